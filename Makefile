@@ -1,0 +1,81 @@
+# Paddock. `make run` starts it on an embedded default; `make test` runs the whole suite.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA := .paddock
+PADDOCK_PORT ?= 8000
+PADDOCK_RAY_GCS_PORT ?= 6380
+PADDOCK_RAY_DASHBOARD_PORT ?= 8265
+export PADDOCK_PORT PADDOCK_RAY_GCS_PORT PADDOCK_RAY_DASHBOARD_PORT
+
+# What the test suite talks to (this machine kind runs PostgreSQL and Redis on loopback).
+TEST_ENV := PADDOCK_ENV=test \
+	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/paddock} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}
+
+.PHONY: help run test bench lint typecheck frontend schema venv node chromium clean
+
+help:
+	@echo "make run    - install what is missing and start Paddock on http://127.0.0.1:$(PADDOCK_PORT)"
+	@echo "make test   - the whole suite (lint, types, checks, pytest, frontend, browser)"
+	@echo "make bench  - the benchmarks in tests/perf"
+
+# --- installation ------------------------------------------------------------------------
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+node: frontend/node_modules/.installed
+
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# --- build -------------------------------------------------------------------------------
+$(DATA):
+	mkdir -p $(DATA)
+
+schema: venv $(DATA)
+	$(TEST_ENV) $(PY) manage.py spectacular --file $(DATA)/openapi.yaml --validate --fail-on-warn
+
+frontend: node
+	cd frontend && npm run build
+
+# --- run ---------------------------------------------------------------------------------
+run: venv frontend $(DATA)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py bootstrap_demo --cluster-address http://127.0.0.1:$(PADDOCK_RAY_DASHBOARD_PORT)
+	$(PY) manage.py runlocal
+
+# --- test --------------------------------------------------------------------------------
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy apps controlplane paddock
+
+test: venv node chromium lint typecheck schema
+	$(TEST_ENV) $(PY) manage.py check --fail-level WARNING
+	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+	cd frontend && PADDOCK_SCHEMA=../$(DATA)/openapi.yaml npm run check:api
+	cd frontend && npm run typecheck && npm test && npm run build
+	$(TEST_ENV) $(PY) -m pytest
+
+bench: venv
+	$(TEST_ENV) $(PY) -m pytest tests/perf -p no:cacheprovider -s -q --benchmarks
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist

@@ -1,0 +1,31 @@
+"""Encryption of credentials at rest (Fernet; keys from PADDOCK_ENCRYPTION_KEYS)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+
+@lru_cache(maxsize=1)
+def _fernet() -> MultiFernet:
+    keys = list(settings.PADDOCK_ENCRYPTION_KEYS)
+    if not keys:
+        derived = hashlib.sha256(b"paddock-credentials:" + settings.SECRET_KEY.encode()).digest()
+        keys = [base64.urlsafe_b64encode(derived).decode()]
+    return MultiFernet([Fernet(key.encode()) for key in keys])
+
+
+def encrypt(plaintext: str) -> str:
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(ciphertext: str) -> str:
+    """Decrypt; raises ValueError when no configured key opens it (a rotated-away key)."""
+    try:
+        return _fernet().decrypt(ciphertext.encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError("credential cannot be decrypted with the configured keys") from exc

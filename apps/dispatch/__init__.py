@@ -1,0 +1,1 @@
+"""The port to compute: Paddock's only way to run work on Ray, Kubernetes or locally."""

@@ -1,0 +1,160 @@
+"""The dispatch port: what the control plane may ask of a compute backend.
+
+The port speaks frozen dataclasses only. Adapters live in ``backends/``; each raises
+:class:`BackendError` (and nothing else) and says whether retrying can help. Only
+``backends/ray.py`` imports ``ray``; only ``backends/kubernetes.py`` imports ``kubernetes``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class BackendError(Exception):
+    """A backend call failed; ``retryable`` says whether trying again later can help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+
+class RemoteState(enum.StrEnum):
+    """Where a remote job stands, in the backend's own terms mapped to ours."""
+
+    PENDING = "pending"  # accepted by the backend, not yet running
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"  # stopped on request
+    NOT_FOUND = "not_found"  # the backend has no job by that name
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in {
+            RemoteState.SUCCEEDED,
+            RemoteState.FAILED,
+            RemoteState.STOPPED,
+            RemoteState.NOT_FOUND,
+        }
+
+
+@dataclass(frozen=True)
+class Resources:
+    """An amount of compute: CPUs, GPUs (fractional allowed), memory and custom resources."""
+
+    cpus: float = 0.0
+    gpus: float = 0.0
+    memory_bytes: int = 0
+    custom: Mapping[str, float] = field(default_factory=dict)
+
+    def fits_in(self, other: Resources) -> bool:
+        """True when every component of ``self`` is at most the same component of ``other``."""
+        if self.cpus > other.cpus + 1e-9 or self.gpus > other.gpus + 1e-9:
+            return False
+        if self.memory_bytes > other.memory_bytes:
+            return False
+        return all(amount <= other.custom.get(name, 0.0) + 1e-9 for name, amount in self.custom.items())
+
+    def shortfall(self, other: Resources) -> list[str]:
+        """Human-readable list of what ``other`` lacks to hold ``self`` (empty when it fits)."""
+        missing: list[str] = []
+        if self.cpus > other.cpus + 1e-9:
+            missing.append(f"{self.cpus:g} CPUs (has {other.cpus:g})")
+        if self.gpus > other.gpus + 1e-9:
+            missing.append(f"{self.gpus:g} GPUs (has {other.gpus:g})")
+        if self.memory_bytes > other.memory_bytes:
+            missing.append(
+                f"{self.memory_bytes / 2**30:.3g} GiB memory (has {other.memory_bytes / 2**30:.3g})"
+            )
+        for name, amount in self.custom.items():
+            have = other.custom.get(name, 0.0)
+            if amount > have + 1e-9:
+                missing.append(f"{amount:g} {name} (has {have:g})")
+        return missing
+
+    def minus(self, other: Resources) -> Resources:
+        """Component-wise ``self - other`` (never below zero)."""
+        names = set(self.custom) | set(other.custom)
+        return Resources(
+            cpus=max(self.cpus - other.cpus, 0.0),
+            gpus=max(self.gpus - other.gpus, 0.0),
+            memory_bytes=max(self.memory_bytes - other.memory_bytes, 0),
+            custom={n: max(self.custom.get(n, 0.0) - other.custom.get(n, 0.0), 0.0) for n in names},
+        )
+
+    def plus(self, other: Resources) -> Resources:
+        names = set(self.custom) | set(other.custom)
+        return Resources(
+            cpus=self.cpus + other.cpus,
+            gpus=self.gpus + other.gpus,
+            memory_bytes=self.memory_bytes + other.memory_bytes,
+            custom={n: self.custom.get(n, 0.0) + other.custom.get(n, 0.0) for n in names},
+        )
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to run: ``remote_id`` is the idempotency key (Ray's ``submission_id``)."""
+
+    remote_id: str
+    entrypoint: str
+    resources: Resources
+    runtime_env: Mapping[str, Any] = field(default_factory=dict)
+    accelerator_model: str = ""  # e.g. "H100"; empty means any
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The outcome of a submit: ``adopted`` is True when the job already existed."""
+
+    remote_id: str
+    adopted: bool
+
+
+@dataclass(frozen=True)
+class RemoteStatus:
+    """A remote job as the backend sees it now."""
+
+    remote_id: str
+    state: RemoteState
+    message: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """A cluster's resources: ``total`` it could ever give, ``available`` free right now."""
+
+    total: Resources
+    available: Resources
+    nodes: int = 0
+
+
+class Backend(Protocol):
+    """A compute backend for one cluster."""
+
+    def ping(self) -> None:
+        """Return when the backend answers; raise :class:`BackendError` when it does not."""
+
+    def capacity(self) -> Capacity: ...
+
+    def submit(self, spec: JobSpec) -> SubmitResult:
+        """Start ``spec``; a second submit with the same ``remote_id`` adopts the first."""
+
+    def status(self, remote_id: str) -> RemoteStatus: ...
+
+    def stop(self, remote_id: str) -> bool:
+        """Ask the backend to stop the job; True when it was running and is now stopping."""
+
+    def logs(self, remote_id: str) -> str:
+        """The whole log text of the job so far ('' when there is none yet)."""
+
+    def list_remote_ids(self) -> list[str]:
+        """Every job id the backend knows (for reconciliation and tests)."""

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class InventoryConfig(AppConfig):
+    name = "apps.inventory"
+    label = "inventory"
+    verbose_name = "Inventory"
+
+    def ready(self) -> None:
+        from apps.core import health
+        from apps.inventory.health import clusters_reachable
+
+        health.register(clusters_reachable)

@@ -1,0 +1,55 @@
+"""``manage.py bootstrap_demo``: the demo organisation, team ``demo``, user ``admin`` and the
+``local`` cluster. Idempotent: a second run keeps every existing row and password."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from apps.inventory import services as inventory
+from apps.tenancy import services as tenancy
+
+
+class Command(BaseCommand):
+    help = "Create the demo organisation, team and admin user, and register the local Ray cluster."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--admin", default="admin", help="the admin username")
+        parser.add_argument("--cluster-name", default="local")
+        parser.add_argument("--cluster-address", default="", help="the local Ray head's dashboard address")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        password_file = Path(settings.DATA_DIR) / "admin-password"
+        password = os.environ.get("PADDOCK_ADMIN_PASSWORD") or ""
+        if not password:
+            if password_file.is_file():
+                password = password_file.read_text().strip()
+            else:
+                password = secrets.token_urlsafe(12)
+        setup = tenancy.ensure_demo(admin_username=options["admin"], admin_password=password)
+        if setup.password_created and not os.environ.get("PADDOCK_ADMIN_PASSWORD"):
+            password_file.parent.mkdir(parents=True, exist_ok=True)
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
+        if options["cluster_address"]:
+            cluster = inventory.register_cluster(
+                actor=None,
+                organisation=setup.organisation,
+                name=options["cluster_name"],
+                address=options["cluster_address"],
+            )
+            if setup.team.default_cluster_id is None:
+                setup.team.default_cluster = cluster
+                setup.team.save(update_fields=["default_cluster", "updated_at"])
+        if os.environ.get("PADDOCK_ADMIN_PASSWORD"):
+            where = "the password in PADDOCK_ADMIN_PASSWORD"
+        elif setup.password_created or password_file.is_file():
+            where = f"the password in {password_file}"
+        else:
+            where = "the password you set earlier"
+        self.stdout.write(f"Sign in as '{options['admin']}' with {where}.")

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.core.errors import Conflict
+from apps.jobs import services
+from apps.jobs.models import Attempt, Job, JobEvent
+
+
+class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Attempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "state", "id", "message", "dispatched_at", "started_at", "finished_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "name", "team", "cluster", "kind", "state", "submitted_by", "created_at"]
+    list_filter = ["state", "kind", "team", "cluster"]
+    search_fields = ["name", "id"]
+    list_select_related = ["team", "cluster", "submitted_by"]
+    date_hierarchy = "created_at"
+    inlines = [AttemptInline]
+    actions = ["cancel"]
+    # Jobs are changed only through their services (state machine); the admin inspects.
+    readonly_fields = [f.name for f in Job._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        cancelled = 0
+        for job in queryset:
+            try:
+                services.cancel_job(actor=request.user, job=job)  # type: ignore[arg-type]
+                cancelled += 1
+            except Conflict:
+                pass
+        self.message_user(request, f"Cancelled {cancelled} job(s).")
+
+
+@admin.register(Attempt)
+class AttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "job", "number", "state", "dispatched_at", "started_at", "finished_at"]
+    list_filter = ["state"]
+    list_select_related = ["job"]
+    readonly_fields = [f.name for f in Attempt._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(JobEvent)
+class JobEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "job", "kind", "from_state", "to_state", "actor", "created_at"]
+    list_filter = ["kind"]
+    list_select_related = ["job", "actor"]
+    readonly_fields = [f.name for f in JobEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,16 @@
+import django_filters
+
+from apps.jobs.choices import JobKind, JobState
+from apps.jobs.models import Job
+
+
+class JobFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug")
+    cluster = django_filters.CharFilter(field_name="cluster__name", help_text="Cluster name")
+    state = django_filters.MultipleChoiceFilter(choices=JobState.choices, help_text="Repeat for several states")
+    kind = django_filters.ChoiceFilter(choices=JobKind.choices)
+    name = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
+
+    class Meta:
+        model = Job
+        fields = ["team", "cluster", "state", "kind", "name"]

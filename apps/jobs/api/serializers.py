@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.jobs.choices import JobKind
+from apps.jobs.models import Attempt, Job, JobEvent
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_CPUS = 4096
+MAX_GPUS = 4096
+MAX_MEMORY_GB = 1024 * 1024
+
+
+class ResourcesSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """What one job asks for (per job, for now: gang placement comes with the scheduler)."""
+
+    cpus = serializers.FloatField(default=1.0, min_value=0, max_value=MAX_CPUS)
+    gpus = serializers.FloatField(default=0.0, min_value=0, max_value=MAX_GPUS)
+    accelerator_model = serializers.CharField(default="", allow_blank=True, max_length=64)
+    memory_gb = serializers.FloatField(default=0.0, min_value=0, max_value=MAX_MEMORY_GB)
+
+    def validate_accelerator_model(self, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9_.\-]+", value):
+            raise serializers.ValidationError("Use the accelerator's model name, e.g. H100 or A100-80GB.")
+        return value
+
+    def validate_gpus(self, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise serializers.ValidationError("More than one GPU must be a whole number.")
+        return value
+
+
+class RuntimeEnvSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """The subset of Ray's runtime_env that Paddock passes through."""
+
+    env_vars = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=32768), required=False)
+    pip = serializers.ListField(child=serializers.CharField(max_length=500), required=False, max_length=200)
+    working_dir = serializers.CharField(required=False, max_length=2000)
+
+    def validate_env_vars(self, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not ENV_NAME.match(name)]
+        if bad:
+            raise serializers.ValidationError(f"Not a valid environment variable name: {', '.join(sorted(bad))}.")
+        return value
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown runtime_env key; use env_vars, pip or working_dir."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers, lists and objects instead of turning them into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    name = StrictCharField(max_length=200)
+    team = serializers.SlugField(max_length=63)
+    cluster = serializers.SlugField(max_length=63, required=False, allow_null=True, help_text="Optional when the team has a default cluster.")
+    kind = serializers.ChoiceField(choices=JobKind.choices, default=JobKind.BATCH)
+    entrypoint = StrictCharField(max_length=100_000, help_text="The shell command to run, e.g. `python train.py`.")
+    runtime_env = RuntimeEnvSerializer(required=False)
+    resources = ResourcesSerializer(required=False)
+    max_retries = serializers.IntegerField(default=0, min_value=0, max_value=20)
+    priority = serializers.IntegerField(default=0, min_value=-1000, max_value=1000)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        return super().to_internal_value(data)
+
+
+class ResourcesReadSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    cpus = serializers.FloatField()
+    gpus = serializers.FloatField()
+    accelerator_model = serializers.CharField()
+    memory_gb = serializers.FloatField()
+
+
+class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    resources = serializers.SerializerMethodField()
+    runtime_env = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "name",
+            "team",
+            "cluster",
+            "kind",
+            "state",
+            "state_reason",
+            "entrypoint",
+            "runtime_env",
+            "resources",
+            "max_retries",
+            "priority",
+            "submitted_by",
+            "created_at",
+            "updated_at",
+            "admitted_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ResourcesReadSerializer)
+    def get_resources(self, job: Job) -> dict[str, Any]:
+        data: dict[str, Any] = ResourcesReadSerializer(
+            {"cpus": job.cpus, "gpus": job.gpus, "accelerator_model": job.accelerator_model, "memory_gb": job.memory_gb}
+        ).data
+        return data
+
+
+class AttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    remote_id = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Attempt
+        fields = ["id", "number", "state", "remote_id", "message", "created_at", "dispatched_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+class JobEventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    attempt = serializers.IntegerField(source="attempt.number", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = JobEvent
+        fields = ["id", "kind", "from_state", "to_state", "message", "attempt", "actor", "created_at"]
+        read_only_fields = fields
+
+
+class JobDetailSerializer(JobSerializer):
+    attempts = AttemptSerializer(many=True, read_only=True)
+    events = JobEventSerializer(many=True, read_only=True)
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "attempts", "events"]
+        read_only_fields = fields
+
+
+class JobLogSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    attempt = serializers.IntegerField(allow_null=True)
+    offset = serializers.IntegerField()
+    next_offset = serializers.IntegerField()
+    text = serializers.CharField(allow_blank=True)
+    complete = serializers.BooleanField(help_text="True when the job has finished and this is the end of its log.")

@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api.pagination import StreamCursorPagination
+from apps.core.api.viewsets import TeamScopedViewSet
+from apps.inventory.models import Cluster
+from apps.jobs import services
+from apps.jobs.api.filters import JobFilter
+from apps.jobs.api.serializers import (
+    JobCreateSerializer,
+    JobDetailSerializer,
+    JobEventSerializer,
+    JobLogSerializer,
+    JobSerializer,
+)
+from apps.jobs.choices import ATTEMPT_REMOTE_STATES
+from apps.jobs.models import Attempt, Job, JobEvent
+from apps.tenancy.choices import WRITE_ROLES
+from apps.tenancy.models import Team
+from apps.tenancy.scoping import caller_roles
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# A log read of a running job asks the cluster at most this often; otherwise the database copy.
+LOG_REFRESH_INTERVAL = timedelta(seconds=1)
+LOG_CHUNK = 256 * 1024
+
+
+class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    """Training, fine-tuning and batch jobs of the caller's teams."""
+
+    queryset = Job.objects.for_list().order_by("-created_at", "-id")
+    serializer_class = JobSerializer
+    filterset_class = JobFilter
+    ordering_fields = ["created_at", "id", "priority", "name"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset = super().get_queryset()
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related(
+                Prefetch("attempts", queryset=Attempt.objects.defer("log").order_by("number")),
+                Prefetch("events", queryset=JobEvent.objects.select_related("actor", "attempt").order_by("id")),
+            )
+        return queryset
+
+    def get_serializer_class(self) -> type:
+        if self.action == "retrieve":
+            return JobDetailSerializer
+        return JobSerializer
+
+    # --- create ------------------------------------------------------------------------
+    @extend_schema(
+        request=JobCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="A repeat with the same key returns the first job (200) instead of a new one.",
+            )
+        ],
+        responses={201: JobSerializer, 200: JobSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        serializer = JobCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        key = request.headers.get(IDEMPOTENCY_HEADER) or None
+        if key is not None and len(key) > 255:
+            raise ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
+
+        roles = caller_roles(request)
+        team = Team.objects.filter(slug=data["team"], pk__in=list(roles)).select_related("default_cluster").first()
+        if team is None:
+            raise ValidationError({"team": [f"Unknown team {data['team']!r} (or you are not a member)."]})
+        self.require_role(team.pk, WRITE_ROLES, "submit jobs")
+        cluster = self._resolve_cluster(team, data.get("cluster"))
+
+        resources = data.get("resources") or {}
+        job_request = services.JobRequest(
+            name=data["name"],
+            team=team,
+            cluster=cluster,
+            kind=data["kind"],
+            entrypoint=data["entrypoint"],
+            runtime_env=dict(data.get("runtime_env") or {}),
+            cpus=resources.get("cpus", 1.0),
+            gpus=resources.get("gpus", 0.0),
+            accelerator_model=resources.get("accelerator_model", ""),
+            memory_gb=resources.get("memory_gb", 0.0),
+            max_retries=data["max_retries"],
+            priority=data["priority"],
+        )
+        job, created = services.submit_job(actor=request.user, request=job_request, idempotency_key=key)
+        job = Job.objects.for_list().get(pk=job.pk)
+        return Response(
+            JobSerializer(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    @staticmethod
+    def _resolve_cluster(team: Team, name: str | None) -> Cluster:
+        clusters = Cluster.objects.filter(organisation_id=team.organisation_id)
+        if name:
+            cluster = clusters.filter(name=name).first()
+            if cluster is None:
+                raise ValidationError({"cluster": [f"Unknown cluster {name!r} for team {team.slug}."]})
+        elif team.default_cluster is not None:
+            cluster = team.default_cluster
+        else:
+            only = list(clusters[:2])
+            if len(only) != 1:
+                raise ValidationError({"cluster": ["This team has no default cluster: name one."]})
+            cluster = only[0]
+        if cluster.kind != "ray":
+            raise ValidationError({"cluster": [f"Cluster {cluster.name} is of kind {cluster.kind}, which cannot run jobs yet."]})
+        return cluster
+
+    # --- actions -------------------------------------------------------------------------
+    @extend_schema(request=None, responses={200: JobSerializer, 409: OpenApiResponse(description="Already finished")})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        self.require_role(job.team_id, WRITE_ROLES, "cancel jobs")
+        job = services.cancel_job(actor=request.user, job=job)
+        return Response(JobSerializer(job).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: JobDetailSerializer},
+        summary="Compare the job with its cluster now (reconcile on demand)",
+    )
+    @action(detail=True, methods=["post"])
+    def reconcile(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        self.require_role(job.team_id, WRITE_ROLES, "reconcile jobs")
+        for attempt in job.attempts.filter(state__in=ATTEMPT_REMOTE_STATES).select_related("job__cluster", "job__team"):
+            services.check_attempt(attempt)
+        refreshed = self.get_queryset().model.objects.for_list().prefetch_related(
+            Prefetch("attempts", queryset=Attempt.objects.defer("log").order_by("number")),
+            Prefetch("events", queryset=JobEvent.objects.select_related("actor", "attempt").order_by("id")),
+        ).get(pk=job.pk)
+        return Response(JobDetailSerializer(refreshed).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("offset", OpenApiTypes.INT, description="Characters already read (0 to start)."),
+            OpenApiParameter("attempt", OpenApiTypes.INT, description="Attempt number; the latest by default."),
+        ],
+        responses={200: JobLogSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def logs(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        offset = _non_negative_int(request.query_params.get("offset"), "offset", default=0)
+        number = request.query_params.get("attempt")
+        attempts = Attempt.objects.filter(job=job).select_related("job__cluster", "job__team")
+        if number is not None:
+            attempt = attempts.filter(number=_non_negative_int(number, "attempt", default=0)).first()
+            if attempt is None:
+                raise ValidationError({"attempt": [f"Job {job.pk} has no attempt {number}."]})
+        else:
+            attempt = attempts.order_by("-number").first()
+        if attempt is None:
+            body = {"attempt": None, "offset": offset, "next_offset": offset, "text": "", "complete": job.state in {"succeeded", "failed", "cancelled"}}
+            return Response(JobLogSerializer(body).data)
+        if attempt.state in ATTEMPT_REMOTE_STATES and (
+            attempt.log_fetched_at is None or timezone.now() - attempt.log_fetched_at > LOG_REFRESH_INTERVAL
+        ):
+            services.refresh_logs(attempt)
+        text = attempt.log[offset : offset + LOG_CHUNK]
+        next_offset = offset + len(text)
+        finished = attempt.state not in ATTEMPT_REMOTE_STATES and attempt.state != "admitted"
+        complete = finished and (attempt.log_complete or attempt.state in {"lost", "stopped"}) and next_offset >= len(attempt.log)
+        body = {"attempt": attempt.number, "offset": offset, "next_offset": next_offset, "text": text, "complete": complete}
+        return Response(JobLogSerializer(body).data)
+
+    @extend_schema(responses={200: JobEventSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=StreamCursorPagination)
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        queryset = JobEvent.objects.filter(job=job).select_related("actor", "attempt").order_by("-id")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(JobEventSerializer(page, many=True).data)
+
+
+def _non_negative_int(raw: str | None, name: str, *, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: ["A whole number is required."]}) from None
+    if value < 0:
+        raise ValidationError({name: ["Must be 0 or more."]})
+    return value

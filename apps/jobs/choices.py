@@ -1,0 +1,52 @@
+from django.db import models
+
+
+class JobKind(models.TextChoices):
+    TRAINING = "training", "Training"
+    FINE_TUNING = "fine_tuning", "Fine-tuning"
+    BATCH = "batch", "Batch"
+
+
+class JobState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ADMITTED = "admitted", "Admitted"
+    DISPATCHING = "dispatching", "Dispatching"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATES = frozenset({JobState.PENDING, JobState.ADMITTED, JobState.DISPATCHING, JobState.RUNNING})
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+
+class AttemptState(models.TextChoices):
+    ADMITTED = "admitted", "Admitted (not yet sent)"
+    SUBMITTED = "submitted", "Submitted (pending on the cluster)"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    STOPPED = "stopped", "Stopped"
+    LOST = "lost", "Lost (the cluster no longer knows it)"
+
+
+ATTEMPT_ACTIVE_STATES = frozenset({AttemptState.ADMITTED, AttemptState.SUBMITTED, AttemptState.RUNNING})
+# Attempts the backend knows about and that reconcile must compare with it.
+ATTEMPT_REMOTE_STATES = frozenset({AttemptState.SUBMITTED, AttemptState.RUNNING})
+
+
+class EventKind(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    WAITING = "waiting", "Waiting"
+    ADMITTED = "admitted", "Admitted"
+    DISPATCHED = "dispatched", "Dispatched"
+    ADOPTED = "adopted", "Adopted an existing remote job"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    RETRYING = "retrying", "Retrying"
+    CANCELLED = "cancelled", "Cancelled"
+    STOPPED = "stopped", "Stopped on the cluster"
+    LOST = "lost", "Lost"
+    DISPATCH_ERROR = "dispatch_error", "Dispatch error"

@@ -1,0 +1,126 @@
+"""Jobs, their attempts and their append-only event stream."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.core.models import TimeStampedModel
+from apps.dispatch.port import Resources
+from apps.jobs.choices import AttemptState, EventKind, JobKind, JobState
+from apps.jobs.querysets import AttemptQuerySet, JobQuerySet
+
+GIB = 2**30
+
+
+class Job(TimeStampedModel):
+    """A unit of work a team asked for: what to run, with which resources, on which cluster."""
+
+    team = models.ForeignKey("tenancy.Team", on_delete=models.PROTECT, related_name="jobs")
+    cluster = models.ForeignKey("inventory.Cluster", on_delete=models.PROTECT, related_name="jobs")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=JobKind.choices, default=JobKind.BATCH)
+    entrypoint = models.TextField()
+    runtime_env = models.JSONField(default=dict, blank=True)
+    cpus = models.FloatField(default=1.0)
+    gpus = models.FloatField(default=0.0)
+    accelerator_model = models.CharField(max_length=64, blank=True, default="")
+    memory_gb = models.FloatField(default=0.0)
+    max_retries = models.PositiveSmallIntegerField(default=0)
+    priority = models.IntegerField(default=0)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.PENDING)
+    state_reason = models.TextField(blank=True, default="")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="submitted_jobs"
+    )
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    admitted_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submitted_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="job_unique_idempotency_key_per_user",
+            ),
+            models.CheckConstraint(condition=Q(cpus__gte=0) & Q(gpus__gte=0) & Q(memory_gb__gte=0), name="job_resources_non_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["team", "-created_at", "-id"], name="job_team_recent"),
+            models.Index(fields=["-created_at", "-id"], name="job_recent"),
+            models.Index(fields=["state", "cluster"], name="job_state_cluster"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pk}:{self.name}"
+
+    def resources(self) -> Resources:
+        custom = {f"accelerator_type:{self.accelerator_model}": 0.001} if self.accelerator_model else {}
+        return Resources(
+            cpus=self.cpus, gpus=self.gpus, memory_bytes=int(self.memory_gb * GIB), custom=custom
+        )
+
+
+class Attempt(models.Model):
+    """One try at running a job; its id is the remote job's name (Ray's ``submission_id``)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=16, choices=AttemptState.choices, default=AttemptState.ADMITTED)
+    message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # Seconds from the job's submission (or the retry's admission) to the backend accepting it.
+    dispatch_seconds = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    log = models.TextField(blank=True, default="")
+    log_fetched_at = models.DateTimeField(null=True, blank=True)
+    log_complete = models.BooleanField(default=False)
+
+    objects = AttemptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="attempt_unique_job_number")]
+        indexes = [models.Index(fields=["state"], name="attempt_state")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} attempt {self.number}"
+
+    @property
+    def remote_id(self) -> str:
+        return str(self.id)
+
+
+class JobEvent(models.Model):
+    """An append-only record of something that happened to a job."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    from_state = models.CharField(max_length=16, blank=True, default="")
+    to_state = models.CharField(max_length=16, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["job", "id"], name="jobevent_job_id")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id}: {self.kind}"

@@ -1,0 +1,108 @@
+"""Admission: which pending jobs may start now (first-come on free capacity, for now).
+
+One pass at a time (a PostgreSQL advisory lock). The quota scheduler will replace the
+ordering and the fit test; the shape stays: decide under a lock, create the Attempt, move
+the job to ``admitted`` and enqueue the dispatch when the transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.locks import try_transaction_lock
+from apps.core.logging import get_logger
+from apps.dispatch.port import Capacity, Resources
+from apps.inventory.models import Cluster
+from apps.inventory.services import refresh_capacity
+from apps.jobs.choices import EventKind, JobState
+from apps.jobs.models import Attempt, Job
+from apps.jobs.services import add_event, enqueue, move_job
+
+log = get_logger("jobs.scheduler")
+BATCH = 500
+
+
+def _describe(resources: Resources) -> str:
+    parts = [f"{resources.cpus:g} CPU"]
+    if resources.gpus:
+        parts.append(f"{resources.gpus:g} GPU")
+    if resources.memory_bytes:
+        parts.append(f"{resources.memory_bytes / 2**30:.3g} GiB")
+    return ", ".join(parts)
+
+
+def _set_reason(job: Job, reason: str) -> None:
+    """Record why a job waits; an event only when the reason changes (no event storms)."""
+    if job.state_reason == reason:
+        return
+    if Job.objects.filter(pk=job.pk, state=JobState.PENDING).update(state_reason=reason, updated_at=timezone.now()):
+        job.state_reason = reason
+        add_event(job, EventKind.WAITING, reason)
+
+
+def admit_pending() -> int:
+    """Admit what fits; returns how many jobs were admitted."""
+    cluster_ids = list(Job.objects.pending().values_list("cluster_id", flat=True).distinct())
+    if not cluster_ids:
+        return 0
+    # Ask each cluster what it has before taking the lock: no network inside a transaction.
+    capacities: dict[int, Capacity | None] = {}
+    clusters = {c.pk: c for c in Cluster.objects.filter(pk__in=cluster_ids)}
+    for cluster_id, cluster in clusters.items():
+        capacities[cluster_id] = refresh_capacity(cluster)
+
+    admitted = 0
+    with transaction.atomic():
+        if not try_transaction_lock("jobs.scheduler"):
+            return 0
+        in_flight: dict[int, Resources] = defaultdict(Resources)
+        # Admitted and dispatching jobs are not yet running on the cluster, so the cluster's
+        # own "available" figure does not count them: subtract them here.
+        for job in Job.objects.filter(state__in=[JobState.ADMITTED, JobState.DISPATCHING], cluster_id__in=cluster_ids):
+            in_flight[job.cluster_id] = in_flight[job.cluster_id].plus(job.resources())
+        free = {
+            cid: capacity.available.minus(in_flight[cid]) for cid, capacity in capacities.items() if capacity is not None
+        }
+        pending = Job.objects.pending().filter(cluster_id__in=cluster_ids).order_by("-priority", "created_at", "id")[:BATCH]
+        for job in pending:
+            cluster = clusters[job.cluster_id]
+            capacity = capacities.get(job.cluster_id)
+            if capacity is None:
+                _set_reason(job, f"Waiting: cluster {cluster.name} is unreachable ({cluster.state_message}).")
+                continue
+            need = job.resources()
+            never = need.shortfall(capacity.total)
+            if never:
+                _set_reason(
+                    job,
+                    f"Cannot run on cluster {cluster.name}: it asks for {', '.join(never)} at most. "
+                    "Cancel it and resubmit with fewer resources or to another cluster.",
+                )
+                continue
+            lacking = need.shortfall(free[job.cluster_id])
+            if lacking:
+                _set_reason(job, f"Waiting for free capacity on {cluster.name}: needs {', '.join(lacking)} free now.")
+                continue
+            attempt = Attempt.objects.create(job=job, number=job.attempts.count() + 1)
+            moved = move_job(
+                job,
+                from_states=[JobState.PENDING],
+                to_state=JobState.ADMITTED,
+                event=EventKind.ADMITTED,
+                attempt=attempt,
+                message=f"admitted to {cluster.name} ({_describe(need)})",
+                admitted_at=timezone.now(),
+                state_reason="",
+            )
+            if not moved:  # cancelled while we decided
+                attempt.delete()
+                continue
+            free[job.cluster_id] = free[job.cluster_id].minus(need)
+            transaction.on_commit(lambda attempt_id=str(attempt.pk): enqueue("jobs.dispatch_attempt", attempt_id))
+            admitted += 1
+    if admitted:
+        log.info("jobs.admitted", count=admitted)
+    return admitted

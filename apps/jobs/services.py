@@ -1,0 +1,385 @@
+"""Job use cases. Every write to jobs, attempts and events happens here.
+
+Transitions are compare-and-set (``filter(pk=…, state__in=expected).update(…)``): a second
+delivery of the same task, or a race with a cancel, finds the row moved on and does nothing.
+Network calls to a backend never run inside a database transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core import audit
+from apps.core.errors import Conflict
+from apps.core.logging import get_logger
+from apps.dispatch.port import BackendError, JobSpec, RemoteState, RemoteStatus
+from apps.inventory.models import Cluster
+from apps.inventory.services import backend_for
+from apps.jobs.choices import (
+    ACTIVE_STATES,
+    ATTEMPT_ACTIVE_STATES,
+    ATTEMPT_REMOTE_STATES,
+    TERMINAL_STATES,
+    AttemptState,
+    EventKind,
+    JobState,
+)
+from apps.jobs.models import Attempt, Job, JobEvent
+from apps.tenancy.models import Team
+
+log = get_logger("jobs")
+
+
+# --- transitions --------------------------------------------------------------------------
+def move_job(
+    job: Job,
+    *,
+    from_states: Iterable[str],
+    to_state: str,
+    event: str,
+    message: str = "",
+    actor: AbstractBaseUser | None = None,
+    attempt: Attempt | None = None,
+    **fields: Any,
+) -> bool:
+    """Compare-and-set the job's state and append an event; False when it had moved on."""
+    expected = list(from_states)
+    now = timezone.now()
+    updated = Job.objects.filter(pk=job.pk, state__in=expected).update(state=to_state, updated_at=now, **fields)
+    if not updated:
+        return False
+    previous = job.state
+    job.state = to_state
+    for name, value in fields.items():
+        setattr(job, name, value)
+    JobEvent.objects.create(
+        job=job,
+        attempt=attempt,
+        kind=event,
+        from_state=previous if previous in expected else "",
+        to_state=to_state,
+        message=message,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+    )
+    log.info("jobs.transition", job=job.pk, to=to_state, kind=event)
+    return True
+
+
+def move_attempt(attempt: Attempt, *, from_states: Iterable[str], to_state: str, **fields: Any) -> bool:
+    updated = Attempt.objects.filter(pk=attempt.pk, state__in=list(from_states)).update(state=to_state, **fields)
+    if updated:
+        attempt.state = to_state
+        for name, value in fields.items():
+            setattr(attempt, name, value)
+    return bool(updated)
+
+
+def add_event(job: Job, kind: str, message: str = "", *, attempt: Attempt | None = None) -> JobEvent:
+    return JobEvent.objects.create(job=job, attempt=attempt, kind=kind, message=message)
+
+
+# --- submit and cancel --------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobRequest:
+    """A validated submission (the API and CLI build it; the service trusts its shape)."""
+
+    name: str
+    team: Team
+    cluster: Cluster
+    kind: str
+    entrypoint: str
+    runtime_env: dict[str, Any]
+    cpus: float
+    gpus: float
+    accelerator_model: str
+    memory_gb: float
+    max_retries: int
+    priority: int = 0
+
+
+def submit_job(*, actor: AbstractBaseUser, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
+    """Record a job as ``pending`` and wake the scheduler. Returns (job, created).
+
+    A repeat of the same ``idempotency_key`` by the same user returns the first job, also
+    when both requests race (the unique constraint decides).
+    """
+    if idempotency_key:
+        existing = Job.objects.filter(submitted_by=actor, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                team=request.team,
+                cluster=request.cluster,
+                name=request.name,
+                kind=request.kind,
+                entrypoint=request.entrypoint,
+                runtime_env=request.runtime_env,
+                cpus=request.cpus,
+                gpus=request.gpus,
+                accelerator_model=request.accelerator_model,
+                memory_gb=request.memory_gb,
+                max_retries=request.max_retries,
+                priority=request.priority,
+                submitted_by=actor,
+                idempotency_key=idempotency_key or None,
+            )
+            JobEvent.objects.create(job=job, kind=EventKind.SUBMITTED, to_state=JobState.PENDING, actor=actor)
+            audit.record("jobs.submitted", job, actor=actor, team_id=request.team.pk, cluster=request.cluster.name)
+            transaction.on_commit(_wake_scheduler)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        existing = Job.objects.filter(submitted_by=actor, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing, False
+    log.info("jobs.submitted", job=job.pk, team=request.team.slug, cluster=request.cluster.name)
+    return job, True
+
+
+@transaction.atomic
+def cancel_job(*, actor: AbstractBaseUser | None, job: Job) -> Job:
+    """Cancel an active job: it is ``cancelled`` at once; its remote job is stopped.
+
+    Raises :class:`Conflict` when the job has already finished.
+    """
+    now = timezone.now()
+    who = actor.get_username() if actor is not None else "the system"
+    moved = move_job(
+        job,
+        from_states=ACTIVE_STATES,
+        to_state=JobState.CANCELLED,
+        event=EventKind.CANCELLED,
+        message=f"cancelled by {who}",
+        actor=actor,
+        cancel_requested_at=now,
+        finished_at=now,
+        state_reason=f"Cancelled by {who}.",
+    )
+    if not moved:
+        job.refresh_from_db()
+        raise Conflict(f"Job {job.pk} has already finished ({job.state}); there is nothing to cancel.")
+    audit.record("jobs.cancelled", job, actor=actor, team_id=job.team_id)
+    for attempt in job.attempts.filter(state__in=ATTEMPT_REMOTE_STATES):
+        transaction.on_commit(lambda attempt_id=str(attempt.pk): enqueue("jobs.stop_attempt", attempt_id))
+    return job
+
+
+# --- dispatch -----------------------------------------------------------------------------
+def job_spec(attempt: Attempt) -> JobSpec:
+    job = attempt.job
+    return JobSpec(
+        remote_id=attempt.remote_id,
+        entrypoint=job.entrypoint,
+        resources=job.resources(),
+        runtime_env=job.runtime_env,
+        accelerator_model=job.accelerator_model,
+        metadata={"paddock_job": str(job.pk), "paddock_team": job.team.slug, "paddock_attempt": str(attempt.number)},
+    )
+
+
+def dispatch_attempt(attempt_id: str) -> str:
+    """Send an admitted attempt to its cluster; safe to run any number of times.
+
+    Returns what happened (for the task's log line). Raises :class:`BackendError` when the
+    cluster did not answer and a retry can help.
+    """
+    attempt = Attempt.objects.select_related("job__cluster", "job__team").filter(pk=attempt_id).first()
+    if attempt is None:
+        return "missing"
+    job = attempt.job
+    if attempt.state != AttemptState.ADMITTED:
+        return "already-dispatched"
+    if job.state == JobState.CANCELLED:
+        move_attempt(attempt, from_states=[AttemptState.ADMITTED], to_state=AttemptState.STOPPED, finished_at=timezone.now(), message="cancelled before dispatch")
+        return "cancelled"
+    with transaction.atomic():
+        move_job(job, from_states=[JobState.ADMITTED], to_state=JobState.DISPATCHING, event=EventKind.DISPATCHED, attempt=attempt, message=f"sending attempt {attempt.number} to {job.cluster.name}")
+    if job.state != JobState.DISPATCHING:
+        return f"job-{job.state}"
+    try:
+        result = backend_for(job.cluster).submit(job_spec(attempt))
+    except BackendError as exc:
+        if exc.retryable:
+            add_event(job, EventKind.DISPATCH_ERROR, f"{job.cluster.name} did not accept the job yet: {exc.message}", attempt=attempt)
+            raise
+        _finish_attempt(attempt, AttemptState.FAILED, f"{job.cluster.name} refused the job: {exc.message}", retry=False)
+        return "refused"
+    now = timezone.now()
+    origin = job.created_at if attempt.number == 1 else attempt.created_at
+    with transaction.atomic():
+        moved = move_attempt(
+            attempt,
+            from_states=[AttemptState.ADMITTED],
+            to_state=AttemptState.SUBMITTED,
+            dispatched_at=now,
+            dispatch_seconds=(now - origin).total_seconds(),
+        )
+        if moved and result.adopted:
+            add_event(job, EventKind.ADOPTED, f"{job.cluster.name} already had {attempt.remote_id}; adopted it", attempt=attempt)
+        transaction.on_commit(lambda: enqueue("jobs.watch_attempt", str(attempt.pk)))
+    job.refresh_from_db(fields=["state"])
+    if job.state == JobState.CANCELLED:
+        enqueue("jobs.stop_attempt", str(attempt.pk))
+    return "adopted" if result.adopted else "submitted"
+
+
+def stop_attempt(attempt_id: str) -> str:
+    attempt = Attempt.objects.select_related("job__cluster").filter(pk=attempt_id).first()
+    if attempt is None or attempt.state not in ATTEMPT_REMOTE_STATES:
+        return "not-active"
+    backend_for(attempt.job.cluster).stop(attempt.remote_id)
+    enqueue("jobs.watch_attempt", str(attempt.pk))
+    return "stopping"
+
+
+# --- reconcile ----------------------------------------------------------------------------
+def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = True) -> None:
+    """Apply what the backend says about an attempt to the attempt and its job."""
+    job = attempt.job
+    now = timezone.now()
+    Attempt.objects.filter(pk=attempt.pk).update(last_checked_at=now)
+    if status.state == RemoteState.PENDING:
+        return
+    if status.state == RemoteState.RUNNING:
+        with transaction.atomic():
+            started = status.started_at or now
+            if move_attempt(attempt, from_states=[AttemptState.SUBMITTED], to_state=AttemptState.RUNNING, started_at=started):
+                move_job(job, from_states=[JobState.DISPATCHING, JobState.ADMITTED], to_state=JobState.RUNNING, event=EventKind.RUNNING, attempt=attempt, started_at=started, state_reason="")
+            elif job.state == JobState.DISPATCHING:
+                move_job(job, from_states=[JobState.DISPATCHING], to_state=JobState.RUNNING, event=EventKind.RUNNING, attempt=attempt, started_at=started, state_reason="")
+        if job.state == JobState.CANCELLED:
+            _safe_stop(attempt)
+        if fetch_logs:
+            refresh_logs(attempt)
+        return
+    # Terminal on the backend: take the final log first, so it is complete when we say so.
+    if fetch_logs and status.state != RemoteState.NOT_FOUND:
+        refresh_logs(attempt, final=True)
+    if status.state == RemoteState.SUCCEEDED:
+        _finish_attempt(attempt, AttemptState.SUCCEEDED, status.message, finished_at=status.finished_at)
+    elif status.state == RemoteState.FAILED:
+        _finish_attempt(attempt, AttemptState.FAILED, status.message or "the job failed", finished_at=status.finished_at)
+    elif status.state == RemoteState.STOPPED:
+        _finish_attempt(attempt, AttemptState.STOPPED, status.message or "stopped", finished_at=status.finished_at)
+    elif status.state == RemoteState.NOT_FOUND:
+        _finish_attempt(attempt, AttemptState.LOST, f"{job.cluster.name} no longer knows job {attempt.remote_id}")
+
+
+def _finish_attempt(
+    attempt: Attempt, state: str, message: str, *, finished_at: datetime | None = None, retry: bool = True
+) -> None:
+    job = attempt.job
+    now = timezone.now()
+    with transaction.atomic():
+        if not move_attempt(attempt, from_states=ATTEMPT_ACTIVE_STATES, to_state=state, finished_at=finished_at or now, message=message[:10000]):
+            return
+        if job.state in TERMINAL_STATES:
+            if state == AttemptState.STOPPED:
+                add_event(job, EventKind.STOPPED, f"attempt {attempt.number} stopped on {job.cluster.name}", attempt=attempt)
+            return
+        live = [JobState.ADMITTED, JobState.DISPATCHING, JobState.RUNNING]
+        if state == AttemptState.SUCCEEDED:
+            move_job(job, from_states=live, to_state=JobState.SUCCEEDED, event=EventKind.SUCCEEDED, attempt=attempt, finished_at=finished_at or now, state_reason="")
+            return
+        if state == AttemptState.STOPPED:
+            message = f"stopped on {job.cluster.name} outside Paddock: {message}"
+        kind = EventKind.LOST if state == AttemptState.LOST else EventKind.FAILED
+        if retry and attempt.number <= job.max_retries:
+            move_job(
+                job,
+                from_states=live,
+                to_state=JobState.PENDING,
+                event=EventKind.RETRYING,
+                attempt=attempt,
+                message=f"attempt {attempt.number} {state}: {message}; retrying ({attempt.number} of {job.max_retries} retries)",
+                state_reason=f"Retrying after attempt {attempt.number} {state}: {message}",
+            )
+            transaction.on_commit(_wake_scheduler)
+            return
+        move_job(job, from_states=live, to_state=JobState.FAILED, event=kind, attempt=attempt, message=message, finished_at=finished_at or now, state_reason=message)
+
+
+def refresh_logs(attempt: Attempt, *, final: bool = False) -> None:
+    """Copy the attempt's log from the cluster into the database (it outlives the cluster)."""
+    try:
+        text = backend_for(attempt.job.cluster).logs(attempt.remote_id)
+    except BackendError as exc:
+        log.info("jobs.logs_unavailable", attempt=str(attempt.pk), error=exc.message)
+        return
+    limit = settings.PADDOCK_LOG_MAX_BYTES
+    if len(text) > limit:
+        text = text[:limit] + f"\n[paddock: log truncated at {limit} characters; the rest is on the cluster]\n"
+    # Logs only grow; never replace a longer stored log with a shorter read.
+    now = timezone.now()
+    fields: dict[str, Any] = {"log_fetched_at": now}
+    if len(text) >= len(attempt.log):
+        fields["log"] = text
+    if final:
+        fields["log_complete"] = True
+    Attempt.objects.filter(pk=attempt.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(attempt, name, value)
+
+
+def check_attempt(attempt: Attempt, *, fetch_logs: bool = True) -> RemoteState | None:
+    """Ask the backend about one attempt and apply the answer; None when it did not answer."""
+    try:
+        status = backend_for(attempt.job.cluster).status(attempt.remote_id)
+    except BackendError as exc:
+        log.info("jobs.status_unavailable", attempt=str(attempt.pk), error=exc.message)
+        return None
+    sync_attempt(attempt, status, fetch_logs=fetch_logs)
+    return status.state
+
+
+def _safe_stop(attempt: Attempt) -> None:
+    try:
+        backend_for(attempt.job.cluster).stop(attempt.remote_id)
+    except BackendError as exc:
+        log.info("jobs.stop_failed", attempt=str(attempt.pk), error=exc.message)
+
+
+def reconcile(*, cluster_ids: Iterable[int] | None = None, stale_after_seconds: float = 10.0) -> dict[str, int]:
+    """Level-triggered: compare every active attempt with its cluster and repair drift.
+
+    - attempts the backend knows: apply its state (and fetch logs);
+    - admitted attempts never sent (a lost task message): send them again;
+    - records when each cluster was last reconciled (the reconcile-lag metric).
+    """
+    attempts = Attempt.objects.remote_active().select_related("job__cluster", "job__team")
+    if cluster_ids is not None:
+        attempts = attempts.filter(job__cluster_id__in=list(cluster_ids))
+    checked = 0
+    for attempt in attempts:
+        check_attempt(attempt)
+        checked += 1
+    cutoff = timezone.now() - timezone.timedelta(seconds=stale_after_seconds)
+    redispatched = 0
+    for attempt_id in Attempt.objects.undispatched().filter(created_at__lt=cutoff).values_list("pk", flat=True):
+        enqueue("jobs.dispatch_attempt", str(attempt_id))
+        redispatched += 1
+    clusters = Cluster.objects.all() if cluster_ids is None else Cluster.objects.filter(pk__in=list(cluster_ids))
+    clusters.update(last_reconciled_at=timezone.now())
+    return {"checked": checked, "redispatched": redispatched}
+
+
+# --- side effects -------------------------------------------------------------------------
+def enqueue(task_name: str, *args: Any) -> None:
+    from controlplane.celery import app
+
+    app.tasks[task_name].apply_async(args=list(args))
+
+
+def _wake_scheduler() -> None:
+    enqueue("jobs.schedule")

@@ -1,0 +1,16 @@
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+    VIEWER = "viewer", "Viewer"
+
+
+# Roles allowed to submit, cancel and otherwise change a team's work.
+WRITE_ROLES = {Role.ADMIN.value, Role.MEMBER.value}
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read only"
+    WRITE = "write", "Read and write"

@@ -1,0 +1,93 @@
+"""Tenancy use cases: tokens and the demo bootstrap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import audit
+from apps.core.errors import Conflict
+from apps.tenancy import tokens
+from apps.tenancy.choices import Role, TokenScope
+from apps.tenancy.models import ApiToken, Membership, Organisation, Team
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A newly created token: ``plaintext`` is shown once and never stored."""
+
+    token: ApiToken
+    plaintext: str
+
+
+@transaction.atomic
+def create_token(
+    *,
+    actor: AbstractBaseUser,
+    user: AbstractBaseUser,
+    name: str,
+    scope: str = TokenScope.READ,
+    team: Team | None = None,
+    expires_at: datetime | None = None,
+) -> IssuedToken:
+    if team is not None and not Membership.objects.filter(team=team, user=user).exists():
+        raise ValueError(f"{user} is not a member of team {team.slug}")
+    plaintext, key_id, secret_hash = tokens.new_token()
+    token = ApiToken.objects.create(
+        user=user,
+        team=team,
+        name=name,
+        key_id=key_id,
+        secret_hash=secret_hash,
+        scope=scope,
+        expires_at=expires_at,
+    )
+    audit.record(
+        "tenancy.token_created",
+        token,
+        actor=actor,
+        team_id=team.pk if team else None,
+        user=user.get_username(),
+        scope=scope,
+    )
+    return IssuedToken(token=token, plaintext=plaintext)
+
+
+@transaction.atomic
+def revoke_token(*, actor: AbstractBaseUser, token: ApiToken) -> ApiToken:
+    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if not updated:
+        raise Conflict("This token is already revoked.")
+    token.refresh_from_db()
+    audit.record("tenancy.token_revoked", token, actor=actor, team_id=token.team_id)
+    return token
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    organisation: Organisation
+    team: Team
+    admin: AbstractBaseUser
+    password_created: bool
+
+
+@transaction.atomic
+def ensure_demo(*, admin_username: str, admin_password: str) -> DemoSetup:
+    """Create (once) the demo organisation, team ``demo`` and superuser ``admin_username``.
+
+    Idempotent: a second run keeps existing data and never resets a password.
+    """
+    organisation, _ = Organisation.objects.get_or_create(slug="demo", defaults={"name": "Demo organisation"})
+    team, _ = Team.objects.get_or_create(slug="demo", defaults={"name": "Demo team", "organisation": organisation})
+    user_model = get_user_model()
+    admin = user_model.objects.filter(username=admin_username).first()
+    created = admin is None
+    if admin is None:
+        admin = user_model.objects.create_superuser(username=admin_username, email="", password=admin_password)
+    Membership.objects.get_or_create(team=team, user=admin, defaults={"role": Role.ADMIN})
+    return DemoSetup(organisation=organisation, team=team, admin=admin, password_created=created)

@@ -1,0 +1,237 @@
+"""Paddock settings. Read only from the environment; README.md lists every variable.
+
+``PADDOCK_ENV=production`` refuses to start without a secret key, a PostgreSQL
+``DATABASE_URL`` and a ``REDIS_URL``. The development default is embedded: an SQLite file
+and a broker that needs no server, both under ``PADDOCK_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from controlplane import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PADDOCK_ENV = env.string("PADDOCK_ENV", "development") or "development"
+if PADDOCK_ENV not in {"development", "production", "test"}:
+    raise ImproperlyConfigured(f"PADDOCK_ENV={PADDOCK_ENV!r}: use development, test or production")
+PRODUCTION = PADDOCK_ENV == "production"
+
+DATA_DIR = Path(env.string("PADDOCK_DATA_DIR", str(BASE_DIR / ".paddock")) or ".paddock").resolve()
+
+if PRODUCTION:
+    SECRET_KEY = env.required("PADDOCK_SECRET_KEY")
+else:
+    SECRET_KEY = env.string("PADDOCK_SECRET_KEY") or "paddock-insecure-development-key-" + hashlib.sha256(
+        str(DATA_DIR).encode()
+    ).hexdigest()
+DEBUG = env.boolean("PADDOCK_DEBUG", default=not PRODUCTION)
+ALLOWED_HOSTS = env.strings("PADDOCK_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.strings("PADDOCK_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "apps.core",
+    "apps.tenancy",
+    "apps.inventory",
+    "apps.jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "controlplane.urls"
+WSGI_APPLICATION = "controlplane.wsgi.application"
+ASGI_APPLICATION = "controlplane.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ---------------------------------------------------------------------------
+_default_database = f"sqlite:///{DATA_DIR / 'paddock.sqlite3'}"
+DATABASE_URL = env.string("DATABASE_URL", _default_database) or _default_database
+if PRODUCTION and not DATABASE_URL.startswith(("postgres://", "postgresql://")):
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database in production")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share the file: wait for the write lock, take it up front.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- broker and cache ---------------------------------------------------------------------
+REDIS_URL = env.string("REDIS_URL")
+if PRODUCTION and not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_URL must be set in production")
+BROKER_DIR = DATA_DIR / "broker"
+_embedded_broker = "filesystem://"
+CELERY_BROKER_URL = env.string("PADDOCK_BROKER_URL") or REDIS_URL or _embedded_broker
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Longer than any task runs, so a slow task is not delivered twice; a killed
+        # worker's task comes back after it (kombu sweeps every interval x throttle).
+        "visibility_timeout": env.integer("PADDOCK_BROKER_VISIBILITY_TIMEOUT", 60),
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env.boolean("PADDOCK_TASKS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Paddock behaviour -------------------------------------------------------------------
+# Seconds between level-triggered reconcile passes (beat) and scheduler passes.
+PADDOCK_RECONCILE_INTERVAL = env.number("PADDOCK_RECONCILE_INTERVAL", 5.0)
+# How long a dispatched attempt is watched closely (sub-second polls) before only the
+# periodic reconcile looks at it.
+PADDOCK_WATCH_SECONDS = env.number("PADDOCK_WATCH_SECONDS", 30.0)
+PADDOCK_WATCH_POLL = env.number("PADDOCK_WATCH_POLL", 0.1)
+PADDOCK_WATCH_SLICE = env.number("PADDOCK_WATCH_SLICE", 2.0)
+# Comma-separated Fernet keys for credentials at rest; the first encrypts, all decrypt.
+# Without it a key is derived from the secret key (so rotating the secret key needs it).
+PADDOCK_ENCRYPTION_KEYS = env.strings("PADDOCK_ENCRYPTION_KEYS", [])
+PADDOCK_TOKEN_DEFAULT_DAYS = env.integer("PADDOCK_TOKEN_DEFAULT_DAYS", 90)
+PADDOCK_LOG_MAX_BYTES = env.integer("PADDOCK_LOG_MAX_BYTES", 8 * 1024 * 1024)
+
+# --- auth ---------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = PRODUCTION and env.boolean("PADDOCK_SECURE_COOKIES", True)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- i18n, static ------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.is_dir() else []
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- REST framework ----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.tenancy.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.core.api.permissions.IsAuthenticatedWithTokenScope"],
+    "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PagePagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_VERSIONING_CLASS": None,
+    "EXCEPTION_HANDLER": "apps.core.api.exceptions.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Paddock API",
+    "DESCRIPTION": "Paddock, the LLMOps control plane: teams, clusters, jobs, logs and tokens.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "JobStateEnum": "apps.jobs.choices.JobState",
+        "AttemptStateEnum": "apps.jobs.choices.AttemptState",
+        "JobKindEnum": "apps.jobs.choices.JobKind",
+        "EventKindEnum": "apps.jobs.choices.EventKind",
+        "ClusterStateEnum": "apps.inventory.choices.ClusterState",
+        "ClusterKindEnum": "apps.inventory.choices.ClusterKind",
+        "TokenScopeEnum": "apps.tenancy.choices.TokenScope",
+    },
+}
+
+# --- logging ------------------------------------------------------------------------------
+LOG_LEVEL = (env.string("PADDOCK_LOG_LEVEL", "INFO") or "INFO").upper()
+LOG_FORMAT = env.string("PADDOCK_LOG_FORMAT", "json" if PRODUCTION else "console") or "console"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "celery": {"level": "INFO"},
+    },
+}
+
+from apps.core.logging import configure_structlog  # noqa: E402
+
+configure_structlog(LOG_FORMAT, LOG_LEVEL)
+
+CELERY_BEAT_SCHEDULE = {
+    "jobs.reconcile": {"task": "jobs.reconcile", "schedule": PADDOCK_RECONCILE_INTERVAL},
+}

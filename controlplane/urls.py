@@ -1,0 +1,24 @@
+"""Top-level routes: the API, its schema and docs, the admin, health, metrics and the SPA."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core import views as core_views
+
+api_v1 = [
+    path("", include("apps.tenancy.api.urls")),
+    path("", include("apps.inventory.api.urls")),
+    path("", include("apps.jobs.api.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("metrics", core_views.metrics, name="metrics"),
+    re_path(r"^api/", core_views.api_not_found),
+    re_path(r"^(?!static/|admin/|api/).*$", core_views.spa_index, name="spa"),
+]
