@@ -26,9 +26,10 @@ DATA_DIR = Path(env.string("PADDOCK_DATA_DIR", str(BASE_DIR / ".paddock")) or ".
 if PRODUCTION:
     SECRET_KEY = env.required("PADDOCK_SECRET_KEY")
 else:
-    SECRET_KEY = env.string("PADDOCK_SECRET_KEY") or "paddock-insecure-development-key-" + hashlib.sha256(
-        str(DATA_DIR).encode()
-    ).hexdigest()
+    SECRET_KEY = (
+        env.string("PADDOCK_SECRET_KEY")
+        or "paddock-insecure-development-key-" + hashlib.sha256(str(DATA_DIR).encode()).hexdigest()
+    )
 DEBUG = env.boolean("PADDOCK_DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.strings("PADDOCK_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.strings("PADDOCK_CSRF_TRUSTED_ORIGINS", [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
 from apps.core.models import AuditEntry
@@ -14,13 +14,13 @@ def record(
     action: str,
     target: models.Model,
     *,
-    actor: AbstractBaseUser | AnonymousUser | None,
+    actor: User | AnonymousUser | None,
     team_id: int | None = None,
     **data: Any,
 ) -> AuditEntry:
     """Append an audit entry; ``actor`` None means the system acted."""
     return AuditEntry.objects.create(
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=actor if isinstance(actor, User) else None,
         team_id=team_id,
         action=action,
         target_type=target._meta.label_lower,

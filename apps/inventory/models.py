@@ -67,5 +67,5 @@ def resources_from_json(data: dict[str, object]) -> Resources:
         cpus=float(data.get("cpus", 0.0)),  # type: ignore[arg-type]
         gpus=float(data.get("gpus", 0.0)),  # type: ignore[arg-type]
         memory_bytes=int(data.get("memory_bytes", 0)),  # type: ignore[call-overload]
-        custom={str(k): float(v) for k, v in custom.items()},  # type: ignore[union-attr]
+        custom={str(k): float(v) for k, v in custom.items()},  # type: ignore[attr-defined]
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ def backend_for(cluster: Cluster) -> Backend:
 @transaction.atomic
 def register_cluster(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     organisation: Organisation,
     name: str,
     address: str,

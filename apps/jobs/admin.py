@@ -14,7 +14,7 @@ class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
     extra = 0
     can_delete = False
     fields = ["number", "state", "id", "message", "dispatched_at", "started_at", "finished_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]
     show_change_link = True
 
 
@@ -28,7 +28,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     inlines = [AttemptInline]
     actions = ["cancel"]
     # Jobs are changed only through their services (state machine); the admin inspects.
-    readonly_fields = [f.name for f in Job._meta.fields]
+    readonly_fields = [f.name for f in Job._meta.fields]  # type: ignore[assignment]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -29,8 +29,10 @@ class JobsCollector:
         yield by_state
 
         aggregates = {f"le_{i}": Count("id", filter=Q(dispatch_seconds__lte=b)) for i, b in enumerate(DISPATCH_BUCKETS)}
-        row = Attempt.objects.filter(dispatch_seconds__isnull=False).order_by().aggregate(
-            total=Count("id"), seconds=Sum("dispatch_seconds"), **aggregates
+        row = (
+            Attempt.objects.filter(dispatch_seconds__isnull=False)
+            .order_by()
+            .aggregate(total=Count("id"), seconds=Sum("dispatch_seconds"), **aggregates)
         )
         histogram = HistogramMetricFamily(
             "paddock_dispatch_latency_seconds",

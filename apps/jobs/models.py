@@ -52,7 +52,9 @@ class Job(TimeStampedModel):
                 condition=Q(idempotency_key__isnull=False),
                 name="job_unique_idempotency_key_per_user",
             ),
-            models.CheckConstraint(condition=Q(cpus__gte=0) & Q(gpus__gte=0) & Q(memory_gb__gte=0), name="job_resources_non_negative"),
+            models.CheckConstraint(
+                condition=Q(cpus__gte=0) & Q(gpus__gte=0) & Q(memory_gb__gte=0), name="job_resources_non_negative"
+            ),
         ]
         indexes = [
             models.Index(fields=["team", "-created_at", "-id"], name="job_team_recent"),
@@ -65,9 +67,7 @@ class Job(TimeStampedModel):
 
     def resources(self) -> Resources:
         custom = {f"accelerator_type:{self.accelerator_model}": 0.001} if self.accelerator_model else {}
-        return Resources(
-            cpus=self.cpus, gpus=self.gpus, memory_bytes=int(self.memory_gb * GIB), custom=custom
-        )
+        return Resources(cpus=self.cpus, gpus=self.gpus, memory_bytes=int(self.memory_gb * GIB), custom=custom)
 
 
 class Attempt(models.Model):

@@ -7,6 +7,7 @@ the job to ``admitted`` and enqueue the dispatch when the transaction commits.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 from django.db import transaction
@@ -64,9 +65,13 @@ def admit_pending() -> int:
         for job in Job.objects.filter(state__in=[JobState.ADMITTED, JobState.DISPATCHING], cluster_id__in=cluster_ids):
             in_flight[job.cluster_id] = in_flight[job.cluster_id].plus(job.resources())
         free = {
-            cid: capacity.available.minus(in_flight[cid]) for cid, capacity in capacities.items() if capacity is not None
+            cid: capacity.available.minus(in_flight[cid])
+            for cid, capacity in capacities.items()
+            if capacity is not None
         }
-        pending = Job.objects.pending().filter(cluster_id__in=cluster_ids).order_by("-priority", "created_at", "id")[:BATCH]
+        pending = (
+            Job.objects.pending().filter(cluster_id__in=cluster_ids).order_by("-priority", "created_at", "id")[:BATCH]
+        )
         for job in pending:
             cluster = clusters[job.cluster_id]
             capacity = capacities.get(job.cluster_id)
@@ -101,7 +106,7 @@ def admit_pending() -> int:
                 attempt.delete()
                 continue
             free[job.cluster_id] = free[job.cluster_id].minus(need)
-            transaction.on_commit(lambda attempt_id=str(attempt.pk): enqueue("jobs.dispatch_attempt", attempt_id))
+            transaction.on_commit(functools.partial(enqueue, "jobs.dispatch_attempt", str(attempt.pk)))
             admitted += 1
     if admitted:
         log.info("jobs.admitted", count=admitted)

@@ -7,13 +7,14 @@ Network calls to a backend never run inside a database transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -46,7 +47,7 @@ def move_job(
     to_state: str,
     event: str,
     message: str = "",
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     attempt: Attempt | None = None,
     **fields: Any,
 ) -> bool:
@@ -67,7 +68,7 @@ def move_job(
         from_state=previous if previous in expected else "",
         to_state=to_state,
         message=message,
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=actor,
     )
     log.info("jobs.transition", job=job.pk, to=to_state, kind=event)
     return True
@@ -105,7 +106,7 @@ class JobRequest:
     priority: int = 0
 
 
-def submit_job(*, actor: AbstractBaseUser, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
+def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
     """Record a job as ``pending`` and wake the scheduler. Returns (job, created).
 
     A repeat of the same ``idempotency_key`` by the same user returns the first job, also
@@ -148,7 +149,7 @@ def submit_job(*, actor: AbstractBaseUser, request: JobRequest, idempotency_key:
 
 
 @transaction.atomic
-def cancel_job(*, actor: AbstractBaseUser | None, job: Job) -> Job:
+def cancel_job(*, actor: User | None, job: Job) -> Job:
     """Cancel an active job: it is ``cancelled`` at once; its remote job is stopped.
 
     Raises :class:`Conflict` when the job has already finished.
@@ -171,7 +172,7 @@ def cancel_job(*, actor: AbstractBaseUser | None, job: Job) -> Job:
         raise Conflict(f"Job {job.pk} has already finished ({job.state}); there is nothing to cancel.")
     audit.record("jobs.cancelled", job, actor=actor, team_id=job.team_id)
     for attempt in job.attempts.filter(state__in=ATTEMPT_REMOTE_STATES):
-        transaction.on_commit(lambda attempt_id=str(attempt.pk): enqueue("jobs.stop_attempt", attempt_id))
+        transaction.on_commit(functools.partial(enqueue, "jobs.stop_attempt", str(attempt.pk)))
     return job
 
 
@@ -201,17 +202,35 @@ def dispatch_attempt(attempt_id: str) -> str:
     if attempt.state != AttemptState.ADMITTED:
         return "already-dispatched"
     if job.state == JobState.CANCELLED:
-        move_attempt(attempt, from_states=[AttemptState.ADMITTED], to_state=AttemptState.STOPPED, finished_at=timezone.now(), message="cancelled before dispatch")
+        move_attempt(
+            attempt,
+            from_states=[AttemptState.ADMITTED],
+            to_state=AttemptState.STOPPED,
+            finished_at=timezone.now(),
+            message="cancelled before dispatch",
+        )
         return "cancelled"
     with transaction.atomic():
-        move_job(job, from_states=[JobState.ADMITTED], to_state=JobState.DISPATCHING, event=EventKind.DISPATCHED, attempt=attempt, message=f"sending attempt {attempt.number} to {job.cluster.name}")
+        move_job(
+            job,
+            from_states=[JobState.ADMITTED],
+            to_state=JobState.DISPATCHING,
+            event=EventKind.DISPATCHED,
+            attempt=attempt,
+            message=f"sending attempt {attempt.number} to {job.cluster.name}",
+        )
     if job.state != JobState.DISPATCHING:
         return f"job-{job.state}"
     try:
         result = backend_for(job.cluster).submit(job_spec(attempt))
     except BackendError as exc:
         if exc.retryable:
-            add_event(job, EventKind.DISPATCH_ERROR, f"{job.cluster.name} did not accept the job yet: {exc.message}", attempt=attempt)
+            add_event(
+                job,
+                EventKind.DISPATCH_ERROR,
+                f"{job.cluster.name} did not accept the job yet: {exc.message}",
+                attempt=attempt,
+            )
             raise
         _finish_attempt(attempt, AttemptState.FAILED, f"{job.cluster.name} refused the job: {exc.message}", retry=False)
         return "refused"
@@ -226,7 +245,12 @@ def dispatch_attempt(attempt_id: str) -> str:
             dispatch_seconds=(now - origin).total_seconds(),
         )
         if moved and result.adopted:
-            add_event(job, EventKind.ADOPTED, f"{job.cluster.name} already had {attempt.remote_id}; adopted it", attempt=attempt)
+            add_event(
+                job,
+                EventKind.ADOPTED,
+                f"{job.cluster.name} already had {attempt.remote_id}; adopted it",
+                attempt=attempt,
+            )
         transaction.on_commit(lambda: enqueue("jobs.watch_attempt", str(attempt.pk)))
     job.refresh_from_db(fields=["state"])
     if job.state == JobState.CANCELLED:
@@ -254,10 +278,28 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
     if status.state == RemoteState.RUNNING:
         with transaction.atomic():
             started = status.started_at or now
-            if move_attempt(attempt, from_states=[AttemptState.SUBMITTED], to_state=AttemptState.RUNNING, started_at=started):
-                move_job(job, from_states=[JobState.DISPATCHING, JobState.ADMITTED], to_state=JobState.RUNNING, event=EventKind.RUNNING, attempt=attempt, started_at=started, state_reason="")
+            if move_attempt(
+                attempt, from_states=[AttemptState.SUBMITTED], to_state=AttemptState.RUNNING, started_at=started
+            ):
+                move_job(
+                    job,
+                    from_states=[JobState.DISPATCHING, JobState.ADMITTED],
+                    to_state=JobState.RUNNING,
+                    event=EventKind.RUNNING,
+                    attempt=attempt,
+                    started_at=started,
+                    state_reason="",
+                )
             elif job.state == JobState.DISPATCHING:
-                move_job(job, from_states=[JobState.DISPATCHING], to_state=JobState.RUNNING, event=EventKind.RUNNING, attempt=attempt, started_at=started, state_reason="")
+                move_job(
+                    job,
+                    from_states=[JobState.DISPATCHING],
+                    to_state=JobState.RUNNING,
+                    event=EventKind.RUNNING,
+                    attempt=attempt,
+                    started_at=started,
+                    state_reason="",
+                )
         if job.state == JobState.CANCELLED:
             _safe_stop(attempt)
         if fetch_logs:
@@ -269,7 +311,9 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
     if status.state == RemoteState.SUCCEEDED:
         _finish_attempt(attempt, AttemptState.SUCCEEDED, status.message, finished_at=status.finished_at)
     elif status.state == RemoteState.FAILED:
-        _finish_attempt(attempt, AttemptState.FAILED, status.message or "the job failed", finished_at=status.finished_at)
+        _finish_attempt(
+            attempt, AttemptState.FAILED, status.message or "the job failed", finished_at=status.finished_at
+        )
     elif status.state == RemoteState.STOPPED:
         _finish_attempt(attempt, AttemptState.STOPPED, status.message or "stopped", finished_at=status.finished_at)
     elif status.state == RemoteState.NOT_FOUND:
@@ -282,15 +326,31 @@ def _finish_attempt(
     job = attempt.job
     now = timezone.now()
     with transaction.atomic():
-        if not move_attempt(attempt, from_states=ATTEMPT_ACTIVE_STATES, to_state=state, finished_at=finished_at or now, message=message[:10000]):
+        if not move_attempt(
+            attempt,
+            from_states=ATTEMPT_ACTIVE_STATES,
+            to_state=state,
+            finished_at=finished_at or now,
+            message=message[:10000],
+        ):
             return
         if job.state in TERMINAL_STATES:
             if state == AttemptState.STOPPED:
-                add_event(job, EventKind.STOPPED, f"attempt {attempt.number} stopped on {job.cluster.name}", attempt=attempt)
+                add_event(
+                    job, EventKind.STOPPED, f"attempt {attempt.number} stopped on {job.cluster.name}", attempt=attempt
+                )
             return
         live = [JobState.ADMITTED, JobState.DISPATCHING, JobState.RUNNING]
         if state == AttemptState.SUCCEEDED:
-            move_job(job, from_states=live, to_state=JobState.SUCCEEDED, event=EventKind.SUCCEEDED, attempt=attempt, finished_at=finished_at or now, state_reason="")
+            move_job(
+                job,
+                from_states=live,
+                to_state=JobState.SUCCEEDED,
+                event=EventKind.SUCCEEDED,
+                attempt=attempt,
+                finished_at=finished_at or now,
+                state_reason="",
+            )
             return
         if state == AttemptState.STOPPED:
             message = f"stopped on {job.cluster.name} outside Paddock: {message}"
@@ -302,12 +362,24 @@ def _finish_attempt(
                 to_state=JobState.PENDING,
                 event=EventKind.RETRYING,
                 attempt=attempt,
-                message=f"attempt {attempt.number} {state}: {message}; retrying ({attempt.number} of {job.max_retries} retries)",
+                message=(
+                    f"attempt {attempt.number} {state}: {message}; "
+                    f"retrying ({attempt.number} of {job.max_retries} retries)"
+                ),
                 state_reason=f"Retrying after attempt {attempt.number} {state}: {message}",
             )
             transaction.on_commit(_wake_scheduler)
             return
-        move_job(job, from_states=live, to_state=JobState.FAILED, event=kind, attempt=attempt, message=message, finished_at=finished_at or now, state_reason=message)
+        move_job(
+            job,
+            from_states=live,
+            to_state=JobState.FAILED,
+            event=kind,
+            attempt=attempt,
+            message=message,
+            finished_at=finished_at or now,
+            state_reason=message,
+        )
 
 
 def refresh_logs(attempt: Attempt, *, final: bool = False) -> None:
@@ -364,7 +436,7 @@ def reconcile(*, cluster_ids: Iterable[int] | None = None, stale_after_seconds: 
     for attempt in attempts:
         check_attempt(attempt)
         checked += 1
-    cutoff = timezone.now() - timezone.timedelta(seconds=stale_after_seconds)
+    cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
     redispatched = 0
     for attempt_id in Attempt.objects.undispatched().filter(created_at__lt=cutoff).values_list("pk", flat=True):
         enqueue("jobs.dispatch_attempt", str(attempt_id))
@@ -378,7 +450,7 @@ def reconcile(*, cluster_ids: Iterable[int] | None = None, stale_after_seconds: 
 def enqueue(task_name: str, *args: Any) -> None:
     from controlplane.celery import app
 
-    app.tasks[task_name].apply_async(args=list(args))
+    app.tasks[task_name].apply_async(args=tuple(args))
 
 
 def _wake_scheduler() -> None:

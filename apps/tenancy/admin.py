@@ -3,7 +3,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.tenancy import services
-
 from apps.tenancy.models import ApiToken, Membership, Organisation, Team
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,8 +28,8 @@ class IssuedToken:
 @transaction.atomic
 def create_token(
     *,
-    actor: AbstractBaseUser,
-    user: AbstractBaseUser,
+    actor: User,
+    user: User,
     name: str,
     scope: str = TokenScope.READ,
     team: Team | None = None,
@@ -59,7 +59,7 @@ def create_token(
 
 
 @transaction.atomic
-def revoke_token(*, actor: AbstractBaseUser, token: ApiToken) -> ApiToken:
+def revoke_token(*, actor: User | None, token: ApiToken) -> ApiToken:
     updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if not updated:
         raise Conflict("This token is already revoked.")
@@ -72,7 +72,7 @@ def revoke_token(*, actor: AbstractBaseUser, token: ApiToken) -> ApiToken:
 class DemoSetup:
     organisation: Organisation
     team: Team
-    admin: AbstractBaseUser
+    admin: User
     password_created: bool
 
 

@@ -17,6 +17,4 @@ class IsAuthenticatedWithTokenScope(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         scope = getattr(request.auth, "scope", None)
-        if scope == "read" and request.method not in SAFE_METHODS:
-            return False
-        return True
+        return not (scope == "read" and request.method not in SAFE_METHODS)

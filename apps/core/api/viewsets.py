@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from rest_framework import viewsets
 from rest_framework.exceptions import PermissionDenied
@@ -26,6 +27,13 @@ class TeamScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     def scope_queryset(self, queryset: QuerySet[Any], team_ids: list[int]) -> QuerySet[Any]:
         """Override for objects shared more widely than one team (e.g. an organisation's)."""
         return queryset.filter(**{f"{self.team_field}__in": team_ids})
+
+    @property
+    def actor(self) -> User:
+        """The authenticated caller (permissions have already refused anonymous ones)."""
+        user = self.request.user
+        assert isinstance(user, User)
+        return user
 
     def require_role(self, team_id: int, roles: set[str], action: str) -> None:
         """403 unless the caller holds one of ``roles`` in the team (which they can see)."""

@@ -69,7 +69,9 @@ class StrictCharField(serializers.CharField):
 class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     name = StrictCharField(max_length=200)
     team = serializers.SlugField(max_length=63)
-    cluster = serializers.SlugField(max_length=63, required=False, allow_null=True, help_text="Optional when the team has a default cluster.")
+    cluster = serializers.SlugField(
+        max_length=63, required=False, allow_null=True, help_text="Optional when the team has a default cluster."
+    )
     kind = serializers.ChoiceField(choices=JobKind.choices, default=JobKind.BATCH)
     entrypoint = StrictCharField(max_length=100_000, help_text="The shell command to run, e.g. `python train.py`.")
     runtime_env = RuntimeEnvSerializer(required=False)
@@ -134,7 +136,17 @@ class AttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     class Meta:
         model = Attempt
-        fields = ["id", "number", "state", "remote_id", "message", "created_at", "dispatched_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "number",
+            "state",
+            "remote_id",
+            "message",
+            "created_at",
+            "dispatched_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
 

@@ -103,11 +103,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             max_retries=data["max_retries"],
             priority=data["priority"],
         )
-        job, created = services.submit_job(actor=request.user, request=job_request, idempotency_key=key)
+        job, created = services.submit_job(actor=self.actor, request=job_request, idempotency_key=key)
         job = Job.objects.for_list().get(pk=job.pk)
-        return Response(
-            JobSerializer(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @staticmethod
     def _resolve_cluster(team: Team, name: str | None) -> Cluster:
@@ -124,7 +122,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
                 raise ValidationError({"cluster": ["This team has no default cluster: name one."]})
             cluster = only[0]
         if cluster.kind != "ray":
-            raise ValidationError({"cluster": [f"Cluster {cluster.name} is of kind {cluster.kind}, which cannot run jobs yet."]})
+            raise ValidationError(
+                {"cluster": [f"Cluster {cluster.name} is of kind {cluster.kind}, which cannot run jobs yet."]}
+            )
         return cluster
 
     # --- actions -------------------------------------------------------------------------
@@ -133,7 +133,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
         self.require_role(job.team_id, WRITE_ROLES, "cancel jobs")
-        job = services.cancel_job(actor=request.user, job=job)
+        job = services.cancel_job(actor=self.actor, job=job)
         return Response(JobSerializer(job).data)
 
     @extend_schema(
@@ -147,10 +147,15 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         self.require_role(job.team_id, WRITE_ROLES, "reconcile jobs")
         for attempt in job.attempts.filter(state__in=ATTEMPT_REMOTE_STATES).select_related("job__cluster", "job__team"):
             services.check_attempt(attempt)
-        refreshed = self.get_queryset().model.objects.for_list().prefetch_related(
-            Prefetch("attempts", queryset=Attempt.objects.defer("log").order_by("number")),
-            Prefetch("events", queryset=JobEvent.objects.select_related("actor", "attempt").order_by("id")),
-        ).get(pk=job.pk)
+        refreshed = (
+            self.get_queryset()
+            .model.objects.for_list()
+            .prefetch_related(
+                Prefetch("attempts", queryset=Attempt.objects.defer("log").order_by("number")),
+                Prefetch("events", queryset=JobEvent.objects.select_related("actor", "attempt").order_by("id")),
+            )
+            .get(pk=job.pk)
+        )
         return Response(JobDetailSerializer(refreshed).data)
 
     @extend_schema(
@@ -173,7 +178,13 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         else:
             attempt = attempts.order_by("-number").first()
         if attempt is None:
-            body = {"attempt": None, "offset": offset, "next_offset": offset, "text": "", "complete": job.state in {"succeeded", "failed", "cancelled"}}
+            body = {
+                "attempt": None,
+                "offset": offset,
+                "next_offset": offset,
+                "text": "",
+                "complete": job.state in {"succeeded", "failed", "cancelled"},
+            }
             return Response(JobLogSerializer(body).data)
         if attempt.state in ATTEMPT_REMOTE_STATES and (
             attempt.log_fetched_at is None or timezone.now() - attempt.log_fetched_at > LOG_REFRESH_INTERVAL
@@ -182,8 +193,18 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         text = attempt.log[offset : offset + LOG_CHUNK]
         next_offset = offset + len(text)
         finished = attempt.state not in ATTEMPT_REMOTE_STATES and attempt.state != "admitted"
-        complete = finished and (attempt.log_complete or attempt.state in {"lost", "stopped"}) and next_offset >= len(attempt.log)
-        body = {"attempt": attempt.number, "offset": offset, "next_offset": next_offset, "text": text, "complete": complete}
+        complete = (
+            finished
+            and (attempt.log_complete or attempt.state in {"lost", "stopped"})
+            and next_offset >= len(attempt.log)
+        )
+        body = {
+            "attempt": attempt.number,
+            "offset": offset,
+            "next_offset": next_offset,
+            "text": text,
+            "complete": complete,
+        }
         return Response(JobLogSerializer(body).data)
 
     @extend_schema(responses={200: JobEventSerializer(many=True)})

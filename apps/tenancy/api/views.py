@@ -5,6 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import login, logout
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -102,7 +103,12 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_queryset(self) -> QuerySet[ApiToken]:
         if getattr(self, "swagger_fake_view", False):
             return ApiToken.objects.none()
-        return ApiToken.objects.filter(user=self.request.user).select_related("team").order_by("-created_at", "-id")
+        return ApiToken.objects.filter(user_id=self._user().pk).select_related("team").order_by("-created_at", "-id")
+
+    def _user(self) -> User:
+        user = self.request.user
+        assert isinstance(user, User)
+        return user
 
     def _require_session(self) -> None:
         # A leaked token must not be able to mint or revoke tokens.
@@ -127,8 +133,8 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             days = data["expires_in_days"]
         expires_at = timezone.now() + timedelta(days=days) if days else None
         issued = services.create_token(
-            actor=request.user,
-            user=request.user,
+            actor=self._user(),
+            user=self._user(),
             name=data["name"],
             scope=data["scope"],
             team=team,
@@ -138,9 +144,11 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         body["token"] = issued.plaintext
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: ApiTokenSerializer, 409: OpenApiResponse(description="Already revoked")})
+    @extend_schema(
+        request=None, responses={200: ApiTokenSerializer, 409: OpenApiResponse(description="Already revoked")}
+    )
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: str | None = None) -> Response:
         self._require_session()
-        token = services.revoke_token(actor=request.user, token=self.get_object())
+        token = services.revoke_token(actor=self._user(), token=self.get_object())
         return Response(ApiTokenSerializer(token).data)

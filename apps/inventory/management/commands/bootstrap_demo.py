@@ -27,10 +27,7 @@ class Command(BaseCommand):
         password_file = Path(settings.DATA_DIR) / "admin-password"
         password = os.environ.get("PADDOCK_ADMIN_PASSWORD") or ""
         if not password:
-            if password_file.is_file():
-                password = password_file.read_text().strip()
-            else:
-                password = secrets.token_urlsafe(12)
+            password = password_file.read_text().strip() if password_file.is_file() else secrets.token_urlsafe(12)
         setup = tenancy.ensure_demo(admin_username=options["admin"], admin_password=password)
         if setup.password_created and not os.environ.get("PADDOCK_ADMIN_PASSWORD"):
             password_file.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,142 @@
+"""``paddock``: submit, watch and cancel jobs from a terminal or a CI pipeline.
+
+Reads ``PADDOCK_URL`` and ``PADDOCK_TOKEN``. ``paddock submit --wait`` exits 0 only when the
+job succeeded, so a pipeline step fails when its job does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from paddock.client import ApiError, Client
+
+
+def _env_pairs(values: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--env expects NAME=VALUE, got {item!r}")
+        env[name] = value
+    return env
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paddock", description=__doc__)
+    parser.add_argument("--url", help="Paddock's address (default $PADDOCK_URL or http://127.0.0.1:8000)")
+    parser.add_argument("--token", help="API token (default $PADDOCK_TOKEN)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    submit = sub.add_parser("submit", help="submit a job")
+    submit.add_argument("--name", required=True)
+    submit.add_argument("--team", required=True)
+    submit.add_argument("--cluster")
+    submit.add_argument("--kind", default="batch", choices=["training", "fine_tuning", "batch"])
+    submit.add_argument("--cpus", type=float)
+    submit.add_argument("--gpus", type=float)
+    submit.add_argument("--accelerator")
+    submit.add_argument("--memory-gb", type=float)
+    submit.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    submit.add_argument("--pip", action="append", default=[], metavar="PACKAGE")
+    submit.add_argument("--working-dir")
+    submit.add_argument("--max-retries", type=int, default=0)
+    submit.add_argument("--idempotency-key", help="a repeat with the same key returns the first job")
+    submit.add_argument("--wait", action="store_true", help="follow the log and exit with the job's outcome")
+    submit.add_argument("entrypoint", nargs=argparse.REMAINDER, help="the command, after --")
+
+    for name, help_text in [("status", "show a job"), ("cancel", "cancel a job"), ("logs", "print a job's log")]:
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("job_id", type=int)
+        if name == "logs":
+            cmd.add_argument("--follow", "-f", action="store_true")
+
+    listing = sub.add_parser("list", help="list jobs")
+    listing.add_argument("--team")
+    listing.add_argument("--state")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        client = Client(args.url, args.token)
+        return _run(client, args)
+    except ApiError as exc:
+        print(json.dumps(exc.body, indent=2) if not isinstance(exc.body, str) else exc.body, file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"paddock: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(client: Client, args: Any) -> int:
+    if args.command == "submit":
+        entrypoint = " ".join(a for a in args.entrypoint if a != "--").strip()
+        if not entrypoint:
+            raise ValueError("give the command to run after --, e.g. paddock submit ... -- python train.py")
+        resources = {
+            key: value
+            for key, value in {
+                "cpus": args.cpus,
+                "gpus": args.gpus,
+                "accelerator_model": args.accelerator,
+                "memory_gb": args.memory_gb,
+            }.items()
+            if value is not None
+        }
+        runtime_env: dict[str, Any] = {}
+        if args.env:
+            runtime_env["env_vars"] = _env_pairs(args.env)
+        if args.pip:
+            runtime_env["pip"] = args.pip
+        if args.working_dir:
+            runtime_env["working_dir"] = args.working_dir
+        body: dict[str, Any] = {
+            "name": args.name,
+            "team": args.team,
+            "kind": args.kind,
+            "entrypoint": entrypoint,
+            "max_retries": args.max_retries,
+        }
+        if args.cluster:
+            body["cluster"] = args.cluster
+        if resources:
+            body["resources"] = resources
+        if runtime_env:
+            body["runtime_env"] = runtime_env
+        job = client.submit(idempotency_key=args.idempotency_key, **body)
+        print(f"job {job['id']} {job['state']}", file=sys.stderr)
+        if not args.wait:
+            print(job["id"])
+            return 0
+        for text in client.follow_logs(job["id"]):
+            sys.stdout.write(text)
+        final = client.wait(job["id"])
+        print(f"job {final['id']} {final['state']} {final['state_reason']}".rstrip(), file=sys.stderr)
+        return 0 if final["state"] == "succeeded" else 1
+    if args.command == "status":
+        print(json.dumps(client.job(args.job_id), indent=2))
+        return 0
+    if args.command == "cancel":
+        print(client.cancel(args.job_id)["state"])
+        return 0
+    if args.command == "logs":
+        if args.follow:
+            for text in client.follow_logs(args.job_id):
+                sys.stdout.write(text)
+        else:
+            sys.stdout.write(client.logs(args.job_id)["text"])
+        return 0
+    if args.command == "list":
+        filters = {k: v for k, v in {"team": args.team, "state": args.state}.items() if v}
+        for job in client.jobs(**filters):
+            print(f"{job['id']:>8}  {job['state']:<12} {job['team']:<16} {job['name']}")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""A thin, typed client for Paddock's REST API (``/api/v1``), for scripts and CI."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class ApiError(Exception):
+    """The API answered with an error; ``status`` and the decoded ``body`` say which."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class Client:
+    """``Client(url, token)``; both default to ``PADDOCK_URL`` and ``PADDOCK_TOKEN``."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 30) -> None:
+        self.url = (url or os.environ.get("PADDOCK_URL") or "http://127.0.0.1:8000").rstrip("/")
+        token = token or os.environ.get("PADDOCK_TOKEN")
+        if not token:
+            raise ValueError("no API token: pass token= or set PADDOCK_TOKEN")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.session.request(method, f"{self.url}/api/v1/{path.lstrip('/')}", timeout=self.timeout, **kwargs)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = response.text
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body)
+        return body
+
+    def submit(self, *, idempotency_key: str | None = None, **job: Any) -> dict[str, Any]:
+        """Submit a job; the same ``idempotency_key`` returns the first job instead of a new one."""
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        result: dict[str, Any] = self._request("POST", "jobs/", json=job, headers=headers)
+        return result
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"jobs/{job_id}/")
+        return result
+
+    def jobs(self, **filters: Any) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "jobs/", params=filters)["results"]
+        return result
+
+    def cancel(self, job_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", f"jobs/{job_id}/cancel/")
+        return result
+
+    def logs(self, job_id: int, offset: int = 0) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"jobs/{job_id}/logs/", params={"offset": offset})
+        return result
+
+    def follow_logs(self, job_id: int, *, poll: float = 1.0) -> Iterator[str]:
+        """Yield log text as it arrives until the job has finished and its log is complete."""
+        offset = 0
+        while True:
+            chunk = self.logs(job_id, offset)
+            if chunk["text"]:
+                yield chunk["text"]
+            offset = chunk["next_offset"]
+            if chunk["complete"]:
+                return
+            if not chunk["text"]:
+                time.sleep(poll)
+
+    def wait(self, job_id: int, *, timeout: float | None = None, poll: float = 1.0) -> dict[str, Any]:
+        """Block until the job reaches a terminal state; return it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["state"] in TERMINAL_STATES:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job['state']} after {timeout}s")
+            time.sleep(poll)

@@ -1,0 +1,103 @@
+"""Conventions kept true by tests: scoping, task names, ordering, schema, query counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import get_resolver
+from rest_framework.viewsets import GenericViewSet
+
+from apps.core.api.viewsets import TeamScopedViewSet
+
+# Viewsets that are scoped more narrowly than a team (to the caller themself).
+USER_SCOPED = {"ApiTokenViewSet"}
+
+
+def api_viewsets() -> list[type]:
+    found = []
+    for pattern in get_resolver().url_patterns:
+        stack = [pattern]
+        while stack:
+            item = stack.pop()
+            if hasattr(item, "url_patterns"):
+                stack.extend(item.url_patterns)
+                continue
+            cls = getattr(item.callback, "cls", None)
+            if cls is not None and issubclass(cls, GenericViewSet) and cls not in found:
+                found.append(cls)
+    return found
+
+
+def test_every_api_viewset_is_team_scoped() -> None:
+    viewsets = api_viewsets()
+    assert viewsets, "no viewsets found"
+    for cls in viewsets:
+        if cls.__name__ in USER_SCOPED:
+            continue
+        assert issubclass(cls, TeamScopedViewSet), f"{cls.__name__} is not team-scoped"
+
+
+def test_every_list_is_ordered() -> None:
+    for cls in api_viewsets():
+        queryset = cls.queryset if cls.queryset is not None else None
+        if queryset is not None:
+            assert queryset.ordered, f"{cls.__name__}.queryset has no ordering"
+
+
+def test_every_task_is_named_and_acks_late() -> None:
+    from controlplane.celery import app
+
+    app.loader.import_default_modules()
+    ours = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+    assert {
+        "jobs.schedule",
+        "jobs.dispatch_attempt",
+        "jobs.watch_attempt",
+        "jobs.stop_attempt",
+        "jobs.reconcile",
+    } <= set(ours)
+    for name, task in ours.items():
+        assert "." in name and task.acks_late, name
+
+
+def test_openapi_schema_builds_without_warnings(capsys: Any) -> None:
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.generators import SchemaGenerator
+
+    GENERATOR_STATS.reset()
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert "/api/v1/jobs/" in schema["paths"]
+    assert not GENERATOR_STATS._warn_cache, GENERATOR_STATS._warn_cache
+    assert not GENERATOR_STATS._error_cache, GENERATOR_STATS._error_cache
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/jobs/", "/api/v1/teams/", "/api/v1/clusters/", "/api/v1/tokens/"])
+def test_list_query_count_does_not_grow_with_rows(world: Any, path: str) -> None:
+    from apps.tenancy import services
+    from tests.factories import ClusterFactory, JobFactory, MembershipFactory, TeamFactory
+
+    client = world.client(world.member)
+
+    def grow(n: int) -> None:
+        for i in range(n):
+            JobFactory(team=world.alpha, cluster=world.cluster, submitted_by=world.member)
+            team = TeamFactory(organisation=world.org)
+            MembershipFactory(team=team, user=world.member)
+            ClusterFactory(organisation=world.org)
+            services.create_token(actor=world.member, user=world.member, name=f"t{i}", team=team)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(path)
+            assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    grow(2)
+    count()  # the first request also records the token's last use
+    few = count()
+    grow(10)
+    assert count() == few

@@ -1,0 +1,24 @@
+"""Loaded first by pytest (``-p tests.environment``): defaults for what the suite talks to.
+
+`make test` sets these too; the defaults let a bare ``pytest`` use the same real services.
+"""
+
+import os
+
+os.environ.setdefault("PADDOCK_ENV", "test")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paddock")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
+# Close watching is for the live system; unit tests drive state changes themselves.
+os.environ.setdefault("PADDOCK_WATCH_SECONDS", "20")
+os.environ.setdefault("PADDOCK_BROKER_VISIBILITY_TIMEOUT", "10")
+
+
+def pytest_addoption(parser):  # type: ignore[no-untyped-def]
+    parser.addoption("--benchmarks", action="store_true", help="run the benchmarks in tests/perf (make bench)")
+
+
+def pytest_ignore_collect(collection_path, config):  # type: ignore[no-untyped-def]
+    # Benchmarks are not tests: `make test` never collects them, `make bench` does.
+    if "perf" in collection_path.parts and not config.getoption("--benchmarks"):
+        return True
+    return None

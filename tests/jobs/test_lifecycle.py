@@ -1,0 +1,181 @@
+"""Admission, dispatch, reconcile and retries above the port, on the fake backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from apps.dispatch.port import RemoteState
+from apps.jobs import scheduler, services, tasks
+from apps.jobs.models import Attempt, Job
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {"name": "hello", "team": "alpha", "entrypoint": "python -c 'print(42)'"}
+
+
+def submit(world: Any, capture: Any, **body: Any) -> Job:
+    with capture(execute=True):
+        response = world.client(world.member).post("/api/v1/jobs/", {**GOOD, **body}, format="json")
+    assert response.status_code == 201, response.json()
+    return Job.objects.get(pk=response.json()["id"])
+
+
+def test_submit_admits_and_dispatches_through_the_port(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks)
+    job.refresh_from_db()
+    assert job.state == "dispatching"
+    attempt = job.attempts.get()
+    assert attempt.state == "submitted"
+    assert fake_backend.list_remote_ids() == [str(attempt.id)]
+    assert attempt.dispatch_seconds is not None and attempt.dispatch_seconds >= 0
+
+    fake_backend.append_log(str(attempt.id), "42\n")
+    fake_backend.advance(str(attempt.id), RemoteState.RUNNING)
+    services.reconcile()
+    job.refresh_from_db()
+    assert job.state == "running" and job.started_at is not None
+
+    fake_backend.advance(str(attempt.id), RemoteState.SUCCEEDED)
+    services.reconcile()
+    job.refresh_from_db()
+    attempt.refresh_from_db()
+    assert job.state == "succeeded" and job.finished_at is not None
+    assert attempt.log == "42\n" and attempt.log_complete
+    kinds = list(job.events.values_list("kind", flat=True))
+    assert kinds == ["submitted", "admitted", "dispatched", "running", "succeeded"]
+
+
+def test_logs_endpoint_tails_with_offsets(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks)
+    remote = str(job.attempts.get().id)
+    client = world.client(world.member)
+    fake_backend.advance(remote, RemoteState.RUNNING)
+    fake_backend.append_log(remote, "step 1\n")
+    first = client.get(f"/api/v1/jobs/{job.pk}/logs/?offset=0").json()
+    assert first["text"] == "step 1\n" and first["attempt"] == 1 and not first["complete"]
+    fake_backend.append_log(remote, "step 2\n")
+    Attempt.objects.filter(pk=remote).update(log_fetched_at=None)
+    second = client.get(f"/api/v1/jobs/{job.pk}/logs/?offset={first['next_offset']}").json()
+    assert second["text"] == "step 2\n"
+    fake_backend.advance(remote, RemoteState.SUCCEEDED)
+    services.reconcile()
+    final = client.get(f"/api/v1/jobs/{job.pk}/logs/?offset={second['next_offset']}").json()
+    assert final["text"] == "" and final["complete"]
+
+
+def test_failure_carries_the_backend_message(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks)
+    remote = str(job.attempts.get().id)
+    fake_backend.advance(remote, RemoteState.FAILED, message="Job entrypoint command failed with exit code 3")
+    services.reconcile()
+    job.refresh_from_db()
+    assert job.state == "failed"
+    assert "exit code 3" in job.state_reason
+
+
+def test_a_failed_attempt_is_retried_up_to_max_retries(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks, max_retries=1)
+    first = str(job.attempts.get().id)
+    with django_capture_on_commit_callbacks(execute=True):
+        fake_backend.advance(first, RemoteState.FAILED, message="node died")
+        services.reconcile()
+    job.refresh_from_db()
+    assert job.state == "dispatching"  # retried: a second attempt went out
+    assert job.attempts.count() == 2
+    second = str(job.attempts.get(number=2).id)
+    fake_backend.advance(second, RemoteState.FAILED, message="node died again")
+    services.reconcile()
+    job.refresh_from_db()
+    assert job.state == "failed"
+    assert "retrying" in job.events.values_list("kind", flat=True)
+
+
+def test_dispatch_delivered_twice_sends_one_remote_job(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        response = world.client(world.member).post("/api/v1/jobs/", GOOD, format="json")
+    job = Job.objects.get(pk=response.json()["id"])
+    scheduler.admit_pending()
+    attempt = job.attempts.get()
+    tasks.dispatch_attempt.apply(args=[str(attempt.id)])
+    tasks.dispatch_attempt.apply(args=[str(attempt.id)])
+    assert fake_backend.list_remote_ids() == [str(attempt.id)]
+    # A delivery that finds the attempt recorded as not yet sent (the worker died after
+    # the cluster accepted it) adopts the remote job instead of creating another.
+    Attempt.objects.filter(pk=attempt.pk).update(state="admitted")
+    tasks.dispatch_attempt.apply(args=[str(attempt.id)])
+    assert fake_backend.list_remote_ids() == [str(attempt.id)]
+    assert "adopted" in job.events.values_list("kind", flat=True)
+
+
+def test_a_job_larger_than_the_cluster_stays_pending_with_a_reason(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks, resources={"gpus": 8})
+    job.refresh_from_db()
+    assert job.state == "pending"
+    assert "Cannot run on cluster gpu-a" in job.state_reason and "8 GPUs (has 2)" in job.state_reason
+    assert fake_backend.list_remote_ids() == []
+    scheduler.admit_pending()
+    assert job.events.filter(kind="waiting").count() == 1  # no event storm on repeat passes
+
+
+def test_admission_is_first_come_on_free_capacity(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    first = submit(world, django_capture_on_commit_callbacks, resources={"gpus": 2})
+    second = submit(world, django_capture_on_commit_callbacks, resources={"gpus": 1})
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.state == "dispatching"
+    assert second.state == "pending"
+    assert "Waiting for free capacity" in second.state_reason
+    remote = str(first.attempts.get().id)
+    fake_backend.advance(remote, RemoteState.RUNNING)
+    with django_capture_on_commit_callbacks(execute=True):
+        fake_backend.advance(remote, RemoteState.SUCCEEDED)
+        tasks.reconcile.apply()
+    second.refresh_from_db()
+    assert second.state == "dispatching"
+
+
+def test_cancel_running_stops_the_remote_job(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks)
+    remote = str(job.attempts.get().id)
+    fake_backend.advance(remote, RemoteState.RUNNING)
+    services.reconcile()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = world.client(world.member).post(f"/api/v1/jobs/{job.pk}/cancel/")
+    assert response.status_code == 200 and response.json()["state"] == "cancelled"
+    assert fake_backend.status(remote).state == RemoteState.STOPPED
+    services.reconcile()
+    attempt = Attempt.objects.get(pk=remote)
+    assert attempt.state == "stopped"
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+
+
+def test_a_remote_job_that_vanished_is_lost(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks)
+    remote = str(job.attempts.get().id)
+    fake_backend.advance(remote, RemoteState.NOT_FOUND)
+    services.reconcile()
+    job.refresh_from_db()
+    assert job.state == "failed"
+    assert Attempt.objects.get(pk=remote).state == "lost"
+    assert "no longer knows" in job.state_reason

@@ -1,0 +1,115 @@
+"""Benchmarks (``make bench``): figures printed beside the reference they name; nothing asserted
+about time. Run on the machine at hand; compare ratios, not absolute numbers."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import pytest
+import requests
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.jobs.models import Job
+from tests.conftest import client_for, token_for
+
+RUNS = 20
+ENTRYPOINT = 'python -c "import time; time.sleep(1.5)"'
+
+
+def table(title: str, rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print(f"\n{title}")
+    for n, row in enumerate(rows):
+        print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+        if n == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(int(round(0.95 * len(ordered))) - 1, 0)]
+
+
+def test_submit_to_running_latency_against_ray_directly(live: Any, live_server: Any, ray_head: Any) -> None:
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    ray = JobSubmissionClient(ray_head.address)
+    direct: list[float] = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        submission_id = ray.submit_job(entrypoint=ENTRYPOINT, entrypoint_num_cpus=1)
+        while ray.get_job_status(submission_id) != JobStatus.RUNNING:
+            time.sleep(0.01)
+        direct.append(time.perf_counter() - started)
+        ray.stop_job(submission_id)
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token_for(live.member)}"
+    through: list[float] = []
+    for i in range(RUNS):
+        started = time.perf_counter()
+        response = session.post(
+            f"{live_server.url}/api/v1/jobs/",
+            json={"name": f"bench-{i}", "team": "demo", "entrypoint": ENTRYPOINT},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        job_id = response.json()["id"]
+        while Job.objects.values_list("state", flat=True).get(pk=job_id) != "running":
+            time.sleep(0.01)
+        through.append(time.perf_counter() - started)
+        session.post(f"{live_server.url}/api/v1/jobs/{job_id}/cancel/", timeout=10)
+
+    paddock_median, ray_median = statistics.median(through), statistics.median(direct)
+    table(
+        f"Submit → running, {RUNS} jobs each, sequential (same Ray head)",
+        [
+            ("path", "median s", "p95 s", "min s"),
+            ("Ray JobSubmissionClient", f"{ray_median:.3f}", f"{p95(direct):.3f}", f"{min(direct):.3f}"),
+            ("Paddock REST → PostgreSQL", f"{paddock_median:.3f}", f"{p95(through):.3f}", f"{min(through):.3f}"),
+            ("ratio Paddock / Ray", f"{paddock_median / ray_median:.2f}", "target ≤ 1.30", ""),
+        ],
+    )
+
+
+@pytest.mark.django_db
+def test_job_list_with_100k_jobs(world: Any) -> None:
+    rows = 100_000
+    template = {
+        'team': world.alpha,
+        'cluster': world.cluster,
+        'kind': "batch",
+        'entrypoint': "python train.py --config configs/base.yaml",
+        'submitted_by': world.member,
+    }
+    states = ["succeeded", "failed", "running", "pending", "cancelled"]
+    Job.objects.bulk_create(
+        [Job(name=f"job-{i}", state=states[i % len(states)], **template) for i in range(rows)], batch_size=5000
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_job")
+    client = client_for(token_for(world.member))
+    results = []
+    for label, path in [
+        ("newest first, page 1", "/api/v1/jobs/"),
+        ("filter state=running", "/api/v1/jobs/?state=running"),
+        ("page 100", "/api/v1/jobs/?page=100"),
+    ]:
+        client.get(path)  # warm
+        timings = []
+        for _ in range(100):
+            with CaptureQueriesContext(connection) as ctx:
+                started = time.perf_counter()
+                response = client.get(path)
+                timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
+        results.append(
+            (label, f"{statistics.median(timings):.1f}", f"{p95(timings):.1f}", str(len(ctx.captured_queries)))
+        )
+    table(
+        f"GET /api/v1/jobs/ with {rows:,} jobs in PostgreSQL (100 requests each, 50 per page)",
+        [("request", "median ms", "p95 ms", "queries"), *results, ("target", "", "≤ 100", "constant")],
+    )
