@@ -68,9 +68,7 @@ class Resources:
         if self.gpus > other.gpus + 1e-9:
             missing.append(f"{self.gpus:g} GPUs (has {other.gpus:g})")
         if self.memory_bytes > other.memory_bytes:
-            missing.append(
-                f"{self.memory_bytes / 2**30:.3g} GiB memory (has {other.memory_bytes / 2**30:.3g})"
-            )
+            missing.append(f"{self.memory_bytes / 2**30:.3g} GiB memory (has {other.memory_bytes / 2**30:.3g})")
         for name, amount in self.custom.items():
             have = other.custom.get(name, 0.0)
             if amount > have + 1e-9:

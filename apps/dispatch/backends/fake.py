@@ -1,0 +1,220 @@
+"""An in-memory backend for tests above the port.
+
+It keeps the contract the Ray adapter keeps (tests/dispatch/test_contract.py runs the same
+suite against both): a second submit of a ``remote_id`` adopts the first, unknown ids are
+NOT_FOUND, terminal states are final, stopping a finished job answers False. The cluster
+never moves by itself: a test plays it with :meth:`FakeBackend.advance` and
+:meth:`FakeBackend.append_log`, and injects failures with :meth:`FakeBackend.fail_next`
+and :meth:`FakeBackend.set_reachable`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from apps.dispatch.port import (
+    BackendError,
+    Capacity,
+    JobSpec,
+    RemoteState,
+    RemoteStatus,
+    Resources,
+    SubmitResult,
+)
+
+DEFAULT_TOTAL = Resources(cpus=4, gpus=2, memory_bytes=16 * 2**30, custom={"accelerator_type:H100": 1.0})
+
+# What Ray says in each state, so messages look alike in tests.
+_DEFAULT_MESSAGES = {
+    RemoteState.PENDING: "Job has not started yet.",
+    RemoteState.RUNNING: "Job is currently running.",
+    RemoteState.SUCCEEDED: "Job finished successfully.",
+    RemoteState.FAILED: "Job failed.",
+    RemoteState.STOPPED: "Job was intentionally stopped.",
+}
+
+
+@dataclass
+class _Job:
+    spec: JobSpec
+    state: RemoteState = RemoteState.PENDING
+    message: str = _DEFAULT_MESSAGES[RemoteState.PENDING]
+    log: list[str] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class FakeBackend:
+    """A pretend cluster held in memory; safe to share between threads."""
+
+    def __init__(self, address: str = "fake://cluster", *, total: Resources = DEFAULT_TOTAL, nodes: int = 1) -> None:
+        self.address = address
+        self.total = total
+        self.nodes = nodes
+        self._jobs: dict[str, _Job] = {}
+        self._failures: list[tuple[str | None, BackendError]] = []
+        self._reachable = True
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"FakeBackend({self.address!r})"
+
+    # -- the port -----------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._lock:
+            self._check("ping")
+
+    def capacity(self) -> Capacity:
+        with self._lock:
+            self._check("capacity")
+            used = Resources()
+            for job in self._jobs.values():
+                if job.state is RemoteState.RUNNING:
+                    used = used.plus(_demand(job.spec))
+            return Capacity(total=self.total, available=self.total.minus(used), nodes=self.nodes)
+
+    def submit(self, spec: JobSpec) -> SubmitResult:
+        with self._lock:
+            self._check("submit")
+            _validate(spec)
+            if spec.remote_id in self._jobs:
+                return SubmitResult(remote_id=spec.remote_id, adopted=True)
+            self._jobs[spec.remote_id] = _Job(spec=spec)
+            return SubmitResult(remote_id=spec.remote_id, adopted=False)
+
+    def status(self, remote_id: str) -> RemoteStatus:
+        with self._lock:
+            self._check("status")
+            job = self._jobs.get(remote_id)
+            if job is None:
+                return RemoteStatus(remote_id=remote_id, state=RemoteState.NOT_FOUND, message="no such job")
+            return RemoteStatus(
+                remote_id=remote_id,
+                state=job.state,
+                message=job.message,
+                started_at=job.started_at,
+                finished_at=job.finished_at,
+            )
+
+    def stop(self, remote_id: str) -> bool:
+        """As Ray does: a RUNNING job stops; a PENDING one stays PENDING (the stop waits for
+        resources that may never come) until the test plays it on."""
+        with self._lock:
+            self._check("stop")
+            job = self._jobs.get(remote_id)
+            if job is None or job.state.is_terminal:
+                return False
+            if job.state is RemoteState.RUNNING:
+                self._move(job, RemoteState.STOPPED, "")
+            return True
+
+    def logs(self, remote_id: str) -> str:
+        with self._lock:
+            self._check("logs")
+            job = self._jobs.get(remote_id)
+            return "".join(job.log) if job else ""
+
+    def list_remote_ids(self) -> list[str]:
+        with self._lock:
+            self._check("list_remote_ids")
+            return sorted(self._jobs)
+
+    # -- for tests: play the cluster ------------------------------------------------
+
+    def advance(self, remote_id: str, state: RemoteState, message: str = "") -> None:
+        """Move a job as the cluster would; NOT_FOUND makes the cluster forget it."""
+        with self._lock:
+            job = self._jobs.get(remote_id)
+            if job is None:
+                raise KeyError(f"fake cluster has no job {remote_id!r}")
+            if state is RemoteState.NOT_FOUND:
+                del self._jobs[remote_id]
+                return
+            if job.state.is_terminal:
+                raise ValueError(f"{remote_id} is already {job.state}; a cluster never leaves a terminal state")
+            self._move(job, state, message)
+
+    def append_log(self, remote_id: str, text: str) -> None:
+        with self._lock:
+            job = self._jobs.get(remote_id)
+            if job is None:
+                raise KeyError(f"fake cluster has no job {remote_id!r}")
+            job.log.append(text)
+
+    def fail_next(self, error: BackendError, *, on: str | None = None) -> None:
+        """Make the next call (or the next call of the port method ``on``) raise ``error``."""
+        with self._lock:
+            self._failures.append((on, error))
+
+    def set_reachable(self, reachable: bool) -> None:
+        """While unreachable every call raises a retryable BackendError, as a dead cluster would."""
+        with self._lock:
+            self._reachable = reachable
+
+    def spec_of(self, remote_id: str) -> JobSpec:
+        """What was submitted under ``remote_id`` (KeyError when nothing was)."""
+        with self._lock:
+            return self._jobs[remote_id].spec
+
+    def reset(self) -> None:
+        """Forget every job and injected failure; reachable again."""
+        with self._lock:
+            self._jobs.clear()
+            self._failures.clear()
+            self._reachable = True
+
+    # -- internals ----------------------------------------------------------------
+
+    def _check(self, method: str) -> None:
+        if not self._reachable:
+            raise BackendError(f"fake cluster at {self.address} is unreachable", retryable=True)
+        for index, (on, error) in enumerate(self._failures):
+            if on is None or on == method:
+                del self._failures[index]
+                raise error
+
+    @staticmethod
+    def _move(job: _Job, state: RemoteState, message: str) -> None:
+        now = datetime.now(UTC)
+        job.state = state
+        job.message = message or _DEFAULT_MESSAGES[state]
+        if state is RemoteState.RUNNING and job.started_at is None:
+            job.started_at = now
+        if state.is_terminal:
+            job.finished_at = now
+
+
+def _demand(spec: JobSpec) -> Resources:
+    """What a running job holds, counted the way the Ray adapter asks for it."""
+    custom = dict(spec.resources.custom)
+    if spec.accelerator_model:
+        key = f"accelerator_type:{spec.accelerator_model}"
+        custom[key] = max(custom.get(key, 0.0), 0.001)
+    return Resources(
+        cpus=spec.resources.cpus,
+        gpus=spec.resources.gpus,
+        memory_bytes=spec.resources.memory_bytes,
+        custom=custom,
+    )
+
+
+def _validate(spec: JobSpec) -> None:
+    """Refuse what Ray's client refuses before sending (not retryable)."""
+    problems: list[str] = []
+    if not spec.remote_id or not isinstance(spec.remote_id, str):
+        problems.append("remote_id must be a non-empty string")
+    if not isinstance(spec.entrypoint, str) or not spec.entrypoint.strip():
+        problems.append("entrypoint must be a non-empty string")
+    env_vars = spec.runtime_env.get("env_vars", {})
+    if not isinstance(env_vars, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
+    ):
+        problems.append("runtime_env['env_vars'] must be of type Dict[str, str]")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in spec.metadata.items()):
+        problems.append("metadata must be of type Dict[str, str]")
+    if problems:
+        raise BackendError(f"fake cluster refused the job: {'; '.join(problems)}", retryable=False)

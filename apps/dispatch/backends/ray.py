@@ -1,0 +1,338 @@
+"""The Ray adapter: runs Paddock jobs through a Ray cluster's Jobs API.
+
+The only module in Paddock that imports ``ray``. It talks to the cluster's dashboard
+address (``http://host:8265``) over HTTP: the Jobs API through Ray's own
+``JobSubmissionClient``, capacity through the dashboard's REST endpoints.
+
+Every failure leaves as :class:`BackendError`; ``retryable`` is True when the cluster could
+not be reached, timed out or failed on its side (5xx), False when it refused what we sent.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from ray.exceptions import AuthenticationError
+from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient
+
+from apps.dispatch.port import (
+    BackendError,
+    Capacity,
+    JobSpec,
+    RemoteState,
+    RemoteStatus,
+    Resources,
+    SubmitResult,
+)
+
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 10.0
+UPLOAD_TIMEOUT_S = 120.0  # a working_dir package may be up to 100 MiB
+MESSAGE_LIMIT = 4000  # Ray's FAILED message carries up to 20,000 characters of log
+
+_STATES: dict[JobStatus, RemoteState] = {
+    JobStatus.PENDING: RemoteState.PENDING,
+    JobStatus.RUNNING: RemoteState.RUNNING,
+    JobStatus.SUCCEEDED: RemoteState.SUCCEEDED,
+    JobStatus.FAILED: RemoteState.FAILED,
+    JobStatus.STOPPED: RemoteState.STOPPED,
+}
+_HTTP_STATUS = re.compile(r"status code (\d{3})")
+# Resources Ray reports that are not compute a job asks for.
+_NOT_CUSTOM = ("CPU", "GPU", "memory", "object_store_memory")
+
+
+def accelerator_resource(model: str) -> str:
+    """The Ray resource that marks a node's accelerator model ("H100" -> accelerator_type:H100)."""
+    return f"accelerator_type:{model}"
+
+
+# Ray itself asks for an accelerator type with a tiny share of this resource
+# (ray._private.accelerators: ``{f"accelerator_type:{t}": 0.001}``).
+ACCELERATOR_SHARE = 0.001
+
+
+class _Client(JobSubmissionClient):
+    """Ray's client with HTTP timeouts: it sets none, and a dead cluster must not hang a task."""
+
+    def __init__(self, address: str, headers: dict[str, Any], timeout: tuple[float, float]) -> None:
+        self._paddock_timeout = timeout  # before super(): its __init__ already calls the API
+        super().__init__(address=address, headers=headers)
+
+    def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> requests.Response:
+        uploading = method == "PUT" and endpoint.startswith("/api/packages/")
+        kwargs.setdefault(
+            "timeout", (self._paddock_timeout[0], UPLOAD_TIMEOUT_S) if uploading else self._paddock_timeout
+        )
+        return super()._do_request(method, endpoint, **kwargs)
+
+
+class RayBackend:
+    """A Ray cluster reached through its dashboard address (the Jobs API)."""
+
+    def __init__(
+        self,
+        address: str,
+        auth_token: str | None = None,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        read_timeout: float = READ_TIMEOUT_S,
+    ) -> None:
+        address = address.strip().rstrip("/")
+        if not address:
+            raise BackendError("a Ray backend needs the cluster's dashboard address", retryable=False)
+        if "://" not in address:
+            address = f"http://{address}"
+        if not address.startswith(("http://", "https://")):
+            raise BackendError(f"Ray address must be http(s)://host:port, got {address!r}", retryable=False)
+        self.address = address
+        self._headers = {"Authorization": f"Bearer {auth_token}"} if auth_token else {}
+        self._timeout = (connect_timeout, read_timeout)
+        self._client_instance: _Client | None = None
+        self._client_lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"RayBackend({self.address!r}, auth={'token' if self._headers else 'none'})"
+
+    # -- the port -----------------------------------------------------------------
+
+    def ping(self) -> None:
+        version = self._get_json("/api/version")
+        if not isinstance(version, dict) or "ray_version" not in version:
+            raise BackendError(f"{self.address} answered, but not as a Ray dashboard", retryable=False)
+
+    def capacity(self) -> Capacity:
+        """Totals from the node table, usage from the autoscaler's latest report.
+
+        Ray has no endpoint that gives both with exact resource names. ``/api/v0/nodes``
+        gives each node's totals, names intact. ``/api/cluster_status`` gives cluster-wide
+        ``[used, total]`` per resource, but its JSON keys are camelCased
+        (``accelerator_type:H100`` -> ``acceleratorType:H100``) and it is refreshed by the
+        autoscaler monitor (every ``AUTOSCALER_UPDATE_INTERVAL_S``, 5 s by default), so
+        ``available`` can lag that long behind.
+        """
+        nodes_reply = self._get_json("/api/v0/nodes?detail=1&limit=10000")
+        status_reply = self._get_json("/api/cluster_status")
+        try:
+            nodes = [n for n in nodes_reply["data"]["result"]["result"] if n.get("state") == "ALIVE"]
+            total: dict[str, float] = {}
+            for node in nodes:
+                for name, amount in (node.get("resources_total") or {}).items():
+                    total[name] = total.get(name, 0.0) + float(amount)
+            report = (status_reply.get("data") or {}).get("clusterStatus") or {}
+            usage = (report.get("loadMetricsReport") or {}).get("usage") or {}
+            by_camel_name = {_ray_camel_case(name): name for name in total}
+            used = {by_camel_name[key]: float(pair[0]) for key, pair in usage.items() if key in by_camel_name}
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise BackendError(
+                f"unexpected capacity answer from Ray at {self.address}: {exc!r}", retryable=False
+            ) from exc
+        if not usage:
+            # The first report comes a few seconds after the head starts. Autoscaler v2
+            # (RAY_enable_autoscaler_v2) writes no such report at all.
+            raise BackendError(f"Ray at {self.address} has not reported resource usage yet", retryable=True)
+        available = {name: max(amount - used.get(name, 0.0), 0.0) for name, amount in total.items()}
+        return Capacity(total=_resources(total), available=_resources(available), nodes=len(nodes))
+
+    def submit(self, spec: JobSpec) -> SubmitResult:
+        if not spec.remote_id.strip() or not spec.entrypoint.strip():
+            # Ray would run an empty entrypoint and call it SUCCEEDED.
+            raise BackendError("a job needs a remote_id and an entrypoint", retryable=False)
+        kwargs = submit_arguments(spec)
+        try:
+            self._client().submit_job(entrypoint=spec.entrypoint, submission_id=spec.remote_id, **kwargs)
+        except BackendError:
+            raise
+        except Exception as exc:
+            # Ray refuses a known submission_id with HTTP 500 (not 409) and this text.
+            if f"submission_id {spec.remote_id} already exists" in str(exc):
+                return SubmitResult(remote_id=spec.remote_id, adopted=True)
+            raise self._error(exc, "submit") from exc
+        return SubmitResult(remote_id=spec.remote_id, adopted=False)
+
+    def status(self, remote_id: str) -> RemoteStatus:
+        try:
+            info = self._client().get_job_info(remote_id)
+        except BackendError:
+            raise
+        except Exception as exc:
+            if _http_status(exc) == 404:
+                return RemoteStatus(remote_id=remote_id, state=RemoteState.NOT_FOUND, message="Ray has no such job")
+            raise self._error(exc, "status") from exc
+        return remote_status(remote_id, info)
+
+    def stop(self, remote_id: str) -> bool:
+        """Ask Ray to stop the job; True when Ray still had it (PENDING or RUNNING).
+
+        A RUNNING job is STOPPED about two seconds later. A PENDING job that is waiting for
+        resources stays PENDING: Ray queues the stop on the job's supervisor actor, which
+        runs only once the resources appear, or fails the job after
+        RAY_JOB_START_TIMEOUT_SECONDS (15 minutes by default).
+        """
+        try:
+            return bool(self._client().stop_job(remote_id))
+        except BackendError:
+            raise
+        except Exception as exc:
+            if _http_status(exc) == 404:
+                return False
+            raise self._error(exc, "stop") from exc
+
+    def logs(self, remote_id: str) -> str:
+        try:
+            return self._client().get_job_logs(remote_id) or ""
+        except BackendError:
+            raise
+        except Exception as exc:
+            if _http_status(exc) == 404:
+                return ""
+            raise self._error(exc, "logs") from exc
+
+    def list_remote_ids(self) -> list[str]:
+        try:
+            jobs = self._client().list_jobs()
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, "list jobs") from exc
+        # Drivers started with ray.init() (not through the Jobs API) have no submission id.
+        return sorted(job.submission_id for job in jobs if job.submission_id)
+
+    # -- internals ----------------------------------------------------------------
+
+    def _client(self) -> _Client:
+        """Ray's client, made on first use (its constructor calls the cluster) and then kept."""
+        with self._client_lock:
+            if self._client_instance is None:
+                try:
+                    self._client_instance = _Client(self.address, dict(self._headers), self._timeout)
+                except Exception as exc:
+                    raise self._error(exc, "connect") from exc
+            return self._client_instance
+
+    def _get_json(self, path: str) -> Any:
+        try:
+            response = requests.get(self.address + path, headers=self._headers, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise self._error(exc, f"GET {path}") from exc
+        if response.status_code != 200:
+            raise BackendError(
+                f"Ray at {self.address}: GET {path} answered HTTP {response.status_code}: {_short(response.text)}",
+                retryable=_retryable_status(response.status_code),
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BackendError(f"Ray at {self.address}: GET {path} did not answer JSON", retryable=False) from exc
+
+    def _error(self, exc: BaseException, action: str) -> BackendError:
+        """Translate anything Ray's client or ``requests`` raises into a BackendError."""
+        where = f"Ray at {self.address}: {action}"
+        if isinstance(exc, BackendError):
+            return exc
+        if isinstance(exc, AuthenticationError):
+            return BackendError(f"{where}: the cluster refused our credentials (token)", retryable=False)
+        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+            return BackendError(f"{where}: bad address ({exc})", retryable=False)
+        if isinstance(exc, requests.RequestException | ConnectionError | TimeoutError):
+            return BackendError(f"{where}: unreachable ({type(exc).__name__})", retryable=True)
+        status = _http_status(exc)
+        if status is not None:
+            return BackendError(
+                f"{where}: HTTP {status}: {_short(str(exc))}", retryable=_retryable_status(status, str(exc))
+            )
+        # Ray's client validates the spec (runtime_env, resources) before sending it.
+        return BackendError(f"{where}: {type(exc).__name__}: {_short(str(exc))}", retryable=False)
+
+
+def submit_arguments(spec: JobSpec) -> dict[str, Any]:
+    """``JobSubmissionClient.submit_job`` keyword arguments for ``spec`` (besides the ids)."""
+    resources = spec.resources
+    custom = {name: float(amount) for name, amount in resources.custom.items() if amount > 0}
+    if spec.accelerator_model:
+        key = accelerator_resource(spec.accelerator_model)
+        custom[key] = max(custom.get(key, 0.0), ACCELERATOR_SHARE)
+    arguments: dict[str, Any] = {
+        "runtime_env": dict(spec.runtime_env) or None,
+        "metadata": dict(spec.metadata) or None,
+        "entrypoint_num_cpus": resources.cpus if resources.cpus > 0 else None,
+        "entrypoint_num_gpus": resources.gpus if resources.gpus > 0 else None,
+        "entrypoint_memory": resources.memory_bytes if resources.memory_bytes > 0 else None,
+        "entrypoint_resources": custom or None,
+    }
+    return {name: value for name, value in arguments.items() if value is not None}
+
+
+def remote_status(remote_id: str, info: JobDetails) -> RemoteStatus:
+    state = _STATES.get(JobStatus(info.status))
+    if state is None:
+        raise BackendError(f"Ray reported an unknown job status {info.status!r} for {remote_id}", retryable=False)
+    message = info.message or ""
+    if state is RemoteState.FAILED:
+        code = info.driver_exit_code
+        if code is not None and "exit code" not in message:
+            message = f"{message} (exit code {code})" if message else f"exit code {code}"
+        message = message or f"Ray reported the job failed ({info.error_type or 'no reason given'})"
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - 1] + "…"
+    return RemoteStatus(
+        remote_id=remote_id,
+        state=state,
+        message=message,
+        # Ray's start_time is when it accepted the job, so a job that ran has waited since then.
+        started_at=_from_ms(info.start_time) if state is not RemoteState.PENDING else None,
+        finished_at=_from_ms(info.end_time) if state.is_terminal else None,
+    )
+
+
+def _resources(amounts: Mapping[str, float]) -> Resources:
+    custom = {
+        name: amount for name, amount in amounts.items() if name not in _NOT_CUSTOM and not name.startswith("node:")
+    }
+    return Resources(
+        cpus=amounts.get("CPU", 0.0),
+        gpus=amounts.get("GPU", 0.0),
+        memory_bytes=int(amounts.get("memory", 0.0)),
+        custom=custom,
+    )
+
+
+def _ray_camel_case(name: str) -> str:
+    """The dashboard's key conversion (ray.dashboard.utils.to_camel_case), to map names back."""
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def _from_ms(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, tz=UTC) if value else None
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status in Ray's client errors ("Request failed with status code 404: ...")."""
+    if not isinstance(exc, RuntimeError):
+        return None
+    match = _HTTP_STATUS.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def _retryable_status(status: int, text: str = "") -> bool:
+    if status in (408, 429):
+        return True
+    if status >= 500:
+        # The head forwards a submit to its job agent and reports the agent's 400 (a bad
+        # request) as its own 500: look for the agent's status inside the text.
+        inner = [int(code) for code in _HTTP_STATUS.findall(text)[1:]]
+        return not any(400 <= code < 500 for code in inner)
+    return False
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """The telling line of an error text: Ray's 500s carry a whole traceback."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip().strip(".")]
+    line = lines[-1] if lines else text.strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"

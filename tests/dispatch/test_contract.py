@@ -1,0 +1,293 @@
+"""One contract, every backend: the same tests run against a real Ray head and the fake.
+
+Where the real cluster moves a job by itself, the fake is moved by the test: each test
+says what the cluster does with ``driver.play(...)`` (a no-op for Ray) and waits for the
+outcome with ``driver.wait_for(...)`` (polling for Ray, immediate for the fake).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from apps.dispatch.backends.fake import FakeBackend
+from apps.dispatch.port import Backend, BackendError, JobSpec, RemoteState, RemoteStatus, Resources
+from apps.dispatch.registry import get_backend
+from tests.raycluster import RAY_TEST_NUM_CPUS, RAY_TEST_NUM_GPUS, RAY_TEST_RESOURCES
+
+WAIT_S = 30.0
+LONG_RUNNING = "python -c \"import time; print('started', flush=True); time.sleep(120)\""
+
+
+@dataclass
+class Driver:
+    """How a test plays and watches one kind of cluster."""
+
+    name: str
+    backend: Backend
+    unreachable: Backend  # the same kind of backend pointed at a dead cluster
+    specs: list[JobSpec] = field(default_factory=list)
+
+    def spec(self, entrypoint: str, **overrides: Any) -> JobSpec:
+        spec = JobSpec(
+            remote_id=f"pdk-test-{uuid.uuid4().hex[:12]}",
+            entrypoint=entrypoint,
+            resources=overrides.pop("resources", Resources(cpus=0.5)),
+            **overrides,
+        )
+        self.specs.append(spec)
+        return spec
+
+    def play(self, remote_id: str, state: RemoteState, *, log: str = "", message: str = "") -> None:
+        """What the cluster does by itself; only the fake needs telling."""
+
+    def wait_for(self, remote_id: str, *states: RemoteState, timeout: float = WAIT_S) -> RemoteStatus:
+        raise NotImplementedError
+
+    def wait_until(self, predicate: Any, timeout: float = WAIT_S) -> Any:
+        raise NotImplementedError
+
+    def stop_leftovers(self) -> None:
+        for spec in self.specs:
+            try:
+                self.backend.stop(spec.remote_id)
+            except BackendError:
+                pass
+
+
+class RayDriver(Driver):
+    def wait_for(self, remote_id: str, *states: RemoteState, timeout: float = WAIT_S) -> RemoteStatus:
+        deadline = time.monotonic() + timeout
+        status = self.backend.status(remote_id)
+        while status.state not in states and time.monotonic() < deadline:
+            if status.state.is_terminal:
+                break  # it will not move again
+            time.sleep(0.1)
+            status = self.backend.status(remote_id)
+        assert status.state in states, f"{remote_id}: {status.state} ({status.message!r}), wanted {states}"
+        return status
+
+    def wait_until(self, predicate: Any, timeout: float = WAIT_S) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value or time.monotonic() > deadline:
+                return value
+            time.sleep(0.2)
+
+
+class FakeDriver(Driver):
+    backend: FakeBackend
+
+    def play(self, remote_id: str, state: RemoteState, *, log: str = "", message: str = "") -> None:
+        if log:
+            self.backend.append_log(remote_id, log)
+        self.backend.advance(remote_id, state, message)
+
+    def wait_for(self, remote_id: str, *states: RemoteState, timeout: float = WAIT_S) -> RemoteStatus:
+        status = self.backend.status(remote_id)
+        assert status.state in states, f"{remote_id}: {status.state} ({status.message!r}), wanted {states}"
+        return status
+
+    def wait_until(self, predicate: Any, timeout: float = WAIT_S) -> Any:
+        return predicate()
+
+
+@pytest.fixture(params=[pytest.param("ray", marks=pytest.mark.ray), "fake"])
+def driver(request: pytest.FixtureRequest) -> Any:
+    if request.param == "ray":
+        head = request.getfixturevalue("ray_head")
+        made: Driver = RayDriver(
+            "ray",
+            backend=get_backend("ray", head.address, head.auth_token),
+            unreachable=get_backend("ray", "http://127.0.0.1:1"),
+        )
+    else:
+        total = Resources(
+            cpus=RAY_TEST_NUM_CPUS, gpus=RAY_TEST_NUM_GPUS, memory_bytes=16 * 2**30, custom=RAY_TEST_RESOURCES
+        )
+        unreachable = FakeBackend("http://127.0.0.1:1")
+        unreachable.set_reachable(False)
+        made = FakeDriver("fake", backend=FakeBackend(total=total), unreachable=unreachable)
+    yield made
+    made.stop_leftovers()
+
+
+def test_job_runs_to_success_and_its_output_is_in_the_logs(driver: Driver) -> None:
+    spec = driver.spec("python -c \"print('hello from paddock')\"")
+
+    result = driver.backend.submit(spec)
+    driver.play(spec.remote_id, RemoteState.RUNNING)
+    driver.play(spec.remote_id, RemoteState.SUCCEEDED, log="hello from paddock\n")
+
+    assert result.remote_id == spec.remote_id and not result.adopted
+    status = driver.wait_for(spec.remote_id, RemoteState.SUCCEEDED)
+    assert status.finished_at is not None and status.started_at is not None
+    assert status.started_at <= status.finished_at
+    assert "hello from paddock" in driver.backend.logs(spec.remote_id)
+
+
+def test_failing_entrypoint_is_failed_with_a_message(driver: Driver) -> None:
+    spec = driver.spec("python -c \"import sys; print('boom'); sys.exit(3)\"")
+
+    driver.backend.submit(spec)
+    driver.play(spec.remote_id, RemoteState.RUNNING)
+    driver.play(
+        spec.remote_id,
+        RemoteState.FAILED,
+        log="boom\n",
+        message="Job entrypoint command failed with exit code 3",
+    )
+
+    status = driver.wait_for(spec.remote_id, RemoteState.FAILED)
+    assert "exit code 3" in status.message
+    assert "boom" in driver.backend.logs(spec.remote_id)
+
+
+def test_running_job_holds_its_resources_until_stopped(driver: Driver) -> None:
+    spec = driver.spec(LONG_RUNNING, resources=Resources(cpus=1, gpus=1), accelerator_model="H100")
+
+    driver.backend.submit(spec)
+    driver.play(spec.remote_id, RemoteState.RUNNING, log="started\n")
+    driver.wait_for(spec.remote_id, RemoteState.RUNNING)
+    # Ray's usage report trails by up to AUTOSCALER_UPDATE_INTERVAL_S (1 s on the test head).
+    held = driver.wait_until(lambda: driver.backend.capacity().available.gpus == RAY_TEST_NUM_GPUS - 1)
+    assert held, driver.backend.capacity()
+    accelerator_left = driver.backend.capacity().available.custom["accelerator_type:H100"]
+
+    stopping = driver.backend.stop(spec.remote_id)
+
+    assert stopping is True
+    assert accelerator_left == pytest.approx(1 - 0.001)
+    status = driver.wait_for(spec.remote_id, RemoteState.STOPPED)
+    assert status.finished_at is not None
+    assert driver.backend.stop(spec.remote_id) is False  # nothing left to stop
+    released = driver.wait_until(lambda: driver.backend.capacity().available.gpus == RAY_TEST_NUM_GPUS)
+    assert released, driver.backend.capacity()
+
+
+def test_job_that_cannot_be_placed_stays_pending_even_when_stopped(driver: Driver) -> None:
+    # No A100 in the cluster: Ray keeps the job PENDING (its own start timeout is 15 minutes),
+    # and a stop waits for resources too. The control plane needs its own pending timeout.
+    spec = driver.spec("python -c \"print('never')\"", accelerator_model="A100")
+
+    driver.backend.submit(spec)
+    time.sleep(1.5 if driver.name == "ray" else 0)
+    stopping = driver.backend.stop(spec.remote_id)
+    time.sleep(0.5 if driver.name == "ray" else 0)
+
+    assert stopping is True
+    status = driver.backend.status(spec.remote_id)
+    assert status.state is RemoteState.PENDING
+    assert status.started_at is None
+
+
+def test_second_submit_of_the_same_id_adopts_the_first(driver: Driver) -> None:
+    spec = driver.spec("python -c \"print('once')\"")
+
+    first = driver.backend.submit(spec)
+    second = driver.backend.submit(spec)
+
+    assert (first.adopted, second.adopted) == (False, True)
+    assert second.remote_id == spec.remote_id
+    assert driver.backend.list_remote_ids().count(spec.remote_id) == 1
+
+
+def test_unknown_id_is_not_found(driver: Driver) -> None:
+    remote_id = f"pdk-test-never-submitted-{uuid.uuid4().hex[:8]}"
+
+    assert driver.backend.status(remote_id).state is RemoteState.NOT_FOUND
+    assert driver.backend.stop(remote_id) is False
+    assert driver.backend.logs(remote_id) == ""
+    assert remote_id not in driver.backend.list_remote_ids()
+
+
+def test_env_vars_reach_the_job(driver: Driver) -> None:
+    spec = driver.spec(
+        "python -c \"import os; print('flavour=' + os.environ['PADDOCK_TEST_FLAVOUR'])\"",
+        runtime_env={"env_vars": {"PADDOCK_TEST_FLAVOUR": "pistachio"}},
+        metadata={"paddock_job": "42"},
+    )
+
+    driver.backend.submit(spec)
+    driver.play(spec.remote_id, RemoteState.RUNNING)
+    driver.play(spec.remote_id, RemoteState.SUCCEEDED, log="flavour=pistachio\n")
+
+    driver.wait_for(spec.remote_id, RemoteState.SUCCEEDED)
+    assert "flavour=pistachio" in driver.backend.logs(spec.remote_id)
+
+
+def test_gpu_job_sees_its_gpu(driver: Driver) -> None:
+    spec = driver.spec(
+        "python -c \"import os; print('gpus=' + os.environ.get('CUDA_VISIBLE_DEVICES', 'none'))\"",
+        resources=Resources(cpus=1, gpus=1),
+        accelerator_model="H100",
+    )
+
+    driver.backend.submit(spec)
+    driver.play(spec.remote_id, RemoteState.RUNNING)
+    driver.play(spec.remote_id, RemoteState.SUCCEEDED, log="gpus=1\n")
+
+    driver.wait_for(spec.remote_id, RemoteState.SUCCEEDED)
+    logs = driver.backend.logs(spec.remote_id)
+    assert "gpus=" in logs
+    assert "gpus=none" not in logs and "gpus=\n" not in logs
+
+
+def test_capacity_reports_what_the_cluster_has(driver: Driver) -> None:
+    capacity = driver.backend.capacity()
+
+    assert capacity.nodes == 1
+    assert capacity.total.cpus == RAY_TEST_NUM_CPUS
+    assert capacity.total.gpus == RAY_TEST_NUM_GPUS
+    assert capacity.total.custom == RAY_TEST_RESOURCES
+    assert capacity.total.memory_bytes > 0
+    assert capacity.available.fits_in(capacity.total)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda b: b.ping(), id="ping"),
+        pytest.param(lambda b: b.capacity(), id="capacity"),
+        pytest.param(lambda b: b.submit(JobSpec("pdk-x", "true", Resources())), id="submit"),
+        pytest.param(lambda b: b.status("pdk-x"), id="status"),
+        pytest.param(lambda b: b.stop("pdk-x"), id="stop"),
+        pytest.param(lambda b: b.logs("pdk-x"), id="logs"),
+        pytest.param(lambda b: b.list_remote_ids(), id="list"),
+    ],
+)
+def test_unreachable_cluster_is_a_retryable_error_and_quick(driver: Driver, call: Any) -> None:
+    began = time.monotonic()
+
+    with pytest.raises(BackendError) as raised:
+        call(driver.unreachable)
+
+    assert raised.value.retryable is True
+    assert time.monotonic() - began < 2.0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param({"entrypoint": "  "}, id="blank-entrypoint"),
+        pytest.param({"runtime_env": {"env_vars": {"N": 1}}}, id="env-var-not-a-string"),
+    ],
+)
+def test_a_job_the_cluster_cannot_take_is_refused_for_good(driver: Driver, bad: dict[str, Any]) -> None:
+    fields = dict(bad)  # the parameter is shared by both backends' runs
+    spec = driver.spec(fields.pop("entrypoint", "python -c 'print(1)'"), **fields)
+
+    with pytest.raises(BackendError) as raised:
+        driver.backend.submit(spec)
+
+    assert raised.value.retryable is False
+    assert spec.remote_id not in driver.backend.list_remote_ids()
+
+
+def test_ping_answers(driver: Driver) -> None:
+    driver.backend.ping()
