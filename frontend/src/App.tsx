@@ -1,0 +1,37 @@
+import { Link, Navigate, Route, Routes } from "react-router";
+import { Layout } from "./components/Layout";
+import { RequireAuth } from "./components/RequireAuth";
+import { JobDetailPage } from "./pages/JobDetailPage";
+import { JobNewPage } from "./pages/JobNewPage";
+import { JobsPage } from "./pages/JobsPage";
+import { LoginPage } from "./pages/LoginPage";
+import { TokensPage } from "./pages/TokensPage";
+
+function NotFound() {
+  return (
+    <section>
+      <h1>Page not found</h1>
+      <p>
+        Nothing lives here. <Link to="/jobs">Go to jobs</Link>.
+      </p>
+    </section>
+  );
+}
+
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/login" element={<LoginPage />} />
+      <Route element={<RequireAuth />}>
+        <Route element={<Layout />}>
+          <Route index element={<Navigate to="/jobs" replace />} />
+          <Route path="/jobs" element={<JobsPage />} />
+          <Route path="/jobs/new" element={<JobNewPage />} />
+          <Route path="/jobs/:id" element={<JobDetailPage />} />
+          <Route path="/tokens" element={<TokensPage />} />
+          <Route path="*" element={<NotFound />} />
+        </Route>
+      </Route>
+    </Routes>
+  );
+}

@@ -1,0 +1,79 @@
+// Every call the dashboard makes. Pages use these through the hooks in ./queries.ts.
+import { ApiError, client, unwrap } from "./client";
+import type { ApiTokenCreateRequest, JobCreateRequest, JobKind, JobListQuery, JobState, Me } from "./models";
+
+/** Selects list every team and cluster on one page. */
+const ALL = 500;
+
+export interface JobFilters {
+  state?: string;
+  kind?: string;
+  team?: string;
+  cluster?: string;
+  page?: number;
+  page_size?: number;
+}
+
+function jobListQuery(filters: JobFilters): JobListQuery {
+  const query: JobListQuery = {};
+  if (filters.state) query.state = [filters.state as JobState];
+  if (filters.kind) query.kind = filters.kind as JobKind;
+  if (filters.team) query.team = filters.team;
+  if (filters.cluster) query.cluster = filters.cluster;
+  if (filters.page) query.page = filters.page;
+  if (filters.page_size) query.page_size = filters.page_size;
+  return query;
+}
+
+export const api = {
+  csrf: () => unwrap(client.GET("/api/v1/auth/csrf/")),
+
+  login: (username: string, password: string) =>
+    unwrap(client.POST("/api/v1/auth/login/", { body: { username, password } })),
+
+  logout: () => unwrap(client.POST("/api/v1/auth/logout/")),
+
+  /** The signed-in user, or null when the session is anonymous. */
+  me: async (): Promise<Me | null> => {
+    try {
+      return await unwrap(client.GET("/api/v1/auth/me/"));
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return null;
+      throw error;
+    }
+  },
+
+  teams: async () =>
+    (await unwrap(client.GET("/api/v1/teams/", { params: { query: { page_size: ALL } } }))).results,
+
+  clusters: async () =>
+    (await unwrap(client.GET("/api/v1/clusters/", { params: { query: { page_size: ALL } } }))).results,
+
+  jobs: (filters: JobFilters) => unwrap(client.GET("/api/v1/jobs/", { params: { query: jobListQuery(filters) } })),
+
+  job: (id: number) => unwrap(client.GET("/api/v1/jobs/{id}/", { params: { path: { id } } })),
+
+  createJob: (body: JobCreateRequest, idempotencyKey?: string) =>
+    unwrap(
+      client.POST("/api/v1/jobs/", {
+        body,
+        params: { header: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {} },
+      }),
+    ),
+
+  cancelJob: (id: number) => unwrap(client.POST("/api/v1/jobs/{id}/cancel/", { params: { path: { id } } })),
+
+  jobLogs: (id: number, offset: number, attempt?: number) =>
+    unwrap(
+      client.GET("/api/v1/jobs/{id}/logs/", {
+        params: { path: { id }, query: attempt === undefined ? { offset } : { offset, attempt } },
+      }),
+    ),
+
+  tokens: (page: number) => unwrap(client.GET("/api/v1/tokens/", { params: { query: { page } } })),
+
+  createToken: (body: ApiTokenCreateRequest) => unwrap(client.POST("/api/v1/tokens/", { body })),
+
+  revokeToken: (id: number) =>
+    unwrap(client.POST("/api/v1/tokens/{id}/revoke/", { params: { path: { id } } })),
+};

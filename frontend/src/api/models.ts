@@ -1,0 +1,29 @@
+// Names for the generated schema's types, so pages do not spell out components["schemas"].
+// Enums are reached through the fields that use them (Job["state"]), not by their component
+// names, which drf-spectacular derives and may rename.
+import type { components, operations } from "./generated/schema";
+
+type Schemas = components["schemas"];
+
+export type Me = Schemas["Me"];
+export type Team = Schemas["Team"];
+export type Cluster = Schemas["Cluster"];
+export type Job = Schemas["Job"];
+export type JobDetail = Schemas["JobDetail"];
+export type Attempt = Schemas["Attempt"];
+export type JobEvent = Schemas["JobEvent"];
+export type JobLog = Schemas["JobLog"];
+export type JobCreateRequest = Schemas["JobCreateRequest"];
+export type RuntimeEnv = NonNullable<JobCreateRequest["runtime_env"]>;
+export type Resources = Schemas["ResourcesRead"];
+export type ApiToken = Schemas["ApiToken"];
+export type IssuedToken = Schemas["IssuedToken"];
+export type ApiTokenCreateRequest = Schemas["ApiTokenCreateRequest"];
+export type PaginatedJobList = Schemas["PaginatedJobList"];
+export type PaginatedApiTokenList = Schemas["PaginatedApiTokenList"];
+
+export type JobState = Job["state"];
+export type JobKind = Job["kind"];
+export type TokenScope = ApiToken["scope"];
+
+export type JobListQuery = NonNullable<operations["jobs_list"]["parameters"]["query"]>;

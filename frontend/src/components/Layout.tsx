@@ -1,0 +1,51 @@
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { NavLink, Outlet, useNavigate } from "react-router";
+import { api } from "../api/endpoints";
+import { queryKeys, useMe } from "../api/queries";
+
+/** The app shell: top navigation, user menu and the page. */
+export function Layout() {
+  const me = useMe().data;
+  const queryClient = useQueryClient();
+  const navigate = useNavigate();
+  const logout = useMutation({
+    mutationFn: api.logout,
+    onSettled: () => {
+      queryClient.clear();
+      queryClient.setQueryData(queryKeys.me, null);
+      void navigate("/login", { replace: true });
+    },
+  });
+
+  return (
+    <div className="shell">
+      <header className="topbar">
+        <NavLink to="/jobs" className="brand" end>
+          Paddock
+        </NavLink>
+        <nav aria-label="Main">
+          <NavLink to="/jobs" end>
+            Jobs
+          </NavLink>
+          <NavLink to="/jobs/new">Submit job</NavLink>
+          <NavLink to="/tokens">API tokens</NavLink>
+        </nav>
+        <div className="user-menu">
+          <a href="/api/docs/">API docs</a>
+          {me?.is_staff && <a href="/admin/">Admin</a>}
+          {me && (
+            <span className="username" data-testid="current-user">
+              {me.username}
+            </span>
+          )}
+          <button type="button" className="button-secondary" onClick={() => logout.mutate()} disabled={logout.isPending}>
+            Log out
+          </button>
+        </div>
+      </header>
+      <main className="content">
+        <Outlet />
+      </main>
+    </div>
+  );
+}

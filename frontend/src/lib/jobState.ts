@@ -1,0 +1,36 @@
+import type { JobKind, JobState } from "../api/models";
+
+export const JOB_STATES: readonly JobState[] = [
+  "pending",
+  "admitted",
+  "dispatching",
+  "running",
+  "succeeded",
+  "failed",
+  "cancelled",
+];
+
+export const ACTIVE_STATES: ReadonlySet<string> = new Set(["pending", "admitted", "dispatching", "running"]);
+
+export function isActive(state: string | undefined): boolean {
+  return state !== undefined && ACTIVE_STATES.has(state);
+}
+
+export const JOB_KINDS: readonly { value: JobKind; label: string }[] = [
+  { value: "batch", label: "Batch" },
+  { value: "training", label: "Training" },
+  { value: "fine_tuning", label: "Fine-tuning" },
+];
+
+export function kindLabel(kind: string): string {
+  return JOB_KINDS.find((k) => k.value === kind)?.label ?? kind;
+}
+
+/** Job.runtime_env is free-form JSON in the read schema; take the parts the UI shows. */
+export function readRuntimeEnv(value: unknown): { envVarNames: string[]; pip: string[]; workingDir: string } {
+  const env = value && typeof value === "object" ? (value as Record<string, unknown>) : {};
+  const envVars = env.env_vars && typeof env.env_vars === "object" ? Object.keys(env.env_vars) : [];
+  const pip = Array.isArray(env.pip) ? env.pip.filter((p): p is string => typeof p === "string") : [];
+  const workingDir = typeof env.working_dir === "string" ? env.working_dir : "";
+  return { envVarNames: envVars, pip, workingDir };
+}

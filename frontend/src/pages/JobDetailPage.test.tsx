@@ -1,0 +1,114 @@
+import { screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it, vi } from "vitest";
+import { makeJob, mockApi, renderPage } from "../test/utils";
+import { JobDetailPage } from "./JobDetailPage";
+
+function detail(overrides: Record<string, unknown> = {}) {
+  return {
+    ...makeJob({ id: 7, state: "running", state_reason: "Running on local-ray" }),
+    attempts: [
+      {
+        id: "4f1c0a3e-0000-4000-8000-000000000001",
+        number: 1,
+        state: "running",
+        remote_id: "raysubmit_abc",
+        message: "",
+        created_at: new Date().toISOString(),
+        dispatched_at: new Date().toISOString(),
+        started_at: new Date().toISOString(),
+        finished_at: null,
+      },
+    ],
+    events: [
+      { id: 1, kind: "state_changed", from_state: "pending", to_state: "admitted", message: "Quota ok", actor: "scheduler", created_at: new Date().toISOString() },
+    ],
+    ...overrides,
+  };
+}
+
+describe("JobDetailPage", () => {
+  it("shows the header, attempts, events, and tails the log until the job finishes", async () => {
+    let state = "running";
+    const logs: Record<number, { text: string; complete: boolean }> = {
+      0: { text: "step 1\n", complete: false },
+      7: { text: "done\n", complete: true },
+    };
+    const { calls } = mockApi({
+      "GET /api/v1/jobs/7/": () => ({ body: detail({ state, state_reason: state === "running" ? "Running on local-ray" : "" }) }),
+      "GET /api/v1/jobs/7/logs/": (url) => {
+        const offset = Number(url.searchParams.get("offset"));
+        const chunk = state === "running" && offset === 7 ? { text: "", complete: false } : (logs[offset] ?? { text: "", complete: true });
+        return { body: { attempt: 1, offset, next_offset: offset + chunk.text.length, ...chunk } };
+      },
+    });
+    const { queryClient } = renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+
+    expect(await screen.findByTestId("job-state")).toHaveTextContent("running");
+    expect(screen.getByTestId("job-state-reason")).toHaveTextContent("Running on local-ray");
+    expect(within(screen.getByTestId("job-attempts")).getByText("raysubmit_abc")).toBeInTheDocument();
+    expect(within(screen.getByTestId("job-events")).getByText("Quota ok")).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByTestId("job-logs")).toHaveTextContent("step 1"));
+
+    state = "succeeded";
+    // Refetch now rather than waiting for the 2 s poll.
+    await queryClient.invalidateQueries({ queryKey: ["job", 7] });
+    await waitFor(() => expect(screen.getByTestId("job-state")).toHaveTextContent("succeeded"));
+    await waitFor(() => expect(screen.getByTestId("job-logs").textContent).toBe("step 1\ndone\n"), { timeout: 3500 });
+    expect(screen.queryByRole("button", { name: "Cancel job" })).not.toBeInTheDocument();
+    const offsets = calls.filter((c) => c.url.pathname.endsWith("/logs/")).map((c) => c.url.searchParams.get("offset"));
+    expect(offsets[0]).toBe("0");
+    expect(new Set(offsets)).toEqual(new Set(["0", "7"]));
+  });
+
+  it("shows waiting for logs before any output", async () => {
+    mockApi({
+      "GET /api/v1/jobs/7/": { body: detail({ state: "pending", attempts: [] }) },
+      "GET /api/v1/jobs/7/logs/": { body: { attempt: null, offset: 0, next_offset: 0, text: "", complete: false } },
+    });
+    renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+    expect(await screen.findByTestId("job-logs-status")).toHaveTextContent("waiting for logs…");
+    expect(screen.getByText(/No attempts yet/)).toBeInTheDocument();
+  });
+
+  it("cancels after confirmation and reports a conflict", async () => {
+    const confirm = vi.fn(() => true);
+    vi.stubGlobal("confirm", confirm);
+    const { calls } = mockApi({
+      "GET /api/v1/jobs/7/": { body: detail() },
+      "GET /api/v1/jobs/7/logs/": { body: { attempt: 1, offset: 0, next_offset: 0, text: "", complete: false } },
+      "POST /api/v1/jobs/7/cancel/": { status: 409, body: { detail: "Job already finished." } },
+    });
+    renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+    await userEvent.click(await screen.findByRole("button", { name: "Cancel job" }));
+    expect(confirm).toHaveBeenCalled();
+    expect(await screen.findByRole("alert")).toHaveTextContent("Could not cancel: Job already finished.");
+    expect(calls.filter((c) => c.method === "POST")).toHaveLength(1);
+  });
+
+  it("does not cancel when the confirmation is declined", async () => {
+    vi.stubGlobal("confirm", vi.fn(() => false));
+    const { calls } = mockApi({
+      "GET /api/v1/jobs/7/": { body: detail() },
+      "GET /api/v1/jobs/7/logs/": { body: { attempt: 1, offset: 0, next_offset: 0, text: "", complete: false } },
+    });
+    renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+    await userEvent.click(await screen.findByRole("button", { name: "Cancel job" }));
+    expect(calls.some((c) => c.method === "POST")).toBe(false);
+  });
+
+  it("shows a server failure with a retry", async () => {
+    mockApi({ "GET /api/v1/jobs/7/": { status: 503, body: { detail: "Database unavailable." } } });
+    renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+    expect(await screen.findByRole("alert")).toHaveTextContent("Could not load this job. Database unavailable.");
+    expect(screen.getByRole("button", { name: "Try again" })).toBeInTheDocument();
+  });
+
+  it("shows an error for a missing job", async () => {
+    mockApi({});
+    renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+    expect(await screen.findByRole("alert")).toHaveTextContent(
+      "Job not found. Job #7 does not exist, or it belongs to a team you are not in.",
+    );
+  });
+});

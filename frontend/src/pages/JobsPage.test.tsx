@@ -1,0 +1,102 @@
+import { screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it } from "vitest";
+import { makeJob, mockApi, page, renderPage } from "../test/utils";
+import { JobsPage } from "./JobsPage";
+
+const teams = [{ slug: "demo", name: "Demo", organisation: "acme", role: "member" }];
+
+describe("JobsPage", () => {
+  it("renders a row per job with its state badge and links", async () => {
+    mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/jobs/": {
+        body: page([makeJob({ id: 42, name: "finetune", state: "failed", kind: "fine_tuning" }), makeJob({ id: 41 })], {
+          count: 2,
+        }),
+      },
+    });
+    renderPage(<JobsPage />, { route: "/jobs", path: "/jobs" });
+
+    const row = await screen.findByTestId("job-row-42");
+    expect(within(row).getByRole("link", { name: "finetune" })).toHaveAttribute("href", "/jobs/42");
+    expect(within(row).getByText("failed")).toHaveClass("badge-failed");
+    expect(within(row).getByText("Fine-tuning")).toBeInTheDocument();
+    expect(within(row).getByText("demo")).toBeInTheDocument();
+    expect(within(row).getByText("alice")).toBeInTheDocument();
+    expect(within(row).getByText("5 minutes ago")).toBeInTheDocument();
+    expect(screen.getByTestId("job-row-41")).toHaveTextContent("running");
+    expect(screen.getByText("1–2 of 2")).toBeInTheDocument();
+  });
+
+  it("sends the filters from the URL and writes changes back to it", async () => {
+    const { calls } = mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/jobs/": { body: page([makeJob()]) },
+    });
+    renderPage(<JobsPage />, { route: "/jobs?state=running&page=2", path: "/jobs" });
+    await screen.findByTestId("job-row-1");
+
+    const first = calls.find((c) => c.url.pathname === "/api/v1/jobs/")!;
+    expect(first.url.searchParams.get("state")).toBe("running");
+    expect(first.url.searchParams.get("page")).toBe("2");
+
+    await userEvent.selectOptions(screen.getByLabelText("Kind"), "batch");
+    expect(screen.getByTestId("location")).toHaveTextContent("/jobs?state=running&kind=batch");
+    await waitFor(() => {
+      const last = calls.filter((c) => c.url.pathname === "/api/v1/jobs/").at(-1)!;
+      expect(last.url.searchParams.get("kind")).toBe("batch");
+      expect(last.url.searchParams.get("page")).toBe("1");
+    });
+  });
+
+  it("pages with Next", async () => {
+    const { calls } = mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/jobs/": { body: page([makeJob()], { count: 60, next: "/api/v1/jobs/?page=2" }) },
+    });
+    renderPage(<JobsPage />, { route: "/jobs", path: "/jobs" });
+    await userEvent.click(await screen.findByRole("button", { name: "Next" }));
+    expect(screen.getByTestId("location")).toHaveTextContent("/jobs?page=2");
+    await waitFor(() => expect(calls.at(-1)?.url.searchParams.get("page")).toBe("2"));
+    expect(screen.getByRole("button", { name: "Previous" })).toBeDisabled();
+  });
+
+  it("shows the empty state with a link to submit", async () => {
+    mockApi({ "GET /api/v1/teams/": { body: page(teams) }, "GET /api/v1/jobs/": { body: page([]) } });
+    renderPage(<JobsPage />, { route: "/jobs", path: "/jobs" });
+    expect(await screen.findByText(/No jobs yet/)).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "submit one" })).toHaveAttribute("href", "/jobs/new");
+  });
+
+  it("shows a filtered empty state when filters match nothing", async () => {
+    mockApi({ "GET /api/v1/teams/": { body: page(teams) }, "GET /api/v1/jobs/": { body: page([]) } });
+    renderPage(<JobsPage />, { route: "/jobs?state=failed", path: "/jobs" });
+    expect(await screen.findByText("No jobs match these filters.")).toBeInTheDocument();
+  });
+
+  it("shows loading, then the error", async () => {
+    mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/jobs/": { status: 500, body: { detail: "Database unavailable." } },
+    });
+    renderPage(<JobsPage />, { route: "/jobs", path: "/jobs" });
+    expect(screen.getByRole("status")).toHaveTextContent("Loading jobs…");
+    expect(await screen.findByRole("alert")).toHaveTextContent("Could not load jobs. Database unavailable.");
+  });
+
+  it("updates states live by polling", async () => {
+    let state = "running";
+    mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/jobs/": () => ({ body: page([makeJob({ state })]) }),
+    });
+    renderPage(<JobsPage />, { route: "/jobs", path: "/jobs" });
+    const row = await screen.findByTestId("job-row-1");
+    expect(within(row).getByText("running")).toHaveClass("badge-running");
+    state = "succeeded";
+    await waitFor(() => expect(within(screen.getByTestId("job-row-1")).getByText("succeeded")).toBeInTheDocument(), {
+      timeout: 3500,
+    });
+  });
+});

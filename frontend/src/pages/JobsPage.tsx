@@ -1,0 +1,172 @@
+import { Link, useSearchParams } from "react-router";
+import { useJobs, useTeams } from "../api/queries";
+import type { JobFilters } from "../api/endpoints";
+import { RelativeTime } from "../components/RelativeTime";
+import { StateBadge } from "../components/StateBadge";
+import { EmptyState, ErrorState, Loading } from "../components/Status";
+import { JOB_KINDS, JOB_STATES, kindLabel } from "../lib/jobState";
+
+export const JOBS_PAGE_SIZE = 25;
+
+const FILTER_KEYS = ["state", "kind", "team"] as const;
+
+export function JobsPage() {
+  const [params, setParams] = useSearchParams();
+  const page = Math.max(1, Number.parseInt(params.get("page") ?? "1", 10) || 1);
+  const filters: JobFilters = { page, page_size: JOBS_PAGE_SIZE };
+  for (const key of FILTER_KEYS) {
+    const value = params.get(key);
+    if (value) filters[key] = value;
+  }
+  const filtered = FILTER_KEYS.some((key) => params.get(key));
+
+  const jobs = useJobs(filters);
+  const teams = useTeams();
+
+  const setFilter = (key: string, value: string) => {
+    const next = new URLSearchParams(params);
+    if (value) next.set(key, value);
+    else next.delete(key);
+    next.delete("page");
+    setParams(next);
+  };
+  const setPage = (n: number) => {
+    const next = new URLSearchParams(params);
+    if (n > 1) next.set("page", String(n));
+    else next.delete("page");
+    setParams(next);
+  };
+
+  const data = jobs.data;
+  const first = data && data.count > 0 ? (page - 1) * JOBS_PAGE_SIZE + 1 : 0;
+  const last = data ? first + data.results.length - (data.results.length ? 1 : 0) : 0;
+
+  return (
+    <section>
+      <div className="page-header">
+        <h1>Jobs</h1>
+        {jobs.isFetching && !jobs.isPending && <span className="refreshing" aria-hidden="true" />}
+      </div>
+
+      <form className="filters" aria-label="Filter jobs" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          State
+          <select value={params.get("state") ?? ""} onChange={(e) => setFilter("state", e.target.value)}>
+            <option value="">All states</option>
+            {JOB_STATES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Kind
+          <select value={params.get("kind") ?? ""} onChange={(e) => setFilter("kind", e.target.value)}>
+            <option value="">All kinds</option>
+            {JOB_KINDS.map((k) => (
+              <option key={k.value} value={k.value}>
+                {k.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Team
+          <select value={params.get("team") ?? ""} onChange={(e) => setFilter("team", e.target.value)}>
+            <option value="">All teams</option>
+            {(teams.data ?? []).map((t) => (
+              <option key={t.slug} value={t.slug}>
+                {t.name}
+              </option>
+            ))}
+            {/* Keep a filter from the URL selectable even before (or without) the team list. */}
+            {params.get("team") && !teams.data?.some((t) => t.slug === params.get("team")) && (
+              <option value={params.get("team") ?? ""}>{params.get("team")}</option>
+            )}
+          </select>
+        </label>
+        {filtered && (
+          <button
+            type="button"
+            className="button-link"
+            onClick={() => setParams(new URLSearchParams())}
+          >
+            Clear filters
+          </button>
+        )}
+      </form>
+
+      {jobs.isPending ? (
+        <Loading label="Loading jobs…" />
+      ) : jobs.isError && !data ? (
+        <ErrorState error={jobs.error} title="Could not load jobs" onRetry={() => void jobs.refetch()} />
+      ) : data && data.results.length === 0 ? (
+        <EmptyState>
+          {filtered || page > 1 ? (
+            <>No jobs match these filters.</>
+          ) : (
+            <>
+              No jobs yet — <Link to="/jobs/new">submit one</Link>.
+            </>
+          )}
+        </EmptyState>
+      ) : data ? (
+        <>
+          {jobs.isError && (
+            <p className="status status-error" role="alert">
+              Live updates paused: {jobs.error instanceof Error ? jobs.error.message : "request failed"}
+            </p>
+          )}
+          <table className="table" data-testid="jobs-table">
+            <thead>
+              <tr>
+                <th scope="col">ID</th>
+                <th scope="col">Name</th>
+                <th scope="col">Team</th>
+                <th scope="col">Kind</th>
+                <th scope="col">State</th>
+                <th scope="col">Cluster</th>
+                <th scope="col">Submitted by</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.results.map((job) => (
+                <tr key={job.id} data-testid={`job-row-${job.id}`}>
+                  <td className="num">
+                    <Link to={`/jobs/${job.id}`}>#{job.id}</Link>
+                  </td>
+                  <td>
+                    <Link to={`/jobs/${job.id}`}>{job.name}</Link>
+                  </td>
+                  <td>{job.team}</td>
+                  <td>{kindLabel(job.kind)}</td>
+                  <td>
+                    <StateBadge state={job.state} />
+                  </td>
+                  <td>{job.cluster || <span className="muted">default</span>}</td>
+                  <td>{job.submitted_by ?? <span className="muted">—</span>}</td>
+                  <td>
+                    <RelativeTime iso={job.created_at} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <nav className="pagination" aria-label="Pagination">
+            <span>
+              {first}–{last} of {data.count}
+            </span>
+            <button type="button" className="button-secondary" disabled={!data.previous} onClick={() => setPage(page - 1)}>
+              Previous
+            </button>
+            <button type="button" className="button-secondary" disabled={!data.next} onClick={() => setPage(page + 1)}>
+              Next
+            </button>
+          </nav>
+        </>
+      ) : null}
+    </section>
+  );
+}

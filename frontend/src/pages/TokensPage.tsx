@@ -1,0 +1,256 @@
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useRef, useState, type FormEvent } from "react";
+import { ApiError } from "../api/client";
+import { api } from "../api/endpoints";
+import { useTeams, useTokens } from "../api/queries";
+import type { ApiToken, ApiTokenCreateRequest, IssuedToken, TokenScope } from "../api/models";
+import { Field } from "../components/Field";
+import { RelativeTime } from "../components/RelativeTime";
+import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Status";
+import { assignErrors, type AssignedErrors } from "../lib/fieldErrors";
+
+const TOKEN_FORM_FIELDS = ["name", "team", "scope", "expires_in_days"] as const;
+const EXPIRY_DEFAULT = "default";
+const EXPIRY_NEVER = "never";
+
+function tokenStatus(t: ApiToken): "revoked" | "expired" | "active" {
+  if (t.revoked_at) return "revoked";
+  if (t.expires_at && new Date(t.expires_at).getTime() <= Date.now()) return "expired";
+  return "active";
+}
+
+export function TokensPage() {
+  const [page, setPage] = useState(1);
+  const tokens = useTokens(page);
+  const [created, setCreated] = useState<IssuedToken | null>(null);
+  const queryClient = useQueryClient();
+
+  const revoke = useMutation({
+    mutationFn: (id: number) => api.revokeToken(id),
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["tokens"] }),
+  });
+
+  const onRevoke = (t: ApiToken) => {
+    if (window.confirm(`Revoke token "${t.name}" (${t.prefix}…)? Anything using it will stop working.`)) revoke.mutate(t.id);
+  };
+
+  return (
+    <section>
+      <h1>API tokens</h1>
+      <p className="muted">Tokens let scripts and CI use the API as you. Send them as <code>Authorization: Bearer &lt;token&gt;</code>.</p>
+
+      {created && <NewTokenBox token={created} onDismiss={() => setCreated(null)} />}
+
+      <CreateTokenForm
+        onCreated={(t) => {
+          setCreated(t);
+          setPage(1);
+          void queryClient.invalidateQueries({ queryKey: ["tokens"] });
+        }}
+      />
+
+      <h2>Your tokens</h2>
+      {revoke.isError && (
+        <p className="status status-error" role="alert">
+          Could not revoke: {errorMessage(revoke.error)}
+        </p>
+      )}
+      {tokens.isPending ? (
+        <Loading label="Loading tokens…" />
+      ) : tokens.isError ? (
+        <ErrorState error={tokens.error} title="Could not load tokens" onRetry={() => void tokens.refetch()} />
+      ) : tokens.data.results.length === 0 ? (
+        <EmptyState>No API tokens yet — create one above.</EmptyState>
+      ) : (
+        <>
+          <table className="table" data-testid="tokens-table">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Prefix</th>
+                <th scope="col">Team</th>
+                <th scope="col">Scope</th>
+                <th scope="col">Status</th>
+                <th scope="col">Expires</th>
+                <th scope="col">Last used</th>
+                <th scope="col">Created</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {tokens.data.results.map((t) => {
+                const status = tokenStatus(t);
+                return (
+                  <tr key={t.id} data-testid={`token-row-${t.id}`}>
+                    <td>{t.name}</td>
+                    <td className="mono">{t.prefix}…</td>
+                    <td>{t.team ?? <span className="muted">all my teams</span>}</td>
+                    <td>{t.scope}</td>
+                    <td>
+                      <span className={`badge badge-token-${status}`}>{status}</span>
+                    </td>
+                    <td>{t.expires_at ? <RelativeTime iso={t.expires_at} /> : <span className="muted">never</span>}</td>
+                    <td>
+                      <RelativeTime iso={t.last_used_at} />
+                    </td>
+                    <td>
+                      <RelativeTime iso={t.created_at} />
+                    </td>
+                    <td>
+                      {status !== "revoked" && (
+                        <button
+                          type="button"
+                          className="button-danger button-small"
+                          onClick={() => onRevoke(t)}
+                          disabled={revoke.isPending && revoke.variables === t.id}
+                          aria-label={`Revoke ${t.name}`}
+                        >
+                          Revoke
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+          {(tokens.data.next || tokens.data.previous) && (
+            <nav className="pagination" aria-label="Pagination">
+              <span>{tokens.data.count} tokens</span>
+              <button type="button" className="button-secondary" disabled={!tokens.data.previous} onClick={() => setPage(page - 1)}>
+                Previous
+              </button>
+              <button type="button" className="button-secondary" disabled={!tokens.data.next} onClick={() => setPage(page + 1)}>
+                Next
+              </button>
+            </nav>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+function CreateTokenForm({ onCreated }: { onCreated: (t: IssuedToken) => void }) {
+  const teams = useTeams();
+  const [name, setName] = useState("");
+  const [team, setTeam] = useState("");
+  const [scope, setScope] = useState<TokenScope>("read");
+  const [expires, setExpires] = useState<string>(EXPIRY_DEFAULT);
+
+  const create = useMutation({
+    mutationFn: api.createToken,
+    onSuccess: (t) => {
+      setName("");
+      onCreated(t);
+    },
+  });
+
+  const errors: AssignedErrors =
+    create.error instanceof ApiError && create.error.status === 400
+      ? assignErrors(create.error.body, TOKEN_FORM_FIELDS)
+      : { fields: {}, general: create.error ? [errorMessage(create.error)] : [] };
+
+  const onSubmit = (event: FormEvent) => {
+    event.preventDefault();
+    const body: ApiTokenCreateRequest = { name: name.trim(), scope };
+    if (team) body.team = team;
+    // Omitted: the server's default lifetime; null: never expires.
+    if (expires === EXPIRY_NEVER) body.expires_in_days = null;
+    else if (expires !== EXPIRY_DEFAULT) body.expires_in_days = Number(expires);
+    create.mutate(body);
+  };
+
+  return (
+    <form className="card form" onSubmit={onSubmit} noValidate aria-label="Create token">
+      <h2>Create a token</h2>
+      {errors.general.length > 0 && (
+        <div className="form-error" role="alert">
+          {errors.general.map((m, i) => (
+            <p key={i}>{m}</p>
+          ))}
+        </div>
+      )}
+      <div className="grid-4">
+        <Field label="Token name" errors={errors.fields.name}>
+          <input name="token_name" value={name} onChange={(e) => setName(e.target.value)} placeholder="ci-deploy" />
+        </Field>
+        <Field label="Token team" errors={errors.fields.team} hint={teams.isError ? "Could not load teams." : undefined}>
+          <select name="token_team" value={team} onChange={(e) => setTeam(e.target.value)}>
+            <option value="">All my teams</option>
+            {(teams.data ?? []).map((t) => (
+              <option key={t.slug} value={t.slug}>
+                {t.slug}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="Scope" errors={errors.fields.scope}>
+          <select name="scope" value={scope} onChange={(e) => setScope(e.target.value as TokenScope)}>
+            <option value="read">read</option>
+            <option value="write">write</option>
+          </select>
+        </Field>
+        <Field label="Expires" errors={errors.fields.expires_in_days}>
+          <select name="expires_in_days" value={expires} onChange={(e) => setExpires(e.target.value)}>
+            <option value={EXPIRY_DEFAULT}>Default lifetime</option>
+            <option value="7">In 7 days</option>
+            <option value="30">In 30 days</option>
+            <option value="90">In 90 days</option>
+            <option value="365">In a year</option>
+            <option value={EXPIRY_NEVER}>Never</option>
+          </select>
+        </Field>
+      </div>
+      <div className="form-actions">
+        <button type="submit" disabled={create.isPending}>
+          {create.isPending ? "Creating…" : "Create token"}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function NewTokenBox({ token, onDismiss }: { token: IssuedToken; onDismiss: () => void }) {
+  const [copied, setCopied] = useState<"idle" | "copied" | "failed">("idle");
+  const inputRef = useRef<HTMLInputElement>(null);
+
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(token.token);
+      setCopied("copied");
+    } catch {
+      // Clipboard access needs a secure context; select the text so Ctrl+C works instead.
+      inputRef.current?.select();
+      setCopied("failed");
+    }
+  };
+
+  return (
+    <div className="card token-box" role="region" aria-label="New token" data-testid="new-token">
+      <p className="warning">
+        <strong>Copy this token now.</strong> It will not be shown again.
+      </p>
+      <div className="copy-row">
+        <input
+          ref={inputRef}
+          readOnly
+          className="mono"
+          value={token.token}
+          aria-label="New token value"
+          data-testid="new-token-value"
+          onFocus={(e) => e.target.select()}
+        />
+        <button type="button" onClick={() => void copy()}>
+          {copied === "copied" ? "Copied" : "Copy"}
+        </button>
+      </div>
+      {copied === "failed" && <p className="hint">Could not use the clipboard; the token is selected — press Ctrl+C.</p>}
+      <button type="button" className="button-link" onClick={onDismiss}>
+        I have saved it
+      </button>
+    </div>
+  );
+}
