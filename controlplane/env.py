@@ -18,9 +18,9 @@ _FALSE = {"0", "false", "no", "off", ""}
 def string(name: str, default: str | None = None) -> str | None:
     """The value of ``name`` or of the file named by ``name_FILE``; ``default`` when neither is set."""
     value = os.environ.get(name)
-    if value is not None:
-        return value
     path = os.environ.get(f"{name}_FILE")
+    if value is not None and (value != "" or not path):
+        return value
     if path:
         try:
             return Path(path).read_text().strip()

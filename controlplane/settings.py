@@ -31,7 +31,9 @@ else:
         or "paddock-insecure-development-key-" + hashlib.sha256(str(DATA_DIR).encode()).hexdigest()
     )
 DEBUG = env.boolean("PADDOCK_DEBUG", default=not PRODUCTION)
-ALLOWED_HOSTS = env.strings("PADDOCK_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+ALLOWED_HOSTS = env.strings(
+    "PADDOCK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
+)
 CSRF_TRUSTED_ORIGINS = env.strings("PADDOCK_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -165,6 +167,15 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION and env.boolean("PADDOCK_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (most ingress controllers).
+if env.boolean("PADDOCK_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.integer("PADDOCK_HSTS_SECONDS", 0)
+SECURE_SSL_REDIRECT = env.boolean("PADDOCK_SSL_REDIRECT", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("PADDOCK_DEBUG must be false in production")
+if PRODUCTION and len(SECRET_KEY) < 40:
+    raise ImproperlyConfigured("PADDOCK_SECRET_KEY is too short: use at least 40 random characters")
 
 # --- i18n, static ------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -174,7 +185,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
-FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+# Where the built dashboard is (a source checkout's frontend/dist unless told otherwise).
+FRONTEND_DIST = Path(env.string("PADDOCK_FRONTEND_DIST", str(BASE_DIR / "frontend" / "dist")) or ".").resolve()
 STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.is_dir() else []
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = DEBUG

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -74,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(client: Client, args: Any) -> int:
     if args.command == "submit":
-        entrypoint = " ".join(a for a in args.entrypoint if a != "--").strip()
+        parts = [a for a in args.entrypoint if a != "--"]
+        # One argument is a shell command as typed; several are quoted so each stays one word.
+        entrypoint = (parts[0] if len(parts) == 1 else shlex.join(parts)).strip()
         if not entrypoint:
             raise ValueError("give the command to run after --, e.g. paddock submit ... -- python train.py")
         resources = {

@@ -12,6 +12,9 @@ from rest_framework.test import APIClient
 from apps.tenancy import services as tenancy_services
 from tests.factories import ClusterFactory, MembershipFactory, OrganisationFactory, TeamFactory, UserFactory
 
+# The session's real Ray head (``ray_head``), shared by dispatch, integration and browser tests.
+pytest_plugins = ["tests.raycluster"]
+
 
 @pytest.fixture(autouse=True)
 def eager_tasks(settings: Any) -> Iterator[None]:
@@ -115,6 +118,9 @@ def live(transactional_db: Any, celery_worker_process: Any, ray_head: Any) -> It
     app.conf.task_always_eager = False
     org = OrganisationFactory(slug="live")
     cluster = ClusterFactory(organisation=org, name="local", address=ray_head.address)
+    if ray_head.auth_token:  # the test head requires Ray's token auth: exercise the encrypted token
+        cluster.set_auth_token(ray_head.auth_token)
+        cluster.save()
     team = TeamFactory(organisation=org, slug="demo", default_cluster=cluster)
     other = TeamFactory(organisation=org, slug="other", default_cluster=cluster)
     user = UserFactory(username="runner")

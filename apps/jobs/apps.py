@@ -8,6 +8,7 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core import metrics
+        from apps.jobs import tasks  # noqa: F401  (register the tasks in every process that enqueues)
         from apps.jobs.metrics import JobsCollector
 
         metrics.register("jobs", JobsCollector())

@@ -305,8 +305,9 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
         if fetch_logs:
             refresh_logs(attempt)
         return
-    # Terminal on the backend: take the final log first, so it is complete when we say so.
-    if fetch_logs and status.state != RemoteState.NOT_FOUND:
+    # Terminal on the backend: always take the final log first, so it is complete when we
+    # say the attempt has finished (``fetch_logs`` only thins out reads of running jobs).
+    if status.state != RemoteState.NOT_FOUND:
         refresh_logs(attempt, final=True)
     if status.state == RemoteState.SUCCEEDED:
         _finish_attempt(attempt, AttemptState.SUCCEEDED, status.message, finished_at=status.finished_at)
@@ -441,6 +442,14 @@ def reconcile(*, cluster_ids: Iterable[int] | None = None, stale_after_seconds: 
     for attempt_id in Attempt.objects.undispatched().filter(created_at__lt=cutoff).values_list("pk", flat=True):
         enqueue("jobs.dispatch_attempt", str(attempt_id))
         redispatched += 1
+    # A final log read that failed (cluster briefly away) is retried until it succeeds.
+    unfinished_logs = Attempt.objects.filter(
+        state__in=[AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.STOPPED], log_complete=False
+    ).select_related("job__cluster", "job__team")
+    if cluster_ids is not None:
+        unfinished_logs = unfinished_logs.filter(job__cluster_id__in=list(cluster_ids))
+    for attempt in unfinished_logs[:100]:
+        refresh_logs(attempt, final=True)
     clusters = Cluster.objects.all() if cluster_ids is None else Cluster.objects.filter(pk__in=list(cluster_ids))
     clusters.update(last_reconciled_at=timezone.now())
     return {"checked": checked, "redispatched": redispatched}

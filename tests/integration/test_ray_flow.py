@@ -74,7 +74,7 @@ def test_cancelling_a_running_job_stops_it_on_ray(live: Any, ray_head: Any) -> N
     response = client.post(f"/api/v1/jobs/{job['id']}/cancel/")
     assert response.status_code == 200 and response.json()["state"] == "cancelled"
     attempt = Attempt.objects.get(job_id=job["id"])
-    ray = RayBackend(ray_head.address)
+    ray = RayBackend(ray_head.address, ray_head.auth_token)
     wait_for(lambda: ray.status(str(attempt.id)).state == RemoteState.STOPPED, 30, "Ray to stop the job")
     wait_for(lambda: Attempt.objects.get(pk=attempt.pk).state == "stopped", 30, "the attempt to be stopped")
     assert job_state(job["id"]) == "cancelled"
@@ -92,7 +92,7 @@ def test_a_dispatch_delivered_twice_makes_one_ray_job(live: Any, ray_head: Any) 
     app.tasks["jobs.dispatch_attempt"].apply_async(args=[str(attempt.id)])
     assert wait_state(job["id"], "succeeded", "failed") == "succeeded"
     time.sleep(1)  # let any late duplicate land before counting
-    ray_ids = RayBackend(ray_head.address).list_remote_ids()
+    ray_ids = RayBackend(ray_head.address, ray_head.auth_token).list_remote_ids()
     assert ray_ids.count(str(attempt.id)) == 1
     assert Attempt.objects.filter(job_id=job["id"]).count() == 1
 
@@ -122,7 +122,7 @@ def test_a_worker_killed_during_dispatch_still_runs_the_job_once(
         celery_worker_process.start()
     # Redis redelivers the unacknowledged dispatch to the fresh worker, which adopts the Ray job.
     assert wait_state(job["id"], "succeeded", "failed", timeout=90) == "succeeded"
-    assert RayBackend(ray_head.address).list_remote_ids().count(attempt_id) == 1
+    assert RayBackend(ray_head.address, ray_head.auth_token).list_remote_ids().count(attempt_id) == 1
     assert Attempt.objects.filter(job_id=job["id"]).count() == 1
     kinds = list(Job.objects.get(pk=job["id"]).events.values_list("kind", flat=True))
     assert "adopted" in kinds

@@ -36,7 +36,8 @@ def p95(values: list[float]) -> float:
 def test_submit_to_running_latency_against_ray_directly(live: Any, live_server: Any, ray_head: Any) -> None:
     from ray.job_submission import JobStatus, JobSubmissionClient
 
-    ray = JobSubmissionClient(ray_head.address)
+    headers = {"Authorization": f"Bearer {ray_head.auth_token}"} if ray_head.auth_token else None
+    ray = JobSubmissionClient(ray_head.address, headers=headers)
     direct: list[float] = []
     for _ in range(RUNS):
         started = time.perf_counter()
@@ -79,11 +80,11 @@ def test_submit_to_running_latency_against_ray_directly(live: Any, live_server: 
 def test_job_list_with_100k_jobs(world: Any) -> None:
     rows = 100_000
     template = {
-        'team': world.alpha,
-        'cluster': world.cluster,
-        'kind': "batch",
-        'entrypoint': "python train.py --config configs/base.yaml",
-        'submitted_by': world.member,
+        "team": world.alpha,
+        "cluster": world.cluster,
+        "kind": "batch",
+        "entrypoint": "python train.py --config configs/base.yaml",
+        "submitted_by": world.member,
     }
     states = ["succeeded", "failed", "running", "pending", "cancelled"]
     Job.objects.bulk_create(

@@ -97,7 +97,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
     submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     resources = serializers.SerializerMethodField()
-    runtime_env = serializers.JSONField(read_only=True)
+    runtime_env = RuntimeEnvSerializer(read_only=True)
 
     class Meta:
         model = Job

@@ -36,8 +36,9 @@ class Command(BaseCommand):
         bin_dir = str(Path(python).parent)
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         Path(settings.DATA_DIR).mkdir(parents=True, exist_ok=True)
-        logs = Path(settings.DATA_DIR) / "logs"
-        logs.mkdir(exist_ok=True)
+        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            for folder in ("data_folder_in", "processed_folder"):
+                Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS[folder])).mkdir(parents=True, exist_ok=True)
         children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
         def start(name: str, command: list[str]) -> None:
