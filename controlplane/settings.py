@@ -113,7 +113,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # The folder is polled; kombu's default of 1 s would add a second per task hop.
+        "polling_interval": 0.1,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -146,7 +149,7 @@ PADDOCK_RECONCILE_INTERVAL = env.number("PADDOCK_RECONCILE_INTERVAL", 5.0)
 # How long a dispatched attempt is watched closely (sub-second polls) before only the
 # periodic reconcile looks at it.
 PADDOCK_WATCH_SECONDS = env.number("PADDOCK_WATCH_SECONDS", 30.0)
-PADDOCK_WATCH_POLL = env.number("PADDOCK_WATCH_POLL", 0.1)
+PADDOCK_WATCH_POLL = env.number("PADDOCK_WATCH_POLL", 0.05)
 PADDOCK_WATCH_SLICE = env.number("PADDOCK_WATCH_SLICE", 2.0)
 # Comma-separated Fernet keys for credentials at rest; the first encrypts, all decrypt.
 # Without it a key is derived from the secret key (so rotating the secret key needs it).

@@ -8,6 +8,7 @@ Network calls to a backend never run inside a database transaction.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.core import audit
@@ -37,6 +39,8 @@ from apps.jobs.models import Attempt, Job, JobEvent
 from apps.tenancy.models import Team
 
 log = get_logger("jobs")
+# A closely watched running job has its log copied at most this often.
+LOG_EVERY_SECONDS = 1.0
 
 
 # --- transitions --------------------------------------------------------------------------
@@ -251,7 +255,7 @@ def dispatch_attempt(attempt_id: str) -> str:
                 f"{job.cluster.name} already had {attempt.remote_id}; adopted it",
                 attempt=attempt,
             )
-        transaction.on_commit(lambda: enqueue("jobs.watch_attempt", str(attempt.pk)))
+        transaction.on_commit(functools.partial(enqueue, "jobs.watch"))
     job.refresh_from_db(fields=["state"])
     if job.state == JobState.CANCELLED:
         enqueue("jobs.stop_attempt", str(attempt.pk))
@@ -263,7 +267,7 @@ def stop_attempt(attempt_id: str) -> str:
     if attempt is None or attempt.state not in ATTEMPT_REMOTE_STATES:
         return "not-active"
     backend_for(attempt.job.cluster).stop(attempt.remote_id)
-    enqueue("jobs.watch_attempt", str(attempt.pk))
+    enqueue("jobs.watch")
     return "stopping"
 
 
@@ -274,6 +278,10 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
     now = timezone.now()
     Attempt.objects.filter(pk=attempt.pk).update(last_checked_at=now)
     if status.state == RemoteState.PENDING:
+        # Level-triggered: keep asking a cancelled job's cluster to stop it (Ray only stops
+        # a pending job once it could have started).
+        if job.state == JobState.CANCELLED:
+            _safe_stop(attempt)
         return
     if status.state == RemoteState.RUNNING:
         with transaction.atomic():
@@ -414,6 +422,39 @@ def check_attempt(attempt: Attempt, *, fetch_logs: bool = True) -> RemoteState |
         return None
     sync_attempt(attempt, status, fetch_logs=fetch_logs)
     return status.state
+
+
+def watched_attempts(*, window_seconds: float) -> QuerySet[Attempt]:
+    """Attempts worth polling closely: dispatched or cancelled within the window."""
+    since = timezone.now() - timedelta(seconds=window_seconds)
+    return (
+        Attempt.objects.remote_active()
+        .filter(Q(dispatched_at__gte=since) | Q(job__cancel_requested_at__gte=since))
+        .select_related("job__cluster", "job__team")
+        .order_by("dispatched_at")
+    )
+
+
+def watch_recent(*, seconds: float, poll: float, window_seconds: float) -> int:
+    """Poll every closely watched attempt for ``seconds``; returns how many checks ran.
+
+    One loop serves all fresh attempts (the task holds a lock), so watching never takes
+    more than one worker slot however many jobs were just dispatched.
+    """
+    end = time.monotonic() + seconds
+    last_logs: dict[Any, float] = {}
+    checks = 0
+    while True:
+        for attempt in watched_attempts(window_seconds=window_seconds):
+            now = time.monotonic()
+            fetch_logs = now - last_logs.get(attempt.pk, 0.0) >= LOG_EVERY_SECONDS
+            if fetch_logs:
+                last_logs[attempt.pk] = now
+            check_attempt(attempt, fetch_logs=fetch_logs)
+            checks += 1
+        if time.monotonic() >= end:
+            return checks
+        time.sleep(poll)
 
 
 def _safe_stop(attempt: Attempt) -> None:

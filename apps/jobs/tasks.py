@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import time
+import uuid
 
 from django.conf import settings
+from django.core.cache import cache
 
 from apps.core.tasks import paddock_task
 from apps.dispatch.port import BackendError
 from apps.jobs import scheduler, services
-from apps.jobs.choices import ATTEMPT_REMOTE_STATES
-from apps.jobs.models import Attempt
 
-# How long one watch task polls before handing over to a fresh task (tasks stay short, so
-# the broker never redelivers one that is still running).
-
-LOG_EVERY_SECONDS = 1.0
+WATCH_LOCK = "jobs.watch.lock"
 
 
 @paddock_task("jobs.schedule")
@@ -32,29 +28,30 @@ def dispatch_attempt(self, attempt_id: str) -> str:  # type: ignore[no-untyped-d
         raise self.retry(exc=exc, countdown=min(2 ** min(self.request.retries, 5), 30)) from exc
 
 
-@paddock_task("jobs.watch_attempt")
-def watch_attempt(attempt_id: str, started: float | None = None) -> str:
-    """Poll one freshly dispatched attempt closely, so state changes show within ~0.1 s."""
-    started = started if started is not None else time.time()
-    slice_end = time.monotonic() + settings.PADDOCK_WATCH_SLICE
-    last_logs = 0.0
-    while True:
-        attempt = Attempt.objects.select_related("job__cluster", "job__team").filter(pk=attempt_id).first()
-        if attempt is None or attempt.state not in ATTEMPT_REMOTE_STATES:
-            return "done"
-        fetch_logs = time.monotonic() - last_logs >= LOG_EVERY_SECONDS
-        if fetch_logs:
-            last_logs = time.monotonic()
-        state = services.check_attempt(attempt, fetch_logs=fetch_logs)
-        if state is not None and state.is_terminal:
-            return state.value
-        if time.monotonic() >= slice_end:
-            break
-        time.sleep(settings.PADDOCK_WATCH_POLL)
-    if time.time() - started < settings.PADDOCK_WATCH_SECONDS:
-        watch_attempt.apply_async(args=[attempt_id, started])
-        return "continued"
-    return "handed-to-reconcile"
+@paddock_task("jobs.watch")
+def watch() -> str:
+    """Poll freshly dispatched attempts every ``PADDOCK_WATCH_POLL`` s, one loop at a time.
+
+    The loop runs for one slice (tasks stay short, so the broker never redelivers one that
+    is still running) and hands over to a fresh task while attempts remain in the window.
+    """
+    token = uuid.uuid4().hex
+    if not cache.add(WATCH_LOCK, token, timeout=int(settings.PADDOCK_WATCH_SLICE) + 30):
+        return "already-watching"
+    try:
+        checks = services.watch_recent(
+            seconds=settings.PADDOCK_WATCH_SLICE,
+            poll=settings.PADDOCK_WATCH_POLL,
+            window_seconds=settings.PADDOCK_WATCH_SECONDS,
+        )
+    finally:
+        if cache.get(WATCH_LOCK) == token:
+            cache.delete(WATCH_LOCK)
+    # Checked after releasing the lock: an attempt dispatched while we held it is seen here.
+    if services.watched_attempts(window_seconds=settings.PADDOCK_WATCH_SECONDS).exists():
+        watch.apply_async()
+        return f"continued after {checks} checks"
+    return f"idle after {checks} checks"
 
 
 @paddock_task("jobs.stop_attempt", bind=True, max_retries=10)

@@ -55,7 +55,7 @@ def test_every_task_is_named_and_acks_late() -> None:
     assert {
         "jobs.schedule",
         "jobs.dispatch_attempt",
-        "jobs.watch_attempt",
+        "jobs.watch",
         "jobs.stop_attempt",
         "jobs.reconcile",
     } <= set(ours)
@@ -75,16 +75,23 @@ def test_openapi_schema_builds_without_warnings(capsys: Any) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/api/v1/jobs/", "/api/v1/teams/", "/api/v1/clusters/", "/api/v1/tokens/"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/jobs/", "/api/v1/teams/", "/api/v1/clusters/", "/api/v1/tokens/", "/api/v1/jobs/{job}/events/"]
+)
 def test_list_query_count_does_not_grow_with_rows(world: Any, path: str) -> None:
     from apps.tenancy import services
     from tests.factories import ClusterFactory, JobFactory, MembershipFactory, TeamFactory
 
     client = world.client(world.member)
+    job = JobFactory(team=world.alpha, cluster=world.cluster, submitted_by=world.member)
+    path = path.format(job=job.pk)
 
     def grow(n: int) -> None:
+        from apps.jobs.models import JobEvent
+
         for i in range(n):
             JobFactory(team=world.alpha, cluster=world.cluster, submitted_by=world.member)
+            JobEvent.objects.create(job=job, kind="waiting", message=f"reason {i}", actor=world.member)
             team = TeamFactory(organisation=world.org)
             MembershipFactory(team=team, user=world.member)
             ClusterFactory(organisation=world.org)

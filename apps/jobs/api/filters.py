@@ -7,7 +7,10 @@ from apps.jobs.models import Job
 class JobFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug")
     cluster = django_filters.CharFilter(field_name="cluster__name", help_text="Cluster name")
-    state = django_filters.MultipleChoiceFilter(choices=JobState.choices, help_text="Repeat for several states")
+    # distinct=False: a single-valued field needs no DISTINCT (which would sort every row).
+    state = django_filters.MultipleChoiceFilter(
+        choices=JobState.choices, distinct=False, help_text="Repeat for several states"
+    )
     kind = django_filters.ChoiceFilter(choices=JobKind.choices)
     name = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
 

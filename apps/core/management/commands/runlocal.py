@@ -37,7 +37,7 @@ class Command(BaseCommand):
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         Path(settings.DATA_DIR).mkdir(parents=True, exist_ok=True)
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-            for folder in ("data_folder_in", "processed_folder"):
+            for folder in ("data_folder_in", "processed_folder", "control_folder"):
                 Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS[folder])).mkdir(parents=True, exist_ok=True)
         children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
@@ -57,7 +57,7 @@ class Command(BaseCommand):
             for name, proc in reversed(children):
                 if proc.poll() is None:
                     self.stdout.write(f"  stopping {name}")
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.terminate()  # each stops its own children (warm shutdown)
             deadline = time.monotonic() + STOP_GRACE_SECONDS
             for _name, proc in children:
                 try:
