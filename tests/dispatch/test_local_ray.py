@@ -105,10 +105,13 @@ def test_second_head_runs_beside_the_first_and_stops_alone(ray_head: LocalRayHea
         # A job whose driver runs in a session of its own: stop() must find it too.
         spec = JobSpec(f"pdk-{marker}", f'python -c "import time; time.sleep(300)" {marker}', Resources())
         second.submit(spec)
-        deadline = time.monotonic() + 30
-        # Ray says RUNNING just before it starts the driver process.
-        while not _pids_mentioning(marker) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        # A new head's first job waits for its first worker processes: on a loaded 2-core
+        # machine that took over 30 s once. Ray says RUNNING just before the driver starts.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+            _pids_mentioning(marker) and second.status(spec.remote_id).state is RemoteState.RUNNING
+        ):
+            time.sleep(0.2)
         assert second.status(spec.remote_id).state is RemoteState.RUNNING
         assert _pids_mentioning(marker), "the job's driver should be running"
 
