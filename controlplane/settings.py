@@ -154,6 +154,8 @@ PADDOCK_WATCH_SLICE = env.number("PADDOCK_WATCH_SLICE", 2.0)
 # Comma-separated Fernet keys for credentials at rest; the first encrypts, all decrypt.
 # Without it a key is derived from the secret key (so rotating the secret key needs it).
 PADDOCK_ENCRYPTION_KEYS = env.strings("PADDOCK_ENCRYPTION_KEYS", [])
+# Seconds between discovery passes over every registered cluster (nodes, GPUs, labels).
+PADDOCK_DISCOVERY_INTERVAL = env.number("PADDOCK_DISCOVERY_INTERVAL", 60.0)
 PADDOCK_TOKEN_DEFAULT_DAYS = env.integer("PADDOCK_TOKEN_DEFAULT_DAYS", 90)
 PADDOCK_LOG_MAX_BYTES = env.integer("PADDOCK_LOG_MAX_BYTES", 8 * 1024 * 1024)
 
@@ -250,4 +252,5 @@ configure_structlog(LOG_FORMAT, LOG_LEVEL)
 
 CELERY_BEAT_SCHEDULE = {
     "jobs.reconcile": {"task": "jobs.reconcile", "schedule": PADDOCK_RECONCILE_INTERVAL},
+    "inventory.discover": {"task": "inventory.discover", "schedule": PADDOCK_DISCOVERY_INTERVAL},
 }

@@ -1,4 +1,5 @@
-"""Clusters (this issue: kind ``ray``); nodes and accelerators come with the inventory issue."""
+"""The hardware inventory: clusters, nodes, accelerators and their catalog, interconnect,
+network fabrics, storage, and maintenance windows."""
 
 from __future__ import annotations
 
@@ -7,7 +8,19 @@ from django.db import models
 from apps.core import crypto
 from apps.core.models import TimeStampedModel
 from apps.dispatch.port import Resources
-from apps.inventory.choices import ClusterKind, ClusterState
+from apps.inventory.choices import (
+    AcceleratorHealth,
+    ClusterKind,
+    ClusterState,
+    FabricKind,
+    InterconnectKind,
+    MigMode,
+    NodeSource,
+    NodeState,
+    StorageKind,
+    StoragePurpose,
+    Vendor,
+)
 
 
 class Cluster(TimeStampedModel):
@@ -27,6 +40,7 @@ class Cluster(TimeStampedModel):
     available_resources = models.JSONField(default=dict, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    last_discovered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -50,6 +64,186 @@ class Cluster(TimeStampedModel):
 
     def available(self) -> Resources:
         return resources_from_json(self.available_resources)
+
+
+class AcceleratorModel(TimeStampedModel):
+    """One accelerator product in the catalog, with sourced specs (dense figures)."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="e.g. H100 SXM")
+    vendor = models.CharField(max_length=16, choices=Vendor.choices)
+    architecture = models.CharField(max_length=50, blank=True, default="")
+    memory_gb = models.FloatField(help_text="Usable device memory, GB")
+    memory_type = models.CharField(max_length=20, blank=True, default="")
+    memory_bandwidth_gbps = models.FloatField(help_text="GB/s")
+    bf16_tflops = models.FloatField(null=True, blank=True, help_text="Dense BF16 TFLOPS (null: no BF16)")
+    fp16_tflops = models.FloatField(null=True, blank=True, help_text="Dense FP16 TFLOPS")
+    fp8_tflops = models.FloatField(null=True, blank=True, help_text="Dense FP8 TFLOPS (null: no FP8)")
+    fp32_tflops = models.FloatField(null=True, blank=True, help_text="FP32 TFLOPS (non-tensor)")
+    sparse_multiplier = models.FloatField(default=1.0, help_text="Vendor sparse rate / dense rate")
+    scale_up_link = models.CharField(max_length=100, blank=True, default="", help_text="e.g. NVLink4")
+    scale_up_bandwidth_gbps = models.FloatField(null=True, blank=True, help_text="Per GPU, GB/s")
+    nvlink_domain_size = models.PositiveIntegerField(null=True, blank=True, help_text="GPUs per scale-up domain")
+    pcie_generation = models.PositiveSmallIntegerField(null=True, blank=True)
+    tdp_watts = models.FloatField(null=True, blank=True)
+    supports_bf16 = models.BooleanField(default=True)
+    supports_fp8 = models.BooleanField(default=False)
+    # How discovery recognises it: names NVML / nvidia-smi / Ray report, and PCI device ids.
+    match_names = models.JSONField(default=list, blank=True, help_text="Reported product names, exact")
+    pci_device_ids = models.JSONField(default=list, blank=True, help_text='PCI device ids, e.g. ["0x2335"]')
+    ray_accelerator_type = models.CharField(
+        max_length=50, blank=True, default="", help_text="Ray's accelerator_type resource, e.g. H100"
+    )
+    source_url = models.URLField(max_length=500, help_text="Where the figures come from")
+    notes = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["vendor", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Node(TimeStampedModel):
+    """A machine in a cluster, as discovery or its agent last reported it."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodes")
+    hostname = models.CharField(max_length=255)
+    external_id = models.CharField(max_length=128, blank=True, default="", help_text="e.g. Ray's node id")
+    source = models.CharField(max_length=16, choices=NodeSource.choices, default=NodeSource.MANUAL)
+    cpus = models.FloatField(default=0)
+    memory_bytes = models.BigIntegerField(default=0)
+    labels = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=NodeState.choices, default=NodeState.READY)
+    state_reason = models.CharField(max_length=500, blank=True, default="")
+    driver_version = models.CharField(max_length=50, blank=True, default="")
+    cuda_version = models.CharField(max_length=20, blank=True, default="")
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["cluster__name", "hostname"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "hostname"], name="node_unique_cluster_hostname")]
+        indexes = [models.Index(fields=["state"], name="node_state")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster.name}/{self.hostname}"
+
+
+class Accelerator(TimeStampedModel):
+    """One GPU or TPU chip on a node."""
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="accelerators")
+    index = models.PositiveSmallIntegerField()
+    uuid = models.CharField(max_length=100, blank=True, default="", help_text="NVML UUID when known")
+    model = models.ForeignKey(
+        AcceleratorModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="accelerators"
+    )
+    reported_name = models.CharField(max_length=200, blank=True, default="")
+    pci_device_id = models.CharField(max_length=20, blank=True, default="", help_text="e.g. 0x2335")
+    pci_bus_id = models.CharField(max_length=32, blank=True, default="")
+    compute_capability = models.CharField(max_length=10, blank=True, default="")
+    memory_total_mib = models.PositiveIntegerField(null=True, blank=True)
+    memory_used_mib = models.PositiveIntegerField(null=True, blank=True)
+    mig_mode = models.CharField(max_length=16, choices=MigMode.choices, default=MigMode.UNSUPPORTED)
+    mig_instances = models.JSONField(default=list, blank=True)
+    health = models.CharField(max_length=16, choices=AcceleratorHealth.choices, default=AcceleratorHealth.UNKNOWN)
+    utilisation_percent = models.FloatField(null=True, blank=True)
+    temperature_c = models.FloatField(null=True, blank=True)
+    power_watts = models.FloatField(null=True, blank=True)
+    power_limit_watts = models.FloatField(null=True, blank=True)
+    pcie_generation = models.PositiveSmallIntegerField(null=True, blank=True)
+    pcie_width = models.PositiveSmallIntegerField(null=True, blank=True)
+    nvlink_active_links = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["node__cluster__name", "node__hostname", "index"]
+        constraints = [models.UniqueConstraint(fields=["node", "index"], name="accelerator_unique_node_index")]
+        indexes = [models.Index(fields=["uuid"], name="accelerator_uuid")]
+
+    def __str__(self) -> str:
+        return f"{self.node}#{self.index}"
+
+    @property
+    def unrecognised(self) -> bool:
+        """Reported by a host but matched to no catalog model: an operator should map it."""
+        return self.model_id is None
+
+
+class InterconnectDomain(TimeStampedModel):
+    """The accelerators of a node joined by NVLink / NVSwitch (or only PCIe)."""
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="interconnect_domains")
+    kind = models.CharField(max_length=20, choices=InterconnectKind.choices)
+    link_generation = models.PositiveSmallIntegerField(null=True, blank=True)
+    bandwidth_gbps = models.FloatField(null=True, blank=True, help_text="Per GPU, GB/s")
+    accelerators = models.ManyToManyField(Accelerator, related_name="interconnect_domains", blank=True)
+
+    class Meta:
+        ordering = ["node", "kind", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.node} {self.kind}"
+
+
+class NetworkFabric(TimeStampedModel):
+    """The network between nodes: InfiniBand, RoCE or Ethernet."""
+
+    organisation = models.ForeignKey("tenancy.Organisation", on_delete=models.PROTECT, related_name="fabrics")
+    name = models.SlugField(max_length=63)
+    kind = models.CharField(max_length=16, choices=FabricKind.choices)
+    gbps_per_node = models.FloatField(help_text="Aggregate Gbit/s per node")
+    rdma = models.BooleanField(default=False)
+    nodes = models.ManyToManyField(Node, related_name="fabrics", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organisation", "name"], name="fabric_unique_org_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StorageBackend(TimeStampedModel):
+    """Where datasets, checkpoints and models live, with capacity and measured throughput."""
+
+    organisation = models.ForeignKey("tenancy.Organisation", on_delete=models.PROTECT, related_name="storage")
+    name = models.SlugField(max_length=63)
+    kind = models.CharField(max_length=16, choices=StorageKind.choices)
+    uri = models.CharField(max_length=500, help_text="A mount path (/mnt/lustre) or a URI (s3://bucket/prefix)")
+    purpose = models.CharField(max_length=16, choices=StoragePurpose.choices)
+    capacity_bytes = models.BigIntegerField(null=True, blank=True)
+    used_bytes = models.BigIntegerField(null=True, blank=True)
+    read_gbps = models.FloatField(null=True, blank=True, help_text="Measured read throughput, GB/s")
+    write_gbps = models.FloatField(null=True, blank=True, help_text="Measured write throughput, GB/s")
+    measured_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organisation", "name"], name="storage_unique_org_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MaintenanceWindow(TimeStampedModel):
+    """A period in which a node takes no new work (the scheduler honours it)."""
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="maintenance_windows")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="maintenance_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node} {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%H:%M}"
 
 
 def resources_to_json(resources: Resources) -> dict[str, object]:

@@ -14,3 +14,4 @@ WRITE_ROLES = {Role.ADMIN.value, Role.MEMBER.value}
 class TokenScope(models.TextChoices):
     READ = "read", "Read only"
     WRITE = "write", "Read and write"
+    AGENT = "agent", "Host agent (reports inventory only)"

@@ -9,12 +9,16 @@ from rest_framework.request import Request
 
 
 class IsAuthenticatedWithTokenScope(BasePermission):
-    """Authenticated callers only; a read-scoped API token may only read."""
+    """Authenticated callers only; a read-scoped API token may only read; an agent-scoped
+    token may only call views marked ``agent_endpoint = True``, which accept nothing else."""
 
-    message = "This API token is read-only; create a token with write scope."
+    message = "This API token's scope does not allow this request."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
         scope = getattr(request.auth, "scope", None)
+        agent_endpoint = getattr(view, "agent_endpoint", False)
+        if agent_endpoint or scope == "agent":
+            return bool(agent_endpoint and scope == "agent")
         return not (scope == "read" and request.method not in SAFE_METHODS)

@@ -1,0 +1,218 @@
+"""What discovery and host agents report, and the one service that records it.
+
+Ray discovery and the NVML agent both turn what they see into :class:`NodeReport` values
+and call :func:`sync_reports`. It is idempotent: the same reports twice write nothing the
+second time (rows are compared before they are written), and it writes in bulk, so a
+1,000-node report costs a handful of queries, not thousands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.inventory import catalog
+from apps.inventory.choices import NodeState
+from apps.inventory.models import Accelerator, Cluster, Node
+
+
+@dataclass(frozen=True)
+class AcceleratorReport:
+    """One accelerator as a host or cluster reports it (None: not reported, keep what we have)."""
+
+    index: int
+    reported_name: str
+    uuid: str = ""
+    pci_device_id: str = ""  # "0x2335": the device half of NVML's 32-bit PCI id, lower-case hex
+    pci_bus_id: str = ""
+    compute_capability: str = ""
+    memory_total_mib: int | None = None
+    memory_used_mib: int | None = None
+    mig_mode: str = "unsupported"
+    mig_instances: list[dict[str, Any]] = field(default_factory=list)
+    health: str = "unknown"
+    utilisation_percent: float | None = None
+    temperature_c: float | None = None
+    power_watts: float | None = None
+    power_limit_watts: float | None = None
+    pcie_generation: int | None = None
+    pcie_width: int | None = None
+    nvlink_active_links: int | None = None
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """One node: its hostname identifies it within a cluster."""
+
+    hostname: str
+    cpus: float = 0.0
+    memory_bytes: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    external_id: str = ""
+    driver_version: str = ""
+    cuda_version: str = ""
+    accelerators: list[AcceleratorReport] = field(default_factory=list)
+
+
+@dataclass
+class SyncResult:
+    """How many rows a sync created, changed or marked down (0, 0, 0 for a repeat)."""
+
+    nodes_created: int = 0
+    nodes_updated: int = 0
+    nodes_marked_down: int = 0
+    accelerators_created: int = 0
+    accelerators_updated: int = 0
+    accelerators_removed: int = 0
+
+    @property
+    def rows_written(self) -> int:
+        return sum(getattr(self, f.name) for f in fields(self))
+
+
+# Fields that describe a node or an accelerator; heartbeat times are written separately
+# (one UPDATE per sync), so an unchanged report does not rewrite every row.
+NODE_FIELDS = ("external_id", "cpus", "memory_bytes", "labels", "driver_version", "cuda_version", "source")
+ACCELERATOR_FIELDS = (
+    "uuid",
+    "model_id",
+    "reported_name",
+    "pci_device_id",
+    "pci_bus_id",
+    "compute_capability",
+    "memory_total_mib",
+    "memory_used_mib",
+    "mig_mode",
+    "mig_instances",
+    "health",
+    "utilisation_percent",
+    "temperature_c",
+    "power_watts",
+    "power_limit_watts",
+    "pcie_generation",
+    "pcie_width",
+    "nvlink_active_links",
+)
+
+
+@transaction.atomic
+def sync_reports(
+    *,
+    cluster: Cluster,
+    reports: list[NodeReport],
+    source: str,
+    complete: bool,
+    now: datetime | None = None,
+) -> SyncResult:
+    """Record ``reports`` for ``cluster``.
+
+    ``complete`` means the reports list every node the source knows (Ray discovery): nodes of
+    that source that are missing become ``down`` (never deleted). An agent reports one host
+    at a time and passes ``complete=False``. A node that comes back after being down is
+    ``ready`` again; a cordoned or draining node keeps the state an operator gave it.
+    """
+    now = now or timezone.now()
+    result = SyncResult()
+    models_by_key = catalog.Matcher.load()
+    existing = {n.hostname: n for n in Node.objects.filter(cluster=cluster)}
+    seen: list[int] = []
+
+    to_create: list[Node] = []
+    to_update: list[Node] = []
+    node_updates: set[str] = set()
+    for report in reports:
+        node = existing.get(report.hostname)
+        values: dict[str, Any] = {
+            "external_id": report.external_id,
+            "cpus": report.cpus,
+            "memory_bytes": report.memory_bytes,
+            "labels": report.labels,
+            "driver_version": report.driver_version,
+            "cuda_version": report.cuda_version,
+            "source": source,
+        }
+        if node is None:
+            node = Node(cluster=cluster, hostname=report.hostname, last_heartbeat_at=now, **values)
+            to_create.append(node)
+            existing[report.hostname] = node
+            continue
+        changed = [name for name, value in values.items() if getattr(node, name) != value]
+        if node.state == NodeState.DOWN:
+            node.state = NodeState.READY
+            node.state_reason = ""
+            changed += ["state", "state_reason"]
+        if changed:
+            for name in changed:
+                if name in values:
+                    setattr(node, name, values[name])
+            to_update.append(node)
+            node_updates.update(changed)
+    if to_create:
+        Node.objects.bulk_create(to_create, batch_size=1000)
+        result.nodes_created = len(to_create)
+    if to_update:
+        Node.objects.bulk_update(to_update, sorted(node_updates | {"updated_at"}), batch_size=1000)
+        result.nodes_updated = len(to_update)
+    seen = [existing[r.hostname].pk for r in reports]
+    Node.objects.filter(pk__in=seen).update(last_heartbeat_at=now)
+
+    if complete:
+        missing = Node.objects.filter(cluster=cluster, source=source).exclude(pk__in=seen).exclude(state=NodeState.DOWN)
+        result.nodes_marked_down = missing.update(
+            state=NodeState.DOWN, state_reason=f"not reported by {source} discovery", updated_at=now
+        )
+
+    _sync_accelerators(reports, existing, models_by_key, now, result)
+    if complete:
+        Cluster.objects.filter(pk=cluster.pk).update(last_discovered_at=now)
+    return result
+
+
+def _sync_accelerators(
+    reports: list[NodeReport],
+    nodes: dict[str, Node],
+    matcher: catalog.Matcher,
+    now: datetime,
+    result: SyncResult,
+) -> None:
+    node_ids = [nodes[r.hostname].pk for r in reports]
+    current: dict[tuple[int, int], Accelerator] = {
+        (a.node_id, a.index): a for a in Accelerator.objects.filter(node_id__in=node_ids)
+    }
+    to_create: list[Accelerator] = []
+    to_update: list[Accelerator] = []
+    updated_fields: set[str] = set()
+    reported: set[tuple[int, int]] = set()
+    for report in reports:
+        node = nodes[report.hostname]
+        for acc in report.accelerators:
+            key = (node.pk, acc.index)
+            reported.add(key)
+            model = matcher.match(acc.reported_name, acc.pci_device_id)
+            values = {name: getattr(acc, name) for name in ACCELERATOR_FIELDS if name != "model_id"}
+            values["model_id"] = model.pk if model is not None else None
+            row = current.get(key)
+            if row is None:
+                to_create.append(Accelerator(node_id=node.pk, index=acc.index, last_seen_at=now, **values))
+                continue
+            changed = [name for name, value in values.items() if getattr(row, name) != value]
+            if changed:
+                for name in changed:
+                    setattr(row, name, values[name])
+                to_update.append(row)
+                updated_fields.update(changed)
+    if to_create:
+        Accelerator.objects.bulk_create(to_create, batch_size=2000)
+        result.accelerators_created = len(to_create)
+    if to_update:
+        Accelerator.objects.bulk_update(to_update, sorted(updated_fields | {"updated_at"}), batch_size=2000)
+        result.accelerators_updated = len(to_update)
+    gone = [row.pk for key, row in current.items() if key not in reported]
+    if gone:
+        # A node that reports fewer devices lost them (removed, or fell off the bus).
+        result.accelerators_removed, _ = Accelerator.objects.filter(pk__in=gone).delete()
+    Accelerator.objects.filter(node_id__in=node_ids).update(last_seen_at=now)
