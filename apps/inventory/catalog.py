@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from apps.inventory.models import AcceleratorModel
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def normalise_pci_device_id(value: str) -> str:
+    """The device half of a PCI id as the catalog stores it ("0x2335"), or "" if unreadable.
+
+    Accepts what the tools print: "0x2335", "2335", NVML's 32-bit ``pci.device_id``
+    ("0x233510DE" / nvidia-smi's "233510DE": device << 16 | vendor) and lspci's "10de:2335".
+    """
+    text = value.strip().lower()
+    if ":" in text:
+        text = text.rsplit(":", 1)[1]
+    text = text.removeprefix("0x")
+    if not _HEX.fullmatch(text):
+        return ""
+    if len(text) == 8:
+        text = text[:4]
+    if len(text) > 4:
+        return ""
+    return "0x" + text.zfill(4)
+
+
+def normalise_name(value: str) -> str:
+    """Names compare without case and with runs of spaces collapsed (drivers pad some)."""
+    return " ".join(value.split()).lower()
 
 
 @dataclass
@@ -18,19 +45,25 @@ class Matcher:
     def load(cls) -> Matcher:
         by_name: dict[str, AcceleratorModel] = {}
         by_pci: dict[str, AcceleratorModel] = {}
+        ray_types: dict[str, AcceleratorModel] = {}
         for model in AcceleratorModel.objects.all():
             for name in [model.name, *model.match_names]:
-                by_name[name.strip().lower()] = model
+                by_name[normalise_name(name)] = model
             if model.ray_accelerator_type:
-                by_name.setdefault(model.ray_accelerator_type.strip().lower(), model)
+                ray_types.setdefault(normalise_name(model.ray_accelerator_type), model)
             for device_id in model.pci_device_ids:
-                by_pci[device_id.strip().lower()] = model
+                key = normalise_pci_device_id(device_id)
+                if key:
+                    by_pci[key] = model
+        # A product name beats a Ray type that happens to spell the same.
+        for name, model in ray_types.items():
+            by_name.setdefault(name, model)
         return cls(by_name=by_name, by_pci=by_pci)
 
     def match(self, reported_name: str, pci_device_id: str = "") -> AcceleratorModel | None:
         """The PCI device id decides when known (names vary by driver); then the exact name."""
         if pci_device_id:
-            model = self.by_pci.get(pci_device_id.strip().lower())
+            model = self.by_pci.get(normalise_pci_device_id(pci_device_id))
             if model is not None:
                 return model
-        return self.by_name.get(reported_name.strip().lower())
+        return self.by_name.get(normalise_name(reported_name))
