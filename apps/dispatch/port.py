@@ -135,6 +135,31 @@ class Capacity:
     nodes: int = 0
 
 
+@dataclass(frozen=True)
+class NodeInfo:
+    """One machine of a cluster as the backend reports it now, alive or not.
+
+    ``node_id`` is the backend's own id (Ray's node id: a new one each time a raylet starts);
+    ``hostname`` is the machine's host name ("" while the backend does not know it yet);
+    ``node_name`` is Ray's node name (its IP unless ``ray start --node-name`` set one).
+    ``accelerator_type`` comes from the node's ``accelerator_type:<X>`` resource ("" when it
+    has none); ``custom`` holds every resource besides CPUs, GPUs and memory, that one included.
+    """
+
+    node_id: str
+    hostname: str
+    alive: bool
+    cpus: float = 0.0
+    gpus: float = 0.0
+    memory_bytes: int = 0
+    accelerator_type: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    custom: Mapping[str, float] = field(default_factory=dict)
+    node_name: str = ""
+    address: str = ""  # the node's IP address
+    is_head: bool = False
+
+
 class Backend(Protocol):
     """A compute backend for one cluster."""
 
@@ -156,3 +181,6 @@ class Backend(Protocol):
 
     def list_remote_ids(self) -> list[str]:
         """Every job id the backend knows (for reconciliation and tests)."""
+
+    def nodes(self) -> list[NodeInfo]:
+        """Every node the backend knows, alive and dead (as long as it remembers the dead)."""

@@ -7,6 +7,7 @@ outcome with ``driver.wait_for(...)`` (polling for Ray, immediate for the fake).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from apps.dispatch.backends.fake import FakeBackend
+from apps.dispatch.backends.fake import FakeBackend, default_node
 from apps.dispatch.port import Backend, BackendError, JobSpec, RemoteState, RemoteStatus, Resources
 from apps.dispatch.registry import get_backend
 from tests.raycluster import RAY_TEST_NUM_CPUS, RAY_TEST_NUM_GPUS, RAY_TEST_RESOURCES
@@ -112,7 +113,8 @@ def driver(request: pytest.FixtureRequest) -> Any:
         )
         unreachable = FakeBackend("http://127.0.0.1:1")
         unreachable.set_reachable(False)
-        made = FakeDriver("fake", backend=FakeBackend(total=total), unreachable=unreachable)
+        node = dataclasses.replace(default_node(total), labels={"paddock-pool": "test"})
+        made = FakeDriver("fake", backend=FakeBackend(total=total, node_infos=[node]), unreachable=unreachable)
     yield made
     made.stop_leftovers()
 
@@ -249,6 +251,30 @@ def test_capacity_reports_what_the_cluster_has(driver: Driver) -> None:
     assert capacity.available.fits_in(capacity.total)
 
 
+def test_nodes_report_each_node_with_its_resources_and_labels(driver: Driver) -> None:
+    nodes = driver.backend.nodes()
+
+    alive = [node for node in nodes if node.alive]
+    assert len(alive) == 1
+    (node,) = alive
+    assert node.node_id and node.hostname
+    assert node.is_head
+    assert node.cpus == RAY_TEST_NUM_CPUS
+    assert node.gpus == RAY_TEST_NUM_GPUS
+    assert node.memory_bytes > 0
+    assert node.accelerator_type == "H100"
+    assert dict(node.custom) == RAY_TEST_RESOURCES
+    assert dict(node.labels).items() >= {"paddock-pool": "test"}.items()
+    assert len({n.node_id for n in nodes}) == len(nodes)
+
+
+def test_nodes_are_the_same_nodes_when_asked_again(driver: Driver) -> None:
+    first = {n.node_id: (n.hostname, n.alive, n.cpus, n.gpus, dict(n.labels)) for n in driver.backend.nodes()}
+    second = {n.node_id: (n.hostname, n.alive, n.cpus, n.gpus, dict(n.labels)) for n in driver.backend.nodes()}
+
+    assert first == second
+
+
 @pytest.mark.parametrize(
     "call",
     [
@@ -259,6 +285,7 @@ def test_capacity_reports_what_the_cluster_has(driver: Driver) -> None:
         pytest.param(lambda b: b.stop("pdk-x"), id="stop"),
         pytest.param(lambda b: b.logs("pdk-x"), id="logs"),
         pytest.param(lambda b: b.list_remote_ids(), id="list"),
+        pytest.param(lambda b: b.nodes(), id="nodes"),
     ],
 )
 def test_unreachable_cluster_is_a_retryable_error_and_quick(driver: Driver, call: Any) -> None:

@@ -3,15 +3,15 @@
 It keeps the contract the Ray adapter keeps (tests/dispatch/test_contract.py runs the same
 suite against both): a second submit of a ``remote_id`` adopts the first, unknown ids are
 NOT_FOUND, terminal states are final, stopping a finished job answers False. The cluster
-never moves by itself: a test plays it with :meth:`FakeBackend.advance` and
-:meth:`FakeBackend.append_log`, and injects failures with :meth:`FakeBackend.fail_next`
-and :meth:`FakeBackend.set_reachable`.
+never moves by itself: a test plays it with :meth:`FakeBackend.advance`,
+:meth:`FakeBackend.append_log` and :meth:`FakeBackend.set_nodes`, and injects failures
+with :meth:`FakeBackend.fail_next` and :meth:`FakeBackend.set_reachable`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +19,7 @@ from apps.dispatch.port import (
     BackendError,
     Capacity,
     JobSpec,
+    NodeInfo,
     RemoteState,
     RemoteStatus,
     Resources,
@@ -50,10 +51,20 @@ class _Job:
 class FakeBackend:
     """A pretend cluster held in memory; safe to share between threads."""
 
-    def __init__(self, address: str = "fake://cluster", *, total: Resources = DEFAULT_TOTAL, nodes: int = 1) -> None:
+    def __init__(
+        self,
+        address: str = "fake://cluster",
+        *,
+        total: Resources = DEFAULT_TOTAL,
+        nodes: int = 1,
+        node_infos: Sequence[NodeInfo] | None = None,
+    ) -> None:
+        """``node_infos`` is what :meth:`nodes` reports; by default one alive node holding
+        ``total``."""
         self.address = address
         self.total = total
-        self.nodes = nodes
+        self.node_count = nodes
+        self._node_infos = list(node_infos) if node_infos is not None else [default_node(total)]
         self._jobs: dict[str, _Job] = {}
         self._failures: list[tuple[str | None, BackendError]] = []
         self._reachable = True
@@ -75,7 +86,7 @@ class FakeBackend:
             for job in self._jobs.values():
                 if job.state is RemoteState.RUNNING:
                     used = used.plus(_demand(job.spec))
-            return Capacity(total=self.total, available=self.total.minus(used), nodes=self.nodes)
+            return Capacity(total=self.total, available=self.total.minus(used), nodes=self.node_count)
 
     def submit(self, spec: JobSpec) -> SubmitResult:
         with self._lock:
@@ -123,6 +134,11 @@ class FakeBackend:
             self._check("list_remote_ids")
             return sorted(self._jobs)
 
+    def nodes(self) -> list[NodeInfo]:
+        with self._lock:
+            self._check("nodes")
+            return list(self._node_infos)
+
     # -- for tests: play the cluster ------------------------------------------------
 
     def advance(self, remote_id: str, state: RemoteState, message: str = "") -> None:
@@ -144,6 +160,11 @@ class FakeBackend:
             if job is None:
                 raise KeyError(f"fake cluster has no job {remote_id!r}")
             job.log.append(text)
+
+    def set_nodes(self, nodes: Sequence[NodeInfo]) -> None:
+        """What :meth:`nodes` reports from now on (nodes joining, dying, restarting)."""
+        with self._lock:
+            self._node_infos = list(nodes)
 
     def fail_next(self, error: BackendError, *, on: str | None = None) -> None:
         """Make the next call (or the next call of the port method ``on``) raise ``error``."""
@@ -186,6 +207,25 @@ class FakeBackend:
             job.started_at = now
         if state.is_terminal:
             job.finished_at = now
+
+
+def default_node(total: Resources, node_id: str = "fake-node-0", hostname: str = "fake-host-0") -> NodeInfo:
+    """One alive node holding ``total``, reported the way the Ray adapter reports one."""
+    prefix = "accelerator_type:"
+    types = sorted(name.removeprefix(prefix) for name in total.custom if name.startswith(prefix))
+    return NodeInfo(
+        node_id=node_id,
+        hostname=hostname,
+        alive=True,
+        cpus=total.cpus,
+        gpus=total.gpus,
+        memory_bytes=total.memory_bytes,
+        accelerator_type=types[0] if types else "",
+        custom=dict(total.custom),
+        node_name="127.0.0.1",
+        address="127.0.0.1",
+        is_head=True,
+    )
 
 
 def _demand(spec: JobSpec) -> Resources:

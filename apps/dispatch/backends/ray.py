@@ -2,7 +2,7 @@
 
 The only module in Paddock that imports ``ray``. It talks to the cluster's dashboard
 address (``http://host:8265``) over HTTP: the Jobs API through Ray's own
-``JobSubmissionClient``, capacity through the dashboard's REST endpoints.
+``JobSubmissionClient``, capacity and nodes through the dashboard's REST endpoints.
 
 Every failure leaves as :class:`BackendError`; ``retryable`` is True when the cluster could
 not be reached, timed out or failed on its side (5xx), False when it refused what we sent.
@@ -24,6 +24,7 @@ from apps.dispatch.port import (
     BackendError,
     Capacity,
     JobSpec,
+    NodeInfo,
     RemoteState,
     RemoteStatus,
     Resources,
@@ -203,6 +204,30 @@ class RayBackend:
         # Drivers started with ray.init() (not through the Jobs API) have no submission id.
         return sorted(job.submission_id for job in jobs if job.submission_id)
 
+    def nodes(self) -> list[NodeInfo]:
+        """Every node Ray lists, alive and dead, with resources, labels and host name.
+
+        Two dashboard calls, because neither has it all. The state API
+        (``/api/v0/nodes?detail=1``) has ids, states, resources and labels with their names
+        intact, but no host name. The dashboard's node summary (``/nodes?view=summary``) has
+        the host name (``raylet.nodeManagerHostname``, from the GCS node table, so dead nodes
+        keep theirs), but camelCases resource and label keys. The summary is cached by the
+        dashboard for a few seconds and lists dead nodes only while it remembers them: a node
+        missing from it gets ``hostname=""``.
+        """
+        nodes_reply = self._get_json("/api/v0/nodes?detail=1&limit=10000")
+        summary_reply = self._get_json("/nodes?view=summary")
+        try:
+            hostnames: dict[str, str] = {}
+            for entry in (summary_reply.get("data") or {}).get("summary") or []:
+                raylet = entry.get("raylet") or {}
+                hostname = raylet.get("nodeManagerHostname") or entry.get("hostname") or ""
+                if raylet.get("nodeId") and hostname:
+                    hostnames[str(raylet["nodeId"])] = str(hostname)
+            return [_node_info(node, hostnames) for node in nodes_reply["data"]["result"]["result"]]
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise BackendError(f"unexpected node list from Ray at {self.address}: {exc!r}", retryable=False) from exc
+
     # -- internals ----------------------------------------------------------------
 
     def _client(self) -> _Client:
@@ -287,6 +312,30 @@ def remote_status(remote_id: str, info: JobDetails) -> RemoteStatus:
         # Ray's start_time is when it accepted the job, so a job that ran has waited since then.
         started_at=_from_ms(info.start_time) if state is not RemoteState.PENDING else None,
         finished_at=_from_ms(info.end_time) if state.is_terminal else None,
+    )
+
+
+def _node_info(node: Mapping[str, Any], hostnames: Mapping[str, str]) -> NodeInfo:
+    """One entry of Ray's state API node list as the port's NodeInfo."""
+    node_id = str(node["node_id"])
+    total = {str(name): float(amount) for name, amount in (node.get("resources_total") or {}).items()}
+    resources = _resources(total)
+    prefix = accelerator_resource("")
+    # A node has at most one accelerator type; sorted so that two could never flap.
+    types = sorted(name.removeprefix(prefix) for name in resources.custom if name.startswith(prefix))
+    return NodeInfo(
+        node_id=node_id,
+        hostname=hostnames.get(node_id, ""),
+        alive=node.get("state") == "ALIVE",
+        cpus=resources.cpus,
+        gpus=resources.gpus,
+        memory_bytes=resources.memory_bytes,
+        accelerator_type=types[0] if types else "",
+        labels={str(key): str(value) for key, value in (node.get("labels") or {}).items()},
+        custom=dict(resources.custom),
+        node_name=str(node.get("node_name") or ""),
+        address=str(node.get("node_ip") or ""),
+        is_head=bool(node.get("is_head_node")),
     )
 
 

@@ -1,0 +1,41 @@
+"""Thin Celery entry points for inventory: ids in, discovery does the work."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from apps.core.logging import get_logger
+from apps.core.tasks import paddock_task
+from apps.inventory import discovery
+from apps.inventory.models import Cluster
+
+log = get_logger("paddock.inventory")
+
+
+@paddock_task("inventory.discover")
+def discover() -> dict[str, int]:
+    """Every PADDOCK_DISCOVERY_INTERVAL seconds (beat): one discovery task per Ray cluster.
+
+    One task each, so a cluster that is slow to answer (up to the backend's timeouts) or
+    fails holds up none of the others.
+    """
+    queued = failed = 0
+    for cluster_id in Cluster.objects.filter(kind__in=discovery.DISCOVERABLE_KINDS).values_list("pk", flat=True):
+        try:
+            discover_cluster.delay(cluster_id)
+        except Exception as exc:  # only in-process (eager) runs raise the cluster's own errors here
+            failed += 1
+            log.warning("inventory.discovery_failed", cluster_id=cluster_id, error=str(exc))
+        else:
+            queued += 1
+    return {"queued": queued, "failed": failed}
+
+
+@paddock_task("inventory.discover_cluster")
+def discover_cluster(cluster_id: int) -> dict[str, Any]:
+    cluster = Cluster.objects.filter(pk=cluster_id).first()
+    if cluster is None or cluster.kind not in discovery.DISCOVERABLE_KINDS:
+        return {"skipped": True}
+    result = discovery.discover_cluster(cluster)
+    return {"state": cluster.state, **dataclasses.asdict(result)}
