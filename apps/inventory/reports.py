@@ -117,9 +117,12 @@ def sync_reports(
     """
     now = now or timezone.now()
     result = SyncResult()
+    hostnames = [r.hostname for r in reports]
+    if len(set(hostnames)) != len(hostnames):
+        raise ValueError("each hostname may be reported once per sync")
     models_by_key = catalog.Matcher.load()
-    existing = {n.hostname: n for n in Node.objects.filter(cluster=cluster)}
-    seen: list[int] = []
+    # Only the reported hosts: an agent reports one node of a cluster that may have thousands.
+    existing = {n.hostname: n for n in Node.objects.filter(cluster=cluster, hostname__in=hostnames)}
 
     to_create: list[Node] = []
     to_update: list[Node] = []
@@ -141,7 +144,7 @@ def sync_reports(
             existing[report.hostname] = node
             continue
         changed = [name for name, value in values.items() if getattr(node, name) != value]
-        if node.state == NodeState.DOWN:
+        if node.state == NodeState.DOWN and not node.held_down:
             node.state = NodeState.READY
             node.state_reason = ""
             changed += ["state", "state_reason"]
@@ -149,6 +152,7 @@ def sync_reports(
             for name in changed:
                 if name in values:
                     setattr(node, name, values[name])
+            node.updated_at = now  # bulk_update does not apply auto_now
             to_update.append(node)
             node_updates.update(changed)
     if to_create:
@@ -199,10 +203,16 @@ def _sync_accelerators(
             if row is None:
                 to_create.append(Accelerator(node_id=node.pk, index=acc.index, last_seen_at=now, **values))
                 continue
-            changed = [name for name, value in values.items() if getattr(row, name) != value]
+            # None: the source did not report it (Ray knows no temperature); keep what we have.
+            changed = [
+                name
+                for name, value in values.items()
+                if getattr(row, name) != value and (value is not None or name == "model_id")
+            ]
             if changed:
                 for name in changed:
                     setattr(row, name, values[name])
+                row.updated_at = now  # bulk_update does not apply auto_now
                 to_update.append(row)
                 updated_fields.update(changed)
     if to_create:
