@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from apps.inventory.models import Cluster
 from apps.jobs.models import Job
@@ -68,3 +71,87 @@ class JobFactory(factory.django.DjangoModelFactory):
     kind = "batch"
     entrypoint = "python -c 'print(1)'"
     submitted_by = factory.SubFactory(UserFactory)
+
+
+# --- inventory: nodes, accelerators, interconnect, fabrics, storage, maintenance ----------
+class AcceleratorModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inventory.AcceleratorModel"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Test GPU {n}")
+    vendor = "nvidia"
+    memory_gb = 80.0
+    memory_bandwidth_gbps = 3350.0
+    bf16_tflops = 989.0
+    source_url = "https://example.com/datasheet"
+
+
+class NodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inventory.Node"
+
+    cluster = factory.SubFactory(ClusterFactory)
+    hostname = factory.Sequence(lambda n: f"gpu-node-{n:03d}")
+    cpus = 64
+    memory_bytes = 512 * 2**30
+    state = "ready"
+
+
+class AcceleratorFactory(factory.django.DjangoModelFactory):
+    """An idle, healthy 80 GiB GPU unless told otherwise."""
+
+    class Meta:
+        model = "inventory.Accelerator"
+
+    node = factory.SubFactory(NodeFactory)
+    index = factory.Sequence(lambda n: n % 30000)
+    uuid = factory.Sequence(lambda n: f"GPU-{n:08d}")
+    model = factory.SubFactory(AcceleratorModelFactory)
+    reported_name = factory.LazyAttribute(lambda a: a.model.name if a.model else "Unknown GPU")
+    memory_total_mib = 81559
+    memory_used_mib = 0
+    utilisation_percent = 0.0
+    health = "ok"
+
+
+class InterconnectDomainFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inventory.InterconnectDomain"
+
+    node = factory.SubFactory(NodeFactory)
+    kind = "nvswitch"
+    link_generation = 4
+    bandwidth_gbps = 900.0
+
+
+class NetworkFabricFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inventory.NetworkFabric"
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    name = factory.Sequence(lambda n: f"fabric{n}")
+    kind = "infiniband"
+    gbps_per_node = 3200.0
+    rdma = True
+
+
+class StorageBackendFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inventory.StorageBackend"
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    name = factory.Sequence(lambda n: f"storage{n}")
+    kind = "local"
+    uri = "/tmp"
+    purpose = "checkpoints"
+
+
+class MaintenanceWindowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inventory.MaintenanceWindow"
+
+    node = factory.SubFactory(NodeFactory)
+    starts_at = factory.LazyFunction(timezone.now)
+    ends_at = factory.LazyAttribute(lambda w: w.starts_at + timedelta(hours=2))
+    reason = "firmware upgrade"

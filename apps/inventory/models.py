@@ -21,6 +21,7 @@ from apps.inventory.choices import (
     StoragePurpose,
     Vendor,
 )
+from apps.inventory.querysets import NodeQuerySet
 
 
 class Cluster(TimeStampedModel):
@@ -115,9 +116,13 @@ class Node(TimeStampedModel):
     labels = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=NodeState.choices, default=NodeState.READY)
     state_reason = models.CharField(max_length=500, blank=True, default="")
+    # Set when an operator marked the node down: discovery seeing it again does not revive it.
+    held_down = models.BooleanField(default=False)
     driver_version = models.CharField(max_length=50, blank=True, default="")
     cuda_version = models.CharField(max_length=20, blank=True, default="")
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NodeQuerySet.as_manager()
 
     class Meta:
         ordering = ["cluster__name", "hostname"]

@@ -1,17 +1,40 @@
-"""Inventory use cases: registering clusters and recording what they report."""
+"""Inventory use cases: registering clusters, operating nodes, probing storage."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import User
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core import audit
+from apps.core.errors import Conflict
+from apps.core.logging import get_logger
 from apps.dispatch import registry
 from apps.dispatch.port import Backend, BackendError, Capacity
-from apps.inventory.choices import ClusterKind, ClusterState
-from apps.inventory.models import Cluster, resources_to_json
+from apps.inventory.choices import (
+    FILESYSTEM_STORAGE_KINDS,
+    ClusterKind,
+    ClusterState,
+    NodeSource,
+    NodeState,
+    StorageKind,
+)
+from apps.inventory.models import Cluster, MaintenanceWindow, Node, StorageBackend, resources_to_json
+from apps.inventory.reports import NodeReport, SyncResult, sync_reports
 from apps.tenancy.models import Organisation
+
+log = get_logger("inventory")
 
 
 def backend_for(cluster: Cluster) -> Backend:
@@ -68,3 +91,327 @@ def refresh_capacity(cluster: Cluster) -> Capacity | None:
         updated_at=now,
     )
     return capacity
+
+
+# --- node operations (the operator console) ------------------------------------------------
+# Paddock does not place jobs on specific nodes yet: the scheduler admits work against a
+# cluster's capacity and the cluster decides where it runs. So no operation here evicts or
+# stops anything; "no new work" is what Node.objects.schedulable() leaves out.
+CORDONABLE_STATES = (NodeState.READY,)
+DRAINABLE_STATES = (NodeState.READY, NodeState.CORDONED)
+RETURNABLE_STATES = (NodeState.CORDONED, NodeState.DRAINING, NodeState.DOWN)
+DOWNABLE_STATES = (NodeState.READY, NodeState.CORDONED, NodeState.DRAINING)
+REASON_MAX_LENGTH = 500
+
+
+def _move_node(
+    node: Node,
+    *,
+    actor: User | AnonymousUser | None,
+    from_states: Iterable[str],
+    to_state: str,
+    reason: str,
+    action: str,
+    verb: str,
+) -> Node:
+    """Compare-and-set the node's state and audit it; :class:`Conflict` when it may not move."""
+    expected = list(from_states)
+    reason = reason.strip()[:REASON_MAX_LENGTH]
+    now = timezone.now()
+    # Only an operator's "mark down" holds a node down; any other move releases it.
+    held_down = action == "inventory.node_marked_down"
+    moved = Node.objects.filter(pk=node.pk, state__in=expected).update(
+        state=to_state, state_reason=reason, held_down=held_down, updated_at=now
+    )
+    if not moved:
+        current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
+        if current is None:
+            raise Conflict(f"Node {node} no longer exists.")
+        node.state = current
+        raise Conflict(f"Node {node} is {current}; it cannot be {verb}.")
+    previous = node.state if node.state in expected else ""
+    node.state, node.state_reason, node.held_down, node.updated_at = to_state, reason, held_down, now
+    audit.record(action, node, actor=actor, from_state=previous, to_state=to_state, reason=reason)
+    log.info(action, node=node.pk, hostname=node.hostname, to=to_state)
+    return node
+
+
+@transaction.atomic
+def cordon_node(*, actor: User | AnonymousUser | None, node: Node, reason: str = "") -> Node:
+    """Stop new work landing on a ready node; running work is left alone."""
+    return _move_node(
+        node,
+        actor=actor,
+        from_states=CORDONABLE_STATES,
+        to_state=NodeState.CORDONED,
+        reason=reason,
+        action="inventory.node_cordoned",
+        verb="cordoned",
+    )
+
+
+@transaction.atomic
+def drain_node(*, actor: User | AnonymousUser | None, node: Node, reason: str = "") -> Node:
+    """No new work on the node; work already running there finishes.
+
+    Paddock never evicts: it does not place jobs on nodes yet, so it has nothing to stop,
+    and a node with no running work is simply cordoned-equivalent. ``draining`` tells the
+    other operators (and the future placing scheduler) that the node is being emptied; it
+    stays so until an operator uncordons it or marks it down.
+    """
+    return _move_node(
+        node,
+        actor=actor,
+        from_states=DRAINABLE_STATES,
+        to_state=NodeState.DRAINING,
+        reason=reason,
+        action="inventory.node_drained",
+        verb="drained",
+    )
+
+
+@transaction.atomic
+def uncordon_node(*, actor: User | AnonymousUser | None, node: Node, reason: str = "") -> Node:
+    """Return a cordoned, draining or down node to service (``ready``)."""
+    return _move_node(
+        node,
+        actor=actor,
+        from_states=RETURNABLE_STATES,
+        to_state=NodeState.READY,
+        reason=reason,
+        action="inventory.node_uncordoned",
+        verb="returned to service",
+    )
+
+
+@transaction.atomic
+def mark_node_down(*, actor: User | AnonymousUser | None, node: Node, reason: str = "") -> Node:
+    """Record that a node is out of service (broken, powered off); it takes no work."""
+    return _move_node(
+        node,
+        actor=actor,
+        from_states=DOWNABLE_STATES,
+        to_state=NodeState.DOWN,
+        reason=reason,
+        action="inventory.node_marked_down",
+        verb="marked down",
+    )
+
+
+# A window may start a little in the past: the minute the operator spent filling the form.
+MAINTENANCE_PAST_TOLERANCE = timedelta(minutes=1)
+
+
+def validate_maintenance(
+    starts_at: datetime | None, ends_at: datetime | None, reason: str, *, now: datetime | None = None
+) -> None:
+    """Raise a :class:`ValidationError` (by field) unless the window can be scheduled."""
+    now = now or timezone.now()
+    errors: dict[str, list[str]] = {}
+    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if value is None:
+            errors.setdefault(name, []).append("This field is required.")
+        elif timezone.is_naive(value):
+            errors.setdefault(name, []).append("Give a time zone (times are stored in UTC).")
+    if not reason or not reason.strip():
+        errors.setdefault("reason", []).append("Say why the node goes into maintenance.")
+    elif len(reason.strip()) > REASON_MAX_LENGTH:
+        errors.setdefault("reason", []).append(f"At most {REASON_MAX_LENGTH} characters.")
+    if starts_at is not None and ends_at is not None and not {"starts_at", "ends_at"} & errors.keys():
+        if ends_at <= starts_at:
+            errors["ends_at"] = ["The window must end after it starts."]
+        elif ends_at <= now:
+            errors["ends_at"] = ["The window is already over."]
+        if starts_at < now - MAINTENANCE_PAST_TOLERANCE:
+            errors["starts_at"] = ["The window cannot start in the past."]
+    if errors:
+        raise ValidationError(errors)  # type: ignore[arg-type]
+
+
+@transaction.atomic
+def schedule_maintenance(
+    *,
+    actor: User | AnonymousUser | None,
+    node: Node,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+) -> MaintenanceWindow:
+    """Record a maintenance window: from ``starts_at`` to ``ends_at`` the node takes no new work.
+
+    The node's state is not touched: Node.objects.schedulable() leaves it out while the
+    window covers the time asked about, and takes it back when the window ends.
+    """
+    validate_maintenance(starts_at, ends_at, reason)
+    window = MaintenanceWindow.objects.create(
+        node=node,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        reason=reason.strip(),
+        created_by=actor if isinstance(actor, User) else None,
+    )
+    audit.record(
+        "inventory.maintenance_scheduled",
+        node,
+        actor=actor,
+        window=window.pk,
+        starts_at=starts_at.isoformat(),
+        ends_at=ends_at.isoformat(),
+        reason=window.reason,
+    )
+    log.info("inventory.maintenance_scheduled", node=node.pk, starts_at=starts_at.isoformat())
+    return window
+
+
+@transaction.atomic
+def cancel_maintenance(*, actor: User | AnonymousUser | None, window: MaintenanceWindow) -> None:
+    """Remove a maintenance window (an early end, or a plan called off); audited on the node."""
+    window_id = window.pk
+    if MaintenanceWindow.objects.filter(pk=window_id).delete()[0]:
+        audit.record(
+            "inventory.maintenance_cancelled",
+            window.node,
+            actor=actor,
+            window=window_id,
+            starts_at=window.starts_at.isoformat(),
+            ends_at=window.ends_at.isoformat(),
+            reason=window.reason,
+        )
+
+
+# --- storage probes -------------------------------------------------------------------------
+PROBE_BLOCK_BYTES = 4 * 2**20
+
+
+class StorageProbeError(Exception):
+    """The backend cannot be probed (not a file system, path missing or not writable)."""
+
+
+@dataclass(frozen=True)
+class StorageProbe:
+    """One measurement of a file system: throughput in GB/s (10⁹ bytes) and its usage."""
+
+    write_gbps: float
+    read_gbps: float
+    capacity_bytes: int
+    used_bytes: int
+    size_bytes: int
+
+
+def _drop_from_page_cache(fd: int) -> None:
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def measure_filesystem(directory: str, *, size_bytes: int) -> StorageProbe:
+    """Write ``size_bytes`` to a temporary file (4 MiB blocks, fsync), drop it from the page
+    cache and read it back; time both. The file is removed whatever happens."""
+    path = Path(directory)
+    if not path.is_absolute() or not path.is_dir():
+        raise StorageProbeError(f"{directory!r} is not an existing directory on this machine.")
+    usage = shutil.disk_usage(path)
+    if usage.free < size_bytes * 2:
+        raise StorageProbeError(f"{directory} has {usage.free} bytes free; a {size_bytes}-byte probe needs twice that.")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".paddock-probe-", dir=path)
+    except OSError as exc:
+        raise StorageProbeError(f"Cannot write to {directory}: {exc.strerror or exc}.") from exc
+    try:
+        block = os.urandom(PROBE_BLOCK_BYTES)  # random: a compressing file system cannot cheat
+        try:
+            started = time.perf_counter()
+            written = 0
+            while written < size_bytes:
+                written += os.write(fd, memoryview(block)[: min(PROBE_BLOCK_BYTES, size_bytes - written)])
+            os.fsync(fd)
+            write_seconds = time.perf_counter() - started
+            _drop_from_page_cache(fd)
+        finally:
+            os.close(fd)
+        buffer = bytearray(PROBE_BLOCK_BYTES)
+        with open(name, "rb", buffering=0) as f:
+            _drop_from_page_cache(f.fileno())
+            started = time.perf_counter()
+            read = 0
+            while chunk := f.readinto(buffer):
+                read += chunk
+            read_seconds = time.perf_counter() - started
+    except OSError as exc:
+        raise StorageProbeError(f"Probing {directory} failed: {exc.strerror or exc}.") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+    if read != written:
+        raise StorageProbeError(f"Read back {read} of {written} bytes from {directory}.")
+    usage = shutil.disk_usage(path)
+    return StorageProbe(
+        write_gbps=written / max(write_seconds, 1e-9) / 1e9,
+        read_gbps=read / max(read_seconds, 1e-9) / 1e9,
+        capacity_bytes=usage.total,
+        used_bytes=usage.used,
+        size_bytes=written,
+    )
+
+
+@transaction.atomic
+def record_storage_probe(
+    *,
+    actor: User | AnonymousUser | None,
+    backend: StorageBackend,
+    write_gbps: float,
+    read_gbps: float,
+    capacity_bytes: int | None,
+    used_bytes: int | None,
+    measured_at: datetime | None = None,
+) -> StorageBackend:
+    """Store what a probe measured on the backend, and audit it."""
+    backend.write_gbps, backend.read_gbps = write_gbps, read_gbps
+    backend.capacity_bytes, backend.used_bytes = capacity_bytes, used_bytes
+    backend.measured_at = measured_at or timezone.now()
+    backend.save(update_fields=["write_gbps", "read_gbps", "capacity_bytes", "used_bytes", "measured_at", "updated_at"])
+    audit.record(
+        "inventory.storage_probed",
+        backend,
+        actor=actor,
+        write_gbps=round(write_gbps, 3),
+        read_gbps=round(read_gbps, 3),
+        capacity_bytes=capacity_bytes,
+        used_bytes=used_bytes,
+    )
+    return backend
+
+
+def probe_storage(*, actor: User | AnonymousUser | None, backend: StorageBackend, size_mb: int = 256) -> StorageProbe:
+    """Measure a file-system backend from this machine and record it.
+
+    Raises :class:`StorageProbeError` (nothing recorded) for object stores, a path that is
+    missing or not writable, or a size below 1 MiB. The I/O runs outside any transaction.
+    """
+    if backend.kind not in FILESYSTEM_STORAGE_KINDS:
+        kinds = ", ".join(sorted(FILESYSTEM_STORAGE_KINDS))
+        raise StorageProbeError(
+            f"{backend.name} is {StorageKind(backend.kind).label} storage; only file systems ({kinds}) can be probed."
+        )
+    if size_mb < 1:
+        raise StorageProbeError("The probe size must be at least 1 MiB.")
+    probe = measure_filesystem(backend.uri, size_bytes=size_mb * 2**20)
+    record_storage_probe(
+        actor=actor,
+        backend=backend,
+        write_gbps=probe.write_gbps,
+        read_gbps=probe.read_gbps,
+        capacity_bytes=probe.capacity_bytes,
+        used_bytes=probe.used_bytes,
+    )
+    log.info("inventory.storage_probed", storage=backend.name, write_gbps=probe.write_gbps, read_gbps=probe.read_gbps)
+    return probe
+
+
+@transaction.atomic
+def record_agent_report(*, actor: User | AnonymousUser | None, cluster: Cluster, report: NodeReport) -> SyncResult:
+    """Record one host agent's report; an audit row only when the hardware changed."""
+    result = sync_reports(cluster=cluster, reports=[report], source=NodeSource.AGENT, complete=False)
+    if result.nodes_created or result.accelerators_created or result.accelerators_removed:
+        # The hardware changed (not merely its readings): worth an audit row.
+        audit.record("inventory.agent_report", cluster, actor=actor, hostname=report.hostname, **asdict(result))
+    return result

@@ -1,0 +1,64 @@
+"""Reusable inventory queries: which nodes may take new work, and how many GPUs sit idle."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import LessThan
+from django.utils import timezone
+
+from apps.inventory.choices import SCHEDULABLE_NODE_STATES, AcceleratorHealth, ClusterState
+
+# An accelerator the hardware reports as idle: healthy (or not yet known to be otherwise),
+# under 5% of its memory in use and under 5% busy (or no utilisation reading).
+IDLE_ACCELERATOR = (
+    Q(health__in=[AcceleratorHealth.OK, AcceleratorHealth.UNKNOWN])
+    & Q(LessThan(F("memory_used_mib") * 20, F("memory_total_mib")))
+    & (Q(utilisation_percent__isnull=True) | Q(utilisation_percent__lt=5))
+)
+
+
+class NodeQuerySet(models.QuerySet):  # type: ignore[type-arg]
+    def schedulable(self, at: datetime | None = None) -> NodeQuerySet:
+        """Nodes that may take new work at ``at`` (default: now).
+
+        The node is ``ready`` (not cordoned, draining or down), its cluster is not
+        unreachable, and no maintenance window covers ``at`` (a window is [starts_at,
+        ends_at)). State is the state now: asking about a later ``at`` answers "if nothing
+        else changes before then", which is what a scheduler planning ahead needs.
+        """
+        from apps.inventory.models import MaintenanceWindow
+
+        at = at or timezone.now()
+        in_maintenance = MaintenanceWindow.objects.filter(node=OuterRef("pk"), starts_at__lte=at, ends_at__gt=at)
+        return (
+            self.filter(state__in=SCHEDULABLE_NODE_STATES)
+            .exclude(cluster__state=ClusterState.UNREACHABLE)
+            .exclude(Exists(in_maintenance))
+        )
+
+    def with_free_gpus(self) -> NodeQuerySet:
+        """Annotate ``gpus_total`` and ``gpus_free`` (see :data:`IDLE_ACCELERATOR`).
+
+        "Free" is what the hardware says (memory and utilisation from the last report), not
+        what Paddock has handed out: Paddock does not place jobs on specific nodes yet. When
+        the scheduler does, free will also subtract the accelerators it has placed work on.
+        An accelerator without a memory reading is not counted free: nothing says it is idle.
+        Counted in subqueries, so the figures stay right whatever else the query joins.
+        """
+        from apps.inventory.models import Accelerator
+
+        def count(condition: Q) -> Coalesce:
+            rows = (
+                Accelerator.objects.filter(condition, node=OuterRef("pk"))
+                .order_by()
+                .values("node")
+                .annotate(n=Count("pk"))
+                .values("n")
+            )
+            return Coalesce(Subquery(rows, output_field=models.IntegerField()), Value(0))
+
+        return self.annotate(gpus_total=count(Q()), gpus_free=count(IDLE_ACCELERATOR))
