@@ -127,3 +127,15 @@ def live(transactional_db: Any, celery_worker_process: Any, ray_head: Any) -> It
     MembershipFactory(team=team, user=user, role="member")
     yield World(org, team, other, cluster, user, user, user, user)
     app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def catalog(db: Any) -> None:
+    """The seeded accelerator catalog, also in transactional tests (their flush empties it)."""
+    from apps.inventory.catalog_seed import ACCELERATORS
+    from apps.inventory.models import AcceleratorModel
+
+    existing = set(AcceleratorModel.objects.values_list("name", flat=True))
+    AcceleratorModel.objects.bulk_create(
+        [AcceleratorModel(**row) for row in ACCELERATORS if row["name"] not in existing]
+    )

@@ -1,6 +1,7 @@
 import { Link, Navigate, Route, Routes } from "react-router";
 import { Layout } from "./components/Layout";
 import { RequireAuth } from "./components/RequireAuth";
+import { InventoryPage } from "./pages/InventoryPage";
 import { JobDetailPage } from "./pages/JobDetailPage";
 import { JobNewPage } from "./pages/JobNewPage";
 import { JobsPage } from "./pages/JobsPage";
@@ -28,6 +29,7 @@ export function AppRoutes() {
           <Route path="/jobs" element={<JobsPage />} />
           <Route path="/jobs/new" element={<JobNewPage />} />
           <Route path="/jobs/:id" element={<JobDetailPage />} />
+          <Route path="/inventory" element={<InventoryPage />} />
           <Route path="/tokens" element={<TokensPage />} />
           <Route path="*" element={<NotFound />} />
         </Route>

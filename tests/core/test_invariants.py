@@ -74,9 +74,44 @@ def test_openapi_schema_builds_without_warnings(capsys: Any) -> None:
     assert not GENERATOR_STATS._error_cache, GENERATOR_STATS._error_cache
 
 
+def grow_inventory(world: Any) -> None:
+    """One more node with two GPUs in an NVLink domain, a catalog model, a fabric, a storage."""
+    from apps.inventory.models import (
+        Accelerator,
+        AcceleratorModel,
+        InterconnectDomain,
+        NetworkFabric,
+        Node,
+        StorageBackend,
+    )
+
+    i = Node.objects.count()
+    node = Node.objects.create(cluster=world.cluster, hostname=f"grow-{i}", source="ray")
+    model = AcceleratorModel.objects.create(
+        name=f"Grown {i}", vendor="nvidia", memory_gb=80, memory_bandwidth_gbps=1, source_url="https://example.com"
+    )
+    gpus = [Accelerator.objects.create(node=node, index=j, model=model) for j in range(2)]
+    InterconnectDomain.objects.create(node=node, kind="nvlink").accelerators.set(gpus)
+    fabric = NetworkFabric.objects.create(organisation=world.org, name=f"fabric-{i}", kind="ethernet", gbps_per_node=1)
+    fabric.nodes.set([node])
+    StorageBackend.objects.create(organisation=world.org, name=f"store-{i}", kind="nfs", uri="/mnt/n", purpose="models")
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "path", ["/api/v1/jobs/", "/api/v1/teams/", "/api/v1/clusters/", "/api/v1/tokens/", "/api/v1/jobs/{job}/events/"]
+    "path",
+    [
+        "/api/v1/jobs/",
+        "/api/v1/teams/",
+        "/api/v1/clusters/",
+        "/api/v1/tokens/",
+        "/api/v1/jobs/{job}/events/",
+        "/api/v1/nodes/",
+        "/api/v1/accelerators/",
+        "/api/v1/accelerator-models/",
+        "/api/v1/network-fabrics/",
+        "/api/v1/storage-backends/",
+    ],
 )
 def test_list_query_count_does_not_grow_with_rows(world: Any, path: str) -> None:
     from apps.tenancy import services
@@ -96,6 +131,7 @@ def test_list_query_count_does_not_grow_with_rows(world: Any, path: str) -> None
             MembershipFactory(team=team, user=world.member)
             ClusterFactory(organisation=world.org)
             services.create_token(actor=world.member, user=world.member, name=f"t{i}", team=team)
+            grow_inventory(world)
 
     def count() -> int:
         with CaptureQueriesContext(connection) as ctx:

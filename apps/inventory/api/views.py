@@ -1,14 +1,58 @@
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, ClassVar
 
-from django.db.models import QuerySet
-from rest_framework import mixins
+from django.db import transaction
+from django.db.models import Count, F, Prefetch, ProtectedError, Q, QuerySet
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
 
+from apps.core import audit
 from apps.core.api.viewsets import TeamScopedViewSet
-from apps.inventory.api.serializers import ClusterSerializer
-from apps.inventory.models import Cluster
-from apps.tenancy.models import Team
+from apps.core.errors import Conflict, DependencyUnavailable
+from apps.inventory import discovery
+from apps.inventory.api.filters import (
+    IN_USE_ACCELERATOR,
+    UNHEALTHY,
+    AcceleratorFilter,
+    AcceleratorModelFilter,
+    NetworkFabricFilter,
+    NodeFilter,
+    StorageBackendFilter,
+    accelerator_state,
+    stale_before,
+)
+from apps.inventory.api.serializers import (
+    AcceleratorModelSerializer,
+    AcceleratorSerializer,
+    AcceleratorSummarySerializer,
+    ClusterSerializer,
+    NetworkFabricSerializer,
+    NodeSerializer,
+    StorageBackendSerializer,
+)
+from apps.inventory.choices import ClusterState
+from apps.inventory.models import (
+    Accelerator,
+    AcceleratorModel,
+    Cluster,
+    InterconnectDomain,
+    NetworkFabric,
+    Node,
+    StorageBackend,
+)
+from apps.inventory.querysets import IDLE_ACCELERATOR
+from apps.tenancy.choices import Role
+from apps.tenancy.models import Organisation, Team
+from apps.tenancy.scoping import caller_roles
 
 
 class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
@@ -22,3 +66,249 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
     def scope_queryset(self, queryset: QuerySet[Any], team_ids: list[int]) -> QuerySet[Any]:
         organisations = Team.objects.filter(pk__in=team_ids).values("organisation_id")
         return queryset.filter(organisation_id__in=organisations)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "ClusterDiscovery",
+                {
+                    "cluster": serializers.CharField(),
+                    "state": serializers.CharField(),
+                    "nodes_created": serializers.IntegerField(),
+                    "nodes_updated": serializers.IntegerField(),
+                    "nodes_marked_down": serializers.IntegerField(),
+                    "accelerators_created": serializers.IntegerField(),
+                    "accelerators_updated": serializers.IntegerField(),
+                    "accelerators_removed": serializers.IntegerField(),
+                },
+            ),
+            409: OpenApiResponse(description="This kind of cluster has no node discovery"),
+            503: OpenApiResponse(description="The cluster did not answer (recorded as unreachable)"),
+        },
+        summary="Discover the cluster's nodes and GPUs now (org admins)",
+    )
+    @action(detail=True, methods=["post"])
+    def discover(self, request: Request, name: str | None = None) -> Response:
+        cluster = self.get_object()
+        admin_of = [team_id for team_id, role in caller_roles(request).items() if role == Role.ADMIN]
+        if not Team.objects.filter(pk__in=admin_of, organisation_id=cluster.organisation_id).exists():
+            raise PermissionDenied("Only an admin of a team of this cluster's organisation can run discovery.")
+        result = discovery.discover_cluster(cluster, actor=self.actor)
+        if cluster.state == ClusterState.UNREACHABLE:
+            raise DependencyUnavailable(
+                f"Cluster {cluster.name} did not answer: {cluster.state_message}", retry_after=30
+            )
+        return Response({"cluster": cluster.name, "state": cluster.state, **dataclasses.asdict(result)})
+
+
+# --- the inventory: nodes, accelerators, catalog, fabrics, storage --------------------------
+class OrganisationScopedViewSet(TeamScopedViewSet):
+    """Objects owned by an organisation: visible to every team of it; changed by its admins."""
+
+    organisation_field: ClassVar[str] = "organisation"
+
+    def scope_queryset(self, queryset: QuerySet[Any], team_ids: list[int]) -> QuerySet[Any]:
+        organisations = Team.objects.filter(pk__in=team_ids).values("organisation_id")
+        return queryset.filter(**{f"{self.organisation_field}__in": organisations})
+
+    def caller_organisations(self) -> QuerySet[Organisation]:
+        teams = Team.objects.filter(pk__in=list(caller_roles(self.request))).values("organisation_id")
+        return Organisation.objects.filter(pk__in=teams).order_by("slug")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {
+            **super().get_serializer_context(),
+            "organisations": self.caller_organisations(),
+            "stale_before": stale_before(timezone.now()),
+        }
+
+    def require_organisation_admin(self, organisation_id: int | None, action: str) -> None:
+        """403 unless the caller is an admin of a team of the organisation (None: of any)."""
+        admin_of = [team for team, role in caller_roles(self.request).items() if role == Role.ADMIN]
+        teams = Team.objects.filter(pk__in=admin_of)
+        if organisation_id is not None:
+            teams = teams.filter(organisation_id=organisation_id)
+        if not admin_of or not teams.exists():
+            raise PermissionDenied(f"Only an admin of one of the organisation's teams can {action}.")
+
+
+def _domains_with_members() -> QuerySet[InterconnectDomain]:
+    """Interconnect domains with their members' indexes (two queries for a whole page)."""
+    members = Accelerator.objects.only("id", "index").order_by()
+    return InterconnectDomain.objects.order_by("kind", "id").prefetch_related(
+        Prefetch("accelerators", queryset=members)
+    )
+
+
+class NodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganisationScopedViewSet):
+    """Nodes of the clusters of the caller's organisations, with their GPUs free and total."""
+
+    queryset = (
+        Node.objects.with_free_gpus()
+        .select_related("cluster")
+        .prefetch_related(Prefetch("interconnect_domains", queryset=_domains_with_members()))
+        .order_by("cluster__name", "hostname")
+    )
+    serializer_class = NodeSerializer
+    filterset_class = NodeFilter
+    organisation_field = "cluster__organisation"
+    ordering_fields = ["hostname", "state", "last_heartbeat_at", "created_at"]
+    ordering = ["cluster__name", "hostname"]
+
+
+class AcceleratorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganisationScopedViewSet):
+    """GPUs of the caller's organisations' nodes: model, utilisation, memory, health, links."""
+
+    queryset = (
+        Accelerator.objects.select_related("node__cluster", "model")
+        .prefetch_related(Prefetch("interconnect_domains", queryset=_domains_with_members()))
+        .annotate(state=accelerator_state())
+        .order_by("node__cluster__name", "node__hostname", "index")
+    )
+    serializer_class = AcceleratorSerializer
+    filterset_class = AcceleratorFilter
+    organisation_field = "node__cluster__organisation"
+    ordering_fields = ["index", "utilisation_percent", "memory_used_mib", "temperature_c", "last_seen_at"]
+    ordering = ["node__cluster__name", "node__hostname", "index"]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("cluster", OpenApiTypes.STR, description="Only this cluster's GPUs (its name)"),
+            OpenApiParameter("node", OpenApiTypes.INT, description="Only this node's GPUs (its id)"),
+        ],
+        responses={200: AcceleratorSummarySerializer},
+        summary="GPU counts by catalog model and state (free, busy, unhealthy, unknown)",
+    )
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[DjangoFilterBackend])
+    def summary(self, request: Request) -> Response:
+        # One aggregate query; the list's ordering and prefetches are dropped so that only the
+        # model is grouped on.
+        rows = list(
+            self.filter_queryset(self.get_queryset())
+            .prefetch_related(None)
+            .order_by()
+            .values("model__name")
+            .annotate(
+                total=Count("pk"),
+                free=Count("pk", filter=IDLE_ACCELERATOR),
+                unhealthy=Count("pk", filter=Q(health__in=UNHEALTHY)),
+                busy=Count("pk", filter=~Q(health__in=UNHEALTHY) & IN_USE_ACCELERATOR),
+            )
+            .order_by(F("model__name").asc(nulls_last=True))
+        )
+        by_model = [
+            {
+                "model": row["model__name"],
+                "total": row["total"],
+                "free": row["free"],
+                "busy": row["busy"],
+                "unhealthy": row["unhealthy"],
+                "unknown": row["total"] - row["free"] - row["busy"] - row["unhealthy"],
+            }
+            for row in rows
+        ]
+        totals = {key: sum(row[key] for row in by_model) for key in ("total", "free", "busy", "unhealthy", "unknown")}
+        return Response(AcceleratorSummarySerializer({"models": by_model, **totals}).data)
+
+
+class AcceleratorModelViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, TeamScopedViewSet
+):
+    """The accelerator catalog: global, readable by every signed-in user; staff correct it."""
+
+    queryset = AcceleratorModel.objects.order_by("vendor", "name")
+    serializer_class = AcceleratorModelSerializer
+    filterset_class = AcceleratorModelFilter
+    ordering_fields = ["name", "vendor", "memory_gb", "bf16_tflops"]
+    ordering = ["vendor", "name"]
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def scope_queryset(self, queryset: QuerySet[Any], team_ids: list[int]) -> QuerySet[Any]:
+        return queryset  # the catalog describes products, not anyone's hardware
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not self.actor.is_staff:  # before validation: field errors are for those who may write
+            raise PermissionDenied("Only staff can change the accelerator catalog.")
+        return super().update(request, *args, **kwargs)
+
+    def perform_update(self, serializer: Any) -> None:
+        with transaction.atomic():
+            model = serializer.save()
+            audit.record(
+                "inventory.accelerator_model_updated", model, actor=self.actor, fields=sorted(serializer.validated_data)
+            )
+
+
+class OrganisationOwnedViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    OrganisationScopedViewSet,
+):
+    """Read by every member of the organisation; created, changed and deleted by its admins."""
+
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    noun: ClassVar[str] = ""
+    audit_prefix: ClassVar[str] = ""
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Before validation: a caller who is an admin nowhere learns nothing from field errors.
+        self.require_organisation_admin(None, f"add {self.noun}s")
+        return super().create(request, *args, **kwargs)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        self.require_organisation_admin(self.get_object().organisation_id, f"change {self.noun}s")
+        return super().update(request, *args, **kwargs)
+
+    def perform_create(self, serializer: Any) -> None:
+        self.require_organisation_admin(serializer.validated_data["organisation"].pk, f"add {self.noun}s")
+        with transaction.atomic():
+            instance = serializer.save()
+            audit.record(f"{self.audit_prefix}_created", instance, actor=self.actor, name=instance.name)
+
+    def perform_update(self, serializer: Any) -> None:
+        with transaction.atomic():
+            instance = serializer.save()
+            audit.record(
+                f"{self.audit_prefix}_updated", instance, actor=self.actor, fields=sorted(serializer.validated_data)
+            )
+
+    def perform_destroy(self, instance: Any) -> None:
+        self.require_organisation_admin(instance.organisation_id, f"delete {self.noun}s")
+        try:
+            with transaction.atomic():
+                audit.record(f"{self.audit_prefix}_deleted", instance, actor=self.actor, name=instance.name)
+                instance.delete()
+        except ProtectedError:
+            raise Conflict(f"The {self.noun} {instance.name} is still in use.") from None
+
+
+class NetworkFabricViewSet(OrganisationOwnedViewSet):
+    """Networks between nodes (InfiniBand, RoCE, Ethernet) of the caller's organisations."""
+
+    queryset = (
+        NetworkFabric.objects.select_related("organisation")
+        .prefetch_related(Prefetch("nodes", queryset=Node.objects.only("id").order_by("id")))
+        .order_by("name", "id")
+    )
+    serializer_class = NetworkFabricSerializer
+    filterset_class = NetworkFabricFilter
+    ordering_fields = ["name", "kind", "gbps_per_node", "created_at"]
+    ordering = ["name", "id"]
+    noun = "network fabric"
+    audit_prefix = "inventory.fabric"
+
+
+class StorageBackendViewSet(OrganisationOwnedViewSet):
+    """Storage of the caller's organisations, with capacity, use and measured throughput."""
+
+    queryset = StorageBackend.objects.select_related("organisation").order_by("name", "id")
+    serializer_class = StorageBackendSerializer
+    filterset_class = StorageBackendFilter
+    ordering_fields = ["name", "kind", "purpose", "capacity_bytes", "used_bytes", "created_at"]
+    ordering = ["name", "id"]
+    noun = "storage backend"
+    audit_prefix = "inventory.storage"

@@ -1,9 +1,19 @@
 // Every call the dashboard makes. Pages use these through the hooks in ./queries.ts.
 import { ApiError, client, unwrap } from "./client";
-import type { ApiTokenCreateRequest, JobCreateRequest, JobKind, JobListQuery, JobState, Me } from "./models";
+import type {
+  ApiTokenCreateRequest,
+  JobCreateRequest,
+  JobKind,
+  JobListQuery,
+  JobState,
+  Me,
+  NodeListQuery,
+} from "./models";
 
 /** Selects list every team and cluster on one page. */
 const ALL = 500;
+/** Rows per page of the inventory's tables (nodes of a cluster, storage, fabrics). */
+export const INVENTORY_PAGE_SIZE = 25;
 
 export interface JobFilters {
   state?: string;
@@ -76,4 +86,19 @@ export const api = {
 
   revokeToken: (id: number) =>
     unwrap(client.POST("/api/v1/tokens/{id}/revoke/", { params: { path: { id } } })),
+
+  nodes: (query: NodeListQuery) => unwrap(client.GET("/api/v1/nodes/", { params: { query } })),
+
+  /** Every GPU of one node (a node has a handful; ALL is far above any). */
+  nodeAccelerators: async (node: number) =>
+    (await unwrap(client.GET("/api/v1/accelerators/", { params: { query: { node, page_size: ALL } } }))).results,
+
+  acceleratorSummary: (cluster?: string) =>
+    unwrap(client.GET("/api/v1/accelerators/summary/", { params: { query: cluster ? { cluster } : {} } })),
+
+  storageBackends: (page: number) =>
+    unwrap(client.GET("/api/v1/storage-backends/", { params: { query: { page, page_size: INVENTORY_PAGE_SIZE } } })),
+
+  networkFabrics: (page: number) =>
+    unwrap(client.GET("/api/v1/network-fabrics/", { params: { query: { page, page_size: INVENTORY_PAGE_SIZE } } })),
 };

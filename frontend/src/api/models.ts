@@ -27,3 +27,14 @@ export type JobKind = Job["kind"];
 export type TokenScope = ApiToken["scope"];
 
 export type JobListQuery = NonNullable<operations["jobs_list"]["parameters"]["query"]>;
+
+export type Node = Schemas["Node"];
+export type NodeState = Node["state"];
+export type InterconnectDomain = Schemas["InterconnectDomain"];
+export type Accelerator = Schemas["Accelerator"];
+export type AcceleratorState = Accelerator["state"];
+export type AcceleratorSummary = Schemas["AcceleratorSummary"];
+export type AcceleratorModelSummary = Schemas["AcceleratorModelSummary"];
+export type NetworkFabric = Schemas["NetworkFabric"];
+export type StorageBackend = Schemas["StorageBackend"];
+export type NodeListQuery = NonNullable<operations["nodes_list"]["parameters"]["query"]>;

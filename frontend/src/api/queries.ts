@@ -2,8 +2,11 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { isActive } from "../lib/jobState";
 import { api } from "./endpoints";
 import type { JobFilters } from "./endpoints";
+import type { NodeListQuery } from "./models";
 
 export const JOBS_REFRESH_MS = 2000;
+/** Discovery and agents report every minute or so; the inventory page asks a little more often. */
+export const INVENTORY_REFRESH_MS = 10_000;
 
 export const queryKeys = {
   me: ["me"] as const,
@@ -12,6 +15,11 @@ export const queryKeys = {
   jobs: (filters: JobFilters) => ["jobs", filters] as const,
   job: (id: number) => ["job", id] as const,
   tokens: (page: number) => ["tokens", page] as const,
+  nodes: (query: NodeListQuery) => ["nodes", query] as const,
+  nodeAccelerators: (node: number) => ["accelerators", { node }] as const,
+  acceleratorSummary: (cluster: string | undefined) => ["accelerators", "summary", cluster ?? null] as const,
+  storageBackends: (page: number) => ["storage-backends", page] as const,
+  networkFabrics: (page: number) => ["network-fabrics", page] as const,
 };
 
 export function useMe() {
@@ -24,6 +32,11 @@ export function useTeams() {
 
 export function useClusters() {
   return useQuery({ queryKey: queryKeys.clusters, queryFn: api.clusters, staleTime: 60_000 });
+}
+
+/** The clusters, kept fresh (their state and last answer change while the page is open). */
+export function useLiveClusters() {
+  return useQuery({ queryKey: queryKeys.clusters, queryFn: api.clusters, refetchInterval: INVENTORY_REFRESH_MS });
 }
 
 export function useJobs(filters: JobFilters) {
@@ -49,6 +62,50 @@ export function useTokens(page: number) {
   return useQuery({
     queryKey: queryKeys.tokens(page),
     queryFn: () => api.tokens(page),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useNodes(query: NodeListQuery) {
+  return useQuery({
+    queryKey: queryKeys.nodes(query),
+    queryFn: () => api.nodes(query),
+    refetchInterval: INVENTORY_REFRESH_MS,
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useNodeAccelerators(node: number) {
+  return useQuery({
+    queryKey: queryKeys.nodeAccelerators(node),
+    queryFn: () => api.nodeAccelerators(node),
+    refetchInterval: INVENTORY_REFRESH_MS,
+  });
+}
+
+export function useAcceleratorSummary(cluster?: string) {
+  return useQuery({
+    queryKey: queryKeys.acceleratorSummary(cluster),
+    queryFn: () => api.acceleratorSummary(cluster),
+    refetchInterval: INVENTORY_REFRESH_MS,
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useStorageBackends(page: number) {
+  return useQuery({
+    queryKey: queryKeys.storageBackends(page),
+    queryFn: () => api.storageBackends(page),
+    refetchInterval: INVENTORY_REFRESH_MS,
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useNetworkFabrics(page: number) {
+  return useQuery({
+    queryKey: queryKeys.networkFabrics(page),
+    queryFn: () => api.networkFabrics(page),
+    refetchInterval: INVENTORY_REFRESH_MS,
     placeholderData: keepPreviousData,
   });
 }

@@ -28,6 +28,7 @@ export function Layout() {
             Jobs
           </NavLink>
           <NavLink to="/jobs/new">Submit job</NavLink>
+          <NavLink to="/inventory">Inventory</NavLink>
           <NavLink to="/tokens">API tokens</NavLink>
         </nav>
         <div className="user-menu">

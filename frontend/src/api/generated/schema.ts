@@ -4,6 +4,115 @@
  */
 
 export interface paths {
+    "/api/v1/accelerator-models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The accelerator catalog: global, readable by every signed-in user; staff correct it. */
+        get: operations["accelerator_models_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accelerator-models/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The accelerator catalog: global, readable by every signed-in user; staff correct it. */
+        get: operations["accelerator_models_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** @description The accelerator catalog: global, readable by every signed-in user; staff correct it. */
+        patch: operations["accelerator_models_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/accelerators/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description GPUs of the caller's organisations' nodes: model, utilisation, memory, health, links. */
+        get: operations["accelerators_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accelerators/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description GPUs of the caller's organisations' nodes: model, utilisation, memory, health, links. */
+        get: operations["accelerators_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accelerators/summary/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GPU counts by catalog model and state (free, busy, unhealthy, unknown)
+         * @description GPUs of the caller's organisations' nodes: model, utilisation, memory, health, links.
+         */
+        get: operations["accelerators_summary_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/agent/reports/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report a host and its accelerators (host agent)
+         * @description Record one host's report (agent-scoped tokens only).
+         */
+        post: operations["agent_reports_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/csrf/": {
         parameters: {
             query?: never;
@@ -100,6 +209,26 @@ export interface paths {
         get: operations["clusters_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clusters/{name}/discover/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Discover the cluster's nodes and GPUs now (org admins)
+         * @description Clusters of the organisations the caller's teams belong to.
+         */
+        post: operations["clusters_discover_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -212,6 +341,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/network-fabrics/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Networks between nodes (InfiniBand, RoCE, Ethernet) of the caller's organisations. */
+        get: operations["network_fabrics_list"];
+        put?: never;
+        /** @description Networks between nodes (InfiniBand, RoCE, Ethernet) of the caller's organisations. */
+        post: operations["network_fabrics_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/network-fabrics/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Networks between nodes (InfiniBand, RoCE, Ethernet) of the caller's organisations. */
+        get: operations["network_fabrics_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Networks between nodes (InfiniBand, RoCE, Ethernet) of the caller's organisations. */
+        delete: operations["network_fabrics_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Networks between nodes (InfiniBand, RoCE, Ethernet) of the caller's organisations. */
+        patch: operations["network_fabrics_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/nodes/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Nodes of the clusters of the caller's organisations, with their GPUs free and total. */
+        get: operations["nodes_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Nodes of the clusters of the caller's organisations, with their GPUs free and total. */
+        get: operations["nodes_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/storage-backends/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Storage of the caller's organisations, with capacity, use and measured throughput. */
+        get: operations["storage_backends_list"];
+        put?: never;
+        /** @description Storage of the caller's organisations, with capacity, use and measured throughput. */
+        post: operations["storage_backends_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/storage-backends/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Storage of the caller's organisations, with capacity, use and measured throughput. */
+        get: operations["storage_backends_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Storage of the caller's organisations, with capacity, use and measured throughput. */
+        delete: operations["storage_backends_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Storage of the caller's organisations, with capacity, use and measured throughput. */
+        patch: operations["storage_backends_partial_update"];
+        trace?: never;
+    };
     "/api/v1/teams/": {
         parameters: {
             query?: never;
@@ -302,6 +539,200 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One GPU: what it is, how busy and healthy it is, and what it is linked to. */
+        Accelerator: {
+            readonly id: number;
+            readonly cluster: string;
+            readonly node: number;
+            readonly hostname: string;
+            readonly index: number;
+            /** @description NVML UUID when known */
+            readonly uuid: string;
+            /** @description Catalog model; null when unrecognised */
+            readonly model: string | null;
+            /** @description Reported by its host but matched to no catalog model */
+            readonly unrecognised: boolean;
+            readonly reported_name: string;
+            readonly state: components["schemas"]["AcceleratorStateEnum"];
+            readonly health: components["schemas"]["HealthEnum"];
+            /** Format: double */
+            readonly utilisation_percent: number | null;
+            readonly memory_total_mib: number | null;
+            readonly memory_used_mib: number | null;
+            /** Format: double */
+            readonly temperature_c: number | null;
+            /** Format: double */
+            readonly power_watts: number | null;
+            /** Format: double */
+            readonly power_limit_watts: number | null;
+            readonly mig_mode: components["schemas"]["MigModeEnum"];
+            readonly mig_instances: {
+                [key: string]: unknown;
+            }[];
+            readonly nvlink_active_links: number | null;
+            readonly interconnect_domains: components["schemas"]["InterconnectDomain"][];
+            /** @description e.g. 0x2335 */
+            readonly pci_device_id: string;
+            readonly pci_bus_id: string;
+            readonly pcie_generation: number | null;
+            readonly pcie_width: number | null;
+            readonly compute_capability: string;
+            /** Format: date-time */
+            readonly last_seen_at: string | null;
+        };
+        AcceleratorCounts: {
+            /** @description Accelerators the node reported */
+            total: number;
+            /** @description Healthy and idle: under 5% of memory in use and under 5% busy */
+            free: number;
+        };
+        /** @description One product of the accelerator catalog (global; staff correct it). */
+        AcceleratorModel: {
+            readonly id: number;
+            /** @description e.g. H100 SXM */
+            name: string;
+            vendor: components["schemas"]["VendorEnum"];
+            architecture?: string;
+            /** Format: double */
+            memory_gb: number;
+            memory_type?: string;
+            /** Format: double */
+            memory_bandwidth_gbps: number;
+            /**
+             * Format: double
+             * @description Dense BF16 TFLOPS (null: no BF16)
+             */
+            bf16_tflops?: number | null;
+            /**
+             * Format: double
+             * @description Dense FP16 TFLOPS
+             */
+            fp16_tflops?: number | null;
+            /**
+             * Format: double
+             * @description Dense FP8 TFLOPS (null: no FP8)
+             */
+            fp8_tflops?: number | null;
+            /**
+             * Format: double
+             * @description FP32 TFLOPS (non-tensor)
+             */
+            fp32_tflops?: number | null;
+            /** Format: double */
+            sparse_multiplier?: number;
+            /** @description e.g. NVLink4 */
+            scale_up_link?: string;
+            /**
+             * Format: double
+             * @description Per GPU, GB/s
+             */
+            scale_up_bandwidth_gbps?: number | null;
+            /** @description GPUs per scale-up domain */
+            nvlink_domain_size?: number | null;
+            pcie_generation?: number | null;
+            /** Format: double */
+            tdp_watts?: number | null;
+            supports_bf16?: boolean;
+            supports_fp8?: boolean;
+            /** @description Reported names, exact */
+            match_names?: string[];
+            /** @description e.g. ["0x2335"] */
+            pci_device_ids?: string[];
+            /** @description Ray's accelerator_type resource, e.g. H100 */
+            ray_accelerator_type?: string;
+            /**
+             * Format: uri
+             * @description Where the figures come from
+             */
+            source_url: string;
+            notes?: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        AcceleratorModelSummary: {
+            /** @description Catalog model; null: unrecognised accelerators */
+            model: string | null;
+            total: number;
+            free: number;
+            busy: number;
+            unhealthy: number;
+            /** @description No reading says whether it is in use */
+            unknown: number;
+        };
+        /** @description One GPU as the agent read it; every key is required, null where the host could not say. */
+        AcceleratorReportRequest: {
+            index: number;
+            reported_name: string;
+            uuid: string;
+            pci_device_id: string;
+            pci_bus_id: string;
+            compute_capability: string;
+            memory_total_mib: number | null;
+            memory_used_mib: number | null;
+            mig_mode: components["schemas"]["MigModeEnum"];
+            mig_instances: components["schemas"]["MigInstanceRequest"][];
+            health: components["schemas"]["HealthEnum"];
+            /** Format: double */
+            utilisation_percent: number | null;
+            /** Format: double */
+            temperature_c: number | null;
+            /** Format: double */
+            power_watts: number | null;
+            /** Format: double */
+            power_limit_watts: number | null;
+            pcie_generation: number | null;
+            pcie_width: number | null;
+            nvlink_active_links: number | null;
+        };
+        /**
+         * @description * `free` - Free: healthy and idle
+         *     * `busy` - Busy: a reading shows it in use
+         *     * `unhealthy` - Unhealthy: degraded or failed
+         *     * `unknown` - Unknown: no reading says (e.g. Ray reports no memory or utilisation)
+         * @enum {string}
+         */
+        AcceleratorStateEnum: "free" | "busy" | "unhealthy" | "unknown";
+        /** @description GPU counts by catalog model and state (the inventory's overview figure). */
+        AcceleratorSummary: {
+            models: components["schemas"]["AcceleratorModelSummary"][];
+            total: number;
+            free: number;
+            busy: number;
+            unhealthy: number;
+            unknown: number;
+        };
+        /**
+         * @description A host and its accelerators, as ``manage.py agent`` sends them. Unknown keys are ignored
+         *     (a newer agent may send more); every known key is required.
+         */
+        AgentReportRequest: {
+            cluster: string;
+            hostname: string;
+            /** Format: double */
+            cpus: number;
+            /** Format: int64 */
+            memory_bytes: number;
+            labels?: {
+                [key: string]: string;
+            };
+            /** @default  */
+            external_id: string;
+            driver_version: string;
+            cuda_version: string;
+            accelerators: components["schemas"]["AcceleratorReportRequest"][];
+        };
+        /** @description What the report changed: all zero when nothing did (the heartbeat is still recorded). */
+        AgentReportResult: {
+            cluster: string;
+            hostname: string;
+            nodes_created: number;
+            nodes_updated: number;
+            nodes_marked_down: number;
+            accelerators_created: number;
+            accelerators_updated: number;
+            accelerators_removed: number;
+            rows_written: number;
+        };
         ApiToken: {
             readonly id: number;
             readonly name: string;
@@ -369,6 +800,16 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        ClusterDiscovery: {
+            cluster: string;
+            state: string;
+            nodes_created: number;
+            nodes_updated: number;
+            nodes_marked_down: number;
+            accelerators_created: number;
+            accelerators_updated: number;
+            accelerators_removed: number;
+        };
         /**
          * @description * `ray` - Ray
          *     * `kubernetes` - Kubernetes
@@ -400,6 +841,34 @@ export interface components {
          * @enum {string}
          */
         EventKindEnum: "submitted" | "waiting" | "admitted" | "dispatched" | "adopted" | "running" | "succeeded" | "failed" | "retrying" | "cancelled" | "stopped" | "lost" | "dispatch_error";
+        /**
+         * @description * `ok` - OK
+         *     * `degraded` - Degraded
+         *     * `failed` - Failed
+         *     * `unknown` - Unknown
+         * @enum {string}
+         */
+        HealthEnum: "ok" | "degraded" | "failed" | "unknown";
+        /** @description GPUs of one node joined by NVLink / NVSwitch (or only PCIe). */
+        InterconnectDomain: {
+            readonly id: number;
+            readonly kind: components["schemas"]["InterconnectDomainKindEnum"];
+            readonly link_generation: number | null;
+            /**
+             * Format: double
+             * @description Per GPU, GB/s
+             */
+            readonly bandwidth_gbps: number | null;
+            readonly accelerator_indexes: number[];
+        };
+        /**
+         * @description * `nvlink` - NVLink
+         *     * `nvswitch` - NVSwitch
+         *     * `infinity_fabric` - Infinity Fabric
+         *     * `pcie` - PCIe only
+         * @enum {string}
+         */
+        InterconnectDomainKindEnum: "nvlink" | "nvswitch" | "infinity_fabric" | "pcie";
         IssuedToken: {
             readonly id: number;
             readonly name: string;
@@ -540,6 +1009,124 @@ export interface components {
             name: string;
             role: string;
         };
+        MigInstanceRequest: {
+            index: number | null;
+            gpu_instance_id: number | null;
+            compute_instance_id: number | null;
+            memory_total_mib: number | null;
+            uuid?: string;
+            name?: string;
+        };
+        /**
+         * @description * `disabled` - Disabled
+         *     * `enabled` - Enabled
+         *     * `unsupported` - Not supported
+         * @enum {string}
+         */
+        MigModeEnum: "disabled" | "enabled" | "unsupported";
+        /** @description The network between nodes: InfiniBand, RoCE or Ethernet. */
+        NetworkFabric: {
+            readonly id: number;
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name: string;
+            kind: components["schemas"]["NetworkFabricKindEnum"];
+            /**
+             * Format: double
+             * @description Aggregate Gbit/s per node
+             */
+            gbps_per_node: number;
+            rdma?: boolean;
+            /** @description Ids of the nodes on this fabric */
+            nodes?: number[];
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `infiniband` - InfiniBand
+         *     * `roce` - RoCE
+         *     * `ethernet` - Ethernet
+         * @enum {string}
+         */
+        NetworkFabricKindEnum: "infiniband" | "roce" | "ethernet";
+        /** @description The network between nodes: InfiniBand, RoCE or Ethernet. */
+        NetworkFabricRequest: {
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name: string;
+            kind: components["schemas"]["NetworkFabricKindEnum"];
+            /**
+             * Format: double
+             * @description Aggregate Gbit/s per node
+             */
+            gbps_per_node: number;
+            rdma?: boolean;
+            /** @description Ids of the nodes on this fabric */
+            nodes?: number[];
+        };
+        /** @description A machine as its cluster's discovery or its agent last reported it. */
+        Node: {
+            readonly id: number;
+            readonly cluster: string;
+            readonly hostname: string;
+            /** @description e.g. Ray's node id */
+            readonly external_id: string;
+            readonly source: components["schemas"]["SourceEnum"];
+            readonly state: components["schemas"]["NodeStateEnum"];
+            readonly state_reason: string;
+            /** Format: double */
+            readonly cpus: number;
+            readonly memory_bytes: number;
+            readonly labels: unknown;
+            readonly driver_version: string;
+            readonly cuda_version: string;
+            readonly accelerators: components["schemas"]["AcceleratorCounts"];
+            readonly interconnect_domains: components["schemas"]["InterconnectDomain"][];
+            /** Format: date-time */
+            readonly last_heartbeat_at: string | null;
+            /** @description Its agent or discovery stopped reporting: last heartbeat over 3 discovery intervals ago */
+            readonly stale: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `ready` - Ready
+         *     * `cordoned` - Cordoned (no new work)
+         *     * `draining` - Draining (no new work; running work finishes)
+         *     * `down` - Down
+         * @enum {string}
+         */
+        NodeStateEnum: "ready" | "cordoned" | "draining" | "down";
+        PaginatedAcceleratorList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Accelerator"][];
+        };
+        PaginatedAcceleratorModelList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["AcceleratorModel"][];
+        };
         PaginatedApiTokenList: {
             /** @example 123 */
             count: number;
@@ -598,6 +1185,51 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Job"][];
         };
+        PaginatedNetworkFabricList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["NetworkFabric"][];
+        };
+        PaginatedNodeList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Node"][];
+        };
+        PaginatedStorageBackendList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["StorageBackend"][];
+        };
         PaginatedTeamList: {
             /** @example 123 */
             count: number;
@@ -613,6 +1245,100 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Team"][];
         };
+        /** @description One product of the accelerator catalog (global; staff correct it). */
+        PatchedAcceleratorModelRequest: {
+            /** @description e.g. H100 SXM */
+            name?: string;
+            vendor?: components["schemas"]["VendorEnum"];
+            architecture?: string;
+            /** Format: double */
+            memory_gb?: number;
+            memory_type?: string;
+            /** Format: double */
+            memory_bandwidth_gbps?: number;
+            /**
+             * Format: double
+             * @description Dense BF16 TFLOPS (null: no BF16)
+             */
+            bf16_tflops?: number | null;
+            /**
+             * Format: double
+             * @description Dense FP16 TFLOPS
+             */
+            fp16_tflops?: number | null;
+            /**
+             * Format: double
+             * @description Dense FP8 TFLOPS (null: no FP8)
+             */
+            fp8_tflops?: number | null;
+            /**
+             * Format: double
+             * @description FP32 TFLOPS (non-tensor)
+             */
+            fp32_tflops?: number | null;
+            /** Format: double */
+            sparse_multiplier?: number;
+            /** @description e.g. NVLink4 */
+            scale_up_link?: string;
+            /**
+             * Format: double
+             * @description Per GPU, GB/s
+             */
+            scale_up_bandwidth_gbps?: number | null;
+            /** @description GPUs per scale-up domain */
+            nvlink_domain_size?: number | null;
+            pcie_generation?: number | null;
+            /** Format: double */
+            tdp_watts?: number | null;
+            supports_bf16?: boolean;
+            supports_fp8?: boolean;
+            /** @description Reported names, exact */
+            match_names?: string[];
+            /** @description e.g. ["0x2335"] */
+            pci_device_ids?: string[];
+            /** @description Ray's accelerator_type resource, e.g. H100 */
+            ray_accelerator_type?: string;
+            /**
+             * Format: uri
+             * @description Where the figures come from
+             */
+            source_url?: string;
+            notes?: string;
+        };
+        /** @description The network between nodes: InfiniBand, RoCE or Ethernet. */
+        PatchedNetworkFabricRequest: {
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name?: string;
+            kind?: components["schemas"]["NetworkFabricKindEnum"];
+            /**
+             * Format: double
+             * @description Aggregate Gbit/s per node
+             */
+            gbps_per_node?: number;
+            rdma?: boolean;
+            /** @description Ids of the nodes on this fabric */
+            nodes?: number[];
+        };
+        /** @description Where datasets, checkpoints and models live; throughput is measured (probe-storage). */
+        PatchedStorageBackendRequest: {
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name?: string;
+            kind?: components["schemas"]["StorageBackendKindEnum"];
+            /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
+            uri?: string;
+            purpose?: components["schemas"]["PurposeEnum"];
+            capacity_bytes?: number | null;
+            used_bytes?: number | null;
+        };
+        /**
+         * @description * `datasets` - Datasets
+         *     * `checkpoints` - Checkpoints
+         *     * `models` - Models
+         * @enum {string}
+         */
+        PurposeEnum: "datasets" | "checkpoints" | "models";
         ResourcesRead: {
             /** Format: double */
             cpus: number;
@@ -658,6 +1384,63 @@ export interface components {
             pip?: string[];
             working_dir?: string;
         };
+        /**
+         * @description * `ray` - Ray discovery
+         *     * `agent` - Host agent (NVML)
+         *     * `manual` - Entered by an operator
+         * @enum {string}
+         */
+        SourceEnum: "ray" | "agent" | "manual";
+        /** @description Where datasets, checkpoints and models live; throughput is measured (probe-storage). */
+        StorageBackend: {
+            readonly id: number;
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name: string;
+            kind: components["schemas"]["StorageBackendKindEnum"];
+            /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
+            uri: string;
+            purpose: components["schemas"]["PurposeEnum"];
+            capacity_bytes?: number | null;
+            used_bytes?: number | null;
+            /**
+             * Format: double
+             * @description Measured read throughput, GB/s
+             */
+            readonly read_gbps: number | null;
+            /**
+             * Format: double
+             * @description Measured write throughput, GB/s
+             */
+            readonly write_gbps: number | null;
+            /** Format: date-time */
+            readonly measured_at: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `lustre` - Lustre
+         *     * `beegfs` - BeeGFS
+         *     * `nfs` - NFS
+         *     * `s3` - S3
+         *     * `gcs` - Google Cloud Storage
+         *     * `azure` - Azure Blob
+         *     * `local` - Local disk
+         * @enum {string}
+         */
+        StorageBackendKindEnum: "lustre" | "beegfs" | "nfs" | "s3" | "gcs" | "azure" | "local";
+        /** @description Where datasets, checkpoints and models live; throughput is measured (probe-storage). */
+        StorageBackendRequest: {
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name: string;
+            kind: components["schemas"]["StorageBackendKindEnum"];
+            /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
+            uri: string;
+            purpose: components["schemas"]["PurposeEnum"];
+            capacity_bytes?: number | null;
+            used_bytes?: number | null;
+        };
         Team: {
             readonly slug: string;
             readonly name: string;
@@ -667,9 +1450,18 @@ export interface components {
         /**
          * @description * `read` - Read only
          *     * `write` - Read and write
+         *     * `agent` - Host agent (reports inventory only)
          * @enum {string}
          */
-        TokenScopeEnum: "read" | "write";
+        TokenScopeEnum: "read" | "write" | "agent";
+        /**
+         * @description * `nvidia` - NVIDIA
+         *     * `amd` - AMD
+         *     * `google` - Google
+         *     * `other` - Other
+         * @enum {string}
+         */
+        VendorEnum: "nvidia" | "amd" | "google" | "other";
     };
     responses: never;
     parameters: never;
@@ -679,6 +1471,212 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    accelerator_models_list: {
+        parameters: {
+            query?: {
+                name?: string;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                supports_fp8?: boolean;
+                /**
+                 * @description * `nvidia` - NVIDIA
+                 *     * `amd` - AMD
+                 *     * `google` - Google
+                 *     * `other` - Other
+                 */
+                vendor?: "amd" | "google" | "nvidia" | "other";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedAcceleratorModelList"];
+                };
+            };
+        };
+    };
+    accelerator_models_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this accelerator model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceleratorModel"];
+                };
+            };
+        };
+    };
+    accelerator_models_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this accelerator model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedAcceleratorModelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedAcceleratorModelRequest"];
+                "multipart/form-data": components["schemas"]["PatchedAcceleratorModelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceleratorModel"];
+                };
+            };
+        };
+    };
+    accelerators_list: {
+        parameters: {
+            query?: {
+                /** @description Cluster name */
+                cluster?: string;
+                /**
+                 * @description * `ok` - OK
+                 *     * `degraded` - Degraded
+                 *     * `failed` - Failed
+                 *     * `unknown` - Unknown
+                 */
+                health?: ("degraded" | "failed" | "ok" | "unknown")[];
+                /** @description Node hostname (exact) */
+                hostname?: string;
+                /** @description Catalog model name, e.g. H100 SXM */
+                model?: string;
+                /** @description Node id */
+                node?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description Repeat for several states
+                 *
+                 *     * `free` - Free: healthy and idle
+                 *     * `busy` - Busy: a reading shows it in use
+                 *     * `unhealthy` - Unhealthy: degraded or failed
+                 *     * `unknown` - Unknown: no reading says (e.g. Ray reports no memory or utilisation)
+                 */
+                state?: ("busy" | "free" | "unhealthy" | "unknown")[];
+                /** @description Matched to no catalog model */
+                unrecognised?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedAcceleratorList"];
+                };
+            };
+        };
+    };
+    accelerators_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this accelerator. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accelerator"];
+                };
+            };
+        };
+    };
+    accelerators_summary_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Only this cluster's GPUs (its name) */
+                cluster?: string;
+                /** @description Only this node's GPUs (its id) */
+                node?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceleratorSummary"];
+                };
+            };
+        };
+    };
+    agent_reports_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentReportRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentReportResult"];
+                };
+            };
+        };
+    };
     auth_csrf_retrieve: {
         parameters: {
             query?: never;
@@ -815,6 +1813,41 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Cluster"];
                 };
+            };
+        };
+    };
+    clusters_discover_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterDiscovery"];
+                };
+            };
+            /** @description This kind of cluster has no node discovery */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The cluster did not answer (recorded as unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -1055,6 +2088,349 @@ export interface operations {
             };
         };
     };
+    network_fabrics_list: {
+        parameters: {
+            query?: {
+                /** @description Fabrics that reach a node of this cluster */
+                cluster?: string;
+                /**
+                 * @description * `infiniband` - InfiniBand
+                 *     * `roce` - RoCE
+                 *     * `ethernet` - Ethernet
+                 */
+                kind?: "ethernet" | "infiniband" | "roce";
+                /** @description Fabrics that reach this node id */
+                node?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description Organisation slug */
+                organisation?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                rdma?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedNetworkFabricList"];
+                };
+            };
+        };
+    };
+    network_fabrics_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NetworkFabricRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["NetworkFabricRequest"];
+                "multipart/form-data": components["schemas"]["NetworkFabricRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkFabric"];
+                };
+            };
+        };
+    };
+    network_fabrics_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this network fabric. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkFabric"];
+                };
+            };
+        };
+    };
+    network_fabrics_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this network fabric. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    network_fabrics_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this network fabric. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedNetworkFabricRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedNetworkFabricRequest"];
+                "multipart/form-data": components["schemas"]["PatchedNetworkFabricRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkFabric"];
+                };
+            };
+        };
+    };
+    nodes_list: {
+        parameters: {
+            query?: {
+                /** @description Cluster name */
+                cluster?: string;
+                hostname?: string;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `ray` - Ray discovery
+                 *     * `agent` - Host agent (NVML)
+                 *     * `manual` - Entered by an operator
+                 */
+                source?: "agent" | "manual" | "ray";
+                /** @description true: nodes whose agent or discovery stopped reporting; false: the others */
+                stale?: string;
+                /**
+                 * @description Repeat for several states
+                 *
+                 *     * `ready` - Ready
+                 *     * `cordoned` - Cordoned (no new work)
+                 *     * `draining` - Draining (no new work; running work finishes)
+                 *     * `down` - Down
+                 */
+                state?: ("cordoned" | "down" | "draining" | "ready")[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedNodeList"];
+                };
+            };
+        };
+    };
+    nodes_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this node. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Node"];
+                };
+            };
+        };
+    };
+    storage_backends_list: {
+        parameters: {
+            query?: {
+                /**
+                 * @description * `lustre` - Lustre
+                 *     * `beegfs` - BeeGFS
+                 *     * `nfs` - NFS
+                 *     * `s3` - S3
+                 *     * `gcs` - Google Cloud Storage
+                 *     * `azure` - Azure Blob
+                 *     * `local` - Local disk
+                 */
+                kind?: ("azure" | "beegfs" | "gcs" | "local" | "lustre" | "nfs" | "s3")[];
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description Organisation slug */
+                organisation?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `datasets` - Datasets
+                 *     * `checkpoints` - Checkpoints
+                 *     * `models` - Models
+                 */
+                purpose?: ("checkpoints" | "datasets" | "models")[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedStorageBackendList"];
+                };
+            };
+        };
+    };
+    storage_backends_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StorageBackendRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["StorageBackendRequest"];
+                "multipart/form-data": components["schemas"]["StorageBackendRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageBackend"];
+                };
+            };
+        };
+    };
+    storage_backends_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this storage backend. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageBackend"];
+                };
+            };
+        };
+    };
+    storage_backends_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this storage backend. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    storage_backends_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this storage backend. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedStorageBackendRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedStorageBackendRequest"];
+                "multipart/form-data": components["schemas"]["PatchedStorageBackendRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageBackend"];
+                };
+            };
+        };
+    };
     teams_list: {
         parameters: {
             query?: {
@@ -1114,8 +2490,9 @@ export interface operations {
                 /**
                  * @description * `read` - Read only
                  *     * `write` - Read and write
+                 *     * `agent` - Host agent (reports inventory only)
                  */
-                scope?: "read" | "write";
+                scope?: "agent" | "read" | "write";
             };
             header?: never;
             path?: never;
