@@ -156,6 +156,8 @@ PADDOCK_WATCH_SLICE = env.number("PADDOCK_WATCH_SLICE", 2.0)
 PADDOCK_ENCRYPTION_KEYS = env.strings("PADDOCK_ENCRYPTION_KEYS", [])
 # Seconds between discovery passes over every registered cluster (nodes, GPUs, labels).
 PADDOCK_DISCOVERY_INTERVAL = env.number("PADDOCK_DISCOVERY_INTERVAL", 60.0)
+# Seconds a cluster may go unanswered before discovery marks its Ray-discovered nodes down.
+PADDOCK_NODE_DOWN_AFTER = env.number("PADDOCK_NODE_DOWN_AFTER", 300.0)
 PADDOCK_TOKEN_DEFAULT_DAYS = env.integer("PADDOCK_TOKEN_DEFAULT_DAYS", 90)
 PADDOCK_LOG_MAX_BYTES = env.integer("PADDOCK_LOG_MAX_BYTES", 8 * 1024 * 1024)
 

@@ -12,6 +12,7 @@ from apps.dispatch.port import BackendError
 from apps.jobs import scheduler, services
 
 WATCH_LOCK = "jobs.watch.lock"
+WATCH_FOLLOW_UP = "jobs.watch.follow-up"
 
 
 @paddock_task("jobs.schedule")
@@ -36,7 +37,13 @@ def watch() -> str:
     is still running) and hands over to a fresh task while attempts remain in the window.
     """
     token = uuid.uuid4().hex
-    if not cache.add(WATCH_LOCK, token, timeout=int(settings.PADDOCK_WATCH_SLICE) + 30):
+    lock_seconds = int(settings.PADDOCK_WATCH_SLICE) + 5
+    if not cache.add(WATCH_LOCK, token, timeout=lock_seconds):
+        # The holder may have been killed mid-loop, leaving its lock to expire: one delayed
+        # follow-up (never more than one queued) takes over then if nobody else has.
+        if cache.add(WATCH_FOLLOW_UP, token, timeout=lock_seconds):
+            watch.apply_async(countdown=lock_seconds)
+            return "already-watching; follow-up queued"
         return "already-watching"
     try:
         checks = services.watch_recent(
