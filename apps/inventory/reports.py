@@ -8,6 +8,7 @@ second time (rows are compared before they are written), and it writes in bulk, 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -16,8 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.inventory import catalog
-from apps.inventory.choices import NodeState
-from apps.inventory.models import Accelerator, Cluster, Node
+from apps.inventory.choices import InterconnectKind, NodeState
+from apps.inventory.models import Accelerator, Cluster, InterconnectDomain, Node
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class SyncResult:
     accelerators_created: int = 0
     accelerators_updated: int = 0
     accelerators_removed: int = 0
+    interconnect_domains_written: int = 0
 
     @property
     def rows_written(self) -> int:
@@ -171,6 +173,7 @@ def sync_reports(
         )
 
     _sync_accelerators(reports, existing, models_by_key, now, result)
+    _sync_interconnect(reports, existing, models_by_key, result)
     if complete:
         Cluster.objects.filter(pk=cluster.pk).update(last_discovered_at=now)
     return result
@@ -226,3 +229,59 @@ def _sync_accelerators(
         # A node that reports fewer devices lost them (removed, or fell off the bus).
         result.accelerators_removed, _ = Accelerator.objects.filter(pk__in=gone).delete()
     Accelerator.objects.filter(node_id__in=node_ids).update(last_seen_at=now)
+
+
+# An NVSwitch system gives every GPU all its links (18 on Hopper): fewer means direct NVLink.
+NVSWITCH_MIN_LINKS = 18
+
+
+def _sync_interconnect(
+    reports: list[NodeReport], nodes: dict[str, Node], matcher: catalog.Matcher, result: SyncResult
+) -> None:
+    """Derive each node's NVLink domain from the links its GPUs report (NVML knows them).
+
+    Reports without NVLink readings (Ray, nvidia-smi XML) leave a node's domains alone.
+    """
+    desired: dict[int, tuple[str, int | None, float | None, frozenset[int]] | None] = {}
+    for report in reports:
+        readings = [a for a in report.accelerators if a.nvlink_active_links is not None]
+        if not readings:
+            continue
+        linked = [a for a in readings if (a.nvlink_active_links or 0) > 0]
+        if len(linked) < 2:
+            desired[nodes[report.hostname].pk] = None
+            continue
+        most_links = max(a.nvlink_active_links or 0 for a in linked)
+        kind: str = InterconnectKind.NVSWITCH if most_links >= NVSWITCH_MIN_LINKS else InterconnectKind.NVLINK
+        model = matcher.match(linked[0].reported_name, linked[0].pci_device_id)
+        generation = _link_generation(model.scale_up_link) if model is not None else None
+        bandwidth = model.scale_up_bandwidth_gbps if model is not None else None
+        desired[nodes[report.hostname].pk] = (kind, generation, bandwidth, frozenset(a.index for a in linked))
+    if not desired:
+        return
+    current: dict[int, list[InterconnectDomain]] = {}
+    for domain in InterconnectDomain.objects.filter(node_id__in=list(desired)).prefetch_related("accelerators"):
+        current.setdefault(domain.node_id, []).append(domain)
+    for node_id, want in desired.items():
+        have = [
+            (d.kind, d.link_generation, d.bandwidth_gbps, frozenset(a.index for a in d.accelerators.all()))
+            for d in current.get(node_id, [])
+        ]
+        if have == ([want] if want is not None else []):
+            continue
+        InterconnectDomain.objects.filter(node_id=node_id).delete()
+        result.interconnect_domains_written += len(have)
+        if want is None:
+            continue
+        kind, generation, bandwidth, indexes = want
+        domain = InterconnectDomain.objects.create(
+            node_id=node_id, kind=kind, link_generation=generation, bandwidth_gbps=bandwidth
+        )
+        domain.accelerators.set(Accelerator.objects.filter(node_id=node_id, index__in=indexes))
+        result.interconnect_domains_written += 1
+
+
+def _link_generation(link: str) -> int | None:
+    """4 from "NVLink4" or "NVLink4 900 GB/s"; None when the catalog names no generation."""
+    match = re.search(r"NVLink\s*(\d+)", link or "", re.IGNORECASE)
+    return int(match.group(1)) if match else None

@@ -848,3 +848,35 @@ def test_the_agent_reads_nvml_through_the_seam_and_reports_it(
     assert "1 accelerators reported" in out
     gpu = Accelerator.objects.get(node__hostname="h200-1")
     assert (gpu.uuid, gpu.nvlink_active_links, gpu.power_watts) == (PER_HOST[HOST_2]["uuid"], 0, 78.096)
+
+
+def test_gpus_joined_by_nvlink_form_an_interconnect_domain_and_a_repeat_writes_none(world: Any) -> None:
+    from apps.inventory.models import InterconnectDomain, Node
+    from apps.inventory.reports import AcceleratorReport, sync_reports
+
+    h200 = h200_in_catalog()
+    h200.scale_up_link, h200.scale_up_bandwidth_gbps = "NVLink4", 900.0
+    h200.save()
+
+    def report(links: list[int]) -> NodeReport:
+        gpus = [
+            AcceleratorReport(index=i, reported_name="NVIDIA H200", pci_device_id="0x2335", nvlink_active_links=n)
+            for i, n in enumerate(links)
+        ]
+        return NodeReport(hostname="hgx-1", cpus=64, accelerators=gpus)
+
+    first = sync_reports(cluster=world.cluster, reports=[report([18] * 8)], source="agent", complete=False)
+    domain = InterconnectDomain.objects.get(node__hostname="hgx-1")
+    assert (domain.kind, domain.link_generation, domain.bandwidth_gbps) == ("nvswitch", 4, 900.0)
+    assert sorted(domain.accelerators.values_list("index", flat=True)) == list(range(8))
+    assert first.interconnect_domains_written == 1
+    again = sync_reports(cluster=world.cluster, reports=[report([18] * 8)], source="agent", complete=False)
+    assert again.rows_written == 0
+    # Two GPUs lose their links: the domain shrinks to the six still joined.
+    sync_reports(cluster=world.cluster, reports=[report([18] * 6 + [0, 0])], source="agent", complete=False)
+    domain = InterconnectDomain.objects.get(node__hostname="hgx-1")
+    assert sorted(domain.accelerators.values_list("index", flat=True)) == list(range(6))
+    # No readings (nvidia-smi XML, Ray) leave it alone; no links at all remove it.
+    node = Node.objects.get(hostname="hgx-1")
+    sync_reports(cluster=world.cluster, reports=[report([0] * 8)], source="agent", complete=False)
+    assert not InterconnectDomain.objects.filter(node=node).exists()

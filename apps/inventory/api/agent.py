@@ -180,6 +180,7 @@ class AgentReportResultSerializer(serializers.Serializer):  # type: ignore[type-
     accelerators_created = serializers.IntegerField()
     accelerators_updated = serializers.IntegerField()
     accelerators_removed = serializers.IntegerField()
+    interconnect_domains_written = serializers.IntegerField()
     rows_written = serializers.IntegerField()
 
 

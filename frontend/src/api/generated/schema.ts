@@ -731,6 +731,7 @@ export interface components {
             accelerators_created: number;
             accelerators_updated: number;
             accelerators_removed: number;
+            interconnect_domains_written: number;
             rows_written: number;
         };
         ApiToken: {
