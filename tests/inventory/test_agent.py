@@ -324,6 +324,7 @@ def test_an_org_admin_s_agent_records_the_host_and_a_repeat_writes_nothing(world
         "accelerators_created": 1,
         "accelerators_updated": 0,
         "accelerators_removed": 0,
+        "interconnect_domains_written": 0,
         "rows_written": 2,
     }
     node = Node.objects.get(cluster=world.cluster, hostname="h200-1")

@@ -119,7 +119,7 @@ def test_an_org_admin_discovers_on_demand_and_gets_the_counts(ray_head: LocalRay
     assert second.status_code == 200
     assert {k: v for k, v in second.json().items() if k not in ("cluster", "state")} == dict.fromkeys(
         ["nodes_created", "nodes_updated", "nodes_marked_down"]
-        + ["accelerators_created", "accelerators_updated", "accelerators_removed"],
+        + ["accelerators_created", "accelerators_updated", "accelerators_removed", "interconnect_domains_written"],
         0,
     )
     assert row_counts(world.cluster) == (1, RAY_TEST_NUM_GPUS)

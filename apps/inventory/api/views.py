@@ -81,6 +81,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
                     "accelerators_created": serializers.IntegerField(),
                     "accelerators_updated": serializers.IntegerField(),
                     "accelerators_removed": serializers.IntegerField(),
+                    "interconnect_domains_written": serializers.IntegerField(),
                 },
             ),
             409: OpenApiResponse(description="This kind of cluster has no node discovery"),
