@@ -810,6 +810,7 @@ export interface components {
             accelerators_created: number;
             accelerators_updated: number;
             accelerators_removed: number;
+            interconnect_domains_written: number;
         };
         /**
          * @description * `ray` - Ray
