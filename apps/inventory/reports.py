@@ -262,6 +262,8 @@ def _sync_interconnect(
     current: dict[int, list[InterconnectDomain]] = {}
     for domain in InterconnectDomain.objects.filter(node_id__in=list(desired)).prefetch_related("accelerators"):
         current.setdefault(domain.node_id, []).append(domain)
+    stale: list[int] = []
+    wanted: list[tuple[int, tuple[str, int | None, float | None, frozenset[int]]]] = []
     for node_id, want in desired.items():
         have = [
             (d.kind, d.link_generation, d.bandwidth_gbps, frozenset(a.index for a in d.accelerators.all()))
@@ -269,16 +271,38 @@ def _sync_interconnect(
         ]
         if have == ([want] if want is not None else []):
             continue
-        InterconnectDomain.objects.filter(node_id=node_id).delete()
+        stale.append(node_id)
         result.interconnect_domains_written += len(have)
-        if want is None:
-            continue
-        kind, generation, bandwidth, indexes = want
-        domain = InterconnectDomain.objects.create(
-            node_id=node_id, kind=kind, link_generation=generation, bandwidth_gbps=bandwidth
+        if want is not None:
+            wanted.append((node_id, want))
+    if stale:
+        InterconnectDomain.objects.filter(node_id__in=stale).delete()
+    if not wanted:
+        return
+    # In bulk: one INSERT for the domains, one for their members, whatever the fleet's size.
+    domains = InterconnectDomain.objects.bulk_create(
+        [
+            InterconnectDomain(node_id=node_id, kind=kind, link_generation=generation, bandwidth_gbps=bandwidth)
+            for node_id, (kind, generation, bandwidth, _indexes) in wanted
+        ]
+    )
+    accelerator_ids = {
+        (node_id, index): pk
+        for pk, node_id, index in Accelerator.objects.filter(node_id__in=[n for n, _ in wanted]).values_list(
+            "pk", "node_id", "index"
         )
-        domain.accelerators.set(Accelerator.objects.filter(node_id=node_id, index__in=indexes))
-        result.interconnect_domains_written += 1
+    }
+    membership = InterconnectDomain.accelerators.through
+    InterconnectDomain.accelerators.through.objects.bulk_create(
+        [
+            membership(interconnectdomain_id=domain.pk, accelerator_id=accelerator_ids[(node_id, index)])
+            for domain, (node_id, (_kind, _gen, _bw, indexes)) in zip(domains, wanted, strict=True)
+            for index in sorted(indexes)
+            if (node_id, index) in accelerator_ids
+        ],
+        batch_size=5000,
+    )
+    result.interconnect_domains_written += len(domains)
 
 
 def _link_generation(link: str) -> int | None:

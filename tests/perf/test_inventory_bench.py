@@ -76,7 +76,8 @@ def rate(rows: int, seconds: float) -> str:
 @pytest.mark.django_db
 def test_sync_of_a_1000_node_8000_gpu_inventory(world: Any) -> None:
     reports = inventory()
-    rows = NODES + NODES * GPUS_PER_NODE
+    # Nodes, GPUs, and one NVSwitch domain per node (every GPU reports 18 active links).
+    rows = NODES + NODES * GPUS_PER_NODE + NODES
 
     first, first_s, first_q = timed_sync(world.cluster, reports)
     assert (first.nodes_created, first.accelerators_created) == (NODES, NODES * GPUS_PER_NODE)
