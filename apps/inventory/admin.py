@@ -5,11 +5,9 @@ number of queries whatever the fleet's size."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -33,6 +31,7 @@ from apps.inventory.models import (
     Node,
     StorageBackend,
 )
+from apps.inventory.querysets import stale_before
 
 
 class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -225,10 +224,6 @@ class AcceleratorInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
-def _heartbeat_stale_after() -> timedelta:
-    return timedelta(seconds=3 * float(settings.PADDOCK_DISCOVERY_INTERVAL))
-
-
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["hostname", "cluster", "state", "gpus", "free_gpus", "heartbeat", "state_reason"]
@@ -260,7 +255,7 @@ class NodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def heartbeat(self, obj: Node) -> str:
         """Stale: a discovered node silent for three discovery passes (an entered one never is)."""
         when = "never" if obj.last_heartbeat_at is None else formats.localize(timezone.localtime(obj.last_heartbeat_at))
-        silent = obj.last_heartbeat_at is None or timezone.now() - obj.last_heartbeat_at > _heartbeat_stale_after()
+        silent = obj.last_heartbeat_at is None or obj.last_heartbeat_at < stale_before(timezone.now())
         if silent and obj.source != NodeSource.MANUAL:
             return format_html('{} <strong style="color:#ba2121">stale</strong>', when)
         return str(when)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
-from apps.inventory.choices import SCHEDULABLE_NODE_STATES, AcceleratorHealth, ClusterState
+from apps.inventory.choices import SCHEDULABLE_NODE_STATES, AcceleratorHealth, ClusterState, NodeSource
 
 # An accelerator the hardware reports as idle: healthy (or not yet known to be otherwise),
 # under 5% of its memory in use and under 5% busy (or no utilisation reading).
@@ -62,3 +63,14 @@ class NodeQuerySet(models.QuerySet):  # type: ignore[type-arg]
             return Coalesce(Subquery(rows, output_field=models.IntegerField()), Value(0))
 
         return self.annotate(gpus_total=count(Q()), gpus_free=count(IDLE_ACCELERATOR))
+
+
+def stale_before(now: datetime) -> datetime:
+    """A node whose last heartbeat is older than this missed three discovery passes."""
+    return now - timedelta(seconds=3 * float(settings.PADDOCK_DISCOVERY_INTERVAL))
+
+
+def stale_nodes_q(cutoff: datetime) -> Q:
+    """Nodes a source should report but has not lately (an operator-entered node never is)."""
+    silent = Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=cutoff)
+    return ~Q(source=NodeSource.MANUAL) & silent

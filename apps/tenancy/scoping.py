@@ -25,3 +25,20 @@ def caller_roles(request: Any) -> dict[int, str]:
         roles = dict(memberships.values_list("team_id", "role"))
     request._paddock_roles = roles
     return roles
+
+
+def administers_organisation(request: Any, organisation_id: int | None = None) -> bool:
+    """True when the caller is an admin of a team of the organisation (None: of any organisation).
+
+    One query (besides the cached roles); organisation-wide writes and reports use this.
+    """
+    from apps.tenancy.choices import Role
+    from apps.tenancy.models import Team
+
+    admin_of = [team_id for team_id, role in caller_roles(request).items() if role == Role.ADMIN]
+    if not admin_of:
+        return False
+    teams = Team.objects.filter(pk__in=admin_of)
+    if organisation_id is not None:
+        teams = teams.filter(organisation_id=organisation_id)
+    return teams.exists()

@@ -28,9 +28,8 @@ from apps.inventory.choices import AcceleratorHealth, MigMode
 from apps.inventory.models import Cluster
 from apps.inventory.reports import AcceleratorReport, NodeReport
 from apps.tenancy.authentication import BearerTokenAuthentication
-from apps.tenancy.choices import Role
 from apps.tenancy.models import Team
-from apps.tenancy.scoping import caller_roles
+from apps.tenancy.scoping import administers_organisation, caller_roles
 
 # Bounds beyond which a value is a bug or an attack, not hardware.
 MAX_ACCELERATORS = 1024  # per host
@@ -201,7 +200,7 @@ class AgentReportView(APIView):
         serializer = AgentReportSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         cluster: Cluster = serializer.validated_data["cluster"]
-        if not self._is_admin_in(cluster, request):
+        if not administers_organisation(request, cluster.organisation_id):
             raise PermissionDenied("Only an admin of a team in the cluster's organisation may report its hosts.")
         report = serializer.to_report()
         try:
@@ -216,8 +215,3 @@ class AgentReportView(APIView):
             "rows_written": result.rows_written,
         }
         return Response(AgentReportResultSerializer(body).data, status=status.HTTP_200_OK)
-
-    @staticmethod
-    def _is_admin_in(cluster: Cluster, request: Request) -> bool:
-        admin_teams = [team_id for team_id, role in caller_roles(request).items() if role == Role.ADMIN]
-        return Team.objects.filter(pk__in=admin_teams, organisation_id=cluster.organisation_id).exists()

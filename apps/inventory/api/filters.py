@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import django_filters
-from django.conf import settings
 from django.db.models import Case, CharField, F, Q, QuerySet, Value, When
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
@@ -18,7 +15,7 @@ from apps.inventory.choices import (
     Vendor,
 )
 from apps.inventory.models import Accelerator, AcceleratorModel, NetworkFabric, Node, StorageBackend
-from apps.inventory.querysets import IDLE_ACCELERATOR
+from apps.inventory.querysets import IDLE_ACCELERATOR, stale_before, stale_nodes_q
 
 
 class AcceleratorState:
@@ -53,17 +50,6 @@ def accelerator_state() -> Case:
         default=Value(AcceleratorState.UNKNOWN),
         output_field=CharField(),
     )
-
-
-def stale_before(now: datetime) -> datetime:
-    """A node whose last heartbeat is older than this missed three discovery passes."""
-    return now - timedelta(seconds=3 * float(settings.PADDOCK_DISCOVERY_INTERVAL))
-
-
-def stale_nodes_q(cutoff: datetime) -> Q:
-    """Nodes a source should report but has not lately (an operator-entered node never is)."""
-    silent = Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=cutoff)
-    return ~Q(source=NodeSource.MANUAL) & silent
 
 
 class NodeFilter(django_filters.FilterSet):

@@ -50,9 +50,8 @@ from apps.inventory.models import (
     StorageBackend,
 )
 from apps.inventory.querysets import IDLE_ACCELERATOR
-from apps.tenancy.choices import Role
 from apps.tenancy.models import Organisation, Team
-from apps.tenancy.scoping import caller_roles
+from apps.tenancy.scoping import administers_organisation, caller_roles
 
 
 class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
@@ -92,8 +91,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
     @action(detail=True, methods=["post"])
     def discover(self, request: Request, name: str | None = None) -> Response:
         cluster = self.get_object()
-        admin_of = [team_id for team_id, role in caller_roles(request).items() if role == Role.ADMIN]
-        if not Team.objects.filter(pk__in=admin_of, organisation_id=cluster.organisation_id).exists():
+        if not administers_organisation(request, cluster.organisation_id):
             raise PermissionDenied("Only an admin of a team of this cluster's organisation can run discovery.")
         result = discovery.discover_cluster(cluster, actor=self.actor)
         if cluster.state == ClusterState.UNREACHABLE:
@@ -126,11 +124,7 @@ class OrganisationScopedViewSet(TeamScopedViewSet):
 
     def require_organisation_admin(self, organisation_id: int | None, action: str) -> None:
         """403 unless the caller is an admin of a team of the organisation (None: of any)."""
-        admin_of = [team for team, role in caller_roles(self.request).items() if role == Role.ADMIN]
-        teams = Team.objects.filter(pk__in=admin_of)
-        if organisation_id is not None:
-            teams = teams.filter(organisation_id=organisation_id)
-        if not admin_of or not teams.exists():
+        if not administers_organisation(self.request, organisation_id):
             raise PermissionDenied(f"Only an admin of one of the organisation's teams can {action}.")
 
 
