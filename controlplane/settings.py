@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "apps.tenancy",
     "apps.inventory",
     "apps.jobs",
+    "apps.costs",
 ]
 
 MIDDLEWARE = [

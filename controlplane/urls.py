@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("apps.tenancy.api.urls")),
     path("", include("apps.inventory.api.urls")),
     path("", include("apps.jobs.api.urls")),
+    path("", include("apps.costs.api.urls")),
 ]
 
 urlpatterns = [

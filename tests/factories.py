@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
@@ -155,3 +156,16 @@ class MaintenanceWindowFactory(factory.django.DjangoModelFactory):
     starts_at = factory.LazyFunction(timezone.now)
     ends_at = factory.LazyAttribute(lambda w: w.starts_at + timedelta(hours=2))
     reason = "firmware upgrade"
+
+
+# --- costs: dated prices --------------------------------------------------------------------
+class PricePointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "costs.PricePoint"
+
+    accelerator_model = factory.SubFactory(AcceleratorModelFactory)
+    pricing_class = "on_demand"
+    price_per_gpu_hour = Decimal("2.5000")
+    offer = factory.Sequence(lambda n: f"Test cloud offer {n}")
+    as_of = date(2026, 1, 1)
+    source_url = "https://example.com/pricing"

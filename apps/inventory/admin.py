@@ -117,6 +117,7 @@ class AcceleratorModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "fp8_tflops",
                     "fp32_tflops",
                     "sparse_multiplier",
+                    "mamf_bf16_tflops",
                     "supports_bf16",
                     "supports_fp8",
                 ]

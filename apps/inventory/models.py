@@ -81,6 +81,9 @@ class AcceleratorModel(TimeStampedModel):
     fp8_tflops = models.FloatField(null=True, blank=True, help_text="Dense FP8 TFLOPS (null: no FP8)")
     fp32_tflops = models.FloatField(null=True, blank=True, help_text="FP32 TFLOPS (non-tensor)")
     sparse_multiplier = models.FloatField(default=1.0, help_text="Vendor sparse rate / dense rate")
+    mamf_bf16_tflops = models.FloatField(
+        null=True, blank=True, help_text="Measured maximum achievable BF16 dense matmul TFLOPS (MAMF)"
+    )
     scale_up_link = models.CharField(max_length=100, blank=True, default="", help_text="e.g. NVLink4")
     scale_up_bandwidth_gbps = models.FloatField(null=True, blank=True, help_text="Per GPU, GB/s")
     nvlink_domain_size = models.PositiveIntegerField(null=True, blank=True, help_text="GPUs per scale-up domain")

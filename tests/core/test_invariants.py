@@ -75,7 +75,9 @@ def test_openapi_schema_builds_without_warnings(capsys: Any) -> None:
 
 
 def grow_inventory(world: Any) -> None:
-    """One more node with two GPUs in an NVLink domain, a catalog model, a fabric, a storage."""
+    """One more node with two GPUs in an NVLink domain, a catalog model with a price, a fabric,
+    a storage."""
+    from apps.costs.models import PricePoint
     from apps.inventory.models import (
         Accelerator,
         AcceleratorModel,
@@ -89,6 +91,13 @@ def grow_inventory(world: Any) -> None:
     node = Node.objects.create(cluster=world.cluster, hostname=f"grow-{i}", source="ray")
     model = AcceleratorModel.objects.create(
         name=f"Grown {i}", vendor="nvidia", memory_gb=80, memory_bandwidth_gbps=1, source_url="https://example.com"
+    )
+    PricePoint.objects.create(
+        accelerator_model=model,
+        price_per_gpu_hour=2,
+        offer="grown",
+        as_of="2026-01-01",
+        source_url="https://example.com",
     )
     gpus = [Accelerator.objects.create(node=node, index=j, model=model) for j in range(2)]
     InterconnectDomain.objects.create(node=node, kind="nvlink").accelerators.set(gpus)
@@ -111,6 +120,7 @@ def grow_inventory(world: Any) -> None:
         "/api/v1/accelerator-models/",
         "/api/v1/network-fabrics/",
         "/api/v1/storage-backends/",
+        "/api/v1/price-points/",
     ],
 )
 def test_list_query_count_does_not_grow_with_rows(world: Any, path: str) -> None:

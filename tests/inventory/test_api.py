@@ -547,6 +547,8 @@ def test_staff_correct_the_catalog_and_others_may_not(world: Any, fleet: Fleet) 
     response = world.client(world.member).patch(url, change, format="json")
     assert response.status_code == 200, response.json()
     assert response.json()["match_names"] == ["NVIDIA H100 80GB HBM3"]
+    response = world.client(world.member).patch(url, {"mamf_bf16_tflops": 790.1}, format="json")
+    assert response.status_code == 200 and response.json()["mamf_bf16_tflops"] == 790.1
     assert AcceleratorModel.objects.get(pk=fleet.h100.pk).pci_device_ids == ["0x2330"]
     assert AuditEntry.objects.filter(action="inventory.accelerator_model_updated", actor=world.member).exists()
 
@@ -555,6 +557,7 @@ def test_staff_correct_the_catalog_and_others_may_not(world: Any, fleet: Fleet) 
         ({"memory_gb": 0}, "memory_gb"),
         ({"vendor": "acme-chips"}, "vendor"),
         ({"bf16_tflops": -1}, "bf16_tflops"),
+        ({"mamf_bf16_tflops": -1}, "mamf_bf16_tflops"),
     ]:
         response = world.client(world.member).patch(url, bad, format="json")
         assert response.status_code == 400 and field in response.json(), (bad, response.json())

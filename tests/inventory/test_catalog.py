@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from apps.costs.models import PricePoint
 from apps.inventory.catalog import Matcher, normalise_pci_device_id
 from apps.inventory.catalog_seed import ACCELERATORS, SEEDED_NAMES
 from apps.inventory.models import AcceleratorModel
@@ -83,6 +84,21 @@ def test_seeded_figures_match_the_reference() -> None:
 
     a10g = by_name["A10G"]
     assert a10g.bf16_tflops is None and a10g.fp32_tflops == 31.2 and "third-party" in a10g.notes
+
+
+def test_measured_matmul_ceilings_match_the_reference() -> None:
+    mamf = dict(AcceleratorModel.objects.filter(name__in=SEEDED_NAMES).values_list("name", "mamf_bf16_tflops"))
+    assert {name: tflops for name, tflops in mamf.items() if tflops is not None} == {
+        "A100 40GB SXM": 271.2,
+        "A100 80GB SXM": 271.2,
+        "H100 SXM": 794.5,
+        "H200 SXM": 794.5,  # "same as H100"
+        "B200": 1745,
+        "MI300X": 668.4,
+    }
+    # A ceiling is measured below the spec sheet's dense rate, never above it.
+    for model in AcceleratorModel.objects.filter(mamf_bf16_tflops__isnull=False):
+        assert model.bf16_tflops is not None and model.mamf_bf16_tflops < model.bf16_tflops, model.name
 
 
 def test_pci_ids_are_device_halves_and_ray_types_are_unique() -> None:
@@ -163,6 +179,9 @@ def test_reversing_the_seed_removes_exactly_the_seeded_rows() -> None:
         memory_bandwidth_gbps=1,
         source_url="https://example.com/spec",
     )
+    # Migrating back to before the seed unapplies the costs app first (its migrations depend
+    # on the seed): the seeded prices refer to these rows.
+    PricePoint.objects.all().delete()
     executor = MigrationExecutor(connection)
     seeded, before = executor.loader.project_state(SEED), executor.loader.project_state(BEFORE_SEED)
     (operation,) = executor.loader.get_migration(*SEED).operations

@@ -209,6 +209,7 @@ class AcceleratorModelSerializer(serializers.ModelSerializer):  # type: ignore[t
             "fp8_tflops",
             "fp32_tflops",
             "sparse_multiplier",
+            "mamf_bf16_tflops",
             "scale_up_link",
             "scale_up_bandwidth_gbps",
             "nvlink_domain_size",
@@ -231,6 +232,7 @@ class AcceleratorModelSerializer(serializers.ModelSerializer):  # type: ignore[t
                 "fp16_tflops",
                 "fp8_tflops",
                 "fp32_tflops",
+                "mamf_bf16_tflops",
                 "scale_up_bandwidth_gbps",
                 "tdp_watts",
             )
