@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.inventory",
     "apps.jobs",
     "apps.costs",
+    "apps.planner",
 ]
 
 MIDDLEWARE = [

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.inventory.api.urls")),
     path("", include("apps.jobs.api.urls")),
     path("", include("apps.costs.api.urls")),
+    path("", include("apps.planner.api.urls")),
 ]
 
 urlpatterns = [

@@ -10,7 +10,8 @@ from rest_framework.request import Request
 
 class IsAuthenticatedWithTokenScope(BasePermission):
     """Authenticated callers only; a read-scoped API token may only read; an agent-scoped
-    token may only call views marked ``agent_endpoint = True``, which accept nothing else."""
+    token may only call views marked ``agent_endpoint = True``, which accept nothing else. Views
+    marked ``read_scope_may_post = True`` compute without changing anything, so read tokens may POST."""
 
     message = "This API token's scope does not allow this request."
 
@@ -21,4 +22,6 @@ class IsAuthenticatedWithTokenScope(BasePermission):
         agent_endpoint = getattr(view, "agent_endpoint", False)
         if agent_endpoint or scope == "agent":
             return bool(agent_endpoint and scope == "agent")
+        if scope == "read" and getattr(view, "read_scope_may_post", False) and request.method == "POST":
+            return True  # a computation that changes nothing (e.g. a planner estimate)
         return not (scope == "read" and request.method not in SAFE_METHODS)
