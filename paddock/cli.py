@@ -1,4 +1,4 @@
-"""``paddock``: submit, watch and cancel jobs from a terminal or a CI pipeline.
+"""``paddock``: submit, watch and cancel jobs, and ask the capacity planner, from a terminal or CI.
 
 Reads ``PADDOCK_URL`` and ``PADDOCK_TOKEN``. ``paddock submit --wait`` exits 0 only when the
 job succeeded, so a pipeline step fails when its job does.
@@ -10,6 +10,7 @@ import argparse
 import json
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from paddock.client import ApiError, Client
@@ -23,6 +24,16 @@ def _env_pairs(values: list[str]) -> dict[str, str]:
             raise SystemExit(f"--env expects NAME=VALUE, got {item!r}")
         env[name] = value
     return env
+
+
+def _read_json(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return json.loads(text)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--working-dir")
     submit.add_argument("--max-retries", type=int, default=0)
     submit.add_argument("--idempotency-key", help="a repeat with the same key returns the first job")
+    submit.add_argument(
+        "--plan", metavar="FILE.json", help='{"model": …, "workload": …}: the planner checks the fit before submitting'
+    )
+    submit.add_argument("--override-planner", action="store_true", help="submit even if the planner says it won't fit")
     submit.add_argument("--wait", action="store_true", help="follow the log and exit with the job's outcome")
     submit.add_argument("entrypoint", nargs=argparse.REMAINDER, help="the command, after --")
 
@@ -53,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("job_id", type=int)
         if name == "logs":
             cmd.add_argument("--follow", "-f", action="store_true")
+
+    planner = sub.add_parser("plan", help="estimate memory, fit, time and cost for a spec (or a list) in a JSON file")
+    planner.add_argument("file", help="the spec(s) as JSON; - reads stdin")
+    planner.add_argument("--require-fit", action="store_true", help="exit 1 unless every spec fits its hardware")
 
     listing = sub.add_parser("list", help="list jobs")
     listing.add_argument("--team")
@@ -110,6 +129,12 @@ def _run(client: Client, args: Any) -> int:
             body["resources"] = resources
         if runtime_env:
             body["runtime_env"] = runtime_env
+        if args.plan:
+            plan = _read_json(args.plan)
+            if not isinstance(plan, dict) or set(plan) - {"model", "workload"}:
+                raise ValueError(f"{args.plan} must hold an object with model and workload")
+            body.update(plan)
+            body["override_planner"] = args.override_planner
         job = client.submit(idempotency_key=args.idempotency_key, **body)
         print(f"job {job['id']} {job['state']}", file=sys.stderr)
         if not args.wait:
@@ -120,6 +145,11 @@ def _run(client: Client, args: Any) -> int:
         final = client.wait(job["id"])
         print(f"job {final['id']} {final['state']} {final['state_reason']}".rstrip(), file=sys.stderr)
         return 0 if final["state"] == "succeeded" else 1
+    if args.command == "plan":
+        answer = client.estimate(_read_json(args.file))
+        print(json.dumps(answer, indent=2))
+        answers = answer if isinstance(answer, list) else [answer]
+        return 1 if args.require_fit and not all(item["fits"] for item in answers) else 0
     if args.command == "status":
         print(json.dumps(client.job(args.job_id), indent=2))
         return 0

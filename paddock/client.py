@@ -50,6 +50,10 @@ class Client:
         result: dict[str, Any] = self._request("POST", "jobs/", json=job, headers=headers)
         return result
 
+    def estimate(self, spec: Any) -> Any:
+        """Ask the capacity planner about one spec (an answer) or a list of specs (a list)."""
+        return self._request("POST", "planner/estimate/", json=spec)
+
     def job(self, job_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", f"jobs/{job_id}/")
         return result

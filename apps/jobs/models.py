@@ -31,6 +31,9 @@ class Job(TimeStampedModel):
     memory_gb = models.FloatField(default=0.0)
     max_retries = models.PositiveSmallIntegerField(default=0)
     priority = models.IntegerField(default=0)
+    plan = models.JSONField(
+        default=dict, blank=True, help_text="The model and workload given at submission and the planner's estimate"
+    )
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.PENDING)
     state_reason = models.TextField(blank=True, default="")
     submitted_by = models.ForeignKey(

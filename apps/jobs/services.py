@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,6 +108,7 @@ class JobRequest:
     memory_gb: float
     max_retries: int
     priority: int = 0
+    plan: dict[str, Any] = field(default_factory=dict)
 
 
 def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
@@ -135,6 +136,7 @@ def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None 
                 memory_gb=request.memory_gb,
                 max_retries=request.max_retries,
                 priority=request.priority,
+                plan=request.plan,
                 submitted_by=actor,
                 idempotency_key=idempotency_key or None,
             )

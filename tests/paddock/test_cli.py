@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -51,3 +52,25 @@ def test_bad_input_prints_the_field_errors_and_exits_2(world: Any, live_server: 
     assert code == 2
     assert "Unknown team" in capsys.readouterr().err
     assert main(["--url", live_server.url, "--token", "pdk_bad.bad", "list"]) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_plan_prints_the_estimate_and_require_fit_fails_a_pipeline(
+    world: Any, live_server: Any, catalog: Any, tmp_path: Any, capsys: Any
+) -> None:
+    base = ["--url", live_server.url, "--token", token_for(world.member)]
+    small = {"model": {"name": "llama-2-7b"}, "workload": {"mode": "lora"}, "hardware": {"accelerator": "H100"}}
+    big = {**small, "model": {"name": "llama-2-70b"}, "workload": {"mode": "full_finetune"}}
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps([small, big]))
+    assert main([*base, "plan", str(spec)]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    assert [answer["fits"] for answer in answers] == [True, False]
+    assert main([*base, "plan", "--require-fit", str(spec)]) == 1
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"model": big["model"], "workload": big["workload"]}))
+    submit = [*base, "submit", "--name", "big", "--team", "alpha", "--gpus", "1", "--accelerator", "H100"]
+    assert main([*submit, "--plan", str(plan), "--", "python", "train.py"]) == 2
+    assert "Does not fit" in capsys.readouterr().err
+    assert main([*submit, "--plan", str(plan), "--override-planner", "--", "python", "train.py"]) == 0

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from apps.jobs.choices import JobKind
 from apps.jobs.models import Attempt, Job, JobEvent
+from apps.planner.api.serializers import ModelInputSerializer, WorkloadSerializer
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_CPUS = 4096
@@ -66,6 +67,16 @@ class StrictCharField(serializers.CharField):
         return str(super().to_internal_value(data))
 
 
+@extend_schema_field(ModelInputSerializer)
+class PlanModelField(serializers.JSONField):
+    """The planner's ``model`` object, checked by the planner itself (same words as its API)."""
+
+
+@extend_schema_field(WorkloadSerializer)
+class PlanWorkloadField(serializers.JSONField):
+    """The planner's ``workload`` object."""
+
+
 class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     name = StrictCharField(max_length=200)
     team = serializers.SlugField(max_length=63)
@@ -78,6 +89,19 @@ class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     resources = ResourcesSerializer(required=False)
     max_retries = serializers.IntegerField(default=0, min_value=0, max_value=20)
     priority = serializers.IntegerField(default=0, min_value=-1000, max_value=1000)
+    model = PlanModelField(
+        required=False, help_text="What the job trains or serves; with workload, the planner checks the fit first."
+    )
+    workload = PlanWorkloadField(required=False, help_text="The planner's workload (mode, batch, seq, …).")
+    override_planner = serializers.BooleanField(
+        default=False, help_text="Submit even when the planner says the job does not fit its GPUs."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("model" in attrs) != ("workload" in attrs):
+            missing = "workload" if "model" in attrs else "model"
+            raise serializers.ValidationError({missing: ["Give model and workload together, or neither."]})
+        return attrs
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, dict):
@@ -160,13 +184,33 @@ class JobEventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         read_only_fields = fields
 
 
+class JobPlanSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    model = serializers.DictField()
+    workload = serializers.DictField()
+    accelerator = serializers.CharField()
+    gpus = serializers.IntegerField()
+    memory_per_gpu_bytes = serializers.IntegerField()
+    headroom_bytes = serializers.IntegerField()
+    fits = serializers.BooleanField()
+    peak_phase = serializers.CharField()
+    step_time_s = serializers.FloatField()
+    time_to_train_s = serializers.FloatField(allow_null=True)
+    explanation = serializers.CharField()
+    overridden = serializers.BooleanField()
+
+
 class JobDetailSerializer(JobSerializer):
     attempts = AttemptSerializer(many=True, read_only=True)
     events = JobEventSerializer(many=True, read_only=True)
+    plan = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "attempts", "events"]
+        fields = [*JobSerializer.Meta.fields, "attempts", "events", "plan"]
         read_only_fields = fields
+
+    @extend_schema_field(JobPlanSerializer(allow_null=True))
+    def get_plan(self, job: Job) -> dict[str, Any] | None:
+        return job.plan or None
 
 
 class JobLogSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -27,6 +27,8 @@ from apps.jobs.api.serializers import (
 )
 from apps.jobs.choices import ATTEMPT_REMOTE_STATES
 from apps.jobs.models import Attempt, Job, JobEvent
+from apps.planner import services as planner
+from apps.planner.estimator import SpecError
 from apps.tenancy.choices import WRITE_ROLES
 from apps.tenancy.models import Team
 from apps.tenancy.scoping import caller_roles
@@ -89,6 +91,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         cluster = self._resolve_cluster(team, data.get("cluster"))
 
         resources = data.get("resources") or {}
+        plan = self._check_plan(team, data, resources) if "model" in data else {}
         job_request = services.JobRequest(
             name=data["name"],
             team=team,
@@ -102,10 +105,57 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             memory_gb=resources.get("memory_gb", 0.0),
             max_retries=data["max_retries"],
             priority=data["priority"],
+            plan=plan,
         )
         job, created = services.submit_job(actor=self.actor, request=job_request, idempotency_key=key)
         job = Job.objects.for_list().get(pk=job.pk)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @staticmethod
+    def _check_plan(team: Team, data: dict[str, Any], resources: dict[str, Any]) -> dict[str, Any]:
+        """Ask the planner whether the job fits the GPUs it asks for; refuse it (400) when it
+        does not, unless the submitter overrides. Returns what the job records as its plan."""
+        accelerator = resources.get("accelerator_model", "")
+        gpus = resources.get("gpus", 0.0)
+        problems: dict[str, list[str]] = {}
+        if not accelerator:
+            problems["accelerator_model"] = ["Name the accelerator, so the planner can check that the job fits it."]
+        if gpus < 1:
+            problems["gpus"] = ["A job with a model and workload needs at least one whole GPU."]
+        if problems:
+            raise ValidationError({"resources": problems})
+        try:
+            check = planner.check_fit(
+                model=data["model"],
+                workload=data["workload"],
+                accelerator=accelerator,
+                gpus=int(gpus),
+                organisation_ids=[team.organisation_id],
+            )
+        except SpecError as exc:
+            errors = dict(exc.errors)
+            hardware = errors.pop("hardware", {})
+            if hardware:  # the job names its hardware in resources, not in a hardware object
+                renamed = {"accelerator": "accelerator_model", "gpus": "gpus"}
+                errors["resources"] = {renamed.get(key, key): value for key, value in hardware.items()}
+            raise ValidationError(errors) from exc
+        if not check.fits and not data["override_planner"]:
+            raise ValidationError(
+                {
+                    "plan": [
+                        check.explanation,
+                        check.alternative,
+                        "Change the resources or the workload, or set override_planner to submit it anyway.",
+                    ]
+                }
+            )
+        return {
+            "model": data["model"],
+            "workload": data["workload"],
+            **check.summary,
+            "explanation": check.explanation,
+            "overridden": not check.fits,
+        }
 
     @staticmethod
     def _resolve_cluster(team: Team, name: str | None) -> Cluster:
