@@ -52,6 +52,7 @@ describe("auth flow", () => {
     expect(await screen.findByTestId("current-user")).toHaveTextContent("alice");
     expect(screen.getByRole("link", { name: "Admin" })).toHaveAttribute("href", "/admin/");
     expect(screen.getByRole("link", { name: "API docs" })).toHaveAttribute("href", "/api/docs/");
+    expect(screen.getByRole("link", { name: "Planner" })).toHaveAttribute("href", "/planner");
   });
 
   it("goes to /jobs after a plain sign-in", async () => {

@@ -6,6 +6,7 @@ import { JobDetailPage } from "./pages/JobDetailPage";
 import { JobNewPage } from "./pages/JobNewPage";
 import { JobsPage } from "./pages/JobsPage";
 import { LoginPage } from "./pages/LoginPage";
+import { PlannerPage } from "./pages/PlannerPage";
 import { TokensPage } from "./pages/TokensPage";
 
 function NotFound() {
@@ -30,6 +31,7 @@ export function AppRoutes() {
           <Route path="/jobs/new" element={<JobNewPage />} />
           <Route path="/jobs/:id" element={<JobDetailPage />} />
           <Route path="/inventory" element={<InventoryPage />} />
+          <Route path="/planner" element={<PlannerPage />} />
           <Route path="/tokens" element={<TokensPage />} />
           <Route path="*" element={<NotFound />} />
         </Route>

@@ -8,6 +8,7 @@ import type {
   JobState,
   Me,
   NodeListQuery,
+  PlanSpec,
 } from "./models";
 
 /** Selects list every team and cluster on one page. */
@@ -101,4 +102,9 @@ export const api = {
 
   networkFabrics: (page: number) =>
     unwrap(client.GET("/api/v1/network-fabrics/", { params: { query: { page, page_size: INVENTORY_PAGE_SIZE } } })),
+
+  /** Known models, pools and accelerators, and the modes and precisions the planner takes. */
+  plannerOptions: () => unwrap(client.GET("/api/v1/planner/options/")),
+
+  planEstimate: (spec: PlanSpec) => unwrap(client.POST("/api/v1/planner/estimate/", { body: spec })),
 };

@@ -38,3 +38,17 @@ export type AcceleratorModelSummary = Schemas["AcceleratorModelSummary"];
 export type NetworkFabric = Schemas["NetworkFabric"];
 export type StorageBackend = Schemas["StorageBackend"];
 export type NodeListQuery = NonNullable<operations["nodes_list"]["parameters"]["query"]>;
+
+export type PlanSpec = Schemas["PlanSpecRequest"];
+export type PlanModel = Schemas["ModelInputRequest"];
+export type PlanArchitecture = Schemas["ArchitectureRequest"];
+export type PlanWorkload = Schemas["WorkloadRequest"];
+export type PlanMode = PlanWorkload["mode"];
+export type PlanHardware = Schemas["HardwareInputRequest"];
+export type Estimate = Schemas["Estimate"];
+export type Breakdown = Schemas["Breakdown"];
+export type Recommendation = Schemas["Recommendation"];
+export type PlannerOptions = Schemas["PlannerOptions"];
+export type PlannerPool = Schemas["Pool"];
+export type KnownModel = Schemas["KnownModel"];
+export type JobPlan = Schemas["JobPlan"];

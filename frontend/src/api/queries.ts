@@ -2,7 +2,7 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { isActive } from "../lib/jobState";
 import { api } from "./endpoints";
 import type { JobFilters } from "./endpoints";
-import type { NodeListQuery } from "./models";
+import type { NodeListQuery, PlanSpec } from "./models";
 
 export const JOBS_REFRESH_MS = 2000;
 /** Discovery and agents report every minute or so; the inventory page asks a little more often. */
@@ -20,6 +20,8 @@ export const queryKeys = {
   acceleratorSummary: (cluster: string | undefined) => ["accelerators", "summary", cluster ?? null] as const,
   storageBackends: (page: number) => ["storage-backends", page] as const,
   networkFabrics: (page: number) => ["network-fabrics", page] as const,
+  plannerOptions: ["planner", "options"] as const,
+  planEstimate: (spec: PlanSpec | null) => ["planner", "estimate", spec] as const,
 };
 
 export function useMe() {
@@ -107,5 +109,32 @@ export function useNetworkFabrics(page: number) {
     queryFn: () => api.networkFabrics(page),
     refetchInterval: INVENTORY_REFRESH_MS,
     placeholderData: keepPreviousData,
+  });
+}
+
+/** The catalog changes rarely; the pools as often as the inventory. */
+export function usePlannerOptions({ enabled = true }: { enabled?: boolean } = {}) {
+  return useQuery({
+    queryKey: queryKeys.plannerOptions,
+    queryFn: api.plannerOptions,
+    staleTime: 60_000,
+    enabled,
+  });
+}
+
+/**
+ * The planner's answer for one spec (null: nothing to ask yet). The previous answer stays
+ * while the next one loads, so results do not flicker as fields change. Nothing is retried:
+ * a refused spec gets the same answer again, and the page offers "Try again" for the rest
+ * (the next change of a field asks anew anyway).
+ */
+export function usePlanEstimate(spec: PlanSpec | null) {
+  return useQuery({
+    queryKey: queryKeys.planEstimate(spec),
+    queryFn: () => api.planEstimate(spec!),
+    enabled: spec !== null,
+    staleTime: 60_000,
+    placeholderData: keepPreviousData,
+    retry: false,
   });
 }

@@ -29,6 +29,7 @@ export function Layout() {
           </NavLink>
           <NavLink to="/jobs/new">Submit job</NavLink>
           <NavLink to="/inventory">Inventory</NavLink>
+          <NavLink to="/planner">Planner</NavLink>
           <NavLink to="/tokens">API tokens</NavLink>
         </nav>
         <div className="user-menu">

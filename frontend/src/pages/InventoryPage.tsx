@@ -21,20 +21,15 @@ import {
 } from "../api/queries";
 import { RelativeTime } from "../components/RelativeTime";
 import { EmptyState, ErrorState, Loading } from "../components/Status";
+import { loadBarChart } from "../lib/chart";
+import { formatBytes } from "../lib/units";
 
 // --- formatting -------------------------------------------------------------------------------
 const number1 = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
-const SI_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
 
 /** Storage sizes in powers of 1000, as storage vendors and file systems' df -H state them. */
-function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1000 && unit < SI_UNITS.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${number1.format(value)} ${SI_UNITS[unit]}`;
+function formatStorage(bytes: number): string {
+  return formatBytes(bytes, { si: true });
 }
 
 function gib(bytes: number): string {
@@ -88,19 +83,6 @@ const STATE_SERIES = [
 
 const UNRECOGNISED = "Unrecognised";
 
-let chartModule: Promise<typeof ChartInstance> | null = null;
-
-/** Chart.js with only what a bar chart needs registered; fetched once, on first use. */
-function loadChart(): Promise<typeof ChartInstance> {
-  chartModule ??= import("chart.js").then(
-    ({ Chart, BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip }) => {
-      Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
-      return Chart;
-    },
-  );
-  return chartModule;
-}
-
 function chartData(summary: AcceleratorSummary): ChartData<"bar", number[], string> {
   return {
     labels: summary.models.map((row) => row.model ?? UNRECOGNISED),
@@ -142,7 +124,7 @@ function GpuOverviewChart({ summary }: { summary: AcceleratorSummary }) {
   // The query keeps the same object while the numbers do not change, so this runs on change only.
   useEffect(() => {
     let cancelled = false;
-    loadChart().then(
+    loadBarChart().then(
       (Chart) => {
         if (cancelled || !canvas.current) return;
         const data = chartData(summary);
@@ -554,13 +536,13 @@ function ClusterSection({ cluster }: { cluster: Cluster }) {
 // --- storage and fabrics ---------------------------------------------------------------------
 function StorageCapacity({ storage }: { storage: StorageBackend }) {
   const { capacity_bytes: capacity, used_bytes: used } = storage;
-  if (capacity == null) return <span className="muted">{used == null ? "unknown" : `${formatBytes(used)} used`}</span>;
+  if (capacity == null) return <span className="muted">{used == null ? "unknown" : `${formatStorage(used)} used`}</span>;
   const share = used == null ? null : percent(used, capacity);
   return (
     <span className="meter-cell">
       <Meter value={used ?? 0} max={capacity || 1} label={`${storage.name} capacity in use`} filling />
       <span className="num">
-        {used == null ? "?" : formatBytes(used)} of {formatBytes(capacity)}
+        {used == null ? "?" : formatStorage(used)} of {formatStorage(capacity)}
         {share != null && ` (${share} %)`}
       </span>
     </span>

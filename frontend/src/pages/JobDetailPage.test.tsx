@@ -97,6 +97,48 @@ describe("JobDetailPage", () => {
     expect(calls.some((c) => c.method === "POST")).toBe(false);
   });
 
+  it("shows what the planner said at submission", async () => {
+    const plan = {
+      model: { name: "llama-2-70b" },
+      workload: { mode: "full_finetune", batch: 1, seq: 4096 },
+      accelerator: "H100 SXM",
+      gpus: 1,
+      memory_per_gpu_bytes: 1043 * 2 ** 30,
+      headroom_bytes: -970 * 2 ** 30,
+      fits: false,
+      peak_phase: "end of backward",
+      step_time_s: 6.8,
+      time_to_train_s: 3_317_760,
+      explanation: "Does not fit: needs 1,043.4 GiB per GPU but H100 SXM has 79.6 GiB.",
+      overridden: true,
+    };
+    mockApi({
+      "GET /api/v1/jobs/7/": { body: detail({ plan }) },
+      "GET /api/v1/jobs/7/logs/": { body: { attempt: 1, offset: 0, next_offset: 0, text: "", complete: false } },
+    });
+    renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+    const panel = await screen.findByTestId("job-plan");
+    expect(screen.getByRole("heading", { name: "Plan" })).toBeInTheDocument();
+    expect(panel).toHaveTextContent("llama-2-70b");
+    expect(panel).toHaveTextContent("Full fine-tune · micro-batch 1 · 4096 tokens per sequence");
+    expect(within(panel).getByTestId("fit")).toHaveTextContent("Does not fit (submitted anyway)");
+    expect(panel).toHaveTextContent("on 1 × H100 SXM");
+    expect(within(panel).getByTestId("memory-per-gpu")).toHaveTextContent("1 TiB (970 GiB short)");
+    expect(panel).toHaveTextContent("38.4 days");
+    expect(panel).toHaveTextContent(plan.explanation);
+  });
+
+  it("has no plan panel when the job was submitted without one", async () => {
+    mockApi({
+      "GET /api/v1/jobs/7/": { body: detail({ plan: null }) },
+      "GET /api/v1/jobs/7/logs/": { body: { attempt: 1, offset: 0, next_offset: 0, text: "", complete: false } },
+    });
+    renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+    await screen.findByTestId("job-state");
+    expect(screen.queryByTestId("job-plan")).not.toBeInTheDocument();
+    expect(screen.queryByRole("heading", { name: "Plan" })).not.toBeInTheDocument();
+  });
+
   it("shows a server failure with a retry", async () => {
     mockApi({ "GET /api/v1/jobs/7/": { status: 503, body: { detail: "Database unavailable." } } });
     renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });

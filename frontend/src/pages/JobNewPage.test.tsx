@@ -1,7 +1,8 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { makeJob, mockApi, page, renderPage } from "../test/utils";
+import { makeEstimate, makeMisfit, plannerOptions } from "../test/planner";
+import { makeJob, mockApi, page, renderPage, type RecordedCall } from "../test/utils";
 import { JobNewPage } from "./JobNewPage";
 
 const teams = [
@@ -12,6 +13,21 @@ const clusters = [{ id: 3, name: "local-ray", kind: "ray", address: "127.0.0.1:8
 
 function fieldOf(label: string): HTMLElement {
   return screen.getByLabelText(label).closest(".field") as HTMLElement;
+}
+
+function posts(calls: RecordedCall[], path: string) {
+  return calls.filter((c) => c.method === "POST" && c.url.pathname === path).map((c) => c.body as Record<string, unknown>);
+}
+
+/** Fills what every job needs, asks for one H100 and turns the capacity plan on. */
+async function fillPlannedJob(user: ReturnType<typeof userEvent.setup>) {
+  await user.type(await screen.findByLabelText("Name"), "tune");
+  await user.type(screen.getByLabelText("Entrypoint"), "python tune.py");
+  await user.clear(screen.getByLabelText("GPUs"));
+  await user.type(screen.getByLabelText("GPUs"), "1");
+  await user.type(screen.getByLabelText("Accelerator model"), "H100");
+  await user.click(screen.getByLabelText("Check the fit with the planner"));
+  await user.selectOptions(await screen.findByLabelText("Model"), "llama-2-70b");
 }
 
 describe("JobNewPage", () => {
@@ -53,6 +69,7 @@ describe("JobNewPage", () => {
       resources: { cpus: 1, gpus: 2, memory_gb: 0, accelerator_model: "H100" },
       max_retries: 0,
       priority: 0,
+      override_planner: false,
     });
     expect(post.headers.get("Idempotency-Key")).toMatch(/^[0-9a-f-]{32,36}$/);
   });
@@ -143,5 +160,153 @@ describe("JobNewPage", () => {
     mockApi({ "GET /api/v1/teams/": { body: page([]) }, "GET /api/v1/clusters/": { body: page([]) } });
     renderPage(<JobNewPage />, { route: "/jobs/new", path: "/jobs/new" });
     expect(await screen.findByText(/not a member of any team/)).toBeInTheDocument();
+  });
+
+  describe("capacity plan", () => {
+    it("shows the live estimate for the requested GPUs and submits the model and workload", async () => {
+      const { calls } = mockApi({
+        "GET /api/v1/teams/": { body: page(teams) },
+        "GET /api/v1/clusters/": { body: page(clusters) },
+        "GET /api/v1/planner/options/": { body: plannerOptions },
+        "POST /api/v1/planner/estimate/": { body: makeEstimate() },
+        "POST /api/v1/jobs/": { status: 201, body: makeJob({ id: 12 }) },
+      });
+      renderPage(<JobNewPage />, { route: "/jobs/new", path: "/jobs/new" });
+      const user = userEvent.setup();
+      // Off by default: the planner is not asked, and nothing of it is sent.
+      await screen.findByLabelText("Check the fit with the planner");
+      expect(screen.queryByLabelText("Mode")).not.toBeInTheDocument();
+
+      await user.click(screen.getByLabelText("Check the fit with the planner"));
+      expect(await screen.findByLabelText("Mode")).toHaveValue("full_finetune");
+      expect(screen.getByText(/Give the accelerator model and the GPUs under Resources/)).toBeInTheDocument();
+      await user.selectOptions(screen.getByLabelText("Model"), "llama-2-7b");
+      await user.clear(screen.getByLabelText("GPUs"));
+      await user.type(screen.getByLabelText("GPUs"), "8");
+      await user.type(screen.getByLabelText("Accelerator model"), "H100");
+      await user.clear(screen.getByLabelText("Sequence length"));
+      await user.type(screen.getByLabelText("Sequence length"), "4096");
+      await user.type(screen.getByLabelText("Tokens to train on"), "1B");
+      await user.selectOptions(screen.getByLabelText("Activation checkpointing"), "full");
+
+      const estimate = await screen.findByTestId("plan-estimate");
+      expect(within(estimate).getByTestId("fit")).toHaveTextContent("Fits");
+      expect(within(estimate).getByTestId("memory-per-gpu")).toHaveTextContent("60 GiB of 80 GiB (15 GiB headroom)");
+      expect(screen.getByTestId("plan-estimate-time")).toHaveTextContent(
+        "Step time 209 ms · time to train 3.5 h · $22.32 per hour · $79.21 to train",
+      );
+      const workload = { mode: "full_finetune", batch: 1, seq: 4096, precision: "amp_bf16", activation_checkpointing: "full", tokens: 1e9 };
+      await waitFor(() =>
+        expect(posts(calls, "/api/v1/planner/estimate/").at(-1)).toEqual({
+          model: { name: "llama-2-7b" },
+          workload,
+          hardware: { accelerator: "H100", gpus: 8 },
+          recommendations: 0,
+        }),
+      );
+
+      await user.type(screen.getByLabelText("Name"), "tune");
+      await user.type(screen.getByLabelText("Entrypoint"), "python tune.py");
+      await user.click(screen.getByRole("button", { name: "Submit" }));
+      await waitFor(() => expect(screen.getByTestId("location")).toHaveTextContent("/jobs/12"));
+      expect(posts(calls, "/api/v1/jobs/")[0]).toMatchObject({
+        resources: { gpus: 8, accelerator_model: "H100" },
+        model: { name: "llama-2-7b" },
+        workload,
+        override_planner: false,
+      });
+    });
+
+    it("shows the planner's refusal and resubmits with the override when asked to", async () => {
+      const { calls } = mockApi({
+        "GET /api/v1/teams/": { body: page(teams) },
+        "GET /api/v1/clusters/": { body: page(clusters) },
+        "GET /api/v1/planner/options/": { body: plannerOptions },
+        "POST /api/v1/planner/estimate/": { body: makeMisfit() },
+        "POST /api/v1/jobs/": (_url, { body }) =>
+          (body as { override_planner: boolean }).override_planner
+            ? { status: 201, body: makeJob({ id: 13 }) }
+            : {
+                status: 400,
+                body: {
+                  plan: [
+                    "Does not fit: needs 1,043.4 GiB per GPU but H100 SXM has 79.6 GiB.",
+                    "Cheapest configuration that fits: 8 × B200 (tp=2, ZeRO-3), 152.9 GiB per GPU.",
+                    "Change the resources or the workload, or set override_planner to submit it anyway.",
+                  ],
+                },
+              },
+      });
+      renderPage(<JobNewPage />, { route: "/jobs/new", path: "/jobs/new" });
+      const user = userEvent.setup();
+      await fillPlannedJob(user);
+      expect(await within(await screen.findByTestId("plan-estimate")).findByText("Does not fit")).toBeInTheDocument();
+      expect(screen.queryByLabelText("Submit anyway (override the planner)")).not.toBeInTheDocument();
+
+      await user.click(screen.getByRole("button", { name: "Submit" }));
+      const refusal = await screen.findByTestId("plan-refusal");
+      expect(refusal).toHaveAttribute("role", "alert");
+      expect(refusal).toHaveTextContent("The planner says this job does not fit the GPUs it asks for.");
+      expect(within(refusal).getAllByRole("listitem").map((li) => li.textContent)).toEqual([
+        "Does not fit: needs 1,043.4 GiB per GPU but H100 SXM has 79.6 GiB.",
+        "Cheapest configuration that fits: 8 × B200 (tp=2, ZeRO-3), 152.9 GiB per GPU.",
+        "Change the resources or the workload, or set override_planner to submit it anyway.",
+      ]);
+      expect(screen.queryByTestId("form-error")).not.toBeInTheDocument();
+      expect(screen.getByTestId("location")).toHaveTextContent("/jobs/new");
+
+      await user.click(within(refusal).getByLabelText("Submit anyway (override the planner)"));
+      await user.click(screen.getByRole("button", { name: "Submit" }));
+      await waitFor(() => expect(screen.getByTestId("location")).toHaveTextContent("/jobs/13"));
+      const [refused, overridden] = posts(calls, "/api/v1/jobs/") as [Record<string, unknown>, Record<string, unknown>];
+      expect(refused.override_planner).toBe(false);
+      expect(overridden).toEqual({ ...refused, override_planner: true });
+      expect(overridden.model).toEqual({ name: "llama-2-70b" });
+    });
+
+    it("shows the planner's field errors next to the plan's fields and resources", async () => {
+      mockApi({
+        "GET /api/v1/teams/": { body: page(teams) },
+        "GET /api/v1/clusters/": { body: page(clusters) },
+        "GET /api/v1/planner/options/": { body: plannerOptions },
+        "POST /api/v1/planner/estimate/": {
+          status: 400,
+          body: { hardware: { accelerator: ["Unknown accelerator 'H100'."] } },
+        },
+        "POST /api/v1/jobs/": {
+          status: 400,
+          body: {
+            workload: { seq: ["Must be between 1 and 10,000,000."], tp: ["tp (3) must divide the attention heads (64)."] },
+            resources: { accelerator_model: ["Unknown accelerator 'H100'."] },
+          },
+        },
+      });
+      renderPage(<JobNewPage />, { route: "/jobs/new", path: "/jobs/new" });
+      const user = userEvent.setup();
+      await fillPlannedJob(user);
+      // The live estimate's refusal of the hardware shows next to the resource it came from.
+      expect(await within(fieldOf("Accelerator model")).findByText("Unknown accelerator 'H100'.")).toBeInTheDocument();
+
+      await user.click(screen.getByRole("button", { name: "Submit" }));
+      expect(await within(fieldOf("Sequence length")).findByText("Must be between 1 and 10,000,000.")).toBeInTheDocument();
+      // A workload field the form does not show keeps its message, on the section.
+      expect(within(screen.getByTestId("plan-section")).getByText("tp: tp (3) must divide the attention heads (64).")).toBeInTheDocument();
+      // The same message from the estimate and the submission shows once.
+      expect(within(fieldOf("Accelerator model")).getAllByText("Unknown accelerator 'H100'.")).toHaveLength(1);
+    });
+
+    it("asks for a model before submitting", async () => {
+      const { calls } = mockApi({
+        "GET /api/v1/teams/": { body: page(teams) },
+        "GET /api/v1/clusters/": { body: page(clusters) },
+        "GET /api/v1/planner/options/": { body: plannerOptions },
+      });
+      renderPage(<JobNewPage />, { route: "/jobs/new", path: "/jobs/new" });
+      await userEvent.click(await screen.findByLabelText("Check the fit with the planner"));
+      await screen.findByLabelText("Model");
+      await userEvent.click(screen.getByRole("button", { name: "Submit" }));
+      expect(within(fieldOf("Model")).getByText("Choose a model.")).toBeInTheDocument();
+      expect(calls.some((c) => c.method === "POST")).toBe(false);
+    });
   });
 });

@@ -412,6 +412,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/planner/estimate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest fitting configurations across the inventory's pools. Send one spec for one answer or a list of specs for a list of answers (errors are then keyed by position). `manage.py plan` prints the same JSON. */
+        post: operations["planner_estimate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/planner/options/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["planner_options"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/price-points/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Dated GPU-hour prices: global like the accelerator catalog, readable by every signed-in
+         *     user; staff record, correct and remove them.
+         */
+        get: operations["price_points_list"];
+        put?: never;
+        /**
+         * @description Dated GPU-hour prices: global like the accelerator catalog, readable by every signed-in
+         *     user; staff record, correct and remove them.
+         */
+        post: operations["price_points_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/price-points/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Dated GPU-hour prices: global like the accelerator catalog, readable by every signed-in
+         *     user; staff record, correct and remove them.
+         */
+        get: operations["price_points_retrieve"];
+        put?: never;
+        post?: never;
+        /**
+         * @description Dated GPU-hour prices: global like the accelerator catalog, readable by every signed-in
+         *     user; staff record, correct and remove them.
+         */
+        delete: operations["price_points_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Dated GPU-hour prices: global like the accelerator catalog, readable by every signed-in
+         *     user; staff record, correct and remove them.
+         */
+        patch: operations["price_points_partial_update"];
+        trace?: never;
+    };
     "/api/v1/storage-backends/": {
         parameters: {
             query?: never;
@@ -620,6 +705,11 @@ export interface components {
             fp32_tflops?: number | null;
             /** Format: double */
             sparse_multiplier?: number;
+            /**
+             * Format: double
+             * @description Measured maximum achievable BF16 dense matmul TFLOPS (MAMF)
+             */
+            mamf_bf16_tflops?: number | null;
             /** @description e.g. NVLink4 */
             scale_up_link?: string;
             /**
@@ -702,6 +792,13 @@ export interface components {
             unknown: number;
         };
         /**
+         * @description * `none` - none
+         *     * `selective` - selective
+         *     * `full` - full
+         * @enum {string}
+         */
+        ActivationCheckpointingEnum: "none" | "selective" | "full";
+        /**
          * @description A host and its accelerators, as ``manage.py agent`` sends them. Unknown keys are ignored
          *     (a newer agent may send more); every known key is required.
          */
@@ -757,6 +854,46 @@ export interface components {
             /** @description Omit for the default; null: never. */
             expires_in_days?: number | null;
         };
+        ArchitectureRead: {
+            hidden: number;
+            layers: number;
+            heads: number;
+            /** @description Defaults to heads (no GQA). */
+            kv_heads?: number;
+            intermediate?: number;
+            vocab: number;
+            /** @default false */
+            tied_embeddings: boolean;
+            /** @default swiglu */
+            mlp: components["schemas"]["MlpEnum"];
+            /** @description MoE experts per layer (1 = dense). */
+            experts?: number;
+            experts_per_token?: number;
+            norm: string;
+            bias: boolean;
+            max_positions: number;
+            type_vocab: number;
+            embedding_norm: boolean;
+            final_norm: boolean;
+            pooler: boolean;
+            lm_head: boolean;
+        };
+        ArchitectureRequest: {
+            hidden: number;
+            layers: number;
+            heads: number;
+            /** @description Defaults to heads (no GQA). */
+            kv_heads?: number;
+            intermediate?: number;
+            vocab: number;
+            /** @default false */
+            tied_embeddings: boolean;
+            /** @default swiglu */
+            mlp: components["schemas"]["MlpEnum"];
+            /** @description MoE experts per layer (1 = dense). */
+            experts?: number;
+            experts_per_token?: number;
+        };
         Attempt: {
             /** Format: uuid */
             readonly id: string;
@@ -784,6 +921,30 @@ export interface components {
          * @enum {string}
          */
         AttemptStateEnum: "admitted" | "submitted" | "running" | "succeeded" | "failed" | "stopped" | "lost";
+        /**
+         * @description * `flash` - flash
+         *     * `eager` - eager
+         * @enum {string}
+         */
+        AttentionEnum: "flash" | "eager";
+        /**
+         * @description * `bf16` - bf16
+         *     * `int8` - int8
+         *     * `int4` - int4
+         * @enum {string}
+         */
+        BasePrecisionEnum: "bf16" | "int8" | "int4";
+        Breakdown: {
+            weights: number;
+            weight_copies: number;
+            gradients: number;
+            optimizer_states: number;
+            activations: number;
+            logits_and_loss: number;
+            kv_cache: number;
+            communication_buffers: number;
+            framework_overhead: number;
+        };
         /** @description A cluster as teams see it; credentials are never returned. */
         Cluster: {
             readonly id: number;
@@ -826,6 +987,81 @@ export interface components {
          * @enum {string}
          */
         ClusterStateEnum: "unknown" | "ready" | "unreachable";
+        Compute: {
+            /** Format: double */
+            flops_per_step: number;
+            /** Format: double */
+            hardware_flops_per_step: number;
+            /** Format: double */
+            tokens_per_step: number;
+            /** Format: double */
+            tokens_per_second: number;
+            /** Format: double */
+            peak_tflops: number;
+            /** Format: double */
+            mfu: number;
+        };
+        Cost: {
+            currency: string | null;
+            /** Format: decimal */
+            per_gpu_hour: string | null;
+            /** Format: decimal */
+            per_hour: string | null;
+            /** Format: decimal */
+            per_step: string | null;
+            /** Format: decimal */
+            to_train: string | null;
+            /** Format: decimal */
+            total: string | null;
+            /** Format: decimal */
+            per_million_tokens: string | null;
+            pricing_class?: string;
+            offer?: string;
+            /** Format: date */
+            as_of?: string | null;
+            source: string;
+        };
+        Estimate: {
+            model: components["schemas"]["ModelRead"];
+            /** @description The workload with every default filled in. */
+            workload: {
+                [key: string]: unknown;
+            };
+            hardware: components["schemas"]["HardwareRead"];
+            memory_per_gpu_bytes: number;
+            breakdown: components["schemas"]["Breakdown"];
+            peak_phase: string;
+            /** @description Activations saved for backward at the end of forward. */
+            activation_bytes: number;
+            /** @description Weights, gradients and optimizer states per GPU (training). */
+            model_states: {
+                [key: string]: number;
+            };
+            /** @description Per GPU (inference). */
+            kv_cache_bytes_per_token: number;
+            cpu_memory_bytes: number;
+            reserved_bytes: number;
+            fits: boolean;
+            headroom_bytes: number;
+            explanation: string;
+            /** Format: double */
+            flops: number;
+            compute: components["schemas"]["Compute"];
+            /** Format: double */
+            step_time_s: number;
+            /** Format: double */
+            time_to_train_s: number | null;
+            /** Format: double */
+            total_time_s: number;
+            cost: components["schemas"]["Cost"];
+            assumptions: string[];
+            cross_checks: {
+                [key: string]: number;
+            };
+            recommendations: components["schemas"]["Recommendation"][];
+            serving?: components["schemas"]["Serving"];
+            trainable_params?: number;
+        };
         /**
          * @description * `submitted` - Submitted
          *     * `waiting` - Waiting
@@ -843,6 +1079,30 @@ export interface components {
          * @enum {string}
          */
         EventKindEnum: "submitted" | "waiting" | "admitted" | "dispatched" | "adopted" | "running" | "succeeded" | "failed" | "retrying" | "cancelled" | "stopped" | "lost" | "dispatch_error";
+        /**
+         * @description * `hf` - hf
+         *     * `megatron` - megatron
+         * @enum {string}
+         */
+        FrameworkEnum: "hf" | "megatron";
+        HardwareInputRequest: {
+            /** @description A catalog name or alias, e.g. H100 SXM, H100, A100-SXM4-80GB. */
+            accelerator: string;
+            /** @default 1 */
+            gpus: number;
+            gpus_per_node?: number;
+            /** Format: double */
+            price_per_gpu_hour?: number;
+        };
+        HardwareRead: {
+            accelerator: string;
+            gpus: number;
+            gpus_per_node: number;
+            nodes: number;
+            memory_bytes: number;
+            /** Format: double */
+            peak_tflops: number;
+        };
         /**
          * @description * `ok` - OK
          *     * `degraded` - Degraded
@@ -929,6 +1189,15 @@ export interface components {
             max_retries: number;
             /** @default 0 */
             priority: number;
+            /** @description What the job trains or serves; with workload, the planner checks the fit first. */
+            model?: components["schemas"]["ModelInputRequest"];
+            /** @description The planner's workload (mode, batch, seq, …). */
+            workload?: components["schemas"]["WorkloadRequest"];
+            /**
+             * @description Submit even when the planner says the job does not fit its GPUs.
+             * @default false
+             */
+            override_planner: boolean;
         };
         JobDetail: {
             readonly id: number;
@@ -957,6 +1226,7 @@ export interface components {
             readonly finished_at: string | null;
             readonly attempts: components["schemas"]["Attempt"][];
             readonly events: components["schemas"]["JobEvent"][];
+            readonly plan: components["schemas"]["JobPlan"] | null;
         };
         JobEvent: {
             readonly id: number;
@@ -985,6 +1255,26 @@ export interface components {
             /** @description True when the job has finished and this is the end of its log. */
             complete: boolean;
         };
+        JobPlan: {
+            model: {
+                [key: string]: unknown;
+            };
+            workload: {
+                [key: string]: unknown;
+            };
+            accelerator: string;
+            gpus: number;
+            memory_per_gpu_bytes: number;
+            headroom_bytes: number;
+            fits: boolean;
+            peak_phase: string;
+            /** Format: double */
+            step_time_s: number;
+            /** Format: double */
+            time_to_train_s: number | null;
+            explanation: string;
+            overridden: boolean;
+        };
         /**
          * @description * `pending` - Pending
          *     * `admitted` - Admitted
@@ -996,6 +1286,20 @@ export interface components {
          * @enum {string}
          */
         JobStateEnum: "pending" | "admitted" | "dispatching" | "running" | "succeeded" | "failed" | "cancelled";
+        KnownModel: {
+            name: string;
+            params: number;
+            source: string;
+            architecture: components["schemas"]["ArchitectureRead"];
+        };
+        /**
+         * @description * `bf16` - bf16
+         *     * `fp16` - fp16
+         *     * `fp8` - fp8
+         *     * `int8` - int8
+         * @enum {string}
+         */
+        KvPrecisionEnum: "bf16" | "fp16" | "fp8" | "int8";
         LoginRequest: {
             username: string;
             password: string;
@@ -1026,6 +1330,39 @@ export interface components {
          * @enum {string}
          */
         MigModeEnum: "disabled" | "enabled" | "unsupported";
+        /**
+         * @description * `gelu` - gelu
+         *     * `swiglu` - swiglu
+         * @enum {string}
+         */
+        MlpEnum: "gelu" | "swiglu";
+        /**
+         * @description * `pretrain` - pretrain
+         *     * `full_finetune` - full_finetune
+         *     * `lora` - lora
+         *     * `qlora` - qlora
+         *     * `prefill` - prefill
+         *     * `generate` - generate
+         * @enum {string}
+         */
+        ModeEnum: "pretrain" | "full_finetune" | "lora" | "qlora" | "prefill" | "generate";
+        ModelInputRequest: {
+            /** @description A known model, e.g. llama-2-7b. */
+            name?: string;
+            /**
+             * Format: double
+             * @description A parameter count, e.g. 6.7e9.
+             */
+            params?: number;
+            architecture?: components["schemas"]["ArchitectureRequest"];
+        };
+        ModelRead: {
+            name: string | null;
+            params: number;
+            active_params: number;
+            source: string;
+            architecture: components["schemas"]["ArchitectureRead"];
+        };
         /** @description The network between nodes: InfiniBand, RoCE or Ethernet. */
         NetworkFabric: {
             readonly id: number;
@@ -1099,6 +1436,21 @@ export interface components {
          * @enum {string}
          */
         NodeStateEnum: "ready" | "cordoned" | "draining" | "down";
+        /**
+         * @description * `none` - none
+         *     * `optimizer` - optimizer
+         *     * `optimizer_and_params` - optimizer_and_params
+         * @enum {string}
+         */
+        OffloadEnum: "none" | "optimizer" | "optimizer_and_params";
+        /**
+         * @description * `adamw` - adamw
+         *     * `sgd` - sgd
+         *     * `adafactor` - adafactor
+         *     * `adam8bit` - adam8bit
+         * @enum {string}
+         */
+        OptimizerEnum: "adamw" | "sgd" | "adafactor" | "adam8bit";
         PaginatedAcceleratorList: {
             /** @example 123 */
             count: number;
@@ -1217,6 +1569,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Node"][];
         };
+        PaginatedPricePointList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["PricePoint"][];
+        };
         PaginatedStorageBackendList: {
             /** @example 123 */
             count: number;
@@ -1280,6 +1647,11 @@ export interface components {
             fp32_tflops?: number | null;
             /** Format: double */
             sparse_multiplier?: number;
+            /**
+             * Format: double
+             * @description Measured maximum achievable BF16 dense matmul TFLOPS (MAMF)
+             */
+            mamf_bf16_tflops?: number | null;
             /** @description e.g. NVLink4 */
             scale_up_link?: string;
             /**
@@ -1322,6 +1694,33 @@ export interface components {
             /** @description Ids of the nodes on this fabric */
             nodes?: number[];
         };
+        /** @description One dated price of a GPU-hour (global, like the catalog; staff record them). */
+        PatchedPricePointRequest: {
+            /** @description Catalog model name, e.g. H100 SXM */
+            accelerator_model?: string;
+            /** @default on_demand */
+            pricing_class: components["schemas"]["PricingClassEnum"];
+            /**
+             * Format: decimal
+             * @description One GPU for one hour (an instance's hourly price divided by its GPU count)
+             */
+            price_per_gpu_hour?: string;
+            /** @description ISO 4217 */
+            currency?: string;
+            /** @description What was priced, e.g. "AWS p5.48xlarge on-demand" */
+            offer?: string;
+            /**
+             * Format: date
+             * @description The date the source gives for the price
+             */
+            as_of?: string;
+            /**
+             * Format: uri
+             * @description Where the price comes from
+             */
+            source_url?: string;
+            notes?: string;
+        };
         /** @description Where datasets, checkpoints and models live; throughput is measured (probe-storage). */
         PatchedStorageBackendRequest: {
             /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
@@ -1334,6 +1733,99 @@ export interface components {
             capacity_bytes?: number | null;
             used_bytes?: number | null;
         };
+        PlanSpecRequest: {
+            model: components["schemas"]["ModelInputRequest"];
+            workload: components["schemas"]["WorkloadRequest"];
+            hardware: components["schemas"]["HardwareInputRequest"];
+            /** @default 5 */
+            recommendations: number;
+        };
+        PlannerOptions: {
+            models: components["schemas"]["KnownModel"][];
+            pools: components["schemas"]["Pool"][];
+            accelerators: string[];
+            modes: string[];
+            training_precisions: string[];
+            inference_precisions: string[];
+            optimizers: string[];
+        };
+        Pool: {
+            name: string;
+            cluster: string | null;
+            accelerator: string;
+            gpus_per_node: number;
+            total_gpus: number | null;
+            memory_bytes: number;
+            /** Format: decimal */
+            price_per_gpu_hour: string | null;
+        };
+        /** @description One dated price of a GPU-hour (global, like the catalog; staff record them). */
+        PricePoint: {
+            readonly id: number;
+            /** @description Catalog model name, e.g. H100 SXM */
+            accelerator_model: string;
+            /** @default on_demand */
+            pricing_class: components["schemas"]["PricingClassEnum"];
+            /**
+             * Format: decimal
+             * @description One GPU for one hour (an instance's hourly price divided by its GPU count)
+             */
+            price_per_gpu_hour: string;
+            /** @description ISO 4217 */
+            currency?: string;
+            /** @description What was priced, e.g. "AWS p5.48xlarge on-demand" */
+            offer: string;
+            /**
+             * Format: date
+             * @description The date the source gives for the price
+             */
+            as_of: string;
+            /**
+             * Format: uri
+             * @description Where the price comes from
+             */
+            source_url: string;
+            notes?: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        /** @description One dated price of a GPU-hour (global, like the catalog; staff record them). */
+        PricePointRequest: {
+            /** @description Catalog model name, e.g. H100 SXM */
+            accelerator_model: string;
+            /** @default on_demand */
+            pricing_class: components["schemas"]["PricingClassEnum"];
+            /**
+             * Format: decimal
+             * @description One GPU for one hour (an instance's hourly price divided by its GPU count)
+             */
+            price_per_gpu_hour: string;
+            /** @description ISO 4217 */
+            currency?: string;
+            /** @description What was priced, e.g. "AWS p5.48xlarge on-demand" */
+            offer: string;
+            /**
+             * Format: date
+             * @description The date the source gives for the price
+             */
+            as_of: string;
+            /**
+             * Format: uri
+             * @description Where the price comes from
+             */
+            source_url: string;
+            notes?: string;
+        };
+        /**
+         * @description * `on_demand` - On-demand
+         *     * `reserved` - Reserved (committed term)
+         *     * `capacity_block` - Capacity block (reserved in advance for a fixed window)
+         *     * `spot` - Spot / preemptible
+         * @enum {string}
+         */
+        PricingClassEnum: "on_demand" | "reserved" | "capacity_block" | "spot";
         /**
          * @description * `datasets` - Datasets
          *     * `checkpoints` - Checkpoints
@@ -1341,6 +1833,35 @@ export interface components {
          * @enum {string}
          */
         PurposeEnum: "datasets" | "checkpoints" | "models";
+        Recommendation: {
+            pool: string;
+            cluster: string | null;
+            accelerator: string;
+            in_inventory: boolean;
+            available_gpus: number | null;
+            gpus: number;
+            nodes: number;
+            tp: number;
+            pp: number;
+            dp: number;
+            zero_stage: number | null;
+            activation_checkpointing: string | null;
+            memory_per_gpu_bytes: number;
+            headroom_bytes: number;
+            /** Format: double */
+            step_time_s: number;
+            /** Format: double */
+            time_to_train_s: number | null;
+            /** Format: double */
+            tokens_per_second: number;
+            /** Format: decimal */
+            cost_per_hour: string | null;
+            /** Format: decimal */
+            cost_per_million_tokens: string | null;
+            /** Format: decimal */
+            cost_to_train: string | null;
+            currency: string | null;
+        };
         ResourcesRead: {
             /** Format: double */
             cpus: number;
@@ -1385,6 +1906,16 @@ export interface components {
             };
             pip?: string[];
             working_dir?: string;
+        };
+        Serving: {
+            /** Format: double */
+            gpu_memory_utilization: number;
+            weights_bytes: number;
+            activation_bytes: number;
+            kv_cache_bytes: number;
+            kv_cache_tokens: number;
+            max_model_len: number;
+            max_concurrent_sequences: number;
         };
         /**
          * @description * `ray` - Ray discovery
@@ -1464,6 +1995,42 @@ export interface components {
          * @enum {string}
          */
         VendorEnum: "nvidia" | "amd" | "google" | "other";
+        WorkloadRequest: {
+            mode: components["schemas"]["ModeEnum"];
+            /** @description Micro-batch per GPU (sequences). */
+            batch?: number;
+            seq?: number;
+            /** @description Training: amp_bf16 | bf16 | mixed_zero. Inference: bf16 | fp16 | fp8 | int8 | int4. */
+            precision?: string;
+            optimizer?: components["schemas"]["OptimizerEnum"];
+            activation_checkpointing?: components["schemas"]["ActivationCheckpointingEnum"];
+            attention?: components["schemas"]["AttentionEnum"];
+            zero_stage?: number;
+            offload?: components["schemas"]["OffloadEnum"];
+            tp?: number;
+            pp?: number;
+            dp?: number;
+            /**
+             * Format: double
+             * @description Tokens to train on, for time and cost to train.
+             */
+            tokens?: number;
+            grad_accum?: number;
+            /** Format: double */
+            mfu?: number;
+            sequence_parallel?: boolean;
+            framework?: components["schemas"]["FrameworkEnum"];
+            /** Format: double */
+            tokens_per_second_per_gpu?: number;
+            base_precision?: components["schemas"]["BasePrecisionEnum"];
+            lora_rank?: number;
+            lora_targets?: string[];
+            prompt_tokens?: number;
+            new_tokens?: number;
+            kv_precision?: components["schemas"]["KvPrecisionEnum"];
+            /** Format: double */
+            gpu_memory_utilization?: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -2289,6 +2856,189 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Node"];
+                };
+            };
+        };
+    };
+    planner_estimate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlanSpecRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PlanSpecRequest"];
+                "multipart/form-data": components["schemas"]["PlanSpecRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Estimate"];
+                };
+            };
+        };
+    };
+    planner_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlannerOptions"];
+                };
+            };
+        };
+    };
+    price_points_list: {
+        parameters: {
+            query?: {
+                /** @description Catalog model name, e.g. H100 SXM */
+                accelerator_model?: string;
+                /** @description Dated on or after */
+                as_of_after?: string;
+                /** @description Dated on or before */
+                as_of_before?: string;
+                /** @description ISO 4217 code, e.g. USD */
+                currency?: string;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description Repeat for several classes
+                 *
+                 *     * `on_demand` - On-demand
+                 *     * `reserved` - Reserved (committed term)
+                 *     * `capacity_block` - Capacity block (reserved in advance for a fixed window)
+                 *     * `spot` - Spot / preemptible
+                 */
+                pricing_class?: ("capacity_block" | "on_demand" | "reserved" | "spot")[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedPricePointList"];
+                };
+            };
+        };
+    };
+    price_points_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PricePointRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PricePointRequest"];
+                "multipart/form-data": components["schemas"]["PricePointRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PricePoint"];
+                };
+            };
+        };
+    };
+    price_points_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this price point. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PricePoint"];
+                };
+            };
+        };
+    };
+    price_points_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this price point. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    price_points_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this price point. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedPricePointRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedPricePointRequest"];
+                "multipart/form-data": components["schemas"]["PatchedPricePointRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PricePoint"];
                 };
             };
         };

@@ -1,0 +1,17 @@
+import type { Chart as ChartInstance } from "chart.js";
+
+let barChart: Promise<typeof ChartInstance> | null = null;
+
+/**
+ * Chart.js with only what a bar chart needs registered (bars, category and linear axes,
+ * legend, tooltip); fetched once, on first use, so pages without a figure do not load it.
+ */
+export function loadBarChart(): Promise<typeof ChartInstance> {
+  barChart ??= import("chart.js").then(
+    ({ Chart, BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip }) => {
+      Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
+      return Chart;
+    },
+  );
+  return barChart;
+}
