@@ -293,6 +293,16 @@ def _assumptions(spec: PlanSpec, memory: MemoryEstimate, timing: Timing) -> list
             if ceiling is not None:
                 text += f"; the measured matmul ceiling is {ceiling:.2f}"
             out.append(text + ".")
+    accelerator = hw.accelerator
+    if not accelerator.supports_bf16 and (w.training or w.precision == "bf16"):
+        out.append(
+            f"{accelerator.name} has no bf16: on it this runs in fp16 (with loss scaling when training), "
+            "which takes the same memory; the time uses its fp16 rate."
+        )
+    if w.mode in INFERENCE_MODES and w.precision == "fp8" and not accelerator.supports_fp8:
+        out.append(
+            f"{accelerator.name} has no FP8 tensor cores: weights are stored in 8 bits but compute runs in bf16."
+        )
     out.append(
         f"Memory is what PyTorch allocates at the peak ({memory.peak_phase}), including "
         f"{CUBLAS_WORKSPACE // MIB} MiB of cuBLAS workspace and {ALLOCATOR_ROUNDING:.1%} allocator rounding; the fit "
