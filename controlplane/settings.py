@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.jobs",
     "apps.costs",
     "apps.planner",
+    "apps.quotas",
 ]
 
 MIDDLEWARE = [
@@ -148,6 +149,9 @@ else:
 # --- Paddock behaviour -------------------------------------------------------------------
 # Seconds between level-triggered reconcile passes (beat) and scheduler passes.
 PADDOCK_RECONCILE_INTERVAL = env.number("PADDOCK_RECONCILE_INTERVAL", 5.0)
+# A pending job that fits its quota but not the free capacity for this long reserves its pool:
+# nothing queued behind it there is admitted until it runs (no head-of-line blocking before).
+PADDOCK_SCHEDULER_STARVATION_SECONDS = env.number("PADDOCK_SCHEDULER_STARVATION_SECONDS", 1800.0)
 # How long a dispatched attempt is watched closely (sub-second polls) before only the
 # periodic reconcile looks at it.
 PADDOCK_WATCH_SECONDS = env.number("PADDOCK_WATCH_SECONDS", 30.0)

@@ -52,3 +52,17 @@ def paddock_task(name: str, **options: Any) -> Callable[[F], Any]:
         )(run)
 
     return decorate
+
+
+def enqueue(task_name: str, *args: Any) -> None:
+    """Queue a registered task by name (runs in-process when tasks are eager, as in tests)."""
+    from controlplane.celery import app
+
+    app.tasks[task_name].apply_async(args=tuple(args))
+
+
+def wake_scheduler_on_commit() -> None:
+    """Ask for a scheduler pass once the current transaction commits (quotas, inventory, jobs)."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: enqueue("jobs.schedule"))

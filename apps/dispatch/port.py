@@ -104,6 +104,8 @@ class JobSpec:
     resources: Resources
     runtime_env: Mapping[str, Any] = field(default_factory=dict)
     accelerator_model: str = ""  # e.g. "H100"; empty means any
+    # Where the scheduler reserved the GPUs: ({"node_id", "hostname", "address", "gpus": [...]}, ...)
+    placement: tuple[Mapping[str, Any], ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -154,6 +154,7 @@ def node_report(info: NodeInfo, name: str) -> NodeReport:
         memory_bytes=info.memory_bytes,
         labels=dict(info.labels),
         external_id=info.node_id,
+        address=info.address,
         accelerators=[
             AcceleratorReport(index=index, reported_name=info.accelerator_type) for index in range(int(info.gpus))
         ],

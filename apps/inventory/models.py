@@ -114,6 +114,7 @@ class Node(TimeStampedModel):
     hostname = models.CharField(max_length=255)
     external_id = models.CharField(max_length=128, blank=True, default="", help_text="e.g. Ray's node id")
     source = models.CharField(max_length=16, choices=NodeSource.choices, default=NodeSource.MANUAL)
+    address = models.CharField(max_length=64, blank=True, default="", help_text="The node's IP address")
     cpus = models.FloatField(default=0)
     memory_bytes = models.BigIntegerField(default=0)
     labels = models.JSONField(default=dict, blank=True)

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.tasks import wake_scheduler_on_commit
 from apps.inventory import catalog
 from apps.inventory.choices import InterconnectKind, NodeState
 from apps.inventory.models import Accelerator, Cluster, InterconnectDomain, Node
@@ -54,6 +55,7 @@ class NodeReport:
     memory_bytes: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     external_id: str = ""
+    address: str = ""  # the node's IP (Ray reports it; the scheduler pins single-node jobs with it)
     driver_version: str = ""
     cuda_version: str = ""
     accelerators: list[AcceleratorReport] = field(default_factory=list)
@@ -78,7 +80,7 @@ class SyncResult:
 
 # Fields that describe a node or an accelerator; heartbeat times are written separately
 # (one UPDATE per sync), so an unchanged report does not rewrite every row.
-NODE_FIELDS = ("external_id", "cpus", "memory_bytes", "labels", "driver_version", "cuda_version", "source")
+NODE_FIELDS = ("external_id", "address", "cpus", "memory_bytes", "labels", "driver_version", "cuda_version", "source")
 ACCELERATOR_FIELDS = (
     "uuid",
     "model_id",
@@ -140,6 +142,8 @@ def sync_reports(
             "cuda_version": report.cuda_version,
             "source": source,
         }
+        if report.address:  # an agent does not know the address Ray uses; keep what discovery found
+            values["address"] = report.address
         if node is None:
             node = Node(cluster=cluster, hostname=report.hostname, last_heartbeat_at=now, **values)
             to_create.append(node)
@@ -176,6 +180,8 @@ def sync_reports(
     _sync_interconnect(reports, existing, models_by_key, result)
     if complete:
         Cluster.objects.filter(pk=cluster.pk).update(last_discovered_at=now)
+    if any((result.nodes_created, result.nodes_marked_down, result.accelerators_created, result.accelerators_removed)):
+        wake_scheduler_on_commit()  # pools and free GPUs changed
     return result
 
 

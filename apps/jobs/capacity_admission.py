@@ -1,8 +1,9 @@
-"""Admission: which pending jobs may start now (first-come on free capacity, for now).
+"""Admission for clusters without pools: first come, on the free capacity the cluster reports.
 
-One pass at a time (a PostgreSQL advisory lock). The quota scheduler will replace the
-ordering and the fit test; the shape stays: decide under a lock, create the Attempt, move
-the job to ``admitted`` and enqueue the dispatch when the transaction commits.
+A cluster whose inventory Paddock knows gets pools and goes through the quota scheduler
+(:mod:`apps.jobs.scheduler`); one Paddock has not discovered yet (no nodes) still runs jobs,
+admitted here in priority then submission order on what Ray says is free. Called by the
+scheduler inside its pass, under its lock.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from apps.jobs.choices import EventKind, JobState
 from apps.jobs.models import Attempt, Job
 from apps.jobs.services import add_event, enqueue, move_job
 
-log = get_logger("jobs.scheduler")
+log = get_logger("jobs.capacity_admission")
 BATCH = 500
 
 
@@ -35,7 +36,7 @@ def _describe(resources: Resources) -> str:
     return ", ".join(parts)
 
 
-def _set_reason(job: Job, reason: str) -> None:
+def set_reason(job: Job, reason: str) -> None:
     """Record why a job waits; an event only when the reason changes (no event storms)."""
     if job.state_reason == reason:
         return
@@ -44,9 +45,10 @@ def _set_reason(job: Job, reason: str) -> None:
         add_event(job, EventKind.WAITING, reason)
 
 
-def admit_pending() -> int:
-    """Admit what fits; returns how many jobs were admitted."""
-    cluster_ids = list(Job.objects.pending().values_list("cluster_id", flat=True).distinct())
+def admit_by_capacity() -> int:
+    """Admit the pool-less pending jobs that fit; returns how many were admitted."""
+    pool_less = Job.objects.pending().filter(pool__isnull=True, cluster__pools__isnull=True)
+    cluster_ids = list(pool_less.values_list("cluster_id", flat=True).distinct())
     if not cluster_ids:
         return 0
     # Ask each cluster what it has before taking the lock: no network inside a transaction.
@@ -62,7 +64,9 @@ def admit_pending() -> int:
         in_flight: dict[int, Resources] = defaultdict(Resources)
         # Admitted and dispatching jobs are not yet running on the cluster, so the cluster's
         # own "available" figure does not count them: subtract them here.
-        for job in Job.objects.filter(state__in=[JobState.ADMITTED, JobState.DISPATCHING], cluster_id__in=cluster_ids):
+        for job in Job.objects.filter(
+            state__in=[JobState.ADMITTED, JobState.DISPATCHING], cluster_id__in=cluster_ids, pool__isnull=True
+        ):
             in_flight[job.cluster_id] = in_flight[job.cluster_id].plus(job.resources())
         free = {
             cid: capacity.available.minus(in_flight[cid])
@@ -70,18 +74,20 @@ def admit_pending() -> int:
             if capacity is not None
         }
         pending = (
-            Job.objects.pending().filter(cluster_id__in=cluster_ids).order_by("-priority", "created_at", "id")[:BATCH]
+            Job.objects.pending()
+            .filter(cluster_id__in=cluster_ids, pool__isnull=True, cluster__pools__isnull=True)
+            .order_by("-priority", "created_at", "id")[:BATCH]
         )
         for job in pending:
             cluster = clusters[job.cluster_id]
             capacity = capacities.get(job.cluster_id)
             if capacity is None:
-                _set_reason(job, f"Waiting: cluster {cluster.name} is unreachable ({cluster.state_message}).")
+                set_reason(job, f"Waiting: cluster {cluster.name} is unreachable ({cluster.state_message}).")
                 continue
             need = job.resources()
             never = need.shortfall(capacity.total)
             if never:
-                _set_reason(
+                set_reason(
                     job,
                     f"Cannot run on cluster {cluster.name}: it asks for {', '.join(never)} at most. "
                     "Cancel it and resubmit with fewer resources or to another cluster.",
@@ -89,7 +95,7 @@ def admit_pending() -> int:
                 continue
             lacking = need.shortfall(free[job.cluster_id])
             if lacking:
-                _set_reason(job, f"Waiting for free capacity on {cluster.name}: needs {', '.join(lacking)} free now.")
+                set_reason(job, f"Waiting for free capacity on {cluster.name}: needs {', '.join(lacking)} free now.")
                 continue
             attempt = Attempt.objects.create(job=job, number=job.attempts.count() + 1)
             moved = move_job(

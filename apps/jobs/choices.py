@@ -15,9 +15,14 @@ class JobState(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    PREEMPTED = "preempted", "Preempted (going back to the queue)"
 
 
-ACTIVE_STATES = frozenset({JobState.PENDING, JobState.ADMITTED, JobState.DISPATCHING, JobState.RUNNING})
+ACTIVE_STATES = frozenset(
+    {JobState.PENDING, JobState.ADMITTED, JobState.DISPATCHING, JobState.RUNNING, JobState.PREEMPTED}
+)
+# Jobs that hold their quota and their GPUs.
+HOLDING_STATES = frozenset({JobState.ADMITTED, JobState.DISPATCHING, JobState.RUNNING})
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
 
@@ -50,3 +55,5 @@ class EventKind(models.TextChoices):
     STOPPED = "stopped", "Stopped on the cluster"
     LOST = "lost", "Lost"
     DISPATCH_ERROR = "dispatch_error", "Dispatch error"
+    PREEMPTED = "preempted", "Preempted"
+    REQUEUED = "requeued", "Back in the queue"

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.core.models import TimeStampedModel
 from apps.dispatch.port import Resources
@@ -31,11 +32,25 @@ class Job(TimeStampedModel):
     memory_gb = models.FloatField(default=0.0)
     max_retries = models.PositiveSmallIntegerField(default=0)
     priority = models.IntegerField(default=0)
+    priority_class = models.ForeignKey(
+        "quotas.PriorityClass", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    pool = models.ForeignKey(
+        "quotas.Pool",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        help_text="Where the job's quota is counted; empty: the cluster has no pools (first come, on free capacity).",
+    )
     plan = models.JSONField(
         default=dict, blank=True, help_text="The model and workload given at submission and the planner's estimate"
     )
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.PENDING)
     state_reason = models.TextField(blank=True, default="")
+    queued_at = models.DateTimeField(
+        default=timezone.now, help_text="When it last joined the queue: submitted, preempted or retried"
+    )
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="submitted_jobs"
     )
@@ -81,6 +96,9 @@ class Attempt(models.Model):
     number = models.PositiveSmallIntegerField()
     state = models.CharField(max_length=16, choices=AttemptState.choices, default=AttemptState.ADMITTED)
     message = models.TextField(blank=True, default="")
+    placement = models.JSONField(
+        default=list, blank=True, help_text='Where the scheduler put it: [{"node_id", "hostname", "address", "gpus"}]'
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     # Seconds from the job's submission (or the retry's admission) to the backend accepting it.

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -30,6 +30,7 @@ from apps.jobs.choices import (
     ACTIVE_STATES,
     ATTEMPT_ACTIVE_STATES,
     ATTEMPT_REMOTE_STATES,
+    HOLDING_STATES,
     TERMINAL_STATES,
     AttemptState,
     EventKind,
@@ -37,6 +38,9 @@ from apps.jobs.choices import (
 )
 from apps.jobs.models import Attempt, Job, JobEvent
 from apps.tenancy.models import Team
+
+if TYPE_CHECKING:
+    from apps.quotas.models import Pool, PriorityClass
 
 log = get_logger("jobs")
 # A closely watched running job has its log copied at most this often.
@@ -58,10 +62,18 @@ def move_job(
     """Compare-and-set the job's state and append an event; False when it had moved on."""
     expected = list(from_states)
     now = timezone.now()
+    if to_state == JobState.PENDING:
+        fields.setdefault("queued_at", now)  # back in the queue: its wait starts again
     updated = Job.objects.filter(pk=job.pk, state__in=expected).update(state=to_state, updated_at=now, **fields)
     if not updated:
         return False
     previous = job.state
+    if to_state not in HOLDING_STATES and HOLDING_STATES.intersection(expected):
+        # The job stops holding its quota: its GPUs go back, and the queue may move.
+        from apps.quotas.models import Allocation
+
+        Allocation.objects.filter(job_id=job.pk, released_at__isnull=True).update(released_at=now)
+        transaction.on_commit(_wake_scheduler)
     job.state = to_state
     for name, value in fields.items():
         setattr(job, name, value)
@@ -109,6 +121,8 @@ class JobRequest:
     max_retries: int
     priority: int = 0
     plan: dict[str, Any] = field(default_factory=dict)
+    priority_class: PriorityClass | None = None  # its value is ``priority``
+    pool: Pool | None = None  # None: the cluster has no pools (or none fits the job's shape)
 
 
 def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
@@ -136,6 +150,8 @@ def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None 
                 memory_gb=request.memory_gb,
                 max_retries=request.max_retries,
                 priority=request.priority,
+                priority_class=request.priority_class,
+                pool=request.pool,
                 plan=request.plan,
                 submitted_by=actor,
                 idempotency_key=idempotency_key or None,
@@ -182,6 +198,41 @@ def cancel_job(*, actor: User | None, job: Job) -> Job:
     return job
 
 
+def preempt_job(job: Job, *, reason: str) -> bool:
+    """Take a job's GPUs back for other work: ``preempted``, its attempt stopped, then back in
+    the queue (``pending``). Must run inside the scheduler's transaction."""
+    if not move_job(
+        job,
+        from_states=HOLDING_STATES,
+        to_state=JobState.PREEMPTED,
+        event=EventKind.PREEMPTED,
+        message=reason,
+        state_reason=f"Preempted: {reason}.",
+    ):
+        return False
+    for attempt in job.attempts.filter(state__in=ATTEMPT_ACTIVE_STATES):
+        if attempt.state == AttemptState.ADMITTED:
+            move_attempt(
+                attempt,
+                from_states=[AttemptState.ADMITTED],
+                to_state=AttemptState.STOPPED,
+                finished_at=timezone.now(),
+                message=f"preempted before dispatch: {reason}",
+            )
+        else:
+            transaction.on_commit(functools.partial(enqueue, "jobs.stop_attempt", str(attempt.pk)))
+    move_job(
+        job,
+        from_states=[JobState.PREEMPTED],
+        to_state=JobState.PENDING,
+        event=EventKind.REQUEUED,
+        message="back in the queue after preemption",
+        state_reason=f"Preempted ({reason}); waiting to run again.",
+    )
+    audit.record("jobs.preempted", job, actor=None, team_id=job.team_id, reason=reason)
+    return True
+
+
 # --- dispatch -----------------------------------------------------------------------------
 def job_spec(attempt: Attempt) -> JobSpec:
     job = attempt.job
@@ -191,6 +242,7 @@ def job_spec(attempt: Attempt) -> JobSpec:
         resources=job.resources(),
         runtime_env=job.runtime_env,
         accelerator_model=job.accelerator_model,
+        placement=tuple(attempt.placement or ()),
         metadata={"paddock_job": str(job.pk), "paddock_team": job.team.slug, "paddock_attempt": str(attempt.number)},
     )
 
@@ -207,6 +259,15 @@ def dispatch_attempt(attempt_id: str) -> str:
     job = attempt.job
     if attempt.state != AttemptState.ADMITTED:
         return "already-dispatched"
+    if job.state not in (JobState.ADMITTED, JobState.DISPATCHING, JobState.CANCELLED):
+        move_attempt(
+            attempt,
+            from_states=[AttemptState.ADMITTED],
+            to_state=AttemptState.STOPPED,
+            finished_at=timezone.now(),
+            message=f"not sent: the job is {job.state}",
+        )
+        return f"job-{job.state}"
     if job.state == JobState.CANCELLED:
         move_attempt(
             attempt,
@@ -345,7 +406,9 @@ def _finish_attempt(
             message=message[:10000],
         ):
             return
-        if job.state in TERMINAL_STATES:
+        superseded = job.attempts.filter(number__gt=attempt.number).exists()
+        if job.state in TERMINAL_STATES or superseded or job.state in (JobState.PENDING, JobState.PREEMPTED):
+            # Not the job's current try (it was preempted or retried): only say it stopped.
             if state == AttemptState.STOPPED:
                 add_event(
                     job, EventKind.STOPPED, f"attempt {attempt.number} stopped on {job.cluster.name}", attempt=attempt

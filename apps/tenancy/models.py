@@ -39,6 +39,14 @@ class Team(TimeStampedModel):
         help_text="Where the team's jobs go when a submission names no cluster.",
     )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
+    cohort = models.ForeignKey(
+        "quotas.Cohort",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="teams",
+        help_text="Teams of one cohort lend idle guarantees to one another.",
+    )
 
     class Meta:
         ordering = ["slug"]

@@ -10,6 +10,7 @@ not be reached, timed out or failed on its side (5xx), False when it refused wha
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Mapping
@@ -282,11 +283,25 @@ def submit_arguments(spec: JobSpec) -> dict[str, Any]:
     if spec.accelerator_model:
         key = accelerator_resource(spec.accelerator_model)
         custom[key] = max(custom.get(key, 0.0), ACCELERATOR_SHARE)
+    runtime_env = dict(spec.runtime_env)
+    gpus = resources.gpus
+    if spec.placement:
+        # Pin the entrypoint to the (first) node the scheduler reserved; a multi-node gang's
+        # entrypoint takes that node's share and finds the rest in PADDOCK_PLACEMENT (Ray
+        # assigns GPU indices within a node itself).
+        first = spec.placement[0]
+        if first.get("address"):
+            custom[f"node:{first['address']}"] = ACCELERATOR_SHARE
+        if len(spec.placement) > 1:
+            gpus = float(len(first.get("gpus", ())))
+        env_vars = dict(runtime_env.get("env_vars") or {})
+        env_vars["PADDOCK_PLACEMENT"] = json.dumps(list(spec.placement), separators=(",", ":"))
+        runtime_env["env_vars"] = env_vars
     arguments: dict[str, Any] = {
-        "runtime_env": dict(spec.runtime_env) or None,
+        "runtime_env": runtime_env or None,
         "metadata": dict(spec.metadata) or None,
         "entrypoint_num_cpus": resources.cpus if resources.cpus > 0 else None,
-        "entrypoint_num_gpus": resources.gpus if resources.gpus > 0 else None,
+        "entrypoint_num_gpus": gpus if gpus > 0 else None,
         "entrypoint_memory": resources.memory_bytes if resources.memory_bytes > 0 else None,
         "entrypoint_resources": custom or None,
     }

@@ -1,0 +1,152 @@
+"""Pools, quotas, cohorts and priority classes: Kueue's admission ideas in plain words.
+
+- A **pool** is a schedulable flavor: one cluster's GPUs of one accelerator model (or, with no
+  model, its CPUs).
+- A **quota** gives a team, in a pool, a ``guaranteed`` number of GPUs (Kueue's nominal quota),
+  a ``max`` it may burst to by borrowing idle guarantees of its cohort (nominal + borrowing
+  limit), a ``lending_limit`` on how much of its own idle guarantee others may borrow, and a
+  fair-share ``weight``.
+- A **cohort** groups teams that lend to one another, with the three preemption switches.
+- A **priority class** names a priority and says whether its jobs may be preempted.
+- An **allocation** is one GPU held by one admitted job; the database refuses a second active
+  allocation of the same GPU.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from apps.core.models import TimeStampedModel
+from apps.quotas.choices import PlacementStrategy
+
+
+class Cohort(TimeStampedModel):
+    organisation = models.ForeignKey("tenancy.Organisation", on_delete=models.PROTECT, related_name="cohorts")
+    name = models.SlugField(max_length=63)
+    description = models.CharField(max_length=500, blank=True, default="")
+    reclaim_from_borrowers = models.BooleanField(
+        default=True,
+        help_text="A team asking for work within its guarantee preempts other teams' jobs that borrow it.",
+    )
+    preempt_lower_priority = models.BooleanField(
+        default=False, help_text="A job preempts lower-priority, preemptible jobs of its own team in the same pool."
+    )
+    preempt_while_borrowing = models.BooleanField(
+        default=False,
+        help_text="A job that must borrow preempts lower-priority, preemptible jobs of other teams that borrow.",
+    )
+
+    class Meta:
+        ordering = ["organisation_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["organisation", "name"], name="cohort_unique_org_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pool(TimeStampedModel):
+    name = models.SlugField(max_length=63, unique=True)
+    cluster = models.ForeignKey("inventory.Cluster", on_delete=models.CASCADE, related_name="pools")
+    accelerator_model = models.ForeignKey(
+        "inventory.AcceleratorModel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pools",
+        help_text="Empty: the cluster's CPUs (quotas then count CPUs).",
+    )
+    placement = models.CharField(max_length=8, choices=PlacementStrategy.choices, default=PlacementStrategy.PACK)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "accelerator_model"],
+                condition=Q(accelerator_model__isnull=False),
+                name="pool_unique_cluster_model",
+            ),
+            models.UniqueConstraint(
+                fields=["cluster"], condition=Q(accelerator_model__isnull=True), name="pool_unique_cluster_cpu"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def unit(self) -> str:
+        return "GPU" if self.accelerator_model_id else "CPU"
+
+
+class Quota(TimeStampedModel):
+    team = models.ForeignKey("tenancy.Team", on_delete=models.CASCADE, related_name="quotas")
+    pool = models.ForeignKey(Pool, on_delete=models.CASCADE, related_name="quotas")
+    guaranteed = models.PositiveIntegerField(
+        default=0, help_text="GPUs (CPUs in a CPU pool) always there for the team."
+    )
+    max = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Burst ceiling, borrowing from the cohort; empty: as much as the cohort lends."
+    )
+    lending_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How much of the idle guarantee others may borrow; empty: all of it."
+    )
+    weight = models.DecimalField(max_digits=8, decimal_places=3, default=1, help_text="Fair-share weight.")
+
+    class Meta:
+        ordering = ["team_id", "pool_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "pool"], name="quota_unique_team_pool"),
+            models.CheckConstraint(
+                condition=Q(max__isnull=True) | Q(max__gte=F("guaranteed")), name="quota_max_gte_guaranteed"
+            ),
+            models.CheckConstraint(
+                condition=Q(lending_limit__isnull=True) | Q(lending_limit__lte=F("guaranteed")),
+                name="quota_lending_lte_guaranteed",
+            ),
+            models.CheckConstraint(condition=Q(weight__gt=0), name="quota_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team} in {self.pool}"
+
+
+class PriorityClass(TimeStampedModel):
+    organisation = models.ForeignKey("tenancy.Organisation", on_delete=models.PROTECT, related_name="priority_classes")
+    name = models.SlugField(max_length=63)
+    value = models.IntegerField(help_text="Higher runs first.")
+    preemptible = models.BooleanField(
+        default=True, help_text="Jobs of a class that is not preemptible must fit in their team's guarantee."
+    )
+    description = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-value", "name"]
+        verbose_name_plural = "priority classes"
+        constraints = [models.UniqueConstraint(fields=["organisation", "name"], name="priority_class_unique_org_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.value})"
+
+
+class Allocation(models.Model):
+    """One GPU held by one admitted job, from admission until the job stops holding it."""
+
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="allocations")
+    attempt = models.ForeignKey("jobs.Attempt", on_delete=models.CASCADE, related_name="allocations")
+    accelerator = models.ForeignKey("inventory.Accelerator", on_delete=models.CASCADE, related_name="allocations")
+    node = models.ForeignKey("inventory.Node", on_delete=models.CASCADE, related_name="allocations")
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["accelerator"], condition=Q(released_at__isnull=True), name="allocation_one_holder_per_gpu"
+            )
+        ]
+        indexes = [models.Index(fields=["job"], condition=Q(released_at__isnull=True), name="allocation_active_job")]
+
+    def __str__(self) -> str:
+        return f"GPU {self.accelerator_id} for job {self.job_id}"

@@ -1,0 +1,146 @@
+"""Benchmark (``make bench``): admission throughput of the quota scheduler.
+
+10,000 pending jobs from 100 teams in 10 cohorts on a 1,000-node inventory of 8-GPU nodes
+across 3 accelerator models, on this machine's PostgreSQL. Printed: admissions per second
+over whole passes (loading, deciding and writing attempts, allocations, events and reasons in
+one transaction), and p50 / p99 of one job's decision, side by side with the target (≥ 200
+admissions/s) and Kueue's own benchmark (about 42/s). Only counts are asserted, never a time.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from apps.inventory.models import Accelerator, AcceleratorModel, NetworkFabric, Node
+from apps.jobs import scheduler
+from apps.jobs.choices import JobState
+from apps.jobs.models import Job
+from apps.quotas.models import Allocation, Cohort, Pool, Quota
+from apps.quotas.pools import ensure_pools
+from apps.tenancy.models import Team
+from tests.factories import UserFactory
+from tests.perf.test_bench import table
+
+NODES = 1_000
+GPUS_PER_NODE = 8
+MODELS = ("H100 SXM", "H200 SXM", "A100 80GB SXM")
+TEAMS = 100
+COHORTS = 10
+PENDING = 10_000
+KUEUE_PER_SECOND = 42.0
+TARGET_PER_SECOND = 200.0
+
+
+def build(world: Any) -> None:
+    rng = random.Random(7)
+    models = [AcceleratorModel.objects.get(name=name) for name in MODELS]
+    nodes = Node.objects.bulk_create(
+        [Node(cluster=world.cluster, hostname=f"n{i:04d}", cpus=224, memory_bytes=2 * 2**40) for i in range(NODES)]
+    )
+    Accelerator.objects.bulk_create(
+        [
+            Accelerator(node=node, index=g, model=models[i % len(models)], memory_total_mib=81559, health="ok")
+            for i, node in enumerate(nodes)
+            for g in range(GPUS_PER_NODE)
+        ]
+    )
+    for f in range(10):  # 100 nodes per fabric
+        fabric = NetworkFabric.objects.create(
+            organisation=world.org, name=f"ib-{f}", kind="infiniband", gbps_per_node=400
+        )
+        fabric.nodes.set(nodes[f * 100 : (f + 1) * 100])
+    ensure_pools()
+    pools = list(Pool.objects.filter(accelerator_model__isnull=False))
+    cohorts = [Cohort.objects.create(organisation=world.org, name=f"dept-{c}") for c in range(COHORTS)]
+    teams = Team.objects.bulk_create(
+        [
+            Team(organisation=world.org, name=f"t{t}", slug=f"t{t:03d}", cohort=cohorts[t % COHORTS])
+            for t in range(TEAMS)
+        ]
+    )
+    per_pool = NODES * GPUS_PER_NODE // len(MODELS)
+    Quota.objects.bulk_create(
+        [
+            Quota(team=team, pool=pool, guaranteed=per_pool // TEAMS, max=3 * (per_pool // TEAMS), weight=1 + t % 3)
+            for t, team in enumerate(teams)
+            for pool in pools
+        ]
+    )
+    user = UserFactory(username="bench")
+    sizes = [1, 1, 2, 2, 4, 4, 8, 8, 16]
+    Job.objects.bulk_create(
+        [
+            Job(
+                team=teams[rng.randrange(TEAMS)],
+                cluster=world.cluster,
+                pool=(pool := pools[rng.randrange(len(pools))]),
+                name=f"j{j}",
+                entrypoint="true",
+                gpus=rng.choice(sizes),
+                accelerator_model=pool.accelerator_model.ray_accelerator_type if pool.accelerator_model else "",
+                priority=rng.choice([0, 0, 0, 10, 100]),
+                submitted_by=user,
+            )
+            for j in range(PENDING)
+        ]
+    )
+
+
+@pytest.mark.django_db
+def test_admission_throughput(world: Any, settings: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr("apps.jobs.services.enqueue", lambda *a, **k: None)  # measure the decision, not Celery
+    monkeypatch.setattr(scheduler, "enqueue", lambda *a, **k: None)
+    build(world)
+    rows = [("pass", "pending before", "admitted", "seconds", "admissions/s", "decision p50 ms", "decision p99 ms")]
+    total_admitted, total_seconds = 0, 0.0
+    all_timings: list[float] = []
+    for n in range(1, 6):
+        pending = Job.objects.filter(state=JobState.PENDING).count()
+        timings: list[float] = []
+        started = time.perf_counter()
+        admitted = scheduler.admit_pending(timings)
+        seconds = time.perf_counter() - started
+        total_admitted += admitted
+        total_seconds += seconds
+        all_timings += timings
+        ordered = sorted(timings) or [0.0]
+        rows.append(
+            (
+                str(n),
+                f"{pending:,}",
+                f"{admitted:,}",
+                f"{seconds:.2f}",
+                f"{admitted / seconds:,.0f}",
+                f"{statistics.median(ordered) * 1000:.3f}",
+                f"{ordered[int(0.99 * (len(ordered) - 1))] * 1000:.3f}",
+            )
+        )
+        # Finish a fifth of what runs, so the next pass has room to admit.
+        holding = list(Job.objects.filter(state=JobState.ADMITTED).values_list("pk", flat=True))
+        finished = holding[: len(holding) // 5]
+        Job.objects.filter(pk__in=finished).update(state=JobState.SUCCEEDED)
+        Allocation.objects.filter(job_id__in=finished, released_at__isnull=True).update(released_at=timezone.now())
+    rate = total_admitted / total_seconds
+    table(
+        f"Admission: {PENDING:,} pending, {TEAMS} teams in {COHORTS} cohorts, {NODES:,} nodes × {GPUS_PER_NODE} GPUs, "
+        f"{len(MODELS)} models (PostgreSQL)",
+        rows,
+    )
+    ordered = sorted(all_timings)
+    table(
+        "Admission throughput vs the target and Kueue's benchmark",
+        [
+            ("", "admissions/s", "ratio to Paddock"),
+            ("Paddock (all passes)", f"{rate:,.0f}", "1.00"),
+            ("target", f"{TARGET_PER_SECOND:,.0f}", f"{TARGET_PER_SECOND / rate:.2f}"),
+            ("Kueue's own benchmark", f"{KUEUE_PER_SECOND:,.0f}", f"{KUEUE_PER_SECOND / rate:.2f}"),
+        ],
+    )
+    print(f"  decisions timed: {len(ordered):,}; p50 {statistics.median(ordered) * 1000:.3f} ms")
+    assert total_admitted > 0

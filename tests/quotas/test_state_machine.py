@@ -1,0 +1,145 @@
+"""A Hypothesis state machine over submit / finish / quota change / node loss / scheduler pass:
+after every pass, and after anything else once a pass has run, the independent invariants hold.
+
+Each example runs inside a savepoint of the test's transaction and rolls it back at teardown,
+so examples never see one another's rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import transaction
+from hypothesis import Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from apps.inventory.models import Node
+from apps.jobs.choices import HOLDING_STATES, EventKind, JobState
+from apps.jobs.models import Job
+from apps.jobs.scheduler import admit_pending
+from apps.jobs.services import move_job
+from apps.quotas.models import Quota
+from tests.factories import ClusterFactory, NetworkFabricFactory, OrganisationFactory
+from tests.quotas.invariants import check_invariants
+from tests.quotas.test_semantics import Scene
+
+TEAMS = ("t-a", "t-b", "t-solo")  # two in the cohort, one alone
+CLASSES = (None, "low", "high", "pinned")
+
+
+class QuotaMachine(RuleBasedStateMachine):
+    """Three 8-GPU nodes (two on one fabric), a cohort of two teams and a team alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.savepoint = transaction.savepoint()
+        org = OrganisationFactory(slug="sm")
+        self.scene = Scene(org, ClusterFactory(organisation=org, name="gpu-sm", kind="fake", address="fake://sm"))
+        self.nodes = self.scene.nodes(2, fabric=NetworkFabricFactory(organisation=org, name="ib"))
+        self.nodes += self.scene.nodes(1)
+        self.classes = {
+            name: self.scene.priority_class(name, value, preemptible=preemptible)
+            for name, value, preemptible in (("low", -5, True), ("high", 10, True), ("pinned", 5, False))
+        }
+        self.teams: dict[str, Any] = {}
+        self.dirty = False  # a quota or node changed since the last pass: limits may be broken until it runs
+
+    @initialize(
+        reclaim=st.booleans(),
+        lower_priority=st.booleans(),
+        while_borrowing=st.booleans(),
+        guarantees=st.tuples(st.integers(2, 12), st.integers(2, 12), st.integers(2, 8)),
+        backlog=st.lists(
+            st.tuples(st.sampled_from(TEAMS), st.sampled_from([1, 1, 2, 4, 8]), st.sampled_from(CLASSES)),
+            min_size=4,
+            max_size=16,
+        ),
+    )
+    def set_up(self, reclaim: bool, lower_priority: bool, while_borrowing: bool, guarantees: Any, backlog: Any) -> None:
+        """A cohort with its switches, quotas, and a busy start: a backlog and a first pass."""
+        cohort = self.scene.cohort(
+            reclaim_from_borrowers=reclaim,
+            preempt_lower_priority=lower_priority,
+            preempt_while_borrowing=while_borrowing,
+        )
+        for slug, guaranteed in zip(TEAMS, guarantees, strict=True):
+            team = self.scene.team(slug, cohort if slug != "t-solo" else None)
+            self.scene.quota(team, guaranteed)
+            self.teams[slug] = team
+        for slug, gpus, klass in backlog:
+            self.scene.submit(self.teams[slug], gpus, klass=self.classes.get(klass or ""))
+        self.schedule()
+
+    @rule(
+        team=st.sampled_from(TEAMS),
+        gpus=st.sampled_from([1, 1, 2, 2, 4, 8, 12]),
+        klass=st.sampled_from(CLASSES),
+        count=st.integers(1, 4),
+    )
+    def submit(self, team: str, gpus: int, klass: str | None, count: int) -> None:
+        self.scene.submit(self.teams[team], gpus, count, klass=self.classes.get(klass or ""))
+
+    @rule(pick=st.integers(0, 1000), outcome=st.sampled_from([JobState.SUCCEEDED, JobState.FAILED, JobState.PENDING]))
+    def finish(self, pick: int, outcome: str) -> None:
+        holding = list(Job.objects.filter(state__in=HOLDING_STATES).order_by("id"))
+        if holding:
+            job = holding[pick % len(holding)]
+            event = EventKind.RETRYING if outcome == JobState.PENDING else outcome
+            assert move_job(job, from_states=HOLDING_STATES, to_state=outcome, event=event)
+
+    @rule(data=st.data(), team=st.sampled_from(TEAMS))
+    def change_quota(self, data: Any, team: str) -> None:
+        guaranteed = data.draw(st.integers(0, 16), label="guaranteed")
+        ceiling = data.draw(st.none() | st.integers(guaranteed, 20), label="max")
+        lending = data.draw(st.none() | st.integers(0, guaranteed), label="lending_limit")
+        weight = data.draw(st.sampled_from([1, 2, 3]), label="weight")
+        self.scene.quota(self.teams[team], guaranteed, ceiling, lending_limit=lending, weight=weight)
+        self.dirty = True
+
+    @rule(team=st.sampled_from(TEAMS[:2]))
+    def drop_quota(self, team: str) -> None:
+        Quota.objects.filter(team=self.teams[team]).delete()
+        self.dirty = True
+
+    @rule(index=st.integers(0, 2), state=st.sampled_from(["down", "ready", "ready", "cordoned"]))
+    def node_state(self, index: int, state: str) -> None:
+        Node.objects.filter(pk=self.nodes[index].pk).update(state=state)
+        self.dirty = True
+
+    @rule()
+    def schedule(self) -> None:
+        admit_pending()
+        self.dirty = False
+        assert check_invariants() == []
+
+    @precondition(lambda self: not self.dirty)
+    @invariant()
+    def limits_hold(self) -> None:
+        assert check_invariants() == []
+
+    def teardown(self) -> None:
+        transaction.savepoint_rollback(self.savepoint)
+
+
+SETTINGS = settings(
+    max_examples=25,
+    stateful_step_count=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure prints its steps, shrinking takes minutes
+)
+
+
+@pytest.mark.django_db
+def test_every_invariant_holds_through_submit_finish_quota_change_and_node_loss() -> None:
+    run_state_machine_as_test(QuotaMachine, settings=SETTINGS)
