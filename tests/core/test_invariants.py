@@ -76,7 +76,8 @@ def test_openapi_schema_builds_without_warnings(capsys: Any) -> None:
 
 def grow_inventory(world: Any) -> None:
     """One more node with two GPUs in an NVLink domain, a catalog model with a price, a fabric,
-    a storage."""
+    a storage; a pool of those GPUs with a quota, a cohort with a team, a priority class, a job
+    holding one GPU and a pending one."""
     from apps.costs.models import PricePoint
     from apps.inventory.models import (
         Accelerator,
@@ -104,6 +105,35 @@ def grow_inventory(world: Any) -> None:
     fabric = NetworkFabric.objects.create(organisation=world.org, name=f"fabric-{i}", kind="ethernet", gbps_per_node=1)
     fabric.nodes.set([node])
     StorageBackend.objects.create(organisation=world.org, name=f"store-{i}", kind="nfs", uri="/mnt/n", purpose="models")
+    grow_admission(world, i, node, model, gpus[0])
+
+
+def grow_admission(world: Any, i: int, node: Any, model: Any, gpu: Any) -> None:
+    from apps.jobs.models import Attempt
+    from apps.quotas.models import Allocation, Cohort, Pool, PriorityClass, Quota
+    from apps.tenancy.models import Team
+    from tests.factories import JobFactory
+
+    pool = Pool.objects.create(name=f"grow-{i}", cluster=world.cluster, accelerator_model=model)
+    Quota.objects.create(team=world.alpha, pool=pool, guaranteed=2, max=4)
+    cohort = Cohort.objects.create(organisation=world.org, name=f"cohort-{i}")
+    Team.objects.create(organisation=world.org, slug=f"cohort-team-{i}", name=f"Cohort team {i}", cohort=cohort)
+    priority_class = PriorityClass.objects.create(organisation=world.org, name=f"class-{i}", value=i)
+    holding = JobFactory(
+        team=world.alpha, cluster=world.cluster, pool=pool, gpus=1, state="running", submitted_by=world.member
+    )
+    attempt = Attempt.objects.create(job=holding, number=1, state="running")
+    Allocation.objects.create(job=holding, attempt=attempt, accelerator=gpu, node=node)
+    JobFactory(
+        team=world.alpha,
+        cluster=world.cluster,
+        pool=pool,
+        gpus=2,
+        priority_class=priority_class,
+        priority=i,
+        state_reason="Waiting for 2 × GPU",
+        submitted_by=world.member,
+    )
 
 
 @pytest.mark.django_db
@@ -121,6 +151,11 @@ def grow_inventory(world: Any) -> None:
         "/api/v1/network-fabrics/",
         "/api/v1/storage-backends/",
         "/api/v1/price-points/",
+        "/api/v1/pools/",
+        "/api/v1/quotas/",
+        "/api/v1/cohorts/",
+        "/api/v1/priority-classes/",
+        "/api/v1/queue/",
     ],
 )
 def test_list_query_count_does_not_grow_with_rows(world: Any, path: str) -> None:

@@ -7,6 +7,7 @@ from apps.jobs.models import Job
 class JobFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug")
     cluster = django_filters.CharFilter(field_name="cluster__name", help_text="Cluster name")
+    pool = django_filters.CharFilter(field_name="pool__name", help_text="Pool name")
     # distinct=False: a single-valued field needs no DISTINCT (which would sort every row).
     state = django_filters.MultipleChoiceFilter(
         choices=JobState.choices, distinct=False, help_text="Repeat for several states"
@@ -16,4 +17,4 @@ class JobFilter(django_filters.FilterSet):
 
     class Meta:
         model = Job
-        fields = ["team", "cluster", "state", "kind", "name"]
+        fields = ["team", "cluster", "pool", "state", "kind", "name"]

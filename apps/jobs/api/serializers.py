@@ -6,7 +6,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.jobs.choices import JobKind
+from apps.jobs.choices import JobKind, JobState
 from apps.jobs.models import Attempt, Job, JobEvent
 from apps.planner.api.serializers import ModelInputSerializer, WorkloadSerializer
 
@@ -89,6 +89,12 @@ class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     resources = ResourcesSerializer(required=False)
     max_retries = serializers.IntegerField(default=0, min_value=0, max_value=20)
     priority = serializers.IntegerField(default=0, min_value=-1000, max_value=1000)
+    priority_class = serializers.SlugField(
+        max_length=63,
+        required=False,
+        allow_null=True,
+        help_text="A priority class of the team's organisation; the job's priority becomes the class's value.",
+    )
     model = PlanModelField(
         required=False, help_text="What the job trains or serves; with workload, the planner checks the fit first."
     )
@@ -122,6 +128,14 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     resources = serializers.SerializerMethodField()
     runtime_env = RuntimeEnvSerializer(read_only=True)
+    pool = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True, help_text="Where its quota is counted; null: no pools"
+    )
+    priority_class = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    queue_position = serializers.SerializerMethodField(
+        help_text="Pending only: 1-based among the pending jobs of its team in its pool (priority, then age)"
+    )
+    pending_reason = serializers.SerializerMethodField(help_text="Pending only: why it waits, in words")
 
     class Meta:
         model = Job
@@ -138,6 +152,10 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "resources",
             "max_retries",
             "priority",
+            "priority_class",
+            "pool",
+            "queue_position",
+            "pending_reason",
             "submitted_by",
             "created_at",
             "updated_at",
@@ -153,6 +171,14 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             {"cpus": job.cpus, "gpus": job.gpus, "accelerator_model": job.accelerator_model, "memory_gb": job.memory_gb}
         ).data
         return data
+
+    def get_queue_position(self, job: Job) -> int | None:
+        # Annotated by Job.objects.for_list (no query per row); a job that just left the queue has none.
+        position: int | None = getattr(job, "queue_position", None)
+        return position if job.state == JobState.PENDING else None
+
+    def get_pending_reason(self, job: Job) -> str:
+        return job.state_reason if job.state == JobState.PENDING else ""
 
 
 class AttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -29,6 +29,8 @@ from apps.jobs.choices import ATTEMPT_REMOTE_STATES
 from apps.jobs.models import Attempt, Job, JobEvent
 from apps.planner import services as planner
 from apps.planner.estimator import SpecError
+from apps.quotas.models import PriorityClass
+from apps.quotas.pools import pool_for
 from apps.tenancy.choices import WRITE_ROLES
 from apps.tenancy.models import Team
 from apps.tenancy.scoping import caller_roles
@@ -91,7 +93,18 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         cluster = self._resolve_cluster(team, data.get("cluster"))
 
         resources = data.get("resources") or {}
+        priority, priority_class = data["priority"], None
+        if data.get("priority_class"):
+            priority_class = PriorityClass.objects.filter(
+                organisation_id=team.organisation_id, name=data["priority_class"]
+            ).first()
+            if priority_class is None:
+                raise ValidationError(
+                    {"priority_class": [f"Unknown priority class {data['priority_class']!r} for team {team.slug}."]}
+                )
+            priority = priority_class.value
         plan = self._check_plan(team, data, resources) if "model" in data else {}
+        pool = pool_for(cluster.pk, resources.get("gpus", 0.0), resources.get("accelerator_model", ""))
         job_request = services.JobRequest(
             name=data["name"],
             team=team,
@@ -104,7 +117,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             accelerator_model=resources.get("accelerator_model", ""),
             memory_gb=resources.get("memory_gb", 0.0),
             max_retries=data["max_retries"],
-            priority=data["priority"],
+            priority=priority,
+            priority_class=priority_class,
+            pool=pool,
             plan=plan,
         )
         job, created = services.submit_job(actor=self.actor, request=job_request, idempotency_key=key)

@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.inventory.api.serializers import OrganisationOwnedSerializer
+from apps.jobs.models import Job
+from apps.jobs.scheduler import PassState
+from apps.quotas.accounting import PoolLedger
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
+from apps.tenancy.models import Organisation, Team
+
+
+def _pass_state(context: Mapping[str, Any]) -> PassState:
+    """The scheduler's view of every pool, loaded once per request by the view (lazily, so a
+    write's response shows the numbers after the write)."""
+    state: PassState = context["pass_state"]()
+    return state
+
+
+class SchedulingPoolSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A schedulable flavor: one cluster's GPUs of one model (or its CPUs), with what is in use now."""
+
+    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    accelerator_model = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True, help_text="Catalog model; null: the cluster's CPUs"
+    )
+    unit = serializers.CharField(read_only=True, help_text="What quotas count here: GPU or CPU")
+    capacity = serializers.SerializerMethodField(help_text="Units on the pool's nodes that are not down")
+    used = serializers.SerializerMethodField(help_text="Units held by admitted and running jobs")
+    free = serializers.SerializerMethodField(help_text="Units on schedulable nodes that no job holds")
+    pending = serializers.IntegerField(read_only=True, help_text="Pending jobs counted against this pool")
+
+    class Meta:
+        model = Pool
+        fields = ["name", "cluster", "accelerator_model", "unit", "placement", "capacity", "used", "free", "pending"]
+        read_only_fields = ["name", "cluster", "accelerator_model", "unit", "capacity", "used", "free", "pending"]
+
+    def get_capacity(self, pool: Pool) -> int:
+        ledger = _pass_state(self.context).ledgers.get(pool.pk)
+        return ledger.capacity if ledger is not None else 0
+
+    def get_used(self, pool: Pool) -> int:
+        ledger = _pass_state(self.context).ledgers.get(pool.pk)
+        return ledger.used_total if ledger is not None else 0
+
+    def get_free(self, pool: Pool) -> int:
+        state = _pass_state(self.context)
+        snapshot = state.snapshots.get(pool.pk)
+        if snapshot is not None:
+            return int(snapshot.free_gpus)
+        return max(0, int(state.cpu_free.get(pool.pk, 0)))
+
+
+MAX_UNITS = 10_000_000  # GPUs or CPUs: far above any pool, far below the column's limit
+
+
+class TeamField(serializers.SlugRelatedField):  # type: ignore[type-arg]
+    """A team by slug, among the teams of the caller's organisations (others do not exist)."""
+
+    def get_queryset(self) -> Any:
+        return Team.objects.filter(organisation__in=self.context.get("organisations", Organisation.objects.none()))
+
+
+class PoolField(serializers.SlugRelatedField):  # type: ignore[type-arg]
+    """A pool by name, among the pools of the caller's organisations' clusters."""
+
+    def get_queryset(self) -> Any:
+        organisations = self.context.get("organisations", Organisation.objects.none())
+        return Pool.objects.filter(cluster__organisation__in=organisations).select_related("cluster")
+
+
+class QuotaSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A team's share of a pool: guaranteed, burst ceiling, lending limit and fair-share weight,
+    with what it uses, borrows and lends right now."""
+
+    team = TeamField(slug_field="slug", queryset=Team.objects.all(), help_text="Team slug")
+    pool = PoolField(slug_field="name", queryset=Pool.objects.all(), help_text="Pool name")
+    unit = serializers.CharField(source="pool.unit", read_only=True, help_text="GPU or CPU")
+    max = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_UNITS,
+        required=False,
+        allow_null=True,
+        help_text="Burst ceiling, borrowing from the cohort; null: as much as the cohort lends",
+    )
+    lending_limit = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_UNITS,
+        required=False,
+        allow_null=True,
+        help_text="How much of the idle guarantee others may borrow; null: all of it",
+    )
+    weight = serializers.DecimalField(
+        max_digits=8, decimal_places=3, required=False, coerce_to_string=False, help_text="Fair-share weight (> 0)"
+    )
+    used = serializers.SerializerMethodField(help_text="Units its admitted and running jobs hold now")
+    borrowed = serializers.SerializerMethodField(help_text="Units used above its guarantee (lent by its cohort)")
+    lent = serializers.SerializerMethodField(help_text="Units of its idle guarantee other teams of its cohort use")
+    fair_share = serializers.SerializerMethodField(help_text="Borrowed / pool capacity / weight: lower goes first")
+
+    class Meta:
+        model = Quota
+        fields = [
+            "id",
+            "team",
+            "pool",
+            "unit",
+            "guaranteed",
+            "max",
+            "lending_limit",
+            "weight",
+            "used",
+            "borrowed",
+            "lent",
+            "fair_share",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "unit", "used", "borrowed", "lent", "fair_share", "updated_at"]
+        extra_kwargs = {"guaranteed": {"min_value": 0, "max_value": MAX_UNITS}}
+        validators: list[Any] = []  # team × pool is checked by the service (a 400, not a 500)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instance = self.instance
+        if instance is not None:
+            fixed: dict[str, Any] = {
+                name: ["Cannot be changed; delete this quota and create another."]
+                for name in ("team", "pool")
+                if name in attrs and attrs[name].pk != getattr(instance, f"{name}_id")
+            }
+            if fixed:
+                raise serializers.ValidationError(fixed)
+            attrs.pop("team", None)
+            attrs.pop("pool", None)
+        return attrs
+
+    def _ledger(self, quota: Quota) -> PoolLedger | None:
+        ledger: PoolLedger | None = _pass_state(self.context).ledgers.get(quota.pool_id)
+        return ledger
+
+    def get_used(self, quota: Quota) -> int:
+        ledger = self._ledger(quota)
+        return ledger.share(quota.team_id).used if ledger is not None else 0
+
+    def get_borrowed(self, quota: Quota) -> int:
+        ledger = self._ledger(quota)
+        return ledger.share(quota.team_id).borrowed if ledger is not None else 0
+
+    def get_lent(self, quota: Quota) -> int:
+        ledger = self._ledger(quota)
+        return ledger.lent_by(quota.team_id) if ledger is not None else 0
+
+    def get_fair_share(self, quota: Quota) -> float:
+        ledger = self._ledger(quota)
+        return round(ledger.fair_share(quota.team_id), 6) if ledger is not None else 0.0
+
+
+class TeamSlugsField(serializers.ListField):
+    """Team slugs: written as a list, read from the prefetched relation (no query per row)."""
+
+    child = serializers.SlugField(max_length=63)
+
+    def get_attribute(self, instance: Cohort) -> list[str]:
+        return sorted(team.slug for team in instance.teams.all())
+
+
+class CohortSerializer(OrganisationOwnedSerializer):
+    """Teams that lend idle guarantees to one another, and when their jobs may preempt."""
+
+    teams = TeamSlugsField(
+        required=False, max_length=10_000, help_text="Slugs of the member teams; a team is in at most one cohort"
+    )
+
+    class Meta:
+        model = Cohort
+        fields = [
+            "id",
+            "organisation",
+            "name",
+            "description",
+            "reclaim_from_borrowers",
+            "preempt_lower_priority",
+            "preempt_while_borrowing",
+            "teams",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        validators: list[Any] = []  # (organisation, name) is checked in validate()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if "teams" in attrs:
+            wanted = set(attrs["teams"])
+            found = list(Team.objects.filter(slug__in=wanted, organisation__in=self.context["organisations"]))
+            missing = sorted(wanted - {team.slug for team in found})
+            if missing:
+                raise serializers.ValidationError({"teams": [f"Unknown team: {', '.join(missing)}."]})
+            attrs["teams"] = found
+        return attrs
+
+
+class PriorityClassSerializer(OrganisationOwnedSerializer):
+    """A named priority: higher runs first; a class that is not preemptible must fit in the
+    team's guarantee."""
+
+    value = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000, help_text="Higher runs first")
+
+    class Meta:
+        model = PriorityClass
+        fields = ["id", "organisation", "name", "value", "preemptible", "description", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        validators: list[Any] = []  # (organisation, name) is checked in validate()
+
+
+class QueueEntrySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A pending job, where it stands in the queue and why it waits."""
+
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    pool = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    priority_class = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    queue_position = serializers.IntegerField(
+        read_only=True, help_text="1-based, among the pending jobs of its team in its pool (priority, then age)"
+    )
+    jobs_ahead = serializers.IntegerField(
+        read_only=True,
+        help_text="Pending jobs of any team in its pool before it by priority, then age "
+        "(the scheduler also weighs fair share between teams)",
+    )
+    pending_reason = serializers.CharField(source="state_reason", read_only=True, help_text="Why it waits, in words")
+    waiting_since = serializers.DateTimeField(
+        read_only=True, help_text="When it last joined the queue (submitted, preempted or retried)."
+    )
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "name",
+            "team",
+            "pool",
+            "priority",
+            "priority_class",
+            "queue_position",
+            "jobs_ahead",
+            "pending_reason",
+            "waiting_since",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,11 @@
+from rest_framework.routers import SimpleRouter
+
+from apps.quotas.api import views
+
+router = SimpleRouter()
+router.register("pools", views.PoolViewSet, basename="pool")
+router.register("quotas", views.QuotaViewSet, basename="quota")
+router.register("cohorts", views.CohortViewSet, basename="cohort")
+router.register("priority-classes", views.PriorityClassViewSet, basename="priority-class")
+router.register("queue", views.QueueViewSet, basename="queue")
+urlpatterns = router.urls
