@@ -53,6 +53,8 @@ describe("auth flow", () => {
     expect(screen.getByRole("link", { name: "Admin" })).toHaveAttribute("href", "/admin/");
     expect(screen.getByRole("link", { name: "API docs" })).toHaveAttribute("href", "/api/docs/");
     expect(screen.getByRole("link", { name: "Planner" })).toHaveAttribute("href", "/planner");
+    expect(screen.getByRole("link", { name: "Queue" })).toHaveAttribute("href", "/queue");
+    expect(screen.getByRole("link", { name: "Quotas" })).toHaveAttribute("href", "/quotas");
   });
 
   it("goes to /jobs after a plain sign-in", async () => {

@@ -7,6 +7,8 @@ import { JobNewPage } from "./pages/JobNewPage";
 import { JobsPage } from "./pages/JobsPage";
 import { LoginPage } from "./pages/LoginPage";
 import { PlannerPage } from "./pages/PlannerPage";
+import { QueuePage } from "./pages/QueuePage";
+import { QuotasPage } from "./pages/QuotasPage";
 import { TokensPage } from "./pages/TokensPage";
 
 function NotFound() {
@@ -30,6 +32,8 @@ export function AppRoutes() {
           <Route path="/jobs" element={<JobsPage />} />
           <Route path="/jobs/new" element={<JobNewPage />} />
           <Route path="/jobs/:id" element={<JobDetailPage />} />
+          <Route path="/queue" element={<QueuePage />} />
+          <Route path="/quotas" element={<QuotasPage />} />
           <Route path="/inventory" element={<InventoryPage />} />
           <Route path="/planner" element={<PlannerPage />} />
           <Route path="/tokens" element={<TokensPage />} />

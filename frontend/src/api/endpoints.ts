@@ -9,12 +9,16 @@ import type {
   Me,
   NodeListQuery,
   PlanSpec,
+  QueueListQuery,
+  QuotaChanges,
 } from "./models";
 
 /** Selects list every team and cluster on one page. */
 const ALL = 500;
 /** Rows per page of the inventory's tables (nodes of a cluster, storage, fabrics). */
 export const INVENTORY_PAGE_SIZE = 25;
+/** Pending jobs per page of the queue. */
+export const QUEUE_PAGE_SIZE = 50;
 
 export interface JobFilters {
   state?: string;
@@ -107,4 +111,21 @@ export const api = {
   plannerOptions: () => unwrap(client.GET("/api/v1/planner/options/")),
 
   planEstimate: (spec: PlanSpec) => unwrap(client.POST("/api/v1/planner/estimate/", { body: spec })),
+
+  /** The caller's teams' pending jobs in queue order (priority, then age), with why each waits. */
+  queue: (query: QueueListQuery) => unwrap(client.GET("/api/v1/queue/", { params: { query } })),
+
+  /** Every pool of the caller's organisations' clusters, with capacity and use now. */
+  pools: async () =>
+    (await unwrap(client.GET("/api/v1/pools/", { params: { query: { page_size: ALL } } }))).results,
+
+  /** The quotas of the caller's organisations' teams (ordered by pool, then team), with use now. */
+  quotas: () => unwrap(client.GET("/api/v1/quotas/", { params: { query: { page_size: ALL } } })),
+
+  updateQuota: (id: number, changes: QuotaChanges) =>
+    unwrap(client.PATCH("/api/v1/quotas/{id}/", { params: { path: { id } }, body: changes })),
+
+  /** The priority classes of the caller's organisations, highest first. */
+  priorityClasses: async () =>
+    (await unwrap(client.GET("/api/v1/priority-classes/", { params: { query: { page_size: ALL } } }))).results,
 };

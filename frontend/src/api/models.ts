@@ -52,3 +52,12 @@ export type PlannerOptions = Schemas["PlannerOptions"];
 export type PlannerPool = Schemas["Pool"];
 export type KnownModel = Schemas["KnownModel"];
 export type JobPlan = Schemas["JobPlan"];
+
+export type QueueEntry = Schemas["QueueEntry"];
+export type PaginatedQueueEntryList = Schemas["PaginatedQueueEntryList"];
+export type QueueListQuery = NonNullable<operations["queue_list"]["parameters"]["query"]>;
+export type Quota = Schemas["Quota"];
+export type QuotaChanges = Schemas["PatchedQuotaRequest"];
+export type SchedulingPool = Schemas["SchedulingPool"];
+export type PriorityClass = Schemas["PriorityClass"];
+export type Cohort = Schemas["Cohort"];

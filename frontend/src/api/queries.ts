@@ -2,11 +2,13 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { isActive } from "../lib/jobState";
 import { api } from "./endpoints";
 import type { JobFilters } from "./endpoints";
-import type { NodeListQuery, PlanSpec } from "./models";
+import type { NodeListQuery, PlanSpec, QueueListQuery } from "./models";
 
 export const JOBS_REFRESH_MS = 2000;
 /** Discovery and agents report every minute or so; the inventory page asks a little more often. */
 export const INVENTORY_REFRESH_MS = 10_000;
+/** Quotas' use changes as jobs are admitted and finish; the scheduler passes every few seconds. */
+export const QUOTAS_REFRESH_MS = 5000;
 
 export const queryKeys = {
   me: ["me"] as const,
@@ -22,6 +24,10 @@ export const queryKeys = {
   networkFabrics: (page: number) => ["network-fabrics", page] as const,
   plannerOptions: ["planner", "options"] as const,
   planEstimate: (spec: PlanSpec | null) => ["planner", "estimate", spec] as const,
+  queue: (query: QueueListQuery) => ["queue", query] as const,
+  pools: ["pools"] as const,
+  quotas: ["quotas"] as const,
+  priorityClasses: ["priority-classes"] as const,
 };
 
 export function useMe() {
@@ -137,4 +143,33 @@ export function usePlanEstimate(spec: PlanSpec | null) {
     placeholderData: keepPreviousData,
     retry: false,
   });
+}
+
+/** The pending work, kept live as the jobs list is. */
+export function useQueue(query: QueueListQuery) {
+  return useQuery({
+    queryKey: queryKeys.queue(query),
+    queryFn: () => api.queue(query),
+    refetchInterval: JOBS_REFRESH_MS,
+    placeholderData: keepPreviousData,
+  });
+}
+
+/** The pools; `live` keeps their use fresh (the quotas page), else they serve as a filter's list. */
+export function usePools({ live = false }: { live?: boolean } = {}) {
+  return useQuery({
+    queryKey: queryKeys.pools,
+    queryFn: api.pools,
+    staleTime: live ? 0 : 60_000,
+    refetchInterval: live ? QUOTAS_REFRESH_MS : false,
+  });
+}
+
+export function useQuotas() {
+  return useQuery({ queryKey: queryKeys.quotas, queryFn: api.quotas, refetchInterval: QUOTAS_REFRESH_MS });
+}
+
+/** Only fetched where a form offers them (enabled). */
+export function usePriorityClasses({ enabled = true }: { enabled?: boolean } = {}) {
+  return useQuery({ queryKey: queryKeys.priorityClasses, queryFn: api.priorityClasses, staleTime: 60_000, enabled });
 }

@@ -28,6 +28,8 @@ export function Layout() {
             Jobs
           </NavLink>
           <NavLink to="/jobs/new">Submit job</NavLink>
+          <NavLink to="/queue">Queue</NavLink>
+          <NavLink to="/quotas">Quotas</NavLink>
           <NavLink to="/inventory">Inventory</NavLink>
           <NavLink to="/planner">Planner</NavLink>
           <NavLink to="/tokens">API tokens</NavLink>

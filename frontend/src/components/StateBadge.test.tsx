@@ -11,7 +11,7 @@ describe("StateBadge", () => {
     expect(badge).not.toHaveClass("badge-active");
   });
 
-  it.each(["pending", "admitted", "dispatching", "running"])("marks %s as active", (state) => {
+  it.each(["pending", "admitted", "dispatching", "running", "preempted"])("marks %s as active", (state) => {
     render(<StateBadge state={state} />);
     expect(screen.getByText(state)).toHaveClass(`badge-${state}`, "badge-active");
   });

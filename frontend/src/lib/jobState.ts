@@ -8,9 +8,11 @@ export const JOB_STATES: readonly JobState[] = [
   "succeeded",
   "failed",
   "cancelled",
+  "preempted",
 ];
 
-export const ACTIVE_STATES: ReadonlySet<string> = new Set(["pending", "admitted", "dispatching", "running"]);
+/** Preempted is on its way back to the queue: still moving. */
+export const ACTIVE_STATES: ReadonlySet<string> = new Set(["pending", "admitted", "dispatching", "running", "preempted"]);
 
 export function isActive(state: string | undefined): boolean {
   return state !== undefined && ACTIVE_STATES.has(state);

@@ -61,6 +61,44 @@ describe("JobDetailPage", () => {
     expect(new Set(offsets)).toEqual(new Set(["0", "7"]));
   });
 
+  it("shows the pool and priority class, and for a pending job its place in the queue and why it waits", async () => {
+    const reason = "Waiting for 8 × H100 SXM in pool gpu-a-h100-sxm: team demo uses 12 of its 16 guaranteed.";
+    let state = "pending";
+    mockApi({
+      "GET /api/v1/jobs/7/": () => ({
+        body: detail({
+          state,
+          attempts: [],
+          pool: "gpu-a-h100-sxm",
+          priority: 100,
+          priority_class: "production",
+          queue_position: state === "pending" ? 3 : null,
+          pending_reason: state === "pending" ? reason : "",
+          state_reason: state === "pending" ? reason : "Running on local-ray",
+        }),
+      }),
+      "GET /api/v1/jobs/7/logs/": { body: { attempt: null, offset: 0, next_offset: 0, text: "", complete: false } },
+    });
+    const { queryClient } = renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+
+    expect(await screen.findByTestId("job-pool")).toHaveTextContent("gpu-a-h100-sxm");
+    expect(screen.getByTestId("job-priority")).toHaveTextContent("100 production");
+    expect(screen.getByTestId("job-queue-position")).toHaveTextContent(
+      "Position 3 among team demo’s pending jobs in pool gpu-a-h100-sxm",
+    );
+    expect(within(screen.getByTestId("job-queue")).getByRole("link", { name: "queue" })).toHaveAttribute(
+      "href",
+      "/queue?team=demo",
+    );
+    expect(screen.getByTestId("job-pending-reason")).toHaveTextContent(reason);
+    expect(screen.queryByTestId("job-state-reason")).not.toBeInTheDocument();
+
+    state = "running";
+    await queryClient.invalidateQueries({ queryKey: ["job", 7] });
+    await waitFor(() => expect(screen.queryByTestId("job-queue")).not.toBeInTheDocument());
+    expect(screen.getByTestId("job-state-reason")).toHaveTextContent("Running on local-ray");
+  });
+
   it("shows waiting for logs before any output", async () => {
     mockApi({
       "GET /api/v1/jobs/7/": { body: detail({ state: "pending", attempts: [] }) },

@@ -7,7 +7,7 @@ import { LogPanel } from "../components/LogPanel";
 import { RelativeTime } from "../components/RelativeTime";
 import { StateBadge } from "../components/StateBadge";
 import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Status";
-import type { JobPlan } from "../api/models";
+import type { JobDetail, JobPlan } from "../api/models";
 import { FitBadge, MemoryUse } from "../components/PlanFit";
 import { useLogTail } from "../hooks/useLogTail";
 import { isActive, kindLabel, readRuntimeEnv } from "../lib/jobState";
@@ -71,10 +71,14 @@ function JobDetail({ id }: { id: number }) {
           </button>
         )}
       </div>
-      {j.state_reason && (
-        <p className="state-reason" data-testid="job-state-reason">
-          {j.state_reason}
-        </p>
+      {j.state === "pending" ? (
+        <QueueStatus job={j} />
+      ) : (
+        j.state_reason && (
+          <p className="state-reason" data-testid="job-state-reason">
+            {j.state_reason}
+          </p>
+        )
       )}
       {cancel.isError && (
         <p className="status status-error" role="alert">
@@ -89,6 +93,8 @@ function JobDetail({ id }: { id: number }) {
         <dd>{kindLabel(j.kind)}</dd>
         <dt>Cluster</dt>
         <dd>{j.cluster || "default"}</dd>
+        <dt>Pool</dt>
+        <dd data-testid="job-pool">{j.pool ?? <span className="muted">none yet</span>}</dd>
         <dt>Submitted by</dt>
         <dd>{j.submitted_by ?? "—"}</dd>
         <dt>Created</dt>
@@ -115,7 +121,15 @@ function JobDetail({ id }: { id: number }) {
         <dt>Max retries</dt>
         <dd>{j.max_retries}</dd>
         <dt>Priority</dt>
-        <dd>{j.priority}</dd>
+        <dd data-testid="job-priority">
+          {j.priority}
+          {j.priority_class && (
+            <>
+              {" "}
+              <span className="badge badge-class">{j.priority_class}</span>
+            </>
+          )}
+        </dd>
         <dt>Entrypoint</dt>
         <dd>
           <code className="mono">{j.entrypoint}</code>
@@ -217,6 +231,21 @@ function JobDetail({ id }: { id: number }) {
         </ol>
       )}
     </section>
+  );
+}
+
+/** Where a pending job stands in its team's queue for its pool, and why it waits. */
+function QueueStatus({ job }: { job: JobDetail }) {
+  return (
+    <div className="state-reason queue-status" data-testid="job-queue">
+      {job.queue_position != null && (
+        <span data-testid="job-queue-position">
+          Position {job.queue_position} among team {job.team}&rsquo;s pending jobs
+          {job.pool ? ` in pool ${job.pool}` : ""} · <Link to={`/queue?team=${encodeURIComponent(job.team)}`}>queue</Link>
+        </span>
+      )}
+      <span data-testid="job-pending-reason">{job.pending_reason || "Not yet considered by the scheduler."}</span>
+    </div>
   );
 }
 

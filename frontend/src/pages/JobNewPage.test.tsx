@@ -156,6 +156,55 @@ describe("JobNewPage", () => {
     expect(calls.some((c) => c.method === "POST")).toBe(false);
   });
 
+  it("offers the priority classes of the team's organisation and sends the one chosen", async () => {
+    const classes = [
+      { id: 1, organisation: "acme", name: "production", value: 1000, preemptible: false, description: "", created_at: "" },
+      { id: 2, organisation: "acme", name: "research", value: 10, preemptible: true, description: "", created_at: "" },
+      { id: 3, organisation: "globex", name: "theirs", value: 500, preemptible: true, description: "", created_at: "" },
+    ];
+    const { calls } = mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/clusters/": { body: page(clusters) },
+      "GET /api/v1/priority-classes/": { body: page(classes) },
+      "POST /api/v1/jobs/": { status: 201, body: makeJob({ id: 8, state: "pending" }) },
+    });
+    renderPage(<JobNewPage />, { route: "/jobs/new", path: "/jobs/new" });
+    const user = userEvent.setup();
+
+    const select = await screen.findByLabelText("Priority class");
+    expect(select).toHaveValue("");
+    expect(within(select).getAllByRole("option").map((o) => o.textContent)).toEqual([
+      "none",
+      "production (1000)",
+      "research (10)",
+    ]);
+    await user.selectOptions(select, "production");
+    expect(screen.getByLabelText("Priority")).toBeDisabled();
+    expect(screen.getByLabelText("Priority")).toHaveValue(1000);
+    expect(within(fieldOf("Priority class")).getByText(/not preemptible: must fit in the team's guarantee/)).toBeInTheDocument();
+
+    await user.type(screen.getByLabelText("Name"), "serve");
+    await user.type(screen.getByLabelText("Entrypoint"), "python serve.py");
+    await user.click(screen.getByRole("button", { name: "Submit" }));
+    await waitFor(() => expect(screen.getByTestId("location")).toHaveTextContent("/jobs/8"));
+    expect(posts(calls, "/api/v1/jobs/")[0]).toMatchObject({ priority_class: "production" });
+  });
+
+  it("shows a refused priority class next to its field", async () => {
+    mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/clusters/": { body: page(clusters) },
+      "GET /api/v1/priority-classes/": {
+        body: page([{ id: 1, organisation: "acme", name: "production", value: 1000, preemptible: false, description: "", created_at: "" }]),
+      },
+      "POST /api/v1/jobs/": { status: 400, body: { priority_class: ["Team demo may not use production."] } },
+    });
+    renderPage(<JobNewPage />, { route: "/jobs/new", path: "/jobs/new" });
+    await userEvent.selectOptions(await screen.findByLabelText("Priority class"), "production");
+    await userEvent.click(screen.getByRole("button", { name: "Submit" }));
+    expect(await within(fieldOf("Priority class")).findByText("Team demo may not use production.")).toBeInTheDocument();
+  });
+
   it("says so when the user has no team", async () => {
     mockApi({ "GET /api/v1/teams/": { body: page([]) }, "GET /api/v1/clusters/": { body: page([]) } });
     renderPage(<JobNewPage />, { route: "/jobs/new", path: "/jobs/new" });

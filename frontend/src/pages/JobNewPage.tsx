@@ -4,7 +4,7 @@ import { Link, useNavigate } from "react-router";
 import { ApiError } from "../api/client";
 import { api } from "../api/endpoints";
 import type { JobCreateRequest, JobKind, PlannerOptions, PlanSpec, RuntimeEnv } from "../api/models";
-import { useClusters, usePlannerOptions, useTeams } from "../api/queries";
+import { useClusters, usePlannerOptions, usePriorityClasses, useTeams } from "../api/queries";
 import { Field } from "../components/Field";
 import { FitBadge, MemoryUse } from "../components/PlanFit";
 import { ErrorState, Loading, errorMessage } from "../components/Status";
@@ -48,6 +48,7 @@ export const JOB_FORM_FIELDS = [
   "resources.memory_gb",
   "max_retries",
   "priority",
+  "priority_class",
   "plan",
 ] as const;
 
@@ -105,6 +106,8 @@ export interface JobFormValues {
   memoryGb: string;
   maxRetries: string;
   priority: string;
+  /** A priority class's name; blank for none (the priority field then counts). */
+  priorityClass: string;
 }
 
 /** The API's defaults (ResourcesRequest, JobCreateRequest). */
@@ -123,6 +126,7 @@ const INITIAL: JobFormValues = {
   memoryGb: "0",
   maxRetries: "0",
   priority: "0",
+  priorityClass: "",
 };
 
 export type FieldErrors = Record<string, string[]>;
@@ -171,6 +175,7 @@ export function buildJobRequest(
   };
   // Blank means the team's default cluster.
   if (values.cluster) body.cluster = values.cluster;
+  if (values.priorityClass) body.priority_class = values.priorityClass;
   if (plan.enabled) {
     const { model, errors: modelErrors } = buildModel(plan.model);
     const { workload, errors: workloadErrors } = buildWorkload(plan.workload, PLAN_WORKLOAD_FIELDS);
@@ -196,6 +201,7 @@ function estimateSpec(values: JobFormValues, plan: PlanValues): PlanSpec | null 
 export function JobNewPage() {
   const teams = useTeams();
   const clusters = useClusters();
+  const priorityClasses = usePriorityClasses();
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   const [values, setValues] = useState<JobFormValues>(INITIAL);
@@ -218,6 +224,10 @@ export function JobNewPage() {
   // Until the user picks one, default to the first team they may submit to.
   const defaultTeam = (teams.data?.find((t) => t.role !== "viewer") ?? teams.data?.[0])?.slug ?? "";
   const team = values.team || defaultTeam;
+  // A class belongs to an organisation: offer those of the chosen team's.
+  const organisation = teams.data?.find((t) => t.slug === team)?.organisation;
+  const classes = (priorityClasses.data ?? []).filter((c) => !c.organisation || c.organisation === organisation);
+  const chosenClass = classes.find((c) => c.name === values.priorityClass);
 
   const set =
     (key: keyof JobFormValues) =>
@@ -245,7 +255,7 @@ export function JobNewPage() {
 
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
-    const { body, errors } = buildJobRequest({ ...values, team }, plan);
+    const { body, errors } = buildJobRequest({ ...values, team, priorityClass: chosenClass?.name ?? "" }, plan);
     setClientErrors(errors);
     if (body === null) return;
     submit.reset();
@@ -380,8 +390,39 @@ export function JobNewPage() {
           <Field label="Max retries" errors={errorsFor("max_retries")}>
             <input name="max_retries" type="number" min={0} step={1} value={values.maxRetries} onChange={set("maxRetries")} />
           </Field>
-          <Field label="Priority" errors={errorsFor("priority")} hint="Higher is admitted first.">
-            <input name="priority" type="number" step={1} value={values.priority} onChange={set("priority")} />
+          {classes.length > 0 && (
+            <Field
+              label="Priority class"
+              errors={errorsFor("priority_class")}
+              hint={
+                chosenClass
+                  ? `Priority ${chosenClass.value}${chosenClass.preemptible === false ? "; not preemptible: must fit in the team's guarantee" : ""}.`
+                  : "Optional: a named priority of your organisation."
+              }
+            >
+              <select name="priority_class" value={chosenClass?.name ?? ""} onChange={set("priorityClass")}>
+                <option value="">none</option>
+                {classes.map((c) => (
+                  <option key={c.id} value={c.name}>
+                    {c.name} ({c.value})
+                  </option>
+                ))}
+              </select>
+            </Field>
+          )}
+          <Field
+            label="Priority"
+            errors={errorsFor("priority")}
+            hint={chosenClass ? "Set by the priority class." : "Higher is admitted first."}
+          >
+            <input
+              name="priority"
+              type="number"
+              step={1}
+              value={chosenClass ? String(chosenClass.value) : values.priority}
+              onChange={set("priority")}
+              disabled={chosenClass !== undefined}
+            />
           </Field>
         </div>
 

@@ -50,6 +50,24 @@ describe("JobsPage", () => {
     });
   });
 
+  it("says where a pending job stands and why it waits", async () => {
+    const reason = "Waiting for 4 × H100 SXM in pool gpu-a-h100-sxm: team demo uses 8 of its 8 guaranteed.";
+    mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/jobs/": {
+        body: page([
+          makeJob({ id: 3, state: "pending", pool: "gpu-a-h100-sxm", queue_position: 2, pending_reason: reason }),
+          makeJob({ id: 4, state: "running", pool: "gpu-a-h100-sxm" }),
+        ]),
+      },
+    });
+    renderPage(<JobsPage />, { route: "/jobs", path: "/jobs" });
+    const hint = within(await screen.findByTestId("job-row-3")).getByTestId("queue-hint");
+    expect(hint).toHaveTextContent(`#2 in pool gpu-a-h100-sxm · ${reason}`);
+    expect(hint).toHaveAttribute("title", reason);
+    expect(within(screen.getByTestId("job-row-4")).queryByTestId("queue-hint")).not.toBeInTheDocument();
+  });
+
   it("pages with Next", async () => {
     const { calls } = mockApi({
       "GET /api/v1/teams/": { body: page(teams) },

@@ -144,6 +144,16 @@ export function JobsPage() {
                   <td>{kindLabel(job.kind)}</td>
                   <td>
                     <StateBadge state={job.state} />
+                    {job.state === "pending" && job.queue_position != null && (
+                      <div
+                        className="small muted queue-hint"
+                        title={job.pending_reason || "Not yet considered by the scheduler."}
+                        data-testid="queue-hint"
+                      >
+                        #{job.queue_position} in {job.pool ? <>pool {job.pool}</> : "its queue"}
+                        {job.pending_reason && <> · {job.pending_reason}</>}
+                      </div>
+                    )}
                   </td>
                   <td>{job.cluster || <span className="muted">default</span>}</td>
                   <td>{job.submitted_by ?? <span className="muted">—</span>}</td>

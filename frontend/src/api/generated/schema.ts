@@ -235,6 +235,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/cohorts/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Cohorts of the caller's organisations: teams that lend to one another, and their
+         *     preemption policy.
+         */
+        get: operations["cohorts_list"];
+        put?: never;
+        /**
+         * @description Cohorts of the caller's organisations: teams that lend to one another, and their
+         *     preemption policy.
+         */
+        post: operations["cohorts_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cohorts/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Cohorts of the caller's organisations: teams that lend to one another, and their
+         *     preemption policy.
+         */
+        get: operations["cohorts_retrieve"];
+        put?: never;
+        post?: never;
+        /**
+         * @description Cohorts of the caller's organisations: teams that lend to one another, and their
+         *     preemption policy.
+         */
+        delete: operations["cohorts_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Cohorts of the caller's organisations: teams that lend to one another, and their
+         *     preemption policy.
+         */
+        patch: operations["cohorts_partial_update"];
+        trace?: never;
+    };
     "/api/v1/jobs/": {
         parameters: {
             query?: never;
@@ -445,6 +497,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/pools/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Pools of the clusters of the caller's organisations, with capacity and use now; admins
+         *     of the organisation choose how each places gangs (pack or spread).
+         */
+        get: operations["pools_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pools/{name}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Pools of the clusters of the caller's organisations, with capacity and use now; admins
+         *     of the organisation choose how each places gangs (pack or spread).
+         */
+        get: operations["pools_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * @description Pools of the clusters of the caller's organisations, with capacity and use now; admins
+         *     of the organisation choose how each places gangs (pack or spread).
+         */
+        patch: operations["pools_partial_update"];
+        trace?: never;
+    };
     "/api/v1/price-points/": {
         parameters: {
             query?: never;
@@ -495,6 +591,97 @@ export interface paths {
          *     user; staff record, correct and remove them.
          */
         patch: operations["price_points_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/priority-classes/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Priority classes of the caller's organisations (a job names one at submission). */
+        get: operations["priority_classes_list"];
+        put?: never;
+        /** @description Priority classes of the caller's organisations (a job names one at submission). */
+        post: operations["priority_classes_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/priority-classes/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Priority classes of the caller's organisations (a job names one at submission). */
+        get: operations["priority_classes_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Priority classes of the caller's organisations (a job names one at submission). */
+        delete: operations["priority_classes_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Priority classes of the caller's organisations (a job names one at submission). */
+        patch: operations["priority_classes_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/queue/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The caller's teams' pending jobs in queue order: position, jobs ahead and why each waits. */
+        get: operations["queue_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/quotas/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Quotas of the teams of the caller's organisations, with use, borrowing and lending now. */
+        get: operations["quotas_list"];
+        put?: never;
+        /** @description Quotas of the teams of the caller's organisations, with use, borrowing and lending now. */
+        post: operations["quotas_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/quotas/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Quotas of the teams of the caller's organisations, with use, borrowing and lending now. */
+        get: operations["quotas_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Quotas of the teams of the caller's organisations, with use, borrowing and lending now. */
+        delete: operations["quotas_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Quotas of the teams of the caller's organisations, with use, borrowing and lending now. */
+        patch: operations["quotas_partial_update"];
         trace?: never;
     };
     "/api/v1/storage-backends/": {
@@ -987,6 +1174,39 @@ export interface components {
          * @enum {string}
          */
         ClusterStateEnum: "unknown" | "ready" | "unreachable";
+        /** @description Teams that lend idle guarantees to one another, and when their jobs may preempt. */
+        Cohort: {
+            readonly id: number;
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name: string;
+            description?: string;
+            /** @description A team asking for work within its guarantee preempts other teams' jobs that borrow it. */
+            reclaim_from_borrowers?: boolean;
+            /** @description A job preempts lower-priority, preemptible jobs of its own team in the same pool. */
+            preempt_lower_priority?: boolean;
+            /** @description A job that must borrow preempts lower-priority, preemptible jobs of other teams that borrow. */
+            preempt_while_borrowing?: boolean;
+            /** @description Slugs of the member teams; a team is in at most one cohort */
+            teams?: string[];
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /** @description Teams that lend idle guarantees to one another, and when their jobs may preempt. */
+        CohortRequest: {
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name: string;
+            description?: string;
+            /** @description A team asking for work within its guarantee preempts other teams' jobs that borrow it. */
+            reclaim_from_borrowers?: boolean;
+            /** @description A job preempts lower-priority, preemptible jobs of its own team in the same pool. */
+            preempt_lower_priority?: boolean;
+            /** @description A job that must borrow preempts lower-priority, preemptible jobs of other teams that borrow. */
+            preempt_while_borrowing?: boolean;
+            /** @description Slugs of the member teams; a team is in at most one cohort */
+            teams?: string[];
+        };
         Compute: {
             /** Format: double */
             flops_per_step: number;
@@ -1076,9 +1296,11 @@ export interface components {
          *     * `stopped` - Stopped on the cluster
          *     * `lost` - Lost
          *     * `dispatch_error` - Dispatch error
+         *     * `preempted` - Preempted
+         *     * `requeued` - Back in the queue
          * @enum {string}
          */
-        EventKindEnum: "submitted" | "waiting" | "admitted" | "dispatched" | "adopted" | "running" | "succeeded" | "failed" | "retrying" | "cancelled" | "stopped" | "lost" | "dispatch_error";
+        EventKindEnum: "submitted" | "waiting" | "admitted" | "dispatched" | "adopted" | "running" | "succeeded" | "failed" | "retrying" | "cancelled" | "stopped" | "lost" | "dispatch_error" | "preempted" | "requeued";
         /**
          * @description * `hf` - hf
          *     * `megatron` - megatron
@@ -1161,6 +1383,13 @@ export interface components {
             readonly resources: components["schemas"]["ResourcesRead"];
             readonly max_retries: number;
             readonly priority: number;
+            readonly priority_class: string | null;
+            /** @description Where its quota is counted; null: no pools */
+            readonly pool: string | null;
+            /** @description Pending only: 1-based among the pending jobs of its team in its pool (priority, then age) */
+            readonly queue_position: number | null;
+            /** @description Pending only: why it waits, in words */
+            readonly pending_reason: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly submitted_by: string | null;
             /** Format: date-time */
@@ -1189,6 +1418,8 @@ export interface components {
             max_retries: number;
             /** @default 0 */
             priority: number;
+            /** @description A priority class of the team's organisation; the job's priority becomes the class's value. */
+            priority_class?: string | null;
             /** @description What the job trains or serves; with workload, the planner checks the fit first. */
             model?: components["schemas"]["ModelInputRequest"];
             /** @description The planner's workload (mode, batch, seq, …). */
@@ -1212,6 +1443,13 @@ export interface components {
             readonly resources: components["schemas"]["ResourcesRead"];
             readonly max_retries: number;
             readonly priority: number;
+            readonly priority_class: string | null;
+            /** @description Where its quota is counted; null: no pools */
+            readonly pool: string | null;
+            /** @description Pending only: 1-based among the pending jobs of its team in its pool (priority, then age) */
+            readonly queue_position: number | null;
+            /** @description Pending only: why it waits, in words */
+            readonly pending_reason: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly submitted_by: string | null;
             /** Format: date-time */
@@ -1283,9 +1521,10 @@ export interface components {
          *     * `succeeded` - Succeeded
          *     * `failed` - Failed
          *     * `cancelled` - Cancelled
+         *     * `preempted` - Preempted (going back to the queue)
          * @enum {string}
          */
-        JobStateEnum: "pending" | "admitted" | "dispatching" | "running" | "succeeded" | "failed" | "cancelled";
+        JobStateEnum: "pending" | "admitted" | "dispatching" | "running" | "succeeded" | "failed" | "cancelled" | "preempted";
         KnownModel: {
             name: string;
             params: number;
@@ -1511,6 +1750,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Cluster"][];
         };
+        PaginatedCohortList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Cohort"][];
+        };
         PaginatedJobEventList: {
             /**
              * Format: uri
@@ -1583,6 +1837,66 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["PricePoint"][];
+        };
+        PaginatedPriorityClassList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["PriorityClass"][];
+        };
+        PaginatedQueueEntryList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["QueueEntry"][];
+        };
+        PaginatedQuotaList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Quota"][];
+        };
+        PaginatedSchedulingPoolList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["SchedulingPool"][];
         };
         PaginatedStorageBackendList: {
             /** @example 123 */
@@ -1679,6 +1993,21 @@ export interface components {
             source_url?: string;
             notes?: string;
         };
+        /** @description Teams that lend idle guarantees to one another, and when their jobs may preempt. */
+        PatchedCohortRequest: {
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name?: string;
+            description?: string;
+            /** @description A team asking for work within its guarantee preempts other teams' jobs that borrow it. */
+            reclaim_from_borrowers?: boolean;
+            /** @description A job preempts lower-priority, preemptible jobs of its own team in the same pool. */
+            preempt_lower_priority?: boolean;
+            /** @description A job that must borrow preempts lower-priority, preemptible jobs of other teams that borrow. */
+            preempt_while_borrowing?: boolean;
+            /** @description Slugs of the member teams; a team is in at most one cohort */
+            teams?: string[];
+        };
         /** @description The network between nodes: InfiniBand, RoCE or Ethernet. */
         PatchedNetworkFabricRequest: {
             /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
@@ -1721,6 +2050,45 @@ export interface components {
             source_url?: string;
             notes?: string;
         };
+        /**
+         * @description A named priority: higher runs first; a class that is not preemptible must fit in the
+         *     team's guarantee.
+         */
+        PatchedPriorityClassRequest: {
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name?: string;
+            /** @description Higher runs first */
+            value?: number;
+            /** @description Jobs of a class that is not preemptible must fit in their team's guarantee. */
+            preemptible?: boolean;
+            description?: string;
+        };
+        /**
+         * @description A team's share of a pool: guaranteed, burst ceiling, lending limit and fair-share weight,
+         *     with what it uses, borrows and lends right now.
+         */
+        PatchedQuotaRequest: {
+            /** @description Team slug */
+            team?: string;
+            /** @description Pool name */
+            pool?: string;
+            /** @description GPUs (CPUs in a CPU pool) always there for the team. */
+            guaranteed?: number;
+            /** @description Burst ceiling, borrowing from the cohort; null: as much as the cohort lends */
+            max?: number | null;
+            /** @description How much of the idle guarantee others may borrow; null: all of it */
+            lending_limit?: number | null;
+            /**
+             * Format: double
+             * @description Fair-share weight (> 0)
+             */
+            weight?: number;
+        };
+        /** @description A schedulable flavor: one cluster's GPUs of one model (or its CPUs), with what is in use now. */
+        PatchedSchedulingPoolRequest: {
+            placement?: components["schemas"]["PlacementEnum"];
+        };
         /** @description Where datasets, checkpoints and models live; throughput is measured (probe-storage). */
         PatchedStorageBackendRequest: {
             /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
@@ -1733,6 +2101,12 @@ export interface components {
             capacity_bytes?: number | null;
             used_bytes?: number | null;
         };
+        /**
+         * @description * `pack` - Pack (fill nodes, keep big holes whole)
+         *     * `spread` - Spread (the emptiest node first)
+         * @enum {string}
+         */
+        PlacementEnum: "pack" | "spread";
         PlanSpecRequest: {
             model: components["schemas"]["ModelInputRequest"];
             workload: components["schemas"]["WorkloadRequest"];
@@ -1827,12 +2201,121 @@ export interface components {
          */
         PricingClassEnum: "on_demand" | "reserved" | "capacity_block" | "spot";
         /**
+         * @description A named priority: higher runs first; a class that is not preemptible must fit in the
+         *     team's guarantee.
+         */
+        PriorityClass: {
+            readonly id: number;
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name: string;
+            /** @description Higher runs first */
+            value: number;
+            /** @description Jobs of a class that is not preemptible must fit in their team's guarantee. */
+            preemptible?: boolean;
+            description?: string;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description A named priority: higher runs first; a class that is not preemptible must fit in the
+         *     team's guarantee.
+         */
+        PriorityClassRequest: {
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name: string;
+            /** @description Higher runs first */
+            value: number;
+            /** @description Jobs of a class that is not preemptible must fit in their team's guarantee. */
+            preemptible?: boolean;
+            description?: string;
+        };
+        /**
          * @description * `datasets` - Datasets
          *     * `checkpoints` - Checkpoints
          *     * `models` - Models
          * @enum {string}
          */
         PurposeEnum: "datasets" | "checkpoints" | "models";
+        /** @description A pending job, where it stands in the queue and why it waits. */
+        QueueEntry: {
+            readonly id: number;
+            readonly name: string;
+            readonly team: string;
+            readonly pool: string | null;
+            readonly priority: number;
+            readonly priority_class: string | null;
+            /** @description 1-based, among the pending jobs of its team in its pool (priority, then age) */
+            readonly queue_position: number;
+            /** @description Pending jobs of any team in its pool before it by priority, then age (the scheduler also weighs fair share between teams) */
+            readonly jobs_ahead: number;
+            /** @description Why it waits, in words */
+            readonly pending_reason: string;
+            /**
+             * Format: date-time
+             * @description When it last joined the queue (submitted, preempted or retried).
+             */
+            readonly waiting_since: string;
+        };
+        /**
+         * @description A team's share of a pool: guaranteed, burst ceiling, lending limit and fair-share weight,
+         *     with what it uses, borrows and lends right now.
+         */
+        Quota: {
+            readonly id: number;
+            /** @description Team slug */
+            team: string;
+            /** @description Pool name */
+            pool: string;
+            /** @description GPU or CPU */
+            readonly unit: string;
+            /** @description GPUs (CPUs in a CPU pool) always there for the team. */
+            guaranteed?: number;
+            /** @description Burst ceiling, borrowing from the cohort; null: as much as the cohort lends */
+            max?: number | null;
+            /** @description How much of the idle guarantee others may borrow; null: all of it */
+            lending_limit?: number | null;
+            /**
+             * Format: double
+             * @description Fair-share weight (> 0)
+             */
+            weight?: number;
+            /** @description Units its admitted and running jobs hold now */
+            readonly used: number;
+            /** @description Units used above its guarantee (lent by its cohort) */
+            readonly borrowed: number;
+            /** @description Units of its idle guarantee other teams of its cohort use */
+            readonly lent: number;
+            /**
+             * Format: double
+             * @description Borrowed / pool capacity / weight: lower goes first
+             */
+            readonly fair_share: number;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        /**
+         * @description A team's share of a pool: guaranteed, burst ceiling, lending limit and fair-share weight,
+         *     with what it uses, borrows and lends right now.
+         */
+        QuotaRequest: {
+            /** @description Team slug */
+            team: string;
+            /** @description Pool name */
+            pool: string;
+            /** @description GPUs (CPUs in a CPU pool) always there for the team. */
+            guaranteed?: number;
+            /** @description Burst ceiling, borrowing from the cohort; null: as much as the cohort lends */
+            max?: number | null;
+            /** @description How much of the idle guarantee others may borrow; null: all of it */
+            lending_limit?: number | null;
+            /**
+             * Format: double
+             * @description Fair-share weight (> 0)
+             */
+            weight?: number;
+        };
         Recommendation: {
             pool: string;
             cluster: string | null;
@@ -1906,6 +2389,24 @@ export interface components {
             };
             pip?: string[];
             working_dir?: string;
+        };
+        /** @description A schedulable flavor: one cluster's GPUs of one model (or its CPUs), with what is in use now. */
+        SchedulingPool: {
+            readonly name: string;
+            readonly cluster: string;
+            /** @description Catalog model; null: the cluster's CPUs */
+            readonly accelerator_model: string | null;
+            /** @description What quotas count here: GPU or CPU */
+            readonly unit: string;
+            placement?: components["schemas"]["PlacementEnum"];
+            /** @description Units on the pool's nodes that are not down */
+            readonly capacity: number;
+            /** @description Units held by admitted and running jobs */
+            readonly used: number;
+            /** @description Units on schedulable nodes that no job holds */
+            readonly free: number;
+            /** @description Pending jobs counted against this pool */
+            readonly pending: number;
         };
         Serving: {
             /** Format: double */
@@ -2420,6 +2921,132 @@ export interface operations {
             };
         };
     };
+    cohorts_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description Organisation slug */
+                organisation?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /** @description The cohort of this team (its slug) */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedCohortList"];
+                };
+            };
+        };
+    };
+    cohorts_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CohortRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["CohortRequest"];
+                "multipart/form-data": components["schemas"]["CohortRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cohort"];
+                };
+            };
+        };
+    };
+    cohorts_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this cohort. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cohort"];
+                };
+            };
+        };
+    };
+    cohorts_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this cohort. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    cohorts_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this cohort. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedCohortRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedCohortRequest"];
+                "multipart/form-data": components["schemas"]["PatchedCohortRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cohort"];
+                };
+            };
+        };
+    };
     jobs_list: {
         parameters: {
             query?: {
@@ -2438,6 +3065,8 @@ export interface operations {
                 page?: number;
                 /** @description Number of results to return per page. */
                 page_size?: number;
+                /** @description Pool name */
+                pool?: string;
                 /**
                  * @description Repeat for several states
                  *
@@ -2448,8 +3077,9 @@ export interface operations {
                  *     * `succeeded` - Succeeded
                  *     * `failed` - Failed
                  *     * `cancelled` - Cancelled
+                 *     * `preempted` - Preempted (going back to the queue)
                  */
-                state?: ("admitted" | "cancelled" | "dispatching" | "failed" | "pending" | "running" | "succeeded")[];
+                state?: ("admitted" | "cancelled" | "dispatching" | "failed" | "pending" | "preempted" | "running" | "succeeded")[];
                 /** @description Team slug */
                 team?: string;
             };
@@ -2574,6 +3204,8 @@ export interface operations {
                 ordering?: string;
                 /** @description Number of results to return per page. */
                 page_size?: number;
+                /** @description Pool name */
+                pool?: string;
                 /**
                  * @description Repeat for several states
                  *
@@ -2584,8 +3216,9 @@ export interface operations {
                  *     * `succeeded` - Succeeded
                  *     * `failed` - Failed
                  *     * `cancelled` - Cancelled
+                 *     * `preempted` - Preempted (going back to the queue)
                  */
-                state?: ("admitted" | "cancelled" | "dispatching" | "failed" | "pending" | "running" | "succeeded")[];
+                state?: ("admitted" | "cancelled" | "dispatching" | "failed" | "pending" | "preempted" | "running" | "succeeded")[];
                 /** @description Team slug */
                 team?: string;
             };
@@ -2904,6 +3537,96 @@ export interface operations {
             };
         };
     };
+    pools_list: {
+        parameters: {
+            query?: {
+                /** @description Catalog model name, e.g. H100 SXM */
+                accelerator_model?: string;
+                /** @description Cluster name */
+                cluster?: string;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `pack` - Pack (fill nodes, keep big holes whole)
+                 *     * `spread` - Spread (the emptiest node first)
+                 */
+                placement?: "pack" | "spread";
+                /**
+                 * @description GPU pools or CPU pools
+                 *
+                 *     * `GPU` - GPU
+                 *     * `CPU` - CPU
+                 */
+                unit?: "CPU" | "GPU";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedSchedulingPoolList"];
+                };
+            };
+        };
+    };
+    pools_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulingPool"];
+                };
+            };
+        };
+    };
+    pools_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedSchedulingPoolRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedSchedulingPoolRequest"];
+                "multipart/form-data": components["schemas"]["PatchedSchedulingPoolRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulingPool"];
+                };
+            };
+        };
+    };
     price_points_list: {
         parameters: {
             query?: {
@@ -3039,6 +3762,289 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PricePoint"];
+                };
+            };
+        };
+    };
+    priority_classes_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description Organisation slug */
+                organisation?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                preemptible?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedPriorityClassList"];
+                };
+            };
+        };
+    };
+    priority_classes_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PriorityClassRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PriorityClassRequest"];
+                "multipart/form-data": components["schemas"]["PriorityClassRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriorityClass"];
+                };
+            };
+        };
+    };
+    priority_classes_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this priority class. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriorityClass"];
+                };
+            };
+        };
+    };
+    priority_classes_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this priority class. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    priority_classes_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this priority class. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedPriorityClassRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedPriorityClassRequest"];
+                "multipart/form-data": components["schemas"]["PatchedPriorityClassRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriorityClass"];
+                };
+            };
+        };
+    };
+    queue_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /** @description Pool name */
+                pool?: string;
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedQueueEntryList"];
+                };
+            };
+        };
+    };
+    quotas_list: {
+        parameters: {
+            query?: {
+                /** @description Cluster name */
+                cluster?: string;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /** @description Pool name */
+                pool?: string;
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedQuotaList"];
+                };
+            };
+        };
+    };
+    quotas_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuotaRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["QuotaRequest"];
+                "multipart/form-data": components["schemas"]["QuotaRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"];
+                };
+            };
+        };
+    };
+    quotas_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this quota. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"];
+                };
+            };
+        };
+    };
+    quotas_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this quota. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    quotas_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this quota. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedQuotaRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedQuotaRequest"];
+                "multipart/form-data": components["schemas"]["PatchedQuotaRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"];
                 };
             };
         };
