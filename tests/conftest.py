@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -126,7 +127,20 @@ def live(transactional_db: Any, celery_worker_process: Any, ray_head: Any) -> It
     user = UserFactory(username="runner")
     MembershipFactory(team=team, user=user, role="member")
     yield World(org, team, other, cluster, user, user, user, user)
+    wait_for_idle_worker(app)
     app.conf.task_always_eager = True
+
+
+def wait_for_idle_worker(app: Any, timeout: float = 20) -> None:
+    """Let the worker finish what the test set going (a job's end wakes the scheduler, which
+    writes) before the test database is flushed: a TRUNCATE racing a pass deadlocks."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 3:
+        inspect = app.control.inspect(timeout=0.5)
+        busy = any((inspect.active() or {}).values()) or any((inspect.reserved() or {}).values())
+        quiet = 0 if busy else quiet + 1
+        time.sleep(0.1)
 
 
 @pytest.fixture
