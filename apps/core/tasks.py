@@ -62,7 +62,17 @@ def enqueue(task_name: str, *args: Any) -> None:
 
 
 def wake_scheduler_on_commit() -> None:
-    """Ask for a scheduler pass once the current transaction commits (quotas, inventory, jobs)."""
+    """Ask for a scheduler pass once the current transaction commits (quotas, inventory).
+
+    A broker that cannot take the message must not fail the change that asked (a quota saved
+    in the admin): the periodic pass picks the change up anyway.
+    """
     from django.db import transaction
 
-    transaction.on_commit(lambda: enqueue("jobs.schedule"))
+    def wake() -> None:
+        try:
+            enqueue("jobs.schedule")
+        except Exception as exc:  # the broker is down: the periodic pass catches up
+            log.warning("scheduler.wake_failed", error=str(exc))
+
+    transaction.on_commit(wake)
