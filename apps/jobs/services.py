@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.core import audit
 from apps.core.errors import Conflict
 from apps.core.logging import get_logger
+from apps.core.tasks import enqueue
 from apps.dispatch.port import BackendError, JobSpec, RemoteState, RemoteStatus
 from apps.inventory.models import Cluster
 from apps.inventory.services import backend_for
@@ -562,11 +563,5 @@ def reconcile(*, cluster_ids: Iterable[int] | None = None, stale_after_seconds: 
 
 
 # --- side effects -------------------------------------------------------------------------
-def enqueue(task_name: str, *args: Any) -> None:
-    from controlplane.celery import app
-
-    app.tasks[task_name].apply_async(args=tuple(args))
-
-
 def _wake_scheduler() -> None:
     enqueue("jobs.schedule")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from apps.inventory.models import Accelerator, AcceleratorModel, Node
+from apps.inventory.catalog import Matcher
+from apps.inventory.models import Accelerator, Node
 from apps.jobs.choices import JobState
 from apps.jobs.models import Job
 from apps.quotas.models import Pool
@@ -46,19 +47,8 @@ def pool_for(cluster_id: int, gpus: float, accelerator: str) -> Pool | None:
     gpu_pools = [pool for pool in pools if pool.accelerator_model_id]
     if not accelerator:
         return gpu_pools[0] if len(gpu_pools) == 1 else None
-    model = matching_model(accelerator)
+    model = Matcher.load().match(accelerator)  # Ray's type ("H100"), the catalog name or a reported name
     return next((pool for pool in gpu_pools if model is not None and pool.accelerator_model_id == model.pk), None)
-
-
-def matching_model(name: str) -> AcceleratorModel | None:
-    """The catalog row a job's accelerator name means: Ray's type ("H100"), the name, or a reported name."""
-    wanted = name.strip().lower()
-    rows = sorted(AcceleratorModel.objects.all(), key=lambda row: (not row.ray_accelerator_type, row.name))
-    for row in rows:
-        names = [row.ray_accelerator_type, row.name, *row.match_names]
-        if any(candidate and candidate.lower() == wanted for candidate in names):
-            return row
-    return None
 
 
 def resolve_pools() -> int:
