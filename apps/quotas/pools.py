@@ -71,13 +71,18 @@ def resolve_pools() -> int:
 def unresolved() -> list[tuple[Job, str]]:
     """Pending jobs of clusters that have pools but none for the job's shape, and why."""
     out: list[tuple[Job, str]] = []
-    jobs = (
+    jobs = list(
         Job.objects.filter(state=JobState.PENDING, pool__isnull=True, cluster__pools__isnull=False)
         .select_related("cluster")
         .distinct()
     )
+    pool_names: dict[int, list[str]] = {}
+    for cluster_id, name in Pool.objects.filter(cluster_id__in={job.cluster_id for job in jobs}).values_list(
+        "cluster_id", "name"
+    ):
+        pool_names.setdefault(cluster_id, []).append(name)
     for job in jobs:
-        names = sorted(Pool.objects.filter(cluster_id=job.cluster_id).values_list("name", flat=True))
+        names = sorted(pool_names.get(job.cluster_id, []))
         if job.gpus > 0 and not job.accelerator_model:
             why = f"name the accelerator model: cluster {job.cluster.name} has the pools {', '.join(names)}"
         elif job.gpus > 0:

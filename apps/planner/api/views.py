@@ -12,8 +12,7 @@ from rest_framework.views import APIView
 from apps.planner import services
 from apps.planner.api.serializers import EstimateSerializer, PlannerOptionsSerializer, PlanSpecSerializer
 from apps.planner.estimator import KNOWN_MODELS, SpecError, spec
-from apps.tenancy.models import Team
-from apps.tenancy.scoping import caller_roles
+from apps.tenancy.scoping import caller_organisation_ids
 
 EXAMPLE = {
     "model": {
@@ -41,12 +40,6 @@ EXAMPLE = {
 }
 
 
-def _organisations(request: Request) -> list[int]:
-    """Pools come from the clusters of the caller's organisations."""
-    teams = caller_roles(request)
-    return list(Team.objects.filter(pk__in=list(teams)).values_list("organisation_id", flat=True).distinct())
-
-
 class EstimateView(APIView):
     # An estimate changes nothing, so read-scoped tokens (CI dashboards) may ask for one.
     read_scope_may_post = True
@@ -64,7 +57,7 @@ class EstimateView(APIView):
     )
     def post(self, request: Request) -> Response:
         try:
-            answer = services.plan(request.data, _organisations(request))
+            answer = services.plan(request.data, caller_organisation_ids(request))
         except SpecError as exc:
             return Response(exc.errors, status=400)
         return Response(answer)
@@ -74,7 +67,7 @@ class OptionsView(APIView):
     @extend_schema(operation_id="planner_options", responses={200: PlannerOptionsSerializer})
     def get(self, request: Request) -> Response:
         catalog = services.load_catalog()
-        pools = services.pools_for(catalog, _organisations(request))
+        pools = services.pools_for(catalog, caller_organisation_ids(request))
         body: dict[str, Any] = {
             "models": [
                 {
