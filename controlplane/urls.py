@@ -21,7 +21,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.ReadyzView.as_view(), name="readyz"),
     path("metrics", core_views.metrics, name="metrics"),
     re_path(r"^api/", core_views.api_not_found),
-    re_path(r"^(?!static/|admin/|api/).*$", core_views.spa_index, name="spa"),
+    re_path(r"^(?!static/|admin/|api/|healthz|readyz|metrics).*$", core_views.spa_index, name="spa"),
 ]

@@ -2,26 +2,73 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.core import health
 from apps.core.metrics import REGISTRY
+from apps.tenancy.scoping import caller_organisation_ids
+
+
+def _body(results: list[health.CheckResult], *, visible_organisations: set[int] | None) -> dict[str, Any]:
+    """What a caller may read: anonymous callers get each check's name, state and a public
+    summary; authenticated ones the details and the objects of their organisations
+    (``None``: every organisation, for staff)."""
+    status, _ = health.status_of(results)
+    checks = []
+    for result in results:
+        check: dict[str, Any] = {"name": result.name, "ok": result.ok, "critical": result.critical}
+        if visible_organisations is None or visible_organisations:
+            check["detail"] = result.detail
+            items = [
+                {key: value for key, value in item.items() if key != "organisation_id"}
+                for item in result.items
+                if visible_organisations is None or item.get("organisation_id") in visible_organisations
+            ]
+            if items:
+                check["items"] = items
+        elif result.public:
+            check["detail"] = result.public
+        checks.append(check)
+    return {"status": status, "checks": checks}
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and broker answer; clusters are reported, not fatal."""
-    results = health.run_all()
-    ok = all(r.ok for r in results if r.critical)
-    body = {
-        "status": "ok" if ok and all(r.ok for r in results) else ("degraded" if ok else "down"),
-        "checks": [{"name": r.name, "ok": r.ok, "detail": r.detail, "critical": r.critical} for r in results],
-    }
-    return JsonResponse(body, status=200 if ok else 503)
+    """Liveness: 200 while this process and its database answer. No cluster is ever named."""
+    results = health.liveness()
+    _, ok = health.status_of(results)
+    return JsonResponse(_body(results, visible_organisations=set()), status=200 if ok else 503)
+
+
+class ReadyzView(APIView):
+    """Readiness: the database, the broker, and each cluster as the control loops last saw it
+    (never called from here). 503 when the database or the broker is down."""
+
+    permission_classes = [AllowAny]
+    schema = None  # an operations endpoint, not part of the API contract
+
+    def get(self, request: Request) -> Response:
+        results = health.readiness()
+        _, ok = health.status_of(results)
+        user = request.user
+        visible: set[int] | None
+        if getattr(user, "is_staff", False) and request.auth is None:
+            visible = None  # staff with a dashboard session: every organisation
+        elif getattr(user, "is_authenticated", False):
+            visible = set(caller_organisation_ids(request))
+        else:
+            visible = set()
+        return Response(_body(results, visible_organisations=visible), status=200 if ok else 503)
 
 
 @require_GET

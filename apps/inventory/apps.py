@@ -8,6 +8,6 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core import health
-        from apps.inventory.health import clusters_reachable
+        from apps.inventory.health import clusters_answering
 
-        health.register(clusters_reachable)
+        health.register(clusters_answering)
