@@ -108,18 +108,21 @@ REDIS_URL = env.string("REDIS_URL")
 if PRODUCTION and not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL must be set in production")
 BROKER_DIR = DATA_DIR / "broker"
-_embedded_broker = "filesystem://"
+# kombu's file-system transport with atomic writes and claims (apps/core/broker.py): its
+# own "filesystem://" hands consumers half-written messages under load and crashes workers.
+_embedded_broker = "paddockfs://"
 CELERY_BROKER_URL = env.string("PADDOCK_BROKER_URL") or REDIS_URL or _embedded_broker
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
-if CELERY_BROKER_URL.startswith("filesystem://"):
+if CELERY_BROKER_URL.startswith(("paddockfs://", "filesystem://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
-        # The folder is polled; kombu's default of 1 s would add a second per task hop.
-        "polling_interval": 0.1,
+        # The folder is polled: every poll is one directory listing, and the interval is
+        # added to every task hop (kombu's default, 1 s, would make each hop take a second).
+        "polling_interval": 0.02,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -141,10 +144,21 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
+# The cache is where processes coordinate (the watch loop's lock, coalesced scheduler wake-ups,
+# circuit breakers, login throttles), so every process must see the same one: Redis, or in
+# the embedded default a table in the database file (``manage.py createcachetable``, which
+# ``runlocal`` runs). A per-process memory cache would let each process hold "the" lock.
+CACHES: dict[str, dict[str, object]]
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "paddock_cache",
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
 
 # --- Paddock behaviour -------------------------------------------------------------------
 # Seconds between level-triggered reconcile passes (beat) and scheduler passes.
@@ -157,6 +171,16 @@ PADDOCK_SCHEDULER_STARVATION_SECONDS = env.number("PADDOCK_SCHEDULER_STARVATION_
 PADDOCK_WATCH_SECONDS = env.number("PADDOCK_WATCH_SECONDS", 30.0)
 PADDOCK_WATCH_POLL = env.number("PADDOCK_WATCH_POLL", 0.05)
 PADDOCK_WATCH_SLICE = env.number("PADDOCK_WATCH_SLICE", 2.0)
+# Every call to a cluster ends by this many seconds (a submit that uploads code: the second);
+# after PADDOCK_BREAKER_FAILURES calls in a row fail, the cluster is left alone for a while.
+PADDOCK_BACKEND_DEADLINE = env.number("PADDOCK_BACKEND_DEADLINE", 15.0)
+PADDOCK_SUBMIT_DEADLINE = env.number("PADDOCK_SUBMIT_DEADLINE", 150.0)
+# How long one control-loop pass waits for all clusters at once (capacity, status, submit):
+# a cluster that has not answered by then waits for the next pass; the others go on.
+PADDOCK_CLUSTER_BUDGET = env.number("PADDOCK_CLUSTER_BUDGET", 3.0)
+# How many times a job is tried again when the cluster, not the job, failed it (a restarted
+# Ray head that forgot it, a node or the job's supervisor that died); max_retries is apart.
+PADDOCK_INFRASTRUCTURE_RETRIES = env.integer("PADDOCK_INFRASTRUCTURE_RETRIES", 3)
 # Comma-separated Fernet keys for credentials at rest; the first encrypts, all decrypt.
 # Without it a key is derived from the secret key (so rotating the secret key needs it).
 PADDOCK_ENCRYPTION_KEYS = env.strings("PADDOCK_ENCRYPTION_KEYS", [])

@@ -14,14 +14,16 @@ from apps.tenancy import services as tenancy_services
 from tests.factories import ClusterFactory, MembershipFactory, OrganisationFactory, TeamFactory, UserFactory
 
 # The session's real Ray head (``ray_head``), shared by dispatch, integration and browser tests.
-pytest_plugins = ["tests.raycluster"]
+pytest_plugins = ["tests.raycluster", "tests.tarpit"]
 
 
 @pytest.fixture(autouse=True)
 def eager_tasks(settings: Any) -> Iterator[None]:
     """Unit tests run tasks in-process; integration tests switch to a real worker."""
+    from apps.dispatch.registry import reset_breakers
     from controlplane.celery import app
 
+    reset_breakers()  # a cluster an earlier test silenced is not left alone in this one
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed, tests only

@@ -126,6 +126,9 @@ class RemoteStatus:
     message: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # FAILED because of the cluster (a node or the job's supervisor died, it could not start),
+    # not the job's own code: Paddock retries it without counting it against max_retries.
+    infrastructure: bool = False
 
 
 @dataclass(frozen=True)

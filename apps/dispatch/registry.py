@@ -1,8 +1,10 @@
 """Which backend object serves a cluster: one per (kind, address, token), made on first use.
 
 Callers say what a cluster is (``kind``, ``address``, token) and get a :class:`Backend`;
-nothing above this module names an adapter class. Tests swap every backend for one of
-their own with :func:`override_backend`.
+nothing above this module names an adapter class. Every backend handed out is guarded
+(:mod:`apps.dispatch.guard`): each call has a deadline and a cluster that stops answering is
+left alone for a while. Tests swap every backend for one of their own with
+:func:`override_backend`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from apps.dispatch.backends.fake import FakeBackend
+from apps.dispatch.guard import DEFAULT_DEADLINE_S, DEFAULT_SUBMIT_DEADLINE_S, GuardedBackend
 from apps.dispatch.port import Backend, BackendError
 
 KINDS = ("ray", "fake")
@@ -26,18 +29,39 @@ _overrides: list[Backend] = []
 def get_backend(kind: str, address: str, auth_token: str | None = None) -> Backend:
     """The backend for a cluster; the same object for the same arguments.
 
-    ``"ray"`` gives a RayBackend (``address`` is the dashboard URL); ``"fake"`` gives the
-    process-wide FakeBackend for that address (the token is ignored).
+    ``"ray"`` gives a guarded RayBackend (``address`` is the dashboard URL); ``"fake"`` gives
+    the process-wide FakeBackend for that address (the token is ignored; in memory, unguarded).
     """
     with _lock:
         if _overrides:
             return _overrides[-1]
         key = (kind, address, auth_token if kind != "fake" else None)
         backend = _backends.get(key)
+        if backend is None and kind == "fake":
+            backend = _backends[key] = _make(kind, address, auth_token)  # in memory: nothing to guard
         if backend is None:
-            backend = _make(kind, address, auth_token)
+            deadline, submit_deadline = _deadlines()
+            backend = GuardedBackend(
+                _make(kind, address, auth_token),
+                f"{kind} cluster at {address}",
+                deadline=deadline,
+                submit_deadline=submit_deadline,
+            )
             _backends[key] = backend
         return backend
+
+
+def _deadlines() -> tuple[float, float]:
+    """PADDOCK_BACKEND_DEADLINE and PADDOCK_SUBMIT_DEADLINE from settings, when Django is set up."""
+    try:
+        from django.conf import settings
+
+        return (
+            float(getattr(settings, "PADDOCK_BACKEND_DEADLINE", DEFAULT_DEADLINE_S)),
+            float(getattr(settings, "PADDOCK_SUBMIT_DEADLINE", DEFAULT_SUBMIT_DEADLINE_S)),
+        )
+    except Exception:  # the port is usable without Django (scripts, the agent)
+        return DEFAULT_DEADLINE_S, DEFAULT_SUBMIT_DEADLINE_S
 
 
 def _make(kind: str, address: str, auth_token: str | None) -> Backend:
@@ -62,6 +86,25 @@ def override_backend(backend: Backend) -> Iterator[Backend]:
         with _lock:
             index = max(i for i, item in enumerate(_overrides) if item is backend)
             del _overrides[index]
+
+
+def probing(backend: Backend) -> Backend:
+    """``backend``, asked even while its circuit breaker is open (an operator's explicit request)."""
+    return backend.probing() if isinstance(backend, GuardedBackend) else backend
+
+
+def note_no_answer(backend: Backend, action: str, seconds: float) -> None:
+    """Tell a guarded backend that a caller stopped waiting for it (see GuardedBackend)."""
+    if isinstance(backend, GuardedBackend):
+        backend.note_no_answer(action, seconds)
+
+
+def reset_breakers() -> None:
+    """Close every circuit breaker this process has used (their state is shared; for tests)."""
+    with _lock:
+        guarded = [backend for backend in _backends.values() if isinstance(backend, GuardedBackend)]
+    for backend in guarded:
+        backend.reset()
 
 
 def forget_backends() -> None:

@@ -43,6 +43,7 @@ from apps.core import audit
 from apps.core.errors import Conflict
 from apps.core.logging import get_logger
 from apps.dispatch.port import BackendError, NodeInfo
+from apps.dispatch.registry import probing
 from apps.inventory.choices import ClusterKind, ClusterState, NodeSource, NodeState
 from apps.inventory.models import Cluster, Node
 from apps.inventory.reports import AcceleratorReport, NodeReport, SyncResult, sync_reports
@@ -65,7 +66,10 @@ def discover_cluster(cluster: Cluster, *, actor: User | None = None, now: dateti
         raise Conflict(f"Cluster {cluster.name} is of kind {cluster.kind}, which has no node discovery.")
     now = now or timezone.now()
     try:
-        infos = backend_for(cluster).nodes()  # outside the transaction: it may take seconds
+        backend = backend_for(cluster)
+        if actor is not None:  # an operator asked now (after a restart, say): ask even a silent cluster
+            backend = probing(backend)
+        infos = backend.nodes()  # outside the transaction: it may take seconds
     except BackendError as exc:
         return _record_unreachable(cluster, exc, actor=actor, now=now)
 

@@ -65,31 +65,64 @@ def register_cluster(
     return cluster
 
 
+# How stale ``last_seen_at`` may get before an answer is written down again: the watch loop
+# hears from a cluster many times a second and must not write each time.
+SEEN_WRITE_INTERVAL = timedelta(seconds=5)
+
+
+def record_cluster_answered(cluster: Cluster, *, now: datetime | None = None, **fields: object) -> None:
+    """The cluster answered: it is ready and was last seen now (written at most every few seconds
+    unless ``fields`` change too or it was unreachable)."""
+    now = now or timezone.now()
+    fresh = cluster.last_seen_at is not None and now - cluster.last_seen_at < SEEN_WRITE_INTERVAL
+    if cluster.state == ClusterState.READY and fresh and not fields:
+        return
+    if cluster.state == ClusterState.UNREACHABLE:
+        log.info("inventory.cluster_answering_again", cluster=cluster.name, silent_since=str(cluster.last_seen_at))
+    changes = {"state": ClusterState.READY, "state_message": "", "last_seen_at": now, **fields}
+    Cluster.objects.filter(pk=cluster.pk).update(updated_at=now, **changes)
+    for name, value in changes.items():
+        setattr(cluster, name, value)
+
+
+def record_cluster_silent(cluster: Cluster, message: str, *, now: datetime | None = None) -> None:
+    """The cluster did not answer: say so (``last_seen_at`` keeps when it last did)."""
+    message = message[:500]
+    if cluster.state == ClusterState.UNREACHABLE and cluster.state_message == message:
+        return
+    if cluster.state != ClusterState.UNREACHABLE:
+        log.warning("inventory.cluster_not_answering", cluster=cluster.name, error=message)
+    Cluster.objects.filter(pk=cluster.pk).update(
+        state=ClusterState.UNREACHABLE, state_message=message, updated_at=now or timezone.now()
+    )
+    cluster.state, cluster.state_message = ClusterState.UNREACHABLE, message
+
+
+def silence_description(cluster: Cluster) -> str:
+    """ "cluster X not answering since …" in the words jobs and the queue use."""
+    since = f"{cluster.last_seen_at:%Y-%m-%d %H:%M:%S} UTC" if cluster.last_seen_at else "it was registered"
+    detail = f" ({cluster.state_message})" if cluster.state_message else ""
+    return f"cluster {cluster.name} not answering since {since}{detail}"
+
+
+def record_capacity(cluster: Cluster, capacity: Capacity, *, now: datetime | None = None) -> None:
+    """Store what the cluster reported it has (it answered)."""
+    record_cluster_answered(
+        cluster,
+        now=now,
+        total_resources=resources_to_json(capacity.total),
+        available_resources=resources_to_json(capacity.available),
+    )
+
+
 def refresh_capacity(cluster: Cluster) -> Capacity | None:
     """Ask the backend what the cluster has; record it (or that it is unreachable)."""
-    now = timezone.now()
     try:
         capacity = backend_for(cluster).capacity()
     except BackendError as exc:
-        Cluster.objects.filter(pk=cluster.pk).update(
-            state=ClusterState.UNREACHABLE, state_message=exc.message[:500], updated_at=now
-        )
-        cluster.state = ClusterState.UNREACHABLE
-        cluster.state_message = exc.message[:500]
+        record_cluster_silent(cluster, exc.message)
         return None
-    cluster.total_resources = resources_to_json(capacity.total)
-    cluster.available_resources = resources_to_json(capacity.available)
-    cluster.state = ClusterState.READY
-    cluster.state_message = ""
-    cluster.last_seen_at = now
-    Cluster.objects.filter(pk=cluster.pk).update(
-        total_resources=cluster.total_resources,
-        available_resources=cluster.available_resources,
-        state=cluster.state,
-        state_message="",
-        last_seen_at=now,
-        updated_at=now,
-    )
+    record_capacity(cluster, capacity)
     return capacity
 
 

@@ -8,20 +8,25 @@ scheduler inside its pass, under its lock.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
-from collections import defaultdict
+import time
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core.locks import try_transaction_lock
 from apps.core.logging import get_logger
+from apps.core.tasks import enqueue_on_commit
+from apps.dispatch.fanout import Batches
 from apps.dispatch.port import Capacity, Resources
+from apps.dispatch.registry import note_no_answer
 from apps.inventory.models import Cluster
-from apps.inventory.services import refresh_capacity
+from apps.inventory.services import backend_for, record_capacity, record_cluster_silent, silence_description
 from apps.jobs.choices import EventKind, JobState
 from apps.jobs.models import Attempt, Job
-from apps.jobs.services import add_event, enqueue, move_job
+from apps.jobs.services import Dispatcher, add_event, move_job
 
 log = get_logger("jobs.capacity_admission")
 BATCH = 500
@@ -45,44 +50,82 @@ def set_reason(job: Job, reason: str) -> None:
         add_event(job, EventKind.WAITING, reason)
 
 
-def admit_by_capacity() -> int:
-    """Admit the pool-less pending jobs that fit; returns how many were admitted."""
+def admit_by_capacity(dispatcher: Dispatcher | None = None, *, budget: float | None = None) -> int:
+    """Admit the pool-less pending jobs that fit; returns how many were admitted.
+
+    Every cluster is asked for its capacity at once, and each one's jobs are admitted (and,
+    with a ``dispatcher``, sent) as soon as its answer comes, so a cluster that is slow to
+    answer holds up only its own jobs. One that has not answered within ``budget`` seconds
+    waits for the next pass, and its jobs say so.
+    """
+    budget = float(settings.PADDOCK_CLUSTER_BUDGET) if budget is None else budget
     pool_less = Job.objects.pending().filter(pool__isnull=True, cluster__pools__isnull=True)
     cluster_ids = list(pool_less.values_list("cluster_id", flat=True).distinct())
     if not cluster_ids:
         return 0
-    # Ask each cluster what it has before taking the lock: no network inside a transaction.
-    capacities: dict[int, Capacity | None] = {}
     clusters = {c.pk: c for c in Cluster.objects.filter(pk__in=cluster_ids)}
-    for cluster_id, cluster in clusters.items():
-        capacities[cluster_id] = refresh_capacity(cluster)
-
+    # Ask before taking the lock: no network inside a transaction.
+    asking: Batches[int, Capacity] = Batches(
+        {cid: [(cid, backend_for(cluster).capacity)] for cid, cluster in clusters.items()}
+    )
+    deadline = time.monotonic() + budget
     admitted = 0
+    done: set[int] = set()
+    while True:
+        answers = asking.wait(0.0)
+        for cluster_id in [cid for cid in answers if cid not in done]:
+            done.add(cluster_id)
+            outcome = answers[cluster_id]
+            cluster = clusters[cluster_id]
+            if outcome.error is not None or outcome.value is None:
+                record_cluster_silent(cluster, outcome.error.message if outcome.error else "no answer")
+                admitted += _admit_on(cluster, None, dispatcher)
+            else:
+                record_capacity(cluster, outcome.value)
+                admitted += _admit_on(cluster, outcome.value, dispatcher)
+        if dispatcher is not None:
+            dispatcher.collect()
+        waiting = asking.pending
+        if not waiting or time.monotonic() >= deadline:
+            break
+        concurrent.futures.wait(
+            waiting | (dispatcher.pending if dispatcher is not None else set()),
+            timeout=max(deadline - time.monotonic(), 0.0),
+            return_when=concurrent.futures.FIRST_COMPLETED,
+        )
+    for cluster_id in set(clusters) - done:
+        cluster = clusters[cluster_id]
+        note_no_answer(backend_for(cluster), "capacity", budget)
+        record_cluster_silent(cluster, f"no answer within {budget:g} s")
+        _admit_on(cluster, None, dispatcher)
+    if admitted:
+        log.info("jobs.admitted", count=admitted)
+    return admitted
+
+
+def _admit_on(cluster: Cluster, capacity: Capacity | None, dispatcher: Dispatcher | None) -> int:
+    """Admit one cluster's pending pool-less jobs that fit ``capacity`` (None: it did not answer)."""
+    admitted: list[str] = []
     with transaction.atomic():
         if not try_transaction_lock("jobs.scheduler"):
             return 0
-        in_flight: dict[int, Resources] = defaultdict(Resources)
+        in_flight = Resources()
         # Admitted and dispatching jobs are not yet running on the cluster, so the cluster's
         # own "available" figure does not count them: subtract them here.
         for job in Job.objects.filter(
-            state__in=[JobState.ADMITTED, JobState.DISPATCHING], cluster_id__in=cluster_ids, pool__isnull=True
+            state__in=[JobState.ADMITTED, JobState.DISPATCHING], cluster_id=cluster.pk, pool__isnull=True
         ):
-            in_flight[job.cluster_id] = in_flight[job.cluster_id].plus(job.resources())
-        free = {
-            cid: capacity.available.minus(in_flight[cid])
-            for cid, capacity in capacities.items()
-            if capacity is not None
-        }
+            in_flight = in_flight.plus(job.resources())
+        free = capacity.available.minus(in_flight) if capacity is not None else None
         pending = (
             Job.objects.pending()
-            .filter(cluster_id__in=cluster_ids, pool__isnull=True, cluster__pools__isnull=True)
+            .filter(cluster_id=cluster.pk, pool__isnull=True, cluster__pools__isnull=True)
+            .select_related("cluster")
             .order_by("-priority", "created_at", "id")[:BATCH]
         )
         for job in pending:
-            cluster = clusters[job.cluster_id]
-            capacity = capacities.get(job.cluster_id)
-            if capacity is None:
-                set_reason(job, f"Waiting: cluster {cluster.name} is unreachable ({cluster.state_message}).")
+            if capacity is None or free is None:
+                set_reason(job, f"Waiting: {silence_description(cluster)}.")
                 continue
             need = job.resources()
             never = need.shortfall(capacity.total)
@@ -93,7 +136,7 @@ def admit_by_capacity() -> int:
                     "Cancel it and resubmit with fewer resources or to another cluster.",
                 )
                 continue
-            lacking = need.shortfall(free[job.cluster_id])
+            lacking = need.shortfall(free)
             if lacking:
                 set_reason(job, f"Waiting for free capacity on {cluster.name}: needs {', '.join(lacking)} free now.")
                 continue
@@ -111,9 +154,17 @@ def admit_by_capacity() -> int:
             if not moved:  # cancelled while we decided
                 attempt.delete()
                 continue
-            free[job.cluster_id] = free[job.cluster_id].minus(need)
-            transaction.on_commit(functools.partial(enqueue, "jobs.dispatch_attempt", str(attempt.pk)))
-            admitted += 1
-    if admitted:
-        log.info("jobs.admitted", count=admitted)
-    return admitted
+            free = free.minus(need)
+            admitted.append(str(attempt.pk))
+        if admitted:
+            send_on_commit(admitted, dispatcher)
+    return len(admitted)
+
+
+def send_on_commit(attempt_ids: list[str], dispatcher: Dispatcher | None) -> None:
+    """Once the admission commits: send from this pass (``dispatcher``) or through the task."""
+    if dispatcher is not None:
+        transaction.on_commit(functools.partial(dispatcher.send, attempt_ids))
+    else:
+        for attempt_id in attempt_ids:
+            enqueue_on_commit("jobs.dispatch_attempt", attempt_id)

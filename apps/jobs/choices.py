@@ -36,6 +36,14 @@ class AttemptState(models.TextChoices):
     LOST = "lost", "Lost (the cluster no longer knows it)"
 
 
+class FailureCause(models.TextChoices):
+    """Why an attempt ended badly: the job's own code, or the cluster under it."""
+
+    NONE = "", "—"
+    CODE = "code", "The job (its code, its command or its environment)"
+    INFRASTRUCTURE = "infrastructure", "The cluster (it lost the job, a node or the job's supervisor died)"
+
+
 ATTEMPT_ACTIVE_STATES = frozenset({AttemptState.ADMITTED, AttemptState.SUBMITTED, AttemptState.RUNNING})
 # Attempts the backend knows about and that reconcile must compare with it.
 ATTEMPT_REMOTE_STATES = frozenset({AttemptState.SUBMITTED, AttemptState.RUNNING})

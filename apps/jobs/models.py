@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.core.models import TimeStampedModel
 from apps.dispatch.port import Resources
-from apps.jobs.choices import AttemptState, EventKind, JobKind, JobState
+from apps.jobs.choices import AttemptState, EventKind, FailureCause, JobKind, JobState
 from apps.jobs.querysets import AttemptQuerySet, JobQuerySet
 
 GIB = 2**30
@@ -109,6 +109,13 @@ class Attempt(models.Model):
     log = models.TextField(blank=True, default="")
     log_fetched_at = models.DateTimeField(null=True, blank=True)
     log_complete = models.BooleanField(default=False)
+    failure_cause = models.CharField(
+        max_length=16,
+        choices=FailureCause.choices,
+        blank=True,
+        default="",
+        help_text="Code failures count against max_retries; infrastructure failures are retried on their own budget.",
+    )
 
     objects = AttemptQuerySet.as_manager()
 

@@ -21,7 +21,6 @@ inventory change and periodically. A pass:
 
 from __future__ import annotations
 
-import functools
 import heapq
 import math
 import re
@@ -44,7 +43,7 @@ from apps.inventory.models import Accelerator, NetworkFabric, Node
 from apps.jobs import capacity_admission
 from apps.jobs.choices import HOLDING_STATES, AttemptState, EventKind, JobState
 from apps.jobs.models import Attempt, Job, JobEvent
-from apps.jobs.services import enqueue, preempt_job
+from apps.jobs.services import Dispatcher, preempt_job
 from apps.quotas.accounting import PoolLedger, Refusal, Share
 from apps.quotas.models import Allocation, Cohort, Pool, Quota
 from apps.quotas.placement import NodeSlot, NoPlacement, Placement, PoolSnapshot
@@ -659,7 +658,13 @@ def _consider(
 # --- applying --------------------------------------------------------------------------------
 
 
-def _apply(state: PassState, candidates: dict[int, Candidate], decisions: Decisions, now: datetime) -> int:
+def _apply(
+    state: PassState,
+    candidates: dict[int, Candidate],
+    decisions: Decisions,
+    now: datetime,
+    dispatcher: Dispatcher | None = None,
+) -> int:
     for holder, reason in decisions.preempted:
         job = Job.objects.filter(pk=holder.job_id).first()
         if job is not None:
@@ -711,8 +716,7 @@ def _apply(state: PassState, candidates: dict[int, Candidate], decisions: Decisi
                 for index in share.gpus
             ]
         )
-        for attempt in attempts:
-            transaction.on_commit(functools.partial(enqueue, "jobs.dispatch_attempt", str(attempt.pk)))
+        capacity_admission.send_on_commit([str(attempt.pk) for attempt in attempts], dispatcher)
     changed = {
         job_id: reason
         for job_id, reason in decisions.reasons.items()
@@ -766,12 +770,18 @@ def _admitted_message(state: PassState, job: Candidate, placement: Placement) ->
 
 
 def admit_pending(timings: list[float] | None = None) -> int:
-    """One scheduler pass; returns how many jobs were admitted (0 when another pass runs)."""
+    """One scheduler pass; returns how many jobs were admitted (0 when another pass runs).
+
+    What it admits it also sends to the clusters, from this same pass (no broker hop in
+    between), every cluster at once; a cluster that has not answered within
+    ``PADDOCK_CLUSTER_BUDGET`` seconds is left to the dispatch task.
+    """
     ensure_pools()
     resolve_pools()
     for job, reason in unresolved():
         capacity_admission.set_reason(job, reason)
     admitted = 0
+    dispatcher = Dispatcher()
     with transaction.atomic():
         if not try_transaction_lock("jobs.scheduler"):
             return 0
@@ -779,10 +789,12 @@ def admit_pending(timings: list[float] | None = None) -> int:
         state = load_state()
         candidates = load_candidates(state)
         decisions = decide(state, candidates, now, timings=timings)
-        admitted = _apply(state, {c.job_id: c for c in candidates}, decisions, now)
+        admitted = _apply(state, {c.job_id: c for c in candidates}, decisions, now, dispatcher)
     if admitted or decisions.preempted:
         log.info("jobs.admitted", count=admitted, preempted=len(decisions.preempted))
-    return admitted + capacity_admission.admit_by_capacity()
+    admitted += capacity_admission.admit_by_capacity(dispatcher)
+    dispatcher.finish()
+    return admitted
 
 
 def preview(quotas: Iterable[Quota]) -> Decisions:

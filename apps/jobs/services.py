@@ -23,10 +23,12 @@ from django.utils import timezone
 from apps.core import audit
 from apps.core.errors import Conflict
 from apps.core.logging import get_logger
-from apps.core.tasks import enqueue
-from apps.dispatch.port import BackendError, JobSpec, RemoteState, RemoteStatus
+from apps.core.tasks import enqueue_on_commit, try_enqueue, wake_scheduler_on_commit
+from apps.dispatch.fanout import Batches, Outcome, group_calls, per_cluster
+from apps.dispatch.port import BackendError, JobSpec, RemoteState, RemoteStatus, SubmitResult
+from apps.dispatch.registry import note_no_answer
 from apps.inventory.models import Cluster
-from apps.inventory.services import backend_for
+from apps.inventory.services import backend_for, record_cluster_answered, record_cluster_silent
 from apps.jobs.choices import (
     ACTIVE_STATES,
     ATTEMPT_ACTIVE_STATES,
@@ -35,6 +37,7 @@ from apps.jobs.choices import (
     TERMINAL_STATES,
     AttemptState,
     EventKind,
+    FailureCause,
     JobState,
 )
 from apps.jobs.models import Attempt, Job, JobEvent
@@ -74,7 +77,7 @@ def move_job(
         from apps.quotas.models import Allocation
 
         Allocation.objects.filter(job_id=job.pk, released_at__isnull=True).update(released_at=now)
-        transaction.on_commit(_wake_scheduler)
+        wake_scheduler_on_commit()
     job.state = to_state
     for name, value in fields.items():
         setattr(job, name, value)
@@ -159,7 +162,7 @@ def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None 
             )
             JobEvent.objects.create(job=job, kind=EventKind.SUBMITTED, to_state=JobState.PENDING, actor=actor)
             audit.record("jobs.submitted", job, actor=actor, team_id=request.team.pk, cluster=request.cluster.name)
-            transaction.on_commit(_wake_scheduler)
+            wake_scheduler_on_commit()
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -195,7 +198,7 @@ def cancel_job(*, actor: User | None, job: Job) -> Job:
         raise Conflict(f"Job {job.pk} has already finished ({job.state}); there is nothing to cancel.")
     audit.record("jobs.cancelled", job, actor=actor, team_id=job.team_id)
     for attempt in job.attempts.filter(state__in=ATTEMPT_REMOTE_STATES):
-        transaction.on_commit(functools.partial(enqueue, "jobs.stop_attempt", str(attempt.pk)))
+        enqueue_on_commit("jobs.stop_attempt", str(attempt.pk))
     return job
 
 
@@ -221,7 +224,7 @@ def preempt_job(job: Job, *, reason: str) -> bool:
                 message=f"preempted before dispatch: {reason}",
             )
         else:
-            transaction.on_commit(functools.partial(enqueue, "jobs.stop_attempt", str(attempt.pk)))
+            enqueue_on_commit("jobs.stop_attempt", str(attempt.pk))
     move_job(
         job,
         from_states=[JobState.PREEMPTED],
@@ -248,18 +251,18 @@ def job_spec(attempt: Attempt) -> JobSpec:
     )
 
 
-def dispatch_attempt(attempt_id: str) -> str:
-    """Send an admitted attempt to its cluster; safe to run any number of times.
+def begin_dispatch(attempt_id: str) -> tuple[str, Attempt | None]:
+    """Load an admitted attempt, re-check it and move its job to ``dispatching``.
 
-    Returns what happened (for the task's log line). Raises :class:`BackendError` when the
-    cluster did not answer and a retry can help.
+    Returns ``("", attempt)`` when the attempt should be sent now, else what happened instead
+    and None (already sent, cancelled, superseded). Safe to run any number of times.
     """
     attempt = Attempt.objects.select_related("job__cluster", "job__team").filter(pk=attempt_id).first()
     if attempt is None:
-        return "missing"
+        return "missing", None
     job = attempt.job
     if attempt.state != AttemptState.ADMITTED:
-        return "already-dispatched"
+        return "already-dispatched", None
     if job.state not in (JobState.ADMITTED, JobState.DISPATCHING, JobState.CANCELLED):
         move_attempt(
             attempt,
@@ -268,7 +271,7 @@ def dispatch_attempt(attempt_id: str) -> str:
             finished_at=timezone.now(),
             message=f"not sent: the job is {job.state}",
         )
-        return f"job-{job.state}"
+        return f"job-{job.state}", None
     if job.state == JobState.CANCELLED:
         move_attempt(
             attempt,
@@ -277,7 +280,7 @@ def dispatch_attempt(attempt_id: str) -> str:
             finished_at=timezone.now(),
             message="cancelled before dispatch",
         )
-        return "cancelled"
+        return "cancelled", None
     with transaction.atomic():
         move_job(
             job,
@@ -288,20 +291,31 @@ def dispatch_attempt(attempt_id: str) -> str:
             message=f"sending attempt {attempt.number} to {job.cluster.name}",
         )
     if job.state != JobState.DISPATCHING:
-        return f"job-{job.state}"
-    try:
-        result = backend_for(job.cluster).submit(job_spec(attempt))
-    except BackendError as exc:
-        if exc.retryable:
+        return f"job-{job.state}", None
+    return "", attempt
+
+
+def finish_dispatch(attempt: Attempt, *, result: SubmitResult | None = None, error: BackendError | None = None) -> str:
+    """Record what the cluster answered to a submit; returns what happened.
+
+    ``"retry"``: the cluster did not answer and trying again can help (the caller schedules
+    it); ``"refused"``: it refused the job, which fails with the reason.
+    """
+    job = attempt.job
+    if error is not None:
+        if error.retryable:
             add_event(
                 job,
                 EventKind.DISPATCH_ERROR,
-                f"{job.cluster.name} did not accept the job yet: {exc.message}",
+                f"{job.cluster.name} did not accept the job yet: {error.message}",
                 attempt=attempt,
             )
-            raise
-        _finish_attempt(attempt, AttemptState.FAILED, f"{job.cluster.name} refused the job: {exc.message}", retry=False)
+            return "retry"
+        _finish_attempt(
+            attempt, AttemptState.FAILED, f"{job.cluster.name} refused the job: {error.message}", retry=False
+        )
         return "refused"
+    assert result is not None
     now = timezone.now()
     origin = job.created_at if attempt.number == 1 else attempt.created_at
     with transaction.atomic():
@@ -319,11 +333,105 @@ def dispatch_attempt(attempt_id: str) -> str:
                 f"{job.cluster.name} already had {attempt.remote_id}; adopted it",
                 attempt=attempt,
             )
-        transaction.on_commit(functools.partial(enqueue, "jobs.watch"))
     job.refresh_from_db(fields=["state"])
     if job.state == JobState.CANCELLED:
-        enqueue("jobs.stop_attempt", str(attempt.pk))
+        try_enqueue("jobs.stop_attempt", str(attempt.pk))
     return "adopted" if result.adopted else "submitted"
+
+
+def dispatch_attempt(attempt_id: str) -> str:
+    """Send an admitted attempt to its cluster; safe to run any number of times.
+
+    Returns what happened (for the task's log line). Raises :class:`BackendError` when the
+    cluster did not answer and a retry can help.
+    """
+    outcome, attempt = begin_dispatch(attempt_id)
+    if attempt is None:
+        return outcome
+    try:
+        result = backend_for(attempt.job.cluster).submit(job_spec(attempt))
+    except BackendError as exc:
+        outcome = finish_dispatch(attempt, error=exc)
+        if exc.retryable:
+            raise
+        return outcome
+    outcome = finish_dispatch(attempt, result=result)
+    try_enqueue("jobs.watch")
+    return outcome
+
+
+class Dispatcher:
+    """Sends the attempts a scheduler pass admits from that same pass, every cluster at once.
+
+    No broker hop between admission and the cluster: :meth:`send` moves the jobs to
+    ``dispatching`` and starts the submits on threads (one per cluster, so a slow cluster
+    holds up only its own jobs); :meth:`collect` records the answers that have come;
+    :meth:`finish` waits for the rest up to a budget and leaves any cluster that has not
+    answered to the ``jobs.dispatch_attempt`` task, which sends again (the attempt id is the
+    remote name, so a submit that did get through is adopted, never doubled).
+    """
+
+    def __init__(self, budget: float | None = None) -> None:
+        self._in_flight: list[tuple[Batches[str, SubmitResult], dict[str, Attempt]]] = []
+        self.sent = 0
+        self.budget = float(settings.PADDOCK_CLUSTER_BUDGET) if budget is None else budget
+        self._finished = False
+
+    def send(self, attempt_ids: Iterable[str]) -> None:
+        prepared: dict[str, Attempt] = {}
+        for attempt_id in attempt_ids:
+            _, attempt = begin_dispatch(attempt_id)
+            if attempt is not None:
+                prepared[str(attempt.pk)] = attempt
+        if not prepared:
+            return
+        calls = group_calls(
+            (attempt.job.cluster_id, key, functools.partial(backend_for(attempt.job.cluster).submit, job_spec(attempt)))
+            for key, attempt in prepared.items()
+        )
+        self._in_flight.append((Batches(calls), prepared))
+        if self._finished:  # a late commit (the pass has ended): see it through here
+            self._record(self.budget, final=True)
+
+    @property
+    def pending(self) -> set[Any]:
+        return {future for batches, _ in self._in_flight for future in batches.pending}
+
+    def collect(self) -> None:
+        """Record every answer that has come (does not wait)."""
+        self._record(0.0, final=False)
+
+    def finish(self) -> int:
+        """Wait up to the budget for the answers still out, record them, hand the rest to the
+        dispatch task; returns how many attempts reached their cluster."""
+        self._finished = True
+        self._record(self.budget, final=True)
+        return self.sent
+
+    def _record(self, budget: float, *, final: bool) -> None:
+        deadline = time.monotonic() + budget
+        still: list[tuple[Batches[str, SubmitResult], dict[str, Attempt]]] = []
+        sent_before = self.sent
+        for batches, attempts in self._in_flight:
+            outcomes = batches.wait(max(deadline - time.monotonic(), 0.0)) if final else batches.wait(0.0)
+            for key in [key for key in attempts if key in outcomes]:
+                self._apply(attempts.pop(key), outcomes[key])
+            if attempts and not final:
+                still.append((batches, attempts))
+            for key in attempts if final else ():
+                # No answer within the budget: the task tries again (and adopts a late success).
+                try_enqueue("jobs.dispatch_attempt", key)
+        self._in_flight = still
+        if self.sent > sent_before:
+            try_enqueue("jobs.watch")
+
+    def _apply(self, attempt: Attempt, outcome: Outcome[SubmitResult]) -> None:
+        if outcome.error is not None:
+            if finish_dispatch(attempt, error=outcome.error) == "retry":
+                try_enqueue("jobs.dispatch_attempt", str(attempt.pk), countdown=1)
+            return
+        finish_dispatch(attempt, result=outcome.value)
+        self.sent += 1
 
 
 def stop_attempt(attempt_id: str) -> str:
@@ -331,7 +439,7 @@ def stop_attempt(attempt_id: str) -> str:
     if attempt is None or attempt.state not in ATTEMPT_REMOTE_STATES:
         return "not-active"
     backend_for(attempt.job.cluster).stop(attempt.remote_id)
-    enqueue("jobs.watch")
+    try_enqueue("jobs.watch")
     return "stopping"
 
 
@@ -385,7 +493,11 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
         _finish_attempt(attempt, AttemptState.SUCCEEDED, status.message, finished_at=status.finished_at)
     elif status.state == RemoteState.FAILED:
         _finish_attempt(
-            attempt, AttemptState.FAILED, status.message or "the job failed", finished_at=status.finished_at
+            attempt,
+            AttemptState.FAILED,
+            status.message or "the job failed",
+            finished_at=status.finished_at,
+            infrastructure=status.infrastructure,
         )
     elif status.state == RemoteState.STOPPED:
         _finish_attempt(attempt, AttemptState.STOPPED, status.message or "stopped", finished_at=status.finished_at)
@@ -394,10 +506,26 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
 
 
 def _finish_attempt(
-    attempt: Attempt, state: str, message: str, *, finished_at: datetime | None = None, retry: bool = True
+    attempt: Attempt,
+    state: str,
+    message: str,
+    *,
+    finished_at: datetime | None = None,
+    retry: bool = True,
+    infrastructure: bool = False,
 ) -> None:
+    """End an attempt; a failed one is retried by cause.
+
+    The cluster's failures (it lost the job — a restarted Ray head forgets every job — or a
+    node or the job's supervisor died) are retried up to PADDOCK_INFRASTRUCTURE_RETRIES times
+    without touching the job's ``max_retries``, which counts only the job's own failures.
+    """
     job = attempt.job
     now = timezone.now()
+    cause = FailureCause.NONE
+    if state in (AttemptState.FAILED, AttemptState.STOPPED, AttemptState.LOST):
+        infrastructure = infrastructure or state == AttemptState.LOST
+        cause = FailureCause.INFRASTRUCTURE if infrastructure else FailureCause.CODE
     with transaction.atomic():
         if not move_attempt(
             attempt,
@@ -405,6 +533,7 @@ def _finish_attempt(
             to_state=state,
             finished_at=finished_at or now,
             message=message[:10000],
+            failure_cause=cause,
         ):
             return
         superseded = job.attempts.filter(number__gt=attempt.number).exists()
@@ -430,21 +559,27 @@ def _finish_attempt(
         if state == AttemptState.STOPPED:
             message = f"stopped on {job.cluster.name} outside Paddock: {message}"
         kind = EventKind.LOST if state == AttemptState.LOST else EventKind.FAILED
-        if retry and attempt.number <= job.max_retries:
+        used = job.attempts.filter(failure_cause=cause).count()  # this one included
+        if cause == FailureCause.INFRASTRUCTURE:
+            allowed = int(settings.PADDOCK_INFRASTRUCTURE_RETRIES)
+            budget = f"{used} of {allowed} retries for the cluster's failures; the job's own max_retries untouched"
+        else:
+            allowed = job.max_retries
+            budget = f"{used} of {job.max_retries} retries"
+        if retry and used <= allowed:
             move_job(
                 job,
                 from_states=live,
                 to_state=JobState.PENDING,
                 event=EventKind.RETRYING,
                 attempt=attempt,
-                message=(
-                    f"attempt {attempt.number} {state}: {message}; "
-                    f"retrying ({attempt.number} of {job.max_retries} retries)"
-                ),
+                message=f"attempt {attempt.number} {state}: {message}; retrying ({budget})",
                 state_reason=f"Retrying after attempt {attempt.number} {state}: {message}",
             )
-            transaction.on_commit(_wake_scheduler)
+            wake_scheduler_on_commit()
             return
+        if cause == FailureCause.INFRASTRUCTURE and retry:
+            message = f"{message} (the cluster's failure, {used - 1} retries already spent on it)"
         move_job(
             job,
             from_states=live,
@@ -490,6 +625,76 @@ def check_attempt(attempt: Attempt, *, fetch_logs: bool = True) -> RemoteState |
     return status.state
 
 
+def check_attempts(
+    attempts: Iterable[Attempt], *, budget: float, fetch_logs: Any = True, count_silence: bool = True
+) -> tuple[int, dict[int, tuple[Cluster, str]]]:
+    """Ask every cluster about its attempts at once (one thread per cluster) and apply the
+    answers; a cluster that does not answer within ``budget`` seconds delays only its own.
+
+    ``fetch_logs`` is a bool or a predicate on the attempt. With ``count_silence`` a cluster
+    that gave no answer at all within the budget counts as a failure for its circuit breaker
+    (the watch loop's short polls do not count). Returns how many attempts were checked and
+    the clusters that did not answer, with why.
+    """
+    attempts = list(attempts)
+    statuses = per_cluster(
+        group_calls(
+            (
+                attempt.job.cluster_id,
+                attempt.pk,
+                functools.partial(backend_for(attempt.job.cluster).status, attempt.remote_id),
+            )
+            for attempt in attempts
+        ),
+        budget=budget,
+    )
+    checked = 0
+    silent: dict[int, tuple[Cluster, str]] = {}
+    answered: dict[int, Cluster] = {}
+    for attempt in attempts:
+        cluster = attempt.job.cluster
+        outcome = statuses.get(attempt.pk)
+        if outcome is None or outcome.error is not None:
+            if cluster.pk not in answered:
+                why = outcome.error.message if outcome and outcome.error else f"no answer within {budget:g} s"
+                silent.setdefault(cluster.pk, (cluster, why))
+            continue
+        answered[cluster.pk] = cluster
+        silent.pop(cluster.pk, None)
+        assert outcome.value is not None
+        sync_attempt(attempt, outcome.value, fetch_logs=fetch_logs(attempt) if callable(fetch_logs) else fetch_logs)
+        checked += 1
+    for cluster in answered.values():
+        record_cluster_answered(cluster)
+        clear_silence_reasons(cluster)
+    for cluster, why in silent.values():
+        if count_silence and not any(statuses.get(a.pk) for a in attempts if a.job.cluster_id == cluster.pk):
+            note_no_answer(backend_for(cluster), "status", budget)  # gave up waiting: the breaker counts it
+        record_cluster_silent(cluster, why)
+        note_silence(cluster)
+    return checked, silent
+
+
+SILENCE_MARK = "not answering since"
+
+
+def note_silence(cluster: Cluster) -> None:
+    """Tell the cluster's live jobs that what they show is the last thing it said."""
+    since = f"{cluster.last_seen_at:%Y-%m-%d %H:%M:%S} UTC" if cluster.last_seen_at else "it was registered"
+    reason = f"Cluster {cluster.name} {SILENCE_MARK} {since}; the state shown is the last it reported."
+    Job.objects.filter(cluster=cluster, state__in=[JobState.DISPATCHING, JobState.RUNNING]).exclude(
+        state_reason=reason
+    ).update(state_reason=reason, updated_at=timezone.now())
+
+
+def clear_silence_reasons(cluster: Cluster) -> None:
+    Job.objects.filter(
+        cluster=cluster,
+        state__in=[JobState.DISPATCHING, JobState.RUNNING],
+        state_reason__contains=SILENCE_MARK,
+    ).update(state_reason="", updated_at=timezone.now())
+
+
 def watched_attempts(*, window_seconds: float) -> QuerySet[Attempt]:
     """Attempts worth polling closely: dispatched or cancelled within the window."""
     since = timezone.now() - timedelta(seconds=window_seconds)
@@ -501,23 +706,35 @@ def watched_attempts(*, window_seconds: float) -> QuerySet[Attempt]:
     )
 
 
+# A watch poll waits at most this long for the clusters; slower ones wait for the next poll.
+WATCH_BUDGET_SECONDS = 1.0
+
+
 def watch_recent(*, seconds: float, poll: float, window_seconds: float) -> int:
     """Poll every closely watched attempt for ``seconds``; returns how many checks ran.
 
     One loop serves all fresh attempts (the task holds a lock), so watching never takes
-    more than one worker slot however many jobs were just dispatched.
+    more than one worker slot however many jobs were just dispatched; each poll asks all
+    clusters at once, so a slow one does not slow the others' polls.
     """
     end = time.monotonic() + seconds
     last_logs: dict[Any, float] = {}
     checks = 0
+
+    def due_for_logs(attempt: Attempt) -> bool:
+        now = time.monotonic()
+        if now - last_logs.get(attempt.pk, 0.0) >= LOG_EVERY_SECONDS:
+            last_logs[attempt.pk] = now
+            return True
+        return False
+
     while True:
-        for attempt in watched_attempts(window_seconds=window_seconds):
-            now = time.monotonic()
-            fetch_logs = now - last_logs.get(attempt.pk, 0.0) >= LOG_EVERY_SECONDS
-            if fetch_logs:
-                last_logs[attempt.pk] = now
-            check_attempt(attempt, fetch_logs=fetch_logs)
-            checks += 1
+        attempts = list(watched_attempts(window_seconds=window_seconds))
+        if attempts:
+            done, _ = check_attempts(
+                attempts, budget=max(WATCH_BUDGET_SECONDS, poll), fetch_logs=due_for_logs, count_silence=False
+            )
+            checks += done
         if time.monotonic() >= end:
             return checks
         time.sleep(poll)
@@ -530,38 +747,38 @@ def _safe_stop(attempt: Attempt) -> None:
         log.info("jobs.stop_failed", attempt=str(attempt.pk), error=exc.message)
 
 
-def reconcile(*, cluster_ids: Iterable[int] | None = None, stale_after_seconds: float = 10.0) -> dict[str, int]:
+def reconcile(
+    *, cluster_ids: Iterable[int] | None = None, stale_after_seconds: float = 10.0, budget: float | None = None
+) -> dict[str, int]:
     """Level-triggered: compare every active attempt with its cluster and repair drift.
 
-    - attempts the backend knows: apply its state (and fetch logs);
+    - attempts the backend knows: apply its state (and fetch logs), every cluster at once;
+      the live jobs of a cluster that does not answer say since when;
     - admitted attempts never sent (a lost task message): send them again;
     - records when each cluster was last reconciled (the reconcile-lag metric).
     """
+    budget = float(settings.PADDOCK_CLUSTER_BUDGET) if budget is None else budget
     attempts = Attempt.objects.remote_active().select_related("job__cluster", "job__team")
     if cluster_ids is not None:
         attempts = attempts.filter(job__cluster_id__in=list(cluster_ids))
-    checked = 0
-    for attempt in attempts:
-        check_attempt(attempt)
-        checked += 1
+    checked, silent = check_attempts(attempts, budget=budget)
     cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
     redispatched = 0
     for attempt_id in Attempt.objects.undispatched().filter(created_at__lt=cutoff).values_list("pk", flat=True):
-        enqueue("jobs.dispatch_attempt", str(attempt_id))
+        try_enqueue("jobs.dispatch_attempt", str(attempt_id))
         redispatched += 1
     # A final log read that failed (cluster briefly away) is retried until it succeeds.
-    unfinished_logs = Attempt.objects.filter(
-        state__in=[AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.STOPPED], log_complete=False
-    ).select_related("job__cluster", "job__team")
+    unfinished_logs = (
+        Attempt.objects.filter(
+            state__in=[AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.STOPPED], log_complete=False
+        )
+        .exclude(job__cluster_id__in=list(silent))
+        .select_related("job__cluster", "job__team")
+    )
     if cluster_ids is not None:
         unfinished_logs = unfinished_logs.filter(job__cluster_id__in=list(cluster_ids))
     for attempt in unfinished_logs[:100]:
         refresh_logs(attempt, final=True)
     clusters = Cluster.objects.all() if cluster_ids is None else Cluster.objects.filter(pk__in=list(cluster_ids))
     clusters.update(last_reconciled_at=timezone.now())
-    return {"checked": checked, "redispatched": redispatched}
-
-
-# --- side effects -------------------------------------------------------------------------
-def _wake_scheduler() -> None:
-    enqueue("jobs.schedule")
+    return {"checked": checked, "redispatched": redispatched, "silent_clusters": len(silent)}

@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.core.tasks import paddock_task
+from apps.core.tasks import SCHEDULE_QUEUED, paddock_task, started
 from apps.dispatch.port import BackendError
 from apps.jobs import scheduler, services
 
@@ -17,6 +17,7 @@ WATCH_FOLLOW_UP = "jobs.watch.follow-up"
 
 @paddock_task("jobs.schedule")
 def schedule() -> int:
+    started(SCHEDULE_QUEUED)  # submissions from now on ask for the next pass
     return scheduler.admit_pending()
 
 

@@ -14,7 +14,8 @@ def test_the_same_cluster_gets_the_same_backend() -> None:
 
     assert get_backend("ray", "http://127.0.0.1:18265", "t") is first
     assert get_backend("ray", "http://127.0.0.1:18265", "other") is not first
-    assert type(first).__name__ == "RayBackend"
+    # Every real cluster is guarded: a deadline on each call and a circuit breaker.
+    assert type(first).__name__ == "GuardedBackend" and type(first.inner).__name__ == "RayBackend"
 
 
 def test_fakes_are_shared_per_address() -> None:

@@ -168,14 +168,44 @@ def test_cancel_running_stops_the_remote_job(
     assert job.state == "cancelled"
 
 
-def test_a_remote_job_that_vanished_is_lost(
+def test_a_remote_job_that_vanished_is_retried_as_the_clusters_failure(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    """A restarted Ray head forgets every job: that is the cluster's failure, not the job's, so
+    even a job with max_retries 0 runs again, up to PADDOCK_INFRASTRUCTURE_RETRIES times."""
+    settings.PADDOCK_INFRASTRUCTURE_RETRIES = 2
+    job = submit(world, django_capture_on_commit_callbacks)
+    for number in (1, 2, 3):
+        remote = str(job.attempts.get(number=number).id)
+        fake_backend.advance(remote, RemoteState.NOT_FOUND)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.reconcile()
+        lost = Attempt.objects.get(pk=remote)
+        assert lost.state == "lost" and lost.failure_cause == "infrastructure"
+    job.refresh_from_db()
+    # Two retries for the cluster's failures were spent; the third loss ends the job.
+    assert job.state == "failed" and job.attempts.count() == 3
+    assert "no longer knows" in job.state_reason
+    retries = list(job.events.filter(kind="retrying").values_list("message", flat=True))
+    assert len(retries) == 2 and "the job's own max_retries untouched" in retries[0]
+
+
+def test_a_supervisor_that_died_is_retried_but_a_non_zero_exit_is_not(
     world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    job = submit(world, django_capture_on_commit_callbacks)
-    remote = str(job.attempts.get().id)
-    fake_backend.advance(remote, RemoteState.NOT_FOUND)
+    job = submit(world, django_capture_on_commit_callbacks)  # max_retries 0
+    first = str(job.attempts.get().id)
+    fake_backend.advance(first, RemoteState.RUNNING)
+    fake_backend.advance(first, RemoteState.FAILED, "the node died", infrastructure=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reconcile()
+    job.refresh_from_db()
+    assert job.attempts.count() == 2 and job.state in {"dispatching", "pending", "admitted"}
+
+    second = str(job.attempts.get(number=2).id)
+    fake_backend.advance(second, RemoteState.RUNNING)
+    fake_backend.advance(second, RemoteState.FAILED, "exit code 3")
     services.reconcile()
     job.refresh_from_db()
-    assert job.state == "failed"
-    assert Attempt.objects.get(pk=remote).state == "lost"
-    assert "no longer knows" in job.state_reason
+    assert job.state == "failed" and job.attempts.count() == 2
+    assert Attempt.objects.get(pk=second).failure_cause == "code"

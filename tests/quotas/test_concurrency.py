@@ -34,13 +34,13 @@ CHILD = (
 def _silence_side_effects() -> None:
     """No broker in the children: dispatch and wake-ups are someone else's tests."""
     from apps.core import tasks as core_tasks
-    from apps.jobs import capacity_admission, scheduler, services
+    from apps.jobs import services
 
     def nothing(*args: Any, **kwargs: Any) -> None:
         return None
 
-    for module in (core_tasks, services, scheduler, capacity_admission):
-        module.enqueue = nothing  # type: ignore[attr-defined]
+    core_tasks.enqueue = nothing  # type: ignore[assignment]
+    services.Dispatcher.send = nothing  # type: ignore[method-assign]
 
 
 def child() -> None:
@@ -206,10 +206,10 @@ class Child:
 def quiet(monkeypatch: Any) -> None:
     """This process sends no tasks either (the suite's tasks run eagerly: a pass on every commit)."""
     from apps.core import tasks as core_tasks
-    from apps.jobs import capacity_admission, scheduler, services
+    from apps.jobs import services
 
-    for module in (core_tasks, services, scheduler, capacity_admission):
-        monkeypatch.setattr(module, "enqueue", lambda *args, **kwargs: None)
+    monkeypatch.setattr(core_tasks, "enqueue", lambda *args, **kwargs: None)
+    monkeypatch.setattr(services.Dispatcher, "send", lambda *args, **kwargs: None)
 
 
 def build_contended_world() -> Any:

@@ -46,6 +46,7 @@ class _Job:
     log: list[str] = field(default_factory=list)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    infrastructure: bool = False
 
 
 class FakeBackend:
@@ -109,6 +110,7 @@ class FakeBackend:
                 message=job.message,
                 started_at=job.started_at,
                 finished_at=job.finished_at,
+                infrastructure=job.infrastructure,
             )
 
     def stop(self, remote_id: str) -> bool:
@@ -141,8 +143,9 @@ class FakeBackend:
 
     # -- for tests: play the cluster ------------------------------------------------
 
-    def advance(self, remote_id: str, state: RemoteState, message: str = "") -> None:
-        """Move a job as the cluster would; NOT_FOUND makes the cluster forget it."""
+    def advance(self, remote_id: str, state: RemoteState, message: str = "", *, infrastructure: bool = False) -> None:
+        """Move a job as the cluster would; NOT_FOUND makes the cluster forget it.
+        ``infrastructure``: a FAILED that is the cluster's fault (a node died), not the code's."""
         with self._lock:
             job = self._jobs.get(remote_id)
             if job is None:
@@ -153,6 +156,7 @@ class FakeBackend:
             if job.state.is_terminal:
                 raise ValueError(f"{remote_id} is already {job.state}; a cluster never leaves a terminal state")
             self._move(job, state, message)
+            job.infrastructure = infrastructure and state is RemoteState.FAILED
 
     def append_log(self, remote_id: str, text: str) -> None:
         with self._lock:

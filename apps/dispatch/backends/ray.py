@@ -45,6 +45,17 @@ _STATES: dict[JobStatus, RemoteState] = {
     JobStatus.STOPPED: RemoteState.STOPPED,
 }
 _HTTP_STATUS = re.compile(r"status code (\d{3})")
+# Ray's JobErrorType values that say the cluster failed the job, not its code (a bad pip
+# requirement, RUNTIME_ENV_SETUP_FAILURE, and a non-zero exit are the job's own).
+_INFRASTRUCTURE_ERRORS = frozenset(
+    {
+        "JOB_SUPERVISOR_ACTOR_START_TIMEOUT",
+        "JOB_SUPERVISOR_ACTOR_START_FAILURE",
+        "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE",
+        "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE",
+        "JOB_SUPERVISOR_ACTOR_DIED",
+    }
+)
 # Resources Ray reports that are not compute a job asks for.
 _NOT_CUSTOM = ("CPU", "GPU", "memory", "object_store_memory")
 
@@ -327,6 +338,8 @@ def remote_status(remote_id: str, info: JobDetails) -> RemoteStatus:
         # Ray's start_time is when it accepted the job, so a job that ran has waited since then.
         started_at=_from_ms(info.start_time) if state is not RemoteState.PENDING else None,
         finished_at=_from_ms(info.end_time) if state.is_terminal else None,
+        infrastructure=state is RemoteState.FAILED
+        and str(getattr(info.error_type, "value", info.error_type) or "") in _INFRASTRUCTURE_ERRORS,
     )
 
 

@@ -192,6 +192,7 @@ class AttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "state",
             "remote_id",
             "message",
+            "failure_cause",
             "created_at",
             "dispatched_at",
             "started_at",
