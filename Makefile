@@ -56,7 +56,7 @@ frontend: node
 run: venv frontend $(DATA)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py bootstrap_demo --cluster-address http://127.0.0.1:$(PADDOCK_RAY_DASHBOARD_PORT)
+	$(PY) manage.py bootstrap_demo --cluster-address http://127.0.0.1:$(PADDOCK_RAY_DASHBOARD_PORT) --local-head-token
 	$(PY) manage.py runlocal
 
 # --- test --------------------------------------------------------------------------------

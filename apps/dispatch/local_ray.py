@@ -22,6 +22,7 @@ import ctypes
 import errno
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -47,6 +48,20 @@ _READY_CHECKS = ("/api/version", "/api/jobs/", "/api/cluster_status")
 _WORKER_PORTS_FIRST = 24_200
 _WORKER_PORTS_PER_HEAD = 200
 _WORKER_PORT_SLOTS = 38
+
+
+# What a job on the local head may inherit from whoever started it (see LocalRayHead.environment).
+_JOB_ENV_NAMES = frozenset(
+    {"HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM", "LD_LIBRARY_PATH"}
+)
+_JOB_ENV_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "RAY_")
+_NEVER_TO_JOBS = ("RAY_ADDRESS", "RAY_AUTH")
+
+
+def _passes_to_jobs(name: str) -> bool:
+    if name.startswith(_NEVER_TO_JOBS):
+        return False
+    return name in _JOB_ENV_NAMES or name.startswith(_JOB_ENV_PREFIXES)
 
 
 class LocalRayError(RuntimeError):
@@ -142,6 +157,22 @@ def port_in_use(port: int) -> bool:
                 return True
             raise
     return False
+
+
+def local_head_token_path(data_dir: str | os.PathLike[str]) -> Path:
+    """Where ``make run`` keeps its local head's Ray auth token."""
+    return Path(data_dir) / "ray-auth-token"
+
+
+def ensure_token_file(path: Path) -> Path:
+    """A file holding a random Ray auth token (made once, readable only by its owner)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+    return path
 
 
 def _venv_bin() -> Path:
@@ -313,11 +344,17 @@ class LocalRayHead:
         return cmd
 
     def environment(self) -> dict[str, str]:
-        """The head's environment: ours, with the virtualenv first on PATH and Ray tuned."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
-        env.pop("RAY_ADDRESS", None)
+        """The head's environment, which every job on it inherits: never the control plane's.
+
+        Only what a process needs to run (PATH with the virtualenv first, HOME, the user, the
+        locale, a temp dir), what GPUs need (CUDA_*, NVIDIA_*, LD_LIBRARY_PATH), Ray's own
+        tuning (RAY_* but its address and auth settings), and Paddock's settings for the head
+        below. Nothing else: not PADDOCK_* (an admin password), DATABASE_URL, REDIS_URL,
+        secret keys or cloud credentials, which jobs of every team would otherwise read.
+        """
+        env = {name: value for name, value in os.environ.items() if _passes_to_jobs(name)}
         venv_bin = str(_venv_bin())
-        env["PATH"] = os.pathsep.join([venv_bin, *[d for d in env.get("PATH", "").split(os.pathsep) if d]])
+        env["PATH"] = os.pathsep.join([venv_bin, *[d for d in os.environ.get("PATH", "").split(os.pathsep) if d]])
         env["VIRTUAL_ENV"] = sys.prefix
         env.update(
             {
@@ -377,6 +414,7 @@ class LocalRayHead:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=self.environment(),
+                    cwd=self._temp_dir,  # not the control plane's checkout: jobs start from here
                     start_new_session=True,  # our Ctrl-C is ours to handle, not Ray's
                     preexec_fn=_set_parent_death_signal if sys.platform == "linux" else None,
                 )

@@ -136,3 +136,60 @@ def test_second_head_runs_beside_the_first_and_stops_alone(ray_head: LocalRayHea
                 process.kill()
                 process.wait()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.mark.ray
+def test_the_head_refuses_callers_without_its_token(ray_head: LocalRayHead) -> None:
+    """A job of one team read another team's log and stopped its job through an open dashboard."""
+    import requests
+
+    assert ray_head.auth_token
+    for path in ("/api/jobs/", "/api/version", "/api/v0/nodes"):
+        refused = requests.get(ray_head.address + path, timeout=5)
+        assert refused.status_code in (401, 403), (path, refused.status_code)
+    allowed = requests.get(
+        ray_head.address + "/api/jobs/", headers={"Authorization": f"Bearer {ray_head.auth_token}"}, timeout=5
+    )
+    assert allowed.status_code == 200
+
+
+@pytest.mark.ray
+def test_a_job_sees_none_of_the_control_planes_environment(
+    ray_head: LocalRayHead, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The head copied os.environ to every job: PADDOCK_ADMIN_PASSWORD, DATABASE_URL, keys."""
+    backend = get_backend("ray", ray_head.address, ray_head.auth_token)
+    remote_id = f"env-{uuid.uuid4().hex[:8]}"
+    script = "import os, json; print('ENV=' + json.dumps(sorted(os.environ)))"
+    backend.submit(
+        JobSpec(
+            remote_id=remote_id,
+            entrypoint=f'python -c "{script}"',
+            resources=Resources(cpus=0.1),
+            runtime_env={"env_vars": {"MY_SETTING": "mine"}},
+        )
+    )
+    deadline = time.monotonic() + 90
+    while backend.status(remote_id).state not in (RemoteState.SUCCEEDED, RemoteState.FAILED):
+        assert time.monotonic() < deadline, backend.logs(remote_id)
+        time.sleep(0.2)
+    line = next(line for line in backend.logs(remote_id).splitlines() if line.startswith("ENV="))
+    names = set(__import__("json").loads(line[4:]))
+    assert "MY_SETTING" in names and "PATH" in names  # the job's own variables do arrive
+    # The suite's own process has these; the head was started from it.
+    assert {"DATABASE_URL", "REDIS_URL"} <= set(os.environ)
+    leaked = sorted(n for n in names if n.startswith("PADDOCK_") or n in {"DATABASE_URL", "REDIS_URL"})
+    assert leaked == []
+
+
+def test_the_environment_keeps_only_what_a_process_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PADDOCK_ADMIN_PASSWORD", "s3cret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws")
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    monkeypatch.setenv("CUDA_HOME", "/usr/local/cuda")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    env = LocalRayHead(gcs_port=6380, dashboard_port=8265, temp_dir="/tmp/pdk-ray-env").environment()
+
+    assert "PADDOCK_ADMIN_PASSWORD" not in env and "AWS_SECRET_ACCESS_KEY" not in env and "RAY_ADDRESS" not in env
+    assert env["CUDA_HOME"] == "/usr/local/cuda" and env["LC_ALL"] == "C.UTF-8"
+    assert "s3cret" not in env.values()

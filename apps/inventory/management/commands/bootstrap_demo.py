@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from apps.dispatch.local_ray import ensure_token_file, local_head_token_path
 from apps.inventory import services as inventory
 from apps.tenancy import services as tenancy
 
@@ -22,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--admin", default="admin", help="the admin username")
         parser.add_argument("--cluster-name", default="local")
         parser.add_argument("--cluster-address", default="", help="the local Ray head's dashboard address")
+        parser.add_argument(
+            "--local-head-token",
+            action="store_true",
+            help="register the cluster with the token runlocal's Ray head requires (made when missing)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         password_file = Path(settings.DATA_DIR) / "admin-password"
@@ -34,11 +40,15 @@ class Command(BaseCommand):
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
         if options["cluster_address"]:
+            token = None
+            if options["local_head_token"]:
+                token = ensure_token_file(local_head_token_path(settings.DATA_DIR)).read_text().strip()
             cluster = inventory.register_cluster(
                 actor=None,
                 organisation=setup.organisation,
                 name=options["cluster_name"],
                 address=options["cluster_address"],
+                auth_token=token,
             )
             if setup.team.default_cluster_id is None:
                 setup.team.default_cluster = cluster
