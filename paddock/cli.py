@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from paddock.client import ApiError, Client
-from paddock.workdir import package_directory
+from paddock.workdir import DEFAULT_MAX_BYTES, package_directory
 
 
 def _env_pairs(values: list[str]) -> dict[str, str]:
@@ -25,6 +26,16 @@ def _env_pairs(values: list[str]) -> dict[str, str]:
             raise SystemExit(f"--env expects NAME=VALUE, got {item!r}")
         env[name] = value
     return env
+
+
+def _max_package_bytes() -> int:
+    """The largest package to upload: Paddock's default (Ray's own limit) unless
+    ``PADDOCK_PACKAGE_MAX_BYTES`` says less, as the server may."""
+    raw = os.environ.get("PADDOCK_PACKAGE_MAX_BYTES", "")
+    try:
+        return int(raw) if raw else DEFAULT_MAX_BYTES
+    except ValueError:
+        raise ValueError(f"PADDOCK_PACKAGE_MAX_BYTES={raw!r} is not a number of bytes") from None
 
 
 def _read_json(path: str) -> Any:
@@ -134,7 +145,7 @@ def _run(client: Client, args: Any) -> int:
                 )
             runtime_env["working_dir"] = args.working_dir
         if args.workdir:
-            package = package_directory(Path(args.workdir))
+            package = package_directory(Path(args.workdir), max_bytes=_max_package_bytes())
             print(f"packed {package.file_count} files ({len(package.data)} bytes) from {args.workdir}", file=sys.stderr)
             runtime_env["working_dir"] = client.upload_package(args.team, package.data)["uri"]
         body: dict[str, Any] = {
