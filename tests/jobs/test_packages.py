@@ -245,3 +245,22 @@ def test_inspect_reads_no_more_than_the_central_directory() -> None:
     assert (facts.file_count, facts.uncompressed_bytes, facts.size_bytes) == (2, 3, len(data))
     with pytest.raises(PackageError):
         inspect_package(data, max_bytes=10_000, max_files=1, max_uncompressed_bytes=100)
+
+
+def test_operators_see_packages_in_the_admin_without_their_bytes(world: Any) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    package, _ = services.upload_package(actor=world.member, team=world.alpha, data=make_zip())
+    console = Client()
+    console.force_login(UserFactory(username="root-operator", is_staff=True, is_superuser=True))
+
+    with CaptureQueriesContext(connection) as ctx:
+        listing = console.get(reverse("admin:jobs_codepackage_changelist"))
+        detail = console.get(reverse("admin:jobs_codepackage_change", args=[package.pk]))
+
+    assert listing.status_code == 200 and package.sha256[:16] in listing.content.decode()
+    assert detail.status_code == 200 and package.sha256 in detail.content.decode()
+    assert all('"content"' not in query["sql"] for query in ctx.captured_queries)
