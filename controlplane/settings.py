@@ -190,6 +190,17 @@ PADDOCK_DISCOVERY_INTERVAL = env.number("PADDOCK_DISCOVERY_INTERVAL", 60.0)
 PADDOCK_NODE_DOWN_AFTER = env.number("PADDOCK_NODE_DOWN_AFTER", 300.0)
 PADDOCK_TOKEN_DEFAULT_DAYS = env.integer("PADDOCK_TOKEN_DEFAULT_DAYS", 90)
 PADDOCK_LOG_MAX_BYTES = env.integer("PADDOCK_LOG_MAX_BYTES", 8 * 1024 * 1024)
+# Code packages (``paddock submit --workdir``): Paddock stores them and uploads them to a
+# cluster's own package store. Ray's dashboard takes request bodies of at most 100 MiB
+# (ray_constants.DASHBOARD_CLIENT_MAX_SIZE), so a larger package could never reach Ray.
+RAY_MAX_PACKAGE_BYTES = 100 * 1024 * 1024
+PADDOCK_PACKAGE_MAX_BYTES = env.integer("PADDOCK_PACKAGE_MAX_BYTES", RAY_MAX_PACKAGE_BYTES)
+PADDOCK_PACKAGE_MAX_FILES = env.integer("PADDOCK_PACKAGE_MAX_FILES", 20_000)
+PADDOCK_PACKAGE_MAX_UNCOMPRESSED_BYTES = env.integer("PADDOCK_PACKAGE_MAX_UNCOMPRESSED_BYTES", 1024**3)
+if not 0 < PADDOCK_PACKAGE_MAX_BYTES <= RAY_MAX_PACKAGE_BYTES:
+    raise ImproperlyConfigured(
+        f"PADDOCK_PACKAGE_MAX_BYTES must be between 1 and {RAY_MAX_PACKAGE_BYTES} (Ray's own upload limit)"
+    )
 
 # --- auth ---------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from paddock.client import ApiError, Client
+from paddock.workdir import DEFAULT_MAX_BYTES, package_directory
 
 
 def _env_pairs(values: list[str]) -> dict[str, str]:
@@ -24,6 +26,16 @@ def _env_pairs(values: list[str]) -> dict[str, str]:
             raise SystemExit(f"--env expects NAME=VALUE, got {item!r}")
         env[name] = value
     return env
+
+
+def _max_package_bytes() -> int:
+    """The largest package to upload: Paddock's default (Ray's own limit) unless
+    ``PADDOCK_PACKAGE_MAX_BYTES`` says less, as the server may."""
+    raw = os.environ.get("PADDOCK_PACKAGE_MAX_BYTES", "")
+    try:
+        return int(raw) if raw else DEFAULT_MAX_BYTES
+    except ValueError:
+        raise ValueError(f"PADDOCK_PACKAGE_MAX_BYTES={raw!r} is not a number of bytes") from None
 
 
 def _read_json(path: str) -> Any:
@@ -53,7 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--memory-gb", type=float)
     submit.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     submit.add_argument("--pip", action="append", default=[], metavar="PACKAGE")
-    submit.add_argument("--working-dir")
+    code = submit.add_mutually_exclusive_group()
+    code.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="zip DIR here (honouring .gitignore), upload it to Paddock and run the job in it",
+    )
+    code.add_argument(
+        "--working-dir",
+        metavar="URI",
+        help="a zip the cluster fetches itself (s3://…, gs://…, https://…/code.zip) or a paddock://packages/… URI",
+    )
     submit.add_argument("--max-retries", type=int, default=0)
     submit.add_argument("--idempotency-key", help="a repeat with the same key returns the first job")
     submit.add_argument(
@@ -94,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(client: Client, args: Any) -> int:
     if args.command == "submit":
-        parts = [a for a in args.entrypoint if a != "--"]
+        # Only the separator itself goes; a later "--" belongs to the command (python x.py -- --flag).
+        parts = args.entrypoint[1:] if args.entrypoint[:1] == ["--"] else list(args.entrypoint)
         # One argument is a shell command as typed; several are quoted so each stays one word.
         entrypoint = (parts[0] if len(parts) == 1 else shlex.join(parts)).strip()
         if not entrypoint:
@@ -115,7 +138,16 @@ def _run(client: Client, args: Any) -> int:
         if args.pip:
             runtime_env["pip"] = args.pip
         if args.working_dir:
+            if "://" not in args.working_dir:
+                raise ValueError(
+                    f"--working-dir takes a URI, not a path ({args.working_dir!r}); "
+                    "to ship a local directory use --workdir DIR"
+                )
             runtime_env["working_dir"] = args.working_dir
+        if args.workdir:
+            package = package_directory(Path(args.workdir), max_bytes=_max_package_bytes())
+            print(f"packed {package.file_count} files ({len(package.data)} bytes) from {args.workdir}", file=sys.stderr)
+            runtime_env["working_dir"] = client.upload_package(args.team, package.data)["uri"]
         body: dict[str, Any] = {
             "name": args.name,
             "team": args.team,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -48,6 +49,23 @@ class Client:
         """Submit a job; the same ``idempotency_key`` returns the first job instead of a new one."""
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         result: dict[str, Any] = self._request("POST", "jobs/", json=job, headers=headers)
+        return result
+
+    def upload_package(self, team: str, data: bytes, *, filename: str = "workdir.zip") -> dict[str, Any]:
+        """Upload a zip of code for ``team``'s jobs (skipped when Paddock has it already); the
+        answer's ``uri`` goes into ``runtime_env.working_dir``."""
+        digest = hashlib.sha256(data).hexdigest()
+        known = self._request("GET", "packages/", params={"team": team, "sha256": digest})["results"]
+        if known:
+            found: dict[str, Any] = known[0]
+            return found
+        result: dict[str, Any] = self._request(
+            "POST", "packages/", data={"team": team}, files={"file": (filename, data, "application/zip")}
+        )
+        return result
+
+    def packages(self, **filters: Any) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "packages/", params=filters)["results"]
         return result
 
     def estimate(self, spec: Any) -> Any:

@@ -8,7 +8,7 @@ The port speaks frozen dataclasses only. Adapters live in ``backends/``; each ra
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -96,6 +96,19 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class PackageRef:
+    """A code package the control plane keeps, named in a runtime_env by ``uri``
+    (``paddock://packages/<sha256>``). ``load`` returns its bytes: a backend calls it only
+    when the cluster does not have the package yet, so a large package is read only then.
+    ``load`` may raise :class:`BackendError`."""
+
+    uri: str
+    sha256: str
+    size_bytes: int
+    load: Callable[[], bytes] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """What to run: ``remote_id`` is the idempotency key (Ray's ``submission_id``)."""
 
@@ -107,6 +120,8 @@ class JobSpec:
     # Where the scheduler reserved the GPUs: ({"node_id", "hostname", "address", "gpus": [...]}, ...)
     placement: tuple[Mapping[str, Any], ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # The packages the runtime_env names, by URI; the backend ships each to the cluster.
+    packages: Mapping[str, PackageRef] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,7 +189,12 @@ class Backend(Protocol):
     def capacity(self) -> Capacity: ...
 
     def submit(self, spec: JobSpec) -> SubmitResult:
-        """Start ``spec``; a second submit with the same ``remote_id`` adopts the first."""
+        """Start ``spec``; a second submit with the same ``remote_id`` adopts the first.
+
+        Checks ``spec.runtime_env`` first (:mod:`apps.dispatch.runtime_env`): a runtime_env
+        that names a local path, or a package missing from ``spec.packages``, is refused
+        (not retryable) before anything is read or sent. Packages go to the cluster's own
+        package store; nothing else is uploaded."""
 
     def status(self, remote_id: str) -> RemoteStatus: ...
 

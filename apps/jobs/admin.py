@@ -6,7 +6,7 @@ from django.http import HttpRequest
 
 from apps.core.errors import Conflict
 from apps.jobs import services
-from apps.jobs.models import Attempt, Job, JobEvent
+from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
 
 
 class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -62,6 +62,28 @@ class JobEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["kind"]
     list_select_related = ["job", "actor"]
     readonly_fields = [f.name for f in JobEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CodePackage)
+class CodePackageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Uploaded code packages, read-only (their bytes are never shown)."""
+
+    list_display = ["id", "team", "short_sha256", "size_bytes", "file_count", "created_by", "created_at"]
+    list_filter = ["team"]
+    search_fields = ["sha256"]
+    list_select_related = ["team", "created_by"]
+    exclude = ["content"]
+    readonly_fields = [f.name for f in CodePackage._meta.fields if f.name != "content"]
+
+    @admin.display(description="sha256")
+    def short_sha256(self, package: CodePackage) -> str:
+        return package.sha256[:16]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

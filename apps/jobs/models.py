@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.core.models import TimeStampedModel
 from apps.dispatch.port import Resources
+from apps.dispatch.runtime_env import package_uri
 from apps.jobs.choices import AttemptState, EventKind, FailureCause, JobKind, JobState
 from apps.jobs.querysets import AttemptQuerySet, JobQuerySet
 
@@ -152,3 +153,40 @@ class JobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id}: {self.kind}"
+
+
+class CodePackageManager(models.Manager["CodePackage"]):
+    """Never loads a package's bytes unless asked (``content`` is deferred on every query)."""
+
+    def get_queryset(self) -> models.QuerySet[CodePackage]:
+        return super().get_queryset().defer("content")
+
+
+class CodePackage(models.Model):
+    """A zip of a team's code uploaded to Paddock, stored in the database, sent to clusters by URI."""
+
+    team = models.ForeignKey("tenancy.Team", on_delete=models.PROTECT, related_name="code_packages")
+    sha256 = models.CharField(max_length=64, help_text="Of the zip's bytes; its URI is paddock://packages/<sha256>")
+    size_bytes = models.PositiveBigIntegerField()
+    file_count = models.PositiveIntegerField()
+    uncompressed_bytes = models.PositiveBigIntegerField(default=0)
+    # In the database, so every web and worker replica can read it without a shared disk.
+    content = models.BinaryField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CodePackageManager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["team", "sha256"], name="codepackage_unique_team_sha256")]
+        indexes = [models.Index(fields=["team", "-created_at", "-id"], name="codepackage_team_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.team_id}:{self.sha256[:12]}"
+
+    @property
+    def uri(self) -> str:
+        return package_uri(self.sha256)

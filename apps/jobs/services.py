@@ -25,8 +25,9 @@ from apps.core.errors import Conflict
 from apps.core.logging import get_logger
 from apps.core.tasks import enqueue_on_commit, try_enqueue, wake_scheduler_on_commit
 from apps.dispatch.fanout import Batches, Outcome, group_calls, per_cluster
-from apps.dispatch.port import BackendError, JobSpec, RemoteState, RemoteStatus, SubmitResult
+from apps.dispatch.port import BackendError, JobSpec, PackageRef, RemoteState, RemoteStatus, SubmitResult
 from apps.dispatch.registry import note_no_answer
+from apps.dispatch.runtime_env import is_package_uri, package_sha256, package_uris
 from apps.inventory.models import Cluster
 from apps.inventory.services import backend_for, record_cluster_answered, record_cluster_silent
 from apps.jobs.choices import (
@@ -40,7 +41,8 @@ from apps.jobs.choices import (
     FailureCause,
     JobState,
 )
-from apps.jobs.models import Attempt, Job, JobEvent
+from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
+from apps.jobs.packages import inspect_package
 from apps.tenancy.models import Team
 
 if TYPE_CHECKING:
@@ -241,6 +243,7 @@ def preempt_job(job: Job, *, reason: str) -> bool:
 def job_spec(attempt: Attempt) -> JobSpec:
     job = attempt.job
     return JobSpec(
+        packages=package_refs(job),
         remote_id=attempt.remote_id,
         entrypoint=job.entrypoint,
         resources=job.resources(),
@@ -782,3 +785,104 @@ def reconcile(
     clusters = Cluster.objects.all() if cluster_ids is None else Cluster.objects.filter(pk__in=list(cluster_ids))
     clusters.update(last_reconciled_at=timezone.now())
     return {"checked": checked, "redispatched": redispatched, "silent_clusters": len(silent)}
+
+
+# --- code packages ------------------------------------------------------------------------
+def upload_package(*, actor: User, team: Team, data: bytes) -> tuple[CodePackage, bool]:
+    """Keep a zip of a team's code; the same bytes again return the first package.
+
+    Returns (package, created). Raises :class:`PackageError` when the upload is not a
+    package Paddock keeps (not a zip, paths leaving the package, too big).
+    """
+    facts = inspect_package(
+        data,
+        max_bytes=settings.PADDOCK_PACKAGE_MAX_BYTES,
+        max_files=settings.PADDOCK_PACKAGE_MAX_FILES,
+        max_uncompressed_bytes=settings.PADDOCK_PACKAGE_MAX_UNCOMPRESSED_BYTES,
+    )
+    existing = CodePackage.objects.filter(team=team, sha256=facts.sha256).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            package = CodePackage.objects.create(
+                team=team,
+                sha256=facts.sha256,
+                size_bytes=facts.size_bytes,
+                file_count=facts.file_count,
+                uncompressed_bytes=facts.uncompressed_bytes,
+                content=data,
+                created_by=actor,
+            )
+            audit.record(
+                "jobs.package_uploaded",
+                package,
+                actor=actor,
+                team_id=team.pk,
+                sha256=facts.sha256,
+                size=facts.size_bytes,
+            )
+    except IntegrityError:
+        existing = CodePackage.objects.filter(team=team, sha256=facts.sha256).first()
+        if existing is None:
+            raise
+        return existing, False
+    log.info("jobs.package_uploaded", team=team.slug, sha256=facts.sha256, size=facts.size_bytes)
+    return package, True
+
+
+def package_problems(team: Team, runtime_env: dict[str, Any]) -> dict[str, Any]:
+    """Field errors for each Paddock package the runtime_env names that ``team`` does not have
+    (another team's package is as unknown as one never uploaded). One query, none without packages."""
+    uris = package_uris(runtime_env)
+    if not uris:
+        return {}
+    known = set(
+        CodePackage.objects.filter(team=team, sha256__in=[package_sha256(uri) for uri in uris]).values_list(
+            "sha256", flat=True
+        )
+    )
+
+    def problem(uri: str) -> list[str]:
+        return [
+            f"Team {team.slug} has no package {uri}: upload it first "
+            "(paddock submit --workdir, or POST /api/v1/packages/)."
+        ]
+
+    errors: dict[str, Any] = {}
+    working_dir = runtime_env.get("working_dir")
+    if is_package_uri(working_dir) and package_sha256(working_dir) not in known:
+        errors["working_dir"] = problem(working_dir)
+    modules = {
+        str(index): problem(uri)
+        for index, uri in enumerate(runtime_env.get("py_modules") or [])
+        if is_package_uri(uri) and package_sha256(uri) not in known
+    }
+    if modules:
+        errors["py_modules"] = modules
+    return errors
+
+
+def package_refs(job: Job) -> dict[str, PackageRef]:
+    """The job's packages for the backend; their bytes are read only if the cluster asks."""
+    uris = package_uris(job.runtime_env) if isinstance(job.runtime_env, dict) else []
+    if not uris:
+        return {}
+    rows = CodePackage.objects.filter(team_id=job.team_id, sha256__in=[package_sha256(uri) for uri in uris])
+    return {
+        package.uri: PackageRef(
+            uri=package.uri,
+            sha256=package.sha256,
+            size_bytes=package.size_bytes,
+            load=functools.partial(_package_content, package.pk),
+        )
+        for package in rows.only("pk", "sha256", "size_bytes")
+    }
+
+
+def _package_content(package_id: int) -> bytes:
+    content = CodePackage.objects.filter(pk=package_id).values_list("content", flat=True).first()
+    if content is None:
+        raise BackendError(f"package {package_id} is no longer stored", retryable=False)
+    return bytes(content)
+

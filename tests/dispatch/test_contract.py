@@ -8,15 +8,21 @@ outcome with ``driver.wait_for(...)`` (polling for Ray, immediate for the fake).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
+import json
+import os
+import threading
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from apps.dispatch.backends.fake import FakeBackend, default_node
-from apps.dispatch.port import Backend, BackendError, JobSpec, RemoteState, RemoteStatus, Resources
+from apps.dispatch.port import Backend, BackendError, JobSpec, PackageRef, RemoteState, RemoteStatus, Resources
 from apps.dispatch.registry import get_backend
 from tests.raycluster import RAY_TEST_NUM_CPUS, RAY_TEST_NUM_GPUS, RAY_TEST_RESOURCES
 
@@ -318,3 +324,93 @@ def test_a_job_the_cluster_cannot_take_is_refused_for_good(driver: Driver, bad: 
 
 def test_ping_answers(driver: Driver) -> None:
     driver.backend.ping()
+
+
+# --- code: packages, and never a path on the control plane --------------------------------
+def code_package(files: dict[str, str], *, loads: list[int] | None = None) -> PackageRef:
+    """A package as the jobs service hands it over; ``loads`` counts reads of its bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    data = buffer.getvalue()
+    sha256 = hashlib.sha256(data).hexdigest()
+
+    def load() -> bytes:
+        if loads is not None:
+            loads.append(1)
+        return data
+
+    return PackageRef(uri=f"paddock://packages/{sha256}", sha256=sha256, size_bytes=len(data), load=load)
+
+
+def test_a_job_runs_in_its_package_which_is_read_only_when_the_cluster_lacks_it(driver: Driver) -> None:
+    marker = uuid.uuid4().hex  # a package the cluster has never seen
+    loads: list[int] = []
+    package = code_package(
+        {"main.py": "print(open('data/hello.txt').read().strip())\n", "data/hello.txt": f"hello {marker}\n"},
+        loads=loads,
+    )
+    spec = driver.spec("python main.py", runtime_env={"working_dir": package.uri}, packages={package.uri: package})
+
+    driver.backend.submit(spec)
+    unread = dataclasses.replace(package, load=lambda: pytest.fail("the cluster already has this package"))
+    again = driver.spec("python main.py", runtime_env={"working_dir": package.uri}, packages={package.uri: unread})
+    driver.backend.submit(again)
+    driver.play(spec.remote_id, RemoteState.RUNNING)
+    driver.play(spec.remote_id, RemoteState.SUCCEEDED, log=f"hello {marker}\n")
+
+    driver.wait_for(spec.remote_id, RemoteState.SUCCEEDED)
+    assert f"hello {marker}" in driver.backend.logs(spec.remote_id)
+    assert loads == [1]
+
+
+def test_a_package_the_job_was_not_given_is_refused_for_good(driver: Driver) -> None:
+    uri = "paddock://packages/" + "0" * 64
+    spec = driver.spec("python main.py", runtime_env={"working_dir": uri})
+
+    with pytest.raises(BackendError) as raised:
+        driver.backend.submit(spec)
+
+    assert raised.value.retryable is False
+    assert spec.remote_id not in driver.backend.list_remote_ids()
+
+
+@pytest.mark.parametrize(
+    "runtime_env",
+    [
+        pytest.param({"working_dir": "{dir}"}, id="working_dir"),
+        pytest.param({"working_dir": "file://{dir}"}, id="working_dir-file-url"),
+        pytest.param({"py_modules": ["{dir}"]}, id="py_modules"),
+        pytest.param({"pip": "{dir}/requirements.txt"}, id="pip-file"),
+        pytest.param({"pip": ["-r {dir}/requirements.txt"]}, id="pip-r"),
+        pytest.param({"conda": "{dir}/environment.yml"}, id="conda-file"),
+    ],
+)
+def test_a_stored_local_path_is_refused_without_being_read(
+    driver: Driver, tmp_path: Any, runtime_env: dict[str, Any]
+) -> None:
+    """Jobs stored before the API's rules may name the control plane's files. Each path here
+    holds a FIFO with no writer: anything that reads it (Ray's client zipping a working_dir,
+    reading a requirements file) blocks forever, as /proc/self did."""
+    for name in ("pipe", "requirements.txt", "environment.yml"):
+        os.mkfifo(tmp_path / name)
+    filled = json.loads(json.dumps(runtime_env).replace("{dir}", str(tmp_path)))
+    spec = driver.spec("python -c 'print(1)'", runtime_env=filled)
+    outcome: list[BaseException | None] = []
+
+    def submit() -> None:
+        try:
+            driver.backend.submit(spec)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=submit, daemon=True)
+    worker.start()
+    worker.join(30)
+
+    assert not worker.is_alive(), "submit is stuck reading a path on the control plane"
+    (error,) = outcome
+    assert isinstance(error, BackendError) and error.retryable is False, error
+    assert spec.remote_id not in driver.backend.list_remote_ids()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -10,7 +13,7 @@ import pytest
 
 from apps.dispatch.backends.ray import RayBackend, _retryable_status, submit_arguments
 from apps.dispatch.local_ray import LocalRayHead
-from apps.dispatch.port import BackendError, JobSpec, Resources
+from apps.dispatch.port import BackendError, JobSpec, PackageRef, Resources
 
 
 def test_spec_becomes_ray_submit_arguments() -> None:
@@ -99,3 +102,94 @@ def test_a_cluster_with_token_auth_refuses_us_for_good_without_the_right_token(
             call()
         assert raised.value.retryable is False
         assert "wrong-token" not in raised.value.message
+
+
+PACKAGE_SHA = "ab" * 32
+PACKAGE_URI = f"paddock://packages/{PACKAGE_SHA}"
+
+
+def test_a_package_becomes_rays_own_package_uri() -> None:
+    package = PackageRef(uri=PACKAGE_URI, sha256=PACKAGE_SHA, size_bytes=1, load=lambda: b"")
+    spec = JobSpec(
+        "pdk-3",
+        "python main.py",
+        Resources(),
+        runtime_env={"working_dir": PACKAGE_URI, "py_modules": [PACKAGE_URI, "s3://b/m.whl"]},
+        packages={PACKAGE_URI: package},
+    )
+    gcs = f"gcs://_ray_pkg_{PACKAGE_SHA}.zip"
+
+    assert submit_arguments(spec, {PACKAGE_URI: gcs})["runtime_env"] == {
+        "working_dir": gcs,
+        "py_modules": [gcs, "s3://b/m.whl"],
+    }
+    with pytest.raises(BackendError):
+        submit_arguments(spec)  # never sent to Ray as a paddock:// URI it cannot fetch
+
+
+@pytest.fixture
+def slow_reader() -> Iterator[str]:
+    """A "dashboard" that has no package (GET: 404) and then reads an upload slowly but steadily
+    (about 1 MB/s: every socket write makes progress, so only a deadline in all can end it)."""
+    stop = threading.Event()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head and not stop.is_set():
+                head += connection.recv(1)
+            if head.startswith(b"GET"):
+                connection.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            while not stop.is_set() and connection.recv(65536):
+                time.sleep(0.05)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed at the end of the test
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    server.close()
+
+
+def test_a_package_upload_ends_at_its_deadline(slow_reader: str) -> None:
+    data = os.urandom(32 * 2**20)
+    sha = hashlib.sha256(data).hexdigest()
+    package = PackageRef(uri=f"paddock://packages/{sha}", sha256=sha, size_bytes=len(data), load=lambda: data)
+    spec = JobSpec(
+        "pdk-4",
+        "python main.py",
+        Resources(),
+        runtime_env={"working_dir": package.uri},
+        packages={package.uri: package},
+    )
+    backend = RayBackend(slow_reader, upload_timeout=1.0)
+    outcome: list[BaseException | None] = []
+
+    def submit() -> None:
+        try:
+            backend.submit(spec)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=submit, daemon=True)
+    worker.start()
+    worker.join(60)
+
+    assert not worker.is_alive(), "the upload is still running past its deadline"
+    (error,) = outcome
+    assert isinstance(error, BackendError) and error.retryable is True, error
+    assert "upload" in error.message

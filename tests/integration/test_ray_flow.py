@@ -168,3 +168,30 @@ def test_the_same_idempotency_key_posted_concurrently_makes_one_job(live: Any) -
         thread.join()
     assert sorted(results) == [200, 200, 200, 201]
     assert Job.objects.filter(idempotency_key="pipeline-123").count() == 1
+
+
+def test_a_job_runs_in_the_code_package_its_team_uploaded(live: Any) -> None:
+    import io
+    import uuid
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    marker = uuid.uuid4().hex
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("main.py", "print(open('data/greeting.txt').read().strip())\n")
+        archive.writestr("data/greeting.txt", f"shipped {marker}\n")
+    client = client_for(token_for(live.member))
+    uploaded = client.post(
+        "/api/v1/packages/",
+        {"team": "demo", "file": SimpleUploadedFile("code.zip", buffer.getvalue())},
+        format="multipart",
+    )
+    assert uploaded.status_code == 201, uploaded.content
+
+    job = submit(client, "python main.py", runtime_env={"working_dir": uploaded.json()["uri"]})
+
+    assert wait_state(job["id"], "succeeded", "failed") == "succeeded", Job.objects.get(pk=job["id"]).state_reason
+    logs = client.get(f"/api/v1/jobs/{job['id']}/logs/?offset=0").json()
+    assert f"shipped {marker}" in logs["text"]

@@ -181,3 +181,38 @@ def test_logs_of_a_job_without_attempts(world: Any) -> None:
     assert body == {"attempt": None, "offset": 0, "next_offset": 0, "text": "", "complete": False}
     assert client.get(f"/api/v1/jobs/{job_id}/logs/?offset=-1").status_code == 400
     assert client.get(f"/api/v1/jobs/{job_id}/logs/?offset=abc").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("runtime_env", "key"),
+    [
+        pytest.param({"working_dir": "/var/lib/paddock"}, "working_dir", id="working_dir-data-dir"),
+        pytest.param({"working_dir": "/proc/self"}, "working_dir", id="working_dir-proc"),
+        pytest.param({"working_dir": "file:///etc"}, "working_dir", id="working_dir-file-url"),
+        pytest.param({"working_dir": "gcs://_ray_pkg_0.zip"}, "working_dir", id="working_dir-ray-internal"),
+        pytest.param({"py_modules": ["/srv/paddock/apps"]}, "py_modules", id="py_modules-path"),
+        pytest.param({"pip": "/srv/requirements.txt"}, "pip", id="pip-string-is-a-file"),
+        pytest.param({"pip": ["-r /srv/requirements.txt"]}, "pip", id="pip-r-file"),
+        pytest.param({"pip": ["x @ file:///srv/x-1.0.whl"]}, "pip", id="pip-file-url"),
+        pytest.param({"conda": "/srv/environment.yml"}, "conda", id="conda-file"),
+        pytest.param({"env_vars": {f"V{i}": "x" for i in range(257)}}, "env_vars", id="env_vars-count"),
+        pytest.param({"env_vars": {f"V{i}": "x" * 30_000 for i in range(3)}}, "env_vars", id="env_vars-size"),
+        pytest.param({"env_vars": {"PADDOCK_PLACEMENT": "[]"}}, "env_vars", id="env_vars-reserved"),
+    ],
+)
+def test_a_runtime_env_naming_the_control_planes_files_is_refused(
+    world: Any, fake_backend: Any, runtime_env: dict[str, Any], key: str
+) -> None:
+    response = submit(world.client(world.member), {**GOOD, "runtime_env": runtime_env})
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()["runtime_env"]) == [key]
+    assert Job.objects.count() == 0
+    assert fake_backend.list_remote_ids() == []
+
+
+def test_a_local_working_dir_is_refused_with_what_to_do_instead(world: Any) -> None:
+    response = submit(world.client(world.member), {**GOOD, "runtime_env": {"working_dir": "/var/lib/paddock"}})
+
+    (message,) = response.json()["runtime_env"]["working_dir"]
+    assert "paddock submit --workdir ." in message

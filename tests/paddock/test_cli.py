@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import Any
 
 import pytest
@@ -74,3 +76,133 @@ def test_plan_prints_the_estimate_and_require_fit_fails_a_pipeline(
     assert main([*submit, "--plan", str(plan), "--", "python", "train.py"]) == 2
     assert "Does not fit" in capsys.readouterr().err
     assert main([*submit, "--plan", str(plan), "--override-planner", "--", "python", "train.py"]) == 0
+
+
+def make_project(root: Any) -> Any:
+    """A working directory with things a package must leave out."""
+    (root / "src").mkdir(parents=True)
+    (root / "main.py").write_text("print(open('src/greeting.txt').read())\n")
+    (root / "src" / "greeting.txt").write_text("hello\n")
+    (root / "data").mkdir()
+    (root / "data" / "shard-0.bin").write_bytes(b"\0" * 1000)
+    (root / "train.log").write_text("old run\n")
+    (root / ".gitignore").write_text("# local things\ndata/\n*.log\n")
+    return root
+
+
+def zip_names(data: bytes) -> set[str]:
+    import io
+    import zipfile
+
+    return set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+
+
+def test_workdir_outside_git_leaves_out_dot_git_and_what_gitignore_says(tmp_path: Any) -> None:
+    from paddock.workdir import package_directory
+
+    project = make_project(tmp_path / "project")
+    (project / ".git").mkdir()
+    (project / ".git" / "config").write_text("[core]\n")
+    os.mkfifo(project / "src" / "pipe")  # never read (it would block forever)
+
+    package = package_directory(project)
+
+    assert zip_names(package.data) == {".gitignore", "main.py", "src/greeting.txt"}
+    assert package_directory(project).sha256 == package.sha256  # the same files, the same bytes
+
+
+def test_workdir_in_a_git_work_tree_packs_what_git_would_commit(tmp_path: Any) -> None:
+    from paddock.workdir import package_directory
+
+    repo = tmp_path / "repo"
+    project = make_project(repo / "project")
+    (project / "src" / ".gitignore").write_text("secret.txt\n")  # nested ignores count too
+    (project / "src" / "secret.txt").write_text("token\n")
+    (repo / "elsewhere.py").write_text("")  # outside the directory packed
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "project/main.py"], check=True)
+
+    package = package_directory(project)
+
+    assert zip_names(package.data) == {".gitignore", "main.py", "src/.gitignore", "src/greeting.txt"}
+
+
+def test_workdir_too_big_is_refused_naming_the_largest_files(tmp_path: Any) -> None:
+    from paddock.workdir import PackageTooBig, package_directory
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "weights.bin").write_bytes(os.urandom(50_000))
+    (project / "main.py").write_text("print(1)\n")
+
+    with pytest.raises(PackageTooBig) as raised:
+        package_directory(project, max_bytes=20_000)
+
+    assert "weights.bin" in str(raised.value)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_workdir_uploads_the_directory_and_runs_the_job_in_it(
+    world: Any, live_server: Any, fake_backend: Any, tmp_path: Any, capsys: Any
+) -> None:
+    from apps.jobs.models import CodePackage, Job
+
+    project = make_project(tmp_path / "project")
+    base = ["--url", live_server.url, "--token", token_for(world.member)]
+    submit = [*base, "submit", "--name", "shipped", "--team", "alpha", "--workdir", str(project)]
+
+    assert main([*submit, "--", "python", "main.py"]) == 0, capsys.readouterr().err
+    assert main([*submit, "--", "python", "main.py"]) == 0  # unchanged: the same package
+
+    package = CodePackage.objects.get()
+    assert zip_names(bytes(CodePackage.objects.values_list("content", flat=True).get())) == {
+        ".gitignore",
+        "main.py",
+        "src/greeting.txt",
+    }
+    jobs = list(Job.objects.order_by("id"))
+    assert [job.runtime_env for job in jobs] == [{"working_dir": package.uri}] * 2
+    spec = fake_backend.spec_of(fake_backend.list_remote_ids()[0])
+    assert list(spec.packages) == [package.uri]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_workdir_too_big_uploads_nothing(
+    world: Any, live_server: Any, tmp_path: Any, capsys: Any, monkeypatch: Any
+) -> None:
+    from apps.jobs.models import CodePackage, Job
+
+    project = make_project(tmp_path / "project")
+    (project / "checkpoint.pt").write_bytes(os.urandom(50_000))
+    monkeypatch.setenv("PADDOCK_PACKAGE_MAX_BYTES", "20000")
+    base = ["--url", live_server.url, "--token", token_for(world.member)]
+
+    code = main([*base, "submit", "--name", "big", "--team", "alpha", "--workdir", str(project), "--", "true"])
+
+    assert code == 2
+    assert "checkpoint.pt" in capsys.readouterr().err
+    assert CodePackage.objects.count() == 0 and Job.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_working_dir_takes_a_uri_not_a_path(world: Any, live_server: Any, capsys: Any) -> None:
+    from apps.jobs.models import Job
+
+    base = ["--url", live_server.url, "--token", token_for(world.member), "submit", "--name", "w", "--team", "alpha"]
+
+    assert main([*base, "--working-dir", "/srv/code", "--", "true"]) == 2
+    assert "--workdir" in capsys.readouterr().err
+    assert main([*base, "--working-dir", "s3://bucket/code.zip", "--", "true"]) == 0
+    assert Job.objects.get().runtime_env == {"working_dir": "s3://bucket/code.zip"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_first_double_dash_separates_the_command(world: Any, live_server: Any, fake_backend: Any) -> None:
+    from apps.jobs.models import Job
+
+    base = ["--url", live_server.url, "--token", token_for(world.member), "submit", "--name", "dd", "--team", "alpha"]
+
+    assert main([*base, "--", "python", "x.py", "--", "--flag"]) == 0
+    assert main([*base, "--", "--", "--help"]) == 0
+
+    assert [job.entrypoint for job in Job.objects.order_by("id")] == ["python x.py -- --flag", "-- --help"]

@@ -2,7 +2,8 @@
 
 It keeps the contract the Ray adapter keeps (tests/dispatch/test_contract.py runs the same
 suite against both): a second submit of a ``remote_id`` adopts the first, unknown ids are
-NOT_FOUND, terminal states are final, stopping a finished job answers False. The cluster
+NOT_FOUND, terminal states are final, stopping a finished job answers False, a runtime_env
+naming a local path is refused, and a package is read only when the cluster lacks it. The cluster
 never moves by itself: a test plays it with :meth:`FakeBackend.advance`,
 :meth:`FakeBackend.append_log` and :meth:`FakeBackend.set_nodes`, and injects failures
 with :meth:`FakeBackend.fail_next` and :meth:`FakeBackend.set_reachable`.
@@ -10,6 +11,7 @@ with :meth:`FakeBackend.fail_next` and :meth:`FakeBackend.set_reachable`.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from apps.dispatch.port import (
     Resources,
     SubmitResult,
 )
+from apps.dispatch.runtime_env import checked_for_dispatch
 
 DEFAULT_TOTAL = Resources(cpus=4, gpus=2, memory_bytes=16 * 2**30, custom={"accelerator_type:H100": 1.0})
 
@@ -69,6 +72,8 @@ class FakeBackend:
         self._jobs: dict[str, _Job] = {}
         self._failures: list[tuple[str | None, BackendError]] = []
         self._reachable = True
+        self._packages: dict[str, int] = {}  # sha256 -> size: the cluster's package store
+        self.package_uploads = 0  # how many packages were read and "uploaded"
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -93,6 +98,14 @@ class FakeBackend:
         with self._lock:
             self._check("submit")
             _validate(spec)
+            _, packages = checked_for_dispatch(spec)
+            for ref in packages:
+                if ref.sha256 not in self._packages:
+                    data = ref.load()
+                    if hashlib.sha256(data).hexdigest() != ref.sha256:
+                        raise BackendError(f"package {ref.uri}: the bytes do not match its sha256", retryable=False)
+                    self._packages[ref.sha256] = len(data)
+                    self.package_uploads += 1
             if spec.remote_id in self._jobs:
                 return SubmitResult(remote_id=spec.remote_id, adopted=True)
             self._jobs[spec.remote_id] = _Job(spec=spec)
@@ -180,6 +193,11 @@ class FakeBackend:
         with self._lock:
             self._reachable = reachable
 
+    def has_package(self, sha256: str) -> bool:
+        """Whether the cluster's package store holds the package (as Ray's GCS would)."""
+        with self._lock:
+            return sha256 in self._packages
+
     def spec_of(self, remote_id: str) -> JobSpec:
         """What was submitted under ``remote_id`` (KeyError when nothing was)."""
         with self._lock:
@@ -189,6 +207,7 @@ class FakeBackend:
         """Forget every job and injected failure; reachable again."""
         with self._lock:
             self._jobs.clear()
+            self._packages.clear()
             self._failures.clear()
             self._reachable = True
 

@@ -10,10 +10,12 @@ not be reached, timed out or failed on its side (5xx), False when it refused wha
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,15 +28,19 @@ from apps.dispatch.port import (
     Capacity,
     JobSpec,
     NodeInfo,
+    PackageRef,
     RemoteState,
     RemoteStatus,
     Resources,
     SubmitResult,
 )
+from apps.dispatch.runtime_env import checked_for_dispatch, with_package_locations
 
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
-UPLOAD_TIMEOUT_S = 120.0  # a working_dir package may be up to 100 MiB
+UPLOAD_TIMEOUT_S = 120.0  # in all, for one package of up to 100 MiB
+# Ray's name prefix for packages in its store (ray._private.runtime_env.packaging.RAY_PKG_PREFIX).
+RAY_PACKAGE_PREFIX = "_ray_pkg_"
 MESSAGE_LIMIT = 4000  # Ray's FAILED message carries up to 20,000 characters of log
 
 _STATES: dict[JobStatus, RemoteState] = {
@@ -85,6 +91,34 @@ class _Client(JobSubmissionClient):
         return super()._do_request(method, endpoint, **kwargs)
 
 
+class _UploadDeadline(Exception):
+    """An upload ran past its deadline (raised from inside the request body)."""
+
+
+class _DeadlineBody:
+    """A request body sent in small pieces that stops once its deadline has passed.
+
+    ``requests`` sends it with a Content-Length (from ``__len__``), not chunked; each piece
+    is a separate socket write, so a cluster that stops reading, or reads very slowly, ends
+    the upload at the deadline instead of pinning the worker.
+    """
+
+    PIECE = 64 * 1024
+
+    def __init__(self, data: bytes, deadline: float) -> None:
+        self._data = memoryview(data)
+        self._deadline = deadline
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for start in range(0, len(self._data), self.PIECE):
+            if time.monotonic() > self._deadline:
+                raise _UploadDeadline()
+            yield bytes(self._data[start : start + self.PIECE])
+
+
 class RayBackend:
     """A Ray cluster reached through its dashboard address (the Jobs API)."""
 
@@ -95,6 +129,7 @@ class RayBackend:
         *,
         connect_timeout: float = CONNECT_TIMEOUT_S,
         read_timeout: float = READ_TIMEOUT_S,
+        upload_timeout: float = UPLOAD_TIMEOUT_S,
     ) -> None:
         address = address.strip().rstrip("/")
         if not address:
@@ -106,6 +141,7 @@ class RayBackend:
         self.address = address
         self._headers = {"Authorization": f"Bearer {auth_token}"} if auth_token else {}
         self._timeout = (connect_timeout, read_timeout)
+        self._upload_timeout = upload_timeout
         self._client_instance: _Client | None = None
         self._client_lock = threading.Lock()
 
@@ -156,7 +192,11 @@ class RayBackend:
         if not spec.remote_id.strip() or not spec.entrypoint.strip():
             # Ray would run an empty entrypoint and call it SUCCEEDED.
             raise BackendError("a job needs a remote_id and an entrypoint", retryable=False)
-        kwargs = submit_arguments(spec)
+        # Checked again here: a stored job may predate the API's rules, and nothing that names
+        # a path on this machine may reach Ray's client (it would zip and upload it).
+        _, packages = checked_for_dispatch(spec)
+        locations = {ref.uri: self._ensure_package(ref) for ref in packages}
+        kwargs = submit_arguments(spec, locations)
         try:
             self._client().submit_job(entrypoint=spec.entrypoint, submission_id=spec.remote_id, **kwargs)
         except BackendError:
@@ -242,6 +282,57 @@ class RayBackend:
 
     # -- internals ----------------------------------------------------------------
 
+    def _ensure_package(self, ref: PackageRef) -> str:
+        """Put a package in the cluster's own package store (unless it is there) and return the
+        ``gcs://`` URI Ray knows it by; the same calls Ray's client makes for a local
+        working_dir (``GET``, then ``PUT /api/packages/gcs/<name>``), with our bytes."""
+        name = f"{RAY_PACKAGE_PREFIX}{ref.sha256}.zip"
+        path = f"/api/packages/gcs/{name}"
+        # The GET also pins the package on the cluster for a while, so it outlives the submit.
+        found = self._package_request("GET", path)
+        if found.status_code == 404:
+            try:
+                data = ref.load()
+            except BackendError:
+                raise
+            except Exception as exc:
+                raise BackendError(f"package {ref.uri} could not be read: {exc!r}", retryable=True) from exc
+            if hashlib.sha256(data).hexdigest() != ref.sha256:
+                raise BackendError(f"package {ref.uri}: the stored bytes do not match its sha256", retryable=False)
+            stored = self._package_request("PUT", path, data=data)
+            if stored.status_code != 200:
+                raise self._package_error(stored, "upload package")
+        elif found.status_code != 200:
+            raise self._package_error(found, "look up package")
+        return f"gcs://{name}"
+
+    def _package_request(self, method: str, path: str, data: bytes | None = None) -> requests.Response:
+        """One call to the package API, with a deadline: an upload ends after ``upload_timeout``
+        seconds in all, however slowly the cluster reads it."""
+        body: _DeadlineBody | None = None
+        timeout = self._timeout
+        if data is not None:
+            body = _DeadlineBody(data, time.monotonic() + self._upload_timeout)
+            timeout = (self._timeout[0], self._upload_timeout)
+        try:
+            return requests.request(method, self.address + path, headers=self._headers, data=body, timeout=timeout)
+        except _UploadDeadline as exc:
+            raise BackendError(
+                f"Ray at {self.address}: upload package: not done after {self._upload_timeout:g} s", retryable=True
+            ) from exc
+        except requests.RequestException as exc:
+            raise self._error(exc, f"{method} {path}") from exc
+
+    def _package_error(self, response: requests.Response, action: str) -> BackendError:
+        if response.status_code in (401, 403):
+            return BackendError(
+                f"Ray at {self.address}: {action}: the cluster refused our credentials (token)", retryable=False
+            )
+        return BackendError(
+            f"Ray at {self.address}: {action}: HTTP {response.status_code}: {_short(response.text)}",
+            retryable=_retryable_status(response.status_code, response.text),
+        )
+
     def _client(self) -> _Client:
         """Ray's client, made on first use (its constructor calls the cluster) and then kept."""
         with self._client_lock:
@@ -287,14 +378,23 @@ class RayBackend:
         return BackendError(f"{where}: {type(exc).__name__}: {_short(str(exc))}", retryable=False)
 
 
-def submit_arguments(spec: JobSpec) -> dict[str, Any]:
-    """``JobSubmissionClient.submit_job`` keyword arguments for ``spec`` (besides the ids)."""
+def submit_arguments(spec: JobSpec, package_locations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``JobSubmissionClient.submit_job`` keyword arguments for ``spec`` (besides the ids).
+
+    ``package_locations`` maps each Paddock package URI in the runtime_env to the ``gcs://``
+    URI the cluster keeps it under (:meth:`RayBackend._ensure_package`). Raises a
+    non-retryable :class:`BackendError` for a runtime_env Paddock must not send.
+    """
+    checked, packages = checked_for_dispatch(spec)
+    missing = [ref.uri for ref in packages if ref.uri not in (package_locations or {})]
+    if missing:
+        raise BackendError(f"package {missing[0]} was not shipped to the cluster", retryable=False)
     resources = spec.resources
     custom = {name: float(amount) for name, amount in resources.custom.items() if amount > 0}
     if spec.accelerator_model:
         key = accelerator_resource(spec.accelerator_model)
         custom[key] = max(custom.get(key, 0.0), ACCELERATOR_SHARE)
-    runtime_env = dict(spec.runtime_env)
+    runtime_env = with_package_locations(checked, package_locations or {})
     gpus = resources.gpus
     if spec.placement:
         # Pin the entrypoint to the (first) node the scheduler reserved; a multi-node gang's

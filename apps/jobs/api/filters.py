@@ -1,7 +1,7 @@
 import django_filters
 
 from apps.jobs.choices import JobKind, JobState
-from apps.jobs.models import Job
+from apps.jobs.models import CodePackage, Job
 
 
 class JobFilter(django_filters.FilterSet):
@@ -18,3 +18,12 @@ class JobFilter(django_filters.FilterSet):
     class Meta:
         model = Job
         fields = ["team", "cluster", "pool", "state", "kind", "name"]
+
+
+class CodePackageFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug")
+    sha256 = django_filters.CharFilter(field_name="sha256", help_text="The zip's sha256 (is it uploaded already?)")
+
+    class Meta:
+        model = CodePackage
+        fields = ["team", "sha256"]

@@ -6,11 +6,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.dispatch import runtime_env
 from apps.jobs.choices import JobKind, JobState
-from apps.jobs.models import Attempt, Job, JobEvent
+from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
 from apps.planner.api.serializers import ModelInputSerializer, WorkloadSerializer
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_CPUS = 4096
 MAX_GPUS = 4096
 MAX_MEMORY_GB = 1024 * 1024
@@ -36,26 +36,46 @@ class ResourcesSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 
 class RuntimeEnvSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    """The subset of Ray's runtime_env that Paddock passes through."""
+    """The part of Ray's runtime_env a job may use; code only from where the cluster fetches it.
 
-    env_vars = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=32768), required=False)
-    pip = serializers.ListField(child=serializers.CharField(max_length=500), required=False, max_length=200)
-    working_dir = serializers.CharField(required=False, max_length=2000)
+    Checked by :func:`apps.dispatch.runtime_env.validate_runtime_env` (the backends check
+    again before sending): no local paths, pip requirements only, sizes capped.
+    """
 
-    def validate_env_vars(self, value: dict[str, str]) -> dict[str, str]:
-        bad = [name for name in value if not ENV_NAME.match(name)]
-        if bad:
-            raise serializers.ValidationError(f"Not a valid environment variable name: {', '.join(sorted(bad))}.")
-        return value
+    env_vars = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=runtime_env.MAX_ENV_VALUE_LENGTH),
+        required=False,
+        help_text=(
+            f"At most {runtime_env.MAX_ENV_VARS} variables and {runtime_env.MAX_ENV_TOTAL_BYTES} bytes; "
+            f"names starting with {runtime_env.RESERVED_ENV_PREFIX} are Paddock's."
+        ),
+    )
+    pip = serializers.ListField(
+        child=serializers.CharField(max_length=runtime_env.MAX_REQUIREMENT_LENGTH),
+        required=False,
+        max_length=runtime_env.MAX_PIP_REQUIREMENTS,
+        help_text="PEP 508 requirements (`torch==2.3.1`, `name @ https://…/x.whl`); no options, files or file: URLs.",
+    )
+    working_dir = serializers.CharField(
+        required=False,
+        max_length=runtime_env.MAX_URI_LENGTH,
+        help_text=(
+            "A package uploaded to Paddock (`paddock://packages/<sha256>`, see /api/v1/packages/) or a zip the "
+            "cluster fetches itself (`s3://`, `gs://`, `https://…/code.zip`). Never a path."
+        ),
+    )
+    py_modules = serializers.ListField(
+        child=serializers.CharField(max_length=runtime_env.MAX_URI_LENGTH),
+        required=False,
+        max_length=runtime_env.MAX_PY_MODULES,
+        help_text="Packages or remote `.zip`/`.whl` URIs, as for working_dir.",
+    )
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["Unknown runtime_env key; use env_vars, pip or working_dir."] for name in unknown}
-                )
-        return super().to_internal_value(data)
+        try:
+            return runtime_env.validate_runtime_env(data)
+        except runtime_env.RuntimeEnvError as exc:
+            raise serializers.ValidationError(exc.errors) from None
 
 
 class StrictCharField(serializers.CharField):
@@ -246,3 +266,34 @@ class JobLogSerializer(serializers.Serializer):  # type: ignore[type-arg]
     next_offset = serializers.IntegerField()
     text = serializers.CharField(allow_blank=True)
     complete = serializers.BooleanField(help_text="True when the job has finished and this is the end of its log.")
+
+
+class CodePackageSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    uri = serializers.CharField(
+        read_only=True, help_text="Use it as runtime_env.working_dir (or in py_modules) of the team's jobs"
+    )
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = CodePackage
+        fields = [
+            "id",
+            "uri",
+            "team",
+            "sha256",
+            "size_bytes",
+            "file_count",
+            "uncompressed_bytes",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class CodePackageUploadSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    team = serializers.SlugField(max_length=63)
+    file = serializers.FileField(
+        allow_empty_file=False,
+        help_text="A zip of the job's working directory, files at its top (`paddock submit --workdir DIR` makes one).",
+    )

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -10,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,8 +19,10 @@ from apps.core.api.pagination import StreamCursorPagination
 from apps.core.api.viewsets import TeamScopedViewSet
 from apps.inventory.models import Cluster
 from apps.jobs import services
-from apps.jobs.api.filters import JobFilter
+from apps.jobs.api.filters import CodePackageFilter, JobFilter
 from apps.jobs.api.serializers import (
+    CodePackageSerializer,
+    CodePackageUploadSerializer,
     JobCreateSerializer,
     JobDetailSerializer,
     JobEventSerializer,
@@ -26,7 +30,8 @@ from apps.jobs.api.serializers import (
     JobSerializer,
 )
 from apps.jobs.choices import ATTEMPT_REMOTE_STATES
-from apps.jobs.models import Attempt, Job, JobEvent
+from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
+from apps.jobs.packages import PackageError
 from apps.planner import services as planner
 from apps.planner.estimator import SpecError
 from apps.quotas.models import PriorityClass
@@ -91,6 +96,10 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             raise ValidationError({"team": [f"Unknown team {data['team']!r} (or you are not a member)."]})
         self.require_role(team.pk, WRITE_ROLES, "submit jobs")
         cluster = self._resolve_cluster(team, data.get("cluster"))
+        runtime_env = dict(data.get("runtime_env") or {})
+        package_problems = services.package_problems(team, runtime_env)
+        if package_problems:
+            raise ValidationError({"runtime_env": package_problems})
 
         resources = data.get("resources") or {}
         priority, priority_class = data["priority"], None
@@ -111,7 +120,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             cluster=cluster,
             kind=data["kind"],
             entrypoint=data["entrypoint"],
-            runtime_env=dict(data.get("runtime_env") or {}),
+            runtime_env=runtime_env,
             cpus=resources.get("cpus", 1.0),
             gpus=resources.get("gpus", 0.0),
             accelerator_model=resources.get("accelerator_model", ""),
@@ -291,3 +300,61 @@ def _non_negative_int(raw: str | None, name: str, *, default: int) -> int:
     if value < 0:
         raise ValidationError({name: ["Must be 0 or more."]})
     return value
+
+
+class CodePackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    """Zips of a team's code, uploaded by the CLI (``paddock submit --workdir``); a job names one
+    by its ``uri`` in ``runtime_env.working_dir`` and Paddock ships it to the cluster. The bytes
+    are never served back."""
+
+    queryset = CodePackage.objects.select_related("team", "created_by").order_by("-created_at", "-id")
+    serializer_class = CodePackageSerializer
+    filterset_class = CodePackageFilter
+    ordering_fields = ["created_at", "id", "size_bytes"]
+    ordering = ["-created_at", "-id"]
+    parser_classes = [MultiPartParser]
+
+    # Room for the multipart framing and the team field around the zip itself.
+    MULTIPART_ALLOWANCE = 64 * 1024
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Refuse an oversized upload before anything (a session's CSRF check included) reads it.
+        if self.action == "create":
+            limit = settings.PADDOCK_PACKAGE_MAX_BYTES
+            length = _non_negative_int(request.META.get("CONTENT_LENGTH") or None, "Content-Length", default=0)
+            if length > limit + self.MULTIPART_ALLOWANCE:
+                raise ValidationError({"file": [_too_big(length, limit)]})
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        request={"multipart/form-data": CodePackageUploadSerializer},
+        responses={201: CodePackageSerializer, 200: CodePackageSerializer},
+        summary="Upload a zip of a team's code (the same bytes again return the first package, 200)",
+    )
+    def create(self, request: Request) -> Response:
+        serializer = CodePackageUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        roles = caller_roles(request)
+        team = Team.objects.filter(slug=data["team"], pk__in=list(roles)).first()
+        if team is None:
+            raise ValidationError({"team": [f"Unknown team {data['team']!r} (or you are not a member)."]})
+        self.require_role(team.pk, WRITE_ROLES, "upload packages")
+        upload = data["file"]
+        limit = settings.PADDOCK_PACKAGE_MAX_BYTES
+        if upload.size > limit:
+            raise ValidationError({"file": [_too_big(upload.size, limit)]})
+        try:
+            package, created = services.upload_package(actor=self.actor, team=team, data=upload.read())
+        except PackageError as exc:
+            raise ValidationError({"file": [str(exc)]}) from None
+        return Response(
+            CodePackageSerializer(package).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+def _too_big(size: int, limit: int) -> str:
+    return (
+        f"The upload is {size} bytes; a package is at most {limit} bytes. Leave data, checkpoints and "
+        "virtualenvs out (add them to .gitignore) and read them from storage instead."
+    )

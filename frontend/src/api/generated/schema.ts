@@ -464,6 +464,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/packages/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Zips of a team's code, uploaded by the CLI (``paddock submit --workdir``); a job names one
+         *     by its ``uri`` in ``runtime_env.working_dir`` and Paddock ships it to the cluster. The bytes
+         *     are never served back.
+         */
+        get: operations["packages_list"];
+        put?: never;
+        /**
+         * Upload a zip of a team's code (the same bytes again return the first package, 200)
+         * @description Zips of a team's code, uploaded by the CLI (``paddock submit --workdir``); a job names one
+         *     by its ``uri`` in ``runtime_env.working_dir`` and Paddock ships it to the cluster. The bytes
+         *     are never served back.
+         */
+        post: operations["packages_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/packages/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Zips of a team's code, uploaded by the CLI (``paddock submit --workdir``); a job names one
+         *     by its ``uri`` in ``runtime_env.working_dir`` and Paddock ships it to the cluster. The bytes
+         *     are never served back.
+         */
+        get: operations["packages_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/planner/estimate/": {
         parameters: {
             query?: never;
@@ -1174,6 +1222,29 @@ export interface components {
          * @enum {string}
          */
         ClusterStateEnum: "unknown" | "ready" | "unreachable";
+        CodePackage: {
+            readonly id: number;
+            /** @description Use it as runtime_env.working_dir (or in py_modules) of the team's jobs */
+            readonly uri: string;
+            readonly team: string;
+            /** @description Of the zip's bytes; its URI is paddock://packages/<sha256> */
+            readonly sha256: string;
+            readonly size_bytes: number;
+            readonly file_count: number;
+            readonly uncompressed_bytes: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        CodePackageUploadRequest: {
+            team: string;
+            /**
+             * Format: binary
+             * @description A zip of the job's working directory, files at its top (`paddock submit --workdir DIR` makes one).
+             */
+            file: string;
+        };
         /** @description Teams that lend idle guarantees to one another, and when their jobs may preempt. */
         Cohort: {
             readonly id: number;
@@ -1749,6 +1820,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Cluster"][];
+        };
+        PaginatedCodePackageList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["CodePackage"][];
         };
         PaginatedCohortList: {
             /** @example 123 */
@@ -2374,21 +2460,41 @@ export interface components {
              */
             memory_gb: number;
         };
-        /** @description The subset of Ray's runtime_env that Paddock passes through. */
+        /**
+         * @description The part of Ray's runtime_env a job may use; code only from where the cluster fetches it.
+         *
+         *     Checked by :func:`apps.dispatch.runtime_env.validate_runtime_env` (the backends check
+         *     again before sending): no local paths, pip requirements only, sizes capped.
+         */
         RuntimeEnv: {
+            /** @description At most 256 variables and 65536 bytes; names starting with PADDOCK_ are Paddock's. */
             env_vars?: {
                 [key: string]: string;
             };
+            /** @description PEP 508 requirements (`torch==2.3.1`, `name @ https://…/x.whl`); no options, files or file: URLs. */
             pip?: string[];
+            /** @description A package uploaded to Paddock (`paddock://packages/<sha256>`, see /api/v1/packages/) or a zip the cluster fetches itself (`s3://`, `gs://`, `https://…/code.zip`). Never a path. */
             working_dir?: string;
+            /** @description Packages or remote `.zip`/`.whl` URIs, as for working_dir. */
+            py_modules?: string[];
         };
-        /** @description The subset of Ray's runtime_env that Paddock passes through. */
+        /**
+         * @description The part of Ray's runtime_env a job may use; code only from where the cluster fetches it.
+         *
+         *     Checked by :func:`apps.dispatch.runtime_env.validate_runtime_env` (the backends check
+         *     again before sending): no local paths, pip requirements only, sizes capped.
+         */
         RuntimeEnvRequest: {
+            /** @description At most 256 variables and 65536 bytes; names starting with PADDOCK_ are Paddock's. */
             env_vars?: {
                 [key: string]: string;
             };
+            /** @description PEP 508 requirements (`torch==2.3.1`, `name @ https://…/x.whl`); no options, files or file: URLs. */
             pip?: string[];
+            /** @description A package uploaded to Paddock (`paddock://packages/<sha256>`, see /api/v1/packages/) or a zip the cluster fetches itself (`s3://`, `gs://`, `https://…/code.zip`). Never a path. */
             working_dir?: string;
+            /** @description Packages or remote `.zip`/`.whl` URIs, as for working_dir. */
+            py_modules?: string[];
         };
         /** @description A schedulable flavor: one cluster's GPUs of one model (or its CPUs), with what is in use now. */
         SchedulingPool: {
@@ -3489,6 +3595,89 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Node"];
+                };
+            };
+        };
+    };
+    packages_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /** @description The zip's sha256 (is it uploaded already?) */
+                sha256?: string;
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedCodePackageList"];
+                };
+            };
+        };
+    };
+    packages_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["CodePackageUploadRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodePackage"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodePackage"];
+                };
+            };
+        };
+    };
+    packages_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this code package. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodePackage"];
                 };
             };
         };
