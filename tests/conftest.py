@@ -11,7 +11,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.tenancy import services as tenancy_services
-from tests.factories import ClusterFactory, MembershipFactory, OrganisationFactory, TeamFactory, UserFactory
+from tests.factories import (
+    ClusterFactory,
+    MembershipFactory,
+    OrganisationAdminFactory,
+    OrganisationFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 # The session's real Ray head (``ray_head``), shared by dispatch, integration and browser tests.
 pytest_plugins = ["tests.raycluster"]
@@ -44,7 +51,10 @@ def client_for(token: str | None) -> APIClient:
 
 @dataclass
 class World:
-    """Two teams in one organisation, each user with one role, and a cluster."""
+    """Two teams in one organisation, each user with one role, and a cluster.
+
+    ``admin`` is an admin of team alpha only; ``org_admin`` is an admin of the organisation and
+    of no team (organisation writes need the organisation role, not a team's)."""
 
     org: Any
     alpha: Any
@@ -54,6 +64,7 @@ class World:
     member: Any
     viewer: Any
     outsider: Any
+    org_admin: Any
 
     def client(self, user: Any, *, scope: str = "write", team: Any = None) -> APIClient:
         return client_for(token_for(user, scope=scope, team=team))
@@ -70,7 +81,8 @@ def world(db: Any) -> World:
     MembershipFactory(team=alpha, user=member, role="member")
     MembershipFactory(team=alpha, user=viewer, role="viewer")
     MembershipFactory(team=beta, user=outsider, role="admin")
-    return World(org, alpha, beta, cluster, admin, member, viewer, outsider)
+    org_admin = OrganisationAdminFactory(organisation=org, user=UserFactory(username="olga")).user
+    return World(org, alpha, beta, cluster, admin, member, viewer, outsider, org_admin)
 
 
 @pytest.fixture

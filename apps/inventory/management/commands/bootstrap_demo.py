@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.inventory import services as inventory
 from apps.tenancy import services as tenancy
@@ -22,6 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--admin", default="admin", help="the admin username")
         parser.add_argument("--cluster-name", default="local")
         parser.add_argument("--cluster-address", default="", help="the local Ray head's dashboard address")
+        parser.add_argument(
+            "--cluster-auth-token-file",
+            default="",
+            help="a file holding the local Ray head's auth token (RAY_AUTH_MODE=token); without it the "
+            "cluster is registered as on a trusted network (loopback only)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         password_file = Path(settings.DATA_DIR) / "admin-password"
@@ -34,11 +40,17 @@ class Command(BaseCommand):
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
         if options["cluster_address"]:
+            token_file = options["cluster_auth_token_file"]
+            token = _read_token(token_file) if token_file else ""
+            # Without a token the local head must be reachable only from this machine: the
+            # demo's head binds to 127.0.0.1, so it is registered as on a trusted network.
             cluster = inventory.register_cluster(
                 actor=None,
                 organisation=setup.organisation,
                 name=options["cluster_name"],
                 address=options["cluster_address"],
+                auth_token=token or None,
+                trusted_network=not token,
             )
             if setup.team.default_cluster_id is None:
                 setup.team.default_cluster = cluster
@@ -50,3 +62,13 @@ class Command(BaseCommand):
         else:
             where = "the password you set earlier"
         self.stdout.write(f"Sign in as '{options['admin']}' with {where}.")
+
+
+def _read_token(path: str) -> str:
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise CommandError(f"Cannot read the cluster's auth token from {path}: {exc.strerror}.") from exc
+    if not token:
+        raise CommandError(f"{path} is empty: it should hold the Ray head's auth token.")
+    return token
