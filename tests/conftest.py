@@ -138,7 +138,7 @@ def live(transactional_db: Any, celery_worker_process: Any, ray_head: Any) -> It
     other = TeamFactory(organisation=org, slug="other", default_cluster=cluster)
     user = UserFactory(username="runner")
     MembershipFactory(team=team, user=user, role="member")
-    yield World(org, team, other, cluster, user, user, user, user)
+    yield World(org, team, other, cluster, user, user, user, user, user)
     wait_for_idle_worker(app)
     app.conf.task_always_eager = True
 

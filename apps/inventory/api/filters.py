@@ -58,7 +58,7 @@ class ClusterFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=ClusterKind.choices)
     state = django_filters.ChoiceFilter(choices=ClusterState.choices)
     team = django_filters.CharFilter(
-        method="filter_team", help_text="Only clusters this team of the caller's (its slug) may submit to"
+        method="filter_team", help_text="Only clusters this team may submit to (the slug of one of the caller's teams)"
     )
 
     class Meta:
