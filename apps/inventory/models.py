@@ -46,7 +46,7 @@ class Cluster(TimeStampedModel):
     allowed_teams = models.ManyToManyField(
         "tenancy.Team",
         blank=True,
-        related_name="usable_clusters",
+        related_name="allowed_on_clusters",
         help_text="Teams that may submit to it. Empty: every team of its organisation. A team of "
         "another organisation may use it only when listed here.",
     )

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='cluster',
             name='allowed_teams',
-            field=models.ManyToManyField(blank=True, help_text='Teams that may submit to it. Empty: every team of its organisation. A team of another organisation may use it only when listed here.', related_name='usable_clusters', to='tenancy.team'),
+            field=models.ManyToManyField(blank=True, help_text='Teams that may submit to it. Empty: every team of its organisation. A team of another organisation may use it only when listed here.', related_name='allowed_on_clusters', to='tenancy.team'),
         ),
         migrations.AddField(
             model_name='cluster',
