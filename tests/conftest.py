@@ -11,7 +11,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.tenancy import services as tenancy_services
-from tests.factories import ClusterFactory, MembershipFactory, OrganisationFactory, TeamFactory, UserFactory
+from tests.factories import (
+    ClusterFactory,
+    MembershipFactory,
+    OrganisationAdminFactory,
+    OrganisationFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 # The session's real Ray head (``ray_head``), shared by dispatch, integration and browser tests.
 pytest_plugins = ["tests.raycluster", "tests.tarpit"]
@@ -46,7 +53,10 @@ def client_for(token: str | None) -> APIClient:
 
 @dataclass
 class World:
-    """Two teams in one organisation, each user with one role, and a cluster."""
+    """Two teams in one organisation, each user with one role, and a cluster.
+
+    ``admin`` is an admin of team alpha only; ``org_admin`` is an admin of the organisation and
+    of no team (organisation writes need the organisation role, not a team's)."""
 
     org: Any
     alpha: Any
@@ -56,6 +66,7 @@ class World:
     member: Any
     viewer: Any
     outsider: Any
+    org_admin: Any
 
     def client(self, user: Any, *, scope: str = "write", team: Any = None) -> APIClient:
         return client_for(token_for(user, scope=scope, team=team))
@@ -72,7 +83,8 @@ def world(db: Any) -> World:
     MembershipFactory(team=alpha, user=member, role="member")
     MembershipFactory(team=alpha, user=viewer, role="viewer")
     MembershipFactory(team=beta, user=outsider, role="admin")
-    return World(org, alpha, beta, cluster, admin, member, viewer, outsider)
+    org_admin = OrganisationAdminFactory(organisation=org, user=UserFactory(username="olga")).user
+    return World(org, alpha, beta, cluster, admin, member, viewer, outsider, org_admin)
 
 
 @pytest.fixture
@@ -128,7 +140,7 @@ def live(transactional_db: Any, celery_worker_process: Any, ray_head: Any) -> It
     other = TeamFactory(organisation=org, slug="other", default_cluster=cluster)
     user = UserFactory(username="runner")
     MembershipFactory(team=team, user=user, role="member")
-    yield World(org, team, other, cluster, user, user, user, user)
+    yield World(org, team, other, cluster, user, user, user, user, user)
     wait_for_idle_worker(app)
     app.conf.task_always_eager = True
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.inventory.models import Cluster
 from apps.jobs.models import Job
-from apps.tenancy.models import Membership, Organisation, Team
+from apps.tenancy.models import Membership, Organisation, OrganisationMembership, Team
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -49,6 +49,17 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     team = factory.SubFactory(TeamFactory)
     user = factory.SubFactory(UserFactory)
     role = "member"
+
+
+class OrganisationAdminFactory(factory.django.DjangoModelFactory):
+    """An organisation admin (not a member of any team unless made one)."""
+
+    class Meta:
+        model = OrganisationMembership
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    user = factory.SubFactory(UserFactory)
+    role = "admin"
 
 
 class ClusterFactory(factory.django.DjangoModelFactory):

@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.utils import formats, timezone
@@ -32,6 +32,12 @@ from apps.inventory.models import (
     StorageBackend,
 )
 from apps.inventory.querysets import stale_before
+from apps.tenancy.models import Team
+
+SHARED_CLUSTER_WARNING = (
+    "A Ray cluster is one trust domain: jobs on it run as the same OS user and can reach each "
+    "other and the cluster's dashboard. Put teams that must not see each other on different clusters."
+)
 
 
 class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -44,16 +50,44 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Cluster
-        fields = ["organisation", "name", "kind", "address"]
+        fields = ["organisation", "name", "kind", "address", "trusted_network", "allowed_teams"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("clear_auth_token"):
+            has_token = False
+        else:
+            has_token = bool(cleaned.get("auth_token")) or self.instance.has_auth_token
+        try:
+            services.check_cluster_trust(
+                kind=cleaned.get("kind", ""),
+                has_auth_token=has_token,
+                trusted_network=bool(cleaned.get("trusted_network")),
+            )
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict) from exc  # type: ignore[arg-type]
+        return cleaned
 
 
 @admin.register(Cluster)
 class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ClusterForm
-    list_display = ["name", "kind", "address", "state", "organisation", "last_seen_at", "last_reconciled_at"]
-    list_filter = ["kind", "state", "organisation"]
+    list_display = [
+        "name",
+        "kind",
+        "address",
+        "state",
+        "organisation",
+        "has_auth_token",
+        "trusted_network",
+        "teams",
+        "last_seen_at",
+        "last_reconciled_at",
+    ]
+    list_filter = ["kind", "state", "organisation", "trusted_network"]
     search_fields = ["name", "address"]
     list_select_related = ["organisation"]
+    filter_horizontal = ["allowed_teams"]
     readonly_fields = [
         "state",
         "state_message",
@@ -65,9 +99,28 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ]
     actions = ["refresh"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Cluster]:
+        teams = Team.objects.select_related("organisation").order_by("slug")
+        return super().get_queryset(request).prefetch_related(Prefetch("allowed_teams", queryset=teams))
+
     @admin.display(boolean=True, description="Auth token set")
     def has_auth_token(self, obj: Cluster) -> bool:
         return obj.has_auth_token
+
+    @admin.display(description="Teams allowed")
+    def teams(self, obj: Cluster) -> str:
+        """Who may submit; flagged when teams of several organisations share one trust domain."""
+        listed = [team.slug for team in obj.allowed_teams.all()]
+        allowed = ", ".join(listed) if listed else f"every team of {obj.organisation.slug}"
+        shared = obj.organisations_sharing()
+        if shared:
+            return format_html(
+                '{} <strong style="color:#ba2121" title="{}">shared by {} organisations</strong>',
+                allowed,
+                SHARED_CLUSTER_WARNING,
+                len(shared),
+            )
+        return allowed
 
     def save_model(self, request: HttpRequest, obj: Cluster, form: Any, change: bool) -> None:
         if form.cleaned_data.get("clear_auth_token"):
@@ -75,7 +128,26 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         elif form.cleaned_data.get("auth_token"):
             obj.set_auth_token(form.cleaned_data["auth_token"])
         super().save_model(request, obj, form, change)
-        audit.record("inventory.cluster_updated" if change else "inventory.cluster_registered", obj, actor=request.user)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        cluster = self.get_queryset(request).get(pk=form.instance.pk)
+        audit.record(
+            "inventory.cluster_updated" if change else "inventory.cluster_registered",
+            cluster,
+            actor=request.user,
+            trusted_network=cluster.trusted_network,
+            has_auth_token=cluster.has_auth_token,
+            allowed_teams=[team.slug for team in cluster.allowed_teams.all()],
+        )
+        shared = cluster.organisations_sharing()
+        if shared:
+            self.message_user(
+                request,
+                f"Cluster {cluster.name} is shared by teams of {len(shared)} organisations "
+                f"({', '.join(shared)}). {SHARED_CLUSTER_WARNING}",
+                level=messages.WARNING,
+            )
 
     @admin.action(description="Refresh capacity from the cluster")
     def refresh(self, request: HttpRequest, queryset: Any) -> None:

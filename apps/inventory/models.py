@@ -21,11 +21,15 @@ from apps.inventory.choices import (
     StoragePurpose,
     Vendor,
 )
-from apps.inventory.querysets import NodeQuerySet
+from apps.inventory.querysets import ClusterQuerySet, NodeQuerySet
 
 
 class Cluster(TimeStampedModel):
-    """A compute cluster Paddock dispatches to (a Ray head's dashboard address, for now)."""
+    """A compute cluster Paddock dispatches to (a Ray head's dashboard address, for now).
+
+    A Ray cluster is one trust domain: its jobs run as one OS user and can reach its
+    dashboard, so teams that must not see each other's work belong on different clusters.
+    """
 
     organisation = models.ForeignKey("tenancy.Organisation", on_delete=models.PROTECT, related_name="clusters")
     name = models.SlugField(max_length=63, unique=True)
@@ -34,6 +38,18 @@ class Cluster(TimeStampedModel):
         max_length=255, help_text="Ray: the dashboard / Jobs API address, e.g. http://127.0.0.1:8265"
     )
     auth_token_encrypted = models.TextField(blank=True, default="", editable=False)
+    trusted_network = models.BooleanField(
+        default=False,
+        help_text="Its API needs no token because only trusted machines can reach it. "
+        "A Ray cluster without an auth token is refused unless this is set.",
+    )
+    allowed_teams = models.ManyToManyField(
+        "tenancy.Team",
+        blank=True,
+        related_name="allowed_on_clusters",
+        help_text="Teams that may submit to it. Empty: every team of its organisation. A team of "
+        "another organisation may use it only when listed here.",
+    )
     state = models.CharField(max_length=16, choices=ClusterState.choices, default=ClusterState.UNKNOWN)
     state_message = models.CharField(max_length=500, blank=True, default="")
     # Capacity as the backend last reported it (total: what it could ever give).
@@ -42,6 +58,8 @@ class Cluster(TimeStampedModel):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
     last_discovered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ClusterQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -59,6 +77,14 @@ class Cluster(TimeStampedModel):
     @property
     def has_auth_token(self) -> bool:
         return bool(self.auth_token_encrypted)
+
+    def organisations_sharing(self) -> list[str]:
+        """Slugs of the organisations whose teams may submit here when there are several,
+        else []. Several means jobs of different organisations share one trust domain.
+        (Prefetch ``allowed_teams__organisation`` to ask this of many clusters.)"""
+        listed = {team.organisation.slug for team in self.allowed_teams.all()}
+        organisations = listed or {self.organisation.slug}
+        return sorted(organisations) if len(organisations) > 1 else []
 
     def total(self) -> Resources:
         return resources_from_json(self.total_resources)

@@ -22,6 +22,24 @@ IDLE_ACCELERATOR = (
 )
 
 
+class ClusterQuerySet(models.QuerySet):  # type: ignore[type-arg]
+    def usable_by(self, team_ids: list[int], organisation_ids: list[int]) -> ClusterQuerySet:
+        """Clusters that at least one of the teams may submit to.
+
+        A cluster with no allowed teams takes every team of its own organisation
+        (``organisation_ids`` holds those teams' organisations); a cluster with allowed teams
+        takes exactly those, whatever their organisation.
+        """
+        through = self.model.allowed_teams.through  # type: ignore[attr-defined]
+        restricted = Exists(through.objects.filter(cluster_id=OuterRef("pk")))
+        lists_a_team = Exists(through.objects.filter(cluster_id=OuterRef("pk"), team_id__in=team_ids))
+        return self.filter(lists_a_team | (Q(organisation_id__in=organisation_ids) & ~restricted))
+
+    def usable_by_team(self, team: models.Model) -> ClusterQuerySet:
+        """Clusters ``team`` may submit to (see ``usable_by``)."""
+        return self.usable_by([team.pk], [team.organisation_id])  # type: ignore[attr-defined]
+
+
 class NodeQuerySet(models.QuerySet):  # type: ignore[type-arg]
     def schedulable(self, at: datetime | None = None) -> NodeQuerySet:
         """Nodes that may take new work at ``at`` (default: now).

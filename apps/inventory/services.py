@@ -41,6 +41,19 @@ def backend_for(cluster: Cluster) -> Backend:
     return registry.get_backend(cluster.kind, cluster.address, cluster.auth_token)
 
 
+UNAUTHENTICATED_RAY_REFUSED = (
+    "A Ray cluster without an auth token lets anyone who can reach its dashboard run code on "
+    "it. Give its token (RAY_AUTH_MODE=token), or set trusted_network when only trusted "
+    "machines can reach it."
+)
+
+
+def check_cluster_trust(*, kind: str, has_auth_token: bool, trusted_network: bool) -> None:
+    """Refuse a Ray cluster that has no auth token unless its network is declared trusted."""
+    if kind == ClusterKind.RAY and not has_auth_token and not trusted_network:
+        raise ValidationError({"trusted_network": [UNAUTHENTICATED_RAY_REFUSED]})
+
+
 @transaction.atomic
 def register_cluster(
     *,
@@ -50,18 +63,31 @@ def register_cluster(
     address: str,
     kind: str = ClusterKind.RAY,
     auth_token: str | None = None,
+    trusted_network: bool = False,
 ) -> Cluster:
-    """Create the cluster, or update its address and token when it exists (idempotent)."""
-    cluster = Cluster.objects.filter(name=name).first()
+    """Create the cluster, or update its address, token and trust when it exists (idempotent).
+
+    ``auth_token`` None keeps a stored token. A Ray cluster left without a token is refused
+    (``ValidationError`` on ``trusted_network``) unless ``trusted_network`` is True.
+    """
+    cluster = Cluster.objects.select_for_update().filter(name=name).first()
     created = cluster is None
     if cluster is None:
         cluster = Cluster(organisation=organisation, name=name)
     cluster.kind = kind
     cluster.address = address
+    cluster.trusted_network = trusted_network
     if auth_token is not None:
         cluster.set_auth_token(auth_token)
+    check_cluster_trust(kind=kind, has_auth_token=cluster.has_auth_token, trusted_network=trusted_network)
     cluster.save()
-    audit.record("inventory.cluster_registered" if created else "inventory.cluster_updated", cluster, actor=actor)
+    audit.record(
+        "inventory.cluster_registered" if created else "inventory.cluster_updated",
+        cluster,
+        actor=actor,
+        trusted_network=trusted_network,
+        has_auth_token=cluster.has_auth_token,
+    )
     return cluster
 
 

@@ -1,9 +1,11 @@
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.tenancy import services
-from apps.tenancy.models import ApiToken, Membership, Organisation, Team
+from apps.tenancy.models import ApiToken, Membership, Organisation, OrganisationMembership, Team
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -12,11 +14,47 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
     autocomplete_fields = ["user"]
 
 
+class OrganisationAdminInline(admin.TabularInline):  # type: ignore[type-arg]
+    """The organisation's admins: granted (add a row) or revoked (delete it) through the
+    services, so each change is audited; a row is never edited in place."""
+
+    model = OrganisationMembership
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["role", "created_at"]
+    autocomplete_fields = ["user"]
+    extra = 0
+    verbose_name = "organisation admin"
+    verbose_name_plural = "organisation admins (change clusters, pools, quotas, cohorts, priority classes, storage)"
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["slug", "name", "created_at"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
+    inlines = [OrganisationAdminInline]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not OrganisationMembership:
+            super().save_formset(request, form, formset, change)
+            return
+        added = formset.save(commit=False)  # deletions are returned, not done
+        for membership in added:
+            if membership.pk is None:
+                services.grant_organisation_admin(
+                    actor=request.user,  # type: ignore[arg-type]
+                    organisation=form.instance,
+                    user=membership.user,
+                )
+        for membership in formset.deleted_objects:
+            services.revoke_organisation_admin(
+                actor=request.user,  # type: ignore[arg-type]
+                organisation=form.instance,
+                user=membership.user,
+            )
 
 
 @admin.register(Team)

@@ -7,6 +7,12 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
 
 
+class OrganisationRole(models.TextChoices):
+    """A role over a whole organisation (beyond any one team)."""
+
+    ADMIN = "admin", "Organisation admin"
+
+
 # Roles allowed to submit, cancel and otherwise change a team's work.
 WRITE_ROLES = {Role.ADMIN.value, Role.MEMBER.value}
 

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.models import TimeStampedModel
-from apps.tenancy.choices import Role, TokenScope
+from apps.tenancy.choices import OrganisationRole, Role, TokenScope
 from apps.tenancy.querysets import ApiTokenQuerySet
 
 
@@ -68,6 +68,29 @@ class Membership(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.role})"
+
+
+class OrganisationMembership(TimeStampedModel):
+    """A user's role over a whole organisation: its admins change what its teams share
+    (clusters, pools, quotas, cohorts, priority classes, fabrics, storage).
+
+    Independent of team memberships: an admin of a team is not an admin of its organisation.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organisation_memberships"
+    )
+    role = models.CharField(max_length=16, choices=OrganisationRole.choices, default=OrganisationRole.ADMIN)
+
+    class Meta:
+        ordering = ["organisation__slug", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "user"], name="organisation_membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organisation} ({self.role})"
 
 
 class ApiToken(TimeStampedModel):

@@ -1,10 +1,26 @@
-"""Which teams the caller of a request may see, and with which role."""
+"""Which teams and organisations the caller of a request may see, and with which role.
+
+Two kinds of role exist side by side:
+
+* a team role (admin, member, viewer) over one team's work: its jobs, logs and tokens;
+* an organisation admin over what the organisation's teams share: clusters, pools, quotas,
+  cohorts, priority classes, fabrics and storage. Staff hold it for every organisation.
+
+An admin of a team is not an admin of its organisation. A token limited to one team
+(``ApiToken.team``) acts only within that team: it carries no organisation-admin rights, even
+when its user holds them, because organisation writes reach every other team.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from apps.tenancy.models import Membership
+from apps.tenancy.choices import OrganisationRole
+from apps.tenancy.models import Membership, Organisation, OrganisationMembership, Team
+
+
+def _token_team_id(request: Any) -> int | None:
+    return getattr(getattr(request, "auth", None), "team_id", None)
 
 
 def caller_roles(request: Any) -> dict[int, str]:
@@ -19,7 +35,7 @@ def caller_roles(request: Any) -> dict[int, str]:
     roles: dict[int, str] = {}
     if user is not None and user.is_authenticated:
         memberships = Membership.objects.filter(user=user)
-        token_team_id = getattr(getattr(request, "auth", None), "team_id", None)
+        token_team_id = _token_team_id(request)
         if token_team_id is not None:
             memberships = memberships.filter(team_id=token_team_id)
         roles = dict(memberships.values_list("team_id", "role"))
@@ -27,26 +43,51 @@ def caller_roles(request: Any) -> dict[int, str]:
     return roles
 
 
-def caller_organisation_ids(request: Any) -> list[int]:
-    """The organisations of the caller's teams (one query besides the cached roles)."""
-    from apps.tenancy.models import Team
+def administered_organisation_ids(request: Any) -> frozenset[int]:
+    """The organisations whose shared objects the caller may change: those they are an
+    organisation admin of (every one for staff); none through a token limited to one team.
 
+    Cached on the request: at most one query per request.
+    """
+    cached: frozenset[int] | None = getattr(request, "_paddock_administered", None)
+    if cached is not None:
+        return cached
+    user = getattr(request, "user", None)
+    administered: frozenset[int] = frozenset()
+    if user is not None and user.is_authenticated and _token_team_id(request) is None:
+        if user.is_staff:
+            administered = frozenset(Organisation.objects.values_list("pk", flat=True))
+        else:
+            administered = frozenset(
+                OrganisationMembership.objects.filter(user=user, role=OrganisationRole.ADMIN).values_list(
+                    "organisation_id", flat=True
+                )
+            )
+    request._paddock_administered = administered
+    return administered
+
+
+def caller_organisation_ids(request: Any) -> list[int]:
+    """The organisations whose shared objects the caller may see: those of the caller's teams
+    and those the caller administers (cached; at most two queries besides the roles)."""
+    cached: list[int] | None = getattr(request, "_paddock_organisations", None)
+    if cached is not None:
+        return cached
     teams = Team.objects.filter(pk__in=list(caller_roles(request)))
-    return sorted(set(teams.values_list("organisation_id", flat=True)))
+    organisations = set(teams.values_list("organisation_id", flat=True)) if caller_roles(request) else set()
+    organisations |= administered_organisation_ids(request)
+    result = sorted(organisations)
+    request._paddock_organisations = result
+    return result
 
 
 def administers_organisation(request: Any, organisation_id: int | None = None) -> bool:
-    """True when the caller is an admin of a team of the organisation (None: of any organisation).
+    """True when the caller is an admin of the organisation, or staff (None: of any one).
 
-    One query (besides the cached roles); organisation-wide writes and reports use this.
+    Organisation-wide writes (quotas, cohorts, priority classes, pools, clusters, fabrics,
+    storage, host reports) ask this; a team admin is not an organisation admin.
     """
-    from apps.tenancy.choices import Role
-    from apps.tenancy.models import Team
-
-    admin_of = [team_id for team_id, role in caller_roles(request).items() if role == Role.ADMIN]
-    if not admin_of:
-        return False
-    teams = Team.objects.filter(pk__in=admin_of)
-    if organisation_id is not None:
-        teams = teams.filter(organisation_id=organisation_id)
-    return teams.exists()
+    administered = administered_organisation_ids(request)
+    if organisation_id is None:
+        return bool(administered)
+    return organisation_id in administered

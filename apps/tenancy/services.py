@@ -1,4 +1,4 @@
-"""Tenancy use cases: tokens and the demo bootstrap."""
+"""Tenancy use cases: tokens, organisation admins and the demo bootstrap."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from django.utils import timezone
 from apps.core import audit
 from apps.core.errors import Conflict
 from apps.tenancy import tokens
-from apps.tenancy.choices import Role, TokenScope
-from apps.tenancy.models import ApiToken, Membership, Organisation, Team
+from apps.tenancy.choices import OrganisationRole, Role, TokenScope
+from apps.tenancy.models import ApiToken, Membership, Organisation, OrganisationMembership, Team
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,50 @@ def revoke_token(*, actor: User | None, token: ApiToken) -> ApiToken:
     return token
 
 
+@transaction.atomic
+def grant_organisation_admin(
+    *, actor: User | None, organisation: Organisation, user: User
+) -> tuple[OrganisationMembership, bool]:
+    """Make ``user`` an admin of ``organisation`` (idempotent); True when newly granted."""
+    membership, created = OrganisationMembership.objects.get_or_create(
+        organisation=organisation, user=user, defaults={"role": OrganisationRole.ADMIN}
+    )
+    if not created and membership.role != OrganisationRole.ADMIN:
+        membership.role = OrganisationRole.ADMIN
+        membership.save(update_fields=["role", "updated_at"])
+        created = True
+    if created:
+        audit.record(
+            "tenancy.organisation_admin_granted",
+            membership,
+            actor=actor,
+            organisation=organisation.slug,
+            user=user.get_username(),
+        )
+    return membership, created
+
+
+@transaction.atomic
+def revoke_organisation_admin(*, actor: User | None, organisation: Organisation, user: User) -> bool:
+    """Take away ``user``'s admin role over ``organisation``; False when they did not hold it."""
+    membership = (
+        OrganisationMembership.objects.select_for_update()
+        .filter(organisation=organisation, user=user, role=OrganisationRole.ADMIN)
+        .first()
+    )
+    if membership is None:
+        return False
+    audit.record(
+        "tenancy.organisation_admin_revoked",
+        membership,
+        actor=actor,
+        organisation=organisation.slug,
+        user=user.get_username(),
+    )
+    membership.delete()
+    return True
+
+
 @dataclass(frozen=True)
 class DemoSetup:
     organisation: Organisation
@@ -78,7 +122,8 @@ class DemoSetup:
 
 @transaction.atomic
 def ensure_demo(*, admin_username: str, admin_password: str) -> DemoSetup:
-    """Create (once) the demo organisation, team ``demo`` and superuser ``admin_username``.
+    """Create (once) the demo organisation, team ``demo`` and superuser ``admin_username``,
+    who is an admin of both the team and the organisation.
 
     Idempotent: a second run keeps existing data and never resets a password.
     """
@@ -90,4 +135,5 @@ def ensure_demo(*, admin_username: str, admin_password: str) -> DemoSetup:
     if admin is None:
         admin = user_model.objects.create_superuser(username=admin_username, email="", password=admin_password)
     Membership.objects.get_or_create(team=team, user=admin, defaults={"role": Role.ADMIN})
+    grant_organisation_admin(actor=None, organisation=organisation, user=admin)
     return DemoSetup(organisation=organisation, team=team, admin=admin, password_created=created)

@@ -7,7 +7,7 @@ import { AppRoutes } from "./App";
 import { createQueryClient } from "./queryClient";
 import { LocationProbe, mockApi, page } from "./test/utils";
 
-const me = { id: 1, username: "alice", is_staff: true, teams: [{ slug: "demo", name: "Demo", role: "member" }] };
+const me = { id: 1, username: "alice", is_staff: true, teams: [{ slug: "demo", name: "Demo", role: "member" }], administers: [] };
 
 function renderApp(route: string) {
   return render(

@@ -15,6 +15,7 @@ from tests.factories import (
     JobFactory,
     MembershipFactory,
     NodeFactory,
+    OrganisationAdminFactory,
     OrganisationFactory,
     TeamFactory,
     UserFactory,
@@ -26,10 +27,11 @@ PASSWORD = "a-long-test-password"
 POOL = "dgx-a-h100-sxm"
 
 
-def two_teams_on_one_gpu_node(role: str) -> dict[str, Any]:
+def two_teams_on_one_gpu_node(role: str, *, organisation_admin: bool = False) -> dict[str, Any]:
     """One 8 × H100 node; teams nlp and vision guaranteed 4 GPUs each (nlp capped at 4, vision in
-    no cohort), five 4-GPU jobs: each team's first is admitted, the other three wait. Returns the
-    waiting jobs by name."""
+    no cohort), five 4-GPU jobs: each team's first is admitted, the other three wait. The user
+    has ``role`` in nlp (and is an admin of the organisation when told). Returns the waiting
+    jobs by name."""
     from apps.inventory.models import AcceleratorModel
     from apps.jobs.models import Job
     from apps.jobs.scheduler import admit_pending
@@ -54,6 +56,8 @@ def two_teams_on_one_gpu_node(role: str) -> dict[str, Any]:
     user.save()
     MembershipFactory(team=nlp, user=user, role=role)
     MembershipFactory(team=vision, user=user, role="member")
+    if organisation_admin:
+        OrganisationAdminFactory(organisation=org, user=user)
 
     # Oldest first: each team's first job fits its guarantee, the rest wait behind them.
     for team, name in ((nlp, "nlp-train-1"), (vision, "vision-train-1"), (nlp, "nlp-train-2"), (nlp, "nlp-train-3")):
@@ -81,7 +85,7 @@ def test_the_queue_shows_positions_and_reasons_and_the_quota_page_shows_usage(
 ) -> None:
     from playwright.sync_api import expect
 
-    waiting = two_teams_on_one_gpu_node(role="member")
+    waiting = two_teams_on_one_gpu_node(role="admin")  # of team nlp, not of the organisation
     log_in(page, live_server)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Queue").click()
     expect(page).to_have_url(re.compile(r"/queue$"))
@@ -137,7 +141,7 @@ def test_the_queue_shows_positions_and_reasons_and_the_quota_page_shows_usage(
     expect(section.get_by_role("img", name=re.compile(r"^Quota use in pool"))).to_have_attribute(
         "aria-label", re.compile(r"nlp: 4 used within guarantee, 0 borrowed, 0 lent, 0 idle")
     )
-    # A member changes nothing here.
+    # A team admin is no organisation admin: they change nothing here.
     expect(page.get_by_role("button", name=re.compile("^Edit"))).to_have_count(0)
     page.screenshot(path=str(ARTIFACTS / "e2e-quotas.png"), full_page=True)
 
@@ -149,7 +153,7 @@ def test_an_organisation_admin_changes_a_quota_on_the_quota_page(
 
     from apps.quotas.models import Quota
 
-    two_teams_on_one_gpu_node(role="admin")
+    two_teams_on_one_gpu_node(role="member", organisation_admin=True)
     log_in(page, live_server)
     page.goto(f"{live_server.url}/quotas")
     row = page.get_by_test_id(f"quota-{POOL}-nlp")

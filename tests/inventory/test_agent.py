@@ -22,7 +22,14 @@ from apps.inventory.management.commands import agent as agent_command
 from apps.inventory.models import Accelerator, AcceleratorModel, Node
 from apps.inventory.reports import NodeReport, sync_reports
 from tests.conftest import client_for, token_for
-from tests.factories import ClusterFactory, MembershipFactory, OrganisationFactory, TeamFactory, UserFactory
+from tests.factories import (
+    ClusterFactory,
+    MembershipFactory,
+    OrganisationAdminFactory,
+    OrganisationFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 GPU_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gpu"
 HOST_1, HOST_2 = GPU_FIXTURES / "h200-host-1", GPU_FIXTURES / "h200-host-2"
@@ -310,7 +317,7 @@ def agent_client(user: Any, team: Any = None) -> Any:
 @pytest.mark.django_db
 def test_an_org_admin_s_agent_records_the_host_and_a_repeat_writes_nothing(world: Any) -> None:
     h200 = h200_in_catalog()
-    client = agent_client(world.admin)
+    client = agent_client(world.org_admin)
     payload = report_payload(xml_report())
 
     first = client.post(URL, payload, format="json")
@@ -335,7 +342,7 @@ def test_an_org_admin_s_agent_records_the_host_and_a_repeat_writes_nothing(world
         assert getattr(gpu, name) == value, name
     assert gpu.model == h200  # matched in the catalog by its PCI device id
     heartbeat, stamp = node.last_heartbeat_at, gpu.updated_at
-    assert AuditEntry.objects.filter(action="inventory.agent_report", actor=world.admin).count() == 1
+    assert AuditEntry.objects.filter(action="inventory.agent_report", actor=world.org_admin).count() == 1
 
     second = client.post(URL, payload, format="json")
     assert second.status_code == 200
@@ -349,7 +356,7 @@ def test_an_org_admin_s_agent_records_the_host_and_a_repeat_writes_nothing(world
 
 @pytest.mark.django_db
 def test_a_reading_that_changed_updates_the_row(world: Any) -> None:
-    client = agent_client(world.admin)
+    client = agent_client(world.org_admin)
     client.post(URL, report_payload(xml_report()), format="json")
     stamp = Accelerator.objects.get().updated_at
     payload = report_payload(xml_report())
@@ -366,7 +373,7 @@ def test_the_training_series_reported_through_nvml_is_recorded_sample_by_sample(
     """host-2's 250 ms NVML series taken while training ran, fed to the seam and posted."""
     series = json.loads((HOST_2 / "nvml-series-during-training.json").read_text())
     assert max(s["gpu_util"] for s in series) == 100  # training did run
-    client = agent_client(world.admin)
+    client = agent_client(world.org_admin)
     base = load_capture(HOST_2)
     previous: tuple[Any, ...] | None = None
     for sample in series:
@@ -398,7 +405,7 @@ def test_the_training_series_reported_through_nvml_is_recorded_sample_by_sample(
 
 @pytest.mark.django_db
 def test_a_host_that_stopped_reporting_keeps_its_last_heartbeat(world: Any) -> None:
-    client = agent_client(world.admin)
+    client = agent_client(world.org_admin)
     for hostname in ("h200-1", "h200-2"):
         client.post(URL, report_payload(xml_report(hostname=hostname)), format="json")
     stopped = Node.objects.get(hostname="h200-2")
@@ -414,7 +421,7 @@ def test_a_host_that_stopped_reporting_keeps_its_last_heartbeat(world: Any) -> N
 
 @pytest.mark.django_db
 def test_one_host_s_report_costs_the_same_queries_however_big_the_cluster(world: Any) -> None:
-    client = agent_client(world.admin)
+    client = agent_client(world.org_admin)
     payload = report_payload(xml_report())
     client.post(URL, payload, format="json")
 
@@ -430,7 +437,7 @@ def test_one_host_s_report_costs_the_same_queries_however_big_the_cluster(world:
 
 @pytest.mark.django_db
 def test_a_gpu_that_disappears_is_removed_and_one_that_appears_is_added(world: Any) -> None:
-    client = agent_client(world.admin)
+    client = agent_client(world.org_admin)
     payload = report_payload(xml_report())
     client.post(URL, payload, format="json")
     moved = copy.deepcopy(payload)
@@ -453,14 +460,14 @@ def test_no_token_is_401(world: Any) -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize("scope", ["read", "write"])
 def test_a_read_or_write_token_is_403(world: Any, scope: str) -> None:
-    response = world.client(world.admin, scope=scope).post(URL, report_payload(xml_report()), format="json")
+    response = world.client(world.org_admin, scope=scope).post(URL, report_payload(xml_report()), format="json")
     assert response.status_code == 403
     assert_nothing_written()
 
 
 @pytest.mark.django_db
 def test_an_agent_token_may_call_nothing_else(world: Any) -> None:
-    assert agent_client(world.admin).get("/api/v1/clusters/").status_code == 403
+    assert agent_client(world.org_admin).get("/api/v1/clusters/").status_code == 403
 
 
 @pytest.mark.django_db
@@ -468,14 +475,14 @@ def test_a_dashboard_session_cannot_report(world: Any) -> None:
     from rest_framework.test import APIClient
 
     client = APIClient()
-    client.force_login(world.admin)
+    client.force_login(world.org_admin)
     assert client.post(URL, report_payload(xml_report()), format="json").status_code == 401
     assert_nothing_written()
 
 
 @pytest.mark.django_db
 def test_a_form_post_is_415(world: Any) -> None:
-    response = agent_client(world.admin).post(URL, {"cluster": "gpu-a"}, format="multipart")
+    response = agent_client(world.org_admin).post(URL, {"cluster": "gpu-a"}, format="multipart")
     assert response.status_code == 415
     assert_nothing_written()
 
@@ -489,16 +496,22 @@ def test_an_agent_token_of_a_non_admin_is_403(world: Any, user: str) -> None:
 
 
 @pytest.mark.django_db
-def test_a_token_limited_to_a_team_where_the_user_is_no_admin_is_403(world: Any) -> None:
-    MembershipFactory(team=world.beta, user=world.admin, role="member")  # admin of alpha, member of beta
-    response = agent_client(world.admin, team=world.beta).post(URL, report_payload(xml_report()), format="json")
+def test_an_agent_token_limited_to_a_team_carries_no_organisation_rights(world: Any) -> None:
+    MembershipFactory(team=world.beta, user=world.org_admin, role="admin")  # org admin, and admin of beta
+    response = agent_client(world.org_admin, team=world.beta).post(URL, report_payload(xml_report()), format="json")
     assert response.status_code == 403
     assert_nothing_written()
-    # The same user's token for alpha (where they are admin) may.
-    assert (
-        agent_client(world.admin, team=world.alpha).post(URL, report_payload(xml_report()), format="json").status_code
-        == 200
-    )
+    # The same user's token for no one team may.
+    assert agent_client(world.org_admin).post(URL, report_payload(xml_report()), format="json").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_agent_token_of_a_team_admin_is_403(world: Any) -> None:
+    """An admin of a team of the cluster's organisation is not an admin of the organisation."""
+    for user in (world.admin, world.outsider):
+        response = agent_client(user).post(URL, report_payload(xml_report()), format="json")
+        assert response.status_code == 403
+    assert_nothing_written()
 
 
 @pytest.mark.django_db
@@ -507,6 +520,7 @@ def test_another_organisation_s_cluster_answers_as_if_it_did_not_exist(world: An
     other_team = TeamFactory(organisation=other_org, slug="others")
     stranger = UserFactory(username="stranger")
     MembershipFactory(team=other_team, user=stranger, role="admin")
+    OrganisationAdminFactory(organisation=other_org, user=stranger)
     client = agent_client(stranger)
 
     theirs = client.post(URL, report_payload(xml_report(), cluster="gpu-a"), format="json")
@@ -531,7 +545,7 @@ def test_another_organisation_s_cluster_answers_as_if_it_did_not_exist(world: An
     ids=["malformed", "nan", "list", "string", "empty"],
 )
 def test_a_body_that_is_not_a_report_object_is_400(world: Any, body: bytes) -> None:
-    response = agent_client(world.admin).post(URL, body, content_type="application/json")
+    response = agent_client(world.org_admin).post(URL, body, content_type="application/json")
     assert response.status_code == 400
     assert_nothing_written()
 
@@ -544,7 +558,7 @@ def test_a_body_that_is_not_a_report_object_is_400(world: Any, body: bytes) -> N
 def test_a_missing_host_field_is_400(world: Any, missing: str) -> None:
     payload = report_payload(xml_report())
     del payload[missing]
-    response = agent_client(world.admin).post(URL, payload, format="json")
+    response = agent_client(world.org_admin).post(URL, payload, format="json")
     assert response.status_code == 400
     assert missing in response.json()
     assert_nothing_written()
@@ -555,7 +569,7 @@ def test_a_missing_host_field_is_400(world: Any, missing: str) -> None:
 def test_a_missing_accelerator_field_is_400(world: Any, missing: str) -> None:
     payload = report_payload(xml_report())
     del payload["accelerators"][0][missing]
-    response = agent_client(world.admin).post(URL, payload, format="json")
+    response = agent_client(world.org_admin).post(URL, payload, format="json")
     assert response.status_code == 400
     assert missing in response.json()["accelerators"]["0"]
     assert_nothing_written()
@@ -602,7 +616,7 @@ ABSURD_GPU = [
 def test_an_absurd_host_value_is_400(world: Any, field: str, value: Any) -> None:
     payload = report_payload(xml_report())
     payload[field] = value
-    response = agent_client(world.admin).post(URL, payload, format="json")
+    response = agent_client(world.org_admin).post(URL, payload, format="json")
     assert response.status_code == 400
     assert field in response.json()
     assert_nothing_written()
@@ -615,7 +629,7 @@ def test_an_absurd_value_in_the_second_accelerator_writes_nothing(world: Any, fi
     second = {**payload["accelerators"][0], "index": 1, "uuid": "GPU-00000000-0000-0000-0000-000000000001"}
     second[field] = value
     payload["accelerators"].append(second)
-    response = agent_client(world.admin).post(URL, payload, format="json")
+    response = agent_client(world.org_admin).post(URL, payload, format="json")
     assert response.status_code == 400
     errors = response.json()["accelerators"]
     assert "1" in errors and "0" not in errors
@@ -627,7 +641,7 @@ def test_more_than_1024_accelerators_is_400(world: Any) -> None:
     payload = report_payload(xml_report())
     gpu = payload["accelerators"][0]
     payload["accelerators"] = [{**gpu, "index": i, "uuid": ""} for i in range(1025)]
-    response = agent_client(world.admin).post(URL, payload, format="json")
+    response = agent_client(world.org_admin).post(URL, payload, format="json")
     assert response.status_code == 400
     assert "1024" in str(response.json()["accelerators"])
     assert_nothing_written()
@@ -640,7 +654,7 @@ def test_mig_instances_are_recorded_and_a_repeat_writes_nothing(world: Any) -> N
         {"index": i, "gpu_instance_id": i + 7, "compute_instance_id": 0, "memory_total_mib": 16384} for i in range(2)
     ]
     payload["accelerators"][0].update(mig_mode="enabled", mig_instances=instances)
-    client = agent_client(world.admin)
+    client = agent_client(world.org_admin)
     assert client.post(URL, payload, format="json").status_code == 200
     assert client.post(URL, payload, format="json").json()["rows_written"] == 0
     gpu = Accelerator.objects.get()
@@ -654,7 +668,7 @@ def test_two_accelerators_with_the_same_index_or_uuid_are_400(world: Any, duplic
     second = {**payload["accelerators"][0], "index": 1, "uuid": "GPU-other"}
     second[duplicate] = payload["accelerators"][0][duplicate]
     payload["accelerators"].append(second)
-    response = agent_client(world.admin).post(URL, payload, format="json")
+    response = agent_client(world.org_admin).post(URL, payload, format="json")
     assert response.status_code == 400
     assert "accelerators" in response.json()
     assert_nothing_written()
@@ -662,7 +676,7 @@ def test_two_accelerators_with_the_same_index_or_uuid_are_400(world: Any, duplic
 
 @pytest.mark.django_db
 def test_a_bad_report_leaves_an_existing_host_as_it_was(world: Any) -> None:
-    client = agent_client(world.admin)
+    client = agent_client(world.org_admin)
     client.post(URL, report_payload(xml_report()), format="json")
     before = list(Accelerator.objects.values())
     payload = report_payload(xml_report())
@@ -708,6 +722,7 @@ def agent_setup(transactional_db: Any) -> dict[str, Any]:
     team = TeamFactory(organisation=org, slug="infra")
     ops = UserFactory(username="ops")
     MembershipFactory(team=team, user=ops, role="admin")
+    OrganisationAdminFactory(organisation=org, user=ops)
     return {"token": token_for(ops, scope="agent"), "user": ops, "h200": h200_in_catalog()}
 
 

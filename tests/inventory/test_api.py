@@ -342,7 +342,7 @@ def test_another_organisations_objects_are_404(world: Any, fleet: Fleet, path: s
     url = path.format(
         node=fleet.other_node.pk, gpu=other_gpu.pk, fabric=fleet.other_fabric.pk, storage=fleet.other_storage.pk
     )
-    assert world.client(world.admin).get(url).status_code == 404
+    assert world.client(world.org_admin).get(url).status_code == 404
     # ...and they are there: their own organisation's admin reads them.
     assert world.client(fleet.other_admin).get(url).status_code == 200
 
@@ -383,7 +383,7 @@ STORAGE = {"name": "datasets", "kind": "nfs", "uri": "/mnt/datasets", "purpose":
 
 
 def test_an_org_admin_creates_changes_and_deletes_a_fabric(world: Any, fleet: Fleet) -> None:
-    client = world.client(world.admin)
+    client = world.client(world.org_admin)
     response = client.post("/api/v1/network-fabrics/", {**FABRIC, "nodes": [fleet.node.pk]}, format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -403,11 +403,11 @@ def test_an_org_admin_creates_changes_and_deletes_a_fabric(world: Any, fleet: Fl
         AuditEntry.objects.filter(target_type="inventory.networkfabric").order_by("id").values_list("action", flat=True)
     )
     assert actions == ["inventory.fabric_created", "inventory.fabric_updated", "inventory.fabric_deleted"]
-    assert AuditEntry.objects.filter(action="inventory.fabric_created", actor=world.admin).exists()
+    assert AuditEntry.objects.filter(action="inventory.fabric_created", actor=world.org_admin).exists()
 
 
 def test_an_org_admin_creates_and_changes_storage(world: Any, fleet: Fleet) -> None:
-    client = world.client(world.admin)
+    client = world.client(world.org_admin)
     response = client.post("/api/v1/storage-backends/", {**STORAGE, "organisation": "acme"}, format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -423,10 +423,19 @@ def test_an_org_admin_creates_and_changes_storage(world: Any, fleet: Fleet) -> N
     assert not StorageBackend.objects.filter(name="datasets").exists()
 
 
-def test_an_admin_of_another_team_of_the_same_organisation_may_write(world: Any, fleet: Fleet) -> None:
-    # otto is an admin of beta, which belongs to acme too.
-    client = world.client(world.outsider)
-    assert client.post("/api/v1/storage-backends/", STORAGE, format="json").status_code == 201
+@pytest.mark.parametrize("who", ["admin", "outsider"])
+def test_a_team_admin_is_no_organisation_admin(world: Any, fleet: Fleet, who: str) -> None:
+    # ada is an admin of alpha and otto of beta, both teams of acme: neither administers acme.
+    client = world.client(getattr(world, who))
+    assert client.post("/api/v1/storage-backends/", STORAGE, format="json").status_code == 403
+    assert (
+        client.patch(f"/api/v1/storage-backends/{fleet.storage.pk}/", {"used_bytes": 0}, format="json").status_code
+        == 403
+    )
+    assert client.delete(f"/api/v1/network-fabrics/{fleet.fabric.pk}/").status_code == 403
+    assert StorageBackend.objects.filter(organisation=world.org).count() == 1
+    assert StorageBackend.objects.get(pk=fleet.storage.pk).used_bytes == 4 * 10**14
+    assert NetworkFabric.objects.filter(pk=fleet.fabric.pk).exists()
 
 
 @pytest.mark.parametrize("who", ["member", "viewer"])
@@ -449,9 +458,9 @@ def test_members_and_viewers_read_but_cannot_write(world: Any, fleet: Fleet, who
 
 
 def test_an_admin_of_several_organisations_admins_only_where_they_are_admin(world: Any, fleet: Fleet) -> None:
-    # ada is an admin in acme, and only a member in globex.
-    MembershipFactory(team=TeamFactory(organisation=fleet.other_org, slug="delta"), user=world.admin, role="member")
-    client = world.client(world.admin)
+    # olga is an admin of acme, and only a member of a team in globex.
+    MembershipFactory(team=TeamFactory(organisation=fleet.other_org, slug="delta"), user=world.org_admin, role="member")
+    client = world.client(world.org_admin)
     response = client.post("/api/v1/storage-backends/", STORAGE, format="json")
     assert response.status_code == 400 and "organisation" in response.json()  # which one?
     response = client.post("/api/v1/storage-backends/", {**STORAGE, "organisation": "globex"}, format="json")
@@ -462,7 +471,7 @@ def test_an_admin_of_several_organisations_admins_only_where_they_are_admin(worl
 
 
 def test_a_read_scoped_token_of_an_admin_cannot_write(world: Any) -> None:
-    client = world.client(world.admin, scope="read")
+    client = world.client(world.org_admin, scope="read")
     assert client.post("/api/v1/storage-backends/", STORAGE, format="json").status_code == 403
     assert not StorageBackend.objects.exists()
 
@@ -487,7 +496,7 @@ def test_a_read_scoped_token_of_an_admin_cannot_write(world: Any) -> None:
 def test_bad_storage_is_a_400_with_field_errors_and_nothing_created(
     world: Any, fleet: Fleet, body: dict[str, Any], field: str
 ) -> None:
-    response = world.client(world.admin).post("/api/v1/storage-backends/", body, format="json")
+    response = world.client(world.org_admin).post("/api/v1/storage-backends/", body, format="json")
     assert response.status_code == 400
     assert field in response.json(), response.json()
     assert StorageBackend.objects.filter(organisation=world.org).count() == 1
@@ -510,14 +519,14 @@ def test_bad_fabric_is_a_400_with_field_errors_and_nothing_created(
 ) -> None:
     if body == "other-org-node":
         body = {**FABRIC, "nodes": [fleet.node.pk, fleet.other_node.pk]}
-    response = world.client(world.admin).post("/api/v1/network-fabrics/", body, format="json")
+    response = world.client(world.org_admin).post("/api/v1/network-fabrics/", body, format="json")
     assert response.status_code == 400
     assert field in response.json(), response.json()
     assert list(NetworkFabric.objects.filter(organisation=world.org).values_list("name", flat=True)) == ["ib-fabric"]
 
 
 def test_bad_changes_are_400_and_change_nothing(world: Any, fleet: Fleet) -> None:
-    client = world.client(world.admin)
+    client = world.client(world.org_admin)
     url = f"/api/v1/storage-backends/{fleet.storage.pk}/"
     response = client.patch(url, {"used_bytes": 2 * 10**15}, format="json")  # over the stored capacity
     assert response.status_code == 400 and "used_bytes" in response.json()
@@ -538,8 +547,8 @@ def test_bad_changes_are_400_and_change_nothing(world: Any, fleet: Fleet) -> Non
 def test_staff_correct_the_catalog_and_others_may_not(world: Any, fleet: Fleet) -> None:
     url = f"/api/v1/accelerator-models/{fleet.h100.pk}/"
     change = {"match_names": ["NVIDIA H100 80GB HBM3", " NVIDIA H100 80GB HBM3 "], "pci_device_ids": ["0x2330"]}
-    assert world.client(world.admin).patch(url, change, format="json").status_code == 403
-    assert world.client(world.admin).patch(url, {"memory_gb": "lots"}, format="json").status_code == 403
+    assert world.client(world.org_admin).patch(url, change, format="json").status_code == 403
+    assert world.client(world.org_admin).patch(url, {"memory_gb": "lots"}, format="json").status_code == 403
     assert AcceleratorModel.objects.get(pk=fleet.h100.pk).match_names == []
 
     world.member.is_staff = True

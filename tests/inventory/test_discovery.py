@@ -108,7 +108,7 @@ def test_an_org_admin_discovers_on_demand_and_gets_the_counts(ray_head: LocalRay
     world.cluster.address = ray_head.address
     world.cluster.set_auth_token(ray_head.auth_token)
     world.cluster.save()
-    client = world.client(world.admin)
+    client = world.client(world.org_admin)
 
     first = client.post("/api/v1/clusters/gpu-a/discover/")
     second = client.post("/api/v1/clusters/gpu-a/discover/")
@@ -214,7 +214,7 @@ def test_another_organisation_cannot_see_the_cluster(world: World) -> None:
 def test_an_unreachable_cluster_answers_503_and_is_recorded(world: World, fake_backend: FakeBackend) -> None:
     fake_backend.set_reachable(False)
 
-    response = world.client(world.admin).post("/api/v1/clusters/gpu-a/discover/")
+    response = world.client(world.org_admin).post("/api/v1/clusters/gpu-a/discover/")
 
     assert response.status_code == 503 and response["Retry-After"]
     world.cluster.refresh_from_db()
@@ -224,7 +224,7 @@ def test_an_unreachable_cluster_answers_503_and_is_recorded(world: World, fake_b
 def test_a_cluster_without_node_discovery_is_a_conflict(world: World) -> None:
     Cluster.objects.filter(pk=world.cluster.pk).update(kind="kubernetes")
 
-    response = world.client(world.admin).post("/api/v1/clusters/gpu-a/discover/")
+    response = world.client(world.org_admin).post("/api/v1/clusters/gpu-a/discover/")
 
     assert response.status_code == 409
     with pytest.raises(Conflict):

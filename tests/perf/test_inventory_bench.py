@@ -96,7 +96,7 @@ def test_sync_of_a_1000_node_8000_gpu_inventory(world: Any) -> None:
     changed_q = {q for _, _, q in changed}
 
     # One host's heartbeat through the agent endpoint, in this 1,000-node cluster.
-    client = client_for(token_for(world.admin, scope="agent"))
+    client = client_for(token_for(world.org_admin, scope="agent"))
     host = inventory(utilisation=10.0 + REPEATS - 1)[0]
     posts: list[float] = []
     post_q = set()

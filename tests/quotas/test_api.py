@@ -20,6 +20,7 @@ from tests.factories import (
     ClusterFactory,
     MembershipFactory,
     NodeFactory,
+    OrganisationAdminFactory,
     OrganisationFactory,
     TeamFactory,
     UserFactory,
@@ -53,6 +54,7 @@ def fleet(world: Any) -> Fleet:
     other_team = TeamFactory(organisation=other_org, slug="zeta", default_cluster=other_cluster)
     other_admin = UserFactory(username="zed")
     MembershipFactory(team=other_team, user=other_admin, role="admin")
+    OrganisationAdminFactory(organisation=other_org, user=other_admin)
     ensure_pools()
     return Fleet(
         pool=Pool.objects.get(name=POOL),
@@ -119,19 +121,19 @@ def test_an_org_admin_chooses_placement_and_others_may_not(world: Any, fleet: Fl
     url = f"/api/v1/pools/{POOL}/"
     assert world.client(world.member).patch(url, {"placement": "spread"}, format="json").status_code == 403
     assert world.client(fleet.other_admin).patch(url, {"placement": "spread"}, format="json").status_code == 404
-    response = world.client(world.admin).patch(url, {"placement": "spread"}, format="json")
+    response = world.client(world.org_admin).patch(url, {"placement": "spread"}, format="json")
     assert response.status_code == 200, response.json()
     assert response.json()["placement"] == "spread"
     assert Pool.objects.get(name=POOL).placement == "spread"
-    assert AuditEntry.objects.filter(action="quotas.pool_updated", actor=world.admin).exists()
-    bad = world.client(world.admin).patch(url, {"placement": "random"}, format="json")
+    assert AuditEntry.objects.filter(action="quotas.pool_updated", actor=world.org_admin).exists()
+    bad = world.client(world.org_admin).patch(url, {"placement": "random"}, format="json")
     assert bad.status_code == 400 and "placement" in bad.json()
-    assert world.client(world.admin).patch(url, {"name": "renamed"}, format="json").json()["name"] == POOL
+    assert world.client(world.org_admin).patch(url, {"name": "renamed"}, format="json").json()["name"] == POOL
 
 
 # --- quotas ---------------------------------------------------------------------------------
 def test_an_org_admin_creates_changes_and_deletes_a_quota(world: Any, fleet: Fleet) -> None:
-    client = world.client(world.admin)
+    client = world.client(world.org_admin)
     response = client.post(
         "/api/v1/quotas/",
         {"team": "beta", "pool": POOL, "guaranteed": 4, "max": 6, "lending_limit": 2, "weight": 2},
@@ -180,7 +182,7 @@ def test_members_and_viewers_read_quotas_but_cannot_write(world: Any, fleet: Fle
 
 def test_another_organisations_quotas_do_not_exist_for_the_caller(world: Any, fleet: Fleet) -> None:
     theirs = quota(fleet.other_team, fleet.other_pool, 1)
-    client = world.client(world.admin)
+    client = world.client(world.org_admin)
     assert results(client.get("/api/v1/quotas/")) == []
     assert client.get(f"/api/v1/quotas/{theirs.pk}/").status_code == 404
     assert client.patch(f"/api/v1/quotas/{theirs.pk}/", {"guaranteed": 0}, format="json").status_code == 404
@@ -209,15 +211,17 @@ def test_bad_quotas_are_400_with_field_errors_and_nothing_written(
     world: Any, fleet: Fleet, body: dict[str, Any], field: str
 ) -> None:
     quota(world.alpha, fleet.cpu_pool, 16)
-    response = world.client(world.admin).post("/api/v1/quotas/", {"team": "alpha", "pool": POOL, **body}, format="json")
+    response = world.client(world.org_admin).post(
+        "/api/v1/quotas/", {"team": "alpha", "pool": POOL, **body}, format="json"
+    )
     assert response.status_code == 400, response.content
     assert field in response.json()
     assert Quota.objects.count() == 1
 
 
 def test_a_team_and_pool_of_different_organisations_are_refused(world: Any, fleet: Fleet) -> None:
-    MembershipFactory(team=fleet.other_team, user=world.admin, role="admin")  # admin in both
-    client = world.client(world.admin)
+    OrganisationAdminFactory(organisation=fleet.other_team.organisation, user=world.org_admin)  # admin of both
+    client = world.client(world.org_admin)
     response = client.post("/api/v1/quotas/", {"team": "alpha", "pool": "gpu-z-h100-sxm"}, format="json")
     assert response.status_code == 400
     assert "another organisation" in response.json()["pool"][0]
@@ -226,7 +230,7 @@ def test_a_team_and_pool_of_different_organisations_are_refused(world: Any, flee
 
 def test_bad_quota_changes_are_400_and_change_nothing(world: Any, fleet: Fleet) -> None:
     existing = quota(world.alpha, fleet.pool, 4, 8, lending_limit=2)
-    client = world.client(world.admin)
+    client = world.client(world.org_admin)
     url = f"/api/v1/quotas/{existing.pk}/"
     assert "max" in client.patch(url, {"max": 3}, format="json").json()
     assert "lending_limit" in client.patch(url, {"guaranteed": 1}, format="json").json()  # below its lending limit
@@ -253,7 +257,7 @@ def test_a_quota_shows_what_its_team_uses_borrows_and_lends(world: Any, fleet: F
 
 # --- cohorts --------------------------------------------------------------------------------
 def test_an_org_admin_groups_teams_into_a_cohort(world: Any, fleet: Fleet) -> None:
-    client = world.client(world.admin)
+    client = world.client(world.org_admin)
     response = client.post(
         "/api/v1/cohorts/",
         {"name": "research", "teams": ["alpha", "beta"], "preempt_lower_priority": True},
@@ -287,11 +291,11 @@ def test_an_org_admin_groups_teams_into_a_cohort(world: Any, fleet: Fleet) -> No
 
 
 def test_a_cohort_takes_only_teams_of_its_organisation(world: Any, fleet: Fleet) -> None:
-    client = world.client(world.admin)
+    client = world.client(world.org_admin)
     unseen = client.post("/api/v1/cohorts/", {"name": "mixed", "teams": ["alpha", "zeta"]}, format="json")
     assert unseen.status_code == 400
     assert "zeta" in unseen.json()["teams"][0]
-    MembershipFactory(team=fleet.other_team, user=world.admin, role="admin")  # now zeta is visible
+    OrganisationAdminFactory(organisation=fleet.other_team.organisation, user=world.org_admin)  # zeta now visible
     foreign = client.post(
         "/api/v1/cohorts/", {"organisation": "acme", "name": "mixed", "teams": ["alpha", "zeta"]}, format="json"
     )
@@ -309,14 +313,14 @@ def test_cohort_writes_need_an_org_admin(world: Any, fleet: Fleet) -> None:
     other = world.client(fleet.other_admin)
     assert other.get(f"/api/v1/cohorts/{cohort.pk}/").status_code == 404
     assert other.delete(f"/api/v1/cohorts/{cohort.pk}/").status_code == 404
-    duplicate = world.client(world.admin).post("/api/v1/cohorts/", {"name": "research"}, format="json")
+    duplicate = world.client(world.org_admin).post("/api/v1/cohorts/", {"name": "research"}, format="json")
     assert duplicate.status_code == 400 and "name" in duplicate.json()
     assert Cohort.objects.count() == 1
 
 
 # --- priority classes -----------------------------------------------------------------------
 def test_priority_classes_crud_for_org_admins(world: Any, fleet: Fleet) -> None:
-    client = world.client(world.admin)
+    client = world.client(world.org_admin)
     response = client.post(
         "/api/v1/priority-classes/", {"name": "urgent", "value": 100, "preemptible": False}, format="json"
     )

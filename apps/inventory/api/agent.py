@@ -1,11 +1,12 @@
 """The host agent's report endpoint: ``POST /api/v1/agent/reports/`` with an agent-scoped token.
 
-Who may report: a user who is an admin of a team in the cluster's organisation (narrowed to
-the token's team when it has one). A cluster the caller cannot see — another organisation's,
-or none of that name — gets the same 400 on ``cluster`` as a name that does not exist, so the
-answer never confirms that it exists; a caller who can see it (its clusters are listed to them)
-but is not an admin gets 403. The cluster is named in the body, not the URL, so a bad name is a
-field error like any other bad reference.
+Who may report: a user who is an admin of the cluster's organisation (or staff), through an
+agent token that is not limited to one team (a team's token carries no organisation rights).
+A cluster the caller cannot see (another organisation's, or none of that name) gets the same
+400 on ``cluster`` as a name that does not exist, so the answer never confirms that it exists;
+a caller who can see it (its clusters are listed to them) but is not an admin gets 403. The
+cluster is named in the body, not the URL, so a bad name is a field error like any other bad
+reference.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from apps.inventory.choices import AcceleratorHealth, MigMode
 from apps.inventory.models import Cluster
 from apps.inventory.reports import AcceleratorReport, NodeReport
 from apps.tenancy.authentication import BearerTokenAuthentication
-from apps.tenancy.models import Team
-from apps.tenancy.scoping import administers_organisation, caller_roles
+from apps.tenancy.scoping import administers_organisation, caller_organisation_ids
 
 # Bounds beyond which a value is a bug or an attack, not hardware.
 MAX_ACCELERATORS = 1024  # per host
@@ -131,10 +131,9 @@ class AgentReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
         return labels
 
     def validate_cluster(self, name: str) -> Cluster:
-        """The cluster, if the caller belongs to its organisation; the same error otherwise."""
-        visible_teams = Team.objects.filter(pk__in=list(caller_roles(self.context["request"])))
+        """The cluster, if the caller sees its organisation; the same error otherwise."""
         cluster = (
-            Cluster.objects.filter(name=name, organisation__in=visible_teams.values("organisation_id"))
+            Cluster.objects.filter(name=name, organisation_id__in=caller_organisation_ids(self.context["request"]))
             .select_related("organisation")
             .first()
         )
@@ -201,7 +200,7 @@ class AgentReportView(APIView):
         serializer.is_valid(raise_exception=True)
         cluster: Cluster = serializer.validated_data["cluster"]
         if not administers_organisation(request, cluster.organisation_id):
-            raise PermissionDenied("Only an admin of a team in the cluster's organisation may report its hosts.")
+            raise PermissionDenied("Only an admin of the cluster's organisation may report its hosts.")
         report = serializer.to_report()
         try:
             result = services.record_agent_report(actor=request.user, cluster=cluster, report=report)

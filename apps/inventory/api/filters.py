@@ -7,6 +7,8 @@ from django.utils import timezone
 
 from apps.inventory.choices import (
     AcceleratorHealth,
+    ClusterKind,
+    ClusterState,
     FabricKind,
     NodeSource,
     NodeState,
@@ -14,7 +16,7 @@ from apps.inventory.choices import (
     StoragePurpose,
     Vendor,
 )
-from apps.inventory.models import Accelerator, AcceleratorModel, NetworkFabric, Node, StorageBackend
+from apps.inventory.models import Accelerator, AcceleratorModel, Cluster, NetworkFabric, Node, StorageBackend
 from apps.inventory.querysets import IDLE_ACCELERATOR, stale_before, stale_nodes_q
 
 
@@ -50,6 +52,25 @@ def accelerator_state() -> Case:
         default=Value(AcceleratorState.UNKNOWN),
         output_field=CharField(),
     )
+
+
+class ClusterFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=ClusterKind.choices)
+    state = django_filters.ChoiceFilter(choices=ClusterState.choices)
+    team = django_filters.CharFilter(
+        method="filter_team", help_text="Only clusters this team may submit to (the slug of one of the caller's teams)"
+    )
+
+    class Meta:
+        model = Cluster
+        fields = ["kind", "state", "team"]
+
+    def filter_team(self, queryset: QuerySet[Cluster], name: str, value: str) -> QuerySet[Cluster]:
+        from apps.tenancy.models import Team
+        from apps.tenancy.scoping import caller_roles
+
+        team = Team.objects.filter(slug=value, pk__in=list(caller_roles(self.request))).first()
+        return queryset.none() if team is None else queryset.usable_by_team(team)  # type: ignore[attr-defined]
 
 
 class NodeFilter(django_filters.FilterSet):

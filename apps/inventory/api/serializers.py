@@ -25,6 +25,17 @@ class ClusterSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     """A cluster as teams see it; credentials are never returned."""
 
     organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    usable_by = serializers.SerializerMethodField(
+        help_text="The caller's teams (slugs) that may submit jobs to this cluster"
+    )
+
+    def get_usable_by(self, cluster: Cluster) -> list[str]:
+        # From the prefetched allowed teams and the caller's teams in the context: no query.
+        caller_teams: list[dict[str, Any]] = self.context.get("caller_teams", [])
+        allowed = {team.pk for team in cluster.allowed_teams.all()}
+        if allowed:
+            return [team["slug"] for team in caller_teams if team["id"] in allowed]
+        return [team["slug"] for team in caller_teams if team["organisation_id"] == cluster.organisation_id]
 
     class Meta:
         model = Cluster
@@ -36,6 +47,8 @@ class ClusterSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "state",
             "state_message",
             "organisation",
+            "usable_by",
+            "trusted_network",
             "total_resources",
             "available_resources",
             "last_seen_at",

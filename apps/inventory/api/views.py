@@ -24,6 +24,7 @@ from apps.inventory.api.filters import (
     UNHEALTHY,
     AcceleratorFilter,
     AcceleratorModelFilter,
+    ClusterFilter,
     NetworkFabricFilter,
     NodeFilter,
     StorageBackendFilter,
@@ -51,20 +52,29 @@ from apps.inventory.models import (
 )
 from apps.inventory.querysets import IDLE_ACCELERATOR
 from apps.tenancy.models import Organisation, Team
-from apps.tenancy.scoping import administers_organisation, caller_roles
+from apps.tenancy.scoping import administers_organisation, caller_organisation_ids, caller_roles
 
 
 class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
-    """Clusters of the organisations the caller's teams belong to."""
+    """Clusters of the caller's organisations, and clusters of other organisations that list
+    one of the caller's teams; each says which of the caller's teams may submit to it."""
 
-    queryset = Cluster.objects.select_related("organisation").order_by("name")
+    queryset = (
+        Cluster.objects.select_related("organisation")
+        .prefetch_related(Prefetch("allowed_teams", queryset=Team.objects.only("id").order_by()))
+        .order_by("name")
+    )
     serializer_class = ClusterSerializer
-    filterset_fields = ["kind", "state"]
+    filterset_class = ClusterFilter
     lookup_field = "name"
 
     def scope_queryset(self, queryset: QuerySet[Any], team_ids: list[int]) -> QuerySet[Any]:
-        organisations = Team.objects.filter(pk__in=team_ids).values("organisation_id")
-        return queryset.filter(organisation_id__in=organisations)
+        listing_a_team = Cluster.allowed_teams.through.objects.filter(team_id__in=team_ids).values("cluster_id")
+        return queryset.filter(Q(organisation_id__in=caller_organisation_ids(self.request)) | Q(pk__in=listing_a_team))
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        teams = Team.objects.filter(pk__in=list(caller_roles(self.request))).order_by("slug")
+        return {**super().get_serializer_context(), "caller_teams": list(teams.values("id", "slug", "organisation_id"))}
 
     @extend_schema(
         request=None,
@@ -92,7 +102,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
     def discover(self, request: Request, name: str | None = None) -> Response:
         cluster = self.get_object()
         if not administers_organisation(request, cluster.organisation_id):
-            raise PermissionDenied("Only an admin of a team of this cluster's organisation can run discovery.")
+            raise PermissionDenied("Only an admin of this cluster's organisation can run discovery.")
         result = discovery.discover_cluster(cluster, actor=self.actor)
         if cluster.state == ClusterState.UNREACHABLE:
             raise DependencyUnavailable(
@@ -103,17 +113,16 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
 
 # --- the inventory: nodes, accelerators, catalog, fabrics, storage --------------------------
 class OrganisationScopedViewSet(TeamScopedViewSet):
-    """Objects owned by an organisation: visible to every team of it; changed by its admins."""
+    """Objects owned by an organisation: visible to every team of it and to its admins;
+    changed only by its admins (organisation admins or staff, never a team admin as such)."""
 
     organisation_field: ClassVar[str] = "organisation"
 
     def scope_queryset(self, queryset: QuerySet[Any], team_ids: list[int]) -> QuerySet[Any]:
-        organisations = Team.objects.filter(pk__in=team_ids).values("organisation_id")
-        return queryset.filter(**{f"{self.organisation_field}__in": organisations})
+        return queryset.filter(**{f"{self.organisation_field}__in": caller_organisation_ids(self.request)})
 
     def caller_organisations(self) -> QuerySet[Organisation]:
-        teams = Team.objects.filter(pk__in=list(caller_roles(self.request))).values("organisation_id")
-        return Organisation.objects.filter(pk__in=teams).order_by("slug")
+        return Organisation.objects.filter(pk__in=caller_organisation_ids(self.request)).order_by("slug")
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {
@@ -123,9 +132,9 @@ class OrganisationScopedViewSet(TeamScopedViewSet):
         }
 
     def require_organisation_admin(self, organisation_id: int | None, action: str) -> None:
-        """403 unless the caller is an admin of a team of the organisation (None: of any)."""
+        """403 unless the caller is an admin of the organisation or staff (None: of any)."""
         if not administers_organisation(self.request, organisation_id):
-            raise PermissionDenied(f"Only an admin of one of the organisation's teams can {action}.")
+            raise PermissionDenied(f"Only an admin of the organisation can {action}.")
 
 
 def _domains_with_members() -> QuerySet[InterconnectDomain]:

@@ -183,18 +183,32 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
 
     @staticmethod
     def _resolve_cluster(team: Team, name: str | None) -> Cluster:
-        clusters = Cluster.objects.filter(organisation_id=team.organisation_id)
+        """The cluster the job goes to: the one named, else the team's default, else the only
+        one the team may use. A cluster of another organisation exists for the team only when
+        it lists the team; one of its own organisation that does not take it is refused."""
+        usable = Cluster.objects.usable_by_team(team)
         if name:
-            cluster = clusters.filter(name=name).first()
-            if cluster is None:
+            cluster = Cluster.objects.filter(name=name).first()
+            if cluster is None or (
+                cluster.organisation_id != team.organisation_id and not usable.filter(pk=cluster.pk).exists()
+            ):
                 raise ValidationError({"cluster": [f"Unknown cluster {name!r} for team {team.slug}."]})
         elif team.default_cluster is not None:
             cluster = team.default_cluster
         else:
-            only = list(clusters[:2])
+            only = list(usable[:2])
             if len(only) != 1:
                 raise ValidationError({"cluster": ["This team has no default cluster: name one."]})
             cluster = only[0]
+        if not usable.filter(pk=cluster.pk).exists():
+            raise ValidationError(
+                {
+                    "cluster": [
+                        f"Team {team.slug} may not use cluster {cluster.name}: it takes jobs only from the "
+                        "teams its organisation's admins allow."
+                    ]
+                }
+            )
         if cluster.kind != "ray":
             raise ValidationError(
                 {"cluster": [f"Cluster {cluster.name} is of kind {cluster.kind}, which cannot run jobs yet."]}

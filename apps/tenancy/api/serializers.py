@@ -15,11 +15,21 @@ class MembershipTeamSerializer(serializers.Serializer):  # type: ignore[type-arg
     role = serializers.CharField()
 
 
+class AdministeredOrganisationSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
 class MeSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.IntegerField()
     username = serializers.CharField()
     is_staff = serializers.BooleanField()
     teams = MembershipTeamSerializer(many=True)
+    administers = AdministeredOrganisationSerializer(
+        many=True,
+        help_text="Organisations whose clusters, pools, quotas, cohorts, priority classes, fabrics and "
+        "storage the caller may change (every one for staff; none through a token limited to one team)",
+    )
 
 
 class LoginSerializer(serializers.Serializer):  # type: ignore[type-arg]

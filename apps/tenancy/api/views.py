@@ -28,18 +28,20 @@ from apps.tenancy.api.serializers import (
     MeSerializer,
     TeamSerializer,
 )
-from apps.tenancy.models import ApiToken, Team
-from apps.tenancy.scoping import caller_roles
+from apps.tenancy.models import ApiToken, Organisation, Team
+from apps.tenancy.scoping import administered_organisation_ids, caller_roles
 
 
 def _me(request: Request) -> dict[str, Any]:
     roles = caller_roles(request)
     teams = Team.objects.filter(pk__in=list(roles)).order_by("slug")
+    administered = Organisation.objects.filter(pk__in=administered_organisation_ids(request)).order_by("slug")
     return {
         "id": request.user.pk,
         "username": request.user.get_username(),
         "is_staff": request.user.is_staff,
         "teams": [{"slug": t.slug, "name": t.name, "role": roles[t.pk]} for t in teams],
+        "administers": [{"slug": o.slug, "name": o.name} for o in administered],
     }
 
 
@@ -76,7 +78,10 @@ class LogoutView(APIView):
 
 
 class MeView(APIView):
-    @extend_schema(responses={200: MeSerializer}, summary="Who the caller is, and their teams")
+    @extend_schema(
+        responses={200: MeSerializer},
+        summary="Who the caller is, their teams, and the organisations they administer",
+    )
     def get(self, request: Request) -> Response:
         return Response(MeSerializer(_me(request)).data)
 

@@ -9,7 +9,11 @@ const teams = [
   { slug: "research", name: "Research", organisation: "acme", role: "viewer" },
   { slug: "demo", name: "Demo", organisation: "acme", role: "member" },
 ];
-const clusters = [{ id: 3, name: "local-ray", kind: "ray", address: "127.0.0.1:8265", state: "ready", created_at: "" }];
+const clusters = [
+  { id: 3, name: "local-ray", kind: "ray", address: "127.0.0.1:8265", state: "ready", usable_by: ["demo"], created_at: "" },
+  // Reserved for other teams: never offered.
+  { id: 4, name: "reserved", kind: "ray", address: "127.0.0.1:8266", state: "ready", usable_by: ["research"], created_at: "" },
+];
 
 function fieldOf(label: string): HTMLElement {
   return screen.getByLabelText(label).closest(".field") as HTMLElement;
@@ -48,6 +52,12 @@ describe("JobNewPage", () => {
     await user.type(screen.getByLabelText("Name"), "hello");
     await user.type(screen.getByLabelText("Entrypoint"), "python -c 'print(1)'");
     await user.selectOptions(screen.getByLabelText("Kind"), "training");
+    // Only the clusters the chosen team may use are offered.
+    await screen.findByRole("option", { name: /^local-ray/ });
+    expect(within(screen.getByLabelText("Cluster")).getAllByRole("option").map((o) => o.textContent)).toEqual([
+      "default",
+      "local-ray (ray, ready)",
+    ]);
     await user.selectOptions(screen.getByLabelText("Cluster"), "local-ray");
     await user.type(screen.getByLabelText("Environment variables"), "A=1{Enter}B=x=y");
     await user.type(screen.getByLabelText("Pip packages"), "numpy{Enter}{Enter}torch==2.5.1");

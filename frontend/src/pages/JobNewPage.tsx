@@ -316,7 +316,7 @@ export function JobNewPage() {
           >
             <select name="cluster" value={values.cluster} onChange={set("cluster")}>
               <option value="">default</option>
-              {(clusters.data ?? []).map((c) => (
+              {(clusters.data ?? []).filter((c) => c.usable_by.includes(team)).map((c) => (
                 <option key={c.id} value={c.name}>
                   {c.name} ({c.kind}, {c.state})
                 </option>

@@ -2,6 +2,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import { mockApi, page, renderPage, type MockResponse } from "../test/utils";
+import { queryKeys } from "../api/queries";
 import { QuotasPage, buildQuotaChanges, quotaParts } from "./QuotasPage";
 
 // jsdom has no canvas: stand in for Chart.js and keep what the page gave it.
@@ -45,8 +46,19 @@ const clusters = [
     created_at: "2025-01-01T00:00:00Z",
   },
 ];
-const member = [{ slug: "nlp", name: "NLP", organisation: "acme", role: "member" }];
-const admin = [{ slug: "nlp", name: "NLP", organisation: "acme", role: "admin" }];
+/** Who the caller is: their teams, and the organisations they administer. */
+function me(role: string, administers: string[] = []) {
+  return {
+    id: 1,
+    username: "alice",
+    is_staff: false,
+    teams: [{ slug: "nlp", name: "NLP", role }],
+    administers: administers.map((slug) => ({ slug, name: slug.toUpperCase() })),
+  };
+}
+const member = me("member");
+const teamAdmin = me("admin"); // an admin of team nlp only
+const admin = me("member", ["acme"]); // an admin of the organisation acme
 
 function quota(overrides: Record<string, unknown> = {}) {
   return {
@@ -72,9 +84,13 @@ const quotas = [
   quota({ id: 2, team: "vision", guaranteed: 4, max: 8, lending_limit: 2, weight: 3, used: 6, borrowed: 2, lent: 0 }),
 ];
 
-function routes(teams: unknown[], overrides: Record<string, MockResponse | ((...args: never[]) => MockResponse)> = {}) {
+function routes(
+  caller: ReturnType<typeof me>,
+  overrides: Record<string, MockResponse | ((...args: never[]) => MockResponse)> = {},
+) {
   return {
-    "GET /api/v1/teams/": { body: page(teams) },
+    "GET /api/v1/auth/me/": { body: caller },
+    "GET /api/v1/teams/": { body: page(caller.teams.map((t) => ({ ...t, organisation: "acme" }))) },
     "GET /api/v1/clusters/": { body: page(clusters) },
     "GET /api/v1/pools/": { body: page(pools) },
     "GET /api/v1/quotas/": { body: page(quotas) },
@@ -194,7 +210,7 @@ describe("QuotasPage", () => {
   it("checks the numbers before sending, and shows a refusal that names no field", async () => {
     const { calls } = mockApi(
       routes(admin, {
-        "PATCH /api/v1/quotas/1/": { status: 403, body: { detail: "Only an admin of one of the organisation's teams can change quotas." } },
+        "PATCH /api/v1/quotas/1/": { status: 403, body: { detail: "Only an admin of the organisation can change quotas." } },
       }),
     );
     renderPage(<QuotasPage />, { route: "/quotas", path: "/quotas" });
@@ -213,16 +229,25 @@ describe("QuotasPage", () => {
     await user.type(screen.getByLabelText("Guaranteed for nlp"), "8");
     await user.type(screen.getByLabelText("Weight for nlp"), "2");
     await user.click(screen.getByRole("button", { name: "Save" }));
-    expect(await screen.findByRole("alert")).toHaveTextContent("Only an admin of one of the organisation's teams");
+    expect(await screen.findByRole("alert")).toHaveTextContent("Only an admin of the organisation can change quotas.");
     await user.click(screen.getByRole("button", { name: "Cancel" }));
     expect(screen.queryByRole("alert")).not.toBeInTheDocument();
     expect(within(row).getByTestId("quota-guaranteed")).toHaveTextContent("16");
   });
 
   it("offers no edit in another organisation's pools", async () => {
-    mockApi(routes([{ slug: "ops", name: "Ops", organisation: "globex", role: "admin" }]));
-    renderPage(<QuotasPage />, { route: "/quotas", path: "/quotas" });
+    mockApi(routes(me("admin", ["globex"])));
+    const { queryClient } = renderPage(<QuotasPage />, { route: "/quotas", path: "/quotas" });
     await screen.findByTestId(`quota-${POOL}-nlp`);
+    await waitFor(() => expect(queryClient.getQueryData(queryKeys.me)).toBeDefined());
+    expect(screen.queryByRole("button", { name: /Edit/ })).not.toBeInTheDocument();
+  });
+
+  it("offers no edit to an admin of a team who is no admin of its organisation", async () => {
+    mockApi(routes(teamAdmin));
+    const { queryClient } = renderPage(<QuotasPage />, { route: "/quotas", path: "/quotas" });
+    await screen.findByTestId(`quota-${POOL}-nlp`);
+    await waitFor(() => expect(queryClient.getQueryData(queryKeys.me)).toBeDefined());
     expect(screen.queryByRole("button", { name: /Edit/ })).not.toBeInTheDocument();
   });
 

@@ -3,8 +3,8 @@ import type { Chart as ChartInstance, ChartConfiguration, ChartData } from "char
 import { useEffect, useId, useRef, useState, type FormEvent } from "react";
 import { ApiError } from "../api/client";
 import { api } from "../api/endpoints";
-import type { Cluster, Quota, QuotaChanges, SchedulingPool, Team } from "../api/models";
-import { queryKeys, useClusters, usePools, useQuotas, useTeams } from "../api/queries";
+import type { Cluster, Me, Quota, QuotaChanges, SchedulingPool } from "../api/models";
+import { queryKeys, useClusters, useMe, usePools, useQuotas } from "../api/queries";
 import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Status";
 import { loadBarChart } from "../lib/chart";
 import { assignErrors, type FlatErrors } from "../lib/fieldErrors";
@@ -387,9 +387,10 @@ function PoolSection({ name, pool, quotas, editable }: {
   );
 }
 
-/** Organisations the caller administers (an admin of one of its teams may change its quotas). */
-function administeredOrganisations(teams: readonly Team[] | undefined): ReadonlySet<string> {
-  return new Set((teams ?? []).filter((t) => t.role === "admin").map((t) => t.organisation));
+/** Organisations whose quotas the caller may change: those they administer (the server lists
+ * every one for staff). An admin of a team is not an admin of its organisation. */
+function administeredOrganisations(me: Me | null | undefined): ReadonlySet<string> {
+  return new Set((me?.administers ?? []).map((o) => o.slug));
 }
 
 function clusterOrganisations(clusters: readonly Cluster[] | undefined): ReadonlyMap<string, string> {
@@ -400,10 +401,10 @@ function clusterOrganisations(clusters: readonly Cluster[] | undefined): Readonl
 export function QuotasPage() {
   const quotas = useQuotas();
   const pools = usePools({ live: true });
-  const teams = useTeams();
+  const me = useMe();
   const clusters = useClusters();
 
-  const admin = administeredOrganisations(teams.data);
+  const admin = administeredOrganisations(me.data);
   const organisationOf = clusterOrganisations(clusters.data);
   const poolsByName = new Map((pools.data ?? []).map((p) => [p.name, p]));
   const byPool = new Map<string, Quota[]>();

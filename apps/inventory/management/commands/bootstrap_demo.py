@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.dispatch.local_ray import ensure_token_file, local_head_token_path
 from apps.inventory import services as inventory
@@ -28,6 +28,12 @@ class Command(BaseCommand):
             action="store_true",
             help="register the cluster with the token runlocal's Ray head requires (made when missing)",
         )
+        parser.add_argument(
+            "--cluster-auth-token-file",
+            default="",
+            help="a file holding the Ray head's auth token (RAY_AUTH_MODE=token); without a token the "
+            "cluster is registered as on a trusted network (loopback only)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         password_file = Path(settings.DATA_DIR) / "admin-password"
@@ -40,15 +46,19 @@ class Command(BaseCommand):
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
         if options["cluster_address"]:
-            token = None
-            if options["local_head_token"]:
-                token = ensure_token_file(local_head_token_path(settings.DATA_DIR)).read_text().strip()
+            token_file = options["cluster_auth_token_file"]
+            if options["local_head_token"]:  # make run's head: its token, made once in the data dir
+                token_file = str(ensure_token_file(local_head_token_path(settings.DATA_DIR)))
+            token = _read_token(token_file) if token_file else ""
+            # Without a token the head must be reachable only from this machine (loopback):
+            # it is registered as on a trusted network, which says so.
             cluster = inventory.register_cluster(
                 actor=None,
                 organisation=setup.organisation,
                 name=options["cluster_name"],
                 address=options["cluster_address"],
-                auth_token=token,
+                auth_token=token or None,
+                trusted_network=not token,
             )
             if setup.team.default_cluster_id is None:
                 setup.team.default_cluster = cluster
@@ -60,3 +70,13 @@ class Command(BaseCommand):
         else:
             where = "the password you set earlier"
         self.stdout.write(f"Sign in as '{options['admin']}' with {where}.")
+
+
+def _read_token(path: str) -> str:
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise CommandError(f"Cannot read the cluster's auth token from {path}: {exc.strerror}.") from exc
+    if not token:
+        raise CommandError(f"{path} is empty: it should hold the Ray head's auth token.")
+    return token

@@ -171,7 +171,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Who the caller is, and their teams */
+        /** Who the caller is, their teams, and the organisations they administer */
         get: operations["auth_me_retrieve"];
         put?: never;
         post?: never;
@@ -188,7 +188,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Clusters of the organisations the caller's teams belong to. */
+        /**
+         * @description Clusters of the caller's organisations, and clusters of other organisations that list
+         *     one of the caller's teams; each says which of the caller's teams may submit to it.
+         */
         get: operations["clusters_list"];
         put?: never;
         post?: never;
@@ -205,7 +208,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Clusters of the organisations the caller's teams belong to. */
+        /**
+         * @description Clusters of the caller's organisations, and clusters of other organisations that list
+         *     one of the caller's teams; each says which of the caller's teams may submit to it.
+         */
         get: operations["clusters_retrieve"];
         put?: never;
         post?: never;
@@ -226,7 +232,8 @@ export interface paths {
         put?: never;
         /**
          * Discover the cluster's nodes and GPUs now (org admins)
-         * @description Clusters of the organisations the caller's teams belong to.
+         * @description Clusters of the caller's organisations, and clusters of other organisations that list
+         *     one of the caller's teams; each says which of the caller's teams may submit to it.
          */
         post: operations["clusters_discover_create"];
         delete?: never;
@@ -1033,6 +1040,10 @@ export interface components {
          * @enum {string}
          */
         ActivationCheckpointingEnum: "none" | "selective" | "full";
+        AdministeredOrganisation: {
+            slug: string;
+            name: string;
+        };
         /**
          * @description A host and its accelerators, as ``manage.py agent`` sends them. Unknown keys are ignored
          *     (a newer agent may send more); every known key is required.
@@ -1190,6 +1201,10 @@ export interface components {
             readonly state: components["schemas"]["ClusterStateEnum"];
             readonly state_message: string;
             readonly organisation: string;
+            /** @description The caller's teams (slugs) that may submit jobs to this cluster */
+            readonly usable_by: string[];
+            /** @description Its API needs no token because only trusted machines can reach it. A Ray cluster without an auth token is refused unless this is set. */
+            readonly trusted_network: boolean;
             readonly total_resources: unknown;
             readonly available_resources: unknown;
             /** Format: date-time */
@@ -1619,6 +1634,8 @@ export interface components {
             username: string;
             is_staff: boolean;
             teams: components["schemas"]["MembershipTeam"][];
+            /** @description Organisations whose clusters, pools, quotas, cohorts, priority classes, fabrics and storage the caller may change (every one for staff; none through a token limited to one team) */
+            administers: components["schemas"]["AdministeredOrganisation"][];
         };
         MembershipTeam: {
             slug: string;
@@ -2954,6 +2971,8 @@ export interface operations {
                  *     * `unreachable` - Unreachable
                  */
                 state?: "ready" | "unknown" | "unreachable";
+                /** @description Only clusters this team may submit to (the slug of one of the caller's teams) */
+                team?: string;
             };
             header?: never;
             path?: never;
