@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apps.core import health
 from apps.core.metrics import REGISTRY
+from apps.core.middleware import DASHBOARD_CSP
 
 
 @require_GET
@@ -42,6 +43,7 @@ def spa_index(request: HttpRequest) -> HttpResponse:
         )
     response = HttpResponse(index.read_bytes(), content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-cache"
+    response["Content-Security-Policy"] = DASHBOARD_CSP
     return response
 
 
