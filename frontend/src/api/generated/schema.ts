@@ -139,7 +139,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start a dashboard session */
+        /**
+         * Start a dashboard session
+         * @description Sign in with a username and password (the dashboard's form). CSRF-checked like every
+         *     other session write, and throttled: after too many failures for one username, or from one
+         *     address, every attempt is refused (429) until the window passes, the right password too.
+         */
         post: operations["auth_login_create"];
         delete?: never;
         options?: never;
@@ -2098,7 +2103,9 @@ export interface components {
             /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
             uri?: string;
             purpose?: components["schemas"]["PurposeEnum"];
+            /** Format: int64 */
             capacity_bytes?: number | null;
+            /** Format: int64 */
             used_bytes?: number | null;
         };
         /**
@@ -2435,7 +2442,9 @@ export interface components {
             /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
             uri: string;
             purpose: components["schemas"]["PurposeEnum"];
+            /** Format: int64 */
             capacity_bytes?: number | null;
+            /** Format: int64 */
             used_bytes?: number | null;
             /**
              * Format: double
@@ -2472,7 +2481,9 @@ export interface components {
             /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
             uri: string;
             purpose: components["schemas"]["PurposeEnum"];
+            /** Format: int64 */
             capacity_bytes?: number | null;
+            /** Format: int64 */
             used_bytes?: number | null;
         };
         Team: {
@@ -2787,6 +2798,20 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Me"];
                 };
+            };
+            /** @description No valid CSRF token (GET /api/v1/auth/csrf/ sets it) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed sign-ins; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
