@@ -564,7 +564,14 @@ def production_settings(env_file: Path, **changes: str | None) -> subprocess.Com
         values.pop(key, None)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PADDOCK_", "DATABASE_", "REDIS_"))}
     env.update(values, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="controlplane.settings")
-    code = "import django; django.setup(); from django.conf import settings; print(len(settings.PADDOCK_ENCRYPTION_KEYS))"
+    code = "\n".join(
+        [
+            "import django",
+            "django.setup()",
+            "from django.conf import settings",
+            "print(len(settings.PADDOCK_ENCRYPTION_KEYS))",
+        ]
+    )
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )
