@@ -478,7 +478,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest fitting configurations across the inventory's pools. Send one spec for one answer or a list of specs for a list of answers (errors are then keyed by position). `manage.py plan` prints the same JSON. */
+        /** @description Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest fitting configurations across the inventory's pools. Send one spec for one answer or a list of at most 100 specs for a list of answers (errors are then keyed by position). Every number has the range the schema states; outside it is a 400 on that field. `manage.py plan` prints the same JSON. */
         post: operations["planner_estimate"];
         delete?: never;
         options?: never;
