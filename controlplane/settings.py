@@ -180,15 +180,22 @@ if PRODUCTION and not PADDOCK_ENCRYPTION_KEYS:
         '`python3 -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"` '
         "(deploy/init_env.py writes one)."
     )
-for _position, _key in enumerate(PADDOCK_ENCRYPTION_KEYS, start=1):
-    try:
-        Fernet(_key.encode())
-    except (ValueError, TypeError):
-        raise ImproperlyConfigured(
-            f"PADDOCK_ENCRYPTION_KEYS: key {_position} of {len(PADDOCK_ENCRYPTION_KEYS)} is not a Fernet key "
-            "(32 random bytes in URL-safe base64: 44 characters ending in '='). Generate one with "
-            '`python3 -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`.'
-        ) from None
+
+
+def _check_fernet_keys(keys: list[str]) -> None:
+    """Each key must be one Fernet accepts; the message never repeats a key."""
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"PADDOCK_ENCRYPTION_KEYS: key {position} of {len(keys)} is not a Fernet key "
+                "(32 random bytes in URL-safe base64: 44 characters ending in '='). Generate one with "
+                '`python3 -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`.'
+            ) from None
+
+
+_check_fernet_keys(PADDOCK_ENCRYPTION_KEYS)
 # Seconds between discovery passes over every registered cluster (nodes, GPUs, labels).
 PADDOCK_DISCOVERY_INTERVAL = env.number("PADDOCK_DISCOVERY_INTERVAL", 60.0)
 # Seconds a cluster may go unanswered before discovery marks its Ray-discovered nodes down.
