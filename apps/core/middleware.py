@@ -78,7 +78,8 @@ def internal_error(error_id: str) -> JsonResponse:
 class ApiErrorMiddleware:
     """JSON instead of Django's error pages for API, health and metrics paths.
 
-    Put it first in ``MIDDLEWARE``: ``process_exception`` catches what a view raised;
+    Put it near the top of ``MIDDLEWARE``, outside every middleware that might raise:
+    ``process_exception`` catches what a view raised;
     ``__call__`` replaces the HTML error page Django made for an exception outside any view
     (its traceback was logged by :func:`_record_request_exception` under the answer's id).
     """
