@@ -1,7 +1,7 @@
 """Paddock settings. Read only from the environment; README.md lists every variable.
 
 ``PADDOCK_ENV=production`` refuses to start without a secret key, a PostgreSQL
-``DATABASE_URL`` and a ``REDIS_URL``. The development default is embedded: an SQLite file
+``DATABASE_URL``, a ``REDIS_URL`` and ``PADDOCK_ENCRYPTION_KEYS``. The development default is embedded: an SQLite file
 and a broker that needs no server, both under ``PADDOCK_DATA_DIR``.
 """
 
@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from controlplane import env
@@ -22,6 +23,13 @@ if PADDOCK_ENV not in {"development", "production", "test"}:
 PRODUCTION = PADDOCK_ENV == "production"
 
 DATA_DIR = Path(env.string("PADDOCK_DATA_DIR", str(BASE_DIR / ".paddock")) or ".paddock").resolve()
+if PADDOCK_ENV == "development":
+    # The embedded default keeps its SQLite file, broker and static files here: create it on
+    # first use, so a fresh checkout (or a new PADDOCK_DATA_DIR) works without a mkdir.
+    try:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"PADDOCK_DATA_DIR={DATA_DIR} cannot be created: {exc.strerror}") from exc
 
 if PRODUCTION:
     SECRET_KEY = env.required("PADDOCK_SECRET_KEY")
@@ -58,6 +66,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every answer below gets its Content-Security-Policy (WhiteNoise's files too),
+    # and no API, health or metrics client ever gets an HTML error page.
+    "apps.core.middleware.ContentSecurityPolicyMiddleware",
+    "apps.core.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -182,8 +194,32 @@ PADDOCK_CLUSTER_BUDGET = env.number("PADDOCK_CLUSTER_BUDGET", 3.0)
 # Ray head that forgot it, a node or the job's supervisor that died); max_retries is apart.
 PADDOCK_INFRASTRUCTURE_RETRIES = env.integer("PADDOCK_INFRASTRUCTURE_RETRIES", 3)
 # Comma-separated Fernet keys for credentials at rest; the first encrypts, all decrypt.
-# Without it a key is derived from the secret key (so rotating the secret key needs it).
+# Required in production: a key derived from the secret key (the fallback elsewhere) would make
+# rotating the secret key lose every stored credential.
 PADDOCK_ENCRYPTION_KEYS = env.strings("PADDOCK_ENCRYPTION_KEYS", [])
+if PRODUCTION and not PADDOCK_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "PADDOCK_ENCRYPTION_KEYS (or PADDOCK_ENCRYPTION_KEYS_FILE) must be set in production: comma-separated "
+        "Fernet keys for the credentials stored in the database. Generate one with "
+        '`python3 -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"` '
+        "(deploy/init_env.py writes one)."
+    )
+
+
+def _check_fernet_keys(keys: list[str]) -> None:
+    """Each key must be one Fernet accepts; the message never repeats a key."""
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"PADDOCK_ENCRYPTION_KEYS: key {position} of {len(keys)} is not a Fernet key "
+                "(32 random bytes in URL-safe base64: 44 characters ending in '='). Generate one with "
+                '`python3 -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`.'
+            ) from None
+
+
+_check_fernet_keys(PADDOCK_ENCRYPTION_KEYS)
 # Seconds between discovery passes over every registered cluster (nodes, GPUs, labels).
 PADDOCK_DISCOVERY_INTERVAL = env.number("PADDOCK_DISCOVERY_INTERVAL", 60.0)
 # Seconds a cluster may go unanswered before discovery marks its Ray-discovered nodes down.
@@ -216,7 +252,8 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION and env.boolean("PADDOCK_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (most ingress controllers).
-if env.boolean("PADDOCK_BEHIND_TLS_PROXY", False):
+_BEHIND_TLS_PROXY = env.boolean("PADDOCK_BEHIND_TLS_PROXY", False)
+if _BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.integer("PADDOCK_HSTS_SECONDS", 0)
 SECURE_SSL_REDIRECT = env.boolean("PADDOCK_SSL_REDIRECT", False)
@@ -239,6 +276,14 @@ STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.is_dir() else []
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# --- request bounds -------------------------------------------------------------------------
+# Every body is bounded: Django refuses a form or JSON body over this many bytes (413 from the
+# API), and the API's JSON parser refuses arrays and objects nested deeper than the depth.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # 2.5 MiB, Django's default, stated on purpose
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+PADDOCK_JSON_MAX_DEPTH = 64
+
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -252,9 +297,19 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
     "EXCEPTION_HANDLER": "apps.core.api.exceptions.exception_handler",
+    # Failed sign-ins (apps.tenancy.throttling): per username and per client address.
+    "DEFAULT_THROTTLE_RATES": {"login_username": "10/15m", "login_address": "50/15m"},
+    # The client address for throttling: REMOTE_ADDR, or behind the TLS proxy the address it
+    # appends to X-Forwarded-For (a client's own X-Forwarded-For is never trusted).
+    "NUM_PROXIES": 1 if _BEHIND_TLS_PROXY else 0,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {

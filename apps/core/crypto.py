@@ -13,7 +13,7 @@ from django.conf import settings
 @lru_cache(maxsize=1)
 def _fernet() -> MultiFernet:
     keys = list(settings.PADDOCK_ENCRYPTION_KEYS)
-    if not keys:
+    if not keys:  # development and tests only: production settings refuse to start without keys
         derived = hashlib.sha256(b"paddock-credentials:" + settings.SECRET_KEY.encode()).digest()
         keys = [base64.urlsafe_b64encode(derived).decode()]
     return MultiFernet([Fernet(key.encode()) for key in keys])

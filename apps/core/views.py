@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from apps.core import health
 from apps.core.metrics import REGISTRY
+from apps.core.middleware import DASHBOARD_CSP
 from apps.tenancy.scoping import caller_organisation_ids
 
 
@@ -89,6 +90,7 @@ def spa_index(request: HttpRequest) -> HttpResponse:
         )
     response = HttpResponse(index.read_bytes(), content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-cache"
+    response["Content-Security-Policy"] = DASHBOARD_CSP
     return response
 
 

@@ -8,15 +8,21 @@ over. The API, ``manage.py plan`` and job submission all call :func:`plan` /
 
 from __future__ import annotations
 
+import importlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Min
+from django.utils import timezone
 
+from apps.costs.choices import PRICING_CLASS_PREFERENCE
+from apps.costs.price_seed import PRICE_POINTS, PriceSeedRow
 from apps.costs.prices import current_prices
+from apps.inventory.catalog_seed import ACCELERATORS
 from apps.inventory.choices import NodeState
 from apps.inventory.models import Accelerator, AcceleratorModel
 from apps.planner.estimator import (
@@ -117,10 +123,68 @@ def pools_for(catalog: Catalog, organisation_ids: Iterable[int] | None = None) -
     return inventory_pools(catalog, organisation_ids) or catalog_pools(catalog)
 
 
-def plan(data: Any, organisation_ids: Iterable[int] | None = None) -> Any:
-    """Answer one spec (an object) or several (a list) with the same shape. Raises SpecError."""
-    catalog = load_catalog()
-    results = estimate_all(data, catalog, pools_for(catalog, organisation_ids))
+def builtin_catalog(at: date | None = None) -> Catalog:
+    """The catalog and prices a fresh database starts with — the seed data its migrations
+    load — for planning where there is no database yet (``manage.py plan`` on a fresh checkout).
+    Prices follow :func:`apps.costs.prices.current_prices`' rule."""
+    day = at or timezone.now().date()
+    # The measured matmul ceilings live in the migration that loads them (0007).
+    mamf: dict[str, float] = importlib.import_module("apps.inventory.migrations.0007_seed_mamf_bf16").MAMF_BF16_TFLOPS
+    chosen: dict[str, tuple[tuple[int, int, Decimal, int], PriceSeedRow]] = {}
+    for index, point in enumerate(PRICE_POINTS):
+        if point["as_of"] > day or point["currency"] != "USD":
+            continue
+        # Latest date first, then the preferred class, the lowest price, the oldest row.
+        rank = PRICING_CLASS_PREFERENCE.index(point["pricing_class"])
+        key = (-point["as_of"].toordinal(), rank, point["price_per_gpu_hour"], index)
+        name = point["accelerator_model"]
+        if name not in chosen or key < chosen[name][0]:
+            chosen[name] = (key, point)
+    specs = []
+    for row in ACCELERATORS:
+        best = chosen[row["name"]][1] if row["name"] in chosen else None
+        specs.append(
+            AcceleratorSpec(
+                name=row["name"],
+                memory_gb=row["memory_gb"],
+                memory_bandwidth_gbps=row["memory_bandwidth_gbps"],
+                bf16_tflops=row["bf16_tflops"],
+                fp16_tflops=row["fp16_tflops"],
+                fp8_tflops=row["fp8_tflops"],
+                fp32_tflops=row["fp32_tflops"],
+                mamf_bf16_tflops=mamf.get(row["name"]),
+                supports_bf16=row["supports_bf16"],
+                supports_fp8=row["supports_fp8"],
+                nvlink_domain_size=row["nvlink_domain_size"],
+                aliases=tuple(name for name in [*row["match_names"], row["ray_accelerator_type"]] if name),
+                price=(
+                    Price(
+                        per_gpu_hour=best["price_per_gpu_hour"],
+                        currency=best["currency"],
+                        pricing_class=best["pricing_class"],
+                        offer=best["offer"],
+                        as_of=best["as_of"],
+                        source_url=best["source_url"],
+                    )
+                    if best is not None
+                    else None
+                ),
+            )
+        )
+    return Catalog(specs)
+
+
+def plan(data: Any, organisation_ids: Iterable[int] | None = None, *, catalog: Catalog | None = None) -> Any:
+    """Answer one spec (an object) or several (a list) with the same shape. Raises SpecError.
+
+    With ``catalog`` given (the built-in one), the database is not read at all.
+    """
+    if catalog is None:
+        catalog = load_catalog()
+        pools = pools_for(catalog, organisation_ids)
+    else:
+        pools = catalog_pools(catalog)
+    results = estimate_all(data, catalog, pools)
     return results if isinstance(data, list) else results[0]
 
 
@@ -190,4 +254,13 @@ def describe_alternative(row: dict[str, Any]) -> str:
     return text + "."
 
 
-__all__ = ["FitCheck", "SpecError", "check_fit", "inventory_pools", "load_catalog", "plan", "pools_for"]
+__all__ = [
+    "FitCheck",
+    "SpecError",
+    "builtin_catalog",
+    "check_fit",
+    "inventory_pools",
+    "load_catalog",
+    "plan",
+    "pools_for",
+]

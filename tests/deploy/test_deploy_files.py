@@ -18,6 +18,7 @@ import re
 import shlex
 import stat
 import subprocess
+import sys
 import threading
 import tomllib
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ SETTINGS = ROOT / "controlplane" / "settings.py"
 PADDOCK_SERVICES = ("migrate", "web", "worker", "beat")
 REQUIRED_SERVICES = {"postgres", "redis", *PADDOCK_SERVICES, "ray-head"}
 # What production settings refuse to start without (controlplane/settings.py).
-REQUIRED_PRODUCTION = ("PADDOCK_SECRET_KEY", "DATABASE_URL", "REDIS_URL")
+REQUIRED_PRODUCTION = ("PADDOCK_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PADDOCK_ENCRYPTION_KEYS")
 RAY_PORTS = {"6379", "6380", "8265", "10001", "52365"}
 # env readers that also accept NAME_FILE (controlplane/env.py: string, required, strings).
 FILE_READERS = {"string", "required", "strings"}
@@ -348,6 +349,7 @@ def test_urls_point_at_compose_services(compose: dict[str, Any]) -> None:
 def test_secrets_in_examples_are_empty_so_an_unedited_copy_refuses_to_start() -> None:
     paddock, _ = parse_env_file(DEPLOY / "paddock.env.example")
     assert paddock["PADDOCK_SECRET_KEY"] == ""
+    assert paddock["PADDOCK_ENCRYPTION_KEYS"] == ""
     assert "REPLACE" in urlsplit(paddock["DATABASE_URL"]).password
     assert parse_env_file(DEPLOY / "postgres.env.example")[0]["POSTGRES_PASSWORD"] == ""
     assert parse_env_file(DEPLOY / "ray.env.example")[0]["RAY_AUTH_TOKEN"] == ""
@@ -552,6 +554,58 @@ def test_init_env_writes_consistent_secrets(tmp_path: Path) -> None:
     before = (tmp_path / "paddock.env").read_text()
     assert init_env.main(["--dir", str(tmp_path)]) == 1  # never overwrites
     assert (tmp_path / "paddock.env").read_text() == before
+
+
+def production_settings(env_file: Path, **changes: str | None) -> subprocess.CompletedProcess[str]:
+    """Load production settings in a fresh process from an env file (nothing is connected to)."""
+    values, _ = parse_env_file(env_file)
+    values.update({key: value for key, value in changes.items() if value is not None})
+    for key in [key for key, value in changes.items() if value is None]:
+        values.pop(key, None)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PADDOCK_", "DATABASE_", "REDIS_"))}
+    env.update(values, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="controlplane.settings")
+    code = "\n".join(
+        [
+            "import django",
+            "django.setup()",
+            "from django.conf import settings",
+            "print(len(settings.PADDOCK_ENCRYPTION_KEYS))",
+        ]
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_production_recipe_passes_production_settings_and_needs_its_encryption_key(tmp_path: Path) -> None:
+    init_env = load_module(DEPLOY / "init_env.py")
+    assert init_env.main(["--dir", str(tmp_path)]) == 0
+    env_file = tmp_path / "paddock.env"
+
+    loaded = production_settings(env_file)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "1"
+
+    # Without it, production would derive the key from the secret key: rotating that would
+    # lose every stored credential. It refuses to start instead, saying what to set.
+    for missing in (None, ""):
+        refused = production_settings(env_file, PADDOCK_ENCRYPTION_KEYS=missing)
+        assert refused.returncode != 0
+        assert "ImproperlyConfigured" in refused.stderr
+        assert "PADDOCK_ENCRYPTION_KEYS (or PADDOCK_ENCRYPTION_KEYS_FILE) must be set in production" in refused.stderr
+
+    good = values_of(env_file)["PADDOCK_ENCRYPTION_KEYS"]
+    malformed = production_settings(env_file, PADDOCK_ENCRYPTION_KEYS=f"{good},not-a-fernet-key")
+    assert malformed.returncode != 0
+    assert "key 2 of 2 is not a Fernet key" in malformed.stderr
+    assert "not-a-fernet-key" not in malformed.stderr  # a key (or a typo of one) is never echoed
+
+    rotated = production_settings(env_file, PADDOCK_ENCRYPTION_KEYS=f"{init_env.fernet_key()},{good}")
+    assert rotated.returncode == 0 and rotated.stdout.strip() == "2", rotated.stderr
+
+
+def values_of(env_file: Path) -> dict[str, str]:
+    return parse_env_file(env_file)[0]
 
 
 # === Dockerfile ============================================================================

@@ -18,11 +18,11 @@ from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.parsers import JSONParser
 from apps.core.errors import Conflict
 from apps.inventory import services
 from apps.inventory.choices import AcceleratorHealth, MigMode

@@ -5,6 +5,7 @@ from django.db.models import Case, CharField, F, Q, QuerySet, Value, When
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
+from apps.core.api.fields import IdFilter
 from apps.inventory.choices import (
     AcceleratorHealth,
     ClusterKind,
@@ -98,7 +99,7 @@ class NodeFilter(django_filters.FilterSet):
 
 class AcceleratorFilter(django_filters.FilterSet):
     cluster = django_filters.CharFilter(field_name="node__cluster__name", help_text="Cluster name")
-    node = django_filters.NumberFilter(field_name="node_id", help_text="Node id")
+    node = IdFilter(field_name="node_id", help_text="Node id")
     hostname = django_filters.CharFilter(field_name="node__hostname", help_text="Node hostname (exact)")
     model = django_filters.CharFilter(
         field_name="model__name", lookup_expr="iexact", help_text="Catalog model name, e.g. H100 SXM"
@@ -129,7 +130,7 @@ class AcceleratorModelFilter(django_filters.FilterSet):
 class NetworkFabricFilter(django_filters.FilterSet):
     organisation = django_filters.CharFilter(field_name="organisation__slug", help_text="Organisation slug")
     kind = django_filters.ChoiceFilter(choices=FabricKind.choices)
-    node = django_filters.NumberFilter(field_name="nodes", help_text="Fabrics that reach this node id")
+    node = IdFilter(field_name="nodes", help_text="Fabrics that reach this node id")
     cluster = django_filters.CharFilter(
         field_name="nodes__cluster__name", distinct=True, help_text="Fabrics that reach a node of this cluster"
     )

@@ -7,6 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.fields import byte_count_field, id_field
 from apps.inventory.api.filters import AcceleratorState, stale_before
 from apps.inventory.choices import NodeSource, StorageKind
 from apps.inventory.models import (
@@ -272,7 +273,7 @@ class OrganisationField(serializers.SlugRelatedField):  # type: ignore[type-arg]
 class NodeIdsField(serializers.ListField):
     """Node ids: written as a list, read from the prefetched relation (no query per row)."""
 
-    child = serializers.IntegerField(min_value=1)
+    child = id_field()
 
     def get_attribute(self, instance: NetworkFabric) -> list[int]:
         return [node.pk for node in instance.nodes.all()]
@@ -347,8 +348,8 @@ URI_SCHEMES: dict[str, tuple[tuple[str, ...], str]] = {
 class StorageBackendSerializer(OrganisationOwnedSerializer):
     """Where datasets, checkpoints and models live; throughput is measured (probe-storage)."""
 
-    capacity_bytes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    used_bytes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    capacity_bytes = byte_count_field(required=False, allow_null=True)
+    used_bytes = byte_count_field(required=False, allow_null=True)
 
     class Meta:
         model = StorageBackend

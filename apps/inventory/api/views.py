@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core import audit
+from apps.core.api.fields import INT64_MAX
 from apps.core.api.viewsets import TeamScopedViewSet
 from apps.core.errors import Conflict, DependencyUnavailable
 from apps.inventory import discovery
@@ -179,7 +180,11 @@ class AcceleratorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organ
     @extend_schema(
         parameters=[
             OpenApiParameter("cluster", OpenApiTypes.STR, description="Only this cluster's GPUs (its name)"),
-            OpenApiParameter("node", OpenApiTypes.INT, description="Only this node's GPUs (its id)"),
+            OpenApiParameter(
+                "node",
+                {"type": "integer", "minimum": 1, "maximum": INT64_MAX},
+                description="Only this node's GPUs (its id)",
+            ),
         ],
         responses={200: AcceleratorSummarySerializer},
         summary="GPU counts by catalog model and state (free, busy, unhealthy, unknown)",

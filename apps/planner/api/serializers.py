@@ -6,9 +6,23 @@ and job submission); these serializers only document the shapes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from apps.planner.estimator import spec as spec_module
+
+
+def bounded_integer(name: str, **kwargs: Any) -> serializers.IntegerField:
+    """An integer field documenting the range :func:`parse_spec` accepts (``spec.LIMITS``)."""
+    low, high = spec_module.LIMITS[name]
+    return serializers.IntegerField(min_value=int(low), max_value=int(high), **kwargs)
+
+
+def bounded_number(name: str, **kwargs: Any) -> serializers.FloatField:
+    """A number field documenting the range :func:`parse_spec` accepts (``spec.LIMITS``)."""
+    low, high = spec_module.LIMITS[name]
+    return serializers.FloatField(min_value=low, max_value=high, **kwargs)
 
 
 def money_field() -> serializers.DecimalField:  # type: ignore[type-arg]
@@ -17,16 +31,16 @@ def money_field() -> serializers.DecimalField:  # type: ignore[type-arg]
 
 
 class ArchitectureSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    hidden = serializers.IntegerField(min_value=1)
-    layers = serializers.IntegerField(min_value=1)
-    heads = serializers.IntegerField(min_value=1)
-    kv_heads = serializers.IntegerField(min_value=1, required=False, help_text="Defaults to heads (no GQA).")
-    intermediate = serializers.IntegerField(min_value=1, required=False)
-    vocab = serializers.IntegerField(min_value=1)
+    hidden = bounded_integer("hidden")
+    layers = bounded_integer("layers")
+    heads = bounded_integer("heads")
+    kv_heads = bounded_integer("kv_heads", required=False, help_text="Defaults to heads (no GQA).")
+    intermediate = bounded_integer("intermediate", required=False)
+    vocab = bounded_integer("vocab")
     tied_embeddings = serializers.BooleanField(required=False, default=False)
     mlp = serializers.ChoiceField(choices=["gelu", "swiglu"], required=False, default="swiglu")
-    experts = serializers.IntegerField(min_value=1, required=False, help_text="MoE experts per layer (1 = dense).")
-    experts_per_token = serializers.IntegerField(min_value=1, required=False)
+    experts = bounded_integer("experts", required=False, help_text="MoE experts per layer (1 = dense).")
+    experts_per_token = bounded_integer("experts_per_token", required=False)
 
 
 class ArchitectureReadSerializer(ArchitectureSerializer):
@@ -42,14 +56,14 @@ class ArchitectureReadSerializer(ArchitectureSerializer):
 
 class ModelInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     name = serializers.CharField(required=False, help_text="A known model, e.g. llama-2-7b.")
-    params = serializers.FloatField(required=False, help_text="A parameter count, e.g. 6.7e9.")
+    params = bounded_number("params", required=False, help_text="A parameter count, e.g. 6.7e9.")
     architecture = ArchitectureSerializer(required=False)
 
 
 class WorkloadSerializer(serializers.Serializer):  # type: ignore[type-arg]
     mode = serializers.ChoiceField(choices=list(spec_module.MODES))
-    batch = serializers.IntegerField(required=False, help_text="Micro-batch per GPU (sequences).")
-    seq = serializers.IntegerField(required=False)
+    batch = bounded_integer("batch", required=False, help_text="Micro-batch per GPU (sequences).")
+    seq = bounded_integer("seq", required=False)
     precision = serializers.CharField(
         required=False,
         help_text="Training: amp_bf16 | bf16 | mixed_zero. Inference: bf16 | fp16 | fp8 | int8 | int4.",
@@ -57,38 +71,38 @@ class WorkloadSerializer(serializers.Serializer):  # type: ignore[type-arg]
     optimizer = serializers.ChoiceField(choices=list(spec_module.OPTIMIZERS), required=False)
     activation_checkpointing = serializers.ChoiceField(choices=list(spec_module.CHECKPOINTING), required=False)
     attention = serializers.ChoiceField(choices=list(spec_module.ATTENTION), required=False)
-    zero_stage = serializers.IntegerField(min_value=0, max_value=3, required=False)
+    zero_stage = bounded_integer("zero_stage", required=False)
     offload = serializers.ChoiceField(choices=list(spec_module.OFFLOAD), required=False)
-    tp = serializers.IntegerField(required=False)
-    pp = serializers.IntegerField(required=False)
-    dp = serializers.IntegerField(required=False)
-    tokens = serializers.FloatField(required=False, help_text="Tokens to train on, for time and cost to train.")
-    grad_accum = serializers.IntegerField(required=False)
-    mfu = serializers.FloatField(required=False)
+    tp = bounded_integer("tp", required=False)
+    pp = bounded_integer("pp", required=False)
+    dp = bounded_integer("dp", required=False)
+    tokens = bounded_number("tokens", required=False, help_text="Tokens to train on, for time and cost to train.")
+    grad_accum = bounded_integer("grad_accum", required=False)
+    mfu = bounded_number("mfu", required=False)
     sequence_parallel = serializers.BooleanField(required=False)
     framework = serializers.ChoiceField(choices=list(spec_module.FRAMEWORKS), required=False)
-    tokens_per_second_per_gpu = serializers.FloatField(required=False)
+    tokens_per_second_per_gpu = bounded_number("tokens_per_second_per_gpu", required=False)
     base_precision = serializers.ChoiceField(choices=list(spec_module.BASE_PRECISIONS), required=False)
-    lora_rank = serializers.IntegerField(required=False)
+    lora_rank = bounded_integer("lora_rank", required=False)
     lora_targets = serializers.ListField(child=serializers.CharField(), required=False)
-    prompt_tokens = serializers.IntegerField(required=False)
-    new_tokens = serializers.IntegerField(required=False)
+    prompt_tokens = bounded_integer("prompt_tokens", required=False)
+    new_tokens = bounded_integer("new_tokens", required=False)
     kv_precision = serializers.ChoiceField(choices=list(spec_module.KV_PRECISIONS), required=False)
-    gpu_memory_utilization = serializers.FloatField(required=False)
+    gpu_memory_utilization = bounded_number("gpu_memory_utilization", required=False)
 
 
 class HardwareInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     accelerator = serializers.CharField(help_text="A catalog name or alias, e.g. H100 SXM, H100, A100-SXM4-80GB.")
-    gpus = serializers.IntegerField(min_value=1, required=False, default=1)
-    gpus_per_node = serializers.IntegerField(min_value=1, required=False)
-    price_per_gpu_hour = serializers.FloatField(required=False)
+    gpus = bounded_integer("gpus", required=False, default=1)
+    gpus_per_node = bounded_integer("gpus_per_node", required=False)
+    price_per_gpu_hour = bounded_number("price_per_gpu_hour", required=False)
 
 
 class PlanSpecSerializer(serializers.Serializer):  # type: ignore[type-arg]
     model = ModelInputSerializer()
     workload = WorkloadSerializer()
     hardware = HardwareInputSerializer()
-    recommendations = serializers.IntegerField(required=False, min_value=0, max_value=20, default=5)
+    recommendations = bounded_integer("recommendations", required=False, default=5)
 
 
 class BreakdownSerializer(serializers.Serializer):  # type: ignore[type-arg]

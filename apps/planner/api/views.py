@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from apps.planner import services
 from apps.planner.api.serializers import EstimateSerializer, PlannerOptionsSerializer, PlanSpecSerializer
 from apps.planner.estimator import KNOWN_MODELS, SpecError, spec
+from apps.planner.estimator.spec import MAX_SPECS
 from apps.tenancy.scoping import caller_organisation_ids
 
 EXAMPLE = {
@@ -52,7 +53,9 @@ class EstimateView(APIView):
         description=(
             "Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest "
             "fitting configurations across the inventory's pools. Send one spec for one answer or a list of "
-            "specs for a list of answers (errors are then keyed by position). `manage.py plan` prints the same JSON."
+            f"at most {MAX_SPECS} specs for a list of answers (errors are then keyed by position). Every number "
+            "has the range the schema states; outside it is a 400 on that field. `manage.py plan` prints the "
+            "same JSON."
         ),
     )
     def post(self, request: Request) -> Response:

@@ -6,10 +6,11 @@ on its top-level names (see the README); add fields freely, rename none.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Final
 
 from apps.planner.estimator import references
@@ -28,6 +29,7 @@ from apps.planner.estimator.memory import (
 from apps.planner.estimator.spec import (
     DEFAULT_MFU,
     INFERENCE_MODES,
+    MAX_SPECS,
     HardwareSpec,
     PlanSpec,
     SpecError,
@@ -175,11 +177,11 @@ def _cost(price: Price | None, gpus: int, timing: Timing, workload: Workload, ac
                 f"No price for {accelerator}: add a price point in the admin or pass hardware.price_per_gpu_hour."
             ),
         }
-    per_hour = price.per_gpu_hour * gpus
-    per_second = per_hour / 3600
+    per_hour = MONEY_CONTEXT.multiply(price.per_gpu_hour, gpus)
+    per_second = MONEY_CONTEXT.divide(per_hour, 3600)
 
     def over(seconds: float | None) -> str | None:
-        return _money(per_second * _decimal(seconds)) if seconds is not None else None
+        return _money(MONEY_CONTEXT.multiply(per_second, _decimal(seconds))) if seconds is not None else None
 
     if workload.mode == "generate":
         million_s = 1e6 / timing.tokens_per_second if timing.tokens_per_second else None
@@ -201,15 +203,21 @@ def _cost(price: Price | None, gpus: int, timing: Timing, workload: Workload, ac
 
 
 CENTS: Final = Decimal("0.000001")
+# Money arithmetic exact for any finite float input: the default context's 28 digits made
+# quantize() fail (InvalidOperation) once a sum passed 10^22, which a long enough run at a high
+# enough price reaches. 400 digits hold the largest float to the millionth.
+MONEY_CONTEXT: Final = Context(prec=400, rounding=ROUND_HALF_UP)
 
 
 def _decimal(value: float) -> Decimal:
-    return Decimal(repr(value)) if math.isfinite(value) else Decimal(0)
+    if not math.isfinite(value):  # timings are checked finite before costs are computed
+        raise ValueError(f"not a finite amount: {value!r}")
+    return Decimal(repr(value))
 
 
 def _money(value: Decimal) -> str:
     """Money leaves as a decimal string (as DRF renders Decimal), never a float."""
-    return str(value.quantize(CENTS, rounding=ROUND_HALF_UP))
+    return str(value.quantize(CENTS, context=MONEY_CONTEXT))
 
 
 def _gib(value: float) -> str:
@@ -369,9 +377,48 @@ class Evaluation:
         return self.headroom >= 0
 
 
+def _positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def _require_rates(spec: PlanSpec) -> None:
+    """Time needs the accelerator's compute rate (and, for inference, its memory bandwidth);
+    a catalog row an operator added without them would make every time infinite."""
+    accelerator, w = spec.hardware.accelerator, spec.workload
+    inference = w.mode in INFERENCE_MODES
+    missing = []
+    if not _positive(accelerator.peak_tflops(w.precision if inference else "bf16")):
+        missing.append("dense TFLOPS")
+    if inference and not _positive(accelerator.memory_bandwidth_gbps):
+        missing.append("memory bandwidth")
+    if missing:
+        raise SpecError(
+            {
+                "hardware": {
+                    "accelerator": [
+                        f"The catalog gives {accelerator.name} no {' and no '.join(missing)}; "
+                        "add it to the accelerator model to estimate time and cost."
+                    ]
+                }
+            }
+        )
+
+
+def _require_finite(timing: Timing) -> None:
+    """Bounded inputs keep every figure finite; should one still overflow, say so (a 400 on
+    the workload) rather than answer a number JSON cannot carry."""
+    bad = [name for name, value in dataclasses.asdict(timing).items() if value is not None and not math.isfinite(value)]
+    if bad:
+        raise SpecError(
+            {"workload": {"non_field_errors": [f"These inputs put {', '.join(bad)} beyond what can be computed."]}}
+        )
+
+
 def evaluate(spec: PlanSpec) -> Evaluation:
+    _require_rates(spec)
     memory = _memory(spec)
     timing = _inference_timing(spec, memory) if spec.workload.mode in INFERENCE_MODES else _training_timing(spec)
+    _require_finite(timing)
     return Evaluation(
         spec=spec,
         memory=memory,
@@ -568,6 +615,10 @@ def estimate_all(data: Any, catalog: Catalog, pools: Sequence[Pool] = ()) -> lis
     specs = data if isinstance(data, list) else [data]
     if not specs:
         raise SpecError({"non_field_errors": ["Send a spec or a non-empty list of specs."]})
+    if len(specs) > MAX_SPECS:
+        raise SpecError(
+            {"non_field_errors": [f"Send at most {MAX_SPECS} specs at once (this list has {len(specs):,})."]}
+        )
     parsed: list[PlanSpec] = []
     errors: dict[str, Any] = {}
     for index, item in enumerate(specs):

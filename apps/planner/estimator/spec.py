@@ -41,6 +41,47 @@ KV_PRECISIONS: Final = ("bf16", "fp16", "fp8", "int8")
 DEFAULT_LORA_TARGETS: Final = ("q_proj", "k_proj", "v_proj", "o_proj")
 DEFAULT_MFU: Final = 0.40
 MAX_RECOMMENDATIONS: Final = 20
+# The most specs one request (or one `manage.py plan` file) may hold: each costs a search over
+# every pool, so a list is bounded like any other input.
+MAX_SPECS: Final = 100
+
+# The accepted range of every numeric field, by name (names are unique across model, workload
+# and hardware). Bounds are what real hardware and training runs can mean; beyond them a value
+# is a typo or a probe, and the arithmetic's results would be meaningless (an MFU of 1e-300
+# asks for a run longer than the universe is old). The API's schema documents the same ranges.
+LIMITS: Final[dict[str, tuple[float, float]]] = {
+    # model
+    "params": (1e6, 1e14),
+    "hidden": (1, 1_000_000),
+    "layers": (1, 10_000),
+    "heads": (1, 10_000),
+    "kv_heads": (1, 10_000),
+    "intermediate": (1, 10_000_000),
+    "vocab": (1, 10_000_000),
+    "experts": (1, 1024),
+    "experts_per_token": (1, 1024),
+    # workload
+    "batch": (1, 1_000_000),
+    "seq": (1, 10_000_000),
+    "tp": (1, 1024),
+    "pp": (1, 1024),
+    "dp": (1, 1_000_000),
+    "zero_stage": (0, 3),
+    "grad_accum": (1, 100_000),
+    "tokens": (1.0, 1e16),
+    "mfu": (0.01, 1.0),
+    "tokens_per_second_per_gpu": (0.01, 1e9),
+    "lora_rank": (1, 65_536),
+    "prompt_tokens": (1, 10_000_000),
+    "new_tokens": (1, 10_000_000),
+    "gpu_memory_utilization": (0.05, 1.0),
+    # hardware
+    "gpus": (1, 1_000_000),
+    "gpus_per_node": (1, 1024),
+    "price_per_gpu_hour": (0.0, 1e6),
+    # the spec itself
+    "recommendations": (0, MAX_RECOMMENDATIONS),
+}
 
 _COMMON: Final = frozenset({"mode", "batch", "attention", "mfu", "tp"})
 _TRAIN: Final = _COMMON | {
@@ -178,6 +219,13 @@ class PlanSpec:
     recommendations: int = 5
 
 
+def _is_number(value: Any) -> bool:
+    """A JSON number: an int of any size or a finite float, never a bool (JSON's true)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
 class _Reader:
     """Reads typed fields out of one JSON object, collecting errors instead of raising."""
 
@@ -191,11 +239,13 @@ class _Reader:
     def has(self, name: str) -> bool:
         return name in self.data and self.data[name] is not None
 
-    def integer(self, name: str, default: int, *, low: int = 1, high: int = 10**9) -> int:
+    def integer(self, name: str, default: int) -> int:
+        """A whole number within ``LIMITS[name]``."""
         if not self.has(name):
             return default
+        low, high = (int(bound) for bound in LIMITS[name])
         value = self.data[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if not _is_number(value):
             self.fail(name, "Must be a whole number.")
             return default
         if value != int(value):
@@ -206,16 +256,17 @@ class _Reader:
             return default
         return int(value)
 
-    def number(self, name: str, default: float, *, low: float, high: float, low_open: bool = False) -> float:
+    def number(self, name: str, default: float) -> float:
+        """A finite number within ``LIMITS[name]``."""
         if not self.has(name):
             return default
+        low, high = LIMITS[name]
         value = self.data[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if not _is_number(value):
             self.fail(name, "Must be a number.")
             return default
-        if value < low or value > high or (low_open and value == low):
-            bound = "more than" if low_open else "at least"
-            self.fail(name, f"Must be {bound} {low:g} and at most {high:g}.")
+        if not low <= value <= high:
+            self.fail(name, f"Must be at least {low:g} and at most {high:g}.")
             return default
         return float(value)
 
@@ -261,17 +312,17 @@ def _parse_architecture(data: Mapping[str, Any], errors: dict[str, Any]) -> Arch
     for name in ("hidden", "layers", "heads", "vocab"):
         if not r.has(name):
             r.fail(name, "This field is required.")
-    hidden = r.integer("hidden", 0, high=1_000_000)
-    layers = r.integer("layers", 0, high=10_000)
-    heads = r.integer("heads", 0, high=10_000)
-    vocab = r.integer("vocab", 0, high=10_000_000)
-    kv_heads = r.integer("kv_heads", heads, high=10_000)
+    hidden = r.integer("hidden", 0)
+    layers = r.integer("layers", 0)
+    heads = r.integer("heads", 0)
+    vocab = r.integer("vocab", 0)
+    kv_heads = r.integer("kv_heads", heads)
     mlp = r.choice("mlp", "swiglu", MLP_KINDS)
     default_intermediate = 4 * hidden if mlp == "gelu" else 256 * math.ceil(8 * hidden / 3 / 256)
-    intermediate = r.integer("intermediate", default_intermediate, high=10_000_000)
+    intermediate = r.integer("intermediate", default_intermediate)
     tied = r.boolean("tied_embeddings", False)
-    experts = r.integer("experts", 1, high=1024)
-    experts_per_token = r.integer("experts_per_token", min(2, experts), high=1024)
+    experts = r.integer("experts", 1)
+    experts_per_token = r.integer("experts_per_token", min(2, experts))
     if hidden and heads and hidden % heads:
         r.fail("heads", f"heads ({heads}) must divide hidden ({hidden}).")
     if heads and kv_heads and heads % kv_heads:
@@ -316,7 +367,7 @@ def _parse_model(data: Mapping[str, Any], errors: dict[str, Any]) -> ModelSpec |
         return ModelSpec(architecture=arch, params=arch.params, source="known", name=found.name)
     if "params" in data:
         r = _Reader(data, errors)
-        params = r.number("params", 0.0, low=1e6, high=1e14)
+        params = r.number("params", 0.0)
         if errors:
             return None
         return ModelSpec(architecture=assumed_architecture(params), params=round(params), source="params")
@@ -340,42 +391,40 @@ def _parse_workload(data: Mapping[str, Any], errors: dict[str, Any], arch: Archi
     adapters = mode in ADAPTER_MODES
     inference = mode in INFERENCE_MODES
     values: dict[str, Any] = {"mode": mode}
-    values["batch"] = r.integer("batch", 1, high=1_000_000)
+    values["batch"] = r.integer("batch", 1)
     values["attention"] = r.choice("attention", "flash", ATTENTION)
-    values["tp"] = r.integer("tp", 1, high=1024)
+    values["tp"] = r.integer("tp", 1)
     values["mfu_given"] = r.has("mfu")
-    values["mfu"] = r.number("mfu", DEFAULT_MFU, low=0.0, high=1.0, low_open=True)
+    values["mfu"] = r.number("mfu", DEFAULT_MFU)
     if inference:
         values["precision"] = r.choice("precision", "bf16", WEIGHT_PRECISIONS)
         if mode == "prefill":
-            values["seq"] = r.integer("seq", 2048, high=10_000_000)
+            values["seq"] = r.integer("seq", 2048)
         else:
-            values["prompt_tokens"] = r.integer("prompt_tokens", 512, high=10_000_000)
-            values["new_tokens"] = r.integer("new_tokens", 256, high=10_000_000)
+            values["prompt_tokens"] = r.integer("prompt_tokens", 512)
+            values["new_tokens"] = r.integer("new_tokens", 256)
             default_kv = "fp16" if values["precision"] == "fp16" else "bf16"
             values["kv_precision"] = r.choice("kv_precision", default_kv, KV_PRECISIONS)
-            values["gpu_memory_utilization"] = r.number("gpu_memory_utilization", 0.9, low=0.05, high=1.0)
+            values["gpu_memory_utilization"] = r.number("gpu_memory_utilization", 0.9)
     else:
-        values["seq"] = r.integer("seq", 2048, high=10_000_000)
+        values["seq"] = r.integer("seq", 2048)
         default_precision = "bf16" if adapters else "amp_bf16"
         values["precision"] = r.choice("precision", default_precision, TRAINING_PRECISIONS)
         values["optimizer"] = r.choice("optimizer", "adamw", OPTIMIZERS, OPTIMIZER_ALIASES)
         values["activation_checkpointing"] = r.choice("activation_checkpointing", "none", CHECKPOINTING)
-        values["zero_stage"] = r.integer("zero_stage", 0, low=0, high=3)
+        values["zero_stage"] = r.integer("zero_stage", 0)
         offload = data.get("offload")
         if isinstance(offload, bool):  # "offload": true means the optimizer, as in DeepSpeed's configs
             values["offload"] = "optimizer" if offload else "none"
         else:
             values["offload"] = r.choice("offload", "none", OFFLOAD)
-        values["pp"] = r.integer("pp", 1, high=1024)
-        values["dp"] = r.integer("dp", 0, high=1_000_000)  # 0: derive from the GPU count
-        values["grad_accum"] = r.integer("grad_accum", 1, high=100_000)
+        values["pp"] = r.integer("pp", 1)
+        values["dp"] = r.integer("dp", 0)  # 0: derive from the GPU count
+        values["grad_accum"] = r.integer("grad_accum", 1)
         if r.has("tokens"):
-            values["tokens"] = r.number("tokens", 0.0, low=1.0, high=1e16)
+            values["tokens"] = r.number("tokens", 0.0)
         if r.has("tokens_per_second_per_gpu"):
-            values["tokens_per_second_per_gpu"] = r.number(
-                "tokens_per_second_per_gpu", 0.0, low=0.0, high=1e9, low_open=True
-            )
+            values["tokens_per_second_per_gpu"] = r.number("tokens_per_second_per_gpu", 0.0)
         if not adapters:
             values["framework"] = r.choice("framework", "hf", FRAMEWORKS)
             values["sequence_parallel"] = r.boolean("sequence_parallel", values["framework"] == "megatron")
@@ -383,7 +432,7 @@ def _parse_workload(data: Mapping[str, Any], errors: dict[str, Any], arch: Archi
             values["base_precision"] = r.choice(
                 "base_precision", "int4" if mode == "qlora" else "bf16", BASE_PRECISIONS
             )
-            values["lora_rank"] = r.integer("lora_rank", 16, high=65_536)
+            values["lora_rank"] = r.integer("lora_rank", 16)
             values["lora_targets"] = _lora_targets(r)
         offload_needs = {"optimizer": 1, "optimizer_and_params": 3}.get(values["offload"], 0)
         if values["zero_stage"] < offload_needs:
@@ -434,12 +483,12 @@ def _parse_hardware(data: Mapping[str, Any], errors: dict[str, Any], catalog: Ca
         accelerator = catalog.find(name)
         if accelerator is None:
             r.fail("accelerator", f"Unknown accelerator {name!r}; the catalog has: {', '.join(catalog.names())}.")
-    gpus = r.integer("gpus", 1, high=1_000_000)
+    gpus = r.integer("gpus", 1)
     per_node_default = min(gpus, (accelerator.nvlink_domain_size if accelerator else None) or 8)
-    gpus_per_node = r.integer("gpus_per_node", per_node_default, high=1024)
+    gpus_per_node = r.integer("gpus_per_node", per_node_default)
     price = accelerator.price if accelerator else None
     if r.has("price_per_gpu_hour"):
-        value = r.number("price_per_gpu_hour", 0.0, low=0.0, high=1e6)
+        value = r.number("price_per_gpu_hour", 0.0)
         price = Price(per_gpu_hour=Decimal(str(value)), offer="given in the spec")
     if errors or accelerator is None:
         return None
@@ -473,7 +522,7 @@ def parse_spec(data: Any, catalog: Catalog) -> PlanSpec:
         if hardware_errors:
             errors["hardware"] = hardware_errors
     root = _Reader(data, errors)
-    recommendations = root.integer("recommendations", 5, low=0, high=MAX_RECOMMENDATIONS)
+    recommendations = root.integer("recommendations", 5)
     if workload is not None and hardware is not None and not errors:
         workload = _fit_degrees(workload, hardware, errors)
     if errors or model is None or workload is None or hardware is None:

@@ -36,9 +36,13 @@ class LoginSerializer(serializers.Serializer):  # type: ignore[type-arg]
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=256, style={"input_type": "password"}, trim_whitespace=False)
 
+    # Set when the username and password were well-formed but wrong (the view counts those).
+    credentials_rejected = False
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         user = authenticate(self.context["request"], username=attrs["username"], password=attrs["password"])
         if user is None or not user.is_active:
+            self.credentials_rejected = True
             raise serializers.ValidationError("Wrong username or password.")
         attrs["user"] = user
         return attrs

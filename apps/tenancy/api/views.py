@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.contrib.auth import login, logout
@@ -11,8 +11,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,6 +31,7 @@ from apps.tenancy.api.serializers import (
 )
 from apps.tenancy.models import ApiToken, Organisation, Team
 from apps.tenancy.scoping import administered_organisation_ids, caller_roles
+from apps.tenancy.throttling import FailedLoginThrottle, LoginAddressThrottle, LoginUsernameThrottle
 
 
 def _me(request: Request) -> dict[str, Any]:
@@ -59,15 +61,39 @@ class CsrfView(APIView):
 
 
 class LoginView(APIView):
-    permission_classes = [AllowAny]
+    """Sign in with a username and password (the dashboard's form). CSRF-checked like every
+    other session write, and throttled: after too many failures for one username, or from one
+    address, every attempt is refused (429) until the window passes, the right password too."""
 
-    @extend_schema(request=LoginSerializer, responses={200: MeSerializer}, summary="Start a dashboard session")
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginUsernameThrottle, LoginAddressThrottle]
+
+    @extend_schema(
+        request=LoginSerializer,
+        responses={
+            200: MeSerializer,
+            403: OpenApiResponse(description="No valid CSRF token (GET /api/v1/auth/csrf/ sets it)"),
+            429: OpenApiResponse(description="Too many failed sign-ins; Retry-After says when to try again"),
+        },
+        summary="Start a dashboard session",
+    )
     def post(self, request: Request) -> Response:
+        # DRF checks CSRF only for requests already signed in; a login form needs it too
+        # (login CSRF: signing a victim's browser into the attacker's account).
+        SessionAuthentication().enforce_csrf(request)
         serializer = LoginSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            if serializer.credentials_rejected:
+                for throttle in self.get_throttles():
+                    if isinstance(throttle, FailedLoginThrottle):
+                        throttle.record_failure(request)
+            raise ValidationError(serializer.errors)
         login(request._request, serializer.validated_data["user"])
         request.user = serializer.validated_data["user"]
         return Response(MeSerializer(_me(request)).data)
+
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
+        raise Throttled(wait, detail="Too many failed sign-ins; try again later.")
 
 
 class LogoutView(APIView):

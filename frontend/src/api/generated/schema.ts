@@ -139,7 +139,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start a dashboard session */
+        /**
+         * Start a dashboard session
+         * @description Sign in with a username and password (the dashboard's form). CSRF-checked like every
+         *     other session write, and throttled: after too many failures for one username, or from one
+         *     address, every attempt is refused (429) until the window passes, the right password too.
+         */
         post: operations["auth_login_create"];
         delete?: never;
         options?: never;
@@ -528,7 +533,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest fitting configurations across the inventory's pools. Send one spec for one answer or a list of specs for a list of answers (errors are then keyed by position). `manage.py plan` prints the same JSON. */
+        /** @description Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest fitting configurations across the inventory's pools. Send one spec for one answer or a list of at most 100 specs for a list of answers (errors are then keyed by position). Every number has the range the schema states; outside it is a 400 on that field. `manage.py plan` prints the same JSON. */
         post: operations["planner_estimate"];
         delete?: never;
         options?: never;
@@ -2201,7 +2206,9 @@ export interface components {
             /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
             uri?: string;
             purpose?: components["schemas"]["PurposeEnum"];
+            /** Format: int64 */
             capacity_bytes?: number | null;
+            /** Format: int64 */
             used_bytes?: number | null;
         };
         /**
@@ -2558,7 +2565,9 @@ export interface components {
             /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
             uri: string;
             purpose: components["schemas"]["PurposeEnum"];
+            /** Format: int64 */
             capacity_bytes?: number | null;
+            /** Format: int64 */
             used_bytes?: number | null;
             /**
              * Format: double
@@ -2595,7 +2604,9 @@ export interface components {
             /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
             uri: string;
             purpose: components["schemas"]["PurposeEnum"];
+            /** Format: int64 */
             capacity_bytes?: number | null;
+            /** Format: int64 */
             used_bytes?: number | null;
         };
         Team: {
@@ -2910,6 +2921,20 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Me"];
                 };
+            };
+            /** @description No valid CSRF token (GET /api/v1/auth/csrf/ sets it) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed sign-ins; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
