@@ -109,6 +109,12 @@ class Attempt(models.Model):
     log = models.TextField(blank=True, default="")
     log_fetched_at = models.DateTimeField(null=True, blank=True)
     log_complete = models.BooleanField(default=False)
+    log_remote_offset = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes of the cluster's log copied into the stored log so far (the next read starts there)"
+    )
+    log_truncated = models.BooleanField(
+        default=False, help_text="The stored log reached PADDOCK_LOG_MAX_BYTES: nothing more is copied"
+    )
 
     objects = AttemptQuerySet.as_manager()
 

@@ -77,8 +77,9 @@ class JobQuerySet(models.QuerySet):  # type: ignore[type-arg]
 
 class AttemptQuerySet(models.QuerySet):  # type: ignore[type-arg]
     def remote_active(self) -> AttemptQuerySet:
-        """Attempts the backend knows about and that have not finished."""
-        return self.filter(state__in=ATTEMPT_REMOTE_STATES)
+        """Attempts the backend knows about and that have not finished (without their stored
+        log: the loops that poll them never read it, and it can be megabytes each)."""
+        return self.filter(state__in=ATTEMPT_REMOTE_STATES).defer("log")
 
     def undispatched(self) -> AttemptQuerySet:
         return self.filter(state=AttemptState.ADMITTED)

@@ -7,6 +7,7 @@ Network calls to a backend never run inside a database transaction.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import time
 from collections.abc import Iterable
@@ -16,8 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Case, F, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Concat, Left, Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from apps.core import audit
@@ -46,6 +50,15 @@ if TYPE_CHECKING:
 log = get_logger("jobs")
 # A closely watched running job has its log copied at most this often.
 LOG_EVERY_SECONDS = 1.0
+# One read of a job's log from its cluster takes at most this many bytes (the memory bound)...
+LOG_FETCH_BYTES = 1024 * 1024
+# ...and one refresh at most this many reads: a running job's (the rest comes with the next
+# refresh) or a finished job's (until the end; reconcile goes on where it stopped).
+LOG_LIVE_READS = 8
+LOG_FINAL_READS = 64
+# Set while a refresh a log reader asked for is queued or running (coalesces readers' requests).
+LOG_REFRESH_PENDING = "jobs.refresh_logs.pending:{}"
+LOG_REFRESH_PENDING_SECONDS = 30
 
 
 # --- transitions --------------------------------------------------------------------------
@@ -458,25 +471,110 @@ def _finish_attempt(
 
 
 def refresh_logs(attempt: Attempt, *, final: bool = False) -> None:
-    """Copy the attempt's log from the cluster into the database (it outlives the cluster)."""
-    try:
-        text = backend_for(attempt.job.cluster).logs(attempt.remote_id)
-    except BackendError as exc:
-        log.info("jobs.logs_unavailable", attempt=str(attempt.pk), error=exc.message)
-        return
-    limit = settings.PADDOCK_LOG_MAX_BYTES
-    if len(text) > limit:
-        text = text[:limit] + f"\n[paddock: log truncated at {limit} characters; the rest is on the cluster]\n"
-    # Logs only grow; never replace a longer stored log with a shorter read.
-    now = timezone.now()
-    fields: dict[str, Any] = {"log_fetched_at": now}
-    if len(text) >= len(attempt.log):
-        fields["log"] = text
-    if final:
+    """Copy what is new of the attempt's log from its cluster into the database (the copy
+    outlives the cluster).
+
+    Reads from the byte offset stored on the attempt, at most ``LOG_FETCH_BYTES`` a call, and
+    appends in SQL: the stored log is never loaded. Only whole UTF-8 characters are appended;
+    a character cut at a chunk's end is read again with the next chunk. ``final`` (the cluster
+    says the job has ended): the log is complete once this read reaches its end.
+    """
+    backend = backend_for(attempt.job.cluster)
+    at_end = False
+    for _ in range(LOG_FINAL_READS if final else LOG_LIVE_READS):
+        row = Attempt.objects.filter(pk=attempt.pk).values_list("log_remote_offset", "log_truncated").first()
+        if row is None:
+            return
+        offset, truncated = row
+        if truncated:  # what follows stays on the cluster
+            at_end = True
+            break
+        try:
+            chunk = backend.logs(attempt.remote_id, offset=offset, limit=LOG_FETCH_BYTES)
+        except BackendError as exc:
+            log.info("jobs.logs_unavailable", attempt=str(attempt.pk), error=exc.message)
+            return
+        at_end = not chunk.more
+        text, used = _whole_characters(chunk.data, final=final and at_end)
+        if used and not _append_log(attempt, offset=offset, text=text, next_offset=offset + used):
+            at_end = False  # another refresh appended this part first: look again
+            continue
+        if at_end or not used:
+            break
+    fields: dict[str, Any] = {"log_fetched_at": timezone.now()}
+    if final and at_end:
         fields["log_complete"] = True
     Attempt.objects.filter(pk=attempt.pk).update(**fields)
     for name, value in fields.items():
         setattr(attempt, name, value)
+    attempt.__dict__.pop("log", None)  # stale now: loaded again if anything reads it
+
+
+def _whole_characters(data: bytes, *, final: bool) -> tuple[str, int]:
+    """The text of ``data`` up to its last whole UTF-8 character, and how many bytes that took
+    (all of them when ``final``). Invalid bytes become U+FFFD, as does NUL (PostgreSQL text
+    cannot hold it)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(data, final=final)
+    pending, _ = decoder.getstate()
+    return text.replace("\x00", "\ufffd"), len(data) - len(pending)
+
+
+def _append_log(attempt: Attempt, *, offset: int, text: str, next_offset: int) -> bool:
+    """Append ``text`` to the stored log in one UPDATE, if nobody has moved its offset on;
+    past ``PADDOCK_LOG_MAX_BYTES`` characters it is cut and ends with the truncation note."""
+    limit = settings.PADDOCK_LOG_MAX_BYTES
+    note = f"\n[paddock: log truncated at {limit} characters; the rest is on the cluster]\n"
+    fits = LessThanOrEqual(Length("log"), limit - len(text))
+    appended = Concat(F("log"), Value(text), output_field=TextField())
+    updated = Attempt.objects.filter(pk=attempt.pk, log_remote_offset=offset, log_truncated=False).update(
+        log=Case(
+            When(fits, then=appended),
+            default=Concat(Left(appended, limit), Value(note), output_field=TextField()),
+            output_field=TextField(),
+        ),
+        log_truncated=Case(When(fits, then=Value(False)), default=Value(True), output_field=BooleanField()),
+        log_remote_offset=next_offset,
+    )
+    if updated:
+        attempt.log_remote_offset = next_offset
+    return bool(updated)
+
+
+def request_log_refresh(attempt_id: Any) -> bool:
+    """Ask a worker to copy what is new of an attempt's log (a reader found the stored copy
+    stale). At most one such request per attempt is queued or running at a time. Never
+    raises: with the cache or the broker down the stored log stays as it is, and the watch
+    loop and reconcile keep copying."""
+    key = LOG_REFRESH_PENDING.format(attempt_id)
+    try:
+        if not cache.add(key, "queued", timeout=LOG_REFRESH_PENDING_SECONDS):
+            return False
+        enqueue("jobs.refresh_logs", str(attempt_id))
+    except Exception as exc:
+        log.warning("jobs.log_refresh_not_queued", attempt=str(attempt_id), error=str(exc))
+        _forget_log_refresh(key)
+        return False
+    return True
+
+
+def refresh_attempt_logs(attempt_id: str) -> str:
+    """The ``jobs.refresh_logs`` task: copy what is new of a running attempt's log."""
+    try:
+        attempt = Attempt.objects.remote_active().select_related("job__cluster").filter(pk=attempt_id).first()
+        if attempt is None:
+            return "not-running"  # finished or gone: reconcile takes its final log
+        refresh_logs(attempt)
+        return f"at byte {attempt.log_remote_offset}"
+    finally:
+        _forget_log_refresh(LOG_REFRESH_PENDING.format(attempt_id))
+
+
+def _forget_log_refresh(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception as exc:  # the key expires by itself
+        log.warning("jobs.log_refresh_key_kept", key=key, error=str(exc))
 
 
 def check_attempt(attempt: Attempt, *, fetch_logs: bool = True) -> RemoteState | None:

@@ -5,20 +5,24 @@ suite against both): a second submit of a ``remote_id`` adopts the first, unknow
 NOT_FOUND, terminal states are final, stopping a finished job answers False. The cluster
 never moves by itself: a test plays it with :meth:`FakeBackend.advance`,
 :meth:`FakeBackend.append_log` and :meth:`FakeBackend.set_nodes`, and injects failures
-with :meth:`FakeBackend.fail_next` and :meth:`FakeBackend.set_reachable`.
+with :meth:`FakeBackend.fail_next` and :meth:`FakeBackend.set_reachable`. Every port call is
+recorded in :attr:`FakeBackend.calls`, so a test can say that something did not reach the cluster.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from apps.dispatch.port import (
+    LOG_CHUNK_BYTES,
     BackendError,
     Capacity,
     JobSpec,
+    LogChunk,
     NodeInfo,
     RemoteState,
     RemoteStatus,
@@ -43,7 +47,7 @@ class _Job:
     spec: JobSpec
     state: RemoteState = RemoteState.PENDING
     message: str = _DEFAULT_MESSAGES[RemoteState.PENDING]
-    log: list[str] = field(default_factory=list)
+    log: bytearray = field(default_factory=bytearray)
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -69,6 +73,8 @@ class FakeBackend:
         self._failures: list[tuple[str | None, BackendError]] = []
         self._reachable = True
         self._lock = threading.RLock()
+        # (port method, remote id or ""), oldest first; bounded, as a long-lived fake cluster may serve `make run`.
+        self.calls: deque[tuple[str, str]] = deque(maxlen=10_000)
 
     def __repr__(self) -> str:
         return f"FakeBackend({self.address!r})"
@@ -90,7 +96,7 @@ class FakeBackend:
 
     def submit(self, spec: JobSpec) -> SubmitResult:
         with self._lock:
-            self._check("submit")
+            self._check("submit", spec.remote_id)
             _validate(spec)
             if spec.remote_id in self._jobs:
                 return SubmitResult(remote_id=spec.remote_id, adopted=True)
@@ -99,7 +105,7 @@ class FakeBackend:
 
     def status(self, remote_id: str) -> RemoteStatus:
         with self._lock:
-            self._check("status")
+            self._check("status", remote_id)
             job = self._jobs.get(remote_id)
             if job is None:
                 return RemoteStatus(remote_id=remote_id, state=RemoteState.NOT_FOUND, message="no such job")
@@ -115,7 +121,7 @@ class FakeBackend:
         """As Ray does: a RUNNING job stops; a PENDING one stays PENDING (the stop waits for
         resources that may never come) until the test plays it on."""
         with self._lock:
-            self._check("stop")
+            self._check("stop", remote_id)
             job = self._jobs.get(remote_id)
             if job is None or job.state.is_terminal:
                 return False
@@ -123,11 +129,15 @@ class FakeBackend:
                 self._move(job, RemoteState.STOPPED, "")
             return True
 
-    def logs(self, remote_id: str) -> str:
+    def logs(self, remote_id: str, *, offset: int = 0, limit: int = LOG_CHUNK_BYTES) -> LogChunk:
         with self._lock:
-            self._check("logs")
+            self._check("logs", remote_id)
+            if offset < 0 or limit < 1:
+                raise BackendError(f"bad log range: offset {offset}, limit {limit}", retryable=False)
             job = self._jobs.get(remote_id)
-            return "".join(job.log) if job else ""
+            log = job.log if job else bytearray()
+            data = bytes(log[offset : offset + limit])
+            return LogChunk(offset=offset, data=data, more=offset + len(data) < len(log), transferred=len(data))
 
     def list_remote_ids(self) -> list[str]:
         with self._lock:
@@ -154,12 +164,13 @@ class FakeBackend:
                 raise ValueError(f"{remote_id} is already {job.state}; a cluster never leaves a terminal state")
             self._move(job, state, message)
 
-    def append_log(self, remote_id: str, text: str) -> None:
+    def append_log(self, remote_id: str, text: str | bytes) -> None:
+        """The job writes ``text`` (UTF-8) or raw ``bytes`` to its log."""
         with self._lock:
             job = self._jobs.get(remote_id)
             if job is None:
                 raise KeyError(f"fake cluster has no job {remote_id!r}")
-            job.log.append(text)
+            job.log += text.encode() if isinstance(text, str) else text
 
     def set_nodes(self, nodes: Sequence[NodeInfo]) -> None:
         """What :meth:`nodes` reports from now on (nodes joining, dying, restarting)."""
@@ -186,11 +197,13 @@ class FakeBackend:
         with self._lock:
             self._jobs.clear()
             self._failures.clear()
+            self.calls.clear()
             self._reachable = True
 
     # -- internals ----------------------------------------------------------------
 
-    def _check(self, method: str) -> None:
+    def _check(self, method: str, remote_id: str = "") -> None:
+        self.calls.append((method, remote_id))
         if not self._reachable:
             raise BackendError(f"fake cluster at {self.address} is unreachable", retryable=True)
         for index, (on, error) in enumerate(self._failures):

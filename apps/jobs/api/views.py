@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
+from django.db.models.functions import Length, Substr
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -36,7 +37,7 @@ from apps.tenancy.models import Team
 from apps.tenancy.scoping import caller_roles
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-# A log read of a running job asks the cluster at most this often; otherwise the database copy.
+# A log read of a running job asks for a fresh copy from the cluster when the stored one is older.
 LOG_REFRESH_INTERVAL = timedelta(seconds=1)
 LOG_CHUNK = 256 * 1024
 
@@ -210,7 +211,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     def reconcile(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
         self.require_role(job.team_id, WRITE_ROLES, "reconcile jobs")
-        for attempt in job.attempts.filter(state__in=ATTEMPT_REMOTE_STATES).select_related("job__cluster", "job__team"):
+        for attempt in job.attempts.remote_active().select_related("job__cluster", "job__team"):
             services.check_attempt(attempt)
         refreshed = (
             self.get_queryset()
@@ -229,13 +230,18 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             OpenApiParameter("attempt", OpenApiTypes.INT, description="Attempt number; the latest by default."),
         ],
         responses={200: JobLogSerializer},
+        description=(
+            "Reads the copy of the log stored in Paddock. While the attempt runs, a worker copies what is new "
+            "from the cluster (this call asks for that when the copy is over a second old), so a follower polls "
+            "with the `next_offset` it got."
+        ),
     )
     @action(detail=True, methods=["get"])
     def logs(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
         offset = _non_negative_int(request.query_params.get("offset"), "offset", default=0)
         number = request.query_params.get("attempt")
-        attempts = Attempt.objects.filter(job=job).select_related("job__cluster", "job__team")
+        attempts = Attempt.objects.filter(job=job).only("id", "number", "state", "log_fetched_at", "log_complete")
         if number is not None:
             attempt = attempts.filter(number=_non_negative_int(number, "attempt", default=0)).first()
             if attempt is None:
@@ -254,14 +260,20 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         if attempt.state in ATTEMPT_REMOTE_STATES and (
             attempt.log_fetched_at is None or timezone.now() - attempt.log_fetched_at > LOG_REFRESH_INTERVAL
         ):
-            services.refresh_logs(attempt)
-        text = attempt.log[offset : offset + LOG_CHUNK]
+            # Never the cluster from here: a worker copies what is new (the next poll sees it).
+            services.request_log_refresh(attempt.pk)
+        stored = (
+            Attempt.objects.filter(pk=attempt.pk)
+            .annotate(text=Substr("log", offset + 1, LOG_CHUNK), length=Length("log"))
+            .values("text", "length", "log_complete", "state")
+            .get()
+        )
+        text = stored["text"] or ""
         next_offset = offset + len(text)
-        finished = attempt.state not in ATTEMPT_REMOTE_STATES and attempt.state != "admitted"
+        state = stored["state"]
+        finished = state not in ATTEMPT_REMOTE_STATES and state != "admitted"
         complete = (
-            finished
-            and (attempt.log_complete or attempt.state in {"lost", "stopped"})
-            and next_offset >= len(attempt.log)
+            finished and (stored["log_complete"] or state in {"lost", "stopped"}) and next_offset >= stored["length"]
         )
         body = {
             "attempt": attempt.number,
