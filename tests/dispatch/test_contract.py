@@ -330,7 +330,7 @@ def test_ping_answers(driver: Driver) -> None:
 
 # Three bytes, two, four and one: reads at any offset cut some of them.
 MULTIBYTE_LINE = "€é😀a" * 50 + "\n"
-PRINT_MULTIBYTE = f"python -c \"import sys; sys.stdout.write({MULTIBYTE_LINE!r} * 200)\""
+PRINT_MULTIBYTE = f'python -c "import sys; sys.stdout.write({MULTIBYTE_LINE!r} * 200)"'
 
 
 def test_a_log_is_read_from_any_byte_offset_in_chunks_of_at_most_the_limit(driver: Driver) -> None:

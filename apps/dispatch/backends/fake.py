@@ -75,6 +75,7 @@ class FakeBackend:
         self._lock = threading.RLock()
         # (port method, remote id or ""), oldest first; bounded, as a long-lived fake cluster may serve `make run`.
         self.calls: deque[tuple[str, str]] = deque(maxlen=10_000)
+        self.log_bytes_sent = 0  # every byte of log the cluster has sent, all jobs together
 
     def __repr__(self) -> str:
         return f"FakeBackend({self.address!r})"
@@ -137,6 +138,7 @@ class FakeBackend:
             job = self._jobs.get(remote_id)
             log = job.log if job else bytearray()
             data = bytes(log[offset : offset + limit])
+            self.log_bytes_sent += len(data)
             return LogChunk(offset=offset, data=data, more=offset + len(data) < len(log), transferred=len(data))
 
     def list_remote_ids(self) -> list[str]:
@@ -198,6 +200,7 @@ class FakeBackend:
             self._jobs.clear()
             self._failures.clear()
             self.calls.clear()
+            self.log_bytes_sent = 0
             self._reachable = True
 
     # -- internals ----------------------------------------------------------------
