@@ -470,21 +470,23 @@ def _finish_attempt(
         )
 
 
-def refresh_logs(attempt: Attempt, *, final: bool = False) -> None:
+def refresh_logs(attempt: Attempt, *, final: bool = False) -> int:
     """Copy what is new of the attempt's log from its cluster into the database (the copy
     outlives the cluster).
 
     Reads from the byte offset stored on the attempt, at most ``LOG_FETCH_BYTES`` a call, and
     appends in SQL: the stored log is never loaded. Only whole UTF-8 characters are appended;
     a character cut at a chunk's end is read again with the next chunk. ``final`` (the cluster
-    says the job has ended): the log is complete once this read reaches its end.
+    says the job has ended): the log is complete once this read reaches its end. Returns
+    how many bytes the cluster sent.
     """
     backend = backend_for(attempt.job.cluster)
     at_end = False
+    received = 0
     for _ in range(LOG_FINAL_READS if final else LOG_LIVE_READS):
         row = Attempt.objects.filter(pk=attempt.pk).values_list("log_remote_offset", "log_truncated").first()
         if row is None:
-            return
+            return received
         offset, truncated = row
         if truncated:  # what follows stays on the cluster
             at_end = True
@@ -493,7 +495,8 @@ def refresh_logs(attempt: Attempt, *, final: bool = False) -> None:
             chunk = backend.logs(attempt.remote_id, offset=offset, limit=LOG_FETCH_BYTES)
         except BackendError as exc:
             log.info("jobs.logs_unavailable", attempt=str(attempt.pk), error=exc.message)
-            return
+            return received
+        received += chunk.transferred
         at_end = not chunk.more
         text, used = _whole_characters(chunk.data, final=final and at_end)
         if used and not _append_log(attempt, offset=offset, text=text, next_offset=offset + used):
@@ -508,6 +511,7 @@ def refresh_logs(attempt: Attempt, *, final: bool = False) -> None:
     for name, value in fields.items():
         setattr(attempt, name, value)
     attempt.__dict__.pop("log", None)  # stale now: loaded again if anything reads it
+    return received
 
 
 def _whole_characters(data: bytes, *, final: bool) -> tuple[str, int]:
@@ -564,8 +568,8 @@ def refresh_attempt_logs(attempt_id: str) -> str:
         attempt = Attempt.objects.remote_active().select_related("job__cluster").filter(pk=attempt_id).first()
         if attempt is None:
             return "not-running"  # finished or gone: reconcile takes its final log
-        refresh_logs(attempt)
-        return f"at byte {attempt.log_remote_offset}"
+        received = refresh_logs(attempt)
+        return f"received {received} bytes; at byte {attempt.log_remote_offset}"
     finally:
         _forget_log_refresh(LOG_REFRESH_PENDING.format(attempt_id))
 
