@@ -77,9 +77,20 @@ class JobQuerySet(models.QuerySet):  # type: ignore[type-arg]
 
 class AttemptQuerySet(models.QuerySet):  # type: ignore[type-arg]
     def remote_active(self) -> AttemptQuerySet:
-        """Attempts the backend knows about and that have not finished (without their stored
-        log: the loops that poll them never read it, and it can be megabytes each)."""
-        return self.filter(state__in=ATTEMPT_REMOTE_STATES).defer("log")
+        """Attempts the backend knows about and that have not finished."""
+        return self.filter(state__in=ATTEMPT_REMOTE_STATES)
 
     def undispatched(self) -> AttemptQuerySet:
         return self.filter(state=AttemptState.ADMITTED)
+
+
+class AttemptLogChunkQuerySet(models.QuerySet):  # type: ignore[type-arg]
+    def window(self, attempt_id: object, offset: int, length: int) -> str:
+        """Characters ``offset .. offset+length`` of an attempt's stored log (only the chunks
+        that hold them are read)."""
+        pieces = (
+            self.filter(attempt_id=attempt_id, stop__gt=offset, start__lt=offset + length)
+            .order_by("start")
+            .values_list("start", "text")
+        )
+        return "".join(text[max(offset - start, 0) : offset + length - start] for start, text in pieces)

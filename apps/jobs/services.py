@@ -19,9 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import BooleanField, Case, F, Q, QuerySet, TextField, Value, When
-from django.db.models.functions import Concat, Left, Length
-from django.db.models.lookups import LessThanOrEqual
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.core import audit
@@ -41,7 +39,7 @@ from apps.jobs.choices import (
     EventKind,
     JobState,
 )
-from apps.jobs.models import Attempt, Job, JobEvent
+from apps.jobs.models import Attempt, AttemptLogChunk, Job, JobEvent
 from apps.tenancy.models import Team
 
 if TYPE_CHECKING:
@@ -475,19 +473,23 @@ def refresh_logs(attempt: Attempt, *, final: bool = False) -> int:
     outlives the cluster).
 
     Reads from the byte offset stored on the attempt, at most ``LOG_FETCH_BYTES`` a call, and
-    appends in SQL: the stored log is never loaded. Only whole UTF-8 characters are appended;
-    a character cut at a chunk's end is read again with the next chunk. ``final`` (the cluster
-    says the job has ended): the log is complete once this read reaches its end. Returns
-    how many bytes the cluster sent.
+    appends what came as a new chunk row: nothing stored is read or rewritten. Only whole UTF-8
+    characters are appended; a character cut at a read's end is read again with the next one.
+    ``final`` (the cluster says the job has ended): the log is complete once this read reaches
+    its end. Returns how many bytes the cluster sent.
     """
     backend = backend_for(attempt.job.cluster)
     at_end = False
     received = 0
     for _ in range(LOG_FINAL_READS if final else LOG_LIVE_READS):
-        row = Attempt.objects.filter(pk=attempt.pk).values_list("log_remote_offset", "log_truncated").first()
+        row = (
+            Attempt.objects.filter(pk=attempt.pk)
+            .values_list("log_remote_offset", "log_length", "log_truncated")
+            .first()
+        )
         if row is None:
             return received
-        offset, truncated = row
+        offset, length, truncated = row
         if truncated:  # what follows stays on the cluster
             at_end = True
             break
@@ -499,7 +501,7 @@ def refresh_logs(attempt: Attempt, *, final: bool = False) -> int:
         received += chunk.transferred
         at_end = not chunk.more
         text, used = _whole_characters(chunk.data, final=final and at_end)
-        if used and not _append_log(attempt, offset=offset, text=text, next_offset=offset + used):
+        if used and not _append_log(attempt, offset=offset, length=length, text=text, next_offset=offset + used):
             at_end = False  # another refresh appended this part first: look again
             continue
         if at_end or not used:
@@ -510,7 +512,6 @@ def refresh_logs(attempt: Attempt, *, final: bool = False) -> int:
     Attempt.objects.filter(pk=attempt.pk).update(**fields)
     for name, value in fields.items():
         setattr(attempt, name, value)
-    attempt.__dict__.pop("log", None)  # stale now: loaded again if anything reads it
     return received
 
 
@@ -524,25 +525,24 @@ def _whole_characters(data: bytes, *, final: bool) -> tuple[str, int]:
     return text.replace("\x00", "\ufffd"), len(data) - len(pending)
 
 
-def _append_log(attempt: Attempt, *, offset: int, text: str, next_offset: int) -> bool:
-    """Append ``text`` to the stored log in one UPDATE, if nobody has moved its offset on;
+def _append_log(attempt: Attempt, *, offset: int, length: int, text: str, next_offset: int) -> bool:
+    """Append ``text`` to the stored log unless another refresh moved it on first (False);
     past ``PADDOCK_LOG_MAX_BYTES`` characters it is cut and ends with the truncation note."""
     limit = settings.PADDOCK_LOG_MAX_BYTES
-    note = f"\n[paddock: log truncated at {limit} characters; the rest is on the cluster]\n"
-    fits = LessThanOrEqual(Length("log"), limit - len(text))
-    appended = Concat(F("log"), Value(text), output_field=TextField())
-    updated = Attempt.objects.filter(pk=attempt.pk, log_remote_offset=offset, log_truncated=False).update(
-        log=Case(
-            When(fits, then=appended),
-            default=Concat(Left(appended, limit), Value(note), output_field=TextField()),
-            output_field=TextField(),
-        ),
-        log_truncated=Case(When(fits, then=Value(False)), default=Value(True), output_field=BooleanField()),
-        log_remote_offset=next_offset,
-    )
-    if updated:
-        attempt.log_remote_offset = next_offset
-    return bool(updated)
+    truncated = length + len(text) > limit
+    if truncated:
+        text = text[: max(limit - length, 0)] + (
+            f"\n[paddock: log truncated at {limit} characters; the rest is on the cluster]\n"
+        )
+    with transaction.atomic():
+        moved = Attempt.objects.filter(
+            pk=attempt.pk, log_remote_offset=offset, log_length=length, log_truncated=False
+        ).update(log_remote_offset=next_offset, log_length=length + len(text), log_truncated=truncated)
+        if not moved:
+            return False
+        AttemptLogChunk.objects.create(attempt_id=attempt.pk, start=length, stop=length + len(text), text=text)
+    attempt.log_remote_offset, attempt.log_length, attempt.log_truncated = next_offset, length + len(text), truncated
+    return True
 
 
 def request_log_refresh(attempt_id: Any) -> bool:

@@ -4,7 +4,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.db.models.functions import Length, Substr
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -27,7 +26,7 @@ from apps.jobs.api.serializers import (
     JobSerializer,
 )
 from apps.jobs.choices import ATTEMPT_REMOTE_STATES
-from apps.jobs.models import Attempt, Job, JobEvent
+from apps.jobs.models import Attempt, AttemptLogChunk, Job, JobEvent
 from apps.planner import services as planner
 from apps.planner.estimator import SpecError
 from apps.quotas.models import PriorityClass
@@ -55,7 +54,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         queryset = super().get_queryset()
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(
-                Prefetch("attempts", queryset=Attempt.objects.defer("log").order_by("number")),
+                Prefetch("attempts", queryset=Attempt.objects.order_by("number")),
                 Prefetch("events", queryset=JobEvent.objects.select_related("actor", "attempt").order_by("id")),
             )
         return queryset
@@ -217,7 +216,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             self.get_queryset()
             .model.objects.for_list()
             .prefetch_related(
-                Prefetch("attempts", queryset=Attempt.objects.defer("log").order_by("number")),
+                Prefetch("attempts", queryset=Attempt.objects.order_by("number")),
                 Prefetch("events", queryset=JobEvent.objects.select_related("actor", "attempt").order_by("id")),
             )
             .get(pk=job.pk)
@@ -241,7 +240,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         job = self.get_object()
         offset = _non_negative_int(request.query_params.get("offset"), "offset", default=0)
         number = request.query_params.get("attempt")
-        attempts = Attempt.objects.filter(job=job).only("id", "number", "state", "log_fetched_at", "log_complete")
+        attempts = Attempt.objects.filter(job=job)
         if number is not None:
             attempt = attempts.filter(number=_non_negative_int(number, "attempt", default=0)).first()
             if attempt is None:
@@ -262,18 +261,15 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         ):
             # Never the cluster from here: a worker copies what is new (the next poll sees it).
             services.request_log_refresh(attempt.pk)
-        stored = (
-            Attempt.objects.filter(pk=attempt.pk)
-            .annotate(text=Substr("log", offset + 1, LOG_CHUNK), length=Length("log"))
-            .values("text", "length", "log_complete", "state")
-            .get()
-        )
-        text = stored["text"] or ""
+        text = AttemptLogChunk.objects.window(attempt.pk, offset, LOG_CHUNK)
         next_offset = offset + len(text)
+        stored = Attempt.objects.filter(pk=attempt.pk).values("state", "log_length", "log_complete").get()
         state = stored["state"]
         finished = state not in ATTEMPT_REMOTE_STATES and state != "admitted"
         complete = (
-            finished and (stored["log_complete"] or state in {"lost", "stopped"}) and next_offset >= stored["length"]
+            finished
+            and (stored["log_complete"] or state in {"lost", "stopped"})
+            and next_offset >= stored["log_length"]
         )
         body = {
             "attempt": attempt.number,
