@@ -255,3 +255,16 @@ def test_logs_stored_before_chunks_carry_over_and_are_not_read_again(world: Any)
     assert running.log_remote_offset == len("héllo €\n".encode()) and not running.log_truncated
     assert capped.log_truncated and capped.log.startswith("abc\n[paddock")
     assert (empty.log, empty.log_length, empty.log_remote_offset, empty.log_chunks.count()) == ("", 0, 0, 0)
+
+
+def test_the_admin_shows_the_end_of_an_attempts_log(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any, admin_client: Any
+) -> None:
+    attempt = running_attempt(world, fake_backend, django_capture_on_commit_callbacks)
+    fake_backend.append_log(attempt.remote_id, "early line\n" + "x" * 30_000 + "\nlast line\n")
+    services.refresh_logs(attempt)
+
+    page = admin_client.get(f"/admin/jobs/attempt/{attempt.pk}/change/")
+
+    assert page.status_code == 200
+    assert "last line" in page.content.decode() and "early line" not in page.content.decode()
