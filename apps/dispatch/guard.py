@@ -27,7 +27,17 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from apps.dispatch.port import Backend, BackendError, Capacity, JobSpec, NodeInfo, RemoteStatus, SubmitResult
+from apps.dispatch.port import (
+    LOG_CHUNK_BYTES,
+    Backend,
+    BackendError,
+    Capacity,
+    JobSpec,
+    LogChunk,
+    NodeInfo,
+    RemoteStatus,
+    SubmitResult,
+)
 
 T = TypeVar("T")
 
@@ -136,8 +146,8 @@ class GuardedBackend:
     def stop(self, remote_id: str) -> bool:
         return self._call("stop", lambda: self.inner.stop(remote_id))
 
-    def logs(self, remote_id: str) -> str:
-        return self._call("logs", lambda: self.inner.logs(remote_id))
+    def logs(self, remote_id: str, *, offset: int = 0, limit: int = LOG_CHUNK_BYTES) -> LogChunk:
+        return self._call("logs", lambda: self.inner.logs(remote_id, offset=offset, limit=limit))
 
     def list_remote_ids(self) -> list[str]:
         return self._call("list jobs", self.inner.list_remote_ids)

@@ -146,6 +146,31 @@ class RemoteStatus:
     infrastructure: bool = False
 
 
+# The most bytes of a log one ``Backend.logs`` call returns unless the caller asks for fewer.
+LOG_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """Raw bytes of a job's log from byte ``offset`` on (a multi-byte character may be cut at
+    either end: decoding is the caller's, across chunks).
+
+    ``more`` is True when the backend held bytes past :attr:`next_offset` when it answered.
+    ``transferred`` counts what the backend sent to serve this chunk: ``len(data)`` when it
+    reads from an offset, more when it could only send the log from its start.
+    """
+
+    offset: int
+    data: bytes = b""
+    more: bool = False
+    transferred: int = 0
+
+    @property
+    def next_offset(self) -> int:
+        """Where the next read starts."""
+        return self.offset + len(self.data)
+
+
 @dataclass(frozen=True)
 class Capacity:
     """A cluster's resources: ``total`` it could ever give, ``available`` free right now."""
@@ -201,8 +226,9 @@ class Backend(Protocol):
     def stop(self, remote_id: str) -> bool:
         """Ask the backend to stop the job; True when it was running and is now stopping."""
 
-    def logs(self, remote_id: str) -> str:
-        """The whole log text of the job so far ('' when there is none yet)."""
+    def logs(self, remote_id: str, *, offset: int = 0, limit: int = LOG_CHUNK_BYTES) -> LogChunk:
+        """At most ``limit`` bytes of the job's log from byte ``offset`` on: empty at or past
+        its end, before the job has a log, and for a job the backend does not know."""
 
     def list_remote_ids(self) -> list[str]:
         """Every job id the backend knows (for reconciliation and tests)."""

@@ -6,7 +6,9 @@ from django.http import HttpRequest
 
 from apps.core.errors import Conflict
 from apps.jobs import services
-from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
+from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
+
+LOG_TAIL = 20_000  # characters of a log the attempt page shows
 
 
 class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -50,10 +52,14 @@ class AttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["id", "job", "number", "state", "dispatched_at", "started_at", "finished_at"]
     list_filter = ["state"]
     list_select_related = ["job"]
-    readonly_fields = [f.name for f in Attempt._meta.fields]
+    readonly_fields = [*(f.name for f in Attempt._meta.fields), "log_tail"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="Log (its last characters)")
+    def log_tail(self, obj: Attempt) -> str:
+        return AttemptLogChunk.objects.window(obj.pk, max(obj.log_length - LOG_TAIL, 0), LOG_TAIL)
 
 
 @admin.register(JobEvent)

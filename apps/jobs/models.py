@@ -13,7 +13,7 @@ from apps.core.models import TimeStampedModel
 from apps.dispatch.port import Resources
 from apps.dispatch.runtime_env import package_uri
 from apps.jobs.choices import AttemptState, EventKind, FailureCause, JobKind, JobState
-from apps.jobs.querysets import AttemptQuerySet, JobQuerySet
+from apps.jobs.querysets import AttemptLogChunkQuerySet, AttemptQuerySet, JobQuerySet
 
 GIB = 2**30
 
@@ -107,9 +107,16 @@ class Attempt(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
-    log = models.TextField(blank=True, default="")
+    # The stored copy of the job's log is in AttemptLogChunk rows; these fields say how far it goes.
     log_fetched_at = models.DateTimeField(null=True, blank=True)
     log_complete = models.BooleanField(default=False)
+    log_remote_offset = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes of the cluster's log copied into the stored log so far (the next read starts there)"
+    )
+    log_length = models.PositiveBigIntegerField(default=0, help_text="Characters of the stored log")
+    log_truncated = models.BooleanField(
+        default=False, help_text="The stored log reached PADDOCK_LOG_MAX_BYTES: nothing more is copied"
+    )
     failure_cause = models.CharField(
         max_length=16,
         choices=FailureCause.choices,
@@ -131,6 +138,30 @@ class Attempt(models.Model):
     @property
     def remote_id(self) -> str:
         return str(self.id)
+
+    @property
+    def log(self) -> str:
+        """The whole stored log (one query; the API reads it in windows instead)."""
+        return "".join(self.log_chunks.order_by("start").values_list("text", flat=True))
+
+
+class AttemptLogChunk(models.Model):
+    """A piece of an attempt's stored log: what one copy from the cluster appended."""
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="log_chunks")
+    start = models.PositiveBigIntegerField(help_text="Offset of its first character in the log")
+    stop = models.PositiveBigIntegerField(help_text="Offset just after its last character")
+    text = models.TextField()
+
+    objects = AttemptLogChunkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["attempt", "start"]
+        constraints = [models.UniqueConstraint(fields=["attempt", "start"], name="attemptlogchunk_unique_start")]
+        indexes = [models.Index(fields=["attempt", "stop"], name="attemptlogchunk_attempt_stop")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt_id} log [{self.start}, {self.stop})"
 
 
 class JobEvent(models.Model):

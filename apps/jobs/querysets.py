@@ -82,3 +82,15 @@ class AttemptQuerySet(models.QuerySet):  # type: ignore[type-arg]
 
     def undispatched(self) -> AttemptQuerySet:
         return self.filter(state=AttemptState.ADMITTED)
+
+
+class AttemptLogChunkQuerySet(models.QuerySet):  # type: ignore[type-arg]
+    def window(self, attempt_id: object, offset: int, length: int) -> str:
+        """Characters ``offset .. offset+length`` of an attempt's stored log (only the chunks
+        that hold them are read)."""
+        pieces = (
+            self.filter(attempt_id=attempt_id, stop__gt=offset, start__lt=offset + length)
+            .order_by("start")
+            .values_list("start", "text")
+        )
+        return "".join(text[max(offset - start, 0) : offset + length - start] for start, text in pieces)

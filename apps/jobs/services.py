@@ -7,6 +7,7 @@ Network calls to a backend never run inside a database transaction.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import time
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -23,7 +25,7 @@ from django.utils import timezone
 from apps.core import audit
 from apps.core.errors import Conflict
 from apps.core.logging import get_logger
-from apps.core.tasks import enqueue_on_commit, try_enqueue, wake_scheduler_on_commit
+from apps.core.tasks import enqueue, enqueue_on_commit, try_enqueue, wake_scheduler_on_commit
 from apps.dispatch.fanout import Batches, Outcome, group_calls, per_cluster
 from apps.dispatch.port import BackendError, JobSpec, PackageRef, RemoteState, RemoteStatus, SubmitResult
 from apps.dispatch.registry import note_no_answer
@@ -41,7 +43,7 @@ from apps.jobs.choices import (
     FailureCause,
     JobState,
 )
-from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
+from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import inspect_package
 from apps.tenancy.models import Team
 
@@ -51,6 +53,15 @@ if TYPE_CHECKING:
 log = get_logger("jobs")
 # A closely watched running job has its log copied at most this often.
 LOG_EVERY_SECONDS = 1.0
+# One read of a job's log from its cluster takes at most this many bytes (the memory bound)...
+LOG_FETCH_BYTES = 1024 * 1024
+# ...and one refresh at most this many reads: a running job's (the rest comes with the next
+# refresh) or a finished job's (until the end; reconcile goes on where it stopped).
+LOG_LIVE_READS = 8
+LOG_FINAL_READS = 64
+# Set while a refresh a log reader asked for is queued or running (coalesces readers' requests).
+LOG_REFRESH_PENDING = "jobs.refresh_logs.pending:{}"
+LOG_REFRESH_PENDING_SECONDS = 30
 
 
 # --- transitions --------------------------------------------------------------------------
@@ -595,26 +606,117 @@ def _finish_attempt(
         )
 
 
-def refresh_logs(attempt: Attempt, *, final: bool = False) -> None:
-    """Copy the attempt's log from the cluster into the database (it outlives the cluster)."""
-    try:
-        text = backend_for(attempt.job.cluster).logs(attempt.remote_id)
-    except BackendError as exc:
-        log.info("jobs.logs_unavailable", attempt=str(attempt.pk), error=exc.message)
-        return
-    limit = settings.PADDOCK_LOG_MAX_BYTES
-    if len(text) > limit:
-        text = text[:limit] + f"\n[paddock: log truncated at {limit} characters; the rest is on the cluster]\n"
-    # Logs only grow; never replace a longer stored log with a shorter read.
-    now = timezone.now()
-    fields: dict[str, Any] = {"log_fetched_at": now}
-    if len(text) >= len(attempt.log):
-        fields["log"] = text
-    if final:
+def refresh_logs(attempt: Attempt, *, final: bool = False) -> int:
+    """Copy what is new of the attempt's log from its cluster into the database (the copy
+    outlives the cluster).
+
+    Reads from the byte offset stored on the attempt, at most ``LOG_FETCH_BYTES`` a call, and
+    appends what came as a new chunk row: nothing stored is read or rewritten. Only whole UTF-8
+    characters are appended; a character cut at a read's end is read again with the next one.
+    ``final`` (the cluster says the job has ended): the log is complete once this read reaches
+    its end. Returns how many bytes the cluster sent.
+    """
+    backend = backend_for(attempt.job.cluster)
+    at_end = False
+    received = 0
+    for _ in range(LOG_FINAL_READS if final else LOG_LIVE_READS):
+        row = (
+            Attempt.objects.filter(pk=attempt.pk)
+            .values_list("log_remote_offset", "log_length", "log_truncated")
+            .first()
+        )
+        if row is None:
+            return received
+        offset, length, truncated = row
+        if truncated:  # what follows stays on the cluster
+            at_end = True
+            break
+        try:
+            chunk = backend.logs(attempt.remote_id, offset=offset, limit=LOG_FETCH_BYTES)
+        except BackendError as exc:
+            log.info("jobs.logs_unavailable", attempt=str(attempt.pk), error=exc.message)
+            return received
+        received += chunk.transferred
+        at_end = not chunk.more
+        text, used = _whole_characters(chunk.data, final=final and at_end)
+        if used and not _append_log(attempt, offset=offset, length=length, text=text, next_offset=offset + used):
+            at_end = False  # another refresh appended this part first: look again
+            continue
+        if at_end or not used:
+            break
+    fields: dict[str, Any] = {"log_fetched_at": timezone.now()}
+    if final and at_end:
         fields["log_complete"] = True
     Attempt.objects.filter(pk=attempt.pk).update(**fields)
     for name, value in fields.items():
         setattr(attempt, name, value)
+    return received
+
+
+def _whole_characters(data: bytes, *, final: bool) -> tuple[str, int]:
+    """The text of ``data`` up to its last whole UTF-8 character, and how many bytes that took
+    (all of them when ``final``). Invalid bytes become U+FFFD, as does NUL (PostgreSQL text
+    cannot hold it)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(data, final=final)
+    pending, _ = decoder.getstate()
+    return text.replace("\x00", "\ufffd"), len(data) - len(pending)
+
+
+def _append_log(attempt: Attempt, *, offset: int, length: int, text: str, next_offset: int) -> bool:
+    """Append ``text`` to the stored log unless another refresh moved it on first (False);
+    past ``PADDOCK_LOG_MAX_BYTES`` characters it is cut and ends with the truncation note."""
+    limit = settings.PADDOCK_LOG_MAX_BYTES
+    truncated = length + len(text) > limit
+    if truncated:
+        text = text[: max(limit - length, 0)] + (
+            f"\n[paddock: log truncated at {limit} characters; the rest is on the cluster]\n"
+        )
+    with transaction.atomic():
+        moved = Attempt.objects.filter(
+            pk=attempt.pk, log_remote_offset=offset, log_length=length, log_truncated=False
+        ).update(log_remote_offset=next_offset, log_length=length + len(text), log_truncated=truncated)
+        if not moved:
+            return False
+        AttemptLogChunk.objects.create(attempt_id=attempt.pk, start=length, stop=length + len(text), text=text)
+    attempt.log_remote_offset, attempt.log_length, attempt.log_truncated = next_offset, length + len(text), truncated
+    return True
+
+
+def request_log_refresh(attempt_id: Any) -> bool:
+    """Ask a worker to copy what is new of an attempt's log (a reader found the stored copy
+    stale). At most one such request per attempt is queued or running at a time. Never
+    raises: with the cache or the broker down the stored log stays as it is, and the watch
+    loop and reconcile keep copying."""
+    key = LOG_REFRESH_PENDING.format(attempt_id)
+    try:
+        if not cache.add(key, "queued", timeout=LOG_REFRESH_PENDING_SECONDS):
+            return False
+        enqueue("jobs.refresh_logs", str(attempt_id))
+    except Exception as exc:
+        log.warning("jobs.log_refresh_not_queued", attempt=str(attempt_id), error=str(exc))
+        _forget_log_refresh(key)
+        return False
+    return True
+
+
+def refresh_attempt_logs(attempt_id: str) -> str:
+    """The ``jobs.refresh_logs`` task: copy what is new of a running attempt's log."""
+    try:
+        attempt = Attempt.objects.remote_active().select_related("job__cluster").filter(pk=attempt_id).first()
+        if attempt is None:
+            return "not-running"  # finished or gone: reconcile takes its final log
+        received = refresh_logs(attempt)
+        return f"received {received} bytes; at byte {attempt.log_remote_offset}"
+    finally:
+        _forget_log_refresh(LOG_REFRESH_PENDING.format(attempt_id))
+
+
+def _forget_log_refresh(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception as exc:  # the key expires by itself
+        log.warning("jobs.log_refresh_key_kept", key=key, error=str(exc))
 
 
 def check_attempt(attempt: Attempt, *, fetch_logs: bool = True) -> RemoteState | None:
@@ -885,4 +987,3 @@ def _package_content(package_id: int) -> bytes:
     if content is None:
         raise BackendError(f"package {package_id} is no longer stored", retryable=False)
     return bytes(content)
-

@@ -70,6 +70,12 @@ def stop_attempt(self, attempt_id: str) -> str:  # type: ignore[no-untyped-def]
         raise self.retry(exc=exc, countdown=2) from exc
 
 
+@paddock_task("jobs.refresh_logs")
+def refresh_logs(attempt_id: str) -> str:
+    """Copy what is new of a running attempt's log (a log reader found the stored copy stale)."""
+    return services.refresh_attempt_logs(attempt_id)
+
+
 @paddock_task("jobs.reconcile")
 def reconcile() -> dict[str, int]:
     result = services.reconcile()

@@ -22,7 +22,16 @@ from typing import Any
 import pytest
 
 from apps.dispatch.backends.fake import FakeBackend, default_node
-from apps.dispatch.port import Backend, BackendError, JobSpec, PackageRef, RemoteState, RemoteStatus, Resources
+from apps.dispatch.port import (
+    Backend,
+    BackendError,
+    JobSpec,
+    LogChunk,
+    PackageRef,
+    RemoteState,
+    RemoteStatus,
+    Resources,
+)
 from apps.dispatch.registry import get_backend
 from tests.raycluster import RAY_TEST_NUM_CPUS, RAY_TEST_NUM_GPUS, RAY_TEST_RESOURCES
 
@@ -104,6 +113,14 @@ class FakeDriver(Driver):
         return predicate()
 
 
+def whole_log(backend: Backend, remote_id: str, *, limit: int = 1024 * 1024) -> bytes:
+    """The job's log so far, read chunk by chunk from the start."""
+    chunks: list[LogChunk] = [backend.logs(remote_id, offset=0, limit=limit)]
+    while chunks[-1].more:
+        chunks.append(backend.logs(remote_id, offset=chunks[-1].next_offset, limit=limit))
+    return b"".join(chunk.data for chunk in chunks)
+
+
 @pytest.fixture(params=[pytest.param("ray", marks=pytest.mark.ray), "fake"])
 def driver(request: pytest.FixtureRequest) -> Any:
     if request.param == "ray":
@@ -136,7 +153,7 @@ def test_job_runs_to_success_and_its_output_is_in_the_logs(driver: Driver) -> No
     status = driver.wait_for(spec.remote_id, RemoteState.SUCCEEDED)
     assert status.finished_at is not None and status.started_at is not None
     assert status.started_at <= status.finished_at
-    assert "hello from paddock" in driver.backend.logs(spec.remote_id)
+    assert b"hello from paddock" in whole_log(driver.backend, spec.remote_id)
 
 
 def test_failing_entrypoint_is_failed_with_a_message(driver: Driver) -> None:
@@ -153,7 +170,7 @@ def test_failing_entrypoint_is_failed_with_a_message(driver: Driver) -> None:
 
     status = driver.wait_for(spec.remote_id, RemoteState.FAILED)
     assert "exit code 3" in status.message
-    assert "boom" in driver.backend.logs(spec.remote_id)
+    assert b"boom" in whole_log(driver.backend, spec.remote_id)
 
 
 def test_running_job_holds_its_resources_until_stopped(driver: Driver) -> None:
@@ -210,7 +227,7 @@ def test_unknown_id_is_not_found(driver: Driver) -> None:
 
     assert driver.backend.status(remote_id).state is RemoteState.NOT_FOUND
     assert driver.backend.stop(remote_id) is False
-    assert driver.backend.logs(remote_id) == ""
+    assert driver.backend.logs(remote_id) == LogChunk(offset=0)
     assert remote_id not in driver.backend.list_remote_ids()
 
 
@@ -226,7 +243,7 @@ def test_env_vars_reach_the_job(driver: Driver) -> None:
     driver.play(spec.remote_id, RemoteState.SUCCEEDED, log="flavour=pistachio\n")
 
     driver.wait_for(spec.remote_id, RemoteState.SUCCEEDED)
-    assert "flavour=pistachio" in driver.backend.logs(spec.remote_id)
+    assert b"flavour=pistachio" in whole_log(driver.backend, spec.remote_id)
 
 
 def test_gpu_job_sees_its_gpu(driver: Driver) -> None:
@@ -241,7 +258,7 @@ def test_gpu_job_sees_its_gpu(driver: Driver) -> None:
     driver.play(spec.remote_id, RemoteState.SUCCEEDED, log="gpus=1\n")
 
     driver.wait_for(spec.remote_id, RemoteState.SUCCEEDED)
-    logs = driver.backend.logs(spec.remote_id)
+    logs = whole_log(driver.backend, spec.remote_id).decode()
     assert "gpus=" in logs
     assert "gpus=none" not in logs and "gpus=\n" not in logs
 
@@ -414,3 +431,37 @@ def test_a_stored_local_path_is_refused_without_being_read(
     (error,) = outcome
     assert isinstance(error, BackendError) and error.retryable is False, error
     assert spec.remote_id not in driver.backend.list_remote_ids()
+
+
+# Three bytes, two, four and one: reads at any offset cut some of them.
+MULTIBYTE_LINE = "€é😀a" * 50 + "\n"
+PRINT_MULTIBYTE = f'python -c "import sys; sys.stdout.write({MULTIBYTE_LINE!r} * 200)"'
+
+
+def test_a_log_is_read_from_any_byte_offset_in_chunks_of_at_most_the_limit(driver: Driver) -> None:
+    spec = driver.spec(PRINT_MULTIBYTE)
+    output = (MULTIBYTE_LINE * 200).encode()
+
+    driver.backend.submit(spec)
+    driver.play(spec.remote_id, RemoteState.RUNNING)
+    driver.play(spec.remote_id, RemoteState.SUCCEEDED, log=MULTIBYTE_LINE * 200)
+    driver.wait_for(spec.remote_id, RemoteState.SUCCEEDED)
+    whole = driver.wait_until(lambda: (log := whole_log(driver.backend, spec.remote_id)).endswith(output) and log)
+
+    assert whole.endswith(output)  # Ray writes a line of its own before the job's output
+    middle = driver.backend.logs(spec.remote_id, offset=len(whole) - len(output) + 1, limit=1000)
+    assert middle.data == whole[len(whole) - len(output) + 1 :][:1000]  # raw bytes, a character cut at each end
+    assert middle.more and middle.next_offset == middle.offset + 1000
+    assert middle.transferred == 1000  # only the bytes asked for came over
+    assert whole_log(driver.backend, spec.remote_id, limit=4099) == whole  # chunks that cut characters
+    last = driver.backend.logs(spec.remote_id, offset=len(whole) - 5, limit=1000)
+    assert last.data == whole[-5:] and not last.more
+    past = driver.backend.logs(spec.remote_id, offset=len(whole) + 10)
+    assert past == LogChunk(offset=len(whole) + 10)
+
+
+@pytest.mark.parametrize(("offset", "limit"), [(-1, 10), (0, 0)])
+def test_a_log_range_that_cannot_be_is_refused_for_good(driver: Driver, offset: int, limit: int) -> None:
+    with pytest.raises(BackendError) as raised:
+        driver.backend.logs("pdk-x", offset=offset, limit=limit)
+    assert raised.value.retryable is False

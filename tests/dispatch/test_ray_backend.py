@@ -7,11 +7,14 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from apps.dispatch.backends.ray import RayBackend, _retryable_status, submit_arguments
+from apps.dispatch.backends.ray_logs import DriverLocation, RayLogReader
 from apps.dispatch.local_ray import LocalRayHead
 from apps.dispatch.port import BackendError, JobSpec, PackageRef, Resources
 
@@ -65,14 +68,14 @@ def silent_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
 
 
-@pytest.mark.parametrize("call", ["ping", "status", "capacity"])
+@pytest.mark.parametrize("call", ["ping", "status", "logs", "capacity"])
 def test_a_hung_cluster_times_out_as_retryable(silent_server: str, call: str) -> None:
     backend = RayBackend(silent_server, read_timeout=0.5)
     began = time.monotonic()
 
     with pytest.raises(BackendError) as raised:
-        if call == "status":
-            backend.status("pdk-x")  # goes through Ray's own client, timeouts added by us
+        if call in ("status", "logs"):
+            getattr(backend, call)("pdk-x")  # through Ray's own client, timeouts added by us
         else:
             getattr(backend, call)()
 
@@ -193,3 +196,89 @@ def test_a_package_upload_ends_at_its_deadline(slow_reader: str) -> None:
     (error,) = outcome
     assert isinstance(error, BackendError) and error.retryable is True, error
     assert "upload" in error.message
+
+
+# --- logs: where Ray's driver log is read from -------------------------------------------
+@pytest.fixture(scope="module")
+def finished_job(ray_head: LocalRayHead) -> tuple[RayBackend, str, bytes]:
+    """A finished job with a log of about 60 kB on the real head: (backend, remote id, its log)."""
+    backend = RayBackend(ray_head.address, ray_head.auth_token)
+    remote_id = f"pdk-test-{uuid.uuid4().hex[:12]}"
+    backend.submit(JobSpec(remote_id, "python -c \"print('ab€' * 20000)\"", Resources(cpus=0.5)))
+    deadline = time.monotonic() + 60
+    while not backend.status(remote_id).state.is_terminal and time.monotonic() < deadline:
+        time.sleep(0.2)
+    whole = backend.logs(remote_id, offset=0, limit=10**7)
+    assert whole.data.endswith(("ab€" * 20000 + "\n").encode()) and not whole.more
+    return backend, remote_id, whole.data
+
+
+def _head_node_id(backend: RayBackend) -> str:
+    return next(node.node_id for node in backend.nodes() if node.alive and node.is_head)
+
+
+@pytest.mark.ray
+def test_a_driver_agent_out_of_reach_leaves_the_head_streaming_the_log(
+    ray_head: LocalRayHead, finished_job: tuple[RayBackend, str, bytes]
+) -> None:
+    backend, remote_id, log = finished_job
+    node_id = _head_node_id(backend)
+    headers = {"Authorization": f"Bearer {ray_head.auth_token}"} if ray_head.auth_token else {}
+    reader = RayLogReader(ray_head.address, headers, (3.0, 10.0))
+    nowhere = DriverLocation(node_id=node_id, agent_address="http://127.0.0.1:1")  # a node IP, no agent
+
+    chunk = reader.read(remote_id, 40_000, 1000, locate=lambda _: nowhere)
+    tail = reader.read(remote_id, len(log) - 10, 1000, locate=lambda _: nowhere)
+
+    assert chunk.data == log[40_000:41_000] and chunk.more
+    assert chunk.transferred >= 41_000  # honest: the head sends the log from its first byte
+    assert tail.data == log[-10:] and not tail.more
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.seen.append(f"{self.path} {self.headers.get('Authorization', '')}")
+        self.send_response(206)
+        self.send_header("Content-Range", "bytes 0-4/5")
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"lies!")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[int, list[str]]]:
+    seen: list[str] = []
+    handler = type("Recorder", (_Recorder,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.ray
+def test_a_driver_agent_address_that_is_no_node_of_the_cluster_gets_no_request_and_no_token(
+    ray_head: LocalRayHead, finished_job: tuple[RayBackend, str, bytes], recorder: tuple[int, list[str]]
+) -> None:
+    # The job's record in Ray (where its agent is) can be rewritten by code in the cluster.
+    backend, remote_id, log = finished_job
+    port, seen = recorder
+    node_id = _head_node_id(backend)
+    headers = {"Authorization": f"Bearer {ray_head.auth_token}"} if ray_head.auth_token else {}
+    reader = RayLogReader(ray_head.address, headers, (3.0, 10.0))
+    elsewhere = DriverLocation(node_id=node_id, agent_address=f"http://localhost:{port}")  # no node's IP
+
+    chunk = reader.read(remote_id, 0, 100, locate=lambda _: elsewhere)
+
+    assert chunk.data == log[:100]
+    assert seen == []
+    # The same server at a node's IP is asked (so the recorder does hear requests).
+    at_node_ip = DriverLocation(node_id=node_id, agent_address=f"http://127.0.0.1:{port}")
+    assert reader.read("pdk-other", 0, 100, locate=lambda _: at_node_ip).data == b"lies!"
+    assert len(seen) == 1

@@ -6,21 +6,25 @@ NOT_FOUND, terminal states are final, stopping a finished job answers False, a r
 naming a local path is refused, and a package is read only when the cluster lacks it. The cluster
 never moves by itself: a test plays it with :meth:`FakeBackend.advance`,
 :meth:`FakeBackend.append_log` and :meth:`FakeBackend.set_nodes`, and injects failures
-with :meth:`FakeBackend.fail_next` and :meth:`FakeBackend.set_reachable`.
+with :meth:`FakeBackend.fail_next` and :meth:`FakeBackend.set_reachable`. Every port call is
+recorded in :attr:`FakeBackend.calls`, so a test can say that something did not reach the cluster.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from apps.dispatch.port import (
+    LOG_CHUNK_BYTES,
     BackendError,
     Capacity,
     JobSpec,
+    LogChunk,
     NodeInfo,
     RemoteState,
     RemoteStatus,
@@ -46,7 +50,7 @@ class _Job:
     spec: JobSpec
     state: RemoteState = RemoteState.PENDING
     message: str = _DEFAULT_MESSAGES[RemoteState.PENDING]
-    log: list[str] = field(default_factory=list)
+    log: bytearray = field(default_factory=bytearray)
     started_at: datetime | None = None
     finished_at: datetime | None = None
     infrastructure: bool = False
@@ -75,6 +79,9 @@ class FakeBackend:
         self._packages: dict[str, int] = {}  # sha256 -> size: the cluster's package store
         self.package_uploads = 0  # how many packages were read and "uploaded"
         self._lock = threading.RLock()
+        # (port method, remote id or ""), oldest first; bounded, as a long-lived fake cluster may serve `make run`.
+        self.calls: deque[tuple[str, str]] = deque(maxlen=10_000)
+        self.log_bytes_sent = 0  # every byte of log the cluster has sent, all jobs together
 
     def __repr__(self) -> str:
         return f"FakeBackend({self.address!r})"
@@ -96,7 +103,7 @@ class FakeBackend:
 
     def submit(self, spec: JobSpec) -> SubmitResult:
         with self._lock:
-            self._check("submit")
+            self._check("submit", spec.remote_id)
             _validate(spec)
             _, packages = checked_for_dispatch(spec)
             for ref in packages:
@@ -113,7 +120,7 @@ class FakeBackend:
 
     def status(self, remote_id: str) -> RemoteStatus:
         with self._lock:
-            self._check("status")
+            self._check("status", remote_id)
             job = self._jobs.get(remote_id)
             if job is None:
                 return RemoteStatus(remote_id=remote_id, state=RemoteState.NOT_FOUND, message="no such job")
@@ -130,7 +137,7 @@ class FakeBackend:
         """As Ray does: a RUNNING job stops; a PENDING one stays PENDING (the stop waits for
         resources that may never come) until the test plays it on."""
         with self._lock:
-            self._check("stop")
+            self._check("stop", remote_id)
             job = self._jobs.get(remote_id)
             if job is None or job.state.is_terminal:
                 return False
@@ -138,11 +145,16 @@ class FakeBackend:
                 self._move(job, RemoteState.STOPPED, "")
             return True
 
-    def logs(self, remote_id: str) -> str:
+    def logs(self, remote_id: str, *, offset: int = 0, limit: int = LOG_CHUNK_BYTES) -> LogChunk:
         with self._lock:
-            self._check("logs")
+            self._check("logs", remote_id)
+            if offset < 0 or limit < 1:
+                raise BackendError(f"bad log range: offset {offset}, limit {limit}", retryable=False)
             job = self._jobs.get(remote_id)
-            return "".join(job.log) if job else ""
+            log = job.log if job else bytearray()
+            data = bytes(log[offset : offset + limit])
+            self.log_bytes_sent += len(data)
+            return LogChunk(offset=offset, data=data, more=offset + len(data) < len(log), transferred=len(data))
 
     def list_remote_ids(self) -> list[str]:
         with self._lock:
@@ -171,12 +183,13 @@ class FakeBackend:
             self._move(job, state, message)
             job.infrastructure = infrastructure and state is RemoteState.FAILED
 
-    def append_log(self, remote_id: str, text: str) -> None:
+    def append_log(self, remote_id: str, text: str | bytes) -> None:
+        """The job writes ``text`` (UTF-8) or raw ``bytes`` to its log."""
         with self._lock:
             job = self._jobs.get(remote_id)
             if job is None:
                 raise KeyError(f"fake cluster has no job {remote_id!r}")
-            job.log.append(text)
+            job.log += text.encode() if isinstance(text, str) else text
 
     def set_nodes(self, nodes: Sequence[NodeInfo]) -> None:
         """What :meth:`nodes` reports from now on (nodes joining, dying, restarting)."""
@@ -209,11 +222,14 @@ class FakeBackend:
             self._jobs.clear()
             self._packages.clear()
             self._failures.clear()
+            self.calls.clear()
+            self.log_bytes_sent = 0
             self._reachable = True
 
     # -- internals ----------------------------------------------------------------
 
-    def _check(self, method: str) -> None:
+    def _check(self, method: str, remote_id: str = "") -> None:
+        self.calls.append((method, remote_id))
         if not self._reachable:
             raise BackendError(f"fake cluster at {self.address} is unreachable", retryable=True)
         for index, (on, error) in enumerate(self._failures):

@@ -23,10 +23,13 @@ import requests
 from ray.exceptions import AuthenticationError
 from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient
 
+from apps.dispatch.backends.ray_logs import DriverLocation, RayLogReader
 from apps.dispatch.port import (
+    LOG_CHUNK_BYTES,
     BackendError,
     Capacity,
     JobSpec,
+    LogChunk,
     NodeInfo,
     PackageRef,
     RemoteState,
@@ -144,6 +147,7 @@ class RayBackend:
         self._upload_timeout = upload_timeout
         self._client_instance: _Client | None = None
         self._client_lock = threading.Lock()
+        self._log_reader = RayLogReader(address, self._headers, self._timeout)
 
     def __repr__(self) -> str:  # never shows the token
         return f"RayBackend({self.address!r}, auth={'token' if self._headers else 'none'})"
@@ -236,15 +240,23 @@ class RayBackend:
                 return False
             raise self._error(exc, "stop") from exc
 
-    def logs(self, remote_id: str) -> str:
+    def logs(self, remote_id: str, *, offset: int = 0, limit: int = LOG_CHUNK_BYTES) -> LogChunk:
+        """By HTTP range from the driver node's agent; see :mod:`.ray_logs` for when the whole
+        log has to stream from the head instead."""
+        return self._log_reader.read(remote_id, offset, limit, locate=self._driver_location)
+
+    def _driver_location(self, remote_id: str) -> DriverLocation | None:
         try:
-            return self._client().get_job_logs(remote_id) or ""
+            info = self._client().get_job_info(remote_id)
         except BackendError:
             raise
         except Exception as exc:
             if _http_status(exc) == 404:
-                return ""
+                return None
             raise self._error(exc, "logs") from exc
+        if not info.driver_node_id:
+            return None  # the driver has not started: no log yet
+        return DriverLocation(node_id=info.driver_node_id, agent_address=info.driver_agent_http_address)
 
     def list_remote_ids(self) -> list[str]:
         try:

@@ -30,7 +30,7 @@ from apps.jobs.api.serializers import (
     JobSerializer,
 )
 from apps.jobs.choices import ATTEMPT_REMOTE_STATES
-from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
+from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import PackageError
 from apps.planner import services as planner
 from apps.planner.estimator import SpecError
@@ -41,7 +41,7 @@ from apps.tenancy.models import Team
 from apps.tenancy.scoping import caller_roles
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-# A log read of a running job asks the cluster at most this often; otherwise the database copy.
+# A log read of a running job asks for a fresh copy from the cluster when the stored one is older.
 LOG_REFRESH_INTERVAL = timedelta(seconds=1)
 LOG_CHUNK = 256 * 1024
 
@@ -59,7 +59,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         queryset = super().get_queryset()
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(
-                Prefetch("attempts", queryset=Attempt.objects.defer("log").order_by("number")),
+                Prefetch("attempts", queryset=Attempt.objects.order_by("number")),
                 Prefetch("events", queryset=JobEvent.objects.select_related("actor", "attempt").order_by("id")),
             )
         return queryset
@@ -233,13 +233,13 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     def reconcile(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
         self.require_role(job.team_id, WRITE_ROLES, "reconcile jobs")
-        for attempt in job.attempts.filter(state__in=ATTEMPT_REMOTE_STATES).select_related("job__cluster", "job__team"):
+        for attempt in job.attempts.remote_active().select_related("job__cluster", "job__team"):
             services.check_attempt(attempt)
         refreshed = (
             self.get_queryset()
             .model.objects.for_list()
             .prefetch_related(
-                Prefetch("attempts", queryset=Attempt.objects.defer("log").order_by("number")),
+                Prefetch("attempts", queryset=Attempt.objects.order_by("number")),
                 Prefetch("events", queryset=JobEvent.objects.select_related("actor", "attempt").order_by("id")),
             )
             .get(pk=job.pk)
@@ -252,13 +252,18 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             OpenApiParameter("attempt", OpenApiTypes.INT, description="Attempt number; the latest by default."),
         ],
         responses={200: JobLogSerializer},
+        description=(
+            "Reads the copy of the log stored in Paddock. While the attempt runs, a worker copies what is new "
+            "from the cluster (this call asks for that when the copy is over a second old), so a follower polls "
+            "with the `next_offset` it got."
+        ),
     )
     @action(detail=True, methods=["get"])
     def logs(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
         offset = _non_negative_int(request.query_params.get("offset"), "offset", default=0)
         number = request.query_params.get("attempt")
-        attempts = Attempt.objects.filter(job=job).select_related("job__cluster", "job__team")
+        attempts = Attempt.objects.filter(job=job)
         if number is not None:
             attempt = attempts.filter(number=_non_negative_int(number, "attempt", default=0)).first()
             if attempt is None:
@@ -277,14 +282,17 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         if attempt.state in ATTEMPT_REMOTE_STATES and (
             attempt.log_fetched_at is None or timezone.now() - attempt.log_fetched_at > LOG_REFRESH_INTERVAL
         ):
-            services.refresh_logs(attempt)
-        text = attempt.log[offset : offset + LOG_CHUNK]
+            # Never the cluster from here: a worker copies what is new (the next poll sees it).
+            services.request_log_refresh(attempt.pk)
+        text = AttemptLogChunk.objects.window(attempt.pk, offset, LOG_CHUNK)
         next_offset = offset + len(text)
-        finished = attempt.state not in ATTEMPT_REMOTE_STATES and attempt.state != "admitted"
+        stored = Attempt.objects.filter(pk=attempt.pk).values("state", "log_length", "log_complete").get()
+        state = stored["state"]
+        finished = state not in ATTEMPT_REMOTE_STATES and state != "admitted"
         complete = (
             finished
-            and (attempt.log_complete or attempt.state in {"lost", "stopped"})
-            and next_offset >= len(attempt.log)
+            and (stored["log_complete"] or state in {"lost", "stopped"})
+            and next_offset >= stored["log_length"]
         )
         body = {
             "attempt": attempt.number,

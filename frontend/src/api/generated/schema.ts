@@ -375,7 +375,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Training, fine-tuning and batch jobs of the caller's teams. */
+        /** @description Reads the copy of the log stored in Paddock. While the attempt runs, a worker copies what is new from the cluster (this call asks for that when the copy is over a second old), so a follower polls with the `next_offset` it got. */
         get: operations["jobs_logs_retrieve"];
         put?: never;
         post?: never;
