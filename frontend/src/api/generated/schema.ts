@@ -1152,6 +1152,14 @@ export interface components {
             readonly state: components["schemas"]["AttemptStateEnum"];
             readonly remote_id: string;
             readonly message: string;
+            /**
+             * @description Code failures count against max_retries; infrastructure failures are retried on their own budget.
+             *
+             *     * `` - —
+             *     * `code` - The job (its code, its command or its environment)
+             *     * `infrastructure` - The cluster (it lost the job, a node or the job's supervisor died)
+             */
+            readonly failure_cause: components["schemas"]["FailureCauseEnum"] | components["schemas"]["BlankEnum"];
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -1185,6 +1193,8 @@ export interface components {
          * @enum {string}
          */
         BasePrecisionEnum: "bf16" | "int8" | "int4";
+        /** @enum {unknown} */
+        BlankEnum: "";
         Breakdown: {
             weights: number;
             weight_copies: number;
@@ -1392,6 +1402,13 @@ export interface components {
          * @enum {string}
          */
         EventKindEnum: "submitted" | "waiting" | "admitted" | "dispatched" | "adopted" | "running" | "succeeded" | "failed" | "retrying" | "cancelled" | "stopped" | "lost" | "dispatch_error" | "preempted" | "requeued";
+        /**
+         * @description * `` - —
+         *     * `code` - The job (its code, its command or its environment)
+         *     * `infrastructure` - The cluster (it lost the job, a node or the job's supervisor died)
+         * @enum {string}
+         */
+        FailureCauseEnum: "code" | "infrastructure";
         /**
          * @description * `hf` - hf
          *     * `megatron` - megatron
