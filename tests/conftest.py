@@ -21,7 +21,7 @@ from tests.factories import (
 )
 
 # The session's real Ray head (``ray_head``), shared by dispatch, integration and browser tests.
-pytest_plugins = ["tests.raycluster", "tests.tarpit"]
+pytest_plugins = ["tests.raycluster", "tests.tarpit", "tests.brokers", "tests.embedded"]
 
 
 @pytest.fixture(autouse=True)
@@ -131,6 +131,9 @@ def live(transactional_db: Any, celery_worker_process: Any, ray_head: Any) -> It
     from controlplane.celery import app
 
     app.conf.task_always_eager = False
+    from apps.core.tasks import SCHEDULE_QUEUED, started
+
+    started(SCHEDULE_QUEUED)  # a wake-up an earlier test queued elsewhere must not hold this one's
     org = OrganisationFactory(slug="live")
     cluster = ClusterFactory(organisation=org, name="local", address=ray_head.address)
     if ray_head.auth_token:  # the test head requires Ray's token auth: exercise the encrypted token

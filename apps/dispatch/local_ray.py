@@ -388,6 +388,8 @@ class LocalRayHead:
             if self.is_running():
                 return
             began = time.monotonic()
+            if self._temp_dir is not None and sys.platform == "linux":
+                self._reap_leftovers(str(self._temp_dir))
             busy = [f"{name} {port}" for name, port in self.ports.listening().items() if port_in_use(port)]
             if busy:
                 raise LocalRayError(
@@ -499,6 +501,18 @@ class LocalRayHead:
             status = (response.json().get("data") or {}).get("clusterStatus") or {}
             return bool((status.get("loadMetricsReport") or {}).get("usage"))
         return True
+
+    def _reap_leftovers(self, directory: str) -> None:
+        """Processes of an earlier head on this temp dir whose supervisor was killed outright
+        (SIGKILL leaves Ray's GCS and raylet holding the ports): end them before starting."""
+        leftovers = {pid: _proc_start_time(pid) for pid in _processes_using_dir(directory)}
+        if not leftovers:
+            return
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        self._reap(leftovers, grace=5.0)
+        wait_ports_free(self.ports.listening().values(), timeout=10.0)
 
     def _tracked_processes(self, root: int) -> dict[int, str | None]:
         if sys.platform != "linux":

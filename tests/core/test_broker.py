@@ -8,6 +8,7 @@ to a hidden name and renames, and claims by renaming.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +42,28 @@ def test_concurrent_producers_and_consumers_lose_and_double_nothing(tmp_path: Pa
     received: list[int] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
-    done = threading.Event()
 
     def produce(first: int) -> None:
-        with Connection("paddockfs://", transport_options=options) as conn:
-            producer = conn.Producer(serializer="json")
-            for n in range(first, first + PER_PRODUCER):
-                producer.publish(
-                    {"n": n, "pad": padding}, exchange=exchange, routing_key="paddock-test", declare=[queue]
-                )
+        try:
+            with Connection("paddockfs://", transport_options=options) as conn:
+                producer = conn.Producer(serializer="json")
+                for n in range(first, first + PER_PRODUCER):
+                    producer.publish(
+                        {"n": n, "pad": padding}, exchange=exchange, routing_key="paddock-test", declare=[queue]
+                    )
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    total = PRODUCERS * PER_PRODUCER
+    give_up = time.monotonic() + 60
 
     def consume() -> None:
         try:
             with Connection("paddockfs://", transport_options=options) as conn:
                 simple = conn.SimpleQueue(queue)
-                while not (done.is_set() and not list((tmp_path / "queue").glob("*.msg"))):
+                # Until every message is in: one a consumer held unacknowledged when it stopped
+                # goes back to the queue, and another takes it.
+                while len(received) < total and time.monotonic() < give_up:
                     try:
                         message = simple.get(timeout=0.05)
                     except simple.Empty:
@@ -73,7 +81,6 @@ def test_concurrent_producers_and_consumers_lose_and_double_nothing(tmp_path: Pa
         thread.start()
     for thread in producers:
         thread.join(timeout=120)
-    done.set()
     for thread in consumers:
         thread.join(timeout=120)
 

@@ -378,7 +378,7 @@ def test_a_job_runs_in_its_package_which_is_read_only_when_the_cluster_lacks_it(
     driver.play(spec.remote_id, RemoteState.SUCCEEDED, log=f"hello {marker}\n")
 
     driver.wait_for(spec.remote_id, RemoteState.SUCCEEDED)
-    assert f"hello {marker}" in driver.backend.logs(spec.remote_id)
+    assert f"hello {marker}" in driver.backend.logs(spec.remote_id, limit=10**6).data.decode()
     assert loads == [1]
 
 

@@ -155,6 +155,7 @@ class Endpoint:
     scope: str = "write"  # the scope of the callers' tokens
     session: bool = False  # callers sign in to the dashboard instead (read_token stays a token)
     build_writes: bool = False  # building the request creates rows (compare with after it)
+    format: str = "json"  # "multipart" for file uploads
 
 
 def _all(status: int, **overrides: int) -> dict[str, int]:
@@ -215,6 +216,18 @@ def _agent_report(m: Matrix, where: str) -> dict[str, Any]:
         "cuda_version": "",
         "accelerators": [],
     }
+
+
+def _code_zip() -> Any:
+    import io
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("main.py", "print('matrix')\n")
+    return SimpleUploadedFile("code.zip", buffer.getvalue(), content_type="application/zip")
 
 
 def _own_token(m: Matrix, where: str, role: str) -> tuple[str, Any]:
@@ -331,6 +344,14 @@ EXPECTED: dict[tuple[str, str], Endpoint] = {
             OWN: _all(400, owning_team_admin=201, member=201, viewer=403, read_token=403),
             OTHER: _all(400, foreign_org_admin=201, read_token=403),
         },
+    ),
+    ("package-list", "post"): Endpoint(
+        _post("/api/v1/packages/", lambda m, where: {"team": m.side(where).team.slug, "file": _code_zip()}),
+        {
+            OWN: _all(400, owning_team_admin=201, member=201, viewer=403, read_token=403),
+            OTHER: _all(400, foreign_org_admin=201, read_token=403),
+        },
+        format="multipart",
     ),
     ("job-cancel", "post"): Endpoint(
         lambda m, where, role: (f"/api/v1/jobs/{m.side(where).job.pk}/cancel/", None), team_work(200)
@@ -493,7 +514,7 @@ def test_each_role_gets_what_it_may_and_a_refusal_changes_nothing(matrix: Matrix
                 with transaction.atomic():
                     url, body = endpoint.build(matrix, where, role)
                     before_cell = snapshot() if endpoint.build_writes else before
-                    response = getattr(clients[role], method)(url, body, format="json")
+                    response = getattr(clients[role], method)(url, body, format=endpoint.format)
                     status = response.status_code
                     got[where][role] = status
                     if status >= 500:

@@ -210,7 +210,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, request_stop)
         try:
             for child in children:
-                self.stdout.write(f"starting {child.name}: {' '.join(child.command)}")
+                self._say(f"starting {child.name}: {' '.join(child.command)}")
                 child.start()
                 if child.name == "ray head":
                     token = local_head_token_path(data_dir).read_text().strip()
@@ -222,7 +222,7 @@ class Command(BaseCommand):
                         token=token,
                     )
             self._wait_for(f"http://127.0.0.1:{options['port']}/healthz", "web server", 60, children[-1])
-            self.stdout.write(
+            self._say(
                 self.style.SUCCESS(
                     f"\nPaddock is running at http://127.0.0.1:{options['port']}/  (Ctrl-C stops everything)\n"
                 )
@@ -243,7 +243,7 @@ class Command(BaseCommand):
                 ran = now - child.started_at
                 if ran >= HEALTHY_AFTER_SECONDS:
                     child.delay = RESTART_FIRST_DELAY
-                self.stderr.write(
+                self._say_error(
                     f"{child.name} exited with {child.proc.returncode} after {ran:.0f} s; "
                     f"starting it again in {child.delay:.0f} s"
                 )
@@ -251,15 +251,15 @@ class Command(BaseCommand):
                 child.delay = min(child.delay * 2, RESTART_MAX_DELAY)
             elif now >= child.restart_at:
                 child.restarts += 1
-                self.stdout.write(f"starting {child.name} again (restart {child.restarts})")
+                self._say(f"starting {child.name} again (restart {child.restarts})")
                 child.start()
 
     def _stop(self, children: list[Child]) -> None:
-        self.stdout.write("\nstopping Paddock…")
+        self._say("\nstopping Paddock…")
         for child in reversed(children):
             if child.running():
                 assert child.proc is not None
-                self.stdout.write(f"  stopping {child.name}")
+                self._say(f"  stopping {child.name}")
                 child.proc.terminate()  # each stops its own children (warm shutdown)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in children:
@@ -270,7 +270,15 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.proc.pid, signal.SIGKILL)
-        self.stdout.write("stopped.")
+        self._say("stopped.")
+
+    def _say(self, message: str) -> None:
+        self.stdout.write(message)
+        self.stdout.flush()  # a pipe or a log file would otherwise hold it back
+
+    def _say_error(self, message: str) -> None:
+        self.stderr.write(message)
+        self.stderr.flush()
 
     def _wait_for(self, url: str, what: str, seconds: float, child: Child, *, token: str | None = None) -> None:
         deadline = time.monotonic() + seconds
