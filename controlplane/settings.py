@@ -181,7 +181,7 @@ PADDOCK_SCHEDULER_STARVATION_SECONDS = env.number("PADDOCK_SCHEDULER_STARVATION_
 # How long a dispatched attempt is watched closely (sub-second polls) before only the
 # periodic reconcile looks at it.
 PADDOCK_WATCH_SECONDS = env.number("PADDOCK_WATCH_SECONDS", 30.0)
-PADDOCK_WATCH_POLL = env.number("PADDOCK_WATCH_POLL", 0.05)
+PADDOCK_WATCH_POLL = env.number("PADDOCK_WATCH_POLL", 0.025)
 PADDOCK_WATCH_SLICE = env.number("PADDOCK_WATCH_SLICE", 2.0)
 # Every call to a cluster ends by this many seconds (a submit that uploads code: the second);
 # after PADDOCK_BREAKER_FAILURES calls in a row fail, the cluster is left alone for a while.
@@ -190,6 +190,9 @@ PADDOCK_SUBMIT_DEADLINE = env.number("PADDOCK_SUBMIT_DEADLINE", 150.0)
 # How long one control-loop pass waits for all clusters at once (capacity, status, submit):
 # a cluster that has not answered by then waits for the next pass; the others go on.
 PADDOCK_CLUSTER_BUDGET = env.number("PADDOCK_CLUSTER_BUDGET", 3.0)
+# An admitted attempt not yet sent after this many seconds is sent again by reconcile (its
+# message was lost with a killed worker or a flushed broker; a second send adopts, never doubles).
+PADDOCK_REDISPATCH_AFTER = env.number("PADDOCK_REDISPATCH_AFTER", 10.0)
 # How many times a job is tried again when the cluster, not the job, failed it (a restarted
 # Ray head that forgot it, a node or the job's supervisor that died); max_retries is apart.
 PADDOCK_INFRASTRUCTURE_RETRIES = env.integer("PADDOCK_INFRASTRUCTURE_RETRIES", 3)

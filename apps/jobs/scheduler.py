@@ -782,16 +782,17 @@ def admit_pending(timings: list[float] | None = None) -> int:
         capacity_admission.set_reason(job, reason)
     admitted = 0
     dispatcher = Dispatcher()
-    with transaction.atomic():
-        if not try_transaction_lock("jobs.scheduler"):
-            return 0
-        now = timezone.now()
-        state = load_state()
-        candidates = load_candidates(state)
-        decisions = decide(state, candidates, now, timings=timings)
-        admitted = _apply(state, {c.job_id: c for c in candidates}, decisions, now, dispatcher)
-    if admitted or decisions.preempted:
-        log.info("jobs.admitted", count=admitted, preempted=len(decisions.preempted))
+    if Pool.objects.exists():  # no pools (no inventory yet): nothing for the quota pass to do
+        with transaction.atomic():
+            if not try_transaction_lock("jobs.scheduler"):
+                return 0
+            now = timezone.now()
+            state = load_state()
+            candidates = load_candidates(state)
+            decisions = decide(state, candidates, now, timings=timings)
+            admitted = _apply(state, {c.job_id: c for c in candidates}, decisions, now, dispatcher)
+        if admitted or decisions.preempted:
+            log.info("jobs.admitted", count=admitted, preempted=len(decisions.preempted))
     admitted += capacity_admission.admit_by_capacity(dispatcher)
     dispatcher.finish()
     return admitted

@@ -853,7 +853,7 @@ def _safe_stop(attempt: Attempt) -> None:
 
 
 def reconcile(
-    *, cluster_ids: Iterable[int] | None = None, stale_after_seconds: float = 10.0, budget: float | None = None
+    *, cluster_ids: Iterable[int] | None = None, stale_after_seconds: float | None = None, budget: float | None = None
 ) -> dict[str, int]:
     """Level-triggered: compare every active attempt with its cluster and repair drift.
 
@@ -867,6 +867,8 @@ def reconcile(
     if cluster_ids is not None:
         attempts = attempts.filter(job__cluster_id__in=list(cluster_ids))
     checked, silent = check_attempts(attempts, budget=budget)
+    if stale_after_seconds is None:
+        stale_after_seconds = float(settings.PADDOCK_REDISPATCH_AFTER)
     cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
     redispatched = 0
     for attempt_id in Attempt.objects.undispatched().filter(created_at__lt=cutoff).values_list("pk", flat=True):

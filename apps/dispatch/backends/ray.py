@@ -45,6 +45,7 @@ UPLOAD_TIMEOUT_S = 120.0  # in all, for one package of up to 100 MiB
 # Ray's name prefix for packages in its store (ray._private.runtime_env.packaging.RAY_PKG_PREFIX).
 RAY_PACKAGE_PREFIX = "_ray_pkg_"
 MESSAGE_LIMIT = 4000  # Ray's FAILED message carries up to 20,000 characters of log
+NODE_TOTALS_TTL_S = 30.0  # how long capacity() trusts the node table it read
 
 _STATES: dict[JobStatus, RemoteState] = {
     JobStatus.PENDING: RemoteState.PENDING,
@@ -147,6 +148,7 @@ class RayBackend:
         self._upload_timeout = upload_timeout
         self._client_instance: _Client | None = None
         self._client_lock = threading.Lock()
+        self._totals_cache: tuple[float, dict[str, float], int] | None = None
         self._log_reader = RayLogReader(address, self._headers, self._timeout)
 
     def __repr__(self) -> str:  # never shows the token
@@ -168,20 +170,16 @@ class RayBackend:
         (``accelerator_type:H100`` -> ``acceleratorType:H100``) and it is refreshed by the
         autoscaler monitor (every ``AUTOSCALER_UPDATE_INTERVAL_S``, 5 s by default), so
         ``available`` can lag that long behind.
+
+        The node table changes only when nodes come and go, so it is kept for
+        ``NODE_TOTALS_TTL_S`` and read again early whenever the report's totals disagree
+        with it: in steady state a capacity read is one request (admission asks on every pass).
         """
-        nodes_reply = self._get_json("/api/v0/nodes?detail=1&limit=10000")
         status_reply = self._get_json("/api/cluster_status")
         try:
-            nodes = [n for n in nodes_reply["data"]["result"]["result"] if n.get("state") == "ALIVE"]
-            total: dict[str, float] = {}
-            for node in nodes:
-                for name, amount in (node.get("resources_total") or {}).items():
-                    total[name] = total.get(name, 0.0) + float(amount)
             report = (status_reply.get("data") or {}).get("clusterStatus") or {}
             usage = (report.get("loadMetricsReport") or {}).get("usage") or {}
-            by_camel_name = {_ray_camel_case(name): name for name in total}
-            used = {by_camel_name[key]: float(pair[0]) for key, pair in usage.items() if key in by_camel_name}
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        except (TypeError, AttributeError) as exc:
             raise BackendError(
                 f"unexpected capacity answer from Ray at {self.address}: {exc!r}", retryable=False
             ) from exc
@@ -189,8 +187,44 @@ class RayBackend:
             # The first report comes a few seconds after the head starts. Autoscaler v2
             # (RAY_enable_autoscaler_v2) writes no such report at all.
             raise BackendError(f"Ray at {self.address} has not reported resource usage yet", retryable=True)
+        totals = self._node_totals()
+        if totals is None or not _report_matches(usage, totals[0]):
+            totals = self._node_totals(refresh=True)
+        assert totals is not None
+        total, node_count = totals
+        try:
+            by_camel_name = {_ray_camel_case(name): name for name in total}
+            used = {by_camel_name[key]: float(pair[0]) for key, pair in usage.items() if key in by_camel_name}
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise BackendError(
+                f"unexpected capacity answer from Ray at {self.address}: {exc!r}", retryable=False
+            ) from exc
         available = {name: max(amount - used.get(name, 0.0), 0.0) for name, amount in total.items()}
-        return Capacity(total=_resources(total), available=_resources(available), nodes=len(nodes))
+        return Capacity(total=_resources(total), available=_resources(available), nodes=node_count)
+
+    def _node_totals(self, *, refresh: bool = False) -> tuple[dict[str, float], int] | None:
+        """The alive nodes' summed resources and their count (kept a while; see capacity())."""
+        with self._client_lock:
+            cached = self._totals_cache
+        if not refresh:
+            if cached is not None and time.monotonic() < cached[0]:
+                return cached[1], cached[2]
+            if cached is None:
+                refresh = True
+        if not refresh:
+            return None
+        nodes_reply = self._get_json("/api/v0/nodes?detail=1&limit=10000")
+        try:
+            nodes = [n for n in nodes_reply["data"]["result"]["result"] if n.get("state") == "ALIVE"]
+            total: dict[str, float] = {}
+            for node in nodes:
+                for name, amount in (node.get("resources_total") or {}).items():
+                    total[name] = total.get(name, 0.0) + float(amount)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise BackendError(f"unexpected node list from Ray at {self.address}: {exc!r}", retryable=False) from exc
+        with self._client_lock:
+            self._totals_cache = (time.monotonic() + NODE_TOTALS_TTL_S, total, len(nodes))
+        return total, len(nodes)
 
     def submit(self, spec: JobSpec) -> SubmitResult:
         if not spec.remote_id.strip() or not spec.entrypoint.strip():
@@ -370,6 +404,9 @@ class RayBackend:
         except ValueError as exc:
             raise BackendError(f"Ray at {self.address}: GET {path} did not answer JSON", retryable=False) from exc
 
+    def _unexpected(self, what: str, exc: BaseException) -> BackendError:
+        return BackendError(f"unexpected {what} from Ray at {self.address}: {exc!r}", retryable=False)
+
     def _error(self, exc: BaseException, action: str) -> BackendError:
         """Translate anything Ray's client or ``requests`` raises into a BackendError."""
         where = f"Ray at {self.address}: {action}"
@@ -489,6 +526,15 @@ def _resources(amounts: Mapping[str, float]) -> Resources:
         memory_bytes=int(amounts.get("memory", 0.0)),
         custom=custom,
     )
+
+
+def _report_matches(usage: Mapping[str, Any], total: Mapping[str, float]) -> bool:
+    """True when the autoscaler's report totals every resource as the node table does."""
+    by_camel = {_ray_camel_case(name): amount for name, amount in total.items()}
+    try:
+        return all(key in by_camel and abs(float(pair[1]) - by_camel[key]) < 1e-6 for key, pair in usage.items())
+    except (IndexError, TypeError, ValueError):
+        return False
 
 
 def _ray_camel_case(name: str) -> str:

@@ -1,0 +1,93 @@
+"""A Celery worker that SIGKILLs itself — the whole worker, main process and pool — at the
+dispatch steps named in PADDOCK_CHAOS_POINTS, each time with probability PADDOCK_CHAOS_P:
+
+- ``admitted``: the admission committed, nothing sent yet (attempt and job ``admitted``);
+- ``before_submit``: the job moved to ``dispatching``, the cluster not yet asked;
+- ``after_submit``: the cluster accepted the job, Paddock has not recorded it;
+- ``after_record``: recorded as submitted, the watch not yet asked to look.
+
+Each kill appends its point to ``$PADDOCK_CHAOS_DIR/kills`` first. Only the chaos test uses it;
+everything else (the backend, the database, the broker) is the real one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+django.setup()
+
+import apps.dispatch.backends.ray  # noqa: E402, F401  (imported once, before the pool forks: faster restarts)
+from apps.jobs import services  # noqa: E402
+
+POINTS = set(filter(None, os.environ.get("PADDOCK_CHAOS_POINTS", "").split(",")))
+PROBABILITY = float(os.environ.get("PADDOCK_CHAOS_P", "0.3"))
+KILLS = Path(os.environ["PADDOCK_CHAOS_DIR"]) / "kills"
+_rng = random.Random(os.getpid())
+
+
+def maybe_die(point: str) -> None:
+    if point in POINTS and _rng.random() < PROBABILITY:
+        with KILLS.open("a") as log:
+            log.write(f"{point} {time.time():.2f}\n")
+            log.flush()
+            os.fsync(log.fileno())
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+_send = services.Dispatcher.send
+_begin = services.begin_dispatch
+_finish = services.finish_dispatch
+_backend_for = services.backend_for
+
+
+def send(self: Any, attempt_ids: Any) -> None:
+    maybe_die("admitted")
+    _send(self, attempt_ids)
+
+
+def begin_dispatch(attempt_id: str) -> Any:
+    outcome = _begin(attempt_id)
+    if outcome[1] is not None:
+        maybe_die("before_submit")
+    return outcome
+
+
+def finish_dispatch(attempt: Any, **kwargs: Any) -> str:
+    outcome = _finish(attempt, **kwargs)
+    if kwargs.get("result") is not None:
+        maybe_die("after_record")
+    return outcome
+
+
+class _Dying:
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def submit(self, spec: Any) -> Any:
+        result = self._backend.submit(spec)
+        maybe_die("after_submit")
+        return result
+
+
+services.Dispatcher.send = send  # type: ignore[method-assign]
+services.begin_dispatch = begin_dispatch  # type: ignore[assignment]
+services.finish_dispatch = finish_dispatch  # type: ignore[assignment]
+services.backend_for = lambda cluster: _Dying(_backend_for(cluster))  # type: ignore[assignment]
+
+if __name__ == "__main__":
+    from celery.bin.celery import main
+
+    sys.argv[0] = "celery"
+    sys.exit(main())
