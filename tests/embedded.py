@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import requests
 
+from apps.dispatch.local_ray import _proc_children
+
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED_GCS_PORT = int(os.environ.get("PADDOCK_TEST_EMBEDDED_GCS_PORT", "6470"))
 EMBEDDED_DASHBOARD_PORT = int(os.environ.get("PADDOCK_TEST_EMBEDDED_DASHBOARD_PORT", "8440"))
@@ -42,20 +44,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 def _cmdline(pid: int) -> str:
@@ -142,7 +130,7 @@ class EmbeddedStack:
         """runlocal's children by role: "ray head", "celery worker", "celery beat", "web"."""
         assert self.proc is not None
         roles = {}
-        for pid in _children_of(self.proc.pid):
+        for pid in _proc_children().get(self.proc.pid, []):
             line = _cmdline(pid)
             if "apps.dispatch.local_ray" in line:
                 roles["ray head"] = pid

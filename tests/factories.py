@@ -180,3 +180,24 @@ class PricePointFactory(factory.django.DjangoModelFactory):
     offer = factory.Sequence(lambda n: f"Test cloud offer {n}")
     as_of = date(2026, 1, 1)
     source_url = "https://example.com/pricing"
+
+
+def job_request(team: Team, cluster: Cluster, **overrides: object) -> object:
+    """A validated submission for ``apps.jobs.services.submit_job`` (what the API builds)."""
+    from apps.jobs.services import JobRequest
+
+    fields: dict[str, object] = {
+        "name": "job",
+        "team": team,
+        "cluster": cluster,
+        "kind": "batch",
+        "entrypoint": "true",
+        "runtime_env": {},
+        "cpus": 1.0,
+        "gpus": 0.0,
+        "accelerator_model": "",
+        "memory_gb": 0.0,
+        "max_retries": 0,
+    }
+    fields.update(overrides)
+    return JobRequest(**fields)  # type: ignore[arg-type]

@@ -18,25 +18,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
 django.setup()
 
 from apps.jobs import services  # noqa: E402
+from tests.integration.workers import AfterSubmit  # noqa: E402
 
 _real_backend_for = services.backend_for
 
 
-class _PausingBackend:
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-    def submit(self, spec: Any) -> Any:
-        result = self._backend.submit(spec)
-        Path(os.environ["PADDOCK_TEST_SUBMIT_MARKER"]).write_text(spec.remote_id)
-        time.sleep(300)
-        return result
+def _pause(spec: Any) -> None:
+    Path(os.environ["PADDOCK_TEST_SUBMIT_MARKER"]).write_text(spec.remote_id)
+    time.sleep(300)
 
 
-services.backend_for = lambda cluster: _PausingBackend(_real_backend_for(cluster))  # type: ignore[assignment]
+services.backend_for = lambda cluster: AfterSubmit(_real_backend_for(cluster), _pause)  # type: ignore[assignment]
 
 if __name__ == "__main__":
     from celery.bin.celery import main

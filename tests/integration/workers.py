@@ -85,3 +85,20 @@ def worker_env(database_name: str, **extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env
+
+
+class AfterSubmit:
+    """A real backend that runs ``hook(spec)`` right after the cluster accepted a job: the
+    window between "the cluster has it" and "Paddock recorded it" that worker-kill tests use."""
+
+    def __init__(self, backend: Any, hook: Any) -> None:
+        self._backend = backend
+        self._hook = hook
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def submit(self, spec: Any) -> Any:
+        result = self._backend.submit(spec)
+        self._hook(spec)
+        return result

@@ -10,6 +10,7 @@ from apps.core.tasks import SCHEDULE_QUEUED, started
 from apps.jobs import services
 from apps.jobs.models import Job
 from tests.brokers import PrivateQueue, broker
+from tests.factories import job_request
 
 GOOD = {"name": "hello", "team": "alpha", "entrypoint": "python -c 'print(42)'"}
 
@@ -18,19 +19,7 @@ GOOD = {"name": "hello", "team": "alpha", "entrypoint": "python -c 'print(42)'"}
 def test_a_thousand_submissions_queue_one_scheduler_pass(world: Any, private_queue: PrivateQueue) -> None:
     """Each submission queued its own wake-up: 2,600 in 75 s left 1,499 waiting, and an
     unrelated job took minutes. A pass reads every pending job, so one queued is enough."""
-    request = services.JobRequest(
-        name="flood",
-        team=world.alpha,
-        cluster=world.cluster,
-        kind="batch",
-        entrypoint="true",
-        runtime_env={},
-        cpus=1,
-        gpus=0,
-        accelerator_model="",
-        memory_gb=0,
-        max_retries=0,
-    )
+    request = job_request(world.alpha, world.cluster, name="flood")
     with private_queue.sending():
         for _ in range(1000):
             services.submit_job(actor=world.member, request=request)  # each in its own transaction

@@ -25,7 +25,7 @@ from apps.quotas.models import Allocation, Cohort, Pool, Quota
 from apps.quotas.pools import ensure_pools
 from apps.tenancy.models import Team
 from tests.factories import UserFactory
-from tests.perf.test_bench import table
+from tests.report import table
 
 NODES = 1_000
 GPUS_PER_NODE = 8

@@ -14,23 +14,10 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.jobs.models import Job
 from tests.conftest import client_for, token_for
+from tests.report import p95, table
 
 RUNS = 20
 ENTRYPOINT = 'python -c "import time; time.sleep(1.5)"'
-
-
-def table(title: str, rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    print(f"\n{title}")
-    for n, row in enumerate(rows):
-        print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(int(round(0.95 * len(ordered))) - 1, 0)]
 
 
 def compare_with_ray(

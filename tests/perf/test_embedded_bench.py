@@ -10,7 +10,8 @@ import uuid
 
 from tests.embedded import EmbeddedStack
 from tests.perf.test_bench import ENTRYPOINT, RUNS, compare_with_ray, ratio_table
-from tests.reliability.load import crashes, print_table, run_load
+from tests.reliability.load import crashes, run_load
+from tests.report import table as print_table
 
 
 def test_submit_to_running_on_the_embedded_default(embedded_stack: EmbeddedStack) -> None:

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.inventory.models import Accelerator, Node
 from apps.inventory.reports import AcceleratorReport, NodeReport, SyncResult, sync_reports
 from tests.conftest import client_for, token_for
-from tests.perf.test_bench import p95, table
+from tests.report import p95, table
 
 NODES = 1_000
 GPUS_PER_NODE = 8

@@ -19,7 +19,7 @@ from apps.jobs import services
 from apps.jobs.models import Attempt
 from tests.conftest import client_for, token_for
 from tests.factories import ClusterFactory, JobFactory, MembershipFactory, OrganisationFactory, TeamFactory, UserFactory
-from tests.perf.test_bench import table
+from tests.report import table
 
 pytestmark = [pytest.mark.ray, pytest.mark.django_db]
 

@@ -15,7 +15,7 @@ import statistics
 import time
 
 from apps.quotas.placement import NodeSlot, NoPlacement, Placement, PoolSnapshot
-from tests.perf.test_bench import p95, table
+from tests.report import p95, table
 
 NODES = 5_000
 GPUS_PER_NODE = 8

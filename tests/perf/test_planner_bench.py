@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from apps.planner import services
-from tests.perf.test_bench import p95, table
 from tests.planner.conftest import plan
 from tests.planner.test_measurements import MEASURED, estimated, spec_of
+from tests.report import p95, table
 
 REPEATS = 50
 

@@ -27,6 +27,7 @@ django.setup()
 
 import apps.dispatch.backends.ray  # noqa: E402, F401  (imported once, before the pool forks: faster restarts)
 from apps.jobs import services  # noqa: E402
+from tests.integration.workers import AfterSubmit  # noqa: E402
 
 POINTS = set(filter(None, os.environ.get("PADDOCK_CHAOS_POINTS", "").split(",")))
 PROBABILITY = float(os.environ.get("PADDOCK_CHAOS_P", "0.3"))
@@ -68,23 +69,10 @@ def finish_dispatch(attempt: Any, **kwargs: Any) -> str:
     return outcome
 
 
-class _Dying:
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-    def submit(self, spec: Any) -> Any:
-        result = self._backend.submit(spec)
-        maybe_die("after_submit")
-        return result
-
-
 services.Dispatcher.send = send  # type: ignore[method-assign]
 services.begin_dispatch = begin_dispatch  # type: ignore[assignment]
 services.finish_dispatch = finish_dispatch  # type: ignore[assignment]
-services.backend_for = lambda cluster: _Dying(_backend_for(cluster))  # type: ignore[assignment]
+services.backend_for = lambda cluster: AfterSubmit(_backend_for(cluster), lambda spec: maybe_die("after_submit"))  # type: ignore[assignment]
 
 if __name__ == "__main__":
     from celery.bin.celery import main

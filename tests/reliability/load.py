@@ -110,15 +110,6 @@ def run_load(stack: EmbeddedStack, *, clients: int, seconds: float, seed: int = 
     return result
 
 
-def print_table(title: str, rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    print(f"\n{title}")
-    for n, row in enumerate(rows):
-        print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
-
-
 def crashes(log: str) -> list[str]:
     """Lines of runlocal's output that say a part of the stack died or a worker failed hard."""
     needles = ("exited with", "JSONDecodeError", "WorkerLostError", "Unrecoverable error")

@@ -23,7 +23,14 @@ from apps.dispatch.local_ray import LocalRayHead
 from apps.jobs import services
 from apps.jobs.models import Attempt, Job
 from tests.conftest import ARTIFACTS
-from tests.factories import ClusterFactory, MembershipFactory, OrganisationFactory, TeamFactory, UserFactory
+from tests.factories import (
+    ClusterFactory,
+    MembershipFactory,
+    OrganisationFactory,
+    TeamFactory,
+    UserFactory,
+    job_request,
+)
 from tests.integration.workers import WorkerProcess, worker_env
 from tests.raycluster import RAY_TEST_DASHBOARD_PORT, RAY_TEST_GCS_PORT
 
@@ -50,20 +57,8 @@ def chaos_head() -> Iterator[LocalRayHead]:
         head.stop()
 
 
-def _request(team: Any, cluster: Any, n: int) -> services.JobRequest:
-    return services.JobRequest(
-        name=f"chaos-{n}",
-        team=team,
-        cluster=cluster,
-        kind="batch",
-        entrypoint=f"python -c \"print('chaos {n} done')\"",
-        runtime_env={},
-        cpus=0.5,
-        gpus=0,
-        accelerator_model="",
-        memory_gb=0,
-        max_retries=0,
-    )
+def _request(team: Any, cluster: Any, n: int) -> Any:
+    return job_request(team, cluster, name=f"chaos-{n}", entrypoint=f"python -c \"print('chaos {n} done')\"", cpus=0.5)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,7 +9,8 @@ import os
 import pytest
 
 from tests.embedded import EmbeddedStack
-from tests.reliability.load import crashes, print_table, run_load
+from tests.reliability.load import crashes, run_load
+from tests.report import table as print_table
 
 pytestmark = [pytest.mark.ray, pytest.mark.worker]
 SECONDS = float(os.environ.get("PADDOCK_LOAD_SECONDS", "45"))
