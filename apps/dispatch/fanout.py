@@ -13,6 +13,7 @@ connection they opened (a lazy loader may read one), so none leaks.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -28,6 +29,15 @@ T = TypeVar("T")
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="paddock-cluster")
 
 
+def _new_pool_after_fork() -> None:
+    # A forked child (a Celery pool process) inherits the executor but not its threads.
+    global _pool
+    _pool = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="paddock-cluster")
+
+
+os.register_at_fork(after_in_child=_new_pool_after_fork)
+
+
 @dataclass(frozen=True)
 class Outcome(Generic[T]):
     """What one call gave: a value, or the backend's error."""
@@ -40,7 +50,8 @@ class Outcome(Generic[T]):
         return self.error is None
 
 
-def _close_thread_connections() -> None:
+def close_thread_connections() -> None:
+    """Close the database connections this thread opened (a lazy package loader may open one)."""
     try:
         from django.db import connections
     except ImportError:  # pragma: no cover - the port is usable without Django
@@ -67,7 +78,7 @@ def _run_batch(calls: Sequence[tuple[K, Callable[[], T]]], into: dict[K, Outcome
             with lock:
                 into[key] = outcome
     finally:
-        _close_thread_connections()
+        close_thread_connections()
 
 
 class Batches(Generic[K, T]):

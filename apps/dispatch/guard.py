@@ -21,12 +21,14 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from apps.dispatch.fanout import close_thread_connections
 from apps.dispatch.port import (
     LOG_CHUNK_BYTES,
     Backend,
@@ -49,6 +51,25 @@ BREAKER_MAX_COOLDOWN_S = 60.0
 MAX_IN_FLIGHT = 8
 
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="paddock-backend-call")
+
+
+def _new_pool_after_fork() -> None:
+    # A forked child (a Celery pool process) inherits the executor but not its threads.
+    global _pool
+    _pool = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="paddock-backend-call")
+
+
+os.register_at_fork(after_in_child=_new_pool_after_fork)
+
+
+def _on_worker_thread(call: Callable[[], T]) -> Callable[[], T]:
+    def run() -> T:
+        try:
+            return call()
+        finally:
+            close_thread_connections()  # pooled threads live on: leave no database connection open
+
+    return run
 
 
 class BreakerStore(Protocol):
@@ -209,7 +230,7 @@ class GuardedBackend:
             )
         limit = self.deadline if deadline is None else deadline
         try:
-            future = _pool.submit(call)
+            future = _pool.submit(_on_worker_thread(call))
         except BaseException:
             self._slots.release()
             raise

@@ -14,6 +14,7 @@ function detail(overrides: Record<string, unknown> = {}) {
         state: "running",
         remote_id: "raysubmit_abc",
         message: "",
+        failure_cause: "",
         created_at: new Date().toISOString(),
         dispatched_at: new Date().toISOString(),
         started_at: new Date().toISOString(),
@@ -28,6 +29,26 @@ function detail(overrides: Record<string, unknown> = {}) {
 }
 
 describe("JobDetailPage", () => {
+  it("says when an attempt ended for the cluster's sake, not the job's", async () => {
+    const lost = {
+      ...detail().attempts[0],
+      id: "4f1c0a3e-0000-4000-8000-000000000002",
+      state: "lost",
+      failure_cause: "infrastructure",
+      message: "local no longer knows job 4f1c0a3e",
+      finished_at: new Date().toISOString(),
+    };
+    mockApi({
+      "GET /api/v1/jobs/7/": { body: detail({ attempts: [lost, { ...detail().attempts[0], number: 2 }] }) },
+      "GET /api/v1/jobs/7/logs/": { body: { attempt: 2, offset: 0, next_offset: 0, text: "", complete: false } },
+    });
+    renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+
+    const attempts = await screen.findByTestId("job-attempts");
+    expect(within(attempts).getByText("the cluster's failure")).toBeInTheDocument();
+    expect(within(attempts).getByText(/no longer knows job/)).toBeInTheDocument();
+  });
+
   it("shows the header, attempts, events, and tails the log until the job finishes", async () => {
     let state = "running";
     const logs: Record<number, { text: string; complete: boolean }> = {

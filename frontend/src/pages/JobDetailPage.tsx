@@ -198,7 +198,14 @@ function JobDetail({ id }: { id: number }) {
                 <td>
                   <RelativeTime iso={a.finished_at} />
                 </td>
-                <td>{a.message}</td>
+                <td>
+                  {a.failure_cause === "infrastructure" && (
+                    <span className="badge" title="Retried without counting against max retries">
+                      the cluster's failure
+                    </span>
+                  )}{" "}
+                  {a.message}
+                </td>
               </tr>
             ))}
           </tbody>
