@@ -30,6 +30,7 @@ from apps.dispatch.fanout import Batches, Outcome, group_calls, per_cluster
 from apps.dispatch.port import BackendError, JobSpec, PackageRef, RemoteState, RemoteStatus, SubmitResult
 from apps.dispatch.registry import note_no_answer
 from apps.dispatch.runtime_env import is_package_uri, package_sha256, package_uris
+from apps.inventory.choices import ClusterState
 from apps.inventory.models import Cluster
 from apps.inventory.services import backend_for, record_cluster_answered, record_cluster_silent
 from apps.jobs.choices import (
@@ -770,8 +771,10 @@ def check_attempts(
         sync_attempt(attempt, outcome.value, fetch_logs=fetch_logs(attempt) if callable(fetch_logs) else fetch_logs)
         checked += 1
     for cluster in answered.values():
+        was_silent = cluster.state == ClusterState.UNREACHABLE
         record_cluster_answered(cluster)
-        clear_silence_reasons(cluster)
+        if was_silent:  # only then can its jobs carry "not answering" (the watch loop asks 40 times a second)
+            clear_silence_reasons(cluster)
     for cluster, why in silent.values():
         if count_silence and not any(statuses.get(a.pk) for a in attempts if a.job.cluster_id == cluster.pk):
             note_no_answer(backend_for(cluster), "status", budget)  # gave up waiting: the breaker counts it

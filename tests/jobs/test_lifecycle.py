@@ -209,3 +209,27 @@ def test_a_supervisor_that_died_is_retried_but_a_non_zero_exit_is_not(
     job.refresh_from_db()
     assert job.state == "failed" and job.attempts.count() == 2
     assert Attempt.objects.get(pk=second).failure_cause == "code"
+
+
+def test_a_running_job_says_when_its_cluster_stops_answering_and_forgets_it_when_it_answers(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """While Ray was down a running job showed `running` with an empty reason for a minute."""
+    job = submit(world, django_capture_on_commit_callbacks)
+    remote = str(job.attempts.get().id)
+    fake_backend.advance(remote, RemoteState.RUNNING)
+    services.reconcile()
+
+    fake_backend.set_reachable(False)
+    outcome = services.reconcile()
+    job.refresh_from_db()
+    world.cluster.refresh_from_db()
+    assert outcome["silent_clusters"] == 1 and world.cluster.state == "unreachable"
+    assert job.state == "running"
+    assert f"Cluster {world.cluster.name} not answering since" in job.state_reason
+
+    fake_backend.set_reachable(True)
+    services.reconcile()
+    job.refresh_from_db()
+    world.cluster.refresh_from_db()
+    assert world.cluster.state == "ready" and job.state_reason == ""
