@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "apps.costs",
     "apps.planner",
     "apps.quotas",
+    "apps.admission",
 ]
 
 MIDDLEWARE = [

@@ -12,7 +12,7 @@ api_v1 = [
     path("", include("apps.jobs.api.urls")),
     path("", include("apps.costs.api.urls")),
     path("", include("apps.planner.api.urls")),
-    path("", include("apps.quotas.api.urls")),
+    path("", include("apps.admission.api.urls")),
 ]
 
 urlpatterns = [

@@ -127,12 +127,12 @@ def started(key: str) -> None:
         cache.delete(key)
 
 
-SCHEDULE_QUEUED = "jobs.schedule.queued"
+SCHEDULE_QUEUED = "admission.schedule.queued"
 
 
 def wake_scheduler() -> bool:
     """Ask for a scheduler pass; at most one is ever queued (a flood of submissions asks once)."""
-    return enqueue_once("jobs.schedule", key=SCHEDULE_QUEUED, ttl=60)
+    return enqueue_once("admission.schedule", key=SCHEDULE_QUEUED, ttl=60)
 
 
 def wake_scheduler_on_commit() -> None:

@@ -46,6 +46,7 @@ from apps.jobs.choices import (
 )
 from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import inspect_package
+from apps.jobs.signals import stopped_holding
 from apps.tenancy.models import Team
 
 if TYPE_CHECKING:
@@ -88,9 +89,7 @@ def move_job(
     previous = job.state
     if to_state not in HOLDING_STATES and HOLDING_STATES.intersection(expected):
         # The job stops holding its quota: its GPUs go back, and the queue may move.
-        from apps.quotas.models import Allocation
-
-        Allocation.objects.filter(job_id=job.pk, released_at__isnull=True).update(released_at=now)
+        stopped_holding.send(sender=Job, job_id=job.pk, at=now)
         wake_scheduler_on_commit()
     job.state = to_state
     for name, value in fields.items():

@@ -7,18 +7,12 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.core.tasks import SCHEDULE_QUEUED, paddock_task, started
+from apps.core.tasks import paddock_task, wake_scheduler
 from apps.dispatch.port import BackendError
-from apps.jobs import scheduler, services
+from apps.jobs import services
 
 WATCH_LOCK = "jobs.watch.lock"
 WATCH_FOLLOW_UP = "jobs.watch.follow-up"
-
-
-@paddock_task("jobs.schedule")
-def schedule() -> int:
-    started(SCHEDULE_QUEUED)  # submissions from now on ask for the next pass
-    return scheduler.admit_pending()
 
 
 @paddock_task("jobs.dispatch_attempt", bind=True, max_retries=None)
@@ -79,5 +73,5 @@ def refresh_logs(attempt_id: str) -> str:
 @paddock_task("jobs.reconcile")
 def reconcile() -> dict[str, int]:
     result = services.reconcile()
-    result["admitted"] = scheduler.admit_pending()
+    wake_scheduler()  # what reconcile put back in the queue, and anything a lost wake-up left
     return result

@@ -8,8 +8,6 @@
   fair-share ``weight``.
 - A **cohort** groups teams that lend to one another, with the three preemption switches.
 - A **priority class** names a priority and says whether its jobs may be preempted.
-- An **allocation** is one GPU held by one admitted job; the database refuses a second active
-  allocation of the same GPU.
 """
 
 from __future__ import annotations
@@ -127,26 +125,3 @@ class PriorityClass(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.value})"
-
-
-class Allocation(models.Model):
-    """One GPU held by one admitted job, from admission until the job stops holding it."""
-
-    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="allocations")
-    attempt = models.ForeignKey("jobs.Attempt", on_delete=models.CASCADE, related_name="allocations")
-    accelerator = models.ForeignKey("inventory.Accelerator", on_delete=models.CASCADE, related_name="allocations")
-    node = models.ForeignKey("inventory.Node", on_delete=models.CASCADE, related_name="allocations")
-    created_at = models.DateTimeField(auto_now_add=True)
-    released_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["accelerator"], condition=Q(released_at__isnull=True), name="allocation_one_holder_per_gpu"
-            )
-        ]
-        indexes = [models.Index(fields=["job"], condition=Q(released_at__isnull=True), name="allocation_active_job")]
-
-    def __str__(self) -> str:
-        return f"GPU {self.accelerator_id} for job {self.job_id}"

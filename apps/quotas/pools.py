@@ -1,42 +1,9 @@
-"""Pools come from the inventory: one per cluster × accelerator model it holds, plus its CPUs."""
+"""Which pool a job of a given shape counts against (configuration and inventory only)."""
 
 from __future__ import annotations
 
-import re
-
 from apps.inventory.catalog import Matcher
-from apps.inventory.models import Accelerator, Node
-from apps.jobs.choices import JobState
-from apps.jobs.models import Job
 from apps.quotas.models import Pool
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def ensure_pools() -> int:
-    """Create the pools the inventory implies and that do not exist yet; returns how many."""
-    wanted = set(
-        Accelerator.objects.filter(model__isnull=False)
-        .values_list("node__cluster_id", "node__cluster__name", "model_id", "model__name")
-        .distinct()
-    )
-    with_nodes = set(Node.objects.values_list("cluster_id", "cluster__name").distinct())
-    existing = set(Pool.objects.values_list("cluster_id", "accelerator_model_id"))
-    new = [
-        Pool(name=f"{cluster}-{_slug(model)}"[:63], cluster_id=cluster_id, accelerator_model_id=model_id)
-        for cluster_id, cluster, model_id, model in sorted(wanted)
-        if (cluster_id, model_id) not in existing
-    ]
-    new += [
-        Pool(name=f"{cluster}-cpu"[:63], cluster_id=cluster_id, accelerator_model_id=None)
-        for cluster_id, cluster in sorted(with_nodes)
-        if (cluster_id, None) not in existing
-    ]
-    if new:
-        Pool.objects.bulk_create(new, ignore_conflicts=True)
-    return len(new)
 
 
 def pool_for(cluster_id: int, gpus: float, accelerator: str) -> Pool | None:
@@ -49,45 +16,3 @@ def pool_for(cluster_id: int, gpus: float, accelerator: str) -> Pool | None:
         return gpu_pools[0] if len(gpu_pools) == 1 else None
     model = Matcher.load().match(accelerator)  # Ray's type ("H100"), the catalog name or a reported name
     return next((pool for pool in gpu_pools if model is not None and pool.accelerator_model_id == model.pk), None)
-
-
-def resolve_pools() -> int:
-    """Give pending jobs without a pool the pool their cluster now has for them (one lookup per
-    distinct cluster and shape, one update per pool)."""
-    shapes = (
-        Job.objects.filter(state=JobState.PENDING, pool__isnull=True, cluster__pools__isnull=False)
-        .values_list("cluster_id", "gpus", "accelerator_model")
-        .distinct()
-    )
-    resolved = 0
-    for cluster_id, gpus, accelerator in list(shapes):
-        pool = pool_for(cluster_id, gpus, accelerator)
-        if pool is not None:
-            same_shape = Job.objects.filter(cluster_id=cluster_id, gpus=gpus, accelerator_model=accelerator)
-            resolved += same_shape.filter(state=JobState.PENDING, pool__isnull=True).update(pool=pool)
-    return resolved
-
-
-def unresolved() -> list[tuple[Job, str]]:
-    """Pending jobs of clusters that have pools but none for the job's shape, and why."""
-    out: list[tuple[Job, str]] = []
-    jobs = list(
-        Job.objects.filter(state=JobState.PENDING, pool__isnull=True, cluster__pools__isnull=False)
-        .select_related("cluster")
-        .distinct()
-    )
-    pool_names: dict[int, list[str]] = {}
-    for cluster_id, name in Pool.objects.filter(cluster_id__in={job.cluster_id for job in jobs}).values_list(
-        "cluster_id", "name"
-    ):
-        pool_names.setdefault(cluster_id, []).append(name)
-    for job in jobs:
-        names = sorted(pool_names.get(job.cluster_id, []))
-        if job.gpus > 0 and not job.accelerator_model:
-            why = f"name the accelerator model: cluster {job.cluster.name} has the pools {', '.join(names)}"
-        elif job.gpus > 0:
-            why = f"cluster {job.cluster.name} has no pool of {job.accelerator_model} GPUs (it has {', '.join(names)})"
-        else:
-            why = f"cluster {job.cluster.name} has no CPU pool"
-        out.append((job, f"Cannot be scheduled: {why}."))
-    return out

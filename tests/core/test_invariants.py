@@ -53,7 +53,7 @@ def test_every_task_is_named_and_acks_late() -> None:
     app.loader.import_default_modules()
     ours = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
     assert {
-        "jobs.schedule",
+        "admission.schedule",
         "jobs.dispatch_attempt",
         "jobs.watch",
         "jobs.stop_attempt",
@@ -109,8 +109,9 @@ def grow_inventory(world: Any) -> None:
 
 
 def grow_admission(world: Any, i: int, node: Any, model: Any, gpu: Any) -> None:
+    from apps.admission.models import Allocation
     from apps.jobs.models import Attempt
-    from apps.quotas.models import Allocation, Cohort, Pool, PriorityClass, Quota
+    from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
     from apps.tenancy.models import Team
     from tests.factories import JobFactory
 

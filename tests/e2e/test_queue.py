@@ -32,11 +32,11 @@ def two_teams_on_one_gpu_node(role: str, *, organisation_admin: bool = False) ->
     no cohort), five 4-GPU jobs: each team's first is admitted, the other three wait. The user
     has ``role`` in nlp (and is an admin of the organisation when told). Returns the waiting
     jobs by name."""
+    from apps.admission.pools import ensure_pools
+    from apps.admission.scheduler import admit_pending
     from apps.inventory.models import AcceleratorModel
     from apps.jobs.models import Job
-    from apps.jobs.scheduler import admit_pending
     from apps.quotas.models import Pool, Quota
-    from apps.quotas.pools import ensure_pools
 
     org = OrganisationFactory(slug="acme")
     cluster = ClusterFactory(organisation=org, name="dgx-a")

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from apps.admission.pools import ensure_pools
 from apps.inventory import discovery
 from apps.jobs.models import Attempt, Job
 from apps.quotas.models import Pool, Quota
-from apps.quotas.pools import ensure_pools
 from tests.conftest import client_for, token_for
 from tests.factories import MembershipFactory
 from tests.integration.test_ray_flow import wait_for, wait_state

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from apps.admission import scheduler
 from apps.dispatch.port import RemoteState
-from apps.jobs import scheduler, services, tasks
+from apps.jobs import services, tasks
 from apps.jobs.models import Attempt, Job
 
 pytestmark = pytest.mark.django_db

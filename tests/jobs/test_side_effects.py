@@ -26,7 +26,7 @@ def test_a_thousand_submissions_queue_one_scheduler_pass(world: Any, private_que
 
     try:
         assert Job.objects.filter(name="flood").count() == 1000
-        assert private_queue.messages("jobs.schedule") == 1
+        assert private_queue.messages("admission.schedule") == 1
     finally:
         started(SCHEDULE_QUEUED)  # nobody will run that pass: let later tests' wake-ups through
 

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from apps.admission import scheduler
+from apps.admission.models import Allocation
+from apps.admission.pools import ensure_pools
 from apps.inventory.models import Accelerator, AcceleratorModel, NetworkFabric, Node
-from apps.jobs import scheduler
 from apps.jobs.choices import JobState
 from apps.jobs.models import Job
-from apps.quotas.models import Allocation, Cohort, Pool, Quota
-from apps.quotas.pools import ensure_pools
+from apps.quotas.models import Cohort, Pool, Quota
 from apps.tenancy.models import Team
 from tests.factories import UserFactory
 from tests.report import table

@@ -14,7 +14,7 @@ import random
 import statistics
 import time
 
-from apps.quotas.placement import NodeSlot, NoPlacement, Placement, PoolSnapshot
+from apps.admission.placement import NodeSlot, NoPlacement, Placement, PoolSnapshot
 from tests.report import p95, table
 
 NODES = 5_000

@@ -11,10 +11,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from apps.admission.pools import ensure_pools
+from apps.admission.scheduler import admit_pending
 from apps.core.models import AuditEntry
-from apps.jobs.scheduler import admit_pending
 from apps.quotas.models import Pool, Quota
-from apps.quotas.pools import ensure_pools
 from apps.tenancy import services
 from apps.tenancy.models import OrganisationMembership
 from tests.conftest import client_for, token_for

@@ -24,9 +24,9 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from apps.admission.pools import ensure_pools
 from apps.inventory.models import AcceleratorModel
 from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
-from apps.quotas.pools import ensure_pools
 from tests.conftest import client_for, token_for
 from tests.factories import (
     AcceleratorFactory,

@@ -1,6 +1,6 @@
 """An independent check of the admission invariants, read straight from the database.
 
-It deliberately shares no code with the scheduler's accounting (``apps.quotas.accounting``):
+It deliberately shares no code with the scheduler's accounting (``apps.admission.accounting``):
 it recomputes usage, borrowing and lending from rows with its own arithmetic, so a bug there
 cannot hide itself here. ``check_invariants()`` returns every violation in words; empty is good.
 
@@ -25,9 +25,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q
 
+from apps.admission.models import Allocation
 from apps.inventory.models import Accelerator, Node
 from apps.jobs.models import Attempt, Job
-from apps.quotas.models import Allocation, Pool, Quota
+from apps.quotas.models import Pool, Quota
 from apps.tenancy.models import Team
 
 HOLDING = ("admitted", "dispatching", "running")

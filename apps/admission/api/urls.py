@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from apps.quotas.api import views
+from apps.admission.api import views
 
 router = SimpleRouter()
 router.register("pools", views.PoolViewSet, basename="pool")

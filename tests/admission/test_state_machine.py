@@ -22,15 +22,15 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from apps.admission.scheduler import admit_pending
 from apps.inventory.models import Node
 from apps.jobs.choices import HOLDING_STATES, EventKind, JobState
 from apps.jobs.models import Job
-from apps.jobs.scheduler import admit_pending
 from apps.jobs.services import move_job
 from apps.quotas.models import Quota
+from tests.admission.invariants import check_invariants
+from tests.admission.test_semantics import Scene
 from tests.factories import ClusterFactory, NetworkFabricFactory, OrganisationFactory
-from tests.quotas.invariants import check_invariants
-from tests.quotas.test_semantics import Scene
 
 TEAMS = ("t-a", "t-b", "t-solo")  # two in the cohort, one alone
 CLASSES = (None, "low", "high", "pinned")

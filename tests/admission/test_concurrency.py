@@ -24,7 +24,7 @@ from tests.integration.workers import ROOT, worker_env
 
 CHILD = (
     "import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'controlplane.settings'); django.setup(); "
-    "from tests.quotas.test_concurrency import child; child()"
+    "from tests.admission.test_concurrency import child; child()"
 )
 
 
@@ -47,7 +47,7 @@ def child() -> None:
     """Entry point of a child process; its role and limits come from the environment."""
     from django.db import connection
 
-    from tests.quotas.invariants import check_invariants
+    from tests.admission.invariants import check_invariants
 
     _silence_side_effects()
     role = os.environ["QUOTA_CHILD_ROLE"]
@@ -57,14 +57,14 @@ def child() -> None:
     stats: dict[str, Any] = {"role": role, "steps": 0, "admitted": 0, "passes": 0, "violations": []}
 
     if role == "sleepy":  # stop for good in the middle of writing an admission
-        from apps.jobs import scheduler
+        from apps.admission import apply, scheduler
 
         def stall(*args: Any, **kwargs: Any) -> str:
             Path(os.environ["QUOTA_CHILD_MARKER"]).write_text(str(os.getpid()))
             time.sleep(600)
             return ""
 
-        scheduler._admitted_message = stall  # type: ignore[assignment]
+        apply._admitted_message = stall  # type: ignore[assignment]
         scheduler.admit_pending()
         return
 
@@ -91,7 +91,7 @@ def _write(path: Path, stats: dict[str, Any]) -> None:
 
 
 def _schedule_step(rng: random.Random, stats: dict[str, Any]) -> None:
-    from apps.jobs import scheduler
+    from apps.admission import scheduler
 
     if "decisions" not in stats:  # count every decision a pass makes: admit, preempt, or say why not
         stats["decisions"] = 0
@@ -216,8 +216,8 @@ def build_contended_world() -> Any:
     """Four 8-GPU nodes on two fabrics; a cohort of four teams with every preemption switch on,
     plus a team alone; three priority classes, one not preemptible."""
     from apps.quotas.models import PriorityClass
+    from tests.admission.test_semantics import Scene
     from tests.factories import ClusterFactory, NetworkFabricFactory, OrganisationFactory
-    from tests.quotas.test_semantics import Scene
 
     org = OrganisationFactory(slug="busy")
     scene = Scene(org, ClusterFactory(organisation=org, name="gpu-c", kind="fake", address="fake://busy"))
@@ -240,10 +240,10 @@ def build_contended_world() -> Any:
 def test_many_submitters_and_two_schedulers_never_break_an_invariant(
     catalog: Any, quiet: Any, test_database_name: str, tmp_path: Path
 ) -> None:
+    from apps.admission.scheduler import admit_pending
     from apps.jobs.choices import EventKind
     from apps.jobs.models import JobEvent
-    from apps.jobs.scheduler import admit_pending
-    from tests.quotas.invariants import check_invariants
+    from tests.admission.invariants import check_invariants
 
     build_contended_world()
     deadline = time.time() + 18
@@ -281,9 +281,9 @@ def test_many_submitters_and_two_schedulers_never_break_an_invariant(
 def reclaim_in_flight() -> tuple[list[Any], list[Any]]:
     """alpha borrows all of beta's guarantee; beta asks for it back: the next pass must preempt
     eight jobs and admit eight."""
-    from apps.jobs.scheduler import admit_pending
+    from apps.admission.scheduler import admit_pending
+    from tests.admission.test_semantics import Scene
     from tests.factories import ClusterFactory, OrganisationFactory
-    from tests.quotas.test_semantics import Scene
 
     org = OrganisationFactory(slug="crashy")
     scene = Scene(org, ClusterFactory(organisation=org, name="gpu-k", kind="fake", address="fake://crashy"))
@@ -301,11 +301,11 @@ def reclaim_in_flight() -> tuple[list[Any], list[Any]]:
 def test_a_scheduler_killed_while_writing_a_pass_leaves_nothing_half_admitted(
     catalog: Any, quiet: Any, test_database_name: str, tmp_path: Path
 ) -> None:
+    from apps.admission.models import Allocation
+    from apps.admission.scheduler import admit_pending
     from apps.jobs.choices import JobState
     from apps.jobs.models import Attempt, Job
-    from apps.jobs.scheduler import admit_pending
-    from apps.quotas.models import Allocation
-    from tests.quotas.invariants import check_invariants
+    from tests.admission.invariants import check_invariants
 
     borrowers, owners = reclaim_in_flight()
     marker = tmp_path / "stalled"
@@ -342,10 +342,10 @@ def test_a_scheduler_killed_while_writing_a_pass_leaves_nothing_half_admitted(
 def test_schedulers_killed_at_random_moments_leave_a_consistent_state(
     catalog: Any, quiet: Any, test_database_name: str, tmp_path: Path
 ) -> None:
+    from apps.admission.scheduler import admit_pending
     from apps.jobs.choices import JobState
     from apps.jobs.models import Job
-    from apps.jobs.scheduler import admit_pending
-    from tests.quotas.invariants import check_invariants
+    from tests.admission.invariants import check_invariants
 
     build_contended_world()
     rng = random.Random(11)

@@ -12,12 +12,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from apps.admission.models import Allocation
+from apps.admission.pools import ensure_pools
+from apps.admission.scheduler import admit_pending
 from apps.core.models import AuditEntry
 from apps.inventory.models import AcceleratorModel
 from apps.jobs.models import Job
-from apps.jobs.scheduler import admit_pending
-from apps.quotas.models import Allocation, Cohort, Pool, PriorityClass, Quota
-from apps.quotas.pools import ensure_pools
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
 from apps.tenancy.models import Team
 from tests.core.test_invariants import grow_inventory
 from tests.factories import AcceleratorFactory, NodeFactory, UserFactory
@@ -54,7 +55,8 @@ def submit(world: Any, user: Any, team: str, gpus: int, name: str) -> int:
 
 
 def url(model: str, view: str = "changelist", *args: Any) -> str:
-    return reverse(f"admin:quotas_{model}_{view}", args=args)
+    app = "admission" if model == "allocation" else "quotas"
+    return reverse(f"admin:{app}_{model}_{view}", args=args)
 
 
 def queries(console: Client, path: str) -> int:

@@ -1,9 +1,10 @@
 """Admission for clusters without pools: first come, on the free capacity the cluster reports.
 
 A cluster whose inventory Paddock knows gets pools and goes through the quota scheduler
-(:mod:`apps.jobs.scheduler`); one Paddock has not discovered yet (no nodes) still runs jobs,
+(:mod:`apps.admission.scheduler`); one Paddock has not discovered yet (no nodes) still runs jobs,
 admitted here in priority then submission order on what Ray says is free. Called by the
-scheduler inside its pass, under its lock.
+scheduler after its pass's transaction; each cluster's jobs are admitted under that cluster's
+own lock.
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def _admit_on(cluster: Cluster, capacity: Capacity | None, dispatcher: Dispatche
     """Admit one cluster's pending pool-less jobs that fit ``capacity`` (None: it did not answer)."""
     admitted: list[str] = []
     with transaction.atomic():
-        if not try_transaction_lock("jobs.scheduler"):
-            return 0
+        if not try_transaction_lock(f"admission.capacity.{cluster.pk}"):
+            return 0  # another pass is admitting this cluster's jobs now
         in_flight = Resources()
         # Admitted and dispatching jobs are not yet running on the cluster, so the cluster's
         # own "available" figure does not count them: subtract them here.

@@ -7,20 +7,20 @@ from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api.viewsets import TeamScopedViewSet
-from apps.inventory.api.views import OrganisationScopedViewSet
-from apps.jobs.choices import JobState
-from apps.jobs.models import Job
-from apps.jobs.scheduler import PassState, load_state
-from apps.quotas import services
-from apps.quotas.api.filters import CohortFilter, PoolFilter, PriorityClassFilter, QueueFilter, QuotaFilter
-from apps.quotas.api.serializers import (
+from apps.admission.api.filters import CohortFilter, PoolFilter, PriorityClassFilter, QueueFilter, QuotaFilter
+from apps.admission.api.serializers import (
     CohortSerializer,
     PriorityClassSerializer,
     QueueEntrySerializer,
     QuotaSerializer,
     SchedulingPoolSerializer,
 )
+from apps.admission.state import PassState, load_state
+from apps.core.api.viewsets import TeamScopedViewSet
+from apps.inventory.api.views import OrganisationScopedViewSet
+from apps.jobs.choices import JobState
+from apps.jobs.models import Job
+from apps.quotas import services
 from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
 from apps.tenancy.models import Team
 

@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from apps.jobs import scheduler, services
+from apps.admission import scheduler
+from apps.jobs import services
 
 
 class Command(BaseCommand):

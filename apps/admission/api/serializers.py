@@ -5,10 +5,10 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.admission.accounting import PoolLedger
+from apps.admission.state import PassState
 from apps.inventory.api.serializers import OrganisationOwnedSerializer
 from apps.jobs.models import Job
-from apps.jobs.scheduler import PassState
-from apps.quotas.accounting import PoolLedger
 from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
 from apps.tenancy.models import Organisation, Team
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from apps.quotas.placement import NodeShare, NodeSlot, NoPlacement, Placement, PoolSnapshot
+from apps.admission.placement import NodeShare, NodeSlot, NoPlacement, Placement, PoolSnapshot
 
 HALVES = (frozenset(range(4)), frozenset(range(4, 8)))
 

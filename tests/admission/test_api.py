@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from apps.admission.pools import ensure_pools
+from apps.admission.scheduler import admit_pending
 from apps.core.models import AuditEntry
 from apps.inventory.models import AcceleratorModel
 from apps.jobs.models import Job
-from apps.jobs.scheduler import admit_pending
 from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
-from apps.quotas.pools import ensure_pools
 from apps.tenancy.models import Team
 from tests.factories import (
     AcceleratorFactory,

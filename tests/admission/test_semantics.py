@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from apps.admission.models import Allocation
+from apps.admission.pools import ensure_pools
+from apps.admission.scheduler import admit_pending
 from apps.inventory.models import AcceleratorModel, Node
 from apps.jobs.choices import HOLDING_STATES, AttemptState, EventKind, JobState
 from apps.jobs.models import Job
-from apps.jobs.scheduler import admit_pending
 from apps.jobs.services import move_job
-from apps.quotas.models import Allocation, Cohort, Pool, PriorityClass, Quota
-from apps.quotas.pools import ensure_pools
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
+from tests.admission.invariants import check_invariants
 from tests.factories import (
     AcceleratorFactory,
     JobFactory,
@@ -26,7 +28,6 @@ from tests.factories import (
     NodeFactory,
     TeamFactory,
 )
-from tests.quotas.invariants import check_invariants
 
 H100 = "H100 SXM"
 POOL = "gpu-a-h100-sxm"

@@ -2,7 +2,7 @@
 use, borrowing and lending now), cohorts, priority classes and the GPUs jobs hold.
 
 Writes go through :mod:`apps.quotas.services`. Use figures come from the scheduler's own view
-(:func:`apps.jobs.scheduler.load_state`), loaded once per page: a page makes the same number
+(:func:`apps.admission.state.load_state`), loaded once per page: a page makes the same number
 of queries whatever the number of rows. A quota change can be previewed before it is saved:
 the scheduler decides on the changed quota without writing anything, and the form shows which
 pending jobs it would admit and which running jobs it would preempt.
@@ -21,10 +21,12 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from apps.jobs import scheduler
+from apps.admission import scheduler
+from apps.admission.models import Allocation
+from apps.admission.state import load_state
 from apps.jobs.models import Job
 from apps.quotas import services
-from apps.quotas.models import Allocation, Cohort, Pool, PriorityClass, Quota
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
 from apps.tenancy.models import Team
 
 # Set on each row of a changelist page by its ChangeList (one scheduler load per page).
@@ -45,7 +47,7 @@ def _show_errors(form: forms.BaseForm, exc: ValidationError) -> None:
 class PoolChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
-        state = scheduler.load_state()
+        state = load_state()
         for pool in self.result_list:
             ledger = state.ledgers.get(pool.pk)
             snapshot = state.snapshots.get(pool.pk)
@@ -141,7 +143,7 @@ class QuotaForm(forms.ModelForm):  # type: ignore[type-arg]
 class QuotaChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
-        ledgers = scheduler.load_state().ledgers
+        ledgers = load_state().ledgers
         for quota in self.result_list:
             ledger = ledgers.get(quota.pool_id)
             if ledger is None:

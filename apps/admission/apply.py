@@ -1,0 +1,129 @@
+"""Writing a pass's decisions: admissions (attempt, placement, GPU allocations, event),
+preemptions and reasons, all in the pass's transaction."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from apps.admission import capacity
+from apps.admission.models import Allocation
+from apps.admission.placement import Placement
+from apps.admission.state import Candidate, Decisions, PassState
+from apps.jobs.choices import AttemptState, EventKind, JobState
+from apps.jobs.models import Attempt, Job, JobEvent
+from apps.jobs.services import Dispatcher, preempt_job
+
+
+def apply_decisions(
+    state: PassState,
+    candidates: dict[int, Candidate],
+    decisions: Decisions,
+    now: datetime,
+    dispatcher: Dispatcher | None = None,
+) -> int:
+    for holder, reason in decisions.preempted:
+        job = Job.objects.filter(pk=holder.job_id).first()
+        if job is not None:
+            preempt_job(job, reason=reason)
+    admitted_ids = [job.job_id for job, _ in decisions.admitted]
+    locked = set(
+        Job.objects.select_for_update().filter(pk__in=admitted_ids, state=JobState.PENDING).values_list("pk", flat=True)
+    )
+    placements = {job.job_id: placement for job, placement in decisions.admitted if job.job_id in locked}
+    if placements:
+        Job.objects.filter(pk__in=list(placements)).update(
+            state=JobState.ADMITTED, admitted_at=now, state_reason="", updated_at=now
+        )
+        attempts = Attempt.objects.bulk_create(
+            [
+                Attempt(
+                    job_id=job_id,
+                    number=candidates[job_id].last_attempt + 1,
+                    state=AttemptState.ADMITTED,
+                    placement=placement.as_json(),
+                )
+                for job_id, placement in placements.items()
+            ]
+        )
+        by_job = {attempt.job_id: attempt for attempt in attempts}
+        JobEvent.objects.bulk_create(
+            [
+                JobEvent(
+                    job_id=job_id,
+                    attempt=by_job[job_id],
+                    kind=EventKind.ADMITTED,
+                    from_state=JobState.PENDING,
+                    to_state=JobState.ADMITTED,
+                    message=_admitted_message(state, candidates[job_id], placement),
+                )
+                for job_id, placement in placements.items()
+            ]
+        )
+        Allocation.objects.bulk_create(
+            [
+                Allocation(
+                    job_id=job_id,
+                    attempt=by_job[job_id],
+                    node_id=share.node_id,
+                    accelerator_id=state.accelerator_ids[(share.node_id, index)],
+                )
+                for job_id, placement in placements.items()
+                for share in placement.shares
+                for index in share.gpus
+            ]
+        )
+        capacity.send_on_commit([str(attempt.pk) for attempt in attempts], dispatcher)
+    changed = {
+        job_id: reason
+        for job_id, reason in decisions.reasons.items()
+        if job_id in candidates and candidates[job_id].state_reason != reason
+    }
+    if changed:
+        _write_reasons(changed, now)
+        # An event when the kind of wait changes, not every time a count in the sentence does.
+        JobEvent.objects.bulk_create(
+            [
+                JobEvent(job_id=job_id, kind=EventKind.WAITING, message=reason)
+                for job_id, reason in changed.items()
+                if _gist(reason) != _gist(candidates[job_id].state_reason)
+            ]
+        )
+    return len(placements)
+
+
+def _gist(reason: str) -> str:
+    return re.sub(r"\d+", "#", reason)
+
+
+def _write_reasons(reasons: dict[int, str], now: datetime) -> None:
+    """One statement for thousands of reasons (PostgreSQL); bulk_update elsewhere."""
+    if connection.vendor != "postgresql":
+        jobs = list(Job.objects.filter(pk__in=list(reasons), state=JobState.PENDING).only("id"))
+        for job in jobs:
+            job.state_reason, job.updated_at = reasons[job.pk], now
+        Job.objects.bulk_update(jobs, ["state_reason", "updated_at"], batch_size=500)
+        return
+    table = Job._meta.db_table
+    items = list(reasons.items())
+    for start in range(0, len(items), 2000):
+        chunk = items[start : start + 2000]
+        values = ", ".join(["(%s::bigint, %s::text)"] * len(chunk))
+        params: list[Any] = [value for pair in chunk for value in pair]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET state_reason = v.reason, updated_at = %s "  # noqa: S608 - names are ours
+                f"FROM (VALUES {values}) AS v(id, reason) WHERE {table}.id = v.id AND {table}.state = %s",
+                [now, *params, JobState.PENDING],
+            )
+
+
+def _admitted_message(state: PassState, job: Candidate, placement: Placement) -> str:
+    pool = state.pools[job.pool_id]
+    if not placement.shares:
+        return f"admitted to pool {pool.name} ({job.units} CPU)"
+    where = "; ".join(f"{s.hostname} GPUs {','.join(map(str, s.gpus))}" for s in placement.shares)
+    return f"admitted to pool {pool.name}: {where}"

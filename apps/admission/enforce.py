@@ -1,0 +1,46 @@
+"""Restoring limits an operator lowered (a quota cut, a node gone) before anything is admitted."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from apps.admission.preemption import victim_order
+from apps.admission.state import Decisions, PassState, evict, release
+
+
+def enforce(state: PassState, decisions: Decisions) -> None:
+    """Restore limits lowered since the last pass: preempt the newest, lowest-priority work."""
+    for holder in state.lost_holders:
+        release(state, holder)
+        evict(state, decisions, holder, "its node went down")
+    for pool_id, ledger in state.ledgers.items():
+        if ledger.open:
+            continue
+        firm: dict[int, int] = defaultdict(int)  # units of non-preemptible work per team
+        for holder in state.holders.get(pool_id, []):
+            if not holder.preemptible:
+                firm[holder.team_id] += holder.units
+        for holder in sorted(state.holders.get(pool_id, []), key=victim_order):
+            share = ledger.share(holder.team_id)
+            team = ledger.team_names.get(holder.team_id)
+            cohort = state.team_cohort.get(holder.team_id)
+            why = ""
+            if share.max is not None and share.used > share.max:
+                why = f"team {team} is over its max in pool {ledger.name}"
+            elif not share.has_quota and cohort is None and share.used:
+                why = f"team {team} has no quota in pool {ledger.name}"
+            elif cohort is None and share.used > share.guaranteed:
+                why = f"team {team} is over its guarantee in pool {ledger.name} and has no cohort to borrow from"
+            elif not holder.preemptible and firm[holder.team_id] > share.guaranteed:
+                why = f"team {team}'s non-preemptible work exceeds its guarantee in pool {ledger.name}"
+            elif (
+                cohort is not None
+                and share.borrowed
+                and ledger.cohort_borrowed(cohort) > ledger.cohort_lendable(cohort)
+            ):
+                why = "its cohort lends less than its teams borrow"
+            if why:
+                if not holder.preemptible:
+                    firm[holder.team_id] -= holder.units
+                release(state, holder)
+                evict(state, decisions, holder, why)

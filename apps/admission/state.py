@@ -1,0 +1,389 @@
+"""What a scheduler pass decides on, loaded in a fixed number of queries, and the primitives
+that change it as if a decision were applied (take, release, evict)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Max
+
+from apps.admission.accounting import PoolLedger, Share
+from apps.admission.models import Allocation
+from apps.admission.placement import NodeShare, NodeSlot, NoPlacement, Placement, PoolSnapshot
+from apps.inventory.choices import NodeState
+from apps.inventory.models import Accelerator, NetworkFabric, Node
+from apps.jobs.choices import HOLDING_STATES, JobState
+from apps.jobs.models import Job
+from apps.quotas.models import Cohort, Pool, Quota
+from apps.tenancy.models import Team
+
+
+@dataclass
+class Holder:
+    """A job that holds units of a pool now."""
+
+    job_id: int
+    team_id: int
+    pool_id: int
+    units: int
+    priority: int
+    preemptible: bool
+    admitted_at: datetime | None
+    placement: Placement | None = None
+
+
+@dataclass
+class Candidate:
+    """A pending job, as the pass sees it."""
+
+    job_id: int
+    team_id: int
+    pool_id: int
+    units: int
+    priority: int
+    preemptible: bool
+    priority_class: str
+    created_at: datetime
+    waiting_since: datetime
+    last_attempt: int
+    state_reason: str
+
+
+@dataclass
+class PassState:
+    pools: dict[int, Pool]
+    ledgers: dict[int, PoolLedger]
+    snapshots: dict[int, PoolSnapshot]  # GPU pools
+    cpu_free: dict[int, int]  # CPU pools
+    holders: dict[int, list[Holder]]
+    accelerator_ids: dict[tuple[int, int], int]  # (node id, GPU index) → Accelerator id
+    policies: dict[int, Cohort]
+    team_cohort: dict[int, int | None]
+    gang_limit: dict[int, int] = field(default_factory=dict)  # the most GPUs one job can ever get per pool
+    memory_per_cpu: dict[int, float] = field(default_factory=dict)  # CPU pools: GB of memory per CPU
+    lost_holders: list[Holder] = field(default_factory=list)  # placed on nodes now down
+
+
+@dataclass
+class Decisions:
+    admitted: list[tuple[Candidate, Placement]] = field(default_factory=list)
+    preempted: list[tuple[Holder, str]] = field(default_factory=list)
+    reasons: dict[int, str] = field(default_factory=dict)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _units(gpus: float, cpus: float, memory_gb: float, gpu_pool: bool, memory_per_cpu: float) -> int:
+    """GPUs in a GPU pool. In a CPU pool, CPUs — or, for a job that asks for more memory than its
+    CPUs come with on the pool's nodes, the CPUs that much memory comes with (its dominant share)."""
+    if gpu_pool:
+        return math.ceil(gpus)
+    by_memory = math.ceil(memory_gb / memory_per_cpu - 1e-9) if memory_per_cpu > 0 and memory_gb > 0 else 0
+    return max(math.ceil(cpus), by_memory)
+
+
+def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
+    """Everything a pass decides on, in a fixed number of queries whatever the inventory's size.
+
+    ``quota_overrides`` replaces stored quotas (same team and pool) for a what-if preview.
+    """
+    pools = {pool.pk: pool for pool in Pool.objects.select_related("cluster", "accelerator_model")}
+    teams = {team.pk: team for team in Team.objects.only("id", "slug", "cohort_id")}
+    policies = {cohort.pk: cohort for cohort in Cohort.objects.all()}
+    team_cohort = {pk: team.cohort_id for pk, team in teams.items()}
+    quotas = {(q.team_id, q.pool_id): q for q in Quota.objects.all()}
+    for quota in quota_overrides:
+        quotas[(quota.team_id, quota.pool_id)] = quota
+
+    nodes = {
+        node.pk: node
+        for node in Node.objects.filter(cluster_id__in={p.cluster_id for p in pools.values()})
+        .exclude(state=NodeState.DOWN)
+        .only("id", "cluster_id", "hostname", "address", "cpus", "memory_bytes", "state")
+    }
+    schedulable = set(Node.objects.schedulable().filter(pk__in=list(nodes)).values_list("pk", flat=True))
+    fabric_names = dict(NetworkFabric.objects.values_list("pk", "name"))
+    fabrics: dict[int, set[int]] = defaultdict(set)
+    for node_id, fabric_id in Node.fabrics.through.objects.filter(node_id__in=list(nodes)).values_list(
+        "node_id", "networkfabric_id"
+    ):
+        fabrics[node_id].add(fabric_id)
+    domains: dict[tuple[int, int], set[int]] = defaultdict(set)  # (node, domain) → GPU indices
+    for domain_id, node_id, index in Accelerator.interconnect_domains.through.objects.filter(
+        accelerator__node_id__in=list(nodes)
+    ).values_list("interconnectdomain_id", "accelerator__node_id", "accelerator__index"):
+        domains[(node_id, domain_id)].add(index)
+    node_domains: dict[int, list[frozenset[int]]] = defaultdict(list)
+    for (node_id, _), indices in domains.items():
+        node_domains[node_id].append(frozenset(indices))
+
+    model_pool = {(p.cluster_id, p.accelerator_model_id): pk for pk, p in pools.items() if p.accelerator_model_id}
+    per_node: dict[tuple[int, int], int] = defaultdict(int)  # (pool, node) → GPUs, in use or not
+    accelerator_ids: dict[tuple[int, int], int] = {}
+    free: dict[int, dict[int, set[int]]] = defaultdict(dict)  # pool → node → free GPU indices
+    capacity: dict[int, int] = defaultdict(int)
+    held = set(Allocation.objects.filter(released_at__isnull=True).values_list("accelerator_id", flat=True))
+    for acc_id, node_id, index, model_id, health in Accelerator.objects.filter(
+        node_id__in=list(nodes), model__isnull=False
+    ).values_list("id", "node_id", "index", "model_id", "health"):
+        pool_id = model_pool.get((nodes[node_id].cluster_id, model_id))
+        if pool_id is None:
+            continue
+        accelerator_ids[(node_id, index)] = acc_id
+        capacity[pool_id] += 1
+        per_node[(pool_id, node_id)] += 1  # any node not down: a cordoned one may come back
+        if node_id in schedulable and acc_id not in held and health != "failed":
+            free[pool_id].setdefault(node_id, set()).add(index)
+        elif node_id in schedulable:
+            free[pool_id].setdefault(node_id, set())
+
+    cpu_pools = {p.cluster_id: pk for pk, p in pools.items() if not p.accelerator_model_id}
+    memory: dict[int, float] = defaultdict(float)
+    for node in nodes.values():
+        pool_id = cpu_pools.get(node.cluster_id)
+        if pool_id is not None:
+            capacity[pool_id] += int(node.cpus)
+            memory[pool_id] += node.memory_bytes / 1e9
+    memory_per_cpu = {pool_id: memory[pool_id] / capacity[pool_id] for pool_id in memory if capacity[pool_id]}
+    cpu_capacity_schedulable: dict[int, int] = defaultdict(int)
+    for node in nodes.values():
+        if node.pk in schedulable and node.cluster_id in cpu_pools:
+            cpu_capacity_schedulable[cpu_pools[node.cluster_id]] += int(node.cpus)
+
+    ledgers: dict[int, PoolLedger] = {}
+    cohort_names = {pk: c.name for pk, c in policies.items()}
+    for pool_id, pool in pools.items():
+        ledger = PoolLedger(
+            pool_id=pool_id,
+            name=pool.name,
+            unit=pool.unit,
+            capacity=capacity[pool_id],
+            cohort_of=dict(team_cohort),
+            team_names={pk: t.slug for pk, t in teams.items()},
+            cohort_names=cohort_names,
+        )
+        ledgers[pool_id] = ledger
+    for (team_id, pool_id), quota in quotas.items():
+        if pool_id in ledgers:
+            ledgers[pool_id].shares[team_id] = Share(
+                team_id=team_id,
+                guaranteed=quota.guaranteed,
+                max=quota.max,
+                lending_limit=quota.lending_limit,
+                weight=float(quota.weight),
+                has_quota=True,
+            )
+
+    placements: dict[int, list[tuple[int, str, str, int]]] = defaultdict(list)
+    down_jobs: set[int] = set()
+    for job_id, node_id, hostname, address, index, node_state in Allocation.objects.filter(
+        released_at__isnull=True
+    ).values_list("job_id", "node_id", "node__hostname", "node__address", "accelerator__index", "node__state"):
+        placements[job_id].append((node_id, hostname, address, index))
+        if node_state == NodeState.DOWN:
+            down_jobs.add(job_id)
+    holders: dict[int, list[Holder]] = defaultdict(list)
+    lost: list[Holder] = []
+    for row in Job.objects.filter(state__in=HOLDING_STATES, pool__isnull=False).values(
+        "id",
+        "team_id",
+        "pool_id",
+        "gpus",
+        "cpus",
+        "memory_gb",
+        "priority",
+        "priority_class__preemptible",
+        "admitted_at",
+    ):
+        held_in = pools.get(row["pool_id"])
+        if held_in is None:
+            continue
+        holder = Holder(
+            job_id=row["id"],
+            team_id=row["team_id"],
+            pool_id=row["pool_id"],
+            units=_units(
+                row["gpus"],
+                row["cpus"],
+                row["memory_gb"],
+                bool(held_in.accelerator_model_id),
+                memory_per_cpu.get(held_in.pk, 0.0),
+            ),
+            priority=row["priority"],
+            preemptible=row["priority_class__preemptible"] is not False,
+            admitted_at=row["admitted_at"],
+            placement=_placement(placements.get(row["id"], [])),
+        )
+        holders[holder.pool_id].append(holder)
+        ledgers[holder.pool_id].add(holder.team_id, holder.units)
+        if holder.job_id in down_jobs:
+            lost.append(holder)
+
+    gang_limit: dict[int, int] = defaultdict(int)
+    fabric_total: dict[tuple[int, int], int] = defaultdict(int)
+    for (pool_id, node_id), count in per_node.items():
+        gang_limit[pool_id] = max(gang_limit[pool_id], count)
+        for fabric_id in fabrics.get(node_id, ()):
+            fabric_total[(pool_id, fabric_id)] += count
+    for (pool_id, _), count in fabric_total.items():
+        gang_limit[pool_id] = max(gang_limit[pool_id], count)
+    snapshots: dict[int, PoolSnapshot] = {}
+    cpu_free: dict[int, int] = {}
+    for pool_id, pool in pools.items():
+        if pool.accelerator_model_id:
+            snapshots[pool_id] = PoolSnapshot(
+                (
+                    NodeSlot(
+                        node_id=node_id,
+                        hostname=nodes[node_id].hostname,
+                        free=set(indices),
+                        fabrics=frozenset(fabrics.get(node_id, ())),
+                        domains=tuple(node_domains.get(node_id, ())),
+                        address=nodes[node_id].address,
+                    )
+                    for node_id, indices in sorted(free[pool_id].items())
+                ),
+                strategy=pool.placement,
+                fabric_names=fabric_names,
+                gpu_name=pool.accelerator_model.name if pool.accelerator_model else "GPU",
+            )
+        else:
+            cpu_free[pool_id] = cpu_capacity_schedulable.get(pool_id, 0) - ledgers[pool_id].used_total
+    return PassState(
+        pools=pools,
+        ledgers=ledgers,
+        snapshots=snapshots,
+        cpu_free=cpu_free,
+        holders=holders,
+        accelerator_ids=accelerator_ids,
+        policies=policies,
+        team_cohort=team_cohort,
+        lost_holders=lost,
+        memory_per_cpu=memory_per_cpu,
+        gang_limit=dict(gang_limit),
+    )
+
+
+def _placement(rows: list[tuple[int, str, str, int]]) -> Placement | None:
+    if not rows:
+        return None
+    by_node: dict[int, list[Any]] = defaultdict(list)
+    for node_id, hostname, address, index in rows:
+        by_node[node_id].append((hostname, address, index))
+    shares = tuple(
+        NodeShare(node_id=node_id, hostname=items[0][0], address=items[0][1], gpus=tuple(sorted(i[2] for i in items)))
+        for node_id, items in sorted(by_node.items())
+    )
+    return Placement(shares=shares)
+
+
+def load_candidates(state: PassState) -> list[Candidate]:
+    rows = (
+        Job.objects.filter(state=JobState.PENDING, pool__isnull=False)
+        .annotate(last_attempt=Max("attempts__number"))
+        .order_by("-priority", "created_at", "id")
+        .values(
+            "id",
+            "team_id",
+            "pool_id",
+            "gpus",
+            "cpus",
+            "memory_gb",
+            "priority",
+            "priority_class__preemptible",
+            "priority_class__name",
+            "created_at",
+            "updated_at",
+            "last_attempt",
+            "queued_at",
+            "state_reason",
+            "pool__accelerator_model_id",
+        )
+    )
+    return [
+        Candidate(
+            job_id=row["id"],
+            team_id=row["team_id"],
+            pool_id=row["pool_id"],
+            units=_units(
+                row["gpus"],
+                row["cpus"],
+                row["memory_gb"],
+                bool(row["pool__accelerator_model_id"]),
+                state.memory_per_cpu.get(row["pool_id"], 0.0),
+            ),
+            priority=row["priority"],
+            preemptible=row["priority_class__preemptible"] is not False,
+            priority_class=row["priority_class__name"] or "",
+            created_at=row["created_at"],
+            waiting_since=row["queued_at"],  # back in the queue after a preemption or a retry: from then
+            last_attempt=row["last_attempt"] or 0,
+            state_reason=row["state_reason"],
+        )
+        for row in rows
+    ]
+
+
+# --- changing it as a decision would -------------------------------------------------------
+
+
+def fits(state: PassState, pool_id: int, units: int) -> Placement | NoPlacement:
+    snapshot = state.snapshots.get(pool_id)
+    if snapshot is not None:
+        return snapshot.place(units)
+    free = state.cpu_free.get(pool_id, 0)
+    if units <= free:
+        return Placement(shares=())
+    return NoPlacement(reason=f"{free} CPUs free on schedulable nodes", largest_block=free)
+
+
+def take(state: PassState, pool_id: int, team_id: int, units: int, placement: Placement) -> None:
+    state.ledgers[pool_id].add(team_id, units)
+    if pool_id in state.snapshots:
+        state.snapshots[pool_id].take(placement)
+    else:
+        state.cpu_free[pool_id] -= units
+
+
+def release(state: PassState, holder: Holder) -> None:
+    state.ledgers[holder.pool_id].remove(holder.team_id, holder.units)
+    if holder.pool_id in state.snapshots:
+        if holder.placement is not None and holder.placement.shares:
+            state.snapshots[holder.pool_id].give_back(schedulable_part(state, holder))
+    else:
+        state.cpu_free[holder.pool_id] += holder.units
+
+
+def schedulable_part(state: PassState, holder: Holder) -> Placement:
+    """GPUs of the holder that sit on nodes the snapshot knows (a draining node's do not come back)."""
+    snapshot = state.snapshots[holder.pool_id]
+    assert holder.placement is not None
+
+    def known(node_id: int) -> bool:
+        try:
+            snapshot.node(node_id)
+        except KeyError:
+            return False
+        return True
+
+    return Placement(shares=tuple(s for s in holder.placement.shares if known(s.node_id)))
+
+
+def retake(state: PassState, holder: Holder) -> None:
+    state.ledgers[holder.pool_id].add(holder.team_id, holder.units)
+    if holder.pool_id in state.snapshots:
+        if holder.placement is not None and holder.placement.shares:
+            state.snapshots[holder.pool_id].take(schedulable_part(state, holder))
+    else:
+        state.cpu_free[holder.pool_id] -= holder.units
+
+
+def evict(state: PassState, decisions: Decisions, holder: Holder, reason: str) -> None:
+    decisions.preempted.append((holder, reason))
+    state.holders[holder.pool_id] = [h for h in state.holders[holder.pool_id] if h.job_id != holder.job_id]

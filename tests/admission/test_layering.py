@@ -1,0 +1,48 @@
+"""Admission is one app and dependencies run one way: admission uses jobs, quotas and the
+inventory; none of them (nor anything below them) imports admission, and quotas — the
+configuration — does not import jobs."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+APPS = Path(__file__).resolve().parents[2] / "apps"
+
+
+def imported_modules(package: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in sorted((APPS / package).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        found[str(path.relative_to(APPS.parent))] = names
+    return found
+
+
+@pytest.mark.parametrize("package", ["jobs", "quotas", "inventory", "tenancy", "core", "dispatch", "planner", "costs"])
+def test_nothing_below_admission_imports_it(package: str) -> None:
+    offenders = {
+        path: sorted(name for name in names if name == "apps.admission" or name.startswith("apps.admission."))
+        for path, names in imported_modules(package).items()
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_quota_configuration_does_not_import_jobs() -> None:
+    offenders = {
+        path: sorted(name for name in names if name.startswith("apps.jobs"))
+        for path, names in imported_modules("quotas").items()
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_the_scheduler_and_its_parts_live_in_admission() -> None:
+    for gone in ["jobs/scheduler.py", "jobs/capacity_admission.py", "quotas/accounting.py", "quotas/placement.py"]:
+        assert not (APPS / gone).exists(), gone
