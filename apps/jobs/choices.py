@@ -26,6 +26,15 @@ HOLDING_STATES = frozenset({JobState.ADMITTED, JobState.DISPATCHING, JobState.RU
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
 
+class EstimateConfidence(models.TextChoices):
+    """How far to trust a pending job's estimated start: it rests on when running work ends."""
+
+    NONE = "", "No estimate"
+    HIGH = "high", "High (every job it waits for declares its runtime)"
+    MEDIUM = "medium", "Medium (some ends come from the planner or the team's history)"
+    LOW = "low", "Low (some ends are guesses, or the wait goes beyond what is known)"
+
+
 class AttemptState(models.TextChoices):
     ADMITTED = "admitted", "Admitted (not yet sent)"
     SUBMITTED = "submitted", "Submitted (pending on the cluster)"

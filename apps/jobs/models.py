@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.core.models import TimeStampedModel
 from apps.dispatch.port import Resources
 from apps.dispatch.runtime_env import package_uri
-from apps.jobs.choices import AttemptState, EventKind, FailureCause, JobKind, JobState
+from apps.jobs.choices import AttemptState, EstimateConfidence, EventKind, FailureCause, JobKind, JobState
 from apps.jobs.querysets import AttemptLogChunkQuerySet, AttemptQuerySet, JobQuerySet
 
 GIB = 2**30
@@ -60,6 +60,15 @@ class Job(TimeStampedModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    max_runtime_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Declared upper bound on one attempt's run time; empty: none declared"
+    )
+    # Written by each admission pass for pending jobs (empty otherwise): when it should start.
+    estimated_start_at = models.DateTimeField(null=True, blank=True)
+    estimate_confidence = models.CharField(
+        max_length=8, choices=EstimateConfidence.choices, blank=True, default=EstimateConfidence.NONE
+    )
+    estimate_basis = models.CharField(max_length=300, blank=True, default="", help_text="What the estimate rests on")
 
     objects = JobQuerySet.as_manager()
 
