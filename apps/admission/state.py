@@ -15,6 +15,7 @@ from django.db.models import Max
 from apps.admission.accounting import PoolLedger, Share
 from apps.admission.models import Allocation
 from apps.admission.placement import NodeShare, NodeSlot, NoPlacement, Placement, PoolSnapshot
+from apps.admission.policy import TeamPolicy
 from apps.inventory.choices import NodeState
 from apps.inventory.models import Accelerator, NetworkFabric, Node
 from apps.jobs.choices import HOLDING_STATES, JobState
@@ -64,6 +65,7 @@ class PassState:
     accelerator_ids: dict[tuple[int, int], int]  # (node id, GPU index) → Accelerator id
     policies: dict[int, Cohort]
     team_cohort: dict[int, int | None]
+    team_policy: dict[int, TeamPolicy] = field(default_factory=dict)  # absent: NO_PREEMPTION
     gang_limit: dict[int, int] = field(default_factory=dict)  # the most GPUs one job can ever get per pool
     memory_per_cpu: dict[int, float] = field(default_factory=dict)  # CPU pools: GB of memory per CPU
     lost_holders: list[Holder] = field(default_factory=list)  # placed on nodes now down
@@ -264,6 +266,15 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
         accelerator_ids=accelerator_ids,
         policies=policies,
         team_cohort=team_cohort,
+        team_policy={
+            team_id: TeamPolicy.from_cohort_switches(
+                reclaim_from_borrowers=policies[cohort_id].reclaim_from_borrowers,
+                preempt_lower_priority=policies[cohort_id].preempt_lower_priority,
+                preempt_while_borrowing=policies[cohort_id].preempt_while_borrowing,
+            )
+            for team_id, cohort_id in team_cohort.items()
+            if cohort_id is not None and cohort_id in policies
+        },
         lost_holders=lost,
         memory_per_cpu=memory_per_cpu,
         gang_limit=dict(gang_limit),
