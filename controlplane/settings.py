@@ -335,7 +335,12 @@ REST_FRAMEWORK = {
     "DEFAULT_VERSIONING_CLASS": None,
     "EXCEPTION_HANDLER": "apps.core.api.exceptions.exception_handler",
     # Failed sign-ins (apps.tenancy.throttling): per username and per client address.
-    "DEFAULT_THROTTLE_RATES": {"login_username": "10/15m", "login_address": "50/15m"},
+    "DEFAULT_THROTTLE_RATES": {
+        "login_username": "10/15m",
+        "login_address": "50/15m",
+        # Planner specs per caller (apps.planner.api.throttling): a list costs its length.
+        "planner_specs": env.string("PADDOCK_PLANNER_SPECS_RATE", "1000/10m") or "1000/10m",
+    },
     # The client address for throttling: REMOTE_ADDR, or behind the TLS proxy the address it
     # appends to X-Forwarded-For (a client's own X-Forwarded-For is never trusted).
     "NUM_PROXIES": 1 if _BEHIND_TLS_PROXY else 0,
