@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q
 from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -198,7 +198,7 @@ class QueueViewSet(mixins.ListModelMixin, TeamScopedViewSet):
     ordering_fields: list[str] = []  # the queue's own order only
     ordering = ["-priority", "created_at", "id"]
 
-    def paginate_queryset(self, queryset: QuerySet[Any]) -> list[Any] | None:
+    def paginate_queryset(self, queryset: Any) -> list[Any] | None:
         page = super().paginate_queryset(queryset)
         if page is not None:
             attach_queue_positions(page, jobs_ahead=True)  # one query for the page

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
 
@@ -25,9 +26,10 @@ class KeysFirstPaginator(Paginator):  # type: ignore[type-arg]
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         top = min(bottom + self.per_page, self.count)
-        keys = list(self.object_list.values_list("pk", flat=True)[bottom:top])
-        by_key = {row.pk: row for row in self.object_list.filter(pk__in=keys)}
-        return self._get_page([by_key[key] for key in keys if key in by_key], number, self)
+        rows: QuerySet[Any] = self.object_list  # type: ignore[assignment]
+        keys = list(rows.values_list("pk", flat=True)[bottom:top])
+        by_key = {row.pk: row for row in rows.filter(pk__in=keys)}
+        return Page([by_key[key] for key in keys if key in by_key], number, self)
 
 
 class KeysFirstPagination(PagePagination):

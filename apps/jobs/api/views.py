@@ -71,7 +71,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             return JobDetailSerializer
         return JobSerializer
 
-    def paginate_queryset(self, queryset: QuerySet[Any]) -> list[Any] | None:
+    def paginate_queryset(self, queryset: Any) -> list[Any] | None:
         page = super().paginate_queryset(queryset)
         if page is not None:
             attach_queue_positions(page)  # one query for the page, however many jobs wait
@@ -139,6 +139,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             accelerator_model=resources.get("accelerator_model", ""),
             memory_gb=resources.get("memory_gb", 0.0),
             max_retries=data["max_retries"],
+            max_runtime_seconds=data.get("max_runtime_seconds"),
             priority=priority,
             priority_class=priority_class,
             pool=pool,
