@@ -54,8 +54,16 @@ def attach_queue_positions(jobs: Iterable[Job], *, jobs_ahead: bool = False) -> 
     }
     if jobs_ahead:
         windows["ahead"] = Window(RowNumber(), partition_by=list(POOL_PARTITION), order_by=list(QUEUE_ORDER))
+    # Jobs after the page's last one in queue order change no position on the page: the
+    # window stops there (the first page of a long queue reads only its head).
+    last = max(pending, key=lambda job: (-job.priority, job.created_at, job.pk))
+    up_to_last = (
+        Q(priority__gt=last.priority)
+        | Q(priority=last.priority, created_at__lt=last.created_at)
+        | Q(priority=last.priority, created_at=last.created_at, id__lte=last.pk)
+    )
     ranked = (
-        Job.objects.filter(functools.reduce(operator.or_, partitions), state=JobState.PENDING)
+        Job.objects.filter(functools.reduce(operator.or_, partitions), up_to_last, state=JobState.PENDING)
         .order_by()
         .annotate(**windows)
         .values("id", *windows)
@@ -65,7 +73,7 @@ def attach_queue_positions(jobs: Iterable[Job], *, jobs_ahead: bool = False) -> 
     with connection.cursor() as cursor:
         # Filtering outside the window keeps it counting the whole queues.
         cursor.execute(
-            f"SELECT {columns} FROM ({inner}) AS ranked WHERE ranked.id = ANY(%s)",  # noqa: S608 (compiled by the ORM)
+            f"SELECT {columns} FROM ({inner}) AS ranked WHERE ranked.id IN (SELECT unnest(%s))",  # noqa: S608 (ORM-compiled)
             [*params, [job.pk for job in pending]],
         )
         found = {row[0]: row[1:] for row in cursor.fetchall()}
