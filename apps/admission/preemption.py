@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 
 from apps.admission.accounting import Refusal
 from apps.admission.placement import Placement
@@ -170,7 +171,9 @@ def fits_with(state: PassState, job: Candidate, *, borrowing: bool) -> bool:
     return admissible(state, job)
 
 
-def classical_preemptions(state: PassState, job: Candidate, policy: TeamPolicy, options: list[Option]) -> Victims | None:
+def classical_preemptions(
+    state: PassState, job: Candidate, policy: TeamPolicy, options: list[Option]
+) -> Victims | None:
     ledger = state.ledgers[job.pool_id]
     share = ledger.share(job.team_id)
     from_others = [option for option in options if option.other_team]
@@ -194,7 +197,7 @@ def classical_preemptions(state: PassState, job: Candidate, policy: TeamPolicy, 
             release(state, option.holder)
             removed.append(option)
             if fits_with(state, job, borrowing=borrowing):
-                kept = fill_back(state, removed, lambda b=borrowing: fits_with(state, job, borrowing=b))
+                kept = fill_back(state, removed, partial(fits_with, state, job, borrowing=borrowing))
                 return [(victim.holder, victim.why) for victim in kept]
         for option in reversed(removed):
             retake(state, option.holder)

@@ -30,7 +30,10 @@ from apps.quotas.choices import (
 
 def default_fair_sharing_strategies() -> list[str]:
     """Kueue's default ``preemptionStrategies``."""
-    return [FairSharingStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE.value, FairSharingStrategy.LESS_THAN_INITIAL_SHARE.value]
+    return [
+        FairSharingStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE.value,
+        FairSharingStrategy.LESS_THAN_INITIAL_SHARE.value,
+    ]
 
 
 class Cohort(TimeStampedModel):
