@@ -465,3 +465,308 @@ def test_a_team_without_a_policy_of_its_own_follows_its_cohorts_switches(kueue: 
     k.schedule()
     assert k.preempted() == ids(low)
     k.pending(higher)
+
+
+# --- more of Kueue's TestPreemption, as a table: its ClusterQueues, what runs (admitted in this
+# order), the incoming workload and what it must preempt ---------------------------------------
+
+Running = tuple[str, str, int, int]  # (name, ClusterQueue, CPUs, priority)
+
+
+def standalone(k: Kueue) -> dict[str, Any]:
+    """Kueue's ``standalone``: 6 CPUs, no cohort, withinClusterQueue LowerPriority."""
+    return {"standalone": k.team("standalone", 6, within_team="LowerPriority")}
+
+
+def c1_c2(k: Kueue) -> dict[str, Any]:
+    c1, c2 = kueue_c1_c2(k)
+    return {"c1": c1, "c2": c2}
+
+
+def lend(k: Kueue) -> dict[str, Any]:
+    """Kueue's ``cohort-lend``: lend1 (6 CPUs, lending limit 4) and lend2 (6, lending limit 2),
+    both LowerPriority within and reclaiming."""
+    cohort = k.cohort("cohort-lend")
+    policy = {"within_team": "LowerPriority", "reclaim_within_cohort": "LowerPriority"}
+    teams = {}
+    for name, lending in (("lend1", 4), ("lend2", 2)):
+        teams[name] = k.team(name, 6, cohort, **policy)
+        Quota.objects.filter(team=teams[name]).update(lending_limit=lending)
+    return teams
+
+
+def shared(k: Kueue) -> dict[str, Any]:
+    return {name.replace("-", "_"): team for name, team in kueue_with_shared_cq(k).items()}
+
+
+KUEUE_CASES: dict[str, tuple[Any, list[Running], tuple[str, int, int], set[str]]] = {
+    "preempt lowest priority": (
+        standalone,
+        [("low", "standalone", 2, -1), ("mid", "standalone", 2, 0), ("high", "standalone", 2, 1)],
+        ("standalone", 2, 1),
+        {"low"},
+    ),
+    "preempt multiple": (
+        standalone,
+        [("low", "standalone", 2, -1), ("mid", "standalone", 2, 0), ("high", "standalone", 2, 1)],
+        ("standalone", 3, 1),
+        {"low", "mid"},
+    ),
+    "no preemption for low priority": (
+        standalone,
+        [("low", "standalone", 3, -1), ("mid", "standalone", 3, 0)],
+        ("standalone", 1, -1),
+        set(),
+    ),
+    "some free quota, preempt low priority": (
+        standalone,
+        [("low", "standalone", 1, -1), ("mid", "standalone", 1, 0), ("high", "standalone", 3, 1)],
+        ("standalone", 2, 1),
+        {"low"},
+    ),
+    "minimal set excludes low priority": (
+        standalone,
+        [("low", "standalone", 1, -1), ("mid", "standalone", 2, 0), ("high", "standalone", 3, 1)],
+        ("standalone", 2, 1),
+        {"mid"},
+    ),
+    "reclaim quota from borrower": (
+        c1_c2,
+        [("c1-low", "c1", 3, -1), ("c2-high", "c2", 6, 1), ("c2-mid", "c2", 3, 0)],
+        ("c1", 3, 1),
+        {"c2-mid"},
+    ),
+    "not enough workloads borrowing": (
+        c1_c2,
+        [("c1-high", "c1", 4, 1), ("c2-low-1", "c2", 4, -1), ("c2-low-2", "c2", 4, -1)],
+        ("c1", 4, 1),
+        set(),
+    ),
+    "preempt from all ClusterQueues in cohort": (
+        c1_c2,
+        [("c1-low", "c1", 3, -1), ("c1-mid", "c1", 2, 0), ("c2-low", "c2", 3, -1), ("c2-mid", "c2", 4, 0)],
+        ("c1", 4, 0),
+        {"c1-low", "c2-low"},
+    ),
+    "reclaim quota from lender": (
+        lend,
+        [("lend1-low", "lend1", 3, -1), ("lend2-mid", "lend2", 3, 0), ("lend2-high", "lend2", 4, 1)],
+        ("lend1", 3, 1),
+        {"lend2-mid"},
+    ),
+    "preempt from all ClusterQueues in cohort-lend": (
+        lend,
+        [
+            ("lend1-low", "lend1", 3, -1),
+            ("lend1-mid", "lend1", 2, 0),
+            ("lend2-low", "lend2", 3, -1),
+            ("lend2-mid", "lend2", 4, 0),
+        ],
+        ("lend1", 4, 0),
+        {"lend1-low", "lend2-low"},
+    ),
+    "cannot preempt from other ClusterQueues if exceeds requestable quota including lending limit": (
+        lend,
+        [("lend2-low", "lend2", 10, -1)],
+        ("lend1", 9, 0),
+        set(),
+    ),
+    "use BorrowWithinCohort; only preempt from CQ if no workloads below threshold and already above nominal": (
+        shared,
+        [
+            ("b_standard_1", "b_standard", 1, 1),
+            ("a_standard_1", "a_standard", 10, 1),
+            ("a_standard_2", "a_standard", 1, 1),
+            ("b_standard_2", "b_standard", 1, 2),
+        ],
+        ("b_standard", 1, 3),
+        {"b_standard_1"},
+    ),
+    "use BorrowWithinCohort; preempt from CQ and from other CQs with workloads below threshold": (
+        shared,
+        [
+            ("a_best_effort_low", "a_best_effort", 1, -1),
+            ("b_standard_high", "b_standard", 10, 2),
+            ("b_standard_mid", "b_standard", 1, 1),
+            ("a_best_effort_lower", "a_best_effort", 1, -2),
+        ],
+        ("b_standard", 2, 2),
+        {"a_best_effort_lower", "b_standard_mid"},
+    ),
+}
+KUEUE_POOL_SIZE = {standalone: 6, c1_c2: 12, lend: 12, shared: 13}
+
+
+@pytest.mark.parametrize("case", list(KUEUE_CASES), ids=list(KUEUE_CASES))
+def test_kueue_published_preemption_case(kueue: Any, case: str) -> None:
+    queues, running, (queue, cpus, priority), victims = KUEUE_CASES[case]
+    k = kueue(KUEUE_POOL_SIZE[queues])
+    teams = queues(k)
+    jobs = {name: k.run(teams[cq], size, priority=prio) for name, cq, size, prio in running}
+
+    incoming = k.submit(teams[queue], cpus, priority=priority)
+    k.schedule()
+
+    assert k.preempted() == {jobs[name].pk for name in victims}
+    assert k.holding(*(job for name, job in jobs.items() if name not in victims))
+    if victims:
+        assert k.holding(incoming)
+    else:
+        k.pending(incoming)
+
+
+# --- Kueue's TestFairPreemptions (preemption_fair_test.go), whole-CPU cases ------------------
+# Kueue breaks ties between workloads admitted at the same instant by UID (their names); here
+# they are admitted one by one, so each case lists them so that Kueue's first is admitted last.
+
+S2A, S2B = FairSharingStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE, FairSharingStrategy.LESS_THAN_INITIAL_SHARE
+
+
+def fair_base(k: Kueue, *, strategies: list[str] | None = None, a_weight: float = 1) -> dict[str, Any]:
+    """Kueue's ``baseCQs``: a, b, c (3 CPUs each; LowerPriority within, reclaim Any, borrow
+    within cohort LowerPriority up to priority −3) and ``preemptible`` (0 CPUs), one fair cohort."""
+    cohort = k.cohort("all", fair_sharing=True, fair_sharing_strategies=strategies or [S2A, S2B])
+    policy = {
+        "within_team": "LowerPriority",
+        "reclaim_within_cohort": "Any",
+        "borrow_within_cohort": "LowerPriority",
+        "borrow_max_priority_threshold": -3,
+    }
+    teams = {name: k.team(name, 3, cohort, weight=a_weight if name == "a" else 1, **policy) for name in "abc"}
+    teams["preemptible"] = k.team("preemptible", 0, cohort)
+    return teams
+
+
+def units(cq: str, *names: str, priority: int = 0) -> list[Running]:
+    return [(name, cq, 1, priority) for name in names]
+
+
+FAIR_CASES: dict[str, tuple[dict[str, Any], list[Running], tuple[str, int, int], set[str]]] = {
+    "reclaim nominal from user using the most": (
+        {},
+        units("a", "a1", "a2", "a3") + units("b", "b5", "b4", "b3", "b2", "b1") + units("c", "c1"),
+        ("c", 1, 0),
+        {"b1"},
+    ),
+    "can reclaim from queue using less, if taking the latest workload from user using the most isn't enough": (
+        {},
+        [("a2", "a", 1, 0), ("a1", "a", 3, 0), ("b2", "b", 3, 0), ("b1", "b", 2, 0)],
+        ("c", 3, 0),
+        {"a1"},
+    ),
+    "reclaim borrowable quota from user using the most": (
+        {},
+        units("a", "a1", "a2", "a3") + units("b", "b5", "b4", "b3", "b2", "b1") + units("c", "c1"),
+        ("a", 1, 0),
+        {"b1"},
+    ),
+    "can't preempt when everyone under nominal": (
+        {},
+        units("a", "a1", "a2", "a3") + units("b", "b1", "b2", "b3") + units("c", "c1", "c2", "c3"),
+        ("c", 1, 0),
+        set(),
+    ),
+    "can't preempt when it would switch the imbalance": (
+        {},
+        units("a", "a1", "a2", "a3") + units("b", "b1", "b2", "b3", "b4", "b5"),
+        ("a", 2, 0),
+        set(),
+    ),
+    "can preempt lower priority workloads from same CQ": (
+        {},
+        units("a", "a2_low", "a1_low", priority=-1) + units("a", "a3", "a4") + units("b", "b1", "b2", "b3", "b4", "b5"),
+        ("a", 2, 0),
+        {"a1_low", "a2_low"},
+    ),
+    "can preempt a combination of same CQ and highest user": (
+        {},
+        units("a", "a_low", priority=-1) + units("a", "a2", "a3") + units("b", "b6", "b5", "b4", "b3", "b2", "b1"),
+        ("a", 2, 0),
+        {"a_low", "b1"},
+    ),
+    "preempt huge workload if there is no other option, as long as the target CQ gets a lower share": (
+        {},
+        [("b1", "b", 9, 0)],
+        ("a", 2, 0),
+        {"b1"},
+    ),
+    "can't preempt huge workload if the incoming is also huge": (
+        {},
+        [("a1", "a", 2, 0), ("b1", "b", 7, 0)],
+        ("a", 5, 0),
+        set(),
+    ),
+    "can't preempt 2 smaller workloads if the incoming is huge": (
+        {},
+        [("b3", "b", 3, 0), ("b2", "b", 2, 0), ("b1", "b", 2, 0)],
+        ("a", 6, 0),
+        set(),
+    ),
+    "preempt from target and others even if over nominal": (
+        {},
+        [("a2_low", "a", 1, -1), ("a1_low", "a", 2, -1), ("b2", "b", 3, 0), ("b1", "b", 3, 0)],
+        ("a", 4, 0),
+        {"a1_low", "b1"},
+    ),
+    "cannot preempt if it would make the candidate CQ go under nominal after preempting one element": (
+        {},
+        [("b2", "b", 3, 0), ("b1", "b", 3, 0), ("c1", "c", 3, 0)],
+        ("a", 4, 0),
+        set(),
+    ),
+    "workloads under priority threshold not capriciously preempted": (
+        {},
+        units("a", "a1", "a2", "a3")
+        + units("b", "b1", "b2", "b3")
+        + units("preemptible", "preemptible3", "preemptible2", "preemptible1", priority=-3),
+        ("a", 2, 0),
+        set(),
+    ),
+    "preempt lower priority first, even if big": (
+        {"strategies": [S2B]},
+        [("a1", "a", 3, 0), ("b_low", "b", 5, 0), ("b_high", "b", 1, 1)],
+        ("a", 1, 0),
+        {"b_low"},
+    ),
+    "preempt workload that doesn't transfer the imbalance, even if high priority": (
+        {"strategies": [S2A]},
+        [("a1", "a", 3, 0), ("b_low", "b", 5, 0), ("b_high", "b", 1, 1)],
+        ("a", 1, 0),
+        {"b_high"},
+    ),
+    "CQ with higher weight can preempt more": (
+        {"a_weight": 2},
+        units("a", "a1", "a2", "a3") + units("b", "b6", "b5", "b4", "b3", "b2", "b1"),
+        ("a", 2, 0),
+        {"b1", "b2"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FAIR_CASES), ids=list(FAIR_CASES))
+def test_kueue_published_fair_preemption_case(kueue: Any, case: str) -> None:
+    options, running, (queue, cpus, priority), victims = FAIR_CASES[case]
+    k = kueue(9)
+    teams = fair_base(k, **options)
+    jobs = {name: k.run(teams[cq], size, priority=prio) for name, cq, size, prio in running}
+
+    incoming = k.submit(teams[queue], cpus, priority=priority)
+    k.schedule()
+
+    assert k.preempted() == {jobs[name].pk for name in victims}
+    if victims:
+        assert k.holding(incoming)
+    else:
+        k.pending(incoming)
+
+
+def test_kueue_fair_sharing_can_preempt_within_a_team_when_no_cohort(kueue: Any) -> None:
+    k = kueue(1)
+    team = k.team("a", 1, within_team="LowerPriority")
+    a1 = k.run(team, 1)
+
+    incoming = k.submit(team, 1, priority=1000)
+    k.schedule()
+
+    assert k.preempted() == ids(a1)
+    assert k.holding(incoming)
