@@ -26,7 +26,7 @@ from apps.admission.models import Allocation
 from apps.admission.state import load_state
 from apps.jobs.models import Job
 from apps.quotas import services
-from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy, default_fair_sharing_strategies
 from apps.tenancy.models import Team
 
 # Set on each row of a changelist page by its ChangeList (one scheduler load per page).
@@ -284,9 +284,16 @@ class CohortForm(forms.ModelForm):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.fields["teams"].initial = list(self.instance.teams.values_list("pk", flat=True))
+        strategies = self.fields["fair_sharing_strategies"]
+        strategies.required = False  # empty: Kueue's default, both in order
+        strategies.help_text = (
+            "Comma-separated, tried in order; empty: LessThanOrEqualToFinalShare,LessThanInitialShare."
+        )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if not cleaned.get("fair_sharing_strategies"):
+            cleaned["fair_sharing_strategies"] = default_fair_sharing_strategies()
         organisation = cleaned.get("organisation") or getattr(self.instance, "organisation", None)
         if organisation is not None and "name" in cleaned:
             probe = Cohort(

@@ -128,6 +128,12 @@ def find_options(state: PassState, job: Candidate, policy: TeamPolicy, cohort: C
         )
     if cohort is None or ledger.open or policy.reclaim_within_cohort == ReclaimWithinCohort.NEVER:
         return options
+    if not fits_guarantee and policy.borrow_within_cohort == BorrowWithinCohort.NEVER and not cohort.fair_sharing:
+        # Other teams' work could only be taken in a run that ends within the guarantee, and
+        # only the team's own work lowers its use: when that is not enough, do not look.
+        own_units = sum(option.holder.units for option in options)
+        if share.used - own_units + job.units > share.guaranteed:
+            return options
     threshold = policy.borrow_max_priority_threshold
     for holder in holders:
         if holder.team_id == job.team_id or state.team_cohort.get(holder.team_id) != cohort.pk:
@@ -186,7 +192,10 @@ def classical_preemptions(
         attempts = [False, True]
     else:
         attempts = [True, False]
+    own_units = sum(option.holder.units for option in options if not option.other_team)
     for borrowing in attempts:
+        if not borrowing and not ledger.open and share.used - own_units + job.units > share.guaranteed:
+            continue  # only its own work lowers its use: this run cannot end within its guarantee
         removed: list[Option] = []
         for option in options:
             if option.other_team:
