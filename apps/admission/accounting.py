@@ -123,7 +123,9 @@ class PoolLedger:
             if after <= share.guaranteed:
                 return None
             return Refusal(
-                f"team {team} uses {share.used} of its {share.guaranteed} guaranteed and is in no cohort to borrow from"
+                f"team {team} uses {share.used} of its {share.guaranteed} guaranteed "
+                "and is in no cohort to borrow from",
+                own=units <= share.guaranteed,  # its own lower-priority work may make room
             )
         # The cohort's invariant after the change: what its teams borrow ≤ what its teams lend.
         others_borrowed = self.cohort_borrowed(cohort) - share.borrowed

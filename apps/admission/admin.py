@@ -26,7 +26,7 @@ from apps.admission.models import Allocation
 from apps.admission.state import load_state
 from apps.jobs.models import Job
 from apps.quotas import services
-from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy, default_fair_sharing_strategies
 from apps.tenancy.models import Team
 
 # Set on each row of a changelist page by its ChangeList (one scheduler load per page).
@@ -276,18 +276,32 @@ class CohortForm(forms.ModelForm):  # type: ignore[type-arg]
             "reclaim_from_borrowers",
             "preempt_lower_priority",
             "preempt_while_borrowing",
+            "fair_sharing",
+            "fair_sharing_strategies",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.fields["teams"].initial = list(self.instance.teams.values_list("pk", flat=True))
+        strategies = self.fields["fair_sharing_strategies"]
+        strategies.required = False  # empty: Kueue's default, both in order
+        strategies.help_text = (
+            "Comma-separated, tried in order; empty: LessThanOrEqualToFinalShare,LessThanInitialShare."
+        )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if not cleaned.get("fair_sharing_strategies"):
+            cleaned["fair_sharing_strategies"] = default_fair_sharing_strategies()
         organisation = cleaned.get("organisation") or getattr(self.instance, "organisation", None)
         if organisation is not None and "name" in cleaned:
-            probe = Cohort(pk=self.instance.pk, organisation=organisation, name=cleaned["name"])
+            probe = Cohort(
+                pk=self.instance.pk,
+                organisation=organisation,
+                name=cleaned["name"],
+                fair_sharing_strategies=cleaned.get("fair_sharing_strategies") or [],
+            )
             try:
                 services.check_cohort(probe, cleaned.get("teams") or ())
             except ValidationError as exc:
@@ -305,8 +319,9 @@ class CohortAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "reclaim_from_borrowers",
         "preempt_lower_priority",
         "preempt_while_borrowing",
+        "fair_sharing",
     ]
-    list_filter = ["organisation"]
+    list_filter = ["organisation", "fair_sharing"]
     search_fields = ["name", "description"]
     list_select_related = ["organisation"]
 
@@ -337,6 +352,63 @@ class CohortAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Cohort]) -> None:
         for cohort in queryset:
             services.delete_cohort(actor=request.user, cohort=cohort)
+
+
+class TeamPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = TeamPolicy
+        fields = ["team", *services.TEAM_POLICY_FIELDS]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        team = cleaned.get("team") or getattr(self.instance, "team", None)
+        if team is not None:
+            probe = TeamPolicy(pk=self.instance.pk, team=team)
+            for name in services.TEAM_POLICY_FIELDS:
+                if name in cleaned:
+                    setattr(probe, name, cleaned[name])
+            try:
+                services.check_team_policy(probe)
+            except ValidationError as exc:
+                _show_errors(self, exc)
+        return cleaned
+
+
+@admin.register(TeamPolicy)
+class TeamPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A team's own preemption policy (Kueue's ClusterQueue ``preemption`` and
+    ``flavorFungibility``); a team without one follows its cohort's switches."""
+
+    form = TeamPolicyForm
+    list_display = [
+        "team",
+        "within_team",
+        "reclaim_within_cohort",
+        "borrow_within_cohort",
+        "borrow_max_priority_threshold",
+        "when_can_borrow",
+        "when_can_preempt",
+    ]
+    list_filter = ["within_team", "reclaim_within_cohort", "borrow_within_cohort", "team__organisation"]
+    search_fields = ["team__slug"]
+    list_select_related = ["team"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["team"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: TeamPolicy, form: Any, change: bool) -> None:
+        if change:
+            changes = {name: getattr(obj, name) for name in form.changed_data if name in services.TEAM_POLICY_FIELDS}
+            services.update_team_policy(actor=request.user, policy=obj, changes=changes)
+        else:
+            services.create_team_policy(actor=request.user, policy=obj)
+
+    def delete_model(self, request: HttpRequest, obj: TeamPolicy) -> None:
+        services.delete_team_policy(actor=request.user, policy=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TeamPolicy]) -> None:
+        for policy in queryset.select_related("team"):
+            services.delete_team_policy(actor=request.user, policy=policy)
 
 
 @admin.register(PriorityClass)

@@ -9,8 +9,12 @@ policies existed); a team in no cohort cannot borrow or reclaim, so only ``withi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from apps.quotas.choices import BorrowWithinCohort, ReclaimWithinCohort, WhenCanBorrow, WhenCanPreempt, WithinTeam
+
+if TYPE_CHECKING:
+    from apps.quotas.models import TeamPolicy as StoredPolicy
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,18 @@ class TeamPolicy:
     borrow_max_priority_threshold: int | None = None  # None: any lower priority
     when_can_borrow: WhenCanBorrow = WhenCanBorrow.BORROW
     when_can_preempt: WhenCanPreempt = WhenCanPreempt.TRY_NEXT_FLAVOR
+
+    @classmethod
+    def from_row(cls, row: StoredPolicy) -> TeamPolicy:
+        """A team's own stored policy."""
+        return cls(
+            within_team=WithinTeam(row.within_team),
+            reclaim_within_cohort=ReclaimWithinCohort(row.reclaim_within_cohort),
+            borrow_within_cohort=BorrowWithinCohort(row.borrow_within_cohort),
+            borrow_max_priority_threshold=row.borrow_max_priority_threshold,
+            when_can_borrow=WhenCanBorrow(row.when_can_borrow),
+            when_can_preempt=WhenCanPreempt(row.when_can_preempt),
+        )
 
     @classmethod
     def from_cohort_switches(

@@ -21,6 +21,7 @@ from apps.inventory.models import Accelerator, NetworkFabric, Node
 from apps.jobs.choices import HOLDING_STATES, JobState
 from apps.jobs.models import Job
 from apps.quotas.models import Cohort, Pool, Quota
+from apps.quotas.models import TeamPolicy as StoredPolicy
 from apps.tenancy.models import Team
 
 
@@ -36,6 +37,7 @@ class Holder:
     preemptible: bool
     admitted_at: datetime | None
     placement: Placement | None = None
+    queued_at: datetime | None = None  # its queue-order time (LowerOrNewerEqualPriority)
 
 
 @dataclass
@@ -202,6 +204,7 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
         "priority",
         "priority_class__preemptible",
         "admitted_at",
+        "queued_at",
     ):
         held_in = pools.get(row["pool_id"])
         if held_in is None:
@@ -221,6 +224,7 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
             preemptible=row["priority_class__preemptible"] is not False,
             admitted_at=row["admitted_at"],
             placement=_placement(placements.get(row["id"], [])),
+            queued_at=row["queued_at"],
         )
         holders[holder.pool_id].append(holder)
         ledgers[holder.pool_id].add(holder.team_id, holder.units)
@@ -266,19 +270,27 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
         accelerator_ids=accelerator_ids,
         policies=policies,
         team_cohort=team_cohort,
-        team_policy={
-            team_id: TeamPolicy.from_cohort_switches(
-                reclaim_from_borrowers=policies[cohort_id].reclaim_from_borrowers,
-                preempt_lower_priority=policies[cohort_id].preempt_lower_priority,
-                preempt_while_borrowing=policies[cohort_id].preempt_while_borrowing,
-            )
-            for team_id, cohort_id in team_cohort.items()
-            if cohort_id is not None and cohort_id in policies
-        },
+        team_policy=_team_policies(team_cohort, policies),
         lost_holders=lost,
         memory_per_cpu=memory_per_cpu,
         gang_limit=dict(gang_limit),
     )
+
+
+def _team_policies(team_cohort: dict[int, int | None], cohorts: dict[int, Cohort]) -> dict[int, TeamPolicy]:
+    """Each team's own policy; a team without one takes its cohort's switches."""
+    policies = {
+        team_id: TeamPolicy.from_cohort_switches(
+            reclaim_from_borrowers=cohorts[cohort_id].reclaim_from_borrowers,
+            preempt_lower_priority=cohorts[cohort_id].preempt_lower_priority,
+            preempt_while_borrowing=cohorts[cohort_id].preempt_while_borrowing,
+        )
+        for team_id, cohort_id in team_cohort.items()
+        if cohort_id is not None and cohort_id in cohorts
+    }
+    for row in StoredPolicy.objects.filter(team_id__in=list(team_cohort)):
+        policies[row.team_id] = TeamPolicy.from_row(row)
+    return policies
 
 
 def _placement(rows: list[tuple[int, str, str, int]]) -> Placement | None:

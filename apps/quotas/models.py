@@ -12,11 +12,28 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
 from apps.core.models import TimeStampedModel
-from apps.quotas.choices import PlacementStrategy
+from apps.quotas.choices import (
+    BorrowWithinCohort,
+    FairSharingStrategy,
+    PlacementStrategy,
+    ReclaimWithinCohort,
+    WhenCanBorrow,
+    WhenCanPreempt,
+    WithinTeam,
+)
+
+
+def default_fair_sharing_strategies() -> list[str]:
+    """Kueue's default ``preemptionStrategies``."""
+    return [
+        FairSharingStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE.value,
+        FairSharingStrategy.LESS_THAN_INITIAL_SHARE.value,
+    ]
 
 
 class Cohort(TimeStampedModel):
@@ -34,6 +51,16 @@ class Cohort(TimeStampedModel):
         default=False,
         help_text="A job that must borrow preempts lower-priority, preemptible jobs of other teams that borrow.",
     )
+    fair_sharing = models.BooleanField(
+        default=False,
+        help_text="Kueue's fair sharing: a team below its weighted share preempts the borrowing of a team above it.",
+    )
+    fair_sharing_strategies = ArrayField(
+        models.CharField(max_length=32, choices=FairSharingStrategy.choices),
+        default=default_fair_sharing_strategies,
+        size=2,
+        help_text="Kueue's preemptionStrategies, tried in order (with fair sharing on).",
+    )
 
     class Meta:
         ordering = ["organisation_id", "name"]
@@ -41,6 +68,55 @@ class Cohort(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TeamPolicy(TimeStampedModel):
+    """A team's own preemption and flavor policy, in Kueue's words (a team is a ClusterQueue).
+    A team without one follows its cohort's switches."""
+
+    team = models.OneToOneField("tenancy.Team", on_delete=models.CASCADE, related_name="admission_policy")
+    within_team = models.CharField(
+        max_length=32,
+        choices=WithinTeam.choices,
+        default=WithinTeam.NEVER,
+        help_text="Kueue's withinClusterQueue: which of the team's own jobs a job may preempt.",
+    )
+    reclaim_within_cohort = models.CharField(
+        max_length=32,
+        choices=ReclaimWithinCohort.choices,
+        default=ReclaimWithinCohort.ANY,
+        help_text="Kueue's reclaimWithinCohort: which borrowing jobs of other teams a job may preempt.",
+    )
+    borrow_within_cohort = models.CharField(
+        max_length=32,
+        choices=BorrowWithinCohort.choices,
+        default=BorrowWithinCohort.NEVER,
+        help_text="Kueue's borrowWithinCohort: whether a job that must borrow may preempt other teams' borrowing work.",
+    )
+    borrow_max_priority_threshold = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="Only jobs of at most this priority are preempted while borrowing; empty: any lower priority.",
+    )
+    when_can_borrow = models.CharField(
+        max_length=32,
+        choices=WhenCanBorrow.choices,
+        default=WhenCanBorrow.BORROW,
+        help_text="Kueue's flavorFungibility.whenCanBorrow.",
+    )
+    when_can_preempt = models.CharField(
+        max_length=32,
+        choices=WhenCanPreempt.choices,
+        default=WhenCanPreempt.TRY_NEXT_FLAVOR,
+        help_text="Kueue's flavorFungibility.whenCanPreempt.",
+    )
+
+    class Meta:
+        ordering = ["team_id"]
+        verbose_name_plural = "team policies"
+
+    def __str__(self) -> str:
+        return f"policy of {self.team}"
 
 
 class Pool(TimeStampedModel):

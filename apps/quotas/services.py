@@ -20,14 +20,44 @@ from django.db.models import ProtectedError
 
 from apps.core import audit
 from apps.core.errors import Conflict
-from apps.quotas.choices import PlacementStrategy
-from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
+from apps.quotas.choices import (
+    BorrowWithinCohort,
+    FairSharingStrategy,
+    PlacementStrategy,
+    ReclaimWithinCohort,
+    WhenCanBorrow,
+    WhenCanPreempt,
+    WithinTeam,
+)
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
 from apps.tenancy.models import Team
 
 Actor = User | AnonymousUser | None
 
 QUOTA_LIMITS = ("guaranteed", "max", "lending_limit", "weight")
-COHORT_FIELDS = ("name", "description", "reclaim_from_borrowers", "preempt_lower_priority", "preempt_while_borrowing")
+COHORT_FIELDS = (
+    "name",
+    "description",
+    "reclaim_from_borrowers",
+    "preempt_lower_priority",
+    "preempt_while_borrowing",
+    "fair_sharing",
+    "fair_sharing_strategies",
+)
+TEAM_POLICY_FIELDS = (
+    "within_team",
+    "reclaim_within_cohort",
+    "borrow_within_cohort",
+    "borrow_max_priority_threshold",
+    "when_can_borrow",
+    "when_can_preempt",
+)
+# Kueue's validation of preemptionStrategies: one of them, or both in this order.
+FAIR_SHARING_STRATEGY_LISTS = (
+    [FairSharingStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE.value],
+    [FairSharingStrategy.LESS_THAN_INITIAL_SHARE.value],
+    [FairSharingStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE.value, FairSharingStrategy.LESS_THAN_INITIAL_SHARE.value],
+)
 PRIORITY_CLASS_FIELDS = ("name", "value", "preemptible", "description")
 
 
@@ -126,6 +156,12 @@ def check_cohort(cohort: Cohort, teams: Iterable[Team] | None = None) -> None:
     foreign = sorted(team.slug for team in teams or () if team.organisation_id != cohort.organisation_id)
     if foreign:
         errors["teams"] = [f"Not a team of this cohort's organisation: {', '.join(foreign)}."]
+    if [str(s) for s in cohort.fair_sharing_strategies or ()] not in FAIR_SHARING_STRATEGY_LISTS:
+        errors["fair_sharing_strategies"] = [
+            "One of: "
+            + "; ".join(", ".join(choice) for choice in FAIR_SHARING_STRATEGY_LISTS)
+            + " (Kueue's rules S2-a, S2-b)."
+        ]
     _raise(errors)
 
 
@@ -144,7 +180,7 @@ def create_cohort(*, actor: Actor, cohort: Cohort, teams: Iterable[Team] = ()) -
     check_cohort(cohort, teams)
     cohort.save()
     slugs = _set_teams(cohort, teams)
-    audit.record("quotas.cohort_created", cohort, actor=actor, name=cohort.name, teams=slugs)
+    audit.record("quotas.cohort_created", cohort, actor=actor, name=cohort.name, teams=slugs, **_fair_sharing(cohort))
     return cohort
 
 
@@ -160,8 +196,13 @@ def update_cohort(
     data: dict[str, Any] = {"fields": changed}
     if teams is not None:
         data["teams"] = _set_teams(cohort, teams)
-    audit.record("quotas.cohort_updated", cohort, actor=actor, name=cohort.name, **data)
+    audit.record("quotas.cohort_updated", cohort, actor=actor, name=cohort.name, **data, **_fair_sharing(cohort))
     return cohort
+
+
+def _fair_sharing(cohort: Cohort) -> dict[str, Any]:
+    strategies = [str(strategy) for strategy in cohort.fair_sharing_strategies]
+    return {"fair_sharing": cohort.fair_sharing, "fair_sharing_strategies": strategies}
 
 
 @transaction.atomic
@@ -170,6 +211,62 @@ def delete_cohort(*, actor: Actor, cohort: Cohort) -> None:
     teams = sorted(cohort.teams.values_list("slug", flat=True))
     audit.record("quotas.cohort_deleted", cohort, actor=actor, name=cohort.name, teams=teams)
     cohort.delete()
+
+
+# --- team policies --------------------------------------------------------------------------
+_POLICY_CHOICES: dict[str, list[str]] = {
+    "within_team": list(WithinTeam.values),
+    "reclaim_within_cohort": list(ReclaimWithinCohort.values),
+    "borrow_within_cohort": list(BorrowWithinCohort.values),
+    "when_can_borrow": list(WhenCanBorrow.values),
+    "when_can_preempt": list(WhenCanPreempt.values),
+}
+
+
+def check_team_policy(policy: TeamPolicy) -> None:
+    """Field errors: a value Kueue does not name, a threshold without borrowing within the
+    cohort, a second policy for a team."""
+    errors: dict[str, list[str]] = {}
+    for name, allowed in _POLICY_CHOICES.items():
+        if getattr(policy, name) not in allowed:
+            errors[name] = [f"One of {', '.join(allowed)}."]
+    if policy.borrow_max_priority_threshold is not None and policy.borrow_within_cohort == BorrowWithinCohort.NEVER:
+        errors["borrow_max_priority_threshold"] = ["Only with borrow_within_cohort LowerPriority."]
+    if policy.team_id is not None and TeamPolicy.objects.filter(team_id=policy.team_id).exclude(pk=policy.pk).exists():
+        errors["team"] = [f"Team {policy.team.slug} already has a policy; change that one."]
+    _raise(errors)
+
+
+def _policy(policy: TeamPolicy) -> dict[str, Any]:
+    return {"team": policy.team.slug, **{name: getattr(policy, name) for name in TEAM_POLICY_FIELDS}}
+
+
+@transaction.atomic
+def create_team_policy(*, actor: Actor, policy: TeamPolicy) -> TeamPolicy:
+    """Give a team its own preemption policy (``policy`` is unsaved); until then it follows its
+    cohort's switches."""
+    check_team_policy(policy)
+    policy.save()
+    audit.record("quotas.team_policy_created", policy, actor=actor, team_id=policy.team_id, **_policy(policy))
+    return policy
+
+
+@transaction.atomic
+def update_team_policy(*, actor: Actor, policy: TeamPolicy, changes: Mapping[str, Any]) -> TeamPolicy:
+    changed = _apply(policy, changes, TEAM_POLICY_FIELDS)
+    check_team_policy(policy)
+    policy.save()
+    audit.record(
+        "quotas.team_policy_updated", policy, actor=actor, team_id=policy.team_id, fields=changed, **_policy(policy)
+    )
+    return policy
+
+
+@transaction.atomic
+def delete_team_policy(*, actor: Actor, policy: TeamPolicy) -> None:
+    """The team goes back to its cohort's switches."""
+    audit.record("quotas.team_policy_deleted", policy, actor=actor, team_id=policy.team_id, **_policy(policy))
+    policy.delete()
 
 
 # --- priority classes -----------------------------------------------------------------------

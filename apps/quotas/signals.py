@@ -1,4 +1,4 @@
-"""A quota, cohort, pool or priority change asks for a scheduler pass (after it commits)."""
+"""A quota, cohort, team policy, pool or priority change asks for a scheduler pass (after it commits)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def _changed(sender: Any, **kwargs: Any) -> None:
 
 
 def connect() -> None:
-    from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
+    from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
 
-    for model in (Quota, Cohort, Pool, PriorityClass):
+    for model in (Quota, Cohort, Pool, PriorityClass, TeamPolicy):
         post_save.connect(_changed, sender=model, dispatch_uid=f"quotas.wake.save.{model.__name__}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"quotas.wake.delete.{model.__name__}")

@@ -1,4 +1,5 @@
-"""A Hypothesis state machine over submit / finish / quota change / node loss / scheduler pass:
+"""A Hypothesis state machine over submit / finish / quota change / node loss / per-team policy
+change / fair sharing on and off / scheduler pass:
 after every pass, and after anything else once a pass has run, the independent invariants hold.
 
 Each example runs inside a savepoint of the test's transaction and rolls it back at teardown,
@@ -27,13 +28,17 @@ from apps.inventory.models import Node
 from apps.jobs.choices import HOLDING_STATES, EventKind, JobState
 from apps.jobs.models import Job
 from apps.jobs.services import move_job
-from apps.quotas.models import Quota
+from apps.quotas.models import Cohort, Quota, TeamPolicy
+from apps.quotas.services import FAIR_SHARING_STRATEGY_LISTS
 from tests.admission.invariants import check_invariants
 from tests.admission.test_semantics import Scene
 from tests.factories import ClusterFactory, NetworkFabricFactory, OrganisationFactory
 
 TEAMS = ("t-a", "t-b", "t-solo")  # two in the cohort, one alone
 CLASSES = (None, "low", "high", "pinned")
+WITHIN_TEAM = ("Never", "LowerPriority", "LowerOrNewerEqualPriority")
+RECLAIM = ("Never", "LowerPriority", "Any")
+BORROW = ("Never", "LowerPriority")
 
 
 class QuotaMachine(RuleBasedStateMachine):
@@ -57,6 +62,8 @@ class QuotaMachine(RuleBasedStateMachine):
         reclaim=st.booleans(),
         lower_priority=st.booleans(),
         while_borrowing=st.booleans(),
+        fair=st.booleans(),
+        strategies=st.sampled_from(FAIR_SHARING_STRATEGY_LISTS),
         guarantees=st.tuples(st.integers(2, 12), st.integers(2, 12), st.integers(2, 8)),
         backlog=st.lists(
             st.tuples(st.sampled_from(TEAMS), st.sampled_from([1, 1, 2, 4, 8]), st.sampled_from(CLASSES)),
@@ -64,13 +71,24 @@ class QuotaMachine(RuleBasedStateMachine):
             max_size=16,
         ),
     )
-    def set_up(self, reclaim: bool, lower_priority: bool, while_borrowing: bool, guarantees: Any, backlog: Any) -> None:
-        """A cohort with its switches, quotas, and a busy start: a backlog and a first pass."""
+    def set_up(
+        self,
+        reclaim: bool,
+        lower_priority: bool,
+        while_borrowing: bool,
+        fair: bool,
+        strategies: list[str],
+        guarantees: Any,
+        backlog: Any,
+    ) -> None:
+        """A cohort with its switches (fair sharing on or off), quotas, and a busy start: a
+        backlog and a first pass."""
         cohort = self.scene.cohort(
             reclaim_from_borrowers=reclaim,
             preempt_lower_priority=lower_priority,
             preempt_while_borrowing=while_borrowing,
         )
+        Cohort.objects.filter(pk=cohort.pk).update(fair_sharing=fair, fair_sharing_strategies=strategies)
         for slug, guaranteed in zip(TEAMS, guarantees, strict=True):
             team = self.scene.team(slug, cohort if slug != "t-solo" else None)
             self.scene.quota(team, guaranteed)
@@ -110,6 +128,33 @@ class QuotaMachine(RuleBasedStateMachine):
         Quota.objects.filter(team=self.teams[team]).delete()
         self.dirty = True
 
+    @rule(
+        team=st.sampled_from(TEAMS),
+        within=st.sampled_from(WITHIN_TEAM),
+        reclaim=st.sampled_from(RECLAIM),
+        borrow=st.sampled_from(BORROW),
+        threshold=st.none() | st.sampled_from([-5, 0, 5, 10]),
+    )
+    def set_team_policy(self, team: str, within: str, reclaim: str, borrow: str, threshold: int | None) -> None:
+        """A team's own policy, Kueue's fields (a threshold only with borrowing within the cohort)."""
+        TeamPolicy.objects.update_or_create(
+            team=self.teams[team],
+            defaults={
+                "within_team": within,
+                "reclaim_within_cohort": reclaim,
+                "borrow_within_cohort": borrow,
+                "borrow_max_priority_threshold": threshold if borrow != "Never" else None,
+            },
+        )
+
+    @rule(team=st.sampled_from(TEAMS))
+    def drop_team_policy(self, team: str) -> None:
+        TeamPolicy.objects.filter(team=self.teams[team]).delete()  # back to the cohort's switches
+
+    @rule(fair=st.booleans(), strategies=st.sampled_from(FAIR_SHARING_STRATEGY_LISTS))
+    def set_fair_sharing(self, fair: bool, strategies: list[str]) -> None:
+        Cohort.objects.filter(organisation__slug="sm").update(fair_sharing=fair, fair_sharing_strategies=strategies)
+
     @rule(index=st.integers(0, 2), state=st.sampled_from(["down", "ready", "ready", "cordoned"]))
     def node_state(self, index: int, state: str) -> None:
         Node.objects.filter(pk=self.nodes[index].pk).update(state=state)
@@ -141,5 +186,5 @@ SETTINGS = settings(
 
 
 @pytest.mark.django_db
-def test_every_invariant_holds_through_submit_finish_quota_change_and_node_loss() -> None:
+def test_every_invariant_holds_through_submit_finish_quota_change_node_loss_policies_and_fair_sharing() -> None:
     run_state_machine_as_test(QuotaMachine, settings=SETTINGS)

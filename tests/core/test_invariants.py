@@ -76,7 +76,7 @@ def test_openapi_schema_builds_without_warnings(capsys: Any) -> None:
 
 def grow_inventory(world: Any) -> None:
     """One more node with two GPUs in an NVLink domain, a catalog model with a price, a fabric,
-    a storage; a pool of those GPUs with a quota, a cohort with a team, a priority class, a job
+    a storage; a pool of those GPUs with a quota, a cohort with a team (with its own policy), a priority class, a job
     holding one GPU and a pending one."""
     from apps.costs.models import PricePoint
     from apps.inventory.models import (
@@ -111,14 +111,17 @@ def grow_inventory(world: Any) -> None:
 def grow_admission(world: Any, i: int, node: Any, model: Any, gpu: Any) -> None:
     from apps.admission.models import Allocation
     from apps.jobs.models import Attempt
-    from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
+    from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
     from apps.tenancy.models import Team
     from tests.factories import JobFactory
 
     pool = Pool.objects.create(name=f"grow-{i}", cluster=world.cluster, accelerator_model=model)
     Quota.objects.create(team=world.alpha, pool=pool, guaranteed=2, max=4)
     cohort = Cohort.objects.create(organisation=world.org, name=f"cohort-{i}")
-    Team.objects.create(organisation=world.org, slug=f"cohort-team-{i}", name=f"Cohort team {i}", cohort=cohort)
+    member = Team.objects.create(
+        organisation=world.org, slug=f"cohort-team-{i}", name=f"Cohort team {i}", cohort=cohort
+    )
+    TeamPolicy.objects.create(team=member, within_team="LowerPriority")
     priority_class = PriorityClass.objects.create(organisation=world.org, name=f"class-{i}", value=i)
     holding = JobFactory(
         team=world.alpha, cluster=world.cluster, pool=pool, gpus=1, state="running", submitted_by=world.member
@@ -155,6 +158,7 @@ def grow_admission(world: Any, i: int, node: Any, model: Any, gpu: Any) -> None:
         "/api/v1/pools/",
         "/api/v1/quotas/",
         "/api/v1/cohorts/",
+        "/api/v1/team-policies/",
         "/api/v1/priority-classes/",
         "/api/v1/queue/",
     ],

@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 
 from apps.admission.pools import ensure_pools
 from apps.inventory.models import AcceleratorModel
-from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
 from tests.conftest import client_for, token_for
 from tests.factories import (
     AcceleratorFactory,
@@ -73,6 +73,7 @@ class Side:
     quota: Quota
     cohort: Cohort
     priority_class: PriorityClass
+    team_policy: TeamPolicy  # of another team of the organisation (``team`` has none)
     fabric: Any
     storage: Any
     job: Any
@@ -109,6 +110,7 @@ def _side(slug: str, cluster_name: str, team_slug: str, model: AcceleratorModel)
         quota=Quota.objects.create(team=team, pool=pool, guaranteed=1),
         cohort=Cohort.objects.create(organisation=org, name=f"{slug}-cohort"),
         priority_class=PriorityClass.objects.create(organisation=org, name=f"{slug}-class", value=10),
+        team_policy=TeamPolicy.objects.create(team=TeamFactory(organisation=org, slug=f"{team_slug}-ops")),
         fabric=NetworkFabricFactory(organisation=org, name=f"{slug}-fabric"),
         storage=StorageBackendFactory(organisation=org, name=f"{slug}-storage"),
         job=JobFactory(team=team, cluster=cluster, name=f"{slug}-job"),
@@ -406,6 +408,17 @@ EXPECTED: dict[tuple[str, str], Endpoint] = {
     ),
     ("cohort-detail", "patch"): Endpoint(_detail("cohorts", "cohort", {"description": "matrix"}), org_owned(200)),
     ("cohort-detail", "delete"): Endpoint(_detail("cohorts", "cohort"), org_owned(204)),
+    ("team-policy-list", "post"): Endpoint(
+        _post(
+            "/api/v1/team-policies/",
+            lambda m, where: {"team": m.side(where).team.slug, "within_team": "LowerPriority"},
+        ),
+        org_owned_create(),
+    ),
+    ("team-policy-detail", "patch"): Endpoint(
+        _detail("team-policies", "team_policy", {"borrow_within_cohort": "LowerPriority"}), org_owned(200)
+    ),
+    ("team-policy-detail", "delete"): Endpoint(_detail("team-policies", "team_policy"), org_owned(204)),
     ("priority-class-list", "post"): Endpoint(
         _post(
             "/api/v1/priority-classes/",

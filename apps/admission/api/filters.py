@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 
 from apps.jobs.models import Job
 from apps.quotas.choices import PlacementStrategy
-from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
 
 
 class PoolFilter(django_filters.FilterSet):
@@ -43,6 +43,15 @@ class CohortFilter(django_filters.FilterSet):
     class Meta:
         model = Cohort
         fields = ["organisation", "team"]
+
+
+class TeamPolicyFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug")
+    organisation = django_filters.CharFilter(field_name="team__organisation__slug", help_text="Organisation slug")
+
+    class Meta:
+        model = TeamPolicy
+        fields = ["team", "organisation"]
 
 
 class PriorityClassFilter(django_filters.FilterSet):

@@ -10,7 +10,8 @@ from apps.admission.state import PassState
 from apps.inventory.api.serializers import OrganisationOwnedSerializer
 from apps.jobs.choices import EstimateConfidence
 from apps.jobs.models import Job
-from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
+from apps.quotas.choices import FairSharingStrategy
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
 from apps.tenancy.models import Organisation, Team
 
 
@@ -173,6 +174,13 @@ class CohortSerializer(OrganisationOwnedSerializer):
     teams = TeamSlugsField(
         required=False, max_length=10_000, help_text="Slugs of the member teams; a team is in at most one cohort"
     )
+    fair_sharing_strategies = serializers.ListField(
+        child=serializers.ChoiceField(choices=FairSharingStrategy.choices),
+        required=False,
+        max_length=2,
+        help_text="Kueue's preemptionStrategies, tried in order: LessThanOrEqualToFinalShare, LessThanInitialShare "
+        "or both in that order",
+    )
 
     class Meta:
         model = Cohort
@@ -184,6 +192,8 @@ class CohortSerializer(OrganisationOwnedSerializer):
             "reclaim_from_borrowers",
             "preempt_lower_priority",
             "preempt_while_borrowing",
+            "fair_sharing",
+            "fair_sharing_strategies",
             "teams",
             "created_at",
         ]
@@ -261,3 +271,42 @@ class QueueEntrySerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "estimate_basis",
         ]
         read_only_fields = fields
+
+
+class TeamPolicySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A team's own preemption and flavor policy, in Kueue's words (a team is a ClusterQueue);
+    a team without one follows its cohort's switches."""
+
+    team = TeamField(slug_field="slug", queryset=Team.objects.all(), help_text="Team slug")
+    borrow_max_priority_threshold = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=-(2**31),
+        max_value=2**31 - 1,
+        help_text="While borrowing, preempt only jobs of at most this priority; null: any lower priority",
+    )
+
+    class Meta:
+        model = TeamPolicy
+        fields = [
+            "id",
+            "team",
+            "within_team",
+            "reclaim_within_cohort",
+            "borrow_within_cohort",
+            "borrow_max_priority_threshold",
+            "when_can_borrow",
+            "when_can_preempt",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "updated_at"]
+        validators: list[Any] = []  # one per team is checked by the service (a 400, not a 500)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instance = self.instance
+        if instance is not None:
+            if "team" in attrs and attrs["team"].pk != instance.team_id:
+                fixed = ["Cannot be changed; delete this policy and create another."]
+                raise serializers.ValidationError({"team": fixed})
+            attrs.pop("team", None)
+        return attrs

@@ -7,13 +7,21 @@ from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.admission.api.filters import CohortFilter, PoolFilter, PriorityClassFilter, QueueFilter, QuotaFilter
+from apps.admission.api.filters import (
+    CohortFilter,
+    PoolFilter,
+    PriorityClassFilter,
+    QueueFilter,
+    QuotaFilter,
+    TeamPolicyFilter,
+)
 from apps.admission.api.serializers import (
     CohortSerializer,
     PriorityClassSerializer,
     QueueEntrySerializer,
     QuotaSerializer,
     SchedulingPoolSerializer,
+    TeamPolicySerializer,
 )
 from apps.admission.state import PassState, load_state
 from apps.core.api.pagination import KeysFirstPagination
@@ -23,7 +31,7 @@ from apps.jobs.choices import JobState
 from apps.jobs.models import Job
 from apps.jobs.querysets import attach_queue_positions
 from apps.quotas import services
-from apps.quotas.models import Cohort, Pool, PriorityClass, Quota
+from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
 from apps.tenancy.models import Team
 
 
@@ -162,6 +170,35 @@ class CohortViewSet(OrganisationAdminViewSet):
 
     def perform_destroy(self, instance: Cohort) -> None:
         services.delete_cohort(actor=self.actor, cohort=instance)
+
+
+class TeamPolicyViewSet(OrganisationAdminViewSet):
+    """Teams' own preemption policies in Kueue's words (withinClusterQueue, reclaimWithinCohort,
+    borrowWithinCohort, flavorFungibility); a team with none follows its cohort's switches."""
+
+    queryset = TeamPolicy.objects.select_related("team").order_by("team__slug", "id")
+    serializer_class = TeamPolicySerializer
+    filterset_class = TeamPolicyFilter
+    organisation_field = "team__organisation"
+    ordering_fields = ["updated_at"]
+    ordering = ["team__slug", "id"]
+    noun = "team policy"
+
+    def organisation_id_of(self, instance: TeamPolicy) -> int:
+        return instance.team.organisation_id
+
+    def perform_create(self, serializer: Any) -> None:
+        team: Team = serializer.validated_data["team"]
+        self.require_organisation_admin(team.organisation_id, "add team policies")
+        serializer.instance = services.create_team_policy(
+            actor=self.actor, policy=TeamPolicy(**serializer.validated_data)
+        )
+
+    def perform_update(self, serializer: Any) -> None:
+        services.update_team_policy(actor=self.actor, policy=serializer.instance, changes=serializer.validated_data)
+
+    def perform_destroy(self, instance: TeamPolicy) -> None:
+        services.delete_team_policy(actor=self.actor, policy=instance)
 
 
 class PriorityClassViewSet(OrganisationAdminViewSet):

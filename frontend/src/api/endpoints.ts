@@ -125,6 +125,14 @@ export const api = {
   updateQuota: (id: number, changes: QuotaChanges) =>
     unwrap(client.PATCH("/api/v1/quotas/{id}/", { params: { path: { id } }, body: changes })),
 
+  /** The cohorts of the caller's organisations: members, switches and fair sharing. */
+  cohorts: async () =>
+    (await unwrap(client.GET("/api/v1/cohorts/", { params: { query: { page_size: ALL } } }))).results,
+
+  /** Teams' own preemption policies (Kueue's ClusterQueue preemption), by team. */
+  teamPolicies: async () =>
+    (await unwrap(client.GET("/api/v1/team-policies/", { params: { query: { page_size: ALL } } }))).results,
+
   /** The priority classes of the caller's organisations, highest first. */
   priorityClasses: async () =>
     (await unwrap(client.GET("/api/v1/priority-classes/", { params: { query: { page_size: ALL } } }))).results,

@@ -61,3 +61,4 @@ export type QuotaChanges = Schemas["PatchedQuotaRequest"];
 export type SchedulingPool = Schemas["SchedulingPool"];
 export type PriorityClass = Schemas["PriorityClass"];
 export type Cohort = Schemas["Cohort"];
+export type TeamPolicy = Schemas["TeamPolicy"];

@@ -28,6 +28,8 @@ export const queryKeys = {
   pools: ["pools"] as const,
   quotas: ["quotas"] as const,
   priorityClasses: ["priority-classes"] as const,
+  cohorts: ["cohorts"] as const,
+  teamPolicies: ["team-policies"] as const,
 };
 
 export function useMe() {
@@ -167,6 +169,15 @@ export function usePools({ live = false }: { live?: boolean } = {}) {
 
 export function useQuotas() {
   return useQuery({ queryKey: queryKeys.quotas, queryFn: api.quotas, refetchInterval: QUOTAS_REFRESH_MS });
+}
+
+/** Cohorts and teams' own policies change rarely: no polling. */
+export function useCohorts() {
+  return useQuery({ queryKey: queryKeys.cohorts, queryFn: api.cohorts, staleTime: 60_000 });
+}
+
+export function useTeamPolicies() {
+  return useQuery({ queryKey: queryKeys.teamPolicies, queryFn: api.teamPolicies, staleTime: 60_000 });
 }
 
 /** Only fetched where a form offers them (enabled). */

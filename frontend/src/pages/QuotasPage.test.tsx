@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import { mockApi, page, renderPage, type MockResponse } from "../test/utils";
 import { queryKeys } from "../api/queries";
-import { QuotasPage, buildQuotaChanges, quotaParts } from "./QuotasPage";
+import { QuotasPage, buildQuotaChanges, effectivePolicies, quotaParts } from "./QuotasPage";
 
 // jsdom has no canvas: stand in for Chart.js and keep what the page gave it.
 const { charts } = vi.hoisted(() => ({
@@ -94,6 +94,8 @@ function routes(
     "GET /api/v1/clusters/": { body: page(clusters) },
     "GET /api/v1/pools/": { body: page(pools) },
     "GET /api/v1/quotas/": { body: page(quotas) },
+    "GET /api/v1/cohorts/": { body: page([]) },
+    "GET /api/v1/team-policies/": { body: page([]) },
     ...overrides,
   };
 }
@@ -291,5 +293,55 @@ describe("QuotasPage", () => {
       guaranteed: ["Enter a whole number, 0 or more."],
       max: ["Enter a whole number, 0 or more."],
     });
+  });
+
+  it("shows each team's preemption policy in Kueue's words: its own, or its cohort's switches", async () => {
+    const cohort = {
+      id: 1,
+      organisation: "acme",
+      name: "research",
+      description: "",
+      reclaim_from_borrowers: true,
+      preempt_lower_priority: true,
+      preempt_while_borrowing: false,
+      fair_sharing: true,
+      fair_sharing_strategies: ["LessThanOrEqualToFinalShare", "LessThanInitialShare"],
+      teams: ["nlp", "vision"],
+      created_at: "2025-01-01T00:00:00Z",
+    };
+    const own = {
+      id: 7,
+      team: "vision",
+      within_team: "LowerOrNewerEqualPriority",
+      reclaim_within_cohort: "LowerPriority",
+      borrow_within_cohort: "LowerPriority",
+      borrow_max_priority_threshold: 0,
+      when_can_borrow: "TryNextFlavor",
+      when_can_preempt: "Preempt",
+      updated_at: "2025-01-01T00:00:00Z",
+    };
+    mockApi(
+      routes(member, {
+        "GET /api/v1/cohorts/": { body: page([cohort]) },
+        "GET /api/v1/team-policies/": { body: page([own]) },
+      }),
+    );
+    renderPage(<QuotasPage />, { route: "/quotas", path: "/quotas" });
+
+    const table = await screen.findByRole("table", { name: "Team policies" });
+    const nlp = within(table).getByTestId("policy-nlp");
+    expect(nlp).toHaveTextContent("(cohort’s switches)");
+    expect(within(nlp).getByTestId("policy-within-team")).toHaveTextContent("LowerPriority");
+    expect(within(nlp).getByTestId("policy-reclaim")).toHaveTextContent("Any");
+    expect(within(nlp).getByTestId("policy-borrow")).toHaveTextContent("Never");
+    const vision = within(table).getByTestId("policy-vision");
+    expect(vision).not.toHaveTextContent("cohort’s switches");
+    expect(within(vision).getByTestId("policy-within-team")).toHaveTextContent("LowerOrNewerEqualPriority");
+    expect(within(vision).getByTestId("policy-borrow")).toHaveTextContent("LowerPriority (priority ≤ 0)");
+    expect(within(vision).getByTestId("policy-fungibility")).toHaveTextContent("TryNextFlavor / Preempt");
+    expect(within(screen.getByTestId("cohort-research")).getByTestId("cohort-fair-sharing")).toHaveTextContent(
+      "LessThanOrEqualToFinalShare, then LessThanInitialShare",
+    );
+    expect(effectivePolicies([], [])).toEqual([]);
   });
 });

@@ -781,6 +781,58 @@ export interface paths {
         patch: operations["storage_backends_partial_update"];
         trace?: never;
     };
+    "/api/v1/team-policies/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Teams' own preemption policies in Kueue's words (withinClusterQueue, reclaimWithinCohort,
+         *     borrowWithinCohort, flavorFungibility); a team with none follows its cohort's switches.
+         */
+        get: operations["team_policies_list"];
+        put?: never;
+        /**
+         * @description Teams' own preemption policies in Kueue's words (withinClusterQueue, reclaimWithinCohort,
+         *     borrowWithinCohort, flavorFungibility); a team with none follows its cohort's switches.
+         */
+        post: operations["team_policies_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/team-policies/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Teams' own preemption policies in Kueue's words (withinClusterQueue, reclaimWithinCohort,
+         *     borrowWithinCohort, flavorFungibility); a team with none follows its cohort's switches.
+         */
+        get: operations["team_policies_retrieve"];
+        put?: never;
+        post?: never;
+        /**
+         * @description Teams' own preemption policies in Kueue's words (withinClusterQueue, reclaimWithinCohort,
+         *     borrowWithinCohort, flavorFungibility); a team with none follows its cohort's switches.
+         */
+        delete: operations["team_policies_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Teams' own preemption policies in Kueue's words (withinClusterQueue, reclaimWithinCohort,
+         *     borrowWithinCohort, flavorFungibility); a team with none follows its cohort's switches.
+         */
+        patch: operations["team_policies_partial_update"];
+        trace?: never;
+    };
     "/api/v1/teams/": {
         parameters: {
             query?: never;
@@ -1195,6 +1247,12 @@ export interface components {
         BasePrecisionEnum: "bf16" | "int8" | "int4";
         /** @enum {unknown} */
         BlankEnum: "";
+        /**
+         * @description * `Never` - Never
+         *     * `LowerPriority` - Lower priority
+         * @enum {string}
+         */
+        BorrowWithinCohortEnum: "Never" | "LowerPriority";
         Breakdown: {
             weights: number;
             weight_copies: number;
@@ -1288,6 +1346,10 @@ export interface components {
             preempt_lower_priority?: boolean;
             /** @description A job that must borrow preempts lower-priority, preemptible jobs of other teams that borrow. */
             preempt_while_borrowing?: boolean;
+            /** @description Kueue's fair sharing: a team below its weighted share preempts the borrowing of a team above it. */
+            fair_sharing?: boolean;
+            /** @description Kueue's preemptionStrategies, tried in order: LessThanOrEqualToFinalShare, LessThanInitialShare or both in that order */
+            fair_sharing_strategies?: components["schemas"]["FairSharingStrategiesEnum"][];
             /** @description Slugs of the member teams; a team is in at most one cohort */
             teams?: string[];
             /** Format: date-time */
@@ -1305,6 +1367,10 @@ export interface components {
             preempt_lower_priority?: boolean;
             /** @description A job that must borrow preempts lower-priority, preemptible jobs of other teams that borrow. */
             preempt_while_borrowing?: boolean;
+            /** @description Kueue's fair sharing: a team below its weighted share preempts the borrowing of a team above it. */
+            fair_sharing?: boolean;
+            /** @description Kueue's preemptionStrategies, tried in order: LessThanOrEqualToFinalShare, LessThanInitialShare or both in that order */
+            fair_sharing_strategies?: components["schemas"]["FairSharingStrategiesEnum"][];
             /** @description Slugs of the member teams; a team is in at most one cohort */
             teams?: string[];
         };
@@ -1411,6 +1477,12 @@ export interface components {
          * @enum {string}
          */
         FailureCauseEnum: "code" | "infrastructure";
+        /**
+         * @description * `LessThanOrEqualToFinalShare` - Preemptor's share after ≤ victim's share
+         *     * `LessThanInitialShare` - Preemptor's share after < victim's share before
+         * @enum {string}
+         */
+        FairSharingStrategiesEnum: "LessThanOrEqualToFinalShare" | "LessThanInitialShare";
         /**
          * @description * `hf` - hf
          *     * `megatron` - megatron
@@ -2079,6 +2151,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Team"][];
         };
+        PaginatedTeamPolicyList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["TeamPolicy"][];
+        };
         /** @description One product of the accelerator catalog (global; staff correct it). */
         PatchedAcceleratorModelRequest: {
             /** @description e.g. H100 SXM */
@@ -2156,6 +2243,10 @@ export interface components {
             preempt_lower_priority?: boolean;
             /** @description A job that must borrow preempts lower-priority, preemptible jobs of other teams that borrow. */
             preempt_while_borrowing?: boolean;
+            /** @description Kueue's fair sharing: a team below its weighted share preempts the borrowing of a team above it. */
+            fair_sharing?: boolean;
+            /** @description Kueue's preemptionStrategies, tried in order: LessThanOrEqualToFinalShare, LessThanInitialShare or both in that order */
+            fair_sharing_strategies?: components["schemas"]["FairSharingStrategiesEnum"][];
             /** @description Slugs of the member teams; a team is in at most one cohort */
             teams?: string[];
         };
@@ -2253,6 +2344,53 @@ export interface components {
             capacity_bytes?: number | null;
             /** Format: int64 */
             used_bytes?: number | null;
+        };
+        /**
+         * @description A team's own preemption and flavor policy, in Kueue's words (a team is a ClusterQueue);
+         *     a team without one follows its cohort's switches.
+         */
+        PatchedTeamPolicyRequest: {
+            /** @description Team slug */
+            team?: string;
+            /**
+             * @description Kueue's withinClusterQueue: which of the team's own jobs a job may preempt.
+             *
+             *     * `Never` - Never
+             *     * `LowerPriority` - Lower priority
+             *     * `LowerOrNewerEqualPriority` - Lower priority, or equal and newer
+             */
+            within_team?: components["schemas"]["WithinTeamEnum"];
+            /**
+             * @description Kueue's reclaimWithinCohort: which borrowing jobs of other teams a job may preempt.
+             *
+             *     * `Never` - Never
+             *     * `LowerPriority` - Lower priority
+             *     * `Any` - Any
+             */
+            reclaim_within_cohort?: components["schemas"]["ReclaimWithinCohortEnum"];
+            /**
+             * @description Kueue's borrowWithinCohort: whether a job that must borrow may preempt other teams' borrowing work.
+             *
+             *     * `Never` - Never
+             *     * `LowerPriority` - Lower priority
+             */
+            borrow_within_cohort?: components["schemas"]["BorrowWithinCohortEnum"];
+            /** @description While borrowing, preempt only jobs of at most this priority; null: any lower priority */
+            borrow_max_priority_threshold?: number | null;
+            /**
+             * @description Kueue's flavorFungibility.whenCanBorrow.
+             *
+             *     * `Borrow` - Borrow
+             *     * `TryNextFlavor` - Try the next pool
+             */
+            when_can_borrow?: components["schemas"]["WhenCanBorrowEnum"];
+            /**
+             * @description Kueue's flavorFungibility.whenCanPreempt.
+             *
+             *     * `Preempt` - Preempt
+             *     * `TryNextFlavor` - Try the next pool
+             */
+            when_can_preempt?: components["schemas"]["WhenCanPreemptEnum"];
         };
         /**
          * @description * `pack` - Pack (fill nodes, keep big holes whole)
@@ -2485,6 +2623,13 @@ export interface components {
              */
             weight?: number;
         };
+        /**
+         * @description * `Never` - Never
+         *     * `LowerPriority` - Lower priority
+         *     * `Any` - Any
+         * @enum {string}
+         */
+        ReclaimWithinCohortEnum: "Never" | "LowerPriority" | "Any";
         Recommendation: {
             pool: string;
             cluster: string | null;
@@ -2675,6 +2820,103 @@ export interface components {
             readonly role: string | null;
         };
         /**
+         * @description A team's own preemption and flavor policy, in Kueue's words (a team is a ClusterQueue);
+         *     a team without one follows its cohort's switches.
+         */
+        TeamPolicy: {
+            readonly id: number;
+            /** @description Team slug */
+            team: string;
+            /**
+             * @description Kueue's withinClusterQueue: which of the team's own jobs a job may preempt.
+             *
+             *     * `Never` - Never
+             *     * `LowerPriority` - Lower priority
+             *     * `LowerOrNewerEqualPriority` - Lower priority, or equal and newer
+             */
+            within_team?: components["schemas"]["WithinTeamEnum"];
+            /**
+             * @description Kueue's reclaimWithinCohort: which borrowing jobs of other teams a job may preempt.
+             *
+             *     * `Never` - Never
+             *     * `LowerPriority` - Lower priority
+             *     * `Any` - Any
+             */
+            reclaim_within_cohort?: components["schemas"]["ReclaimWithinCohortEnum"];
+            /**
+             * @description Kueue's borrowWithinCohort: whether a job that must borrow may preempt other teams' borrowing work.
+             *
+             *     * `Never` - Never
+             *     * `LowerPriority` - Lower priority
+             */
+            borrow_within_cohort?: components["schemas"]["BorrowWithinCohortEnum"];
+            /** @description While borrowing, preempt only jobs of at most this priority; null: any lower priority */
+            borrow_max_priority_threshold?: number | null;
+            /**
+             * @description Kueue's flavorFungibility.whenCanBorrow.
+             *
+             *     * `Borrow` - Borrow
+             *     * `TryNextFlavor` - Try the next pool
+             */
+            when_can_borrow?: components["schemas"]["WhenCanBorrowEnum"];
+            /**
+             * @description Kueue's flavorFungibility.whenCanPreempt.
+             *
+             *     * `Preempt` - Preempt
+             *     * `TryNextFlavor` - Try the next pool
+             */
+            when_can_preempt?: components["schemas"]["WhenCanPreemptEnum"];
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        /**
+         * @description A team's own preemption and flavor policy, in Kueue's words (a team is a ClusterQueue);
+         *     a team without one follows its cohort's switches.
+         */
+        TeamPolicyRequest: {
+            /** @description Team slug */
+            team: string;
+            /**
+             * @description Kueue's withinClusterQueue: which of the team's own jobs a job may preempt.
+             *
+             *     * `Never` - Never
+             *     * `LowerPriority` - Lower priority
+             *     * `LowerOrNewerEqualPriority` - Lower priority, or equal and newer
+             */
+            within_team?: components["schemas"]["WithinTeamEnum"];
+            /**
+             * @description Kueue's reclaimWithinCohort: which borrowing jobs of other teams a job may preempt.
+             *
+             *     * `Never` - Never
+             *     * `LowerPriority` - Lower priority
+             *     * `Any` - Any
+             */
+            reclaim_within_cohort?: components["schemas"]["ReclaimWithinCohortEnum"];
+            /**
+             * @description Kueue's borrowWithinCohort: whether a job that must borrow may preempt other teams' borrowing work.
+             *
+             *     * `Never` - Never
+             *     * `LowerPriority` - Lower priority
+             */
+            borrow_within_cohort?: components["schemas"]["BorrowWithinCohortEnum"];
+            /** @description While borrowing, preempt only jobs of at most this priority; null: any lower priority */
+            borrow_max_priority_threshold?: number | null;
+            /**
+             * @description Kueue's flavorFungibility.whenCanBorrow.
+             *
+             *     * `Borrow` - Borrow
+             *     * `TryNextFlavor` - Try the next pool
+             */
+            when_can_borrow?: components["schemas"]["WhenCanBorrowEnum"];
+            /**
+             * @description Kueue's flavorFungibility.whenCanPreempt.
+             *
+             *     * `Preempt` - Preempt
+             *     * `TryNextFlavor` - Try the next pool
+             */
+            when_can_preempt?: components["schemas"]["WhenCanPreemptEnum"];
+        };
+        /**
          * @description * `read` - Read only
          *     * `write` - Read and write
          *     * `agent` - Host agent (reports inventory only)
@@ -2689,6 +2931,25 @@ export interface components {
          * @enum {string}
          */
         VendorEnum: "nvidia" | "amd" | "google" | "other";
+        /**
+         * @description * `Borrow` - Borrow
+         *     * `TryNextFlavor` - Try the next pool
+         * @enum {string}
+         */
+        WhenCanBorrowEnum: "Borrow" | "TryNextFlavor";
+        /**
+         * @description * `Preempt` - Preempt
+         *     * `TryNextFlavor` - Try the next pool
+         * @enum {string}
+         */
+        WhenCanPreemptEnum: "Preempt" | "TryNextFlavor";
+        /**
+         * @description * `Never` - Never
+         *     * `LowerPriority` - Lower priority
+         *     * `LowerOrNewerEqualPriority` - Lower priority, or equal and newer
+         * @enum {string}
+         */
+        WithinTeamEnum: "Never" | "LowerPriority" | "LowerOrNewerEqualPriority";
         WorkloadRequest: {
             mode: components["schemas"]["ModeEnum"];
             /** @description Micro-batch per GPU (sequences). */
@@ -4477,6 +4738,132 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StorageBackend"];
+                };
+            };
+        };
+    };
+    team_policies_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description Organisation slug */
+                organisation?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedTeamPolicyList"];
+                };
+            };
+        };
+    };
+    team_policies_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamPolicyRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TeamPolicyRequest"];
+                "multipart/form-data": components["schemas"]["TeamPolicyRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamPolicy"];
+                };
+            };
+        };
+    };
+    team_policies_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team policy. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamPolicy"];
+                };
+            };
+        };
+    };
+    team_policies_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team policy. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    team_policies_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team policy. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedTeamPolicyRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedTeamPolicyRequest"];
+                "multipart/form-data": components["schemas"]["PatchedTeamPolicyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamPolicy"];
                 };
             };
         };
