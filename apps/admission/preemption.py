@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from apps.admission.accounting import Refusal
 from apps.admission.placement import Placement
-from apps.admission.state import Candidate, Holder, PassState, fits, release, retake
+from apps.admission.state import Candidate, Holder, PassState, fits, refuse_memory, release, retake
 from apps.quotas.models import Cohort
 
 
@@ -71,6 +71,7 @@ def try_preempt(state: PassState, job: Candidate, refusal: Refusal | None) -> li
 def admissible(state: PassState, job: Candidate) -> bool:
     ledger = state.ledgers[job.pool_id]
     allowed = ledger.refuse(job.team_id, job.units, preemptible=job.preemptible) is None
+    allowed = allowed and refuse_memory(state, job.pool_id, job) is None
     return allowed and isinstance(fits(state, job.pool_id, job.units), Placement)
 
 
