@@ -29,8 +29,10 @@ def apply_decisions(
 ) -> int:
     for holder, reason in decisions.preempted:
         job = Job.objects.filter(pk=holder.job_id).first()
-        if job is not None and preempt_job(job, reason=reason) and (
-            len(job.accelerator_models) > 1 or job.min_gpu_memory_gb is not None
+        if (
+            job is not None
+            and preempt_job(job, reason=reason)
+            and (len(job.accelerator_models) > 1 or job.min_gpu_memory_gb is not None)
         ):
             # Back in the queue: it shows its first choice again until it is admitted somewhere.
             first = pool_for(job.cluster_id, job.gpus, "", job.accelerator_models, job.min_gpu_memory_gb)

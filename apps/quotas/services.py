@@ -84,7 +84,7 @@ def check_quota(quota: Quota) -> None:
                 errors[name] = ["Set memory_guaranteed_gb too: memory limits count only where memory is guaranteed."]
     else:
         if quota.memory_max_gb is not None and quota.memory_max_gb < memory:
-            errors["memory_max_gb"] = [f"At least the guaranteed {memory} GB; leave it empty for no ceiling of its own."]
+            errors["memory_max_gb"] = [f"At least the guaranteed {memory} GB; empty: no ceiling of its own."]
         if quota.memory_lending_limit_gb is not None and quota.memory_lending_limit_gb > memory:
             errors["memory_lending_limit_gb"] = [f"At most the guaranteed {memory} GB: a team lends only its own."]
     if quota.weight is None or quota.weight <= 0:
