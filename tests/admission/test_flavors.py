@@ -17,6 +17,7 @@ from apps.admission.apply import apply_decisions
 from apps.admission.decide import decide
 from apps.admission.policy import TeamPolicy
 from apps.admission.pools import ensure_pools
+from apps.admission.scheduler import admit_pending
 from apps.admission.state import load_candidates, load_state
 from apps.inventory.models import AcceleratorModel
 from apps.jobs.choices import HOLDING_STATES, EventKind, JobState
@@ -256,3 +257,73 @@ def test_any_gpu_with_enough_memory_tries_the_smallest_memory_first(flavors: Fla
 
     assert fresh(job).pool_id == h200.pk  # the only one with 90 GB
     assert fresh(smaller).pool_id == flavors.h100.pk  # A100 80GB full, H100 80 GB next, before H200 141 GB
+
+
+# --- submission ----------------------------------------------------------------------------------
+
+
+def post(world: Any, resources: dict[str, Any]) -> Any:
+    body = {"name": "flex", "team": "alpha", "entrypoint": "python train.py", "resources": resources}
+    return world.client(world.member).post("/api/v1/jobs/", body, format="json")
+
+
+def test_a_job_submitted_with_several_models_stores_them_in_order_and_waits_on_its_first_choice(
+    flavors: Flavors, world: Any
+) -> None:
+    response = post(world, {"gpus": 2, "accelerator_models": [A100, "H100"]})
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["pool"] == A100_POOL
+    assert body["resources"]["accelerator_models"] == [A100, "H100"]
+    assert body["resources"]["accelerator_model"] == A100
+    detail = world.client(world.member).get(f"/api/v1/jobs/{body['id']}/").json()
+    assert detail["accepted_pools"] == [A100_POOL, H100_POOL]
+
+
+def test_a_job_that_asks_for_gpu_memory_accepts_every_pool_with_enough(flavors: Flavors, world: Any) -> None:
+    response = post(world, {"gpus": 1, "min_gpu_memory_gb": 40})
+
+    assert response.status_code == 201, response.content
+    detail = world.client(world.member).get(f"/api/v1/jobs/{response.json()['id']}/").json()
+    assert detail["accepted_pools"] == [A100_POOL, H100_POOL]  # both 80 GB: by pool name
+    assert detail["pool"] == A100_POOL
+
+
+@pytest.mark.parametrize(
+    ("resources", "field"),
+    [
+        ({"gpus": 1, "accelerator_models": ["H100", "Z9000"]}, "accelerator_models"),
+        ({"gpus": 1, "accelerator_models": ["H100", "h100"]}, "accelerator_models"),
+        ({"gpus": 1, "accelerator_models": []}, "accelerator_models"),
+        ({"gpus": 1, "accelerator_models": ["H100; rm -rf /"]}, "accelerator_models"),
+        ({"gpus": 1, "accelerator_models": ["H100"], "min_gpu_memory_gb": 40}, "min_gpu_memory_gb"),
+        ({"gpus": 1, "accelerator_model": "A100", "accelerator_models": ["H100", A100]}, "accelerator_model"),
+        ({"gpus": 1, "accelerator_model": "H100", "min_gpu_memory_gb": 40}, "accelerator_model"),
+        ({"gpus": 0, "accelerator_models": ["H100", A100]}, "gpus"),
+        ({"gpus": 1, "min_gpu_memory_gb": 5000}, "min_gpu_memory_gb"),
+        ({"gpus": 1, "min_gpu_memory_gb": 0}, "min_gpu_memory_gb"),
+    ],
+)
+def test_bad_accepted_pools_are_400_with_field_errors(
+    flavors: Flavors, world: Any, resources: dict[str, Any], field: str
+) -> None:
+    response = post(world, resources)
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()["resources"]
+    assert not Job.objects.exists()
+
+
+def test_a_job_whose_models_its_cluster_lacks_waits_and_says_which_it_accepts(flavors: Flavors, world: Any) -> None:
+    response = post(world, {"gpus": 1, "accelerator_models": ["H200 SXM", "B200"]})
+    assert response.status_code == 201, response.content
+
+    admit_pending()
+
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.pool_id is None
+    assert job.state_reason == (
+        "Cannot be scheduled: cluster gpu-a has no pool of any of H200 SXM, B200 "
+        f"(it has {A100_POOL}, gpu-a-cpu, {H100_POOL})."
+    )

@@ -17,7 +17,8 @@ from rest_framework.response import Response
 
 from apps.core.api.pagination import StreamCursorPagination
 from apps.core.api.viewsets import TeamScopedViewSet
-from apps.inventory.models import Cluster
+from apps.inventory.catalog import Matcher
+from apps.inventory.models import AcceleratorModel, Cluster
 from apps.jobs import services
 from apps.jobs.api.filters import CodePackageFilter, JobFilter
 from apps.jobs.api.serializers import (
@@ -113,7 +114,11 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
                 )
             priority = priority_class.value
         plan = self._check_plan(team, data, resources) if "model" in data else {}
-        pool = pool_for(cluster.pk, resources.get("gpus", 0.0), resources.get("accelerator_model", ""))
+        models = tuple(resources.get("accelerator_models") or ())
+        min_memory = resources.get("min_gpu_memory_gb")
+        self._check_accepted(models, min_memory)
+        gpus, accelerator = resources.get("gpus", 0.0), resources.get("accelerator_model", "")
+        pool = pool_for(cluster.pk, gpus, accelerator, models, min_memory)  # its first choice until admitted
         job_request = services.JobRequest(
             name=data["name"],
             team=team,
@@ -124,6 +129,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             cpus=resources.get("cpus", 1.0),
             gpus=resources.get("gpus", 0.0),
             accelerator_model=resources.get("accelerator_model", ""),
+            accelerator_models=models if len(models) > 1 else (),
+            min_gpu_memory_gb=min_memory,
             memory_gb=resources.get("memory_gb", 0.0),
             max_retries=data["max_retries"],
             priority=priority,
@@ -134,6 +141,21 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         job, created = services.submit_job(actor=self.actor, request=job_request, idempotency_key=key)
         job = Job.objects.for_list().get(pk=job.pk)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @staticmethod
+    def _check_accepted(models: tuple[str, ...], min_memory: float | None) -> None:
+        """400 for models the catalog does not know, or a memory no GPU of the catalog has."""
+        if models:
+            matcher = Matcher.load()
+            unknown = [name for name in models if matcher.match(name) is None]
+            if unknown:
+                raise ValidationError(
+                    {"resources": {"accelerator_models": [f"Unknown accelerator model: {', '.join(unknown)}."]}}
+                )
+        if min_memory is not None and not AcceleratorModel.objects.filter(memory_gb__gte=min_memory).exists():
+            raise ValidationError(
+                {"resources": {"min_gpu_memory_gb": [f"No GPU in the catalog has {min_memory:g} GB or more."]}}
+            )
 
     @staticmethod
     def _check_plan(team: Team, data: dict[str, Any], resources: dict[str, Any]) -> dict[str, Any]:
