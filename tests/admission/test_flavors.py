@@ -327,3 +327,40 @@ def test_a_job_whose_models_its_cluster_lacks_waits_and_says_which_it_accepts(fl
         "Cannot be scheduled: cluster gpu-a has no pool of any of H200 SXM, B200 "
         f"(it has {A100_POOL}, gpu-a-cpu, {H100_POOL})."
     )
+
+
+# --- clusters without an inventory (no pools): their Ray accelerator types stand for the pools -----
+
+
+def test_a_pool_less_cluster_admits_a_job_on_the_first_model_it_has_room_for(world: Any, catalog: None) -> None:
+    from apps.dispatch.backends.fake import FakeBackend
+    from apps.dispatch.port import Resources
+    from apps.dispatch.registry import override_backend
+
+    total = Resources(cpus=8, gpus=2, memory_bytes=64 * 2**30, custom={"accelerator_type:A100-80G": 2})
+    first = JobFactory(
+        team=world.alpha, cluster=world.cluster, gpus=1, accelerator_model=H100, accelerator_models=[H100, A100]
+    )
+    memory = JobFactory(team=world.alpha, cluster=world.cluster, gpus=1, min_gpu_memory_gb=60)
+    with override_backend(FakeBackend(total=total)):
+        admit_pending()
+
+    first, memory = fresh(first), fresh(memory)
+    assert (first.pool_id, first.state != JobState.PENDING, first.accelerator_model) == (None, True, "A100-80G")
+    assert memory.state != JobState.PENDING and memory.accelerator_model == "A100-80G"
+
+
+def test_a_pool_less_cluster_says_when_it_has_none_of_the_models_a_job_accepts(world: Any, catalog: None) -> None:
+    from apps.dispatch.backends.fake import FakeBackend
+    from apps.dispatch.port import Resources
+    from apps.dispatch.registry import override_backend
+
+    total = Resources(cpus=8, gpus=2, memory_bytes=64 * 2**30, custom={"accelerator_type:L4": 2})
+    job = JobFactory(
+        team=world.alpha, cluster=world.cluster, gpus=1, accelerator_model=H100, accelerator_models=[H100, A100]
+    )
+    with override_backend(FakeBackend(total=total)):
+        admit_pending()
+
+    assert fresh(job).state == JobState.PENDING
+    assert fresh(job).state_reason.startswith(f"Cannot run on cluster {world.cluster.name}: it asks for")
