@@ -448,6 +448,24 @@ def refuse_memory(state: PassState, pool_id: int, job: Candidate) -> Refusal | N
     return replace(refusal, reason=f"memory: {refusal.reason.replace('GBs', 'GB')}; it asks for {job.memory} GB")
 
 
+def memory_over(state: PassState, holder: Holder) -> str:
+    """Why the holder's team breaks a memory limit in its pool now (a lowered memory quota), in
+    words; "" when none is broken or the holder holds no counted memory."""
+    ledger = state.memory_ledgers.get(holder.pool_id)
+    if ledger is None or not holder.memory or holder.team_id not in ledger.shares:
+        return ""
+    share = ledger.shares[holder.team_id]
+    team = ledger.team_names.get(holder.team_id)
+    cohort = ledger.cohort_of.get(holder.team_id)
+    if share.max is not None and share.used > share.max:
+        return f"team {team} is over its memory max in pool {ledger.name}"
+    if cohort is None and share.used > share.guaranteed:
+        return f"team {team} is over its memory guarantee in pool {ledger.name} and has no cohort to borrow from"
+    if cohort is not None and share.borrowed and ledger.cohort_borrowed(cohort) > ledger.cohort_lendable(cohort):
+        return "its cohort lends less memory than its teams borrow"
+    return ""
+
+
 def needs_borrowing(state: PassState, pool_id: int, job: Candidate) -> bool:
     """Whether admitting the job in the pool takes its team above a guarantee (GPUs or CPUs, or
     memory where counted): Kueue's ``borrowingLevel`` above zero."""

@@ -141,3 +141,19 @@ def test_a_quota_shows_its_memory_limits_and_the_memory_in_use(scene: Scene, wor
     changed = client.patch(f"/api/v1/quotas/{created.json()['id']}/", {"memory_max_gb": 300}, format="json")
     assert changed.status_code == 200
     assert AuditEntry.objects.filter(action="quotas.quota_updated").latest("id").data["memory_max_gb"] == 300
+
+
+def test_a_lowered_memory_max_is_restored_by_the_next_pass_newest_work_first(scene: Scene, world: Any) -> None:
+    scene.nodes(1)
+    quota = scene.quota(world.alpha, 8, memory_guaranteed_gb=100)
+    older = scene.submit(world.alpha, 1, memory_gb=60)[0]
+    scene.schedule()
+    newer = scene.submit(world.alpha, 1, memory_gb=30)[0]
+    scene.schedule()
+    Quota.objects.filter(pk=quota.pk).update(memory_guaranteed_gb=70)
+
+    scene.schedule()  # checks the invariants, memory included, after the pass
+
+    assert fresh(older).state in HOLDING_STATES
+    assert fresh(newer).state == JobState.PENDING
+    assert fresh(newer).events.filter(message__contains="over its memory guarantee").exists()
