@@ -181,6 +181,38 @@ class FlavorMachine(QuotaMachine):
         self.pools = {"h100": self.scene.pool, "a100": a100}
         self.models = {"h100": "H100 SXM", "a100": A100}
 
+    @initialize(
+        reclaim=st.booleans(),
+        lower_priority=st.booleans(),
+        while_borrowing=st.booleans(),
+        guarantees=st.tuples(st.integers(2, 12), st.integers(2, 12), st.integers(2, 8)),
+        backlog=st.lists(
+            st.tuples(st.sampled_from(TEAMS), st.sampled_from([1, 1, 2, 4, 8]), st.sampled_from(CLASSES)),
+            min_size=4,
+            max_size=16,
+        ),
+        a100=st.tuples(st.integers(0, 8), st.integers(0, 8), st.integers(0, 8)),
+        memory=st.tuples(*(st.none() | st.integers(32, 256) for _ in TEAMS)),
+    )
+    def set_up(  # type: ignore[override]
+        self,
+        reclaim: bool,
+        lower_priority: bool,
+        while_borrowing: bool,
+        guarantees: Any,
+        backlog: Any,
+        a100: Any,
+        memory: Any,
+    ) -> None:
+        """As the base machine, plus quotas in the A100 pool and memory guarantees in both pools."""
+        super().set_up(reclaim, lower_priority, while_borrowing, guarantees, backlog)
+        for slug, guaranteed, gb in zip(TEAMS, a100, memory, strict=True):
+            Quota.objects.create(
+                team=self.teams[slug], pool=self.pools["a100"], guaranteed=guaranteed, memory_guaranteed_gb=gb
+            )
+            Quota.objects.filter(team=self.teams[slug], pool=self.pools["h100"]).update(memory_guaranteed_gb=gb)
+        self.dirty = True
+
     @rule(
         team=st.sampled_from(TEAMS),
         pool=st.sampled_from(["h100", "a100"]),
@@ -193,7 +225,13 @@ class FlavorMachine(QuotaMachine):
         Quota.objects.update_or_create(
             team=self.teams[team],
             pool=self.pools[pool],
-            defaults={"guaranteed": guaranteed, "memory_guaranteed_gb": memory, "memory_max_gb": ceiling},
+            defaults={
+                "guaranteed": guaranteed,
+                "max": None,
+                "lending_limit": None,
+                "memory_guaranteed_gb": memory,
+                "memory_max_gb": ceiling,
+            },
         )
         self.dirty = True
 
