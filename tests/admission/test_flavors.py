@@ -364,3 +364,12 @@ def test_a_pool_less_cluster_says_when_it_has_none_of_the_models_a_job_accepts(w
 
     assert fresh(job).state == JobState.PENDING
     assert fresh(job).state_reason.startswith(f"Cannot run on cluster {world.cluster.name}: it asks for")
+
+
+def test_a_list_of_one_model_is_that_model_by_the_name_ray_knows(flavors: Flavors, world: Any) -> None:
+    response = post(world, {"gpus": 1, "accelerator_models": [A100]})
+
+    assert response.status_code == 201, response.content
+    assert response.json()["pool"] == A100_POOL
+    assert response.json()["resources"]["accelerator_model"] == "A100-80G"
+    assert response.json()["resources"]["accelerator_models"] == []

@@ -164,6 +164,8 @@ export function buildJobRequest(
   if (values.workingDir.trim()) runtimeEnv.working_dir = values.workingDir.trim();
 
   const models = acceleratorModels(values.acceleratorModel);
+  // A catalog name ("H100 SXM") goes as a list of one: accelerator_model takes Ray's names only.
+  const asList = models.length > 1 || (models.length === 1 && /\s/.test(models[0] ?? ""));
   const body: JobCreateRequest = {
     name: values.name.trim(),
     team: values.team,
@@ -173,7 +175,7 @@ export function buildJobRequest(
     resources: {
       cpus: number("resources.cpus", values.cpus),
       gpus: number("resources.gpus", values.gpus),
-      accelerator_model: models.length === 1 ? (models[0] ?? "") : "",
+      accelerator_model: asList ? "" : (models[0] ?? ""),
       memory_gb: number("resources.memory_gb", values.memoryGb),
     },
     max_retries: number("max_retries", values.maxRetries, true),
@@ -181,7 +183,7 @@ export function buildJobRequest(
     override_planner: plan.enabled && plan.override,
   };
   // Several models: the pools the job accepts, first choice first.
-  if (models.length > 1 && body.resources) body.resources.accelerator_models = models;
+  if (asList && body.resources) body.resources.accelerator_models = models;
   if (values.minGpuMemoryGb.trim() && body.resources) {
     body.resources.min_gpu_memory_gb = number("resources.min_gpu_memory_gb", values.minGpuMemoryGb);
   }
