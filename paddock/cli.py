@@ -142,7 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--kind", default="batch", choices=["training", "fine_tuning", "batch"])
     submit.add_argument("--cpus", type=float)
     submit.add_argument("--gpus", type=float)
-    submit.add_argument("--accelerator")
+    submit.add_argument(
+        "--accelerator",
+        action="append",
+        metavar="MODEL",
+        help='GPU model; repeat it to accept several, first choice first (--accelerator "H100 SXM" '
+        '--accelerator "A100 80GB SXM")',
+    )
+    submit.add_argument(
+        "--min-gpu-memory-gb",
+        type=float,
+        metavar="GB",
+        help="accept any GPU model of the cluster with at least this much memory, the smallest first",
+    )
     submit.add_argument("--memory-gb", type=float)
     submit.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     submit.add_argument("--pip", action="append", default=[], metavar="PACKAGE")
@@ -205,6 +217,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def submit_resources(args: Any) -> dict[str, Any]:
+    """The job's ``resources`` as the API takes them: one --accelerator is its model, several
+    are the models it accepts in order."""
+    models = list(args.accelerator or [])
+    return {
+        key: value
+        for key, value in {
+            "cpus": args.cpus,
+            "gpus": args.gpus,
+            "accelerator_model": models[0] if len(models) == 1 else None,
+            "accelerator_models": models if len(models) > 1 else None,
+            "min_gpu_memory_gb": args.min_gpu_memory_gb,
+            "memory_gb": args.memory_gb,
+        }.items()
+        if value is not None
+    }
+
+
 def _run(client: Client, args: Any) -> int:
     if args.command == "submit":
         # Only the separator itself goes; a later "--" belongs to the command (python x.py -- --flag).
@@ -213,16 +243,7 @@ def _run(client: Client, args: Any) -> int:
         entrypoint = (parts[0] if len(parts) == 1 else shlex.join(parts)).strip()
         if not entrypoint:
             raise ValueError("give the command to run after --, e.g. paddock submit ... -- python train.py")
-        resources = {
-            key: value
-            for key, value in {
-                "cpus": args.cpus,
-                "gpus": args.gpus,
-                "accelerator_model": args.accelerator,
-                "memory_gb": args.memory_gb,
-            }.items()
-            if value is not None
-        }
+        resources = submit_resources(args)
         runtime_env: dict[str, Any] = {}
         if args.env:
             runtime_env["env_vars"] = _env_pairs(args.env)

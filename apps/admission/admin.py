@@ -110,7 +110,17 @@ class QuotaForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Quota
-        fields = ["team", "pool", "guaranteed", "max", "lending_limit", "weight"]
+        fields = [
+            "team",
+            "pool",
+            "guaranteed",
+            "max",
+            "lending_limit",
+            "weight",
+            "memory_guaranteed_gb",
+            "memory_max_gb",
+            "memory_lending_limit_gb",
+        ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -143,14 +153,23 @@ class QuotaForm(forms.ModelForm):  # type: ignore[type-arg]
 class QuotaChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
-        ledgers = load_state().ledgers
+        state = load_state()
         for quota in self.result_list:
-            ledger = ledgers.get(quota.pool_id)
+            ledger = state.ledgers.get(quota.pool_id)
             if ledger is None:
                 continue
             share = ledger.share(quota.team_id)
+            memory = state.memory_ledgers.get(quota.pool_id)
+            memory_used = memory.shares[quota.team_id].used if memory and quota.team_id in memory.shares else None
             setattr(
-                quota, FIGURES, {"used": share.used, "borrowed": share.borrowed, "lent": ledger.lent_by(quota.team_id)}
+                quota,
+                FIGURES,
+                {
+                    "used": share.used,
+                    "borrowed": share.borrowed,
+                    "lent": ledger.lent_by(quota.team_id),
+                    "memory_used": memory_used,
+                },
             )
 
 
@@ -169,7 +188,20 @@ class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     lends right now."""
 
     form = QuotaForm
-    list_display = ["team", "pool", "guaranteed", "max", "lending_limit", "weight", "used", "borrowed", "lent"]
+    list_display = [
+        "team",
+        "pool",
+        "guaranteed",
+        "max",
+        "lending_limit",
+        "weight",
+        "used",
+        "borrowed",
+        "lent",
+        "memory_guaranteed_gb",
+        "memory_max_gb",
+        "memory_used",
+    ]
     list_display_links = ["team"]
     list_editable = ["guaranteed", "max", "lending_limit", "weight"]
     list_filter = [("pool", admin.RelatedOnlyFieldListFilter), ("team", admin.RelatedOnlyFieldListFilter)]
@@ -196,6 +228,11 @@ class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="Used now")
     def used(self, obj: Quota) -> int:
         return _figures(obj).get("used", 0)
+
+    @admin.display(description="Memory used now (GB)")
+    def memory_used(self, obj: Quota) -> int | str:
+        used = _figures(obj).get("memory_used")
+        return "not counted" if used is None else used
 
     @admin.display(description="Borrowed")
     def borrowed(self, obj: Quota) -> int:

@@ -4,6 +4,7 @@ preemptions and reasons, all in the pass's transaction."""
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from apps.admission.state import Candidate, Decisions, PassState
 from apps.jobs.choices import AttemptState, EventKind, JobState
 from apps.jobs.models import Attempt, Job, JobEvent
 from apps.jobs.services import Dispatcher, preempt_job
+from apps.quotas.pools import pool_for
 
 
 def apply_decisions(
@@ -27,17 +29,35 @@ def apply_decisions(
 ) -> int:
     for holder, reason in decisions.preempted:
         job = Job.objects.filter(pk=holder.job_id).first()
-        if job is not None:
-            preempt_job(job, reason=reason)
+        if (
+            job is not None
+            and preempt_job(job, reason=reason)
+            and (len(job.accelerator_models) > 1 or job.min_gpu_memory_gb is not None)
+        ):
+            # Back in the queue: it shows its first choice again until it is admitted somewhere.
+            first = pool_for(job.cluster_id, job.gpus, "", job.accelerator_models, job.min_gpu_memory_gb)
+            if first is not None:
+                Job.objects.filter(pk=job.pk).update(pool=first)
     admitted_ids = [job.job_id for job, _ in decisions.admitted]
     locked = set(
         Job.objects.select_for_update().filter(pk__in=admitted_ids, state=JobState.PENDING).values_list("pk", flat=True)
     )
     placements = {job.job_id: placement for job, placement in decisions.admitted if job.job_id in locked}
+    chosen = {job.job_id: job for job, _ in decisions.admitted}  # its pool_id: where it was admitted
     if placements:
-        Job.objects.filter(pk__in=list(placements)).update(
-            state=JobState.ADMITTED, admitted_at=now, state_reason="", updated_at=now
-        )
+        # The pool it was admitted to becomes its pool; a job that accepts several also runs on
+        # that pool's model (Ray's accelerator_type), whichever it named first.
+        by_pool: dict[tuple[int, bool], list[int]] = defaultdict(list)
+        for job_id in placements:
+            by_pool[(chosen[job_id].pool_id, len(chosen[job_id].pools) > 1)].append(job_id)
+        for (pool_id, several), job_ids in by_pool.items():
+            fields: dict[str, Any] = {"pool_id": pool_id}
+            model = state.pools[pool_id].accelerator_model
+            if several and model is not None:
+                fields["accelerator_model"] = model.ray_accelerator_type or model.name
+            Job.objects.filter(pk__in=job_ids).update(
+                state=JobState.ADMITTED, admitted_at=now, state_reason="", updated_at=now, **fields
+            )
         attempts = Attempt.objects.bulk_create(
             [
                 Attempt(
@@ -58,7 +78,7 @@ def apply_decisions(
                     kind=EventKind.ADMITTED,
                     from_state=JobState.PENDING,
                     to_state=JobState.ADMITTED,
-                    message=_admitted_message(state, candidates[job_id], placement),
+                    message=_admitted_message(state, chosen[job_id], placement),
                 )
                 for job_id, placement in placements.items()
             ]
@@ -123,7 +143,13 @@ def _write_reasons(reasons: dict[int, str], now: datetime) -> None:
 
 def _admitted_message(state: PassState, job: Candidate, placement: Placement) -> str:
     pool = state.pools[job.pool_id]
+    pools = job.pools
+    choice = ""
+    if len(pools) > 1:  # which of the pools it accepts, so its page can say where it went and why
+        rank = pools.index(job.pool_id) + 1 if job.pool_id in pools else 0
+        names = ", ".join(state.pools[p].name for p in pools if p in state.pools)
+        choice = f" (choice {rank} of {names})"
     if not placement.shares:
-        return f"admitted to pool {pool.name} ({job.units} CPU)"
+        return f"admitted to pool {pool.name}{choice} ({job.units} CPU)"
     where = "; ".join(f"{s.hostname} GPUs {','.join(map(str, s.gpus))}" for s in placement.shares)
-    return f"admitted to pool {pool.name}: {where}"
+    return f"admitted to pool {pool.name}{choice}: {where}"

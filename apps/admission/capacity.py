@@ -12,6 +12,8 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import time
+from dataclasses import replace
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +25,8 @@ from apps.core.tasks import enqueue_on_commit
 from apps.dispatch.fanout import Batches
 from apps.dispatch.port import Capacity, Resources
 from apps.dispatch.registry import note_no_answer
-from apps.inventory.models import Cluster
+from apps.inventory.catalog import Matcher
+from apps.inventory.models import AcceleratorModel, Cluster
 from apps.inventory.services import backend_for, record_capacity, record_cluster_silent, silence_description
 from apps.jobs.choices import EventKind, JobState
 from apps.jobs.models import Attempt, Job
@@ -124,23 +127,33 @@ def _admit_on(cluster: Cluster, capacity: Capacity | None, dispatcher: Dispatche
             .select_related("cluster")
             .order_by("-priority", "created_at", "id")[:BATCH]
         )
+        by_memory: dict[float, list[str]] = {}
+        matchers: list[Matcher] = []
         for job in pending:
             if capacity is None or free is None:
                 set_reason(job, f"Waiting: {silence_description(cluster)}.")
                 continue
-            need = job.resources()
-            never = need.shortfall(capacity.total)
-            if never:
+            options = _options(job, by_memory, matchers)
+            possible = [(model, need) for model, need in options if not need.shortfall(capacity.total)]
+            if not possible:
+                never = options[0][1].shortfall(capacity.total) if options else []
+                asked = f"it asks for {', '.join(never)} at most" if never else "it has none of the GPUs it accepts"
                 set_reason(
                     job,
-                    f"Cannot run on cluster {cluster.name}: it asks for {', '.join(never)} at most. "
+                    f"Cannot run on cluster {cluster.name}: {asked}. "
                     "Cancel it and resubmit with fewer resources or to another cluster.",
                 )
                 continue
-            lacking = need.shortfall(free)
-            if lacking:
+            # The first model, in the job's order, with room now (Kueue's first flavor that fits).
+            chosen = next(((model, need) for model, need in possible if not need.shortfall(free)), None)
+            if chosen is None:
+                lacking = possible[0][1].shortfall(free)
                 set_reason(job, f"Waiting for free capacity on {cluster.name}: needs {', '.join(lacking)} free now.")
                 continue
+            model, need = chosen
+            switched: dict[str, Any] = (
+                {"accelerator_model": model} if len(options) > 1 or job.min_gpu_memory_gb is not None else {}
+            )
             attempt = Attempt.objects.create(job=job, number=job.attempts.count() + 1)
             moved = move_job(
                 job,
@@ -151,6 +164,7 @@ def _admit_on(cluster: Cluster, capacity: Capacity | None, dispatcher: Dispatche
                 message=f"admitted to {cluster.name} ({_describe(need)})",
                 admitted_at=timezone.now(),
                 state_reason="",
+                **switched,
             )
             if not moved:  # cancelled while we decided
                 attempt.delete()
@@ -160,6 +174,34 @@ def _admit_on(cluster: Cluster, capacity: Capacity | None, dispatcher: Dispatche
         if admitted:
             send_on_commit(admitted, dispatcher)
     return len(admitted)
+
+
+def _options(job: Job, by_memory: dict[float, list[str]], matchers: list[Matcher]) -> list[tuple[str, Resources]]:
+    """The GPU models a pool-less job accepts, in its order, each as Ray's ``accelerator_type``
+    and what the job then asks the cluster for. A cluster without an inventory has no pools, so
+    its accelerator types stand for them: ``accelerator_models`` map to the catalog's Ray types,
+    ``min_gpu_memory_gb`` to every catalog model with that much memory, the smallest first."""
+    several = len(job.accelerator_models) > 1
+    if not several and job.min_gpu_memory_gb is None:
+        return [(job.accelerator_model, job.resources())]
+    if job.min_gpu_memory_gb is not None:
+        if job.min_gpu_memory_gb not in by_memory:
+            big_enough = AcceleratorModel.objects.filter(memory_gb__gte=job.min_gpu_memory_gb).exclude(
+                ray_accelerator_type=""
+            )
+            by_memory[job.min_gpu_memory_gb] = list(
+                dict.fromkeys(m.ray_accelerator_type for m in big_enough.order_by("memory_gb", "name"))
+            )
+        names = by_memory[job.min_gpu_memory_gb]
+    else:
+        if not matchers:
+            matchers.append(Matcher.load())  # once per cluster and pass
+        matcher, names = matchers[0], []
+        for name in job.accelerator_models:
+            model = matcher.match(name)
+            names.append(model.ray_accelerator_type or name if model is not None else name)
+    plain = job.resources()
+    return [(name, replace(plain, custom={f"accelerator_type:{name}": 0.001})) for name in dict.fromkeys(names)]
 
 
 def send_on_commit(attempt_ids: list[str], dispatcher: Dispatcher | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from apps.admission.preemption import victim_order
-from apps.admission.state import Decisions, PassState, evict, release
+from apps.admission.state import Decisions, PassState, evict, memory_over, release
 
 
 def enforce(state: PassState, decisions: Decisions) -> None:
@@ -39,6 +39,7 @@ def enforce(state: PassState, decisions: Decisions) -> None:
                 and ledger.cohort_borrowed(cohort) > ledger.cohort_lendable(cohort)
             ):
                 why = "its cohort lends less than its teams borrow"
+            why = why or memory_over(state, holder)
             if why:
                 if not holder.preemptible:
                     firm[holder.team_id] -= holder.units

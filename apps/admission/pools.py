@@ -44,14 +44,20 @@ def resolve_pools() -> int:
     distinct cluster and shape, one update per pool)."""
     shapes = (
         Job.objects.filter(state=JobState.PENDING, pool__isnull=True, cluster__pools__isnull=False)
-        .values_list("cluster_id", "gpus", "accelerator_model")
+        .values_list("cluster_id", "gpus", "accelerator_model", "accelerator_models", "min_gpu_memory_gb")
         .distinct()
     )
     resolved = 0
-    for cluster_id, gpus, accelerator in list(shapes):
-        pool = pool_for(cluster_id, gpus, accelerator)
+    for cluster_id, gpus, accelerator, models, min_memory in list(shapes):
+        pool = pool_for(cluster_id, gpus, accelerator, models, min_memory)  # the first choice
         if pool is not None:
-            same_shape = Job.objects.filter(cluster_id=cluster_id, gpus=gpus, accelerator_model=accelerator)
+            same_shape = Job.objects.filter(
+                cluster_id=cluster_id,
+                gpus=gpus,
+                accelerator_model=accelerator,
+                accelerator_models=models,
+                min_gpu_memory_gb=min_memory,
+            )
             resolved += same_shape.filter(state=JobState.PENDING, pool__isnull=True).update(pool=pool)
     return resolved
 
@@ -71,7 +77,17 @@ def unresolved() -> list[tuple[Job, str]]:
         pool_names.setdefault(cluster_id, []).append(name)
     for job in jobs:
         names = sorted(pool_names.get(job.cluster_id, []))
-        if job.gpus > 0 and not job.accelerator_model:
+        if job.gpus > 0 and job.min_gpu_memory_gb is not None:
+            why = (
+                f"cluster {job.cluster.name} has no pool of GPUs with {job.min_gpu_memory_gb:g} GB or more "
+                f"(it has {', '.join(names)})"
+            )
+        elif job.gpus > 0 and len(job.accelerator_models) > 1:
+            why = (
+                f"cluster {job.cluster.name} has no pool of any of {', '.join(job.accelerator_models)} "
+                f"(it has {', '.join(names)})"
+            )
+        elif job.gpus > 0 and not job.accelerator_model:
             why = f"name the accelerator model: cluster {job.cluster.name} has the pools {', '.join(names)}"
         elif job.gpus > 0:
             why = f"cluster {job.cluster.name} has no pool of {job.accelerator_model} GPUs (it has {', '.join(names)})"

@@ -28,7 +28,7 @@ from functools import partial
 from apps.admission.accounting import Refusal
 from apps.admission.placement import Placement
 from apps.admission.policy import NO_PREEMPTION, TeamPolicy
-from apps.admission.state import Candidate, Holder, PassState, fits, release, retake
+from apps.admission.state import Candidate, Holder, PassState, fits, refuse_memory, release, retake
 from apps.quotas.choices import BorrowWithinCohort, FairSharingStrategy, ReclaimWithinCohort, WithinTeam
 from apps.quotas.models import Cohort
 
@@ -164,6 +164,7 @@ def find_options(state: PassState, job: Candidate, policy: TeamPolicy, cohort: C
 def admissible(state: PassState, job: Candidate) -> bool:
     ledger = state.ledgers[job.pool_id]
     allowed = ledger.refuse(job.team_id, job.units, preemptible=job.preemptible) is None
+    allowed = allowed and refuse_memory(state, job.pool_id, job) is None
     return allowed and isinstance(fits(state, job.pool_id, job.units), Placement)
 
 

@@ -10,9 +10,11 @@ inventory change and periodically. A pass:
    pool's capacity, divided by its weight), then age — one team head at a time, so a job that
    does not fit never blocks smaller ones behind it, unless it has starved past
    ``PADDOCK_SCHEDULER_STARVATION_SECONDS``: then its pool holds capacity for it;
-4. for each, asks the pool's ledger whether the quotas allow it and the pool's snapshot where
-   all its GPUs could go at once; if either says no, tries preemption as the team's cohort
-   allows, else records why the job waits, in words;
+4. for each, in each pool it accepts (first choice first, Kueue's flavors), asks the pool's
+   ledgers whether the quotas allow it (GPUs or CPUs, and memory where counted) and the pool's
+   snapshot where all its GPUs could go at once; if either says no, tries preemption as the
+   team's policy allows; the team's flavor fungibility says whether a pool where it must borrow
+   or preempt is taken or the next one tried first; else records why the job waits, in words;
 5. writes every admission (attempt, placement, GPU allocations, event), preemption and reason
    in the same transaction: a crash anywhere leaves nothing half-admitted.
 

@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Max
 
-from apps.admission.accounting import PoolLedger, Share
+from apps.admission.accounting import PoolLedger, Refusal, Share
 from apps.admission.models import Allocation
 from apps.admission.placement import NodeShare, NodeSlot, NoPlacement, Placement, PoolSnapshot
 from apps.admission.policy import TeamPolicy
+from apps.inventory.catalog import Matcher
 from apps.inventory.choices import NodeState
 from apps.inventory.models import Accelerator, NetworkFabric, Node
 from apps.jobs.choices import HOLDING_STATES, JobState
 from apps.jobs.models import Job
 from apps.quotas.models import Cohort, Pool, Quota
 from apps.quotas.models import TeamPolicy as StoredPolicy
+from apps.quotas.pools import accepted_pools
 from apps.tenancy.models import Team
 
 
@@ -38,6 +40,7 @@ class Holder:
     admitted_at: datetime | None
     placement: Placement | None = None
     queued_at: datetime | None = None  # its queue-order time (LowerOrNewerEqualPriority)
+    memory: int = 0  # GB, counted where the team's quota in the pool has a memory guarantee
 
 
 @dataclass
@@ -55,6 +58,12 @@ class Candidate:
     waiting_since: datetime
     last_attempt: int
     state_reason: str
+    memory: int = 0  # GB
+    pool_ids: tuple[int, ...] = ()  # the pools it accepts, first choice first (Kueue's flavors); () = (pool_id,)
+
+    @property
+    def pools(self) -> tuple[int, ...]:
+        return self.pool_ids or (self.pool_id,)
 
 
 @dataclass
@@ -71,6 +80,9 @@ class PassState:
     gang_limit: dict[int, int] = field(default_factory=dict)  # the most GPUs one job can ever get per pool
     memory_per_cpu: dict[int, float] = field(default_factory=dict)  # CPU pools: GB of memory per CPU
     lost_holders: list[Holder] = field(default_factory=list)  # placed on nodes now down
+    # Per pool, memory in GB as a second resource; only teams whose quota there guarantees
+    # memory have a share (the others' memory is not counted).
+    memory_ledgers: dict[int, PoolLedger] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +102,10 @@ def _units(gpus: float, cpus: float, memory_gb: float, gpu_pool: bool, memory_pe
         return math.ceil(gpus)
     by_memory = math.ceil(memory_gb / memory_per_cpu - 1e-9) if memory_per_cpu > 0 and memory_gb > 0 else 0
     return max(math.ceil(cpus), by_memory)
+
+
+def _memory_gb(memory_gb: float) -> int:
+    return math.ceil(memory_gb - 1e-9) if memory_gb > 0 else 0
 
 
 def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
@@ -160,7 +176,14 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
         if node.pk in schedulable and node.cluster_id in cpu_pools:
             cpu_capacity_schedulable[cpu_pools[node.cluster_id]] += int(node.cpus)
 
+    memory_capacity: dict[int, float] = defaultdict(float)  # GB on the nodes of each pool
+    for pool_id, node_id in per_node:
+        memory_capacity[pool_id] += nodes[node_id].memory_bytes / 1e9
+    for pool_id, total in memory.items():
+        memory_capacity[pool_id] += total
+
     ledgers: dict[int, PoolLedger] = {}
+    memory_ledgers: dict[int, PoolLedger] = {}
     cohort_names = {pk: c.name for pk, c in policies.items()}
     for pool_id, pool in pools.items():
         ledger = PoolLedger(
@@ -173,6 +196,14 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
             cohort_names=cohort_names,
         )
         ledgers[pool_id] = ledger
+        memory_ledgers[pool_id] = PoolLedger(
+            pool_id=pool_id,
+            name=pool.name,
+            unit="GB",
+            capacity=int(memory_capacity[pool_id]),
+            team_names=ledger.team_names,
+            cohort_names=cohort_names,
+        )
     for (team_id, pool_id), quota in quotas.items():
         if pool_id in ledgers:
             ledgers[pool_id].shares[team_id] = Share(
@@ -183,6 +214,16 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
                 weight=float(quota.weight),
                 has_quota=True,
             )
+            if quota.memory_guaranteed_gb is not None:
+                memory_ledgers[pool_id].shares[team_id] = Share(
+                    team_id=team_id,
+                    guaranteed=quota.memory_guaranteed_gb,
+                    max=quota.memory_max_gb,
+                    lending_limit=quota.memory_lending_limit_gb,
+                    weight=float(quota.weight),
+                    has_quota=True,
+                )
+                memory_ledgers[pool_id].cohort_of[team_id] = team_cohort.get(team_id)
 
     placements: dict[int, list[tuple[int, str, str, int]]] = defaultdict(list)
     down_jobs: set[int] = set()
@@ -225,9 +266,12 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
             admitted_at=row["admitted_at"],
             placement=_placement(placements.get(row["id"], [])),
             queued_at=row["queued_at"],
+            memory=_memory_gb(row["memory_gb"]),
         )
         holders[holder.pool_id].append(holder)
         ledgers[holder.pool_id].add(holder.team_id, holder.units)
+        if holder.team_id in memory_ledgers[holder.pool_id].shares:
+            memory_ledgers[holder.pool_id].add(holder.team_id, holder.memory)
         if holder.job_id in down_jobs:
             lost.append(holder)
 
@@ -274,6 +318,7 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
         lost_holders=lost,
         memory_per_cpu=memory_per_cpu,
         gang_limit=dict(gang_limit),
+        memory_ledgers=memory_ledgers,
     )
 
 
@@ -327,8 +372,36 @@ def load_candidates(state: PassState) -> list[Candidate]:
             "queued_at",
             "state_reason",
             "pool__accelerator_model_id",
+            "cluster_id",
+            "accelerator_model",
+            "accelerator_models",
+            "min_gpu_memory_gb",
         )
     )
+    shapes: dict[tuple[Any, ...], tuple[int, ...]] = {}
+    matcher: list[Matcher] = []
+
+    def accepted(row: Mapping[str, Any]) -> tuple[int, ...]:
+        """The pools a job accepts, in its order, resolved once per distinct shape per pass."""
+        models, min_memory = row["accelerator_models"] or [], row["min_gpu_memory_gb"]
+        if len(models) < 2 and min_memory is None:
+            return ()  # one pool: the job's own
+        shape = (row["cluster_id"], row["gpus"] > 0, tuple(models), min_memory)
+        if shape not in shapes:
+            if not matcher:
+                matcher.append(Matcher.load())
+            found = accepted_pools(
+                state.pools.values(),
+                row["cluster_id"],
+                row["gpus"],
+                row["accelerator_model"],
+                models,
+                min_memory,
+                matcher[0],
+            )
+            shapes[shape] = tuple(pool.pk for pool in found)
+        return shapes[shape]
+
     return [
         Candidate(
             job_id=row["id"],
@@ -348,6 +421,8 @@ def load_candidates(state: PassState) -> list[Candidate]:
             waiting_since=row["queued_at"],  # back in the queue after a preemption or a retry: from then
             last_attempt=row["last_attempt"] or 0,
             state_reason=row["state_reason"],
+            memory=_memory_gb(row["memory_gb"]),
+            pool_ids=accepted(row),
         )
         for row in rows
     ]
@@ -366,8 +441,61 @@ def fits(state: PassState, pool_id: int, units: int) -> Placement | NoPlacement:
     return NoPlacement(reason=f"{free} CPUs free on schedulable nodes", largest_block=free)
 
 
-def take(state: PassState, pool_id: int, team_id: int, units: int, placement: Placement) -> None:
+def counts_memory(state: PassState, pool_id: int, team_id: int) -> bool:
+    """Whether the team's memory is counted in the pool (its quota there guarantees memory)."""
+    ledger = state.memory_ledgers.get(pool_id)
+    return ledger is not None and team_id in ledger.shares
+
+
+def refuse_memory(state: PassState, pool_id: int, job: Candidate) -> Refusal | None:
+    """Why the team's memory quota in the pool refuses the job's memory; None when it allows it
+    (or the team's memory is not counted there)."""
+    if not job.memory or not counts_memory(state, pool_id, job.team_id):
+        return None
+    refusal = state.memory_ledgers[pool_id].refuse(
+        job.team_id, job.memory, preemptible=job.preemptible, priority_class=job.priority_class
+    )
+    if refusal is None:
+        return None
+    return replace(refusal, reason=f"memory: {refusal.reason.replace('GBs', 'GB')}; it asks for {job.memory} GB")
+
+
+def memory_over(state: PassState, holder: Holder) -> str:
+    """Why the holder's team breaks a memory limit in its pool now (a lowered memory quota), in
+    words; "" when none is broken or the holder holds no counted memory."""
+    ledger = state.memory_ledgers.get(holder.pool_id)
+    if ledger is None or not holder.memory or holder.team_id not in ledger.shares:
+        return ""
+    share = ledger.shares[holder.team_id]
+    team = ledger.team_names.get(holder.team_id)
+    cohort = ledger.cohort_of.get(holder.team_id)
+    if share.max is not None and share.used > share.max:
+        return f"team {team} is over its memory max in pool {ledger.name}"
+    if cohort is None and share.used > share.guaranteed:
+        return f"team {team} is over its memory guarantee in pool {ledger.name} and has no cohort to borrow from"
+    if cohort is not None and share.borrowed and ledger.cohort_borrowed(cohort) > ledger.cohort_lendable(cohort):
+        return "its cohort lends less memory than its teams borrow"
+    return ""
+
+
+def needs_borrowing(state: PassState, pool_id: int, job: Candidate) -> bool:
+    """Whether admitting the job in the pool takes its team above a guarantee (GPUs or CPUs, or
+    memory where counted): Kueue's ``borrowingLevel`` above zero."""
+    ledger = state.ledgers[pool_id]
+    if not ledger.open:
+        share = ledger.share(job.team_id)
+        if share.used + job.units > share.guaranteed:
+            return True
+    if job.memory and counts_memory(state, pool_id, job.team_id):
+        memory = state.memory_ledgers[pool_id].share(job.team_id)
+        return memory.used + job.memory > memory.guaranteed
+    return False
+
+
+def take(state: PassState, pool_id: int, team_id: int, units: int, placement: Placement, memory: int = 0) -> None:
     state.ledgers[pool_id].add(team_id, units)
+    if memory and counts_memory(state, pool_id, team_id):
+        state.memory_ledgers[pool_id].add(team_id, memory)
     if pool_id in state.snapshots:
         state.snapshots[pool_id].take(placement)
     else:
@@ -376,6 +504,8 @@ def take(state: PassState, pool_id: int, team_id: int, units: int, placement: Pl
 
 def release(state: PassState, holder: Holder) -> None:
     state.ledgers[holder.pool_id].remove(holder.team_id, holder.units)
+    if holder.memory and counts_memory(state, holder.pool_id, holder.team_id):
+        state.memory_ledgers[holder.pool_id].remove(holder.team_id, holder.memory)
     if holder.pool_id in state.snapshots:
         if holder.placement is not None and holder.placement.shares:
             state.snapshots[holder.pool_id].give_back(schedulable_part(state, holder))
@@ -400,6 +530,8 @@ def schedulable_part(state: PassState, holder: Holder) -> Placement:
 
 def retake(state: PassState, holder: Holder) -> None:
     state.ledgers[holder.pool_id].add(holder.team_id, holder.units)
+    if holder.memory and counts_memory(state, holder.pool_id, holder.team_id):
+        state.memory_ledgers[holder.pool_id].add(holder.team_id, holder.memory)
     if holder.pool_id in state.snapshots:
         if holder.placement is not None and holder.placement.shares:
             state.snapshots[holder.pool_id].take(schedulable_part(state, holder))

@@ -30,6 +30,14 @@ class Job(TimeStampedModel):
     cpus = models.FloatField(default=1.0)
     gpus = models.FloatField(default=0.0)
     accelerator_model = models.CharField(max_length=64, blank=True, default="")
+    # Several pools in order (Kueue's flavors): models by name, or any model with this much
+    # memory per GPU. Empty and null: the one ``accelerator_model``.
+    accelerator_models = models.JSONField(
+        default=list, blank=True, help_text="Accepted accelerator models, first choice first"
+    )
+    min_gpu_memory_gb = models.FloatField(
+        null=True, blank=True, help_text="Accepts any GPU model of its cluster with at least this much memory"
+    )
     memory_gb = models.FloatField(default=0.0)
     max_retries = models.PositiveSmallIntegerField(default=0)
     priority = models.IntegerField(default=0)

@@ -141,7 +141,9 @@ class JobRequest:
     priority: int = 0
     plan: dict[str, Any] = field(default_factory=dict)
     priority_class: PriorityClass | None = None  # its value is ``priority``
-    pool: Pool | None = None  # None: the cluster has no pools (or none fits the job's shape)
+    pool: Pool | None = None  # None: the cluster has no pools (or none fits the job's shape); else its first choice
+    accelerator_models: tuple[str, ...] = ()  # several pools in order; () = just accelerator_model
+    min_gpu_memory_gb: float | None = None  # any GPU model with this much memory
     max_runtime_seconds: int | None = None  # an attempt running longer is stopped; the job fails
 
 
@@ -167,6 +169,8 @@ def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None 
                 cpus=request.cpus,
                 gpus=request.gpus,
                 accelerator_model=request.accelerator_model,
+                accelerator_models=list(request.accelerator_models),
+                min_gpu_memory_gb=request.min_gpu_memory_gb,
                 memory_gb=request.memory_gb,
                 max_retries=request.max_retries,
                 max_runtime_seconds=request.max_runtime_seconds,

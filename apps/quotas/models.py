@@ -5,7 +5,7 @@
 - A **quota** gives a team, in a pool, a ``guaranteed`` number of GPUs (Kueue's nominal quota),
   a ``max`` it may burst to by borrowing idle guarantees of its cohort (nominal + borrowing
   limit), a ``lending_limit`` on how much of its own idle guarantee others may borrow, and a
-  fair-share ``weight``.
+  fair-share ``weight``; optionally the same three for **memory** (GB), counted alongside.
 - A **cohort** groups teams that lend to one another, with the three preemption switches.
 - A **priority class** names a priority and says whether its jobs may be preempted.
 """
@@ -166,6 +166,17 @@ class Quota(TimeStampedModel):
         null=True, blank=True, help_text="How much of the idle guarantee others may borrow; empty: all of it."
     )
     weight = models.DecimalField(max_digits=8, decimal_places=3, default=1, help_text="Fair-share weight.")
+    # Memory, a second resource of the same flavor (Kueue: another resource in the pool's
+    # resource group). Empty guarantee: the team's memory is not counted in this pool.
+    memory_guaranteed_gb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="GB of memory always there for the team; empty: memory not counted."
+    )
+    memory_max_gb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="GB of memory it may burst to by borrowing; empty: what the cohort lends."
+    )
+    memory_lending_limit_gb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="GB of its idle memory guarantee others may borrow; empty: all of it."
+    )
 
     class Meta:
         ordering = ["team_id", "pool_id"]
@@ -179,6 +190,20 @@ class Quota(TimeStampedModel):
                 name="quota_lending_lte_guaranteed",
             ),
             models.CheckConstraint(condition=Q(weight__gt=0), name="quota_weight_positive"),
+            models.CheckConstraint(
+                condition=Q(memory_guaranteed_gb__isnull=False)
+                | (Q(memory_max_gb__isnull=True) & Q(memory_lending_limit_gb__isnull=True)),
+                name="quota_memory_limits_need_guarantee",
+            ),
+            models.CheckConstraint(
+                condition=Q(memory_max_gb__isnull=True) | Q(memory_max_gb__gte=F("memory_guaranteed_gb")),
+                name="quota_memory_max_gte_guaranteed",
+            ),
+            models.CheckConstraint(
+                condition=Q(memory_lending_limit_gb__isnull=True)
+                | Q(memory_lending_limit_gb__lte=F("memory_guaranteed_gb")),
+                name="quota_memory_lending_lte_guaranteed",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -34,7 +34,15 @@ from apps.tenancy.models import Team
 
 Actor = User | AnonymousUser | None
 
-QUOTA_LIMITS = ("guaranteed", "max", "lending_limit", "weight")
+QUOTA_LIMITS = (
+    "guaranteed",
+    "max",
+    "lending_limit",
+    "weight",
+    "memory_guaranteed_gb",
+    "memory_max_gb",
+    "memory_lending_limit_gb",
+)
 COHORT_FIELDS = (
     "name",
     "description",
@@ -99,6 +107,16 @@ def check_quota(quota: Quota) -> None:
         errors["max"] = [f"At least the guaranteed {guaranteed}; leave it empty for no ceiling of the team's own."]
     if quota.lending_limit is not None and quota.lending_limit > guaranteed:
         errors["lending_limit"] = [f"At most the guaranteed {guaranteed}: a team lends only its own guarantee."]
+    memory = quota.memory_guaranteed_gb
+    if memory is None:
+        for name in ("memory_max_gb", "memory_lending_limit_gb"):
+            if getattr(quota, name) is not None:
+                errors[name] = ["Set memory_guaranteed_gb too: memory limits count only where memory is guaranteed."]
+    else:
+        if quota.memory_max_gb is not None and quota.memory_max_gb < memory:
+            errors["memory_max_gb"] = [f"At least the guaranteed {memory} GB; empty: no ceiling of its own."]
+        if quota.memory_lending_limit_gb is not None and quota.memory_lending_limit_gb > memory:
+            errors["memory_lending_limit_gb"] = [f"At most the guaranteed {memory} GB: a team lends only its own."]
     if quota.weight is None or quota.weight <= 0:
         errors["weight"] = ["Must be more than 0."]
     if quota.team_id is not None and quota.pool_id is not None:
@@ -117,6 +135,9 @@ def _limits(quota: Quota) -> dict[str, Any]:
         "max": quota.max,
         "lending_limit": quota.lending_limit,
         "weight": str(quota.weight),
+        "memory_guaranteed_gb": quota.memory_guaranteed_gb,
+        "memory_max_gb": quota.memory_max_gb,
+        "memory_lending_limit_gb": quota.memory_lending_limit_gb,
     }
 
 

@@ -12,6 +12,9 @@ cannot hide itself here. ``check_invariants()`` returns every violation in words
     quota and no cohort ⇒ nothing held; in no cohort ⇒ used ≤ guaranteed (nobody to borrow
     from); non-preemptible units ≤ guaranteed;
 (d) per cohort × pool with quotas: Σ borrowed ≤ Σ lendable;
+(f) memory, where a team's quota in a pool guarantees it (GB, each job's memory rounded up):
+    used ≤ memory max; in no cohort ⇒ used ≤ memory guaranteed; per cohort × pool, Σ borrowed
+    ≤ Σ lendable over the teams whose memory is counted there;
 (e) per GPU pool: allocated GPUs ≤ GPUs of the pool's model on the cluster's nodes that are not
     down, and no active allocation sits on a down node.
 """
@@ -124,7 +127,16 @@ def _check() -> list[str]:
     # (c), (d) quotas per team × pool and cohort × pool
     quotas = {
         (q["team_id"], q["pool_id"]): q
-        for q in Quota.objects.values("team_id", "pool_id", "guaranteed", "max", "lending_limit")
+        for q in Quota.objects.values(
+            "team_id",
+            "pool_id",
+            "guaranteed",
+            "max",
+            "lending_limit",
+            "memory_guaranteed_gb",
+            "memory_max_gb",
+            "memory_lending_limit_gb",
+        )
     }
     pools_with_quotas = {pool_id for _, pool_id in quotas}
     cohort_of = dict(Team.objects.values_list("id", "cohort_id"))
@@ -137,6 +149,7 @@ def _check() -> list[str]:
             memory = sum(nodes.values_list("memory_bytes", flat=True)) / 1e9
             memory_per_cpu[pool_id] = memory / cpus if cpus else 0.0
     used: dict[tuple[int, int], int] = defaultdict(int)
+    memory_used: dict[tuple[int, int], int] = defaultdict(int)
     fixed: dict[tuple[int, int], int] = defaultdict(int)  # units of non-preemptible jobs
     for job in holding.values():
         pool = pools.get(job["pool_id"])
@@ -149,6 +162,7 @@ def _check() -> list[str]:
             by_memory = math.ceil(job["memory_gb"] / per_cpu - 1e-9) if per_cpu and job["memory_gb"] else 0
             units = max(math.ceil(job["cpus"]), by_memory)
         used[(job["team_id"], job["pool_id"])] += units
+        memory_used[(job["team_id"], job["pool_id"])] += math.ceil(job["memory_gb"])
         if job["priority_class__preemptible"] is False:
             fixed[(job["team_id"], job["pool_id"])] += units
     for pool_id in sorted(pools_with_quotas):
@@ -178,6 +192,31 @@ def _check() -> list[str]:
             if borrowed[cohort_id] > lendable[cohort_id]:
                 out.append(
                     f"(d) pool {name}: cohort {cohort_id} borrows {borrowed[cohort_id]} but lends {lendable[cohort_id]}"
+                )
+
+    # (f) memory quotas
+    for pool_id in sorted(pools_with_quotas):
+        name = pools[pool_id]["name"]
+        memory_borrowed: dict[int, int] = defaultdict(int)
+        memory_lendable: dict[int, int] = defaultdict(int)
+        for team_id, cohort_id in cohort_of.items():
+            quota = quotas.get((team_id, pool_id))
+            if quota is None or quota["memory_guaranteed_gb"] is None:
+                continue
+            guaranteed, gb = quota["memory_guaranteed_gb"], memory_used.get((team_id, pool_id), 0)
+            if quota["memory_max_gb"] is not None and gb > quota["memory_max_gb"]:
+                out.append(f"(f) pool {name}: team {team_id} uses {gb} GB > memory max {quota['memory_max_gb']}")
+            if cohort_id is None and gb > guaranteed:
+                out.append(f"(f) pool {name}: team {team_id} uses {gb} GB > memory guaranteed {guaranteed}, no cohort")
+            if cohort_id is not None:
+                limit = guaranteed if quota["memory_lending_limit_gb"] is None else quota["memory_lending_limit_gb"]
+                memory_borrowed[cohort_id] += max(0, gb - guaranteed)
+                memory_lendable[cohort_id] += min(limit, max(0, guaranteed - gb))
+        for cohort_id in sorted(memory_borrowed):
+            if memory_borrowed[cohort_id] > memory_lendable[cohort_id]:
+                out.append(
+                    f"(f) pool {name}: cohort {cohort_id} borrows {memory_borrowed[cohort_id]} GB of memory "
+                    f"but lends {memory_lendable[cohort_id]}"
                 )
 
     # (e) allocations fit the GPUs of nodes that are up

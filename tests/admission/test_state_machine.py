@@ -8,10 +8,12 @@ so examples never see one another's rows.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -23,16 +25,29 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from apps.admission.apply import apply_decisions
+from apps.admission.decide import decide
+from apps.admission.policy import TeamPolicy as PassPolicy
+from apps.admission.pools import ensure_pools
 from apps.admission.scheduler import admit_pending
-from apps.inventory.models import Node
+from apps.admission.state import load_candidates, load_state
+from apps.inventory.models import AcceleratorModel, Node
 from apps.jobs.choices import HOLDING_STATES, EventKind, JobState
 from apps.jobs.models import Job
 from apps.jobs.services import move_job
-from apps.quotas.models import Cohort, Quota, TeamPolicy
+from apps.quotas.choices import WhenCanBorrow, WhenCanPreempt
+from apps.quotas.models import Cohort, Pool, Quota, TeamPolicy
 from apps.quotas.services import FAIR_SHARING_STRATEGY_LISTS
 from tests.admission.invariants import check_invariants
 from tests.admission.test_semantics import Scene
-from tests.factories import ClusterFactory, NetworkFabricFactory, OrganisationFactory
+from tests.factories import (
+    AcceleratorFactory,
+    ClusterFactory,
+    JobFactory,
+    NetworkFabricFactory,
+    NodeFactory,
+    OrganisationFactory,
+)
 
 TEAMS = ("t-a", "t-b", "t-solo")  # two in the cohort, one alone
 CLASSES = (None, "low", "high", "pinned")
@@ -188,3 +203,130 @@ SETTINGS = settings(
 @pytest.mark.django_db
 def test_every_invariant_holds_through_submit_finish_quota_change_node_loss_policies_and_fair_sharing() -> None:
     run_state_machine_as_test(QuotaMachine, settings=SETTINGS)
+
+
+# --- flavors: jobs that accept two pools, and memory quotas (helper-c's block) -------------------
+
+A100 = "A100 80GB SXM"
+
+
+class FlavorMachine(QuotaMachine):
+    """The same cluster and teams plus an 8-GPU A100 node (a second pool): jobs that accept both
+    pools, in either order, with memory; memory quotas in both pools; passes under every flavor
+    fungibility. The invariants (memory included) hold throughout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        model = AcceleratorModel.objects.get(name=A100)
+        node = NodeFactory(cluster=self.scene.cluster)
+        for index in range(8):
+            AcceleratorFactory(node=node, index=index, model=model)
+        ensure_pools()
+        a100 = Pool.objects.get(cluster=self.scene.cluster, accelerator_model=model)
+        self.pools = {"h100": self.scene.pool, "a100": a100}
+        self.models = {"h100": "H100 SXM", "a100": A100}
+
+    @initialize(
+        reclaim=st.booleans(),
+        lower_priority=st.booleans(),
+        while_borrowing=st.booleans(),
+        guarantees=st.tuples(st.integers(2, 12), st.integers(2, 12), st.integers(2, 8)),
+        backlog=st.lists(
+            st.tuples(st.sampled_from(TEAMS), st.sampled_from([1, 1, 2, 4, 8]), st.sampled_from(CLASSES)),
+            min_size=4,
+            max_size=16,
+        ),
+        a100=st.tuples(st.integers(0, 8), st.integers(0, 8), st.integers(0, 8)),
+        memory=st.tuples(*(st.none() | st.integers(32, 256) for _ in TEAMS)),
+    )
+    def set_up(  # type: ignore[override]
+        self,
+        reclaim: bool,
+        lower_priority: bool,
+        while_borrowing: bool,
+        guarantees: Any,
+        backlog: Any,
+        a100: Any,
+        memory: Any,
+    ) -> None:
+        """As the base machine, plus quotas in the A100 pool and memory guarantees in both pools."""
+        super().set_up(reclaim, lower_priority, while_borrowing, guarantees, backlog)
+        for slug, guaranteed, gb in zip(TEAMS, a100, memory, strict=True):
+            Quota.objects.create(
+                team=self.teams[slug], pool=self.pools["a100"], guaranteed=guaranteed, memory_guaranteed_gb=gb
+            )
+            Quota.objects.filter(team=self.teams[slug], pool=self.pools["h100"]).update(memory_guaranteed_gb=gb)
+        self.dirty = True
+
+    @rule(
+        team=st.sampled_from(TEAMS),
+        pool=st.sampled_from(["h100", "a100"]),
+        guaranteed=st.integers(0, 12),
+        memory=st.none() | st.integers(0, 400),
+        memory_max=st.none() | st.integers(0, 200),
+    )
+    def flavor_quota(self, team: str, pool: str, guaranteed: int, memory: int | None, memory_max: int | None) -> None:
+        ceiling = None if memory is None or memory_max is None else memory + memory_max
+        Quota.objects.update_or_create(
+            team=self.teams[team],
+            pool=self.pools[pool],
+            defaults={
+                "guaranteed": guaranteed,
+                "max": None,
+                "lending_limit": None,
+                "memory_guaranteed_gb": memory,
+                "memory_max_gb": ceiling,
+            },
+        )
+        self.dirty = True
+
+    @rule(
+        team=st.sampled_from(TEAMS),
+        order=st.sampled_from([("h100", "a100"), ("a100", "h100")]),
+        gpus=st.sampled_from([1, 2, 4, 8]),
+        memory=st.sampled_from([0, 16, 64, 200]),
+        klass=st.sampled_from(CLASSES),
+        count=st.integers(1, 3),
+    )
+    def submit_to_two_pools(
+        self, team: str, order: tuple[str, str], gpus: int, memory: int, klass: str | None, count: int
+    ) -> None:
+        fields: dict[str, Any] = {}
+        if klass is not None:
+            fields.update(priority_class=self.classes[klass], priority=self.classes[klass].value)
+        for _ in range(count):
+            JobFactory(
+                team=self.teams[team],
+                cluster=self.scene.cluster,
+                gpus=gpus,
+                memory_gb=memory,
+                accelerator_model=self.models[order[0]],
+                accelerator_models=[self.models[name] for name in order],
+                pool=self.pools[order[0]],
+                **fields,
+            )
+
+    @rule(
+        borrow=st.sampled_from(list(WhenCanBorrow)),
+        preempt=st.sampled_from(list(WhenCanPreempt)),
+    )
+    def schedule_with_fungibility(self, borrow: WhenCanBorrow, preempt: WhenCanPreempt) -> None:
+        """A pass in which every team has this flavor fungibility (the rest of its policy as stored)."""
+        with transaction.atomic():
+            state = load_state()
+            for team in self.teams.values():
+                policy = state.team_policy.get(team.pk) or PassPolicy()
+                state.team_policy[team.pk] = replace(policy, when_can_borrow=borrow, when_can_preempt=preempt)
+            candidates = load_candidates(state)
+            now = timezone.now()
+            apply_decisions(state, {c.job_id: c for c in candidates}, decide(state, candidates, now), now)
+        self.dirty = False
+        assert check_invariants() == []
+        # A job that accepts two pools is admitted only to one of them.
+        for job in Job.objects.filter(state__in=HOLDING_STATES).exclude(accelerator_models=[]):
+            assert job.pool_id in {pool.pk for pool in self.pools.values()}
+
+
+@pytest.mark.django_db
+def test_every_invariant_holds_with_jobs_that_accept_two_pools_and_memory_quotas(catalog: None) -> None:
+    run_state_machine_as_test(FlavorMachine, settings=SETTINGS)

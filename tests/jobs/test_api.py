@@ -27,7 +27,14 @@ def test_submit_records_a_pending_job_with_defaults(world: Any) -> None:
     assert body["state"] == "pending"
     assert body["team"] == "alpha"
     assert body["cluster"] == "gpu-a"  # the team's default cluster
-    assert body["resources"] == {"cpus": 1.0, "gpus": 0.0, "accelerator_model": "", "memory_gb": 0.0}
+    assert body["resources"] == {
+        "cpus": 1.0,
+        "gpus": 0.0,
+        "accelerator_model": "",
+        "accelerator_models": [],
+        "min_gpu_memory_gb": None,
+        "memory_gb": 0.0,
+    }
     assert body["submitted_by"] == "max"
     job = Job.objects.get(pk=body["id"])
     assert list(job.events.values_list("kind", flat=True)) == ["submitted"]
@@ -47,7 +54,14 @@ def test_submit_with_every_field(world: Any) -> None:
     data = response.json()
     assert data["kind"] == "fine_tuning"
     assert data["runtime_env"]["env_vars"] == {"LR": "0.1"}
-    assert data["resources"] == {"cpus": 2.0, "gpus": 1.0, "accelerator_model": "H100", "memory_gb": 16.0}
+    assert data["resources"] == {
+        "cpus": 2.0,
+        "gpus": 1.0,
+        "accelerator_model": "H100",
+        "accelerator_models": [],
+        "min_gpu_memory_gb": None,
+        "memory_gb": 16.0,
+    }
     assert data["max_retries"] == 2
 
 

@@ -98,6 +98,30 @@ class QuotaSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     weight = serializers.DecimalField(
         max_digits=8, decimal_places=3, required=False, coerce_to_string=False, help_text="Fair-share weight (> 0)"
     )
+    memory_guaranteed_gb = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_UNITS,
+        required=False,
+        allow_null=True,
+        help_text="GB of memory always there for the team; null: its memory is not counted in this pool",
+    )
+    memory_max_gb = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_UNITS,
+        required=False,
+        allow_null=True,
+        help_text="GB of memory it may burst to by borrowing; null: what the cohort lends",
+    )
+    memory_lending_limit_gb = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_UNITS,
+        required=False,
+        allow_null=True,
+        help_text="GB of its idle memory guarantee others may borrow; null: all of it",
+    )
+    memory_used_gb = serializers.SerializerMethodField(
+        help_text="GB of memory its admitted and running jobs hold now (counted only with a memory guarantee)"
+    )
     used = serializers.SerializerMethodField(help_text="Units its admitted and running jobs hold now")
     borrowed = serializers.SerializerMethodField(help_text="Units used above its guarantee (lent by its cohort)")
     lent = serializers.SerializerMethodField(help_text="Units of its idle guarantee other teams of its cohort use")
@@ -114,13 +138,17 @@ class QuotaSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "max",
             "lending_limit",
             "weight",
+            "memory_guaranteed_gb",
+            "memory_max_gb",
+            "memory_lending_limit_gb",
             "used",
             "borrowed",
             "lent",
             "fair_share",
+            "memory_used_gb",
             "updated_at",
         ]
-        read_only_fields = ["id", "unit", "used", "borrowed", "lent", "fair_share", "updated_at"]
+        read_only_fields = ["id", "unit", "used", "borrowed", "lent", "fair_share", "memory_used_gb", "updated_at"]
         extra_kwargs = {"guaranteed": {"min_value": 0, "max_value": MAX_UNITS}}
         validators: list[Any] = []  # team × pool is checked by the service (a 400, not a 500)
 
@@ -141,6 +169,12 @@ class QuotaSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     def _ledger(self, quota: Quota) -> PoolLedger | None:
         ledger: PoolLedger | None = _pass_state(self.context).ledgers.get(quota.pool_id)
         return ledger
+
+    def get_memory_used_gb(self, quota: Quota) -> int:
+        ledger = _pass_state(self.context).memory_ledgers.get(quota.pool_id)
+        if ledger is None or quota.team_id not in ledger.shares:
+            return 0
+        return ledger.shares[quota.team_id].used
 
     def get_used(self, quota: Quota) -> int:
         ledger = self._ledger(quota)

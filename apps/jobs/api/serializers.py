@@ -10,10 +10,14 @@ from apps.dispatch import runtime_env
 from apps.jobs.choices import MAX_RUNTIME_LIMIT_SECONDS, EstimateConfidence, JobKind, JobState
 from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
 from apps.planner.api.serializers import ModelInputSerializer, WorkloadSerializer
+from apps.quotas.models import Pool
+from apps.quotas.pools import accepted_pools
 
 MAX_CPUS = 4096
 MAX_GPUS = 4096
 MAX_MEMORY_GB = 1024 * 1024
+MAX_GPU_MEMORY_GB = 10_000
+MAX_ACCEPTED_MODELS = 8
 
 
 class ResourcesSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -22,12 +26,61 @@ class ResourcesSerializer(serializers.Serializer):  # type: ignore[type-arg]
     cpus = serializers.FloatField(default=1.0, min_value=0, max_value=MAX_CPUS)
     gpus = serializers.FloatField(default=0.0, min_value=0, max_value=MAX_GPUS)
     accelerator_model = serializers.CharField(default="", allow_blank=True, max_length=64)
+    accelerator_models = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        min_length=1,
+        max_length=MAX_ACCEPTED_MODELS,
+        help_text=(
+            "Several accelerator models the job accepts, first choice first (catalog names such as "
+            '"H100 SXM" or Ray\'s types such as "H100"): it goes to the first pool where it fits, as its '
+            "team's flavor fungibility says. Instead of accelerator_model."
+        ),
+    )
+    min_gpu_memory_gb = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_GPU_MEMORY_GB,
+        help_text=(
+            "Any GPU model of the cluster with at least this much memory, the smallest memory first "
+            "(ties by pool name). Instead of accelerator_model(s)."
+        ),
+    )
     memory_gb = serializers.FloatField(default=0.0, min_value=0, max_value=MAX_MEMORY_GB)
 
     def validate_accelerator_model(self, value: str) -> str:
         if value and not re.fullmatch(r"[A-Za-z0-9_.\-]+", value):
             raise serializers.ValidationError("Use the accelerator's model name, e.g. H100 or A100-80GB.")
         return value
+
+    def validate_accelerator_models(self, value: list[str]) -> list[str]:
+        bad = [name for name in value if not re.fullmatch(r"[A-Za-z0-9_.\- ]+", name)]
+        if bad:
+            raise serializers.ValidationError(f"Not a model name: {', '.join(map(repr, bad))}.")
+        seen = [name.strip().lower() for name in value]
+        if len(set(seen)) != len(seen):
+            raise serializers.ValidationError("Name each model once.")
+        return [name.strip() for name in value]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        models = attrs.get("accelerator_models")
+        min_memory = attrs.get("min_gpu_memory_gb")
+        errors: dict[str, list[str]] = {}
+        if models is not None and min_memory is not None:
+            errors["min_gpu_memory_gb"] = ["Give accelerator_models or min_gpu_memory_gb, not both."]
+        single = attrs.get("accelerator_model", "")
+        if single and models is not None and single != models[0]:
+            errors["accelerator_model"] = ["Give accelerator_model or accelerator_models, not both."]
+        if single and min_memory is not None:
+            errors["accelerator_model"] = ["Give accelerator_model or min_gpu_memory_gb, not both."]
+        if (models is not None or min_memory is not None) and attrs.get("gpus", 0.0) <= 0:
+            errors["gpus"] = ["A job that names GPU models or GPU memory asks for at least one GPU."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        if models:
+            attrs["accelerator_model"] = models[0]  # the first choice, until admission picks a pool
+        return attrs
 
     def validate_gpus(self, value: float) -> float:
         if value > 1 and value != int(value):
@@ -146,7 +199,15 @@ class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
 class ResourcesReadSerializer(serializers.Serializer):  # type: ignore[type-arg]
     cpus = serializers.FloatField()
     gpus = serializers.FloatField()
-    accelerator_model = serializers.CharField()
+    accelerator_model = serializers.CharField(
+        help_text="The model it runs on once admitted; while pending, its first choice"
+    )
+    accelerator_models = serializers.ListField(
+        child=serializers.CharField(), help_text="The models it accepts, in order; empty: only accelerator_model"
+    )
+    min_gpu_memory_gb = serializers.FloatField(
+        allow_null=True, help_text="Accepts any GPU with this much memory; null: not asked"
+    )
     memory_gb = serializers.FloatField()
 
 
@@ -210,7 +271,14 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     @extend_schema_field(ResourcesReadSerializer)
     def get_resources(self, job: Job) -> dict[str, Any]:
         data: dict[str, Any] = ResourcesReadSerializer(
-            {"cpus": job.cpus, "gpus": job.gpus, "accelerator_model": job.accelerator_model, "memory_gb": job.memory_gb}
+            {
+                "cpus": job.cpus,
+                "gpus": job.gpus,
+                "accelerator_model": job.accelerator_model,
+                "accelerator_models": job.accelerator_models,
+                "min_gpu_memory_gb": job.min_gpu_memory_gb,
+                "memory_gb": job.memory_gb,
+            }
         ).data
         return data
 
@@ -288,10 +356,20 @@ class JobDetailSerializer(JobSerializer):
     attempts = AttemptSerializer(many=True, read_only=True)
     events = JobEventSerializer(many=True, read_only=True)
     plan = serializers.SerializerMethodField()
+    accepted_pools = serializers.SerializerMethodField(
+        help_text="The pools it accepts, first choice first (Kueue's flavors); `pool` is the one it is admitted to"
+    )
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "attempts", "events", "plan"]
+        fields = [*JobSerializer.Meta.fields, "accepted_pools", "attempts", "events", "plan"]
         read_only_fields = fields
+
+    def get_accepted_pools(self, job: Job) -> list[str]:
+        pools = Pool.objects.filter(cluster_id=job.cluster_id).select_related("accelerator_model")
+        found = accepted_pools(
+            pools, job.cluster_id, job.gpus, job.accelerator_model, job.accelerator_models, job.min_gpu_memory_gb
+        )
+        return [pool.name for pool in found]
 
     @extend_schema_field(JobPlanSerializer(allow_null=True))
     def get_plan(self, job: Job) -> dict[str, Any] | None:

@@ -17,7 +17,8 @@ from rest_framework.response import Response
 
 from apps.core.api.pagination import KeysFirstPagination, StreamCursorPagination
 from apps.core.api.viewsets import TeamScopedViewSet
-from apps.inventory.models import Cluster
+from apps.inventory.catalog import Matcher
+from apps.inventory.models import AcceleratorModel, Cluster
 from apps.jobs import services
 from apps.jobs.api.filters import CodePackageFilter, JobFilter
 from apps.jobs.api.serializers import (
@@ -126,7 +127,11 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
                 )
             priority = priority_class.value
         plan = self._check_plan(team, data, resources) if "model" in data else {}
-        pool = pool_for(cluster.pk, resources.get("gpus", 0.0), resources.get("accelerator_model", ""))
+        models = tuple(resources.get("accelerator_models") or ())
+        min_memory = resources.get("min_gpu_memory_gb")
+        only = self._check_accepted(models, min_memory)
+        gpus, accelerator = resources.get("gpus", 0.0), only or resources.get("accelerator_model", "")
+        pool = pool_for(cluster.pk, gpus, accelerator, models, min_memory)  # its first choice until admitted
         job_request = services.JobRequest(
             name=data["name"],
             team=team,
@@ -136,7 +141,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             runtime_env=runtime_env,
             cpus=resources.get("cpus", 1.0),
             gpus=resources.get("gpus", 0.0),
-            accelerator_model=resources.get("accelerator_model", ""),
+            accelerator_model=accelerator,
+            accelerator_models=models if len(models) > 1 else (),
+            min_gpu_memory_gb=min_memory,
             memory_gb=resources.get("memory_gb", 0.0),
             max_retries=data["max_retries"],
             max_runtime_seconds=data.get("max_runtime_seconds"),
@@ -149,6 +156,27 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         job = Job.objects.for_list().get(pk=job.pk)
         attach_queue_positions([job])
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @staticmethod
+    def _check_accepted(models: tuple[str, ...], min_memory: float | None) -> str:
+        """400 for models the catalog does not know, or a memory no GPU of the catalog has.
+        Returns, for a list of one model, the name Ray knows it by (the job then names one model)."""
+        only = ""
+        if models:
+            matcher = Matcher.load()
+            found = [matcher.match(name) for name in models]
+            unknown = [name for name, model in zip(models, found, strict=True) if model is None]
+            if unknown:
+                raise ValidationError(
+                    {"resources": {"accelerator_models": [f"Unknown accelerator model: {', '.join(unknown)}."]}}
+                )
+            if len(models) == 1 and found[0] is not None:
+                only = found[0].ray_accelerator_type or models[0]
+        if min_memory is not None and not AcceleratorModel.objects.filter(memory_gb__gte=min_memory).exists():
+            raise ValidationError(
+                {"resources": {"min_gpu_memory_gb": [f"No GPU in the catalog has {min_memory:g} GB or more."]}}
+            )
+        return only
 
     @staticmethod
     def _check_plan(team: Team, data: dict[str, Any], resources: dict[str, Any]) -> dict[str, Any]:

@@ -82,6 +82,35 @@ describe("JobDetailPage", () => {
     expect(new Set(offsets)).toEqual(new Set(["0", "7"]));
   });
 
+  it("lists the pools a job accepts in order and marks the one it was admitted to", async () => {
+    mockApi({
+      "GET /api/v1/jobs/7/": {
+        body: detail({
+          state: "running",
+          pool: "gpu-a-a100-80gb-sxm",
+          accepted_pools: ["gpu-a-h100-sxm", "gpu-a-a100-80gb-sxm"],
+          resources: {
+            cpus: 1,
+            gpus: 4,
+            accelerator_model: "A100-80G",
+            accelerator_models: ["H100 SXM", "A100 80GB SXM"],
+            min_gpu_memory_gb: null,
+            memory_gb: 0,
+          },
+        }),
+      },
+      "GET /api/v1/jobs/7/logs/": { body: { attempt: null, offset: 0, next_offset: 0, text: "", complete: false } },
+    });
+    renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+
+    const accepted = await screen.findByTestId("job-accepted-pools");
+    expect(within(accepted).getAllByRole("listitem").map((li) => li.textContent)).toEqual([
+      "gpu-a-h100-sxm",
+      "gpu-a-a100-80gb-sxm (admitted here)",
+    ]);
+    expect(screen.getByText(/accepts H100 SXM, then A100 80GB SXM/)).toBeInTheDocument();
+  });
+
   it("shows the pool and priority class, and for a pending job its place in the queue and why it waits", async () => {
     const reason = "Waiting for 8 × H100 SXM in pool gpu-a-h100-sxm: team demo uses 12 of its 16 guaranteed.";
     let state = "pending";

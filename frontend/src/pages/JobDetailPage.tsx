@@ -96,6 +96,14 @@ function JobDetail({ id }: { id: number }) {
         <dd>{j.cluster || "default"}</dd>
         <dt>Pool</dt>
         <dd data-testid="job-pool">{j.pool ?? <span className="muted">none yet</span>}</dd>
+        {j.accepted_pools.length > 1 && (
+          <>
+            <dt>Accepts pools</dt>
+            <dd data-testid="job-accepted-pools">
+              <AcceptedPools pools={j.accepted_pools} chosen={j.state === "pending" ? null : j.pool} />
+            </dd>
+          </>
+        )}
         <dt>Submitted by</dt>
         <dd>{j.submitted_by ?? "—"}</dd>
         <dt>Created</dt>
@@ -118,6 +126,8 @@ function JobDetail({ id }: { id: number }) {
         <dd>
           {j.resources.cpus} CPU · {j.resources.gpus} GPU
           {j.resources.accelerator_model ? ` (${j.resources.accelerator_model})` : ""} · {j.resources.memory_gb} GB
+          {j.resources.accelerator_models.length > 1 && ` · accepts ${j.resources.accelerator_models.join(", then ")}`}
+          {j.resources.min_gpu_memory_gb != null && ` · any GPU with ${j.resources.min_gpu_memory_gb} GB or more`}
         </dd>
         <dt>Max retries</dt>
         <dd>{j.max_retries}</dd>
@@ -308,5 +318,22 @@ function PlanPanel({ plan }: { plan: JobPlan }) {
         <dd className="small">{plan.explanation}</dd>
       </dl>
     </>
+  );
+}
+
+/** The pools a job accepts, first choice first; the one it was admitted to is marked. */
+function AcceptedPools({ pools, chosen }: { pools: readonly string[]; chosen: string | null }) {
+  return (
+    <ol className="inline-list">
+      {pools.map((name) => (
+        <li key={name}>
+          {name === chosen ? (
+            <strong title="The pool it was admitted to">{name} (admitted here)</strong>
+          ) : (
+            name
+          )}
+        </li>
+      ))}
+    </ol>
   );
 }

@@ -86,6 +86,55 @@ describe("JobNewPage", () => {
     expect(post.headers.get("Idempotency-Key")).toMatch(/^[0-9a-f-]{32,36}$/);
   });
 
+  it("sends several accelerator models in order as the pools the job accepts, and a minimum GPU memory", async () => {
+    const { calls } = mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/clusters/": { body: page(clusters) },
+      "POST /api/v1/jobs/": { status: 201, body: makeJob({ id: 6 }) },
+    });
+    renderPage(<JobNewPage />, { route: "/jobs/new", path: "/jobs/new" });
+    const user = userEvent.setup();
+    await user.type(await screen.findByLabelText("Name"), "flex");
+    await user.type(screen.getByLabelText("Entrypoint"), "python train.py");
+    await user.clear(screen.getByLabelText("GPUs"));
+    await user.type(screen.getByLabelText("GPUs"), "4");
+    await user.type(screen.getByLabelText("Accelerator model"), "H100 SXM, A100 80GB SXM");
+    await user.click(screen.getByRole("button", { name: "Submit" }));
+    await waitFor(() => expect(screen.getByTestId("location")).toHaveTextContent("/jobs/6"));
+    expect(posts(calls, "/api/v1/jobs/")[0]!.resources).toEqual({
+      cpus: 1,
+      gpus: 4,
+      memory_gb: 0,
+      accelerator_model: "",
+      accelerator_models: ["H100 SXM", "A100 80GB SXM"],
+    });
+  });
+
+  it("shows the server's errors on the accepted models and the minimum GPU memory", async () => {
+    mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/clusters/": { body: page(clusters) },
+      "POST /api/v1/jobs/": {
+        status: 400,
+        body: {
+          resources: {
+            accelerator_models: ["Unknown accelerator model: Z9000."],
+            min_gpu_memory_gb: ["Give accelerator_models or min_gpu_memory_gb, not both."],
+          },
+        },
+      },
+    });
+    renderPage(<JobNewPage />, { route: "/jobs/new", path: "/jobs/new" });
+    const user = userEvent.setup();
+    await user.type(await screen.findByLabelText("Name"), "flex");
+    await user.type(screen.getByLabelText("Entrypoint"), "true");
+    await user.type(screen.getByLabelText("Accelerator model"), "H100, Z9000");
+    await user.type(screen.getByLabelText("Min GPU memory (GB)"), "40");
+    await user.click(screen.getByRole("button", { name: "Submit" }));
+    expect(await within(fieldOf("Accelerator model")).findByText("Unknown accelerator model: Z9000.")).toBeInTheDocument();
+    expect(within(fieldOf("Min GPU memory (GB)")).getByText(/not both/)).toBeInTheDocument();
+  });
+
   it("leaves cluster out for the default and sends only what the user gave", async () => {
     const { calls } = mockApi({
       "GET /api/v1/teams/": { body: page(teams) },

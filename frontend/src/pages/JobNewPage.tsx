@@ -45,6 +45,8 @@ export const JOB_FORM_FIELDS = [
   "resources.cpus",
   "resources.gpus",
   "resources.accelerator_model",
+  "resources.accelerator_models",
+  "resources.min_gpu_memory_gb",
   "resources.memory_gb",
   "max_retries",
   "max_runtime_seconds",
@@ -103,7 +105,10 @@ export interface JobFormValues {
   workingDir: string;
   cpus: string;
   gpus: string;
+  /** One model, or several in order, comma-separated (the pools the job accepts). */
   acceleratorModel: string;
+  /** Any GPU with at least this much memory; blank: not asked. */
+  minGpuMemoryGb: string;
   memoryGb: string;
   maxRetries: string;
   /** Minutes; blank for no limit. */
@@ -126,6 +131,7 @@ const INITIAL: JobFormValues = {
   cpus: "1",
   gpus: "0",
   acceleratorModel: "",
+  minGpuMemoryGb: "",
   memoryGb: "0",
   maxRetries: "0",
   maxRuntimeMinutes: "",
@@ -161,6 +167,9 @@ export function buildJobRequest(
   if (pip.length) runtimeEnv.pip = pip;
   if (values.workingDir.trim()) runtimeEnv.working_dir = values.workingDir.trim();
 
+  const models = acceleratorModels(values.acceleratorModel);
+  // A catalog name ("H100 SXM") goes as a list of one: accelerator_model takes Ray's names only.
+  const asList = models.length > 1 || (models.length === 1 && /\s/.test(models[0] ?? ""));
   const body: JobCreateRequest = {
     name: values.name.trim(),
     team: values.team,
@@ -170,7 +179,7 @@ export function buildJobRequest(
     resources: {
       cpus: number("resources.cpus", values.cpus),
       gpus: number("resources.gpus", values.gpus),
-      accelerator_model: values.acceleratorModel.trim(),
+      accelerator_model: asList ? "" : (models[0] ?? ""),
       memory_gb: number("resources.memory_gb", values.memoryGb),
     },
     max_retries: number("max_retries", values.maxRetries, true),
@@ -181,6 +190,11 @@ export function buildJobRequest(
     const minutes = number("max_runtime_seconds", values.maxRuntimeMinutes, true);
     if (!errors.max_runtime_seconds && minutes < 1) errors.max_runtime_seconds = ["At least one minute."];
     body.max_runtime_seconds = minutes * 60;
+  }
+  // Several models: the pools the job accepts, first choice first.
+  if (asList && body.resources) body.resources.accelerator_models = models;
+  if (values.minGpuMemoryGb.trim() && body.resources) {
+    body.resources.min_gpu_memory_gb = number("resources.min_gpu_memory_gb", values.minGpuMemoryGb);
   }
   // Blank means the team's default cluster.
   if (values.cluster) body.cluster = values.cluster;
@@ -195,10 +209,18 @@ export function buildJobRequest(
   return { body: Object.keys(errors).length ? null : body, errors };
 }
 
+/** "H100 SXM, A100 80GB SXM" → the models in the order given (blank: none). */
+export function acceleratorModels(raw: string): string[] {
+  return raw
+    .split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
+}
+
 /** What the live estimate asks: the plan on the GPUs the job requests (null until both are given). */
 function estimateSpec(values: JobFormValues, plan: PlanValues): PlanSpec | null {
   if (!plan.enabled) return null;
-  const accelerator = values.acceleratorModel.trim();
+  const accelerator = acceleratorModels(values.acceleratorModel)[0] ?? "";
   const gpus = Number(values.gpus.trim());
   if (!accelerator || !Number.isInteger(gpus) || gpus < 1) return null;
   const { model } = buildModel(plan.model);
@@ -374,8 +396,26 @@ export function JobNewPage() {
             <Field label="GPUs" errors={errorsFor("resources.gpus")}>
               <input name="gpus" type="number" min={0} step={1} value={values.gpus} onChange={set("gpus")} />
             </Field>
-            <Field label="Accelerator model" errors={errorsFor("resources.accelerator_model")} hint="e.g. H100; blank for any.">
+            <Field
+              label="Accelerator model"
+              errors={[...errorsFor("resources.accelerator_model"), ...errorsFor("resources.accelerator_models")]}
+              hint="e.g. H100; several in order, comma-separated (H100 SXM, A100 80GB SXM): the first pool that fits; blank for any."
+            >
               <input name="accelerator_model" value={values.acceleratorModel} onChange={set("acceleratorModel")} />
+            </Field>
+            <Field
+              label="Min GPU memory (GB)"
+              errors={errorsFor("resources.min_gpu_memory_gb")}
+              hint="Any GPU with this much, the smallest first; instead of a model."
+            >
+              <input
+                name="min_gpu_memory_gb"
+                type="number"
+                min={1}
+                step="any"
+                value={values.minGpuMemoryGb}
+                onChange={set("minGpuMemoryGb")}
+              />
             </Field>
             <Field label="Memory (GB)" errors={errorsFor("resources.memory_gb")} hint="0 reserves none.">
               <input name="memory_gb" type="number" min={0} step="any" value={values.memoryGb} onChange={set("memoryGb")} />

@@ -74,6 +74,10 @@ function quota(overrides: Record<string, unknown> = {}) {
     borrowed: 0,
     lent: 2,
     fair_share: 0,
+    memory_guaranteed_gb: null,
+    memory_max_gb: null,
+    memory_lending_limit_gb: null,
+    memory_used_gb: 0,
     updated_at: "2025-01-01T00:00:00Z",
     ...overrides,
   };
@@ -81,7 +85,20 @@ function quota(overrides: Record<string, unknown> = {}) {
 
 const quotas = [
   quota(),
-  quota({ id: 2, team: "vision", guaranteed: 4, max: 8, lending_limit: 2, weight: 3, used: 6, borrowed: 2, lent: 0 }),
+  quota({
+    id: 2,
+    team: "vision",
+    guaranteed: 4,
+    max: 8,
+    lending_limit: 2,
+    weight: 3,
+    used: 6,
+    borrowed: 2,
+    lent: 0,
+    memory_guaranteed_gb: 512,
+    memory_max_gb: 1024,
+    memory_used_gb: 300,
+  }),
 ];
 
 function routes(
@@ -130,6 +147,9 @@ describe("QuotasPage", () => {
     expect(within(vision).getByTestId("quota-borrowed")).toHaveTextContent("2");
     expect(within(vision).getByTestId("quota-lending-limit")).toHaveTextContent("2");
     expect(within(vision).getByTestId("quota-weight")).toHaveTextContent("3");
+    // Memory counts only where the quota guarantees it.
+    expect(within(vision).getByTestId("quota-memory")).toHaveTextContent("300 of 512 (max 1024)");
+    expect(within(nlp).getByTestId("quota-memory")).toHaveTextContent("not counted");
 
     // A member edits nothing.
     expect(screen.queryByRole("button", { name: /Edit/ })).not.toBeInTheDocument();

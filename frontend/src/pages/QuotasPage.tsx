@@ -281,6 +281,18 @@ function QuotaRow({ quota, editable }: { quota: Quota; editable: boolean }) {
         <td className="num" data-testid="quota-weight">
           {values ? input("weight", "Weight") : number2.format(quota.weight ?? 1)}
         </td>
+        <td className="num" data-testid="quota-memory">
+          {quota.memory_guaranteed_gb == null ? (
+            <span className="muted" title="Its quota guarantees no memory here: its memory is not counted">
+              not counted
+            </span>
+          ) : (
+            <span title="GB of memory in use, of its guarantee (and its max)">
+              {quota.memory_used_gb} of {quota.memory_guaranteed_gb}
+              {quota.memory_max_gb != null ? ` (max ${quota.memory_max_gb})` : ""}
+            </span>
+          )}
+        </td>
         {editable && (
           <td className="nowrap">
             {values ? (
@@ -302,7 +314,7 @@ function QuotaRow({ quota, editable }: { quota: Quota; editable: boolean }) {
       </tr>
       {values && server.general.length > 0 && (
         <tr>
-          <td colSpan={9}>
+          <td colSpan={10}>
             <div className="form-error" role="alert">
               {server.general.map((m, i) => (
                 <p key={i}>{m}</p>
@@ -368,6 +380,9 @@ function PoolSection({ name, pool, quotas, editable }: {
               </th>
               <th scope="col" className="num" title="Fair-share weight among borrowers">
                 Weight
+              </th>
+              <th scope="col" className="num" title="GB of memory in use, of the team's memory guarantee (API and admin set it)">
+                Memory (GB)
               </th>
               {editable && (
                 <th scope="col">

@@ -533,7 +533,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest fitting configurations across the inventory's pools. Send one spec for one answer or a list of at most 100 specs for a list of answers (errors are then keyed by position). Every number has the range the schema states; outside it is a 400 on that field. `manage.py plan` prints the same JSON. */
+        /** @description Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest fitting configurations across the inventory's pools. Send one spec for one answer or a list of at most 100 specs for a list of answers (errors are then keyed by position). Every number has the range the schema states; outside it is a 400 on that field. `manage.py plan` prints the same JSON. Each caller may have PADDOCK_PLANNER_SPECS_RATE specs estimated per window (a list costs its length); beyond it the answer is 429 with Retry-After. */
         post: operations["planner_estimate"];
         delete?: never;
         options?: never;
@@ -1668,6 +1668,8 @@ export interface components {
             readonly started_at: string | null;
             /** Format: date-time */
             readonly finished_at: string | null;
+            /** @description The pools it accepts, first choice first (Kueue's flavors); `pool` is the one it is admitted to */
+            readonly accepted_pools: string[];
             readonly attempts: components["schemas"]["Attempt"][];
             readonly events: components["schemas"]["JobEvent"][];
             readonly plan: components["schemas"]["JobPlan"] | null;
@@ -2326,6 +2328,12 @@ export interface components {
              * @description Fair-share weight (> 0)
              */
             weight?: number;
+            /** @description GB of memory always there for the team; null: its memory is not counted in this pool */
+            memory_guaranteed_gb?: number | null;
+            /** @description GB of memory it may burst to by borrowing; null: what the cohort lends */
+            memory_max_gb?: number | null;
+            /** @description GB of its idle memory guarantee others may borrow; null: all of it */
+            memory_lending_limit_gb?: number | null;
         };
         /** @description A schedulable flavor: one cluster's GPUs of one model (or its CPUs), with what is in use now. */
         PatchedSchedulingPoolRequest: {
@@ -2588,6 +2596,12 @@ export interface components {
              * @description Fair-share weight (> 0)
              */
             weight?: number;
+            /** @description GB of memory always there for the team; null: its memory is not counted in this pool */
+            memory_guaranteed_gb?: number | null;
+            /** @description GB of memory it may burst to by borrowing; null: what the cohort lends */
+            memory_max_gb?: number | null;
+            /** @description GB of its idle memory guarantee others may borrow; null: all of it */
+            memory_lending_limit_gb?: number | null;
             /** @description Units its admitted and running jobs hold now */
             readonly used: number;
             /** @description Units used above its guarantee (lent by its cohort) */
@@ -2599,6 +2613,8 @@ export interface components {
              * @description Borrowed / pool capacity / weight: lower goes first
              */
             readonly fair_share: number;
+            /** @description GB of memory its admitted and running jobs hold now (counted only with a memory guarantee) */
+            readonly memory_used_gb: number;
             /** Format: date-time */
             readonly updated_at: string;
         };
@@ -2622,6 +2638,12 @@ export interface components {
              * @description Fair-share weight (> 0)
              */
             weight?: number;
+            /** @description GB of memory always there for the team; null: its memory is not counted in this pool */
+            memory_guaranteed_gb?: number | null;
+            /** @description GB of memory it may burst to by borrowing; null: what the cohort lends */
+            memory_max_gb?: number | null;
+            /** @description GB of its idle memory guarantee others may borrow; null: all of it */
+            memory_lending_limit_gb?: number | null;
         };
         /**
          * @description * `Never` - Never
@@ -2664,7 +2686,15 @@ export interface components {
             cpus: number;
             /** Format: double */
             gpus: number;
+            /** @description The model it runs on once admitted; while pending, its first choice */
             accelerator_model: string;
+            /** @description The models it accepts, in order; empty: only accelerator_model */
+            accelerator_models: string[];
+            /**
+             * Format: double
+             * @description Accepts any GPU with this much memory; null: not asked
+             */
+            min_gpu_memory_gb: number | null;
             /** Format: double */
             memory_gb: number;
         };
@@ -2682,6 +2712,13 @@ export interface components {
             gpus: number;
             /** @default  */
             accelerator_model: string;
+            /** @description Several accelerator models the job accepts, first choice first (catalog names such as "H100 SXM" or Ray's types such as "H100"): it goes to the first pool where it fits, as its team's flavor fungibility says. Instead of accelerator_model. */
+            accelerator_models?: string[];
+            /**
+             * Format: double
+             * @description Any GPU model of the cluster with at least this much memory, the smallest memory first (ties by pool name). Instead of accelerator_model(s).
+             */
+            min_gpu_memory_gb?: number | null;
             /**
              * Format: double
              * @default 0
@@ -4068,6 +4105,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Estimate"];
                 };
+            };
+            /** @description Too many specs estimated in the window; Retry-After says when */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -1,0 +1,24 @@
+"""How `paddock submit`'s resource flags become the API's ``resources`` (no server needed)."""
+
+from __future__ import annotations
+
+from paddock.cli import build_parser, submit_resources
+
+BASE = ["submit", "--name", "n", "--team", "alpha", "--gpus", "2"]
+
+
+def test_one_accelerator_is_the_jobs_model() -> None:
+    args = build_parser().parse_args([*BASE, "--accelerator", "H100", "--", "python", "x.py"])
+    assert submit_resources(args) == {"gpus": 2.0, "accelerator_model": "H100"}
+
+
+def test_a_repeated_accelerator_is_the_models_it_accepts_in_order() -> None:
+    args = build_parser().parse_args(
+        [*BASE, "--accelerator", "H100 SXM", "--accelerator", "A100 80GB SXM", "--", "python", "x.py"]
+    )
+    assert submit_resources(args) == {"gpus": 2.0, "accelerator_models": ["H100 SXM", "A100 80GB SXM"]}
+
+
+def test_min_gpu_memory_asks_for_any_gpu_with_that_much() -> None:
+    args = build_parser().parse_args([*BASE, "--min-gpu-memory-gb", "40", "--memory-gb", "64", "--", "x"])
+    assert submit_resources(args) == {"gpus": 2.0, "min_gpu_memory_gb": 40.0, "memory_gb": 64.0}
