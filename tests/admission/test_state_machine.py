@@ -230,6 +230,8 @@ class FlavorMachine(QuotaMachine):
         reclaim=st.booleans(),
         lower_priority=st.booleans(),
         while_borrowing=st.booleans(),
+        fair=st.booleans(),
+        strategies=st.sampled_from(FAIR_SHARING_STRATEGY_LISTS),
         guarantees=st.tuples(st.integers(2, 12), st.integers(2, 12), st.integers(2, 8)),
         backlog=st.lists(
             st.tuples(st.sampled_from(TEAMS), st.sampled_from([1, 1, 2, 4, 8]), st.sampled_from(CLASSES)),
@@ -244,13 +246,16 @@ class FlavorMachine(QuotaMachine):
         reclaim: bool,
         lower_priority: bool,
         while_borrowing: bool,
+        fair: bool,
+        strategies: list[str],
         guarantees: Any,
         backlog: Any,
         a100: Any,
         memory: Any,
     ) -> None:
-        """As the base machine, plus quotas in the A100 pool and memory guarantees in both pools."""
-        super().set_up(reclaim, lower_priority, while_borrowing, guarantees, backlog)
+        """As the base machine (fair sharing on or off), plus quotas in the A100 pool and memory
+        guarantees in both pools."""
+        super().set_up(reclaim, lower_priority, while_borrowing, fair, strategies, guarantees, backlog)
         for slug, guaranteed, gb in zip(TEAMS, a100, memory, strict=True):
             Quota.objects.create(
                 team=self.teams[slug], pool=self.pools["a100"], guaranteed=guaranteed, memory_guaranteed_gb=gb
