@@ -74,7 +74,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
 
     def paginate_queryset(self, queryset: Any) -> list[Any] | None:
         page = super().paginate_queryset(queryset)
-        if page is not None:
+        if page is not None and self.action == "list":  # (events pages hold events)
             attach_queue_positions(page)  # one query for the page, however many jobs wait
         return page
 
