@@ -7,7 +7,11 @@ and a broker that needs no server, both under ``PADDOCK_DATA_DIR``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -31,13 +35,34 @@ if PADDOCK_ENV == "development":
     except OSError as exc:
         raise ImproperlyConfigured(f"PADDOCK_DATA_DIR={DATA_DIR} cannot be created: {exc.strerror}") from exc
 
+
+def _local_secret_key(folder: Path) -> str:
+    """A random key made on first use and kept in ``folder/secret-key`` (mode 0600): the embedded
+    default's sessions and stored credentials are then no easier to forge than production's.
+    Several processes may start at once: the first link wins and the others read its key."""
+    path = folder / "secret-key"
+    with contextlib.suppress(FileNotFoundError):
+        if len(key := path.read_text().strip()) >= 40:
+            return key
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".secret-key-")
+    try:
+        with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
+            handle.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    return path.read_text().strip()
+
+
+# What development keys used to be (derived from the data directory's path, so guessable): kept
+# only to decrypt credentials stored before, which are re-encrypted with the new key when saved.
+LEGACY_DEVELOPMENT_SECRET_KEY = "paddock-insecure-development-key-" + hashlib.sha256(str(DATA_DIR).encode()).hexdigest()
 if PRODUCTION:
     SECRET_KEY = env.required("PADDOCK_SECRET_KEY")
 else:
-    SECRET_KEY = (
-        env.string("PADDOCK_SECRET_KEY")
-        or "paddock-insecure-development-key-" + hashlib.sha256(str(DATA_DIR).encode()).hexdigest()
-    )
+    SECRET_KEY = env.string("PADDOCK_SECRET_KEY") or _local_secret_key(DATA_DIR)
 DEBUG = env.boolean("PADDOCK_DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.strings(
     "PADDOCK_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
@@ -310,7 +335,12 @@ REST_FRAMEWORK = {
     "DEFAULT_VERSIONING_CLASS": None,
     "EXCEPTION_HANDLER": "apps.core.api.exceptions.exception_handler",
     # Failed sign-ins (apps.tenancy.throttling): per username and per client address.
-    "DEFAULT_THROTTLE_RATES": {"login_username": "10/15m", "login_address": "50/15m"},
+    "DEFAULT_THROTTLE_RATES": {
+        "login_username": "10/15m",
+        "login_address": "50/15m",
+        # Planner specs per caller (apps.planner.api.throttling): a list costs its length.
+        "planner_specs": env.string("PADDOCK_PLANNER_SPECS_RATE", "1000/10m") or "1000/10m",
+    },
     # The client address for throttling: REMOTE_ADDR, or behind the TLS proxy the address it
     # appends to X-Forwarded-For (a client's own X-Forwarded-For is never trusted).
     "NUM_PROXIES": 1 if _BEHIND_TLS_PROXY else 0,

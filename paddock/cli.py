@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,85 @@ def _read_json(path: str) -> Any:
         raise ValueError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from exc
 
 
+_DURATION = re.compile(r"(\d+)\s*(d|h|m|s)")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+MAX_RUNTIME_LIMIT = 30 * 86400  # what the server accepts
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``3600``, ``90m``, ``2h``, ``1h30m``, ``45s`` or ``2d``."""
+    raw = text.strip().lower()
+    if raw.isdigit():
+        seconds = int(raw)
+    else:
+        parts = _DURATION.findall(raw)
+        if not parts or _DURATION.sub("", raw).strip():
+            raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use e.g. 3600, 90m, 2h or 1h30m")
+        seconds = sum(int(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
+    if not 0 < seconds <= MAX_RUNTIME_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text!r}: a max runtime is more than 0 and at most 30 days")
+    return seconds
+
+
+def _span(seconds: float) -> str:
+    seconds = abs(int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} d {hours % 24} h" if hours % 24 else f"{hours // 24} d"
+
+
+def _when(iso: str | None, now: datetime) -> str:
+    """``in 12 min``, ``5 min ago``, or ``—`` for none."""
+    if not iso:
+        return "—"
+    delta = (datetime.fromisoformat(iso.replace("Z", "+00:00")) - now).total_seconds()
+    if abs(delta) < 30:
+        return "now"
+    return f"in {_span(delta)}" if delta > 0 else f"{_span(delta)} ago"
+
+
+def estimate_text(entry: dict[str, Any], now: datetime) -> str:
+    """A pending job's estimated start for people: ``in 10 min (high)``, or ``—``."""
+    if not entry.get("estimated_start_at"):
+        return "—"
+    when = _when(entry["estimated_start_at"], now)
+    if when.endswith(" ago"):  # the scheduler meant to start it already: the next pass will tell
+        when = "any moment"
+    confidence = entry.get("estimate_confidence") or ""
+    return f"{when} ({confidence})" if confidence else when
+
+
+def _print_queue(entries: list[dict[str, Any]], count: int, now: datetime) -> None:
+    if not entries:
+        print("nothing waits")
+        return
+    header = ("POS", "JOB", "TEAM", "POOL", "PRIO", "WAITING SINCE", "ESTIMATED START", "REASON")
+    rows = [
+        (
+            str(entry["queue_position"]),
+            f"{entry['id']} {entry['name']}",
+            entry["team"],
+            entry["pool"] or "—",
+            str(entry["priority"]),
+            _when(entry["waiting_since"], now),
+            estimate_text(entry, now),
+            entry["pending_reason"] or "—",
+        )
+        for entry in entries
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    if count > len(entries):
+        print(f"… and {count - len(entries)} more (narrow it with --team)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paddock", description=__doc__)
     parser.add_argument("--url", help="Paddock's address (default $PADDOCK_URL or http://127.0.0.1:8000)")
@@ -77,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a zip the cluster fetches itself (s3://…, gs://…, https://…/code.zip) or a paddock://packages/… URI",
     )
     submit.add_argument("--max-retries", type=int, default=0)
+    submit.add_argument(
+        "--max-runtime",
+        type=parse_duration,
+        metavar="DURATION",
+        help="stop an attempt that runs longer (3600, 90m, 2h, 1h30m; at most 30 days): the job fails, not retried",
+    )
     submit.add_argument("--idempotency-key", help="a repeat with the same key returns the first job")
     submit.add_argument(
         "--plan", metavar="FILE.json", help='{"model": …, "workload": …}: the planner checks the fit before submitting'
@@ -94,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     planner = sub.add_parser("plan", help="estimate memory, fit, time and cost for a spec (or a list) in a JSON file")
     planner.add_argument("file", help="the spec(s) as JSON; - reads stdin")
     planner.add_argument("--require-fit", action="store_true", help="exit 1 unless every spec fits its hardware")
+
+    queue = sub.add_parser("queue", help="pending jobs in queue order: position, estimated start, why each waits")
+    queue.add_argument("--team")
+    queue.add_argument("--json", action="store_true", help="print the entries as JSON (for scripts)")
 
     listing = sub.add_parser("list", help="list jobs")
     listing.add_argument("--team")
@@ -155,6 +246,8 @@ def _run(client: Client, args: Any) -> int:
             "entrypoint": entrypoint,
             "max_retries": args.max_retries,
         }
+        if args.max_runtime is not None:
+            body["max_runtime_seconds"] = args.max_runtime
         if args.cluster:
             body["cluster"] = args.cluster
         if resources:
@@ -183,7 +276,23 @@ def _run(client: Client, args: Any) -> int:
         answers = answer if isinstance(answer, list) else [answer]
         return 1 if args.require_fit and not all(item["fits"] for item in answers) else 0
     if args.command == "status":
-        print(json.dumps(client.job(args.job_id), indent=2))
+        job = client.job(args.job_id)
+        print(json.dumps(job, indent=2))
+        if job["state"] == "pending":  # for people; stdout stays JSON for scripts
+            print(
+                f"job {job['id']} pending: position {job['queue_position']} in team {job['team']}'s queue"
+                f"{' in pool ' + job['pool'] if job['pool'] else ''}; "
+                f"estimated start {estimate_text(job, datetime.now(UTC))}"
+                + (f" — {job['estimate_basis']}" if job.get("estimate_basis") else ""),
+                file=sys.stderr,
+            )
+        return 0
+    if args.command == "queue":
+        page = client.queue(**({"team": args.team} if args.team else {}), page_size=500)
+        if args.json:
+            print(json.dumps(page["results"], indent=2))
+        else:
+            _print_queue(page["results"], page["count"], datetime.now(UTC))
         return 0
     if args.command == "cancel":
         print(client.cancel(args.job_id)["state"])

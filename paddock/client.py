@@ -80,6 +80,11 @@ class Client:
         result: list[dict[str, Any]] = self._request("GET", "jobs/", params=filters)["results"]
         return result
 
+    def queue(self, **filters: Any) -> dict[str, Any]:
+        """A page of the caller's teams' pending jobs in queue order (``count`` and ``results``)."""
+        result: dict[str, Any] = self._request("GET", "queue/", params=filters)
+        return result
+
     def cancel(self, job_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self._request("POST", f"jobs/{job_id}/cancel/")
         return result

@@ -14,9 +14,15 @@ from django.conf import settings
 def _fernet() -> MultiFernet:
     keys = list(settings.PADDOCK_ENCRYPTION_KEYS)
     if not keys:  # development and tests only: production settings refuse to start without keys
-        derived = hashlib.sha256(b"paddock-credentials:" + settings.SECRET_KEY.encode()).digest()
-        keys = [base64.urlsafe_b64encode(derived).decode()]
+        keys = [_derived(settings.SECRET_KEY)]
+        legacy = getattr(settings, "LEGACY_DEVELOPMENT_SECRET_KEY", "")
+        if legacy and legacy != settings.SECRET_KEY:
+            keys.append(_derived(legacy))  # decrypts what an older checkout stored; never encrypts
     return MultiFernet([Fernet(key.encode()) for key in keys])
+
+
+def _derived(secret_key: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(b"paddock-credentials:" + secret_key.encode()).digest()).decode()
 
 
 def encrypt(plaintext: str) -> str:

@@ -45,6 +45,25 @@ class AttemptState(models.TextChoices):
     LOST = "lost", "Lost (the cluster no longer knows it)"
 
 
+# The longest max runtime a job may declare (Kueue's maximumExecutionTimeSeconds has none;
+# a month keeps a typo from meaning "forever").
+MAX_RUNTIME_LIMIT_SECONDS = 30 * 24 * 3600
+
+
+def describe_seconds(seconds: float) -> str:
+    """A span for people: ``2 h``, ``90 min``, ``1 h 30 min``, ``45 s``, ``3 d``."""
+    whole = int(seconds)
+    if whole < 60 or whole % 60:
+        return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
+    minutes = whole // 60
+    if minutes < 60 or (minutes % 60 and minutes < 120):
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours >= 24 and not minutes and hours % 24 == 0:
+        return f"{hours // 24} d"
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
 class FailureCause(models.TextChoices):
     """Why an attempt ended badly: the job's own code, or the cluster under it."""
 

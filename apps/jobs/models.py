@@ -88,6 +88,19 @@ class Job(TimeStampedModel):
             models.Index(fields=["team", "-created_at", "-id"], name="job_team_recent"),
             models.Index(fields=["-created_at", "-id"], name="job_recent"),
             models.Index(fields=["state", "cluster"], name="job_state_cluster"),
+            # Each queue's pending jobs in queue order (QUEUE_PARTITION, QUEUE_ORDER): queue
+            # positions read them without a sort; partial, so it holds only what waits.
+            models.Index(
+                fields=["team", "cluster", "pool", "-priority", "created_at", "id"],
+                condition=Q(state="pending"),
+                name="job_pending_queue",
+            ),
+            # The same across teams, per pool: ``jobs_ahead`` and the queue's page.
+            models.Index(
+                fields=["cluster", "pool", "-priority", "created_at", "id"],
+                condition=Q(state="pending"),
+                name="job_pending_pool_queue",
+            ),
         ]
 
     def __str__(self) -> str:

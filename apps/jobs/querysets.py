@@ -1,42 +1,89 @@
 from __future__ import annotations
 
-from django.db import models
-from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery, Value, When, Window
-from django.db.models.functions import Coalesce, RowNumber
+import functools
+import operator
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.db import connection, models
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 
 from apps.jobs.choices import ACTIVE_STATES, ATTEMPT_REMOTE_STATES, AttemptState, JobState
+
+if TYPE_CHECKING:
+    from apps.jobs.models import Job
 
 # The order of a team's pending jobs in a pool, as the scheduler takes them: priority, then age.
 QUEUE_ORDER = (F("priority").desc(), F("created_at").asc(), F("id").asc())
 # A pending job's queue: its team's pending jobs in its pool (a pool-less job: in its cluster).
+# PARTITION BY groups NULLs together, so pool-less jobs of a cluster share one queue.
 QUEUE_PARTITION = (F("team_id"), F("cluster_id"), F("pool_id"))
+# Every team's pending jobs in a pool: what ``jobs_ahead`` counts.
+POOL_PARTITION = (F("cluster_id"), F("pool_id"))
 
 
-def _pool_key(field: str | OuterRef) -> Coalesce:
-    # Pool-less jobs (a cluster without pools) queue together: NULL compares equal to NULL here.
-    return Coalesce(F(field) if isinstance(field, str) else field, Value(0))
+def attach_queue_positions(jobs: Iterable[Job], *, jobs_ahead: bool = False) -> None:
+    """Set ``queue_position`` (1-based within its team's queue in its pool; a pool-less job: in
+    its cluster) on each pending job of ``jobs``, and with ``jobs_ahead`` also ``jobs_ahead``
+    (pending jobs of any team in its pool before it); None on the others.
 
-
-def pending_ahead(*, same_team: bool) -> Coalesce:
-    """For each row: how many pending jobs of its pool (and with ``same_team``, of its team) come
-    before it in :data:`QUEUE_ORDER`. One correlated subquery: no query per row, and right
-    whatever else filters the outer list."""
+    One query whatever the number of rows or of pending jobs: a window over the pending jobs of
+    only the queues the given jobs stand in (the partial index ``job_pending_queue`` hands them
+    over in queue order, so nothing is sorted), of which the given rows are picked out. It
+    replaces a correlated count per row, which made page 100 of 100,000 jobs take seconds.
+    """
     from apps.jobs.models import Job
 
-    before = (
-        Q(priority__gt=OuterRef("priority"))
-        | Q(priority=OuterRef("priority"), created_at__lt=OuterRef("created_at"))
-        | Q(priority=OuterRef("priority"), created_at=OuterRef("created_at"), id__lt=OuterRef("id"))
+    jobs = list(jobs)
+    for job in jobs:
+        job.queue_position = None  # type: ignore[attr-defined]
+        if jobs_ahead:
+            job.jobs_ahead = None  # type: ignore[attr-defined]
+    pending = [job for job in jobs if job.state == JobState.PENDING]
+    if not pending:
+        return
+    if jobs_ahead:  # every team's queue in the pools on the page
+        keys = {(job.cluster_id, job.pool_id) for job in pending}
+        partitions = [Q(cluster_id=cluster, pool_id=pool) for cluster, pool in keys]
+    else:
+        team_keys = {(job.team_id, job.cluster_id, job.pool_id) for job in pending}
+        partitions = [Q(team_id=team, cluster_id=cluster, pool_id=pool) for team, cluster, pool in team_keys]
+    windows: dict[str, Window] = {
+        "position": Window(RowNumber(), partition_by=list(QUEUE_PARTITION), order_by=list(QUEUE_ORDER))
+    }
+    if jobs_ahead:
+        windows["ahead"] = Window(RowNumber(), partition_by=list(POOL_PARTITION), order_by=list(QUEUE_ORDER))
+    # Jobs after the page's last one in queue order change no position on the page: the
+    # window stops there (the first page of a long queue reads only its head).
+    last = max(pending, key=lambda job: (-job.priority, job.created_at, job.pk))
+    up_to_last = (
+        Q(priority__gt=last.priority)
+        | Q(priority=last.priority, created_at__lt=last.created_at)
+        | Q(priority=last.priority, created_at=last.created_at, id__lte=last.pk)
     )
-    rows = (
-        Job.objects.filter(before, state=JobState.PENDING, cluster_id=OuterRef("cluster_id"))
-        .alias(pool_key=_pool_key("pool_id"))
-        .filter(pool_key=_pool_key(OuterRef("pool_id")))
+    ranked = (
+        Job.objects.filter(functools.reduce(operator.or_, partitions), up_to_last, state=JobState.PENDING)
+        .order_by()
+        .annotate(**windows)
+        .values("id", *windows)
     )
-    if same_team:
-        rows = rows.filter(team_id=OuterRef("team_id"))
-    counted = rows.order_by().values("state").annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+    inner, params = ranked.query.sql_with_params()
+    columns = ", ".join(connection.ops.quote_name(name) for name in ("id", *windows))
+    with connection.cursor() as cursor:
+        # Filtering outside the window keeps it counting the whole queues.
+        cursor.execute(
+            f"SELECT {columns} FROM ({inner}) AS ranked WHERE ranked.id IN (SELECT unnest(%s))",  # noqa: S608 (ORM-compiled)
+            [*params, [job.pk for job in pending]],
+        )
+        found = {row[0]: row[1:] for row in cursor.fetchall()}
+    for job in pending:
+        row = found.get(job.pk)
+        if row is None:  # it left the queue since the page was read
+            continue
+        job.queue_position = row[0]  # type: ignore[attr-defined]
+        if jobs_ahead:
+            job.jobs_ahead = row[1] - 1  # type: ignore[attr-defined]
 
 
 class JobQuerySet(models.QuerySet):  # type: ignore[type-arg]
@@ -47,30 +94,18 @@ class JobQuerySet(models.QuerySet):  # type: ignore[type-arg]
         return self.filter(state=JobState.PENDING)
 
     def for_list(self) -> JobQuerySet:
-        """What the job list and detail show, with ``queue_position`` (1-based within its team
-        and pool; None unless pending)."""
-        position = Case(
-            When(state=JobState.PENDING, then=pending_ahead(same_team=True) + 1),
-            default=Value(None),
-            output_field=IntegerField(),
-        )
-        return self.select_related("team", "cluster", "submitted_by", "pool", "priority_class").annotate(
-            queue_position=position
-        )
+        """What the job list and detail show; their views add ``queue_position`` to the rows they
+        return with :func:`attach_queue_positions` (one query per page)."""
+        return self.select_related("team", "cluster", "submitted_by", "pool", "priority_class")
 
     def queue(self) -> JobQuerySet:
-        """Pending jobs in queue order, each with ``queue_position`` (a window over its team's
-        queue in its pool: filter only by team or pool, which keep each queue whole) and
-        ``jobs_ahead`` (pending jobs of any team in its pool before it) and ``waiting_since``
-        (when it last joined the queue: submitted, or put back after a preemption or a failed try)."""
+        """Pending jobs in queue order, each with ``waiting_since`` (when it last joined the
+        queue: submitted, or put back after a preemption or a failed try). Positions and jobs
+        ahead are added to a page's rows by :func:`attach_queue_positions`."""
         return (
             self.filter(state=JobState.PENDING)
             .select_related("team", "pool", "priority_class")
-            .annotate(
-                queue_position=Window(RowNumber(), partition_by=list(QUEUE_PARTITION), order_by=list(QUEUE_ORDER)),
-                jobs_ahead=pending_ahead(same_team=False),
-                waiting_since=F("queued_at"),
-            )
+            .annotate(waiting_since=F("queued_at"))
             .order_by(*QUEUE_ORDER)
         )
 

@@ -19,7 +19,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.core import audit
@@ -43,6 +44,7 @@ from apps.jobs.choices import (
     EventKind,
     FailureCause,
     JobState,
+    describe_seconds,
 )
 from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import inspect_package
@@ -140,6 +142,7 @@ class JobRequest:
     plan: dict[str, Any] = field(default_factory=dict)
     priority_class: PriorityClass | None = None  # its value is ``priority``
     pool: Pool | None = None  # None: the cluster has no pools (or none fits the job's shape)
+    max_runtime_seconds: int | None = None  # an attempt running longer is stopped; the job fails
 
 
 def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
@@ -166,6 +169,7 @@ def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None 
                 accelerator_model=request.accelerator_model,
                 memory_gb=request.memory_gb,
                 max_retries=request.max_retries,
+                max_runtime_seconds=request.max_runtime_seconds,
                 priority=request.priority,
                 priority_class=request.priority_class,
                 pool=request.pool,
@@ -842,6 +846,7 @@ def watch_recent(*, seconds: float, poll: float, window_seconds: float) -> int:
                 attempts, budget=max(WATCH_BUDGET_SECONDS, poll), fetch_logs=due_for_logs, count_silence=False
             )
             checks += done
+            stop_overrunning([attempt for attempt in attempts if _overran(attempt)])
         if time.monotonic() >= end:
             return checks
         time.sleep(poll)
@@ -852,6 +857,55 @@ def _safe_stop(attempt: Attempt) -> None:
         backend_for(attempt.job.cluster).stop(attempt.remote_id)
     except BackendError as exc:
         log.info("jobs.stop_failed", attempt=str(attempt.pk), error=exc.message)
+
+
+def _overran(attempt: Attempt) -> bool:
+    """:func:`overrunning_attempts`' rule, on an attempt in memory (the watch loop's)."""
+    since = attempt.started_at or attempt.dispatched_at
+    limit = attempt.job.max_runtime_seconds
+    return (
+        attempt.state in ATTEMPT_REMOTE_STATES
+        and limit is not None
+        and since is not None
+        and timezone.now() - since > timedelta(seconds=limit)
+    )
+
+
+def overrunning_attempts(*, now: datetime | None = None) -> QuerySet[Attempt]:
+    """Attempts on their cluster for longer than their job's declared max runtime (counted
+    from when the cluster started them, else from when they were sent)."""
+    one_second = Value(timedelta(seconds=1), output_field=DurationField())
+    deadline = ExpressionWrapper(
+        Coalesce("started_at", "dispatched_at") + F("job__max_runtime_seconds") * one_second,
+        output_field=DateTimeField(),
+    )
+    return (
+        Attempt.objects.remote_active()
+        .filter(job__max_runtime_seconds__isnull=False)
+        .alias(deadline=deadline)  # type: ignore[return-value]  # (the stubs lose the model on alias)
+        .filter(deadline__lt=now or timezone.now())
+        .select_related("job__cluster", "job__team")
+    )
+
+
+def stop_overrunning(attempts: Iterable[Attempt] | None = None) -> int:
+    """Stop every attempt that ran past its job's max runtime and fail its job with that
+    reason, without a retry (Kueue's maximumExecutionTimeSeconds): a job that declared an
+    upper bound and overran it would overrun again. An attempt its cluster could not be told
+    to stop stays as it is (it still holds its GPUs) until the next reconcile tries again.
+    Returns how many were stopped."""
+    stopped = 0
+    for attempt in overrunning_attempts() if attempts is None else attempts:
+        limit = describe_seconds(attempt.job.max_runtime_seconds or 0)
+        try:
+            backend_for(attempt.job.cluster).stop(attempt.remote_id)
+        except BackendError as exc:
+            log.info("jobs.overrun_stop_failed", attempt=str(attempt.pk), error=exc.message)
+            continue
+        _finish_attempt(attempt, AttemptState.FAILED, f"ran longer than its max runtime of {limit}", retry=False)
+        log.info("jobs.max_runtime_exceeded", job=attempt.job_id, attempt=str(attempt.pk), limit=limit)
+        stopped += 1
+    return stopped
 
 
 def reconcile(
@@ -869,6 +923,10 @@ def reconcile(
     if cluster_ids is not None:
         attempts = attempts.filter(job__cluster_id__in=list(cluster_ids))
     checked, silent = check_attempts(attempts, budget=budget)
+    overrunning = overrunning_attempts().exclude(job__cluster_id__in=list(silent))
+    if cluster_ids is not None:
+        overrunning = overrunning.filter(job__cluster_id__in=list(cluster_ids))
+    overran = stop_overrunning(overrunning)
     if stale_after_seconds is None:
         stale_after_seconds = float(settings.PADDOCK_REDISPATCH_AFTER)
     cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
@@ -890,7 +948,7 @@ def reconcile(
         refresh_logs(attempt, final=True)
     clusters = Cluster.objects.all() if cluster_ids is None else Cluster.objects.filter(pk__in=list(cluster_ids))
     clusters.update(last_reconciled_at=timezone.now())
-    return {"checked": checked, "redispatched": redispatched, "silent_clusters": len(silent)}
+    return {"checked": checked, "redispatched": redispatched, "silent_clusters": len(silent), "overran": overran}
 
 
 # --- code packages ------------------------------------------------------------------------

@@ -9,7 +9,10 @@ from apps.tenancy.models import ApiToken, Membership, Organisation, Organisation
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
+    """The team's members: added, re-roled and removed through the services (audited)."""
+
     model = Membership
+    fields = ["user", "role"]
     extra = 1
     autocomplete_fields = ["user"]
 
@@ -65,6 +68,24 @@ class TeamAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ["organisation", "default_cluster"]
     inlines = [MembershipInline]
     prepopulated_fields = {"slug": ["name"]}
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
+            return
+        for membership in formset.save(commit=False):  # deletions are returned, not done
+            if membership.pk is not None:  # a row edited to name another user: the first one leaves
+                original = Membership.objects.select_related("user").get(pk=membership.pk)
+                if original.user_id != membership.user_id:
+                    services.remove_membership(actor=request.user, membership=original)  # type: ignore[arg-type]
+            services.set_membership(
+                actor=request.user,  # type: ignore[arg-type]
+                team=form.instance,
+                user=membership.user,
+                role=membership.role,
+            )
+        for membership in formset.deleted_objects:
+            services.remove_membership(actor=request.user, membership=membership)  # type: ignore[arg-type]
 
 
 @admin.register(ApiToken)

@@ -112,6 +112,44 @@ def revoke_organisation_admin(*, actor: User | None, organisation: Organisation,
     return True
 
 
+@transaction.atomic
+def set_membership(*, actor: User | None, team: Team, user: User, role: str) -> tuple[Membership, bool]:
+    """Give ``user`` ``role`` in ``team`` (a new membership or a changed role), audited; False
+    when nothing changed."""
+    membership, created = Membership.objects.select_for_update().get_or_create(
+        team=team, user=user, defaults={"role": role}
+    )
+    before = None if created else membership.role
+    if not created and membership.role == role:
+        return membership, False
+    if not created:
+        membership.role = role
+        membership.save(update_fields=["role", "updated_at"])
+    audit.record(
+        "tenancy.membership_added" if created else "tenancy.membership_changed",
+        membership,
+        actor=actor,
+        team_id=team.pk,
+        user=user.get_username(),
+        role=role,
+        **({"from_role": before} if before else {}),
+    )
+    return membership, True
+
+
+@transaction.atomic
+def remove_membership(*, actor: User | None, membership: Membership) -> None:
+    audit.record(
+        "tenancy.membership_removed",
+        membership,
+        actor=actor,
+        team_id=membership.team_id,
+        user=membership.user.get_username(),
+        role=membership.role,
+    )
+    membership.delete()
+
+
 @dataclass(frozen=True)
 class DemoSetup:
     organisation: Organisation

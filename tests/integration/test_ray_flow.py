@@ -81,6 +81,31 @@ def test_cancelling_a_running_job_stops_it_on_ray(live: Any, ray_head: Any) -> N
     assert client.post(f"/api/v1/jobs/{job['id']}/cancel/").status_code == 409
 
 
+def test_an_attempt_past_its_max_runtime_is_stopped_on_ray_and_the_job_fails_without_a_retry(
+    live: Any, ray_head: Any
+) -> None:
+    from apps.jobs import services
+
+    client = client_for(token_for(live.member))
+    job = submit(client, "sleep 60", max_runtime_seconds=2, max_retries=2)
+    assert job["max_runtime_seconds"] == 2
+    wait_state(job["id"], "running")
+    attempt = Attempt.objects.get(job_id=job["id"])
+    # The periodic reconcile (or the worker's watch loop, whichever comes first) stops it.
+    wait_for(lambda: services.reconcile() and job_state(job["id"]) == "failed", 30, "the overrun to be stopped")
+    stored = Job.objects.get(pk=job["id"])
+    assert stored.state_reason == "ran longer than its max runtime of 2 s"
+    ray = RayBackend(ray_head.address, ray_head.auth_token)
+    wait_for(lambda: ray.status(str(attempt.id)).state == RemoteState.STOPPED, 30, "Ray to stop the job")
+    time.sleep(1)
+    services.reconcile()  # Ray's "stopped" does not reopen the job or retry it
+    assert job_state(job["id"]) == "failed"
+    assert [a.state for a in Attempt.objects.filter(job_id=job["id"])] == ["failed"]
+    detail = client.get(f"/api/v1/jobs/{job['id']}/").json()
+    assert detail["state_reason"] == "ran longer than its max runtime of 2 s"
+    assert detail["events"][-1]["kind"] == "failed"
+
+
 def test_a_dispatch_delivered_twice_makes_one_ray_job(live: Any, ray_head: Any) -> None:
     from controlplane.celery import app
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from apps.jobs.models import Job, JobEvent
 from tests.conftest import client_for
@@ -49,6 +51,34 @@ def test_submit_with_every_field(world: Any) -> None:
     assert data["max_retries"] == 2
 
 
+def test_a_declared_max_runtime_is_kept_and_shown(world: Any) -> None:
+    client = world.client(world.member)
+    body = submit(client, {**GOOD, "max_runtime_seconds": 30 * 24 * 3600}).json()
+    assert body["max_runtime_seconds"] == 30 * 24 * 3600
+    assert Job.objects.get(pk=body["id"]).max_runtime_seconds == 30 * 24 * 3600
+    assert client.get(f"/api/v1/jobs/{body['id']}/").json()["max_runtime_seconds"] == 30 * 24 * 3600
+    assert submit(client).json()["max_runtime_seconds"] is None  # none declared: no limit
+
+
+def test_a_pending_job_shows_its_estimated_start_and_a_job_that_left_the_queue_does_not(world: Any) -> None:
+    client = world.client(world.member)
+    body = submit(client).json()
+    assert (body["estimated_start_at"], body["estimate_confidence"], body["estimate_basis"]) == (None, "", "")
+    when = timezone.now().replace(microsecond=0) + timedelta(minutes=10)
+    basis = "after train-7 ends (declared max runtime)"
+    Job.objects.filter(pk=body["id"]).update(estimated_start_at=when, estimate_confidence="high", estimate_basis=basis)
+    expected = (when.isoformat().replace("+00:00", "Z"), "high", basis)
+    detail = client.get(f"/api/v1/jobs/{body['id']}/").json()
+    assert (detail["estimated_start_at"], detail["estimate_confidence"], detail["estimate_basis"]) == expected
+    listed = client.get("/api/v1/jobs/").json()["results"][0]
+    assert (listed["estimated_start_at"], listed["estimate_confidence"], listed["estimate_basis"]) == expected
+    queued = client.get("/api/v1/queue/").json()["results"][0]
+    assert (queued["estimated_start_at"], queued["estimate_confidence"], queued["estimate_basis"]) == expected
+    Job.objects.filter(pk=body["id"]).update(state="running")  # a pass has not cleared it yet
+    detail = client.get(f"/api/v1/jobs/{body['id']}/").json()
+    assert (detail["estimated_start_at"], detail["estimate_confidence"], detail["estimate_basis"]) == (None, "", "")
+
+
 def test_idempotency_key_returns_the_first_job(world: Any) -> None:
     client = world.client(world.member)
     first = submit(client, HTTP_IDEMPOTENCY_KEY="ci-run-7")
@@ -81,6 +111,10 @@ def test_idempotency_key_returns_the_first_job(world: Any) -> None:
         ({**GOOD, "runtime_env": {"conda": "env"}}, "runtime_env"),
         ({**GOOD, "max_retries": -1}, "max_retries"),
         ({**GOOD, "max_retries": 1000}, "max_retries"),
+        ({**GOOD, "max_runtime_seconds": 0}, "max_runtime_seconds"),
+        ({**GOOD, "max_runtime_seconds": -60}, "max_runtime_seconds"),
+        ({**GOOD, "max_runtime_seconds": 30 * 24 * 3600 + 1}, "max_runtime_seconds"),
+        ({**GOOD, "max_runtime_seconds": "2h"}, "max_runtime_seconds"),
     ],
 )
 def test_bad_input_is_a_400_with_field_errors_and_creates_nothing(world: Any, body: dict[str, Any], field: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from apps.admission import scheduler
 from apps.dispatch.port import RemoteState
@@ -234,3 +236,41 @@ def test_a_running_job_says_when_its_cluster_stops_answering_and_forgets_it_when
     job.refresh_from_db()
     world.cluster.refresh_from_db()
     assert world.cluster.state == "ready" and job.state_reason == ""
+
+
+def test_an_attempt_past_its_max_runtime_is_stopped_and_the_job_fails_without_a_retry(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks, max_runtime_seconds=60, max_retries=3)
+    attempt = job.attempts.get()
+    fake_backend.advance(str(attempt.id), RemoteState.RUNNING)
+    services.reconcile()
+    assert services.reconcile()["overran"] == 0  # within its minute
+    job.refresh_from_db()
+    assert job.state == "running"
+
+    Attempt.objects.filter(pk=attempt.pk).update(started_at=timezone.now() - timedelta(seconds=61))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.reconcile()["overran"] == 1
+    job.refresh_from_db()
+    attempt.refresh_from_db()
+    assert (job.state, job.state_reason) == ("failed", "ran longer than its max runtime of 1 min")
+    assert attempt.state == "failed" and attempt.failure_cause == "code"
+    assert fake_backend.status(str(attempt.id)).state == RemoteState.STOPPED
+    assert job.attempts.count() == 1  # not retried, though max_retries allows three
+    services.reconcile()  # the cluster's "stopped" changes nothing
+    job.refresh_from_db()
+    assert job.state == "failed" and job.attempts.count() == 1
+
+
+def test_a_job_without_a_max_runtime_runs_as_long_as_it_takes(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks)
+    attempt = job.attempts.get()
+    fake_backend.advance(str(attempt.id), RemoteState.RUNNING)
+    services.reconcile()
+    Attempt.objects.filter(pk=attempt.pk).update(started_at=timezone.now() - timedelta(days=60))
+    assert services.reconcile()["overran"] == 0
+    job.refresh_from_db()
+    assert job.state == "running"

@@ -182,31 +182,36 @@ def test_logs_stored_before_chunks_carry_over_and_are_not_read_again(world: Any)
     from django.db.migrations.executor import MigrationExecutor
 
     before, after = [("jobs", "0007_code_packages")], [("jobs", "0008_attempt_log_in_chunks_from_remote_offset")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    old = executor.loader.project_state(before).apps
-    job = old.get_model("jobs", "Job").objects.create(
-        team_id=world.alpha.pk, cluster_id=world.cluster.pk, name="old", entrypoint="true"
-    )
-    attempts = old.get_model("jobs", "Attempt").objects
-    running = attempts.create(job=job, number=1, state="running", log="héllo €\n")
-    capped = attempts.create(
-        job=job,
-        number=2,
-        state="succeeded",
-        log="abc\n[paddock: log truncated at 3 characters; the rest is on the cluster]\n",
-    )
-    empty = attempts.create(job=job, number=3, state="running")
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)
+        old = executor.loader.project_state(before).apps
+        job = old.get_model("jobs", "Job").objects.create(
+            team_id=world.alpha.pk, cluster_id=world.cluster.pk, name="old", entrypoint="true"
+        )
+        attempts = old.get_model("jobs", "Attempt").objects
+        running = attempts.create(job=job, number=1, state="running", log="héllo €\n")
+        capped = attempts.create(
+            job=job,
+            number=2,
+            state="succeeded",
+            log="abc\n[paddock: log truncated at 3 characters; the rest is on the cluster]\n",
+        )
+        empty = attempts.create(job=job, number=3, state="running")
 
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(after)
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(after)
 
-    running, capped, empty = (Attempt.objects.get(pk=a.pk) for a in (running, capped, empty))
-    assert running.log == "héllo €\n" and running.log_length == 8
-    assert running.log_remote_offset == len("héllo €\n".encode()) and not running.log_truncated
-    assert capped.log_truncated and capped.log.startswith("abc\n[paddock")
-    assert (empty.log, empty.log_length, empty.log_remote_offset, empty.log_chunks.count()) == ("", 0, 0, 0)
+        running, capped, empty = (Attempt.objects.get(pk=a.pk) for a in (running, capped, empty))
+        assert running.log == "héllo €\n" and running.log_length == 8
+        assert running.log_remote_offset == len("héllo €\n".encode()) and not running.log_truncated
+        assert capped.log_truncated and capped.log.startswith("abc\n[paddock")
+        assert (empty.log, empty.log_length, empty.log_remote_offset, empty.log_chunks.count()) == ("", 0, 0, 0)
+    finally:  # leave the schema as the next tests expect it: every later migration applied again
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_the_admin_shows_the_end_of_an_attempts_log(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from paddock.cli import main
+from paddock.cli import main, parse_duration
 from tests.conftest import token_for
 
 
@@ -206,3 +207,76 @@ def test_only_the_first_double_dash_separates_the_command(world: Any, live_serve
     assert main([*base, "--", "--", "--help"]) == 0
 
     assert [job.entrypoint for job in Job.objects.order_by("id")] == ["python x.py -- --flag", "-- --help"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("3600", 3600), ("90m", 5400), ("2h", 7200), ("1h30m", 5400), ("45s", 45), ("2d", 172800), ("30d", 2592000)],
+)
+def test_max_runtime_reads_seconds_minutes_hours_and_days(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "2 hours", "h", "1.5h", "-5m", "31d", "2h and"])
+def test_a_max_runtime_that_is_not_a_duration_or_too_long_is_refused(text: str, capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--url", "http://127.0.0.1:9", "submit", "--name", "x", "--team", "t", "--max-runtime", text, "--", "1"])
+    assert exit_info.value.code == 2
+    assert "--max-runtime" in capsys.readouterr().err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_max_runtime_declares_it_on_the_job(world: Any, live_server: Any, fake_backend: Any) -> None:
+    from apps.jobs.models import Job
+
+    base = ["--url", live_server.url, "--token", token_for(world.member), "submit", "--name", "mr", "--team", "alpha"]
+    assert main([*base, "--max-runtime", "2h", "--", "true"]) == 0
+    assert main([*base, "--", "true"]) == 0
+    assert list(Job.objects.order_by("id").values_list("max_runtime_seconds", flat=True)) == [7200, None]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queue_prints_position_estimate_and_reason_and_json_for_scripts(
+    world: Any, live_server: Any, capsys: Any
+) -> None:
+    from django.utils import timezone
+
+    from apps.jobs.models import Job
+    from tests.factories import JobFactory, MembershipFactory
+
+    MembershipFactory(team=world.beta, user=world.member, role="viewer")
+    reason = "Waiting for GPUs"
+    first = JobFactory(team=world.alpha, cluster=world.cluster, name="train-a", priority=5, state_reason=reason)
+    JobFactory(team=world.alpha, cluster=world.cluster, name="train-b")
+    JobFactory(team=world.beta, cluster=world.cluster, name="beta-job")
+    JobFactory(team=world.alpha, cluster=world.cluster, name="done", state="succeeded")
+    Job.objects.filter(pk=first.pk).update(
+        estimated_start_at=timezone.now() + timedelta(minutes=10, seconds=20),
+        estimate_confidence="high",
+        estimate_basis="after train-0 ends (declared max runtime)",
+    )
+    base = ["--url", live_server.url, "--token", token_for(world.member)]
+
+    assert main([*base, "queue"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == "POS JOB TEAM POOL PRIO WAITING SINCE ESTIMATED START REASON".split()
+    assert [line.split()[2] for line in lines[1:]] == ["train-a", "train-b", "beta-job"]
+    assert lines[1].split()[0] == "1" and "in 10 min (high)" in lines[1] and lines[1].endswith("Waiting for GPUs")
+    assert lines[2].split()[0] == "2" and "—" in lines[2]
+    assert lines[3].split()[0] == "1"  # beta's own queue
+
+    assert main([*base, "queue", "--team", "beta", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [(e["name"], e["queue_position"], e["jobs_ahead"]) for e in entries] == [("beta-job", 1, 2)]
+
+    assert main([*base, "status", str(first.pk)]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["estimate_confidence"] == "high"
+    assert "position 1 in team alpha's queue; estimated start in 10 min (high)" in out.err
+    assert "after train-0 ends" in out.err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_empty_queue_says_so(world: Any, live_server: Any, capsys: Any) -> None:
+    assert main(["--url", live_server.url, "--token", token_for(world.member), "queue"]) == 0
+    assert capsys.readouterr().out.strip() == "nothing waits"

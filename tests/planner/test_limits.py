@@ -172,3 +172,22 @@ def test_random_numeric_specs_raise_nothing_but_spec_error(spec: dict[str, Any])
         for key, value in answer["cost"].items():
             if key in ("per_gpu_hour", "per_hour", "per_step", "to_train", "total", "per_million_tokens") and value:
                 assert Decimal(value).is_finite()
+
+
+@pytest.mark.django_db
+def test_each_caller_has_a_budget_of_specs_and_a_list_costs_its_length(world: Any, settings: Any) -> None:
+    """A read-only token could keep a core busy with lists of 100 specs, one after another."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "planner_specs": "5/10m"},
+    }
+    viewer = world.client(world.viewer, scope="read")
+    assert viewer.post(URL, [SMALL] * 3, format="json").status_code == 200
+    assert viewer.post(URL, SMALL, format="json").status_code == 200
+    refused = viewer.post(URL, [SMALL] * 2, format="json")  # 4 spent, 2 more is over 5
+    assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 600
+    assert viewer.post(URL, SMALL, format="json").status_code == 200  # exactly the budget
+    assert viewer.post(URL, SMALL, format="json").status_code == 429
+    # Another caller has a budget of its own.
+    other = world.client(world.member, scope="read")
+    assert other.post(URL, SMALL, format="json").status_code == 200

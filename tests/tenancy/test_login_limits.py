@@ -145,3 +145,47 @@ def test_a_client_cannot_pick_its_address_with_x_forwarded_for(address: str) -> 
 )
 def test_rates_read_like_drfs_with_a_count_of_units(rate: str, expected: tuple[int, int]) -> None:
     assert parse_rate("login_username", rate) == expected
+
+
+def admin_sign_in(client: Any, username: str, password: str) -> Any:
+    from django.test import Client
+
+    assert isinstance(client, Client)
+    page = client.get("/admin/login/")
+    csrf = client.cookies["csrftoken"].value
+    assert page.status_code == 200
+    return client.post(
+        "/admin/login/", {"username": username, "password": password, "csrfmiddlewaretoken": csrf, "next": "/admin/"}
+    )
+
+
+def test_the_admin_sign_in_counts_failures_in_the_same_windows_and_then_refuses_the_right_password(
+    address: str,
+) -> None:
+    from django.test import Client
+
+    name = user("admin-guessed")
+    account = UserFactory._meta.model.objects.get(username=name)
+    account.is_staff = True
+    account.save()
+    client = Client(enforce_csrf_checks=True, REMOTE_ADDR=address)
+    for _ in range(10):
+        assert admin_sign_in(client, name, "wrong").status_code == 200  # the form again, with its error
+    refused = admin_sign_in(client, name, PASSWORD)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    # The API's sign-in shares the window: guessing in one place and answering in the other gains nothing.
+    api, csrf = session_client(fresh_address())
+    assert sign_in(api, csrf, name, PASSWORD).status_code == 429
+
+
+def test_the_admin_sign_in_still_works_and_needs_its_csrf_token(address: str) -> None:
+    from django.test import Client
+
+    name = user("admin-ok")
+    account = UserFactory._meta.model.objects.get(username=name)
+    account.is_staff = True
+    account.save()
+    client = Client(enforce_csrf_checks=True, REMOTE_ADDR=address)
+    assert client.post("/admin/login/", {"username": name, "password": PASSWORD}).status_code == 403
+    assert admin_sign_in(client, name, PASSWORD).status_code == 302
+    assert client.get("/admin/").status_code == 200

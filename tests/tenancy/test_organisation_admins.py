@@ -174,3 +174,49 @@ def test_an_admin_of_another_organisation_administers_only_their_own(world: Any)
     zed = OrganisationAdminFactory(organisation=globex, user=UserFactory(username="zed")).user
     assert world.client(zed).get("/api/v1/clusters/gpu-a/").status_code == 404
     assert world.client(zed).post("/api/v1/clusters/gpu-a/discover/").status_code == 404
+
+
+def test_team_members_added_re_roled_and_removed_in_the_admin_are_audited(world: Any) -> None:
+    """The team page's member rows were saved straight to the table: who gave whom access to a
+    team's jobs and logs left no trace."""
+    from apps.tenancy.models import Membership
+
+    operator = UserFactory(username="root-members", is_staff=True, is_superuser=True)
+    console = Client()
+    console.force_login(operator)
+    team = world.alpha
+    newcomer = UserFactory(username="new-member")
+    rows = list(Membership.objects.filter(team=team).order_by("id"))
+    url = reverse("admin:tenancy_team_change", args=[team.pk])
+
+    def save(forms: list[dict[str, Any]]) -> Any:
+        data: dict[str, Any] = {
+            "name": team.name,
+            "slug": team.slug,
+            "organisation": team.organisation_id,
+            "memberships-TOTAL_FORMS": str(len(forms)),
+            "memberships-INITIAL_FORMS": str(len(rows)),
+        }
+        if team.default_cluster_id:
+            data["default_cluster"] = team.default_cluster_id
+        for i, form in enumerate(forms):
+            data.update({f"memberships-{i}-{k}": v for k, v in form.items()})
+        return console.post(url, data)
+
+    existing = [{"id": m.pk, "team": team.pk, "user": m.user_id, "role": m.role} for m in rows]
+    added = save([*existing, {"team": team.pk, "user": newcomer.pk, "role": "viewer"}])
+    assert added.status_code == 302, added.context["errors"] if added.context else added
+    member = Membership.objects.get(team=team, user=newcomer)
+    rows.append(member)
+    existing.append({"id": member.pk, "team": team.pk, "user": newcomer.pk, "role": "viewer"})
+    assert save([*existing[:-1], {**existing[-1], "role": "admin"}]).status_code == 302
+    assert Membership.objects.get(pk=member.pk).role == "admin"
+    assert save([*existing[:-1], {**existing[-1], "role": "admin", "DELETE": "on"}]).status_code == 302
+    assert not Membership.objects.filter(pk=member.pk).exists()
+
+    entries = AuditEntry.objects.filter(actor=operator).order_by("id")
+    assert [(e.action, e.data["user"], e.data["role"]) for e in entries] == [
+        ("tenancy.membership_added", "new-member", "viewer"),
+        ("tenancy.membership_changed", "new-member", "admin"),
+        ("tenancy.membership_removed", "new-member", "admin"),
+    ]

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from apps.admission.accounting import PoolLedger
 from apps.admission.state import PassState
 from apps.inventory.api.serializers import OrganisationOwnedSerializer
+from apps.jobs.choices import EstimateConfidence
 from apps.jobs.models import Job
 from apps.quotas.choices import FairSharingStrategy
 from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
@@ -242,6 +243,15 @@ class QueueEntrySerializer(serializers.ModelSerializer):  # type: ignore[type-ar
     waiting_since = serializers.DateTimeField(
         read_only=True, help_text="When it last joined the queue (submitted, preempted or retried)."
     )
+    estimated_start_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the scheduler expects to start it (refreshed each pass)"
+    )
+    estimate_confidence = serializers.ChoiceField(
+        choices=EstimateConfidence.choices,
+        read_only=True,
+        help_text="How far to trust estimated_start_at: high, medium or low; empty without an estimate",
+    )
+    estimate_basis = serializers.CharField(read_only=True, help_text="What the estimate rests on, in words")
 
     class Meta:
         model = Job
@@ -256,6 +266,9 @@ class QueueEntrySerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "jobs_ahead",
             "pending_reason",
             "waiting_since",
+            "estimated_start_at",
+            "estimate_confidence",
+            "estimate_basis",
         ]
         read_only_fields = fields
 

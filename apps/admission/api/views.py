@@ -24,10 +24,12 @@ from apps.admission.api.serializers import (
     TeamPolicySerializer,
 )
 from apps.admission.state import PassState, load_state
+from apps.core.api.pagination import KeysFirstPagination
 from apps.core.api.viewsets import TeamScopedViewSet
 from apps.inventory.api.views import OrganisationScopedViewSet
 from apps.jobs.choices import JobState
 from apps.jobs.models import Job
+from apps.jobs.querysets import attach_queue_positions
 from apps.quotas import services
 from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
 from apps.tenancy.models import Team
@@ -227,7 +229,14 @@ class QueueViewSet(mixins.ListModelMixin, TeamScopedViewSet):
     """The caller's teams' pending jobs in queue order: position, jobs ahead and why each waits."""
 
     queryset = Job.objects.queue()
+    pagination_class = KeysFirstPagination
     serializer_class = QueueEntrySerializer
     filterset_class = QueueFilter
     ordering_fields: list[str] = []  # the queue's own order only
     ordering = ["-priority", "created_at", "id"]
+
+    def paginate_queryset(self, queryset: Any) -> list[Any] | None:
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            attach_queue_positions(page, jobs_ahead=True)  # one query for the page
+        return page

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.dispatch import runtime_env
-from apps.jobs.choices import JobKind, JobState
+from apps.jobs.choices import MAX_RUNTIME_LIMIT_SECONDS, EstimateConfidence, JobKind, JobState
 from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
 from apps.planner.api.serializers import ModelInputSerializer, WorkloadSerializer
 
@@ -108,6 +108,14 @@ class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     runtime_env = RuntimeEnvSerializer(required=False)
     resources = ResourcesSerializer(required=False)
     max_retries = serializers.IntegerField(default=0, min_value=0, max_value=20)
+    max_runtime_seconds = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_RUNTIME_LIMIT_SECONDS,
+        help_text="Stop an attempt that runs longer than this (seconds, at most 30 days): the job then fails, "
+        "without a retry. Empty: no limit.",
+    )
     priority = serializers.IntegerField(default=0, min_value=-1000, max_value=1000)
     priority_class = serializers.SlugField(
         max_length=63,
@@ -156,6 +164,16 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         help_text="Pending only: 1-based among the pending jobs of its team in its pool (priority, then age)"
     )
     pending_reason = serializers.SerializerMethodField(help_text="Pending only: why it waits, in words")
+    max_runtime_seconds = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="An attempt running longer is stopped and the job fails; null: none"
+    )
+    estimated_start_at = serializers.SerializerMethodField(
+        help_text="Pending only: when the scheduler expects to start it (refreshed each pass); null: no estimate"
+    )
+    estimate_confidence = serializers.SerializerMethodField(
+        help_text="How far to trust estimated_start_at: high, medium or low; empty without an estimate"
+    )
+    estimate_basis = serializers.SerializerMethodField(help_text="Pending only: what the estimate rests on, in words")
 
     class Meta:
         model = Job
@@ -171,11 +189,15 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "runtime_env",
             "resources",
             "max_retries",
+            "max_runtime_seconds",
             "priority",
             "priority_class",
             "pool",
             "queue_position",
             "pending_reason",
+            "estimated_start_at",
+            "estimate_confidence",
+            "estimate_basis",
             "submitted_by",
             "created_at",
             "updated_at",
@@ -199,6 +221,22 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     def get_pending_reason(self, job: Job) -> str:
         return job.state_reason if job.state == JobState.PENDING else ""
+
+    # The estimate is about a start still to come: a job that left the queue shows none, even
+    # before the next pass clears what it stored.
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_estimated_start_at(self, job: Job) -> str | None:
+        if job.state != JobState.PENDING or job.estimated_start_at is None:
+            return None
+        value: str = serializers.DateTimeField().to_representation(job.estimated_start_at)
+        return value
+
+    @extend_schema_field(serializers.ChoiceField(choices=EstimateConfidence.choices))
+    def get_estimate_confidence(self, job: Job) -> str:
+        return job.estimate_confidence if job.state == JobState.PENDING else ""
+
+    def get_estimate_basis(self, job: Job) -> str:
+        return job.estimate_basis if job.state == JobState.PENDING else ""
 
 
 class AttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

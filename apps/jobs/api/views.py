@@ -15,7 +15,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api.pagination import StreamCursorPagination
+from apps.core.api.pagination import KeysFirstPagination, StreamCursorPagination
 from apps.core.api.viewsets import TeamScopedViewSet
 from apps.inventory.models import Cluster
 from apps.jobs import services
@@ -32,6 +32,7 @@ from apps.jobs.api.serializers import (
 from apps.jobs.choices import ATTEMPT_REMOTE_STATES
 from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import PackageError
+from apps.jobs.querysets import attach_queue_positions
 from apps.planner import services as planner
 from apps.planner.estimator import SpecError
 from apps.quotas.models import PriorityClass
@@ -50,6 +51,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     """Training, fine-tuning and batch jobs of the caller's teams."""
 
     queryset = Job.objects.for_list().order_by("-created_at", "-id")
+    pagination_class = KeysFirstPagination
     serializer_class = JobSerializer
     filterset_class = JobFilter
     ordering_fields = ["created_at", "id", "priority", "name"]
@@ -68,6 +70,17 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         if self.action == "retrieve":
             return JobDetailSerializer
         return JobSerializer
+
+    def paginate_queryset(self, queryset: Any) -> list[Any] | None:
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            attach_queue_positions(page)  # one query for the page, however many jobs wait
+        return page
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        job = self.get_object()
+        attach_queue_positions([job])
+        return Response(JobDetailSerializer(job, context=self.get_serializer_context()).data)
 
     # --- create ------------------------------------------------------------------------
     @extend_schema(
@@ -126,6 +139,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             accelerator_model=resources.get("accelerator_model", ""),
             memory_gb=resources.get("memory_gb", 0.0),
             max_retries=data["max_retries"],
+            max_runtime_seconds=data.get("max_runtime_seconds"),
             priority=priority,
             priority_class=priority_class,
             pool=pool,
@@ -133,6 +147,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         )
         job, created = services.submit_job(actor=self.actor, request=job_request, idempotency_key=key)
         job = Job.objects.for_list().get(pk=job.pk)
+        attach_queue_positions([job])
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @staticmethod
@@ -244,6 +259,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             )
             .get(pk=job.pk)
         )
+        attach_queue_positions([refreshed])
         return Response(JobDetailSerializer(refreshed).data)
 
     @extend_schema(

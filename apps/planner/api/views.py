@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.planner import services
 from apps.planner.api.serializers import EstimateSerializer, PlannerOptionsSerializer, PlanSpecSerializer
+from apps.planner.api.throttling import PlannerSpecsThrottle
 from apps.planner.estimator import KNOWN_MODELS, SpecError, spec
 from apps.planner.estimator.spec import MAX_SPECS
 from apps.tenancy.scoping import caller_organisation_ids
@@ -44,18 +45,23 @@ EXAMPLE = {
 class EstimateView(APIView):
     # An estimate changes nothing, so read-scoped tokens (CI dashboards) may ask for one.
     read_scope_may_post = True
+    throttle_classes = [PlannerSpecsThrottle]
 
     @extend_schema(
         operation_id="planner_estimate",
         request=PlanSpecSerializer,
-        responses={200: EstimateSerializer},
+        responses={
+            200: EstimateSerializer,
+            429: OpenApiResponse(description="Too many specs estimated in the window; Retry-After says when"),
+        },
         examples=[OpenApiExample("Llama-style 1.35B, full fine-tune on one H200", value=EXAMPLE, request_only=True)],
         description=(
             "Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest "
             "fitting configurations across the inventory's pools. Send one spec for one answer or a list of "
             f"at most {MAX_SPECS} specs for a list of answers (errors are then keyed by position). Every number "
             "has the range the schema states; outside it is a 400 on that field. `manage.py plan` prints the "
-            "same JSON."
+            "same JSON. Each caller may have PADDOCK_PLANNER_SPECS_RATE specs estimated per window (a list "
+            "costs its length); beyond it the answer is 429 with Retry-After."
         ),
     )
     def post(self, request: Request) -> Response:

@@ -95,6 +95,10 @@ describe("JobDetailPage", () => {
           priority_class: "production",
           queue_position: state === "pending" ? 3 : null,
           pending_reason: state === "pending" ? reason : "",
+          max_runtime_seconds: 7200,
+          estimated_start_at: state === "pending" ? new Date(Date.now() + 3 * 3600_000 + 60_000).toISOString() : null,
+          estimate_confidence: state === "pending" ? "medium" : "",
+          estimate_basis: state === "pending" ? "After 2 running jobs end (planner's estimate)." : "",
           state_reason: state === "pending" ? reason : "Running on local-ray",
         }),
       }),
@@ -113,6 +117,9 @@ describe("JobDetailPage", () => {
     );
     expect(screen.getByTestId("job-pending-reason")).toHaveTextContent(reason);
     expect(screen.queryByTestId("job-state-reason")).not.toBeInTheDocument();
+    expect(screen.getByTestId("job-estimate")).toHaveTextContent("Estimated start: in 3 hours medium");
+    expect(screen.getByTestId("estimated-start").getAttribute("title")).toContain("After 2 running jobs end");
+    expect(screen.getByTestId("job-max-runtime")).toHaveTextContent("2 h");
 
     state = "running";
     await queryClient.invalidateQueries({ queryKey: ["job", 7] });

@@ -4,6 +4,7 @@ import { ApiError } from "../api/client";
 import { api } from "../api/endpoints";
 import { queryKeys, useJob } from "../api/queries";
 import { LogPanel } from "../components/LogPanel";
+import { EstimatedStart } from "../components/EstimatedStart";
 import { RelativeTime } from "../components/RelativeTime";
 import { StateBadge } from "../components/StateBadge";
 import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Status";
@@ -120,6 +121,10 @@ function JobDetail({ id }: { id: number }) {
         </dd>
         <dt>Max retries</dt>
         <dd>{j.max_retries}</dd>
+        <dt>Max runtime</dt>
+        <dd data-testid="job-max-runtime" title="An attempt running longer is stopped and the job fails, without a retry">
+          {j.max_runtime_seconds != null ? formatDuration(j.max_runtime_seconds) : <span className="muted">none</span>}
+        </dd>
         <dt>Priority</dt>
         <dd data-testid="job-priority">
           {j.priority}
@@ -252,6 +257,9 @@ function QueueStatus({ job }: { job: JobDetail }) {
         </span>
       )}
       <span data-testid="job-pending-reason">{job.pending_reason || "Not yet considered by the scheduler."}</span>
+      <span data-testid="job-estimate">
+        Estimated start: <EstimatedStart estimate={job} />
+      </span>
     </div>
   );
 }

@@ -64,6 +64,7 @@ describe("JobNewPage", () => {
     await user.clear(screen.getByLabelText("GPUs"));
     await user.type(screen.getByLabelText("GPUs"), "2");
     await user.type(screen.getByLabelText("Accelerator model"), "H100");
+    await user.type(screen.getByLabelText("Max runtime (minutes)"), "90");
     await user.click(screen.getByRole("button", { name: "Submit" }));
 
     await waitFor(() => expect(screen.getByTestId("location")).toHaveTextContent("/jobs/99"));
@@ -78,6 +79,7 @@ describe("JobNewPage", () => {
       runtime_env: { env_vars: { A: "1", B: "x=y" }, pip: ["numpy", "torch==2.5.1"] },
       resources: { cpus: 1, gpus: 2, memory_gb: 0, accelerator_model: "H100" },
       max_retries: 0,
+      max_runtime_seconds: 5400,
       priority: 0,
       override_planner: false,
     });
@@ -97,6 +99,7 @@ describe("JobNewPage", () => {
     await waitFor(() => expect(screen.getByTestId("location")).toHaveTextContent("/jobs/5"));
     const body = calls.find((c) => c.method === "POST")!.body as Record<string, unknown>;
     expect(body).not.toHaveProperty("cluster");
+    expect(body).not.toHaveProperty("max_runtime_seconds"); // blank: no limit
     expect(body.runtime_env).toEqual({});
   });
 

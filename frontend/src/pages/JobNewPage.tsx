@@ -47,6 +47,7 @@ export const JOB_FORM_FIELDS = [
   "resources.accelerator_model",
   "resources.memory_gb",
   "max_retries",
+  "max_runtime_seconds",
   "priority",
   "priority_class",
   "plan",
@@ -105,6 +106,8 @@ export interface JobFormValues {
   acceleratorModel: string;
   memoryGb: string;
   maxRetries: string;
+  /** Minutes; blank for no limit. */
+  maxRuntimeMinutes: string;
   priority: string;
   /** A priority class's name; blank for none (the priority field then counts). */
   priorityClass: string;
@@ -125,6 +128,7 @@ const INITIAL: JobFormValues = {
   acceleratorModel: "",
   memoryGb: "0",
   maxRetries: "0",
+  maxRuntimeMinutes: "",
   priority: "0",
   priorityClass: "",
 };
@@ -173,6 +177,11 @@ export function buildJobRequest(
     priority: number("priority", values.priority, true),
     override_planner: plan.enabled && plan.override,
   };
+  if (values.maxRuntimeMinutes.trim()) {
+    const minutes = number("max_runtime_seconds", values.maxRuntimeMinutes, true);
+    if (!errors.max_runtime_seconds && minutes < 1) errors.max_runtime_seconds = ["At least one minute."];
+    body.max_runtime_seconds = minutes * 60;
+  }
   // Blank means the team's default cluster.
   if (values.cluster) body.cluster = values.cluster;
   if (values.priorityClass) body.priority_class = values.priorityClass;
@@ -389,6 +398,20 @@ export function JobNewPage() {
         <div className="grid-4">
           <Field label="Max retries" errors={errorsFor("max_retries")}>
             <input name="max_retries" type="number" min={0} step={1} value={values.maxRetries} onChange={set("maxRetries")} />
+          </Field>
+          <Field
+            label="Max runtime (minutes)"
+            errors={errorsFor("max_runtime_seconds")}
+            hint="Optional: an attempt running longer is stopped and the job fails, without a retry."
+          >
+            <input
+              name="max_runtime_minutes"
+              type="number"
+              min={1}
+              step={1}
+              value={values.maxRuntimeMinutes}
+              onChange={set("maxRuntimeMinutes")}
+            />
           </Field>
           {classes.length > 0 && (
             <Field

@@ -29,6 +29,9 @@ function entry(overrides: Record<string, unknown> = {}) {
     jobs_ahead: 0,
     pending_reason: REASON,
     waiting_since: minutesAgo(12),
+    estimated_start_at: null,
+    estimate_confidence: "",
+    estimate_basis: "",
     ...overrides,
   };
 }
@@ -74,6 +77,42 @@ describe("QueuePage", () => {
     expect(within(third).getByTestId("pending-reason")).toHaveTextContent("Not yet considered by the scheduler.");
     expect(within(third).getByTestId("jobs-ahead")).toHaveTextContent("1 job ahead");
     expect(screen.getByText("1–3 of 3")).toBeInTheDocument();
+  });
+
+  it("shows each job's estimated start with its confidence, and what it rests on as the title", async () => {
+    const basis = "After train-9 ends (declared max runtime) and 2 jobs ahead of it start.";
+    mockApi(
+      routes([
+        entry({
+          estimated_start_at: new Date(Date.now() + 25 * 60_000).toISOString(),
+          estimate_confidence: "high",
+          estimate_basis: basis,
+        }),
+        entry({ id: 32, name: "eval-sweep", queue_position: 2 }),
+        entry({
+          id: 33,
+          name: "late",
+          queue_position: 3,
+          estimated_start_at: minutesAgo(2),
+          estimate_confidence: "low",
+          estimate_basis: "guess",
+        }),
+      ]),
+    );
+    renderPage(<QueuePage />, { route: "/queue", path: "/queue" });
+
+    const table = await screen.findByTestId("queue");
+    expect(within(table).getByRole("columnheader", { name: "Estimated start" })).toBeInTheDocument();
+    const estimated = within(within(table).getByTestId("queue-row-31")).getByTestId("estimated-start");
+    expect(estimated).toHaveTextContent("in 25 minutes high");
+    expect(estimated.getAttribute("title")).toContain(basis);
+    expect(estimated.getAttribute("title")).toContain("Confidence high: every job it waits for declares its runtime");
+    expect(within(estimated).getByTestId("estimate-confidence")).toHaveClass("badge-confidence-high");
+    expect(within(within(table).getByTestId("queue-row-32")).getByTestId("estimated-start")).toHaveTextContent("—");
+    // An estimate already past says the start is due, not "2 minutes ago".
+    expect(within(within(table).getByTestId("queue-row-33")).getByTestId("estimated-start")).toHaveTextContent(
+      "any moment low",
+    );
   });
 
   it("sends the filters from the URL and writes changes back to it", async () => {

@@ -2,6 +2,7 @@ import { Link, useSearchParams } from "react-router";
 import { QUEUE_PAGE_SIZE } from "../api/endpoints";
 import type { QueueEntry, QueueListQuery } from "../api/models";
 import { usePools, useQueue, useTeams } from "../api/queries";
+import { EstimatedStart } from "../components/EstimatedStart";
 import { RelativeTime } from "../components/RelativeTime";
 import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Status";
 
@@ -157,6 +158,9 @@ export function QueuePage() {
                   <th scope="col">Pool</th>
                   <th scope="col">Priority</th>
                   <th scope="col">Waiting since</th>
+                  <th scope="col" title="When the scheduler expects to start it, from when running work ends; refreshed each pass">
+                    Estimated start
+                  </th>
                   <th scope="col">Why it waits</th>
                 </tr>
               </thead>
@@ -178,6 +182,9 @@ export function QueuePage() {
                     </td>
                     <td className="nowrap">
                       <RelativeTime iso={entry.waiting_since} />
+                    </td>
+                    <td className="nowrap">
+                      <EstimatedStart estimate={entry} />
                     </td>
                     <td className="queue-reason">
                       <Reason entry={entry} />

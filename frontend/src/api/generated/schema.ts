@@ -1449,6 +1449,8 @@ export interface components {
             serving?: components["schemas"]["Serving"];
             trainable_params?: number;
         };
+        /** @enum {string} */
+        EstimateConfidenceEnum: "high" | "medium" | "low";
         /**
          * @description * `submitted` - Submitted
          *     * `waiting` - Waiting
@@ -1562,6 +1564,8 @@ export interface components {
             readonly runtime_env: components["schemas"]["RuntimeEnv"];
             readonly resources: components["schemas"]["ResourcesRead"];
             readonly max_retries: number;
+            /** @description An attempt running longer is stopped and the job fails; null: none */
+            readonly max_runtime_seconds: number | null;
             readonly priority: number;
             readonly priority_class: string | null;
             /** @description Where its quota is counted; null: no pools */
@@ -1570,6 +1574,15 @@ export interface components {
             readonly queue_position: number | null;
             /** @description Pending only: why it waits, in words */
             readonly pending_reason: string;
+            /**
+             * Format: date-time
+             * @description Pending only: when the scheduler expects to start it (refreshed each pass); null: no estimate
+             */
+            readonly estimated_start_at: string | null;
+            /** @description How far to trust estimated_start_at: high, medium or low; empty without an estimate */
+            readonly estimate_confidence: components["schemas"]["EstimateConfidenceEnum"] | components["schemas"]["BlankEnum"];
+            /** @description Pending only: what the estimate rests on, in words */
+            readonly estimate_basis: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly submitted_by: string | null;
             /** Format: date-time */
@@ -1596,6 +1609,8 @@ export interface components {
             resources?: components["schemas"]["ResourcesRequest"];
             /** @default 0 */
             max_retries: number;
+            /** @description Stop an attempt that runs longer than this (seconds, at most 30 days): the job then fails, without a retry. Empty: no limit. */
+            max_runtime_seconds?: number | null;
             /** @default 0 */
             priority: number;
             /** @description A priority class of the team's organisation; the job's priority becomes the class's value. */
@@ -1622,6 +1637,8 @@ export interface components {
             readonly runtime_env: components["schemas"]["RuntimeEnv"];
             readonly resources: components["schemas"]["ResourcesRead"];
             readonly max_retries: number;
+            /** @description An attempt running longer is stopped and the job fails; null: none */
+            readonly max_runtime_seconds: number | null;
             readonly priority: number;
             readonly priority_class: string | null;
             /** @description Where its quota is counted; null: no pools */
@@ -1630,6 +1647,15 @@ export interface components {
             readonly queue_position: number | null;
             /** @description Pending only: why it waits, in words */
             readonly pending_reason: string;
+            /**
+             * Format: date-time
+             * @description Pending only: when the scheduler expects to start it (refreshed each pass); null: no estimate
+             */
+            readonly estimated_start_at: string | null;
+            /** @description How far to trust estimated_start_at: high, medium or low; empty without an estimate */
+            readonly estimate_confidence: components["schemas"]["EstimateConfidenceEnum"] | components["schemas"]["BlankEnum"];
+            /** @description Pending only: what the estimate rests on, in words */
+            readonly estimate_basis: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly submitted_by: string | null;
             /** Format: date-time */
@@ -2522,6 +2548,22 @@ export interface components {
              * @description When it last joined the queue (submitted, preempted or retried).
              */
             readonly waiting_since: string;
+            /**
+             * Format: date-time
+             * @description When the scheduler expects to start it (refreshed each pass)
+             */
+            readonly estimated_start_at: string | null;
+            /**
+             * @description How far to trust estimated_start_at: high, medium or low; empty without an estimate
+             *
+             *     * `` - No estimate
+             *     * `high` - High (every job it waits for declares its runtime)
+             *     * `medium` - Medium (some ends come from the planner or the team's history)
+             *     * `low` - Low (some ends are guesses, or the wait goes beyond what is known)
+             */
+            readonly estimate_confidence: components["schemas"]["EstimateConfidenceEnum"] | components["schemas"]["BlankEnum"];
+            /** @description What the estimate rests on, in words */
+            readonly estimate_basis: string;
         };
         /**
          * @description A team's share of a pool: guaranteed, burst ceiling, lending limit and fair-share weight,
