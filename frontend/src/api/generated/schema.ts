@@ -533,7 +533,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest fitting configurations across the inventory's pools. Send one spec for one answer or a list of at most 100 specs for a list of answers (errors are then keyed by position). Every number has the range the schema states; outside it is a 400 on that field. `manage.py plan` prints the same JSON. */
+        /** @description Memory per GPU (with a breakdown), fit, FLOPs, step time, time to train, cost and the cheapest fitting configurations across the inventory's pools. Send one spec for one answer or a list of at most 100 specs for a list of answers (errors are then keyed by position). Every number has the range the schema states; outside it is a 400 on that field. `manage.py plan` prints the same JSON. Each caller may have PADDOCK_PLANNER_SPECS_RATE specs estimated per window (a list costs its length); beyond it the answer is 429 with Retry-After. */
         post: operations["planner_estimate"];
         delete?: never;
         options?: never;
@@ -4068,6 +4068,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Estimate"];
                 };
+            };
+            /** @description Too many specs estimated in the window; Retry-After says when */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
