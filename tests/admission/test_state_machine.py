@@ -166,18 +166,6 @@ class QuotaMachine(RuleBasedStateMachine):
         self.dirty = False
         assert check_invariants() == []
 
-    @rule()
-    def quiet_passes(self) -> None:
-        """Kueue's victims' teams are protected once back at their guarantee and fair sharing's
-        strategies do not transfer the imbalance: with nothing changed, a second pass preempts
-        nothing (no flapping)."""
-        admit_pending()
-        self.dirty = False
-        before = Job.objects.filter(events__kind=EventKind.PREEMPTED).count()
-        admit_pending()
-        assert Job.objects.filter(events__kind=EventKind.PREEMPTED).count() == before
-        assert check_invariants() == []
-
     @precondition(lambda self: not self.dirty)
     @invariant()
     def limits_hold(self) -> None:
