@@ -74,6 +74,9 @@ def satisfies(policy: str, job: Candidate, holder: Holder) -> bool:
     return policy == ReclaimWithinCohort.ANY
 
 
+RECLAIMING = " [Kueue: InCohortReclamation]"
+
+
 def candidate_order(option: Option) -> tuple[int, int, float, int]:
     """Kueue's ``CandidatesOrdering``: other teams' work first, then the lowest priority, then the
     most recently admitted (then the newest job, for a stable order)."""
@@ -122,7 +125,11 @@ def find_options(state: PassState, job: Candidate, policy: TeamPolicy, cohort: C
     holders = state.holders.get(job.pool_id, [])
     if policy.within_team != WithinTeam.NEVER:
         options.extend(
-            Option(holder, Variant.WITHIN_TEAM, f"a higher-priority job of the same team (priority {job.priority})")
+            Option(
+                holder,
+                Variant.WITHIN_TEAM,
+                f"a higher-priority job of the same team (priority {job.priority}) [Kueue: InClusterQueue]",
+            )
             for holder in holders
             if holder.team_id == job.team_id and satisfies(policy.within_team, job, holder)
         )
@@ -143,19 +150,21 @@ def find_options(state: PassState, job: Candidate, policy: TeamPolicy, cohort: C
         if not satisfies(policy.reclaim_within_cohort, job, holder):
             continue
         if fits_guarantee:
-            options.append(Option(holder, Variant.RECLAIM, f"team {team} reclaims its guarantee"))
+            options.append(Option(holder, Variant.RECLAIM, f"team {team} reclaims its guarantee{RECLAIMING}"))
         elif (
             policy.borrow_within_cohort == BorrowWithinCohort.NEVER
             or holder.priority >= job.priority
             or (threshold is not None and holder.priority > threshold)
         ):
-            options.append(Option(holder, Variant.RECLAIM_WITHOUT_BORROWING, f"team {team} reclaims its guarantee"))
+            options.append(
+                Option(holder, Variant.RECLAIM_WITHOUT_BORROWING, f"team {team} reclaims its guarantee{RECLAIMING}")
+            )
         else:
             options.append(
                 Option(
                     holder,
                     Variant.RECLAIM_WHILE_BORROWING,
-                    f"a higher-priority job borrowing in cohort {cohort.name}",
+                    f"a higher-priority job borrowing in cohort {cohort.name} [Kueue: InCohortReclaimWhileBorrowing]",
                 )
             )
     return options
@@ -281,7 +290,8 @@ def fair_preemptions(state: PassState, job: Candidate, options: list[Option], co
             victim.holder,
             victim.why
             if not victim.other_team
-            else f"fair sharing in cohort {cohort.name}: team {team}'s share ({share:.3f}) is below the victim team's",
+            else f"fair sharing in cohort {cohort.name}: team {team}'s share ({share:.3f}) is below the victim "
+            "team's [Kueue: InCohortFairSharing]",
         )
         for victim in kept
     ]

@@ -121,6 +121,8 @@ def test_a_job_within_its_guarantee_reclaims_and_preempts_its_own_lower_priority
 
     assert k.preempted() == ids(b2, a_low)  # not b1: b is back at its guarantee
     assert k.holding(a_high, b1)
+    assert "team a reclaims its guarantee [Kueue: InCohortReclamation]" in Job.objects.get(pk=b2.pk).state_reason
+    assert "[Kueue: InClusterQueue]" in Job.objects.get(pk=a_low.pk).state_reason
     k.schedule()
     assert k.preempted() == ids(b2, a_low)
 
@@ -213,6 +215,9 @@ def test_fair_sharing_preempts_a_borrower_down_to_the_preemptors_share_and_no_fu
 
     assert k.preempted() == ids(*b_jobs[-2:])  # the youngest two: b ends at 2/8, as a does
     assert k.holding(wants)
+    reason = Job.objects.get(pk=b_jobs[-1].pk).state_reason
+    assert "fair sharing in cohort cohort: team a's share" in reason
+    assert "[Kueue: InCohortFairSharing]" in reason
 
 
 def test_fair_sharing_weights_protect_a_heavier_teams_borrowing(kueue: Any) -> None:

@@ -95,22 +95,27 @@ class OrganisationAdminViewSet(
 
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     noun: ClassVar[str] = ""
+    plural: ClassVar[str] = ""  # empty: the noun and an s
+
+    @property
+    def nouns(self) -> str:
+        return self.plural or f"{self.noun}s"
 
     def organisation_id_of(self, instance: Any) -> int:
         return int(instance.organisation_id)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # Before validation: a caller who is an admin nowhere learns nothing from field errors.
-        self.require_organisation_admin(None, f"add {self.noun}s")
+        self.require_organisation_admin(None, f"add {self.nouns}")
         return super().create(request, *args, **kwargs)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        self.require_organisation_admin(self.organisation_id_of(self.get_object()), f"change {self.noun}s")
+        self.require_organisation_admin(self.organisation_id_of(self.get_object()), f"change {self.nouns}")
         return super().update(request, *args, **kwargs)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         instance = self.get_object()
-        self.require_organisation_admin(self.organisation_id_of(instance), f"delete {self.noun}s")
+        self.require_organisation_admin(self.organisation_id_of(instance), f"delete {self.nouns}")
         self.perform_destroy(instance)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -183,6 +188,7 @@ class TeamPolicyViewSet(OrganisationAdminViewSet):
     ordering_fields = ["updated_at"]
     ordering = ["team__slug", "id"]
     noun = "team policy"
+    plural = "team policies"
 
     def organisation_id_of(self, instance: TeamPolicy) -> int:
         return instance.team.organisation_id
@@ -210,6 +216,7 @@ class PriorityClassViewSet(OrganisationAdminViewSet):
     ordering_fields = ["value", "name", "created_at"]
     ordering = ["-value", "name", "id"]
     noun = "priority class"
+    plural = "priority classes"
 
     def perform_create(self, serializer: Any) -> None:
         data = serializer.validated_data
