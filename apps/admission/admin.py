@@ -303,6 +303,14 @@ class CohortForm(forms.ModelForm):  # type: ignore[type-arg]
         widget=FilteredSelectMultiple("teams", is_stacked=False),
         help_text="Teams of the cohort's organisation; a team is in at most one cohort.",
     )
+    # Kueue allows three lists, in order: one choice each (stored as the JSON list).
+    fair_sharing_strategies = forms.TypedChoiceField(
+        choices=[(",".join(choice), " then ".join(choice)) for choice in services.FAIR_SHARING_STRATEGY_LISTS],
+        coerce=lambda value: [part for part in str(value).split(",") if part],
+        empty_value=None,
+        required=False,
+        help_text="Kueue's preemptionStrategies, tried in order (with fair sharing on).",
+    )
 
     class Meta:
         model = Cohort
@@ -321,11 +329,8 @@ class CohortForm(forms.ModelForm):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.fields["teams"].initial = list(self.instance.teams.values_list("pk", flat=True))
-        strategies = self.fields["fair_sharing_strategies"]
-        strategies.required = False  # empty: Kueue's default, both in order
-        strategies.help_text = (
-            "Comma-separated, tried in order; empty: LessThanOrEqualToFinalShare,LessThanInitialShare."
-        )
+        current = self.instance.fair_sharing_strategies or default_fair_sharing_strategies()
+        self.initial["fair_sharing_strategies"] = ",".join(current)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

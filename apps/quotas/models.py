@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
@@ -55,10 +54,10 @@ class Cohort(TimeStampedModel):
         default=False,
         help_text="Kueue's fair sharing: a team below its weighted share preempts the borrowing of a team above it.",
     )
-    fair_sharing_strategies = ArrayField(
-        models.CharField(max_length=32, choices=FairSharingStrategy.choices),
+    # A JSON list (not a PostgreSQL array): the embedded default runs on SQLite. The services
+    # accept only the lists Kueue does (FAIR_SHARING_STRATEGY_LISTS).
+    fair_sharing_strategies = models.JSONField(
         default=default_fair_sharing_strategies,
-        size=2,
         help_text="Kueue's preemptionStrategies, tried in order (with fair sharing on).",
     )
 
