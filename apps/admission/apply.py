@@ -13,7 +13,7 @@ from apps.admission import capacity
 from apps.admission.models import Allocation
 from apps.admission.placement import Placement
 from apps.admission.state import Candidate, Decisions, PassState
-from apps.jobs.choices import AttemptState, EventKind, JobState
+from apps.jobs.choices import AttemptState, EstimateConfidence, EventKind, JobState
 from apps.jobs.models import Attempt, Job, JobEvent
 from apps.jobs.services import Dispatcher, preempt_job
 
@@ -36,7 +36,14 @@ def apply_decisions(
     placements = {job.job_id: placement for job, placement in decisions.admitted if job.job_id in locked}
     if placements:
         Job.objects.filter(pk__in=list(placements)).update(
-            state=JobState.ADMITTED, admitted_at=now, state_reason="", updated_at=now
+            state=JobState.ADMITTED,
+            admitted_at=now,
+            state_reason="",
+            updated_at=now,
+            # An estimate is for waiting work: an admitted job's is spent.
+            estimated_start_at=None,
+            estimate_confidence=EstimateConfidence.NONE,
+            estimate_basis="",
         )
         attempts = Attempt.objects.bulk_create(
             [
