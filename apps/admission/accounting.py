@@ -64,6 +64,9 @@ class PoolLedger:
     team_names: dict[int, str] = field(default_factory=dict)
     cohort_names: dict[int, str] = field(default_factory=dict)
     used_total: int = 0
+    _cohort_index: tuple[dict[int, int | None], dict[int, list[int]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def open(self) -> bool:
@@ -78,7 +81,15 @@ class PoolLedger:
     def members(self, cohort_id: int | None) -> Iterable[Share]:
         if cohort_id is None:
             return ()
-        return (self.share(t) for t, c in self.cohort_of.items() if c == cohort_id)
+        index = self._cohort_index
+        if index is None or index[0] is not self.cohort_of:  # built once per ``cohort_of`` given
+            grouped: dict[int, list[int]] = {}
+            for team_id, cohort in self.cohort_of.items():
+                if cohort is not None:
+                    grouped.setdefault(cohort, []).append(team_id)
+            index = self._cohort_index = (self.cohort_of, grouped)
+        # Every quota check sums a cohort: over its own teams, not over every team (1,000s).
+        return (self.share(t) for t in index[1].get(cohort_id, ()))
 
     def cohort_borrowed(self, cohort_id: int | None) -> int:
         return sum(share.borrowed for share in self.members(cohort_id))

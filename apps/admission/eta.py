@@ -14,9 +14,9 @@ Where an end comes from, most certain first:
   same GPU count (low);
 * ``PADDOCK_ESTIMATE_DEFAULT_RUNTIME`` (low).
 
-The work is bounded: at most ``PADDOCK_ESTIMATE_MAX_STEPS`` steps and
-``PADDOCK_ESTIMATE_HORIZON`` seconds ahead; a job still waiting then is "later than" the last
-time replayed (low). A job that no end lets in (it asks for more than the pool has, or its
+The work is bounded: at most ``PADDOCK_ESTIMATE_MAX_STEPS`` steps, ``PADDOCK_ESTIMATE_HORIZON``
+seconds ahead and ``PADDOCK_ESTIMATE_BUDGET`` seconds of work; a job still waiting then is
+"later than" the last time replayed (low). A job that no end lets in (it asks for more than the pool has, or its
 team has no quota) gets no estimate. Jobs submitted later are unknown to the replay: a
 higher-priority submission can push an estimate back, which is why even a replay of declared
 runtimes only is an estimate.
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import statistics
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -103,6 +104,7 @@ def replay(
     quantum: timedelta = timedelta(0),
     until: int | None = None,
     starvation: timedelta | None = None,
+    budget: float | None = None,
 ) -> dict[int, Estimate]:
     """The estimate of every candidate; mutates ``state`` (pass a copy).
 
@@ -110,7 +112,10 @@ def replay(
     never ends. ``runtimes``: each candidate's run time once admitted. Ends within ``quantum``
     of the next one are taken in one step at the latest of them (fewer ``decide`` calls; an
     estimate is never earlier than the replay says). ``until``: stop once that job is placed.
+    ``budget``: stop after about that many seconds of work (a queue of 100,000 jobs makes each
+    step a full ``decide``); whoever is still waiting then is "later than" the last step.
     """
+    deadline = time.monotonic() + budget if budget is not None else None
     estimates: dict[int, Estimate] = {}
     queue: list[tuple[datetime, int, Holder, Runtime]] = []
     live: set[int] = set()
@@ -129,6 +134,8 @@ def replay(
     last_ended: list[int] = []
     for step in range(max_steps + 1):
         if step:
+            if deadline is not None and time.monotonic() > deadline:
+                break
             while queue and queue[0][2].job_id not in live:
                 heapq.heappop(queue)  # preempted in the replay: it no longer ends
             if not queue or queue[0][0] > limit:
@@ -304,6 +311,7 @@ def estimate_pending(now: datetime | None = None) -> int:
             max_steps=int(settings.PADDOCK_ESTIMATE_MAX_STEPS),
             horizon=timedelta(seconds=float(settings.PADDOCK_ESTIMATE_HORIZON)),
             quantum=timedelta(seconds=float(settings.PADDOCK_ESTIMATE_QUANTUM)),
+            budget=float(settings.PADDOCK_ESTIMATE_BUDGET),
         )
         current = {
             row[0]: Estimate(row[1], row[2], row[3])

@@ -28,6 +28,12 @@ def try_preempt(state: PassState, job: Candidate, refusal: Refusal | None) -> li
     ledger = state.ledgers[job.pool_id]
     share = ledger.share(job.team_id)
     within_guarantee = share.used + job.units <= share.guaranteed
+    if not (
+        (policy.reclaim_from_borrowers and within_guarantee)
+        or policy.preempt_lower_priority
+        or (policy.preempt_while_borrowing and not within_guarantee)
+    ):
+        return None  # no kind of victim is allowed: skip the scan of every holder (100,000s a pass)
     cohort = state.team_cohort.get(job.team_id)
     options: list[tuple[int, Holder, str]] = []
     for holder in state.holders.get(job.pool_id, []):
