@@ -163,7 +163,7 @@ def replay(
         for job, placement in decisions.admitted:
             placed.add(job.job_id)
             estimates[job.job_id] = Estimate(t, least, _basis(step, last_ended, kinds))
-            runtime = runtimes.get(job.job_id)
+            own = runtimes.get(job.job_id)
             holder = Holder(
                 job_id=job.job_id,
                 team_id=job.team_id,
@@ -175,8 +175,8 @@ def replay(
                 placement=placement,
             )
             state.holders.setdefault(job.pool_id, []).append(holder)
-            if runtime is not None:
-                heapq.heappush(queue, (t + timedelta(seconds=runtime.seconds), job.job_id, holder, runtime))
+            if own is not None:
+                heapq.heappush(queue, (t + timedelta(seconds=own.seconds), job.job_id, holder, own))
                 live.add(job.job_id)
         waiting = [c for c in waiting if c.job_id not in placed]
         if (until is not None and until in placed) or not waiting:
@@ -232,6 +232,8 @@ class History:
             .values_list("team_id", "name", "gpus", "started_at", "finished_at")[:recent]
         )
         for team_id, name, gpus, started, finished in rows:
+            if started is None or finished is None:
+                continue
             seconds = (finished - started).total_seconds()
             if seconds > 0:
                 names[(team_id, name)].append(seconds)

@@ -135,3 +135,30 @@ def test_estimates_are_written_only_when_they_change_and_cleared_on_admission(sc
     waiting = fresh(waiting)
     assert waiting.state == JobState.ADMITTED
     assert (waiting.estimated_start_at, waiting.estimate_confidence, waiting.estimate_basis) == (None, "", "")
+
+
+def test_the_estimate_task_run_twice_writes_once(scene: Scene, world: Any) -> None:
+    from apps.admission import tasks
+
+    run(scene, world.alpha, 8, started_ago=timedelta(0), max_runtime_seconds=600)
+    (waiting,) = scene.submit(world.alpha, 8)
+    scene.schedule()
+
+    assert tasks.estimate.apply().get() == 1
+    assert tasks.estimate.apply().get() == 0
+    assert fresh(waiting).estimate_confidence == EstimateConfidence.HIGH
+
+
+def test_estimates_are_asked_for_at_most_once_per_interval(scene: Scene, settings: Any) -> None:
+    from django.core.cache import cache
+
+    from apps.admission import tasks
+
+    settings.PADDOCK_ESTIMATE_INTERVAL = 60
+    cache.delete(tasks.ESTIMATE_THROTTLE)
+
+    assert tasks.request_estimates() is True
+    assert tasks.request_estimates() is False  # within the interval: the pass goes on alone
+    cache.delete(tasks.ESTIMATE_THROTTLE)
+    settings.PADDOCK_ESTIMATE_INTERVAL = 0
+    assert tasks.request_estimates() is False  # switched off
