@@ -36,6 +36,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.admission.bulk import copy_update
 from apps.admission.decide import decide
 from apps.admission.state import Candidate, Holder, PassState, load_candidates, load_state, release
 from apps.core.locks import try_transaction_lock
@@ -328,7 +329,7 @@ def estimate_pending(now: datetime | None = None) -> int:
 
 
 def write_estimates(estimates: Mapping[int, Estimate]) -> None:
-    """One statement per 2,000 estimates (PostgreSQL), only for jobs still pending."""
+    """One COPY and one UPDATE (PostgreSQL), only for jobs still pending."""
     if not estimates:
         return
     if connection.vendor != "postgresql":
@@ -338,16 +339,11 @@ def write_estimates(estimates: Mapping[int, Estimate]) -> None:
             job.estimated_start_at, job.estimate_confidence, job.estimate_basis = e.start_at, e.confidence, e.basis
         Job.objects.bulk_update(jobs, ["estimated_start_at", "estimate_confidence", "estimate_basis"], batch_size=500)
         return
-    table = Job._meta.db_table
-    items = list(estimates.items())
-    for start in range(0, len(items), 2000):
-        chunk = items[start : start + 2000]
-        values = ", ".join(["(%s::bigint, %s::timestamptz, %s::text, %s::text)"] * len(chunk))
-        params: list[Any] = [v for job_id, e in chunk for v in (job_id, e.start_at, e.confidence, e.basis)]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET estimated_start_at = v.at, estimate_confidence = v.confidence, "  # noqa: S608
-                f"estimate_basis = v.basis FROM (VALUES {values}) AS v(id, at, confidence, basis) "
-                f"WHERE {table}.id = v.id AND {table}.state = %s",
-                [*params, JobState.PENDING],
-            )
+    copy_update(
+        Job._meta.db_table,
+        [("id", "bigint"), ("at", "timestamptz"), ("confidence", "text"), ("basis", "text")],
+        ((job_id, e.start_at, e.confidence, e.basis) for job_id, e in estimates.items()),
+        "estimated_start_at = v.at, estimate_confidence = v.confidence, estimate_basis = v.basis",
+        f"{Job._meta.db_table}.state = %s",
+        [JobState.PENDING],
+    )
