@@ -71,10 +71,16 @@ class PoolLedger:
     # writers of ``used``): every quota check reads both. A copy (``dataclasses.replace``) starts
     # empty, as it must: its shares are new objects.
     _totals: dict[int, list[int]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _open: tuple[int, bool] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def open(self) -> bool:
-        return not any(share.has_quota for share in self.shares.values())
+        # Asked for every job a pass considers; shares are only ever added (a team's first use
+        # adds one without quota), so the answer is kept until their number changes.
+        cached = self._open
+        if cached is None or cached[0] != len(self.shares):
+            cached = self._open = (len(self.shares), not any(share.has_quota for share in self.shares.values()))
+        return cached[1]
 
     def share(self, team_id: int) -> Share:
         found = self.shares.get(team_id)

@@ -30,9 +30,7 @@ INVENTORY = {
 
 
 def quotas() -> dict[str, object]:
-    cohorts = [
-        {"name": f"dept-{c}", "reclaim_from_borrowers": True, "preempt_lower_priority": c % 2 == 0} for c in range(4)
-    ]
+    cohorts = [{"name": f"dept-{c}", "reclaim_from_borrowers": True, "preempt_lower_priority": False} for c in range(4)]
     teams = [
         {
             "name": f"team-{t:02d}",
