@@ -61,6 +61,18 @@ def test_a_reclaim_preempts_the_borrower_who_restarts_after_the_owner_is_done(tm
     assert shares == {"a": (200 / 3600, 0.5), "b": (880 / 3600, 0.5)}
 
 
+def test_the_eta_error_when_runtimes_are_unknown_comes_from_the_assumed_run_time(tmp_path: Path) -> None:
+    # At 50 the second job waits; nothing has finished yet, so the ETA assumes the running job
+    # runs the default hour: predicted 3,600, simulated 100 → an error of 3,500 s.
+    jobs = read_trace(trace(tmp_path, "0,a,8,H100,100,0", "50,a,8,H100,100,0"))
+    world = build_world(ONE_NODE, {"teams": [{"name": "a", "quotas": {"h100": {"guaranteed": 8}}}]})
+
+    summary = summarise(simulate(jobs, world, eta_runtime="unknown"))
+
+    assert summary["eta"]["waiting_jobs_predicted"] == 1
+    assert summary["eta"]["waiting_median_abs_error_s"] == 3500.0
+
+
 def test_a_job_that_can_never_start_is_reported_not_waited_for(tmp_path: Path) -> None:
     jobs = read_trace(trace(tmp_path, "0,a,16,H100,100,0", "0,a,8,H100,100,0"))
     world = build_world(ONE_NODE, {"teams": [{"name": "a", "quotas": {"h100": {"guaranteed": 8}}}]})
