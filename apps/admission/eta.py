@@ -290,39 +290,45 @@ def expected(job_ids: Iterable[int], now: datetime) -> tuple[dict[int, tuple[dat
 def estimate_pending(now: datetime | None = None) -> int:
     """Estimate every pending job's start and write the ones that changed; returns how many.
 
-    Under its own lock (one estimate at a time; a pass is never held up by it), over its own
-    freshly loaded state.
+    The replay reads one consistent snapshot (a read-only repeatable-read transaction: it
+    takes no row lock, so a pass is never held up by it) and writes afterwards, in its own
+    short transaction, under its own lock (one estimate at a time).
     """
     from django.utils import timezone
 
     now = now or timezone.now()
+    outermost = not connection.in_atomic_block  # (a test's transaction has begun already)
     with transaction.atomic():
-        if not try_transaction_lock(LOCK):
-            return 0
+        if connection.vendor == "postgresql" and outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         state = load_state()
         candidates = load_candidates(state)
         if not candidates:
             return 0
         holder_ids = [h.job_id for holders in state.holders.values() for h in holders]
         ends, runtimes = expected([*holder_ids, *(c.job_id for c in candidates)], now)
-        estimates = replay(
-            state,
-            candidates,
-            now,
-            ends=ends,
-            runtimes=runtimes,
-            max_steps=int(settings.PADDOCK_ESTIMATE_MAX_STEPS),
-            horizon=timedelta(seconds=float(settings.PADDOCK_ESTIMATE_HORIZON)),
-            quantum=timedelta(seconds=float(settings.PADDOCK_ESTIMATE_QUANTUM)),
-            budget=float(settings.PADDOCK_ESTIMATE_BUDGET),
-        )
         current = {
             row[0]: Estimate(row[1], row[2], row[3])
-            for row in Job.objects.filter(pk__in=list(estimates)).values_list(
+            for row in Job.objects.filter(state=JobState.PENDING).values_list(
                 "id", "estimated_start_at", "estimate_confidence", "estimate_basis"
             )
         }
-        changed = {job_id: e for job_id, e in estimates.items() if current.get(job_id) != e}
+    estimates = replay(
+        state,
+        candidates,
+        now,
+        ends=ends,
+        runtimes=runtimes,
+        max_steps=int(settings.PADDOCK_ESTIMATE_MAX_STEPS),
+        horizon=timedelta(seconds=float(settings.PADDOCK_ESTIMATE_HORIZON)),
+        quantum=timedelta(seconds=float(settings.PADDOCK_ESTIMATE_QUANTUM)),
+        budget=float(settings.PADDOCK_ESTIMATE_BUDGET),
+    )
+    changed = {job_id: e for job_id, e in estimates.items() if current.get(job_id) != e}
+    with transaction.atomic():
+        if not try_transaction_lock(LOCK):
+            return 0
         write_estimates(changed)
     log.info("admission.estimated", pending=len(candidates), changed=len(changed))
     return len(changed)

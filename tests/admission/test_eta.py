@@ -162,3 +162,21 @@ def test_estimates_are_asked_for_at_most_once_per_interval(scene: Scene, setting
     cache.delete(tasks.ESTIMATE_THROTTLE)
     settings.PADDOCK_ESTIMATE_INTERVAL = 0
     assert tasks.request_estimates() is False  # switched off
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_estimate_reads_one_snapshot_and_writes_in_its_own_transaction(world: Any, monkeypatch: Any) -> None:
+    # Commits happen here: nothing is sent to a cluster or queued.
+    monkeypatch.setattr("apps.core.tasks.enqueue", lambda *a, **k: None)
+    monkeypatch.setattr("apps.jobs.services.Dispatcher.send", lambda *a, **k: None)
+    scene = Scene(world.org, world.cluster)
+    scene.nodes(1)
+    scene.quota(world.alpha, 8)
+    now = timezone.now()
+    run(scene, world.alpha, 8, started_ago=timedelta(minutes=5), now=now, max_runtime_seconds=600)
+    (waiting,) = scene.submit(world.alpha, 8)
+    scene.schedule()
+
+    assert estimate_pending(now) == 1  # outside any transaction: as the task runs it
+
+    assert fresh(waiting).estimated_start_at == now + timedelta(minutes=5)
