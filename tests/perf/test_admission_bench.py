@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.db.models import Count
 from django.utils import timezone
 
-from apps.admission import scheduler
+from apps.admission import eta, scheduler
 from apps.admission.models import Allocation
 from apps.admission.pools import ensure_pools
 from apps.inventory.models import Accelerator, AcceleratorModel, NetworkFabric, Node
@@ -170,6 +172,21 @@ def run_passes(world: Any, size: Size) -> None:
     )
     print(f"  decisions timed: {len(ordered):,}; p50 {statistics.median(ordered) * 1000:.3f} ms")
     print(f"  invariant violations after the passes: {len(violations)}")
+    # The estimates a refresh writes after the passes (apart from them, never inside one).
+    started = time.perf_counter()
+    written = eta.estimate_pending()
+    seconds = time.perf_counter() - started
+    kinds = dict(
+        Job.objects.filter(state=JobState.PENDING)
+        .values_list("estimate_confidence")
+        .annotate(n=Count("id"))
+        .values_list("estimate_confidence", "n")
+    )
+    print(
+        f"  estimated starts: {written:,} written in {seconds:.1f} s "
+        f"(budget {settings.PADDOCK_ESTIMATE_BUDGET:.0f} s of replay); by confidence: "
+        + ", ".join(f"{k or 'none'} {v:,}" for k, v in sorted(kinds.items()))
+    )
     assert total_admitted > 0
     assert violations == []
 
