@@ -204,6 +204,17 @@ PADDOCK_RECONCILE_INTERVAL = env.number("PADDOCK_RECONCILE_INTERVAL", 5.0)
 # A pending job that fits its quota but not the free capacity for this long reserves its pool:
 # nothing queued behind it there is admitted until it runs (no head-of-line blocking before).
 PADDOCK_SCHEDULER_STARVATION_SECONDS = env.number("PADDOCK_SCHEDULER_STARVATION_SECONDS", 1800.0)
+# Pending jobs' estimated starts: refreshed at most this often (seconds), after a pass commits,
+# by replaying the scheduler over at most MAX_STEPS expected ends and HORIZON seconds ahead;
+# ends within QUANTUM seconds of each other are one step. A job with no declared runtime, planner
+# estimate or history runs DEFAULT_RUNTIME seconds, as far as the estimate knows; one refresh
+# stops after BUDGET seconds of work (the rest: "later than").
+PADDOCK_ESTIMATE_INTERVAL = env.number("PADDOCK_ESTIMATE_INTERVAL", 30.0)
+PADDOCK_ESTIMATE_MAX_STEPS = env.integer("PADDOCK_ESTIMATE_MAX_STEPS", 200)
+PADDOCK_ESTIMATE_HORIZON = env.number("PADDOCK_ESTIMATE_HORIZON", 7 * 86400.0)
+PADDOCK_ESTIMATE_QUANTUM = env.number("PADDOCK_ESTIMATE_QUANTUM", 60.0)
+PADDOCK_ESTIMATE_DEFAULT_RUNTIME = env.number("PADDOCK_ESTIMATE_DEFAULT_RUNTIME", 3600.0)
+PADDOCK_ESTIMATE_BUDGET = env.number("PADDOCK_ESTIMATE_BUDGET", 20.0)  # seconds of work per refresh
 # How long a dispatched attempt is watched closely (sub-second polls) before only the
 # periodic reconcile looks at it.
 PADDOCK_WATCH_SECONDS = env.number("PADDOCK_WATCH_SECONDS", 30.0)

@@ -64,10 +64,23 @@ class PoolLedger:
     team_names: dict[int, str] = field(default_factory=dict)
     cohort_names: dict[int, str] = field(default_factory=dict)
     used_total: int = 0
+    _cohort_index: tuple[dict[int, int | None], dict[int, list[int]]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    # cohort → (borrowed, lendable), summed once and then kept by ``add``/``remove`` (the only
+    # writers of ``used``): every quota check reads both. A copy (``dataclasses.replace``) starts
+    # empty, as it must: its shares are new objects.
+    _totals: dict[int, list[int]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _open: tuple[int, bool] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def open(self) -> bool:
-        return not any(share.has_quota for share in self.shares.values())
+        # Asked for every job a pass considers; shares are only ever added (a team's first use
+        # adds one without quota), so the answer is kept until their number changes.
+        cached = self._open
+        if cached is None or cached[0] != len(self.shares):
+            cached = self._open = (len(self.shares), not any(share.has_quota for share in self.shares.values()))
+        return cached[1]
 
     def share(self, team_id: int) -> Share:
         found = self.shares.get(team_id)
@@ -78,13 +91,44 @@ class PoolLedger:
     def members(self, cohort_id: int | None) -> Iterable[Share]:
         if cohort_id is None:
             return ()
-        return (self.share(t) for t, c in self.cohort_of.items() if c == cohort_id)
+        index = self._cohort_index
+        if index is None or index[0] is not self.cohort_of:  # built once per ``cohort_of`` given
+            grouped: dict[int, list[int]] = {}
+            for team_id, cohort in self.cohort_of.items():
+                if cohort is not None:
+                    grouped.setdefault(cohort, []).append(team_id)
+            index = self._cohort_index = (self.cohort_of, grouped)
+        # Every quota check sums a cohort: over its own teams, not over every team (1,000s).
+        return (self.share(t) for t in index[1].get(cohort_id, ()))
+
+    def _cohort_totals(self, cohort_id: int) -> list[int]:
+        totals = self._totals.get(cohort_id)
+        if totals is None:
+            members = list(self.members(cohort_id))
+            totals = self._totals[cohort_id] = [
+                sum(share.borrowed for share in members),
+                sum(share.lendable for share in members),
+            ]
+        return totals
 
     def cohort_borrowed(self, cohort_id: int | None) -> int:
-        return sum(share.borrowed for share in self.members(cohort_id))
+        return 0 if cohort_id is None else self._cohort_totals(cohort_id)[0]
 
     def cohort_lendable(self, cohort_id: int | None) -> int:
-        return sum(share.lendable for share in self.members(cohort_id))
+        return 0 if cohort_id is None else self._cohort_totals(cohort_id)[1]
+
+    def _change(self, team_id: int, units: int) -> None:
+        share = self.share(team_id)
+        cohort = self.cohort_of.get(team_id)
+        totals = self._totals.get(cohort) if cohort is not None else None
+        if totals is not None:
+            totals[0] -= share.borrowed
+            totals[1] -= share.lendable
+        share.used += units
+        self.used_total += units
+        if totals is not None:
+            totals[0] += share.borrowed
+            totals[1] += share.lendable
 
     def lent_by(self, team_id: int) -> int:
         """The part of ``team_id``'s idle guarantee its cohort's borrowers are using, if the
@@ -148,12 +192,10 @@ class PoolLedger:
         )
 
     def add(self, team_id: int, units: int) -> None:
-        self.share(team_id).used += units
-        self.used_total += units
+        self._change(team_id, units)
 
     def remove(self, team_id: int, units: int) -> None:
-        self.share(team_id).used -= units
-        self.used_total -= units
+        self._change(team_id, -units)
 
 
 def violations(ledger: PoolLedger) -> list[str]:

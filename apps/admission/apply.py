@@ -4,6 +4,7 @@ preemptions and reasons, all in the pass's transaction."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -11,10 +12,11 @@ from typing import Any
 from django.db import connection
 
 from apps.admission import capacity
+from apps.admission.bulk import copy_insert, copy_update
 from apps.admission.models import Allocation
 from apps.admission.placement import Placement
 from apps.admission.state import Candidate, Decisions, PassState
-from apps.jobs.choices import AttemptState, EventKind, JobState
+from apps.jobs.choices import AttemptState, EstimateConfidence, EventKind, JobState
 from apps.jobs.models import Attempt, Job, JobEvent
 from apps.jobs.services import Dispatcher, preempt_job
 from apps.quotas.pools import pool_for
@@ -56,47 +58,62 @@ def apply_decisions(
             if several and model is not None:
                 fields["accelerator_model"] = model.ray_accelerator_type or model.name
             Job.objects.filter(pk__in=job_ids).update(
-                state=JobState.ADMITTED, admitted_at=now, state_reason="", updated_at=now, **fields
+                state=JobState.ADMITTED,
+                admitted_at=now,
+                state_reason="",
+                updated_at=now,
+                # An estimate is for waiting work: an admitted job's is spent.
+                estimated_start_at=None,
+                estimate_confidence=EstimateConfidence.NONE,
+                estimate_basis="",
+                **fields,
             )
-        attempts = Attempt.objects.bulk_create(
+        attempt_of = {job_id: uuid.uuid4() for job_id in placements}
+        copy_insert(
+            Attempt,
             [
-                Attempt(
-                    job_id=job_id,
-                    number=candidates[job_id].last_attempt + 1,
-                    state=AttemptState.ADMITTED,
-                    placement=placement.as_json(),
-                )
+                {
+                    "id": attempt_of[job_id],
+                    "job_id": job_id,
+                    "number": candidates[job_id].last_attempt + 1,
+                    "state": AttemptState.ADMITTED,
+                    "placement": placement.as_json(),
+                }
                 for job_id, placement in placements.items()
-            ]
+            ],
+            now,
         )
-        by_job = {attempt.job_id: attempt for attempt in attempts}
-        JobEvent.objects.bulk_create(
+        copy_insert(
+            JobEvent,
             [
-                JobEvent(
-                    job_id=job_id,
-                    attempt=by_job[job_id],
-                    kind=EventKind.ADMITTED,
-                    from_state=JobState.PENDING,
-                    to_state=JobState.ADMITTED,
-                    message=_admitted_message(state, chosen[job_id], placement),
-                )
+                {
+                    "job_id": job_id,
+                    "attempt_id": attempt_of[job_id],
+                    "kind": EventKind.ADMITTED,
+                    "from_state": JobState.PENDING,
+                    "to_state": JobState.ADMITTED,
+                    "message": _admitted_message(state, chosen[job_id], placement),
+                }
                 for job_id, placement in placements.items()
-            ]
+            ],
+            now,
         )
-        Allocation.objects.bulk_create(
+        copy_insert(
+            Allocation,
             [
-                Allocation(
-                    job_id=job_id,
-                    attempt=by_job[job_id],
-                    node_id=share.node_id,
-                    accelerator_id=state.accelerator_ids[(share.node_id, index)],
-                )
+                {
+                    "job_id": job_id,
+                    "attempt_id": attempt_of[job_id],
+                    "node_id": share.node_id,
+                    "accelerator_id": state.accelerator_ids[(share.node_id, index)],
+                }
                 for job_id, placement in placements.items()
                 for share in placement.shares
                 for index in share.gpus
-            ]
+            ],
+            now,
         )
-        capacity.send_on_commit([str(attempt.pk) for attempt in attempts], dispatcher)
+        capacity.send_on_commit([str(attempt_of[job_id]) for job_id in placements], dispatcher)
     changed = {
         job_id: reason
         for job_id, reason in decisions.reasons.items()
@@ -105,12 +122,14 @@ def apply_decisions(
     if changed:
         _write_reasons(changed, now)
         # An event when the kind of wait changes, not every time a count in the sentence does.
-        JobEvent.objects.bulk_create(
+        copy_insert(
+            JobEvent,
             [
-                JobEvent(job_id=job_id, kind=EventKind.WAITING, message=reason)
+                {"job_id": job_id, "kind": EventKind.WAITING, "message": reason}
                 for job_id, reason in changed.items()
                 if _gist(reason) != _gist(candidates[job_id].state_reason)
-            ]
+            ],
+            now,
         )
     return len(placements)
 
@@ -127,18 +146,14 @@ def _write_reasons(reasons: dict[int, str], now: datetime) -> None:
             job.state_reason, job.updated_at = reasons[job.pk], now
         Job.objects.bulk_update(jobs, ["state_reason", "updated_at"], batch_size=500)
         return
-    table = Job._meta.db_table
-    items = list(reasons.items())
-    for start in range(0, len(items), 2000):
-        chunk = items[start : start + 2000]
-        values = ", ".join(["(%s::bigint, %s::text)"] * len(chunk))
-        params: list[Any] = [value for pair in chunk for value in pair]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET state_reason = v.reason, updated_at = %s "  # noqa: S608 - names are ours
-                f"FROM (VALUES {values}) AS v(id, reason) WHERE {table}.id = v.id AND {table}.state = %s",
-                [now, *params, JobState.PENDING],
-            )
+    copy_update(
+        Job._meta.db_table,
+        [("id", "bigint"), ("reason", "text")],
+        reasons.items(),
+        "state_reason = v.reason, updated_at = %s",
+        f"{Job._meta.db_table}.state = %s",
+        [now, JobState.PENDING],
+    )
 
 
 def _admitted_message(state: PassState, job: Candidate, placement: Placement) -> str:

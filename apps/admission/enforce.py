@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from apps.admission.accounting import PoolLedger
 from apps.admission.preemption import victim_order
 from apps.admission.state import Decisions, PassState, evict, memory_over, release
 
@@ -20,6 +21,8 @@ def enforce(state: PassState, decisions: Decisions) -> None:
         for holder in state.holders.get(pool_id, []):
             if not holder.preemptible:
                 firm[holder.team_id] += holder.units
+        if _within_limits(state, ledger, firm):
+            continue  # nothing to restore: skip the per-holder checks (most passes)
         for holder in sorted(state.holders.get(pool_id, []), key=victim_order):
             share = ledger.share(holder.team_id)
             team = ledger.team_names.get(holder.team_id)
@@ -45,3 +48,23 @@ def enforce(state: PassState, decisions: Decisions) -> None:
                     firm[holder.team_id] -= holder.units
                 release(state, holder)
                 evict(state, decisions, holder, why)
+
+
+def _within_limits(state: PassState, ledger: PoolLedger, firm: dict[int, int]) -> bool:
+    """True when no check below would preempt anything in the pool: every team within its max,
+    its quota and its guarantee where it cannot borrow, and every cohort lending what it borrows.
+    Evicting only lowers usage, so a pool that passes needs no per-holder look (O(teams), once)."""
+    cohorts: set[int] = set()
+    for share in ledger.shares.values():
+        if not share.used:
+            continue
+        cohort = state.team_cohort.get(share.team_id)
+        if share.max is not None and share.used > share.max:
+            return False
+        if cohort is None and (not share.has_quota or share.used > share.guaranteed):
+            return False
+        if firm.get(share.team_id, 0) > share.guaranteed:
+            return False
+        if cohort is not None and share.borrowed:
+            cohorts.add(cohort)
+    return all(ledger.cohort_borrowed(cohort) <= ledger.cohort_lendable(cohort) for cohort in cohorts)

@@ -367,7 +367,6 @@ def load_candidates(state: PassState) -> list[Candidate]:
             "priority_class__preemptible",
             "priority_class__name",
             "created_at",
-            "updated_at",
             "last_attempt",
             "queued_at",
             "state_reason",
