@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 from apps.admission.accounting import PoolLedger
 from apps.admission.preemption import victim_order
@@ -52,16 +53,26 @@ def enforce(state: PassState, decisions: Decisions) -> None:
 
 def _within_limits(state: PassState, ledger: PoolLedger, firm: dict[int, int]) -> bool:
     """True when no check below would preempt anything in the pool: every team within its max,
-    its quota and its guarantee where it cannot borrow, and every cohort lending what it borrows.
-    Evicting only lowers usage, so a pool that passes needs no per-holder look (O(teams), once)."""
+    its quota and its guarantee where it cannot borrow, every cohort lending what it borrows, and
+    the same for memory where quotas count it. Evicting only lowers usage, so a pool that passes
+    needs no per-holder look (O(teams), once)."""
+    if not _ledger_within(ledger, state.team_cohort, firm, needs_quota=True):
+        return False
+    memory = state.memory_ledgers.get(ledger.pool_id)
+    return memory is None or _ledger_within(memory, memory.cohort_of, {}, needs_quota=False)
+
+
+def _ledger_within(
+    ledger: PoolLedger, cohort_of: Mapping[int, int | None], firm: dict[int, int], *, needs_quota: bool
+) -> bool:
     cohorts: set[int] = set()
     for share in ledger.shares.values():
         if not share.used:
             continue
-        cohort = state.team_cohort.get(share.team_id)
+        cohort = cohort_of.get(share.team_id)
         if share.max is not None and share.used > share.max:
             return False
-        if cohort is None and (not share.has_quota or share.used > share.guaranteed):
+        if cohort is None and ((needs_quota and not share.has_quota) or share.used > share.guaranteed):
             return False
         if firm.get(share.team_id, 0) > share.guaranteed:
             return False

@@ -165,7 +165,9 @@ def test_estimates_are_asked_for_at_most_once_per_interval(scene: Scene, setting
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_estimate_reads_one_snapshot_and_writes_in_its_own_transaction(world: Any, monkeypatch: Any) -> None:
+def test_the_estimate_reads_one_snapshot_and_writes_in_its_own_transaction(
+    catalog: Any, world: Any, monkeypatch: Any
+) -> None:
     # Commits happen here: nothing is sent to a cluster or queued.
     monkeypatch.setattr("apps.core.tasks.enqueue", lambda *a, **k: None)
     monkeypatch.setattr("apps.jobs.services.Dispatcher.send", lambda *a, **k: None)
