@@ -70,11 +70,16 @@ def attach_queue_positions(jobs: Iterable[Job], *, jobs_ahead: bool = False) -> 
     )
     inner, params = ranked.query.sql_with_params()
     columns = ", ".join(connection.ops.quote_name(name) for name in ("id", *windows))
+    ids = [job.pk for job in pending]
+    if connection.vendor == "postgresql":  # one array parameter, whatever the page size
+        pick, pick_params = "ranked.id IN (SELECT unnest(%s))", [ids]
+    else:  # SQLite (the embedded default) binds no arrays: one parameter per row of the page
+        pick, pick_params = f"ranked.id IN ({', '.join(['%s'] * len(ids))})", list(ids)
     with connection.cursor() as cursor:
         # Filtering outside the window keeps it counting the whole queues.
         cursor.execute(
-            f"SELECT {columns} FROM ({inner}) AS ranked WHERE ranked.id IN (SELECT unnest(%s))",  # noqa: S608 (ORM-compiled)
-            [*params, [job.pk for job in pending]],
+            f"SELECT {columns} FROM ({inner}) AS ranked WHERE {pick}",  # noqa: S608 (ORM-compiled)
+            [*params, *pick_params],
         )
         found = {row[0]: row[1:] for row in cursor.fetchall()}
     for job in pending:
