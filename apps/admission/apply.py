@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.db.models import OuterRef, Subquery
 
 from apps.admission import capacity
 from apps.admission.bulk import copy_insert, copy_update
@@ -41,9 +42,16 @@ def apply_decisions(
             if first is not None:
                 Job.objects.filter(pk=job.pk).update(pool=first)
     admitted_ids = [job.job_id for job, _ in decisions.admitted]
-    locked = set(
-        Job.objects.select_for_update().filter(pk__in=admitted_ids, state=JobState.PENDING).values_list("pk", flat=True)
+    # Locked while still pending, each with its last attempt's number (the next one follows it):
+    # asked for the admitted jobs only, in the same statement.
+    last_number = Attempt.objects.filter(job_id=OuterRef("pk")).order_by("-number").values("number")[:1]
+    earlier = dict(
+        Job.objects.select_for_update(of=("self",))
+        .filter(pk__in=admitted_ids, state=JobState.PENDING)
+        .annotate(last=Subquery(last_number))
+        .values_list("pk", "last")
     )
+    locked = set(earlier)
     placements = {job.job_id: placement for job, placement in decisions.admitted if job.job_id in locked}
     chosen = {job.job_id: job for job, _ in decisions.admitted}  # its pool_id: where it was admitted
     if placements:
@@ -75,7 +83,7 @@ def apply_decisions(
                 {
                     "id": attempt_of[job_id],
                     "job_id": job_id,
-                    "number": candidates[job_id].last_attempt + 1,
+                    "number": (earlier.get(job_id) or 0) + 1,
                     "state": AttemptState.ADMITTED,
                     "placement": placement.as_json(),
                 }

@@ -454,7 +454,6 @@ def _candidate(world: World, job: TraceJob, queued: datetime) -> Candidate:
         priority_class="",
         created_at=job.submit,
         waiting_since=queued,
-        last_attempt=0,
         state_reason="",
     )
 

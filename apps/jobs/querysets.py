@@ -3,7 +3,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, models
 from django.db.models import F, Q, Window
@@ -71,6 +71,7 @@ def attach_queue_positions(jobs: Iterable[Job], *, jobs_ahead: bool = False) -> 
     inner, params = ranked.query.sql_with_params()
     columns = ", ".join(connection.ops.quote_name(name) for name in ("id", *windows))
     ids = [job.pk for job in pending]
+    pick_params: list[Any]
     if connection.vendor == "postgresql":  # one array parameter, whatever the page size
         pick, pick_params = "ranked.id IN (SELECT unnest(%s))", [ids]
     else:  # SQLite (the embedded default) binds no arrays: one parameter per row of the page
