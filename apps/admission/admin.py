@@ -295,6 +295,35 @@ class QuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             services.delete_quota(actor=request.user, quota=quota)
 
 
+class ThroughServices:
+    """Admin saves and deletes that go through the quotas services (validation and audit): a
+    subclass names the fields its update service takes and the three service calls."""
+
+    service_fields: tuple[str, ...] = ()
+
+    def create(self, actor: Any, obj: Any) -> None:
+        raise NotImplementedError
+
+    def update(self, actor: Any, obj: Any, changes: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def delete(self, actor: Any, obj: Any) -> None:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            self.update(request.user, obj, {n: getattr(obj, n) for n in form.changed_data if n in self.service_fields})
+        else:
+            self.create(request.user, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.delete(request.user, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            self.delete(request.user, obj)
+
+
 # --- cohorts and priority classes -----------------------------------------------------------
 class CohortForm(forms.ModelForm):  # type: ignore[type-arg]
     teams = forms.ModelMultipleChoiceField(
@@ -417,7 +446,7 @@ class TeamPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(TeamPolicy)
-class TeamPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class TeamPolicyAdmin(ThroughServices, admin.ModelAdmin):  # type: ignore[type-arg]
     """A team's own preemption policy (Kueue's ClusterQueue ``preemption`` and
     ``flavorFungibility``); a team without one follows its cohort's switches."""
 
@@ -438,23 +467,20 @@ class TeamPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["team"] if obj is not None else []
 
-    def save_model(self, request: HttpRequest, obj: TeamPolicy, form: Any, change: bool) -> None:
-        if change:
-            changes = {name: getattr(obj, name) for name in form.changed_data if name in services.TEAM_POLICY_FIELDS}
-            services.update_team_policy(actor=request.user, policy=obj, changes=changes)
-        else:
-            services.create_team_policy(actor=request.user, policy=obj)
+    service_fields = services.TEAM_POLICY_FIELDS
 
-    def delete_model(self, request: HttpRequest, obj: TeamPolicy) -> None:
-        services.delete_team_policy(actor=request.user, policy=obj)
+    def create(self, actor: Any, obj: TeamPolicy) -> None:
+        services.create_team_policy(actor=actor, policy=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TeamPolicy]) -> None:
-        for policy in queryset.select_related("team"):
-            services.delete_team_policy(actor=request.user, policy=policy)
+    def update(self, actor: Any, obj: TeamPolicy, changes: dict[str, Any]) -> None:
+        services.update_team_policy(actor=actor, policy=obj, changes=changes)
+
+    def delete(self, actor: Any, obj: TeamPolicy) -> None:
+        services.delete_team_policy(actor=actor, policy=obj)
 
 
 @admin.register(PriorityClass)
-class PriorityClassAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PriorityClassAdmin(ThroughServices, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["name", "organisation", "value", "preemptible", "description"]
     list_filter = ["organisation", "preemptible"]
     search_fields = ["name", "description"]
@@ -464,19 +490,16 @@ class PriorityClassAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["organisation"] if obj is not None else []
 
-    def save_model(self, request: HttpRequest, obj: PriorityClass, form: Any, change: bool) -> None:
-        if change:
-            changes = {name: getattr(obj, name) for name in form.changed_data if name in services.PRIORITY_CLASS_FIELDS}
-            services.update_priority_class(actor=request.user, priority_class=obj, changes=changes)
-        else:
-            services.create_priority_class(actor=request.user, priority_class=obj)
+    service_fields = services.PRIORITY_CLASS_FIELDS
 
-    def delete_model(self, request: HttpRequest, obj: PriorityClass) -> None:
-        services.delete_priority_class(actor=request.user, priority_class=obj)
+    def create(self, actor: Any, obj: PriorityClass) -> None:
+        services.create_priority_class(actor=actor, priority_class=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PriorityClass]) -> None:
-        for priority_class in queryset:
-            services.delete_priority_class(actor=request.user, priority_class=priority_class)
+    def update(self, actor: Any, obj: PriorityClass, changes: dict[str, Any]) -> None:
+        services.update_priority_class(actor=actor, priority_class=obj, changes=changes)
+
+    def delete(self, actor: Any, obj: PriorityClass) -> None:
+        services.delete_priority_class(actor=actor, priority_class=obj)
 
 
 # --- allocations ----------------------------------------------------------------------------
