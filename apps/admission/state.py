@@ -109,6 +109,10 @@ def _memory_gb(memory_gb: float) -> int:
     return math.ceil(memory_gb - 1e-9) if memory_gb > 0 else 0
 
 
+# What a pass reads of every job it weighs, holding or pending: who, where, how big, how urgent.
+JOB_SHAPE = ("id", "team_id", "pool_id", "gpus", "cpus", "memory_gb", "priority", "priority_class__preemptible")
+
+
 def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
     """Everything a pass decides on, in a fixed number of queries whatever the inventory's size.
 
@@ -252,14 +256,7 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
     holders: dict[int, list[Holder]] = defaultdict(list)
     lost: list[Holder] = []
     for row in Job.objects.filter(state__in=HOLDING_STATES, pool__isnull=False).values(
-        "id",
-        "team_id",
-        "pool_id",
-        "gpus",
-        "cpus",
-        "memory_gb",
-        "priority",
-        "priority_class__preemptible",
+        *JOB_SHAPE,
         "admitted_at",
         "queued_at",
     ):
@@ -374,14 +371,7 @@ def load_candidates(state: PassState) -> list[Candidate]:
         # As text: most jobs accept one pool, and parsing 100,000 JSON lists a pass showed up.
         .annotate(models_json=Cast("accelerator_models", output_field=TextField()))
         .values(
-            "id",
-            "team_id",
-            "pool_id",
-            "gpus",
-            "cpus",
-            "memory_gb",
-            "priority",
-            "priority_class__preemptible",
+            *JOB_SHAPE,
             "priority_class__name",
             "created_at",
             "queued_at",

@@ -56,6 +56,22 @@ RECLAIM = ("Never", "LowerPriority", "Any")
 BORROW = ("Never", "LowerPriority")
 
 
+# What a machine starts from: the cohort's switches, fair sharing, guarantees and a backlog.
+SET_UP: dict[str, Any] = {
+    "reclaim": st.booleans(),
+    "lower_priority": st.booleans(),
+    "while_borrowing": st.booleans(),
+    "fair": st.booleans(),
+    "strategies": st.sampled_from(FAIR_SHARING_STRATEGY_LISTS),
+    "guarantees": st.tuples(st.integers(2, 12), st.integers(2, 12), st.integers(2, 8)),
+    "backlog": st.lists(
+        st.tuples(st.sampled_from(TEAMS), st.sampled_from([1, 1, 2, 4, 8]), st.sampled_from(CLASSES)),
+        min_size=4,
+        max_size=16,
+    ),
+}
+
+
 class QuotaMachine(RuleBasedStateMachine):
     """Three 8-GPU nodes (two on one fabric), a cohort of two teams and a team alone."""
 
@@ -73,19 +89,7 @@ class QuotaMachine(RuleBasedStateMachine):
         self.teams: dict[str, Any] = {}
         self.dirty = False  # a quota or node changed since the last pass: limits may be broken until it runs
 
-    @initialize(
-        reclaim=st.booleans(),
-        lower_priority=st.booleans(),
-        while_borrowing=st.booleans(),
-        fair=st.booleans(),
-        strategies=st.sampled_from(FAIR_SHARING_STRATEGY_LISTS),
-        guarantees=st.tuples(st.integers(2, 12), st.integers(2, 12), st.integers(2, 8)),
-        backlog=st.lists(
-            st.tuples(st.sampled_from(TEAMS), st.sampled_from([1, 1, 2, 4, 8]), st.sampled_from(CLASSES)),
-            min_size=4,
-            max_size=16,
-        ),
-    )
+    @initialize(**SET_UP)
     def set_up(
         self,
         reclaim: bool,
@@ -227,17 +231,7 @@ class FlavorMachine(QuotaMachine):
         self.models = {"h100": "H100 SXM", "a100": A100}
 
     @initialize(
-        reclaim=st.booleans(),
-        lower_priority=st.booleans(),
-        while_borrowing=st.booleans(),
-        fair=st.booleans(),
-        strategies=st.sampled_from(FAIR_SHARING_STRATEGY_LISTS),
-        guarantees=st.tuples(st.integers(2, 12), st.integers(2, 12), st.integers(2, 8)),
-        backlog=st.lists(
-            st.tuples(st.sampled_from(TEAMS), st.sampled_from([1, 1, 2, 4, 8]), st.sampled_from(CLASSES)),
-            min_size=4,
-            max_size=16,
-        ),
+        **SET_UP,
         a100=st.tuples(st.integers(0, 8), st.integers(0, 8), st.integers(0, 8)),
         memory=st.tuples(*(st.none() | st.integers(32, 256) for _ in TEAMS)),
     )
