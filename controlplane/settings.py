@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "apps.planner",
     "apps.quotas",
     "apps.admission",
+    "apps.checkpoints",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +234,15 @@ PADDOCK_REDISPATCH_AFTER = env.number("PADDOCK_REDISPATCH_AFTER", 10.0)
 # How many times a job is tried again when the cluster, not the job, failed it (a restarted
 # Ray head that forgot it, a node or the job's supervisor that died); max_retries is apart.
 PADDOCK_INFRASTRUCTURE_RETRIES = env.integer("PADDOCK_INFRASTRUCTURE_RETRIES", 3)
+# Where a running job reaches Paddock's API to report metrics and checkpoints (PADDOCK_API_URL
+# in the job's environment): an address the cluster's nodes can reach.
+PADDOCK_API_URL = (env.string("PADDOCK_API_URL", "") or "http://127.0.0.1:8000").rstrip("/")
+# Checkpoint metrics: at most this many points per series come back for a chart (downsampled).
+PADDOCK_METRICS_MAX_POINTS = env.integer("PADDOCK_METRICS_MAX_POINTS", 2000)
+# Presigned storage URLs handed to a job (checkpoint uploads and downloads) expire after this.
+PADDOCK_STORAGE_URL_SECONDS = env.integer("PADDOCK_STORAGE_URL_SECONDS", 6 * 3600)
+# A checkpoint of at most this many bytes is read back once to record its sha256.
+PADDOCK_CHECKPOINT_HASH_MAX_BYTES = env.integer("PADDOCK_CHECKPOINT_HASH_MAX_BYTES", 256 * 2**20)
 # Comma-separated Fernet keys for credentials at rest; the first encrypts, all decrypt.
 # Required in production: a key derived from the secret key (the fallback elsewhere) would make
 # rotating the secret key lose every stored credential.
@@ -327,6 +337,7 @@ PADDOCK_JSON_MAX_DEPTH = 64
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.jobs.authentication.JobTokenAuthentication",
         "apps.tenancy.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -396,4 +407,5 @@ configure_structlog(LOG_FORMAT, LOG_LEVEL)
 CELERY_BEAT_SCHEDULE = {
     "jobs.reconcile": {"task": "jobs.reconcile", "schedule": PADDOCK_RECONCILE_INTERVAL},
     "inventory.discover": {"task": "inventory.discover", "schedule": PADDOCK_DISCOVERY_INTERVAL},
+    "checkpoints.sweep": {"task": "checkpoints.sweep", "schedule": 30.0},
 }

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("apps.costs.api.urls")),
     path("", include("apps.planner.api.urls")),
     path("", include("apps.admission.api.urls")),
+    path("", include("apps.checkpoints.api.urls")),
 ]
 
 urlpatterns = [

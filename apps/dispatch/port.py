@@ -144,6 +144,10 @@ class RemoteStatus:
     # FAILED because of the cluster (a node or the job's supervisor died, it could not start),
     # not the job's own code: Paddock retries it without counting it against max_retries.
     infrastructure: bool = False
+    # What the backend says about why: the entrypoint's exit code (negative: killed by that
+    # signal) and the backend's own error type (Ray's JobErrorType), when it knows them.
+    exit_code: int | None = None
+    error_type: str = ""
 
 
 # The most bytes of a log one ``Backend.logs`` call returns unless the caller asks for fewer.

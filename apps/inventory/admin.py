@@ -470,8 +470,45 @@ class NetworkFabricAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         _audit_save("fabric", request, obj, change)
 
 
+class StorageBackendForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The S3 secret is written here and never shown back (it is stored encrypted)."""
+
+    secret_access_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="S3: the secret for the access key id. Leave empty to keep the stored one.",
+    )
+    clear_secret = forms.BooleanField(required=False, help_text="Forget the stored secret")
+
+    class Meta:
+        model = StorageBackend
+        fields = [
+            "organisation",
+            "name",
+            "kind",
+            "uri",
+            "purpose",
+            "endpoint_url",
+            "region",
+            "access_key_id",
+            "capacity_bytes",
+            "used_bytes",
+        ]
+
+    def save(self, commit: bool = True) -> StorageBackend:
+        backend: StorageBackend = super().save(commit=False)
+        if self.cleaned_data.get("clear_secret"):
+            backend.set_secret_access_key(None)
+        elif self.cleaned_data.get("secret_access_key"):
+            backend.set_secret_access_key(self.cleaned_data["secret_access_key"])
+        if commit:
+            backend.save()
+        return backend
+
+
 @admin.register(StorageBackend)
 class StorageBackendAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = StorageBackendForm
     list_display = ["name", "kind", "purpose", "uri", "capacity", "used", "read_gbps", "write_gbps", "measured_at"]
     list_filter = ["kind", "purpose", "organisation"]
     search_fields = ["name", "uri"]

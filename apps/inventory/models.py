@@ -246,6 +246,16 @@ class StorageBackend(TimeStampedModel):
     kind = models.CharField(max_length=16, choices=StorageKind.choices)
     uri = models.CharField(max_length=500, help_text="A mount path (/mnt/lustre) or a URI (s3://bucket/prefix)")
     purpose = models.CharField(max_length=16, choices=StoragePurpose.choices)
+    # S3-compatible object stores: where to reach them and with what (the secret is encrypted).
+    endpoint_url = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="S3-compatible endpoint, e.g. http://127.0.0.1:9000; empty: AWS",
+    )
+    region = models.CharField(max_length=63, blank=True, default="")
+    access_key_id = models.CharField(max_length=128, blank=True, default="")
+    secret_access_key_encrypted = models.TextField(blank=True, default="", editable=False)
     capacity_bytes = models.BigIntegerField(null=True, blank=True)
     used_bytes = models.BigIntegerField(null=True, blank=True)
     read_gbps = models.FloatField(null=True, blank=True, help_text="Measured read throughput, GB/s")
@@ -258,6 +268,13 @@ class StorageBackend(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def secret_access_key(self) -> str | None:
+        return crypto.decrypt(self.secret_access_key_encrypted) if self.secret_access_key_encrypted else None
+
+    def set_secret_access_key(self, secret: str | None) -> None:
+        self.secret_access_key_encrypted = crypto.encrypt(secret) if secret else ""
 
 
 class MaintenanceWindow(TimeStampedModel):

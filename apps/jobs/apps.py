@@ -8,7 +8,7 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core import metrics
-        from apps.jobs import tasks  # noqa: F401  (register the tasks in every process that enqueues)
+        from apps.jobs import schema, tasks  # noqa: F401  (register the tasks; the OpenAPI auth extension)
         from apps.jobs.metrics import JobsCollector
 
         metrics.register("jobs", JobsCollector())

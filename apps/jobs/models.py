@@ -40,6 +40,17 @@ class Job(TimeStampedModel):
     )
     memory_gb = models.FloatField(default=0.0)
     max_retries = models.PositiveSmallIntegerField(default=0)
+    retry_on_error = models.BooleanField(
+        default=False,
+        help_text="Retry the job's own errors (a non-zero exit) too, up to max_retries; "
+        "the cluster's failures are always retried from the latest checkpoint.",
+    )
+    checkpoint_policy = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Retention of its checkpoints: {"keep_latest": 2, "keep_best": 1, "best_metric": "loss", '
+        '"best_mode": "min"}; empty keys take the team\'s defaults',
+    )
     priority = models.IntegerField(default=0)
     priority_class = models.ForeignKey(
         "quotas.PriorityClass", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
@@ -154,6 +165,13 @@ class Attempt(models.Model):
         default="",
         help_text="Code failures count against max_retries; infrastructure failures are retried on their own budget.",
     )
+    failure_evidence = models.TextField(
+        blank=True, default="", help_text="What the cause was read from: the cluster's error type, exit code, log line"
+    )
+    resume_step = models.BigIntegerField(
+        null=True, blank=True, help_text="The step of the checkpoint this attempt was told to resume from"
+    )
+    resume_uri = models.CharField(max_length=1000, blank=True, default="", help_text="That checkpoint's URI")
 
     objects = AttemptQuerySet.as_manager()
 

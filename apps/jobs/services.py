@@ -30,10 +30,11 @@ from apps.core.tasks import enqueue, enqueue_on_commit, try_enqueue, wake_schedu
 from apps.dispatch.fanout import Batches, Outcome, group_calls, per_cluster
 from apps.dispatch.port import BackendError, JobSpec, PackageRef, RemoteState, RemoteStatus, SubmitResult
 from apps.dispatch.registry import note_no_answer
-from apps.dispatch.runtime_env import is_package_uri, package_sha256, package_uris
+from apps.dispatch.runtime_env import is_package_uri, package_sha256, package_uri, package_uris
 from apps.inventory.choices import ClusterState
 from apps.inventory.models import Cluster
 from apps.inventory.services import backend_for, record_cluster_answered, record_cluster_silent
+from apps.jobs import failures, job_tokens
 from apps.jobs.choices import (
     ACTIVE_STATES,
     ATTEMPT_ACTIVE_STATES,
@@ -48,8 +49,9 @@ from apps.jobs.choices import (
 )
 from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import inspect_package
-from apps.jobs.signals import stopped_holding
+from apps.jobs.signals import attempt_environment, stopped_holding
 from apps.tenancy.models import Team
+from paddock.bundle import client_bundle
 
 if TYPE_CHECKING:
     from apps.quotas.models import Pool, PriorityClass
@@ -145,6 +147,8 @@ class JobRequest:
     accelerator_models: tuple[str, ...] = ()  # several pools in order; () = just accelerator_model
     min_gpu_memory_gb: float | None = None  # any GPU model with this much memory
     max_runtime_seconds: int | None = None  # an attempt running longer is stopped; the job fails
+    retry_on_error: bool = False  # retry the job's own errors too (up to max_retries)
+    checkpoint_policy: dict[str, Any] = field(default_factory=dict)
 
 
 def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
@@ -173,6 +177,8 @@ def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None 
                 min_gpu_memory_gb=request.min_gpu_memory_gb,
                 memory_gb=request.memory_gb,
                 max_retries=request.max_retries,
+                retry_on_error=request.retry_on_error,
+                checkpoint_policy=request.checkpoint_policy,
                 max_runtime_seconds=request.max_runtime_seconds,
                 priority=request.priority,
                 priority_class=request.priority_class,
@@ -261,16 +267,58 @@ def preempt_job(job: Job, *, reason: str) -> bool:
 # --- dispatch -----------------------------------------------------------------------------
 def job_spec(attempt: Attempt) -> JobSpec:
     job = attempt.job
+    packages = package_refs(job)
+    runtime_env = attempt_runtime_env(attempt, packages)
     return JobSpec(
-        packages=package_refs(job),
+        packages=packages,
         remote_id=attempt.remote_id,
         entrypoint=job.entrypoint,
         resources=job.resources(),
-        runtime_env=job.runtime_env,
+        runtime_env=runtime_env,
         accelerator_model=job.accelerator_model,
         placement=tuple(attempt.placement or ()),
         metadata={"paddock_job": str(job.pk), "paddock_team": job.team.slug, "paddock_attempt": str(attempt.number)},
     )
+
+
+def attempt_runtime_env(attempt: Attempt, packages: dict[str, PackageRef]) -> dict[str, Any]:
+    """The job's runtime_env plus what Paddock gives every attempt: the reporting client
+    (``paddock`` on ``py_modules``, added to ``packages``), its job token, Paddock's address and
+    what the apps built on jobs add (checkpoint prefix, the checkpoint to resume from), which
+    the attempt records."""
+    job = attempt.job
+    runtime_env = dict(job.runtime_env) if isinstance(job.runtime_env, dict) else {}
+    env_vars = dict(runtime_env.get("env_vars") or {})
+    env_vars.update(
+        {
+            "PADDOCK_API_URL": settings.PADDOCK_API_URL,
+            "PADDOCK_JOB_TOKEN": job_tokens.mint(attempt.pk),
+            "PADDOCK_JOB_ID": str(job.pk),
+            "PADDOCK_ATTEMPT": str(attempt.number),
+        }
+    )
+    for _, extra in attempt_environment.send(sender=Attempt, attempt=attempt):
+        if isinstance(extra, dict):
+            env_vars.update({str(name): str(value) for name, value in extra.items()})
+    resume_uri, resume_step = env_vars.get("PADDOCK_RESUME_FROM", ""), env_vars.get("PADDOCK_RESUME_STEP")
+    if resume_uri and (attempt.resume_uri != resume_uri):
+        step = int(resume_step) if resume_step else None
+        Attempt.objects.filter(pk=attempt.pk).update(resume_uri=resume_uri, resume_step=step)
+        attempt.resume_uri, attempt.resume_step = resume_uri, step
+    runtime_env["env_vars"] = env_vars
+    client = client_package()
+    packages[client.uri] = client
+    runtime_env["py_modules"] = [*(runtime_env.get("py_modules") or []), client.uri]
+    return runtime_env
+
+
+@functools.cache
+def client_package() -> PackageRef:
+    """Paddock's reporting client (the ``paddock`` package, standard library only) as a package
+    every attempt gets on ``py_modules``; the same bytes for the same code, so a cluster
+    stores it once."""
+    sha256, data = client_bundle()
+    return PackageRef(uri=package_uri(sha256), sha256=sha256, size_bytes=len(data), load=lambda: data)
 
 
 def begin_dispatch(attempt_id: str) -> tuple[str, Attempt | None]:
@@ -514,17 +562,33 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
     if status.state == RemoteState.SUCCEEDED:
         _finish_attempt(attempt, AttemptState.SUCCEEDED, status.message, finished_at=status.finished_at)
     elif status.state == RemoteState.FAILED:
+        verdict = failures.classify(AttemptState.FAILED, status, _log_tail(attempt), cluster=job.cluster.name)
         _finish_attempt(
             attempt,
             AttemptState.FAILED,
             status.message or "the job failed",
             finished_at=status.finished_at,
-            infrastructure=status.infrastructure,
+            infrastructure=verdict.infrastructure,
+            evidence=verdict.evidence,
         )
     elif status.state == RemoteState.STOPPED:
         _finish_attempt(attempt, AttemptState.STOPPED, status.message or "stopped", finished_at=status.finished_at)
     elif status.state == RemoteState.NOT_FOUND:
         _finish_attempt(attempt, AttemptState.LOST, f"{job.cluster.name} no longer knows job {attempt.remote_id}")
+
+
+# How much of the end of a failed attempt's stored log its classification reads.
+LOG_TAIL_CHARS = 16 * 1024
+
+
+def _log_tail(attempt: Attempt) -> str:
+    """The last characters of the stored log (its last few chunks; one query)."""
+    chunks = list(
+        AttemptLogChunk.objects.filter(attempt_id=attempt.pk, stop__gt=max(attempt.log_length - LOG_TAIL_CHARS, 0))
+        .order_by("-start")
+        .values_list("text", flat=True)[:8]
+    )
+    return "".join(reversed(chunks))[-LOG_TAIL_CHARS:]
 
 
 def _finish_attempt(
@@ -535,17 +599,28 @@ def _finish_attempt(
     finished_at: datetime | None = None,
     retry: bool = True,
     infrastructure: bool = False,
+    evidence: str = "",
 ) -> None:
-    """End an attempt; a failed one is retried by cause.
+    """End an attempt; a failed one is retried by cause (:mod:`apps.jobs.failures`).
 
-    The cluster's failures (it lost the job — a restarted Ray head forgets every job — or a
-    node or the job's supervisor died) are retried up to PADDOCK_INFRASTRUCTURE_RETRIES times
-    without touching the job's ``max_retries``, which counts only the job's own failures.
+    The cluster's failures (it lost the job — a restarted Ray head forgets every job —, a node
+    or the job's supervisor died, the process was killed, the device ran out of memory, it was
+    stopped outside Paddock) are retried from the latest complete checkpoint, up to
+    ``max(max_retries, PADDOCK_INFRASTRUCTURE_RETRIES)`` times. The job's own errors are
+    retried only when it set ``retry_on_error``, up to ``max_retries``.
     """
     job = attempt.job
     now = timezone.now()
+    live = [JobState.ADMITTED, JobState.DISPATCHING, JobState.RUNNING]
     cause = FailureCause.NONE
-    if state in (AttemptState.FAILED, AttemptState.STOPPED, AttemptState.LOST):
+    if state == AttemptState.STOPPED and (
+        job.state not in live or job.attempts.filter(number__gt=attempt.number).exists()
+    ):
+        pass  # stopped by Paddock (cancelled, preempted or retried): no failure
+    elif state in (AttemptState.STOPPED, AttemptState.LOST) and retry:
+        verdict = failures.classify(state, None, cluster=job.cluster.name)
+        infrastructure, evidence = True, evidence or verdict.evidence
+    if state in (AttemptState.FAILED, AttemptState.LOST) or (state == AttemptState.STOPPED and infrastructure):
         infrastructure = infrastructure or state == AttemptState.LOST
         cause = FailureCause.INFRASTRUCTURE if infrastructure else FailureCause.CODE
     with transaction.atomic():
@@ -556,6 +631,7 @@ def _finish_attempt(
             finished_at=finished_at or now,
             message=message[:10000],
             failure_cause=cause,
+            failure_evidence=evidence[:2000],
         ):
             return
         superseded = job.attempts.filter(number__gt=attempt.number).exists()
@@ -566,7 +642,6 @@ def _finish_attempt(
                     job, EventKind.STOPPED, f"attempt {attempt.number} stopped on {job.cluster.name}", attempt=attempt
                 )
             return
-        live = [JobState.ADMITTED, JobState.DISPATCHING, JobState.RUNNING]
         if state == AttemptState.SUCCEEDED:
             move_job(
                 job,
@@ -583,11 +658,13 @@ def _finish_attempt(
         kind = EventKind.LOST if state == AttemptState.LOST else EventKind.FAILED
         used = job.attempts.filter(failure_cause=cause).count()  # this one included
         if cause == FailureCause.INFRASTRUCTURE:
-            allowed = int(settings.PADDOCK_INFRASTRUCTURE_RETRIES)
-            budget = f"{used} of {allowed} retries for the cluster's failures; the job's own max_retries untouched"
+            allowed = max(job.max_retries, int(settings.PADDOCK_INFRASTRUCTURE_RETRIES))
+            budget = f"{used} of {allowed} retries for the cluster's failures, from the latest checkpoint"
+            why = f"the cluster's failure: {evidence}" if evidence else "the cluster's failure"
         else:
-            allowed = job.max_retries
-            budget = f"{used} of {job.max_retries} retries"
+            allowed = job.max_retries if job.retry_on_error else 0
+            budget = f"{used} of {allowed} retries for the job's own errors"
+            why = f"the job's own error: {evidence}" if evidence else "the job's own error"
         if retry and used <= allowed:
             move_job(
                 job,
@@ -595,13 +672,15 @@ def _finish_attempt(
                 to_state=JobState.PENDING,
                 event=EventKind.RETRYING,
                 attempt=attempt,
-                message=f"attempt {attempt.number} {state}: {message}; retrying ({budget})",
-                state_reason=f"Retrying after attempt {attempt.number} {state}: {message}",
+                message=f"attempt {attempt.number} {state} ({why}): {message}; retrying ({budget})",
+                state_reason=f"Retrying after attempt {attempt.number} {state} ({why}): {message}",
             )
             wake_scheduler_on_commit()
             return
         if cause == FailureCause.INFRASTRUCTURE and retry:
             message = f"{message} (the cluster's failure, {used - 1} retries already spent on it)"
+        elif cause == FailureCause.CODE and retry and job.max_retries and not job.retry_on_error:
+            message = f"{message} (the job's own error: not retried; set retry_on_error to retry it)"
         move_job(
             job,
             from_states=live,

@@ -26,6 +26,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         keyword, _, value = header.partition(" ")
         if keyword.lower() != self.keyword.lower():
             return None
+        if value.strip().startswith("pdj_"):
+            return None  # a job token (apps.jobs.authentication)
         parsed = tokens.parse(value.strip())
         if parsed is None:
             raise exceptions.AuthenticationFailed("Malformed API token.")

@@ -84,10 +84,52 @@ def test_failure_carries_the_backend_message(
     assert "exit code 3" in job.state_reason
 
 
-def test_a_failed_attempt_is_retried_up_to_max_retries(
+def test_the_jobs_own_error_is_not_retried_unless_it_asks(
     world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    job = submit(world, django_capture_on_commit_callbacks, max_retries=1)
+    job = submit(world, django_capture_on_commit_callbacks, max_retries=2)
+    remote = str(job.attempts.get().id)
+    fake_backend.advance(remote, RemoteState.RUNNING)
+    services.reconcile()
+    fake_backend.append_log(remote, "Traceback (most recent call last):\nValueError: bad batch size\n")
+    fake_backend.advance(remote, RemoteState.FAILED, "Job entrypoint command failed with exit code 1", exit_code=1)
+    services.reconcile()
+    job.refresh_from_db()
+    attempt = job.attempts.get()
+    assert job.state == "failed" and job.attempts.count() == 1
+    assert attempt.failure_cause == "code"
+    assert attempt.failure_evidence == "exit code 1; its log ends with: ValueError: bad batch size"
+    assert "not retried; set retry_on_error" in job.state_reason
+
+
+def test_a_killed_process_and_a_device_out_of_memory_are_the_clusters_failures(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks)  # max_retries 0: the cluster's budget applies
+    first = str(job.attempts.get().id)
+    fake_backend.advance(first, RemoteState.RUNNING)
+    with django_capture_on_commit_callbacks(execute=True):
+        fake_backend.advance(first, RemoteState.FAILED, "exit code -9", exit_code=-9)
+        services.reconcile()
+    killed = Attempt.objects.get(pk=first)
+    assert killed.failure_cause == "infrastructure" and "SIGKILL" in killed.failure_evidence
+    second = str(job.attempts.get(number=2).id)
+    fake_backend.advance(second, RemoteState.RUNNING)
+    fake_backend.append_log(second, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        fake_backend.advance(second, RemoteState.FAILED, "exit code 1", exit_code=1)
+        services.reconcile()
+    oom = Attempt.objects.get(pk=second)
+    assert oom.failure_cause == "infrastructure"
+    assert oom.failure_evidence.startswith("out of memory on the device: torch.OutOfMemoryError")
+    job.refresh_from_db()
+    assert job.attempts.count() == 3 and "the cluster's failure" in job.events.filter(kind="retrying").last().message
+
+
+def test_a_failed_attempt_is_retried_up_to_max_retries_when_it_asks(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks, max_retries=1, retry_on_error=True)
     first = str(job.attempts.get().id)
     with django_capture_on_commit_callbacks(execute=True):
         fake_backend.advance(first, RemoteState.FAILED, message="node died")
@@ -190,7 +232,7 @@ def test_a_remote_job_that_vanished_is_retried_as_the_clusters_failure(
     assert job.state == "failed" and job.attempts.count() == 3
     assert "no longer knows" in job.state_reason
     retries = list(job.events.filter(kind="retrying").values_list("message", flat=True))
-    assert len(retries) == 2 and "the job's own max_retries untouched" in retries[0]
+    assert len(retries) == 2 and "retries for the cluster's failures, from the latest checkpoint" in retries[0]
 
 
 def test_a_supervisor_that_died_is_retried_but_a_non_zero_exit_is_not(

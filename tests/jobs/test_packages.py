@@ -211,7 +211,9 @@ def test_a_job_with_its_package_ships_it_to_the_cluster(
     assert response.json()["runtime_env"]["working_dir"] == package["uri"]
     (remote_id,) = fake_backend.list_remote_ids()
     spec = fake_backend.spec_of(remote_id)
-    assert list(spec.packages) == [package["uri"]]
+    # Its own package, and Paddock's reporting client (every attempt gets it on py_modules).
+    assert list(spec.packages) == [package["uri"], services.client_package().uri]
+    assert spec.runtime_env["py_modules"] == [services.client_package().uri]
     assert fake_backend.has_package(package["sha256"])
 
 

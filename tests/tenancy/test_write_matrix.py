@@ -243,6 +243,28 @@ def _own_token(m: Matrix, where: str, role: str) -> tuple[str, Any]:
     return f"/api/v1/tokens/{ApiToken.objects.get(key_id=key_id).pk}/revoke/", None
 
 
+def _model(m: Matrix, where: str) -> Any:
+    from apps.checkpoints.models import Model
+
+    return Model.objects.get_or_create(team=m.side(where).team, name="matrix-model")[0]
+
+
+def _version(m: Matrix, where: str) -> Any:
+    from apps.checkpoints.models import ModelVersion
+
+    return ModelVersion.objects.get_or_create(model=_model(m, where), version=1, defaults={"uri": "s3://m/v1/"})[0]
+
+
+def _lora(m: Matrix, where: str, *, planner_model: bool = False) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"base_model": "/models/base", "dataset": "/data/train.jsonl", "steps": 10}
+    if planner_model:
+        parameters["planner_model"] = "llama-2-7b"
+    body: dict[str, Any] = {"team": m.side(where).team.slug, "name": "matrix-lora", "parameters": parameters}
+    if planner_model:
+        body["resources"] = {"gpus": 1, "accelerator_model": "H100"}
+    return body
+
+
 SPEC = {
     "model": {
         "architecture": {
@@ -361,6 +383,57 @@ EXPECTED: dict[tuple[str, str], Endpoint] = {
     ("job-reconcile", "post"): Endpoint(
         lambda m, where, role: (f"/api/v1/jobs/{m.side(where).job.pk}/reconcile/", None), team_work(200)
     ),
+    # --- checkpoints and the model registry: a team's, by its admins and members -------------
+    ("model-list", "post"): Endpoint(
+        _post("/api/v1/models/", lambda m, where: {"team": m.side(where).team.slug, "name": "matrix"}),
+        {
+            OWN: _all(400, owning_team_admin=201, member=201, viewer=403, read_token=403),
+            OTHER: _all(400, foreign_org_admin=201, read_token=403),
+        },
+    ),
+    ("model-version-list", "post"): Endpoint(
+        _post("/api/v1/model-versions/", lambda m, where: {"model": _model(m, where).pk, "uri": "s3://models/m/"}),
+        {
+            OWN: _all(400, owning_team_admin=201, member=201, viewer=403, read_token=403),
+            OTHER: _all(400, foreign_org_admin=201, read_token=403),
+        },
+        build_writes=True,
+    ),
+    ("model-version-promote", "post"): Endpoint(
+        lambda m, where, role: (f"/api/v1/model-versions/{_version(m, where).pk}/promote/", {"stage": "production"}),
+        team_work(200),
+        build_writes=True,
+    ),
+    ("model-version-archive", "post"): Endpoint(
+        lambda m, where, role: (f"/api/v1/model-versions/{_version(m, where).pk}/archive/", None),
+        team_work(200),
+        build_writes=True,
+    ),
+    ("job-template-plan", "post"): Endpoint(
+        _post("/api/v1/job-templates/lora/plan/", lambda m, where: _lora(m, where, planner_model=True)),
+        {
+            OWN: _all(400, owning_team_admin=200, member=200, viewer=200),
+            OTHER: _all(400, foreign_org_admin=200),
+        },
+    ),
+    ("job-template-submit", "post"): Endpoint(
+        _post("/api/v1/job-templates/lora/submit/", lambda m, where: _lora(m, where)),
+        {
+            OWN: _all(400, owning_team_admin=201, member=201, viewer=403, read_token=403),
+            OTHER: _all(400, foreign_org_admin=201, read_token=403),
+        },
+    ),
+    # A running job's own reports: only its job token (pdj_…) opens them; no API token does.
+    **{
+        (name, "post"): Endpoint(lambda m, where, role: (url, {}), {GLOBAL: _all(401)})
+        for name, url in (
+            ("job-report-metrics", "/api/v1/job-reports/metrics/"),
+            ("job-report-uploads", "/api/v1/job-reports/checkpoint-uploads/"),
+            ("job-report-checkpoints", "/api/v1/job-reports/checkpoints/"),
+            ("job-report-downloads", "/api/v1/job-reports/downloads/"),
+            ("job-report-versions", "/api/v1/job-reports/model-versions/"),
+        )
+    },
     # --- costs: the price list is staff's ----------------------------------------------------
     ("price-point-list", "post"): Endpoint(
         _post(

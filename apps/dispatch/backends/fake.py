@@ -54,6 +54,7 @@ class _Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     infrastructure: bool = False
+    exit_code: int | None = None
 
 
 class FakeBackend:
@@ -131,6 +132,7 @@ class FakeBackend:
                 started_at=job.started_at,
                 finished_at=job.finished_at,
                 infrastructure=job.infrastructure,
+                exit_code=job.exit_code,
             )
 
     def stop(self, remote_id: str) -> bool:
@@ -168,9 +170,18 @@ class FakeBackend:
 
     # -- for tests: play the cluster ------------------------------------------------
 
-    def advance(self, remote_id: str, state: RemoteState, message: str = "", *, infrastructure: bool = False) -> None:
+    def advance(
+        self,
+        remote_id: str,
+        state: RemoteState,
+        message: str = "",
+        *,
+        infrastructure: bool = False,
+        exit_code: int | None = None,
+    ) -> None:
         """Move a job as the cluster would; NOT_FOUND makes the cluster forget it.
-        ``infrastructure``: a FAILED that is the cluster's fault (a node died), not the code's."""
+        ``infrastructure``: a FAILED that is the cluster's fault (a node died), not the code's;
+        ``exit_code``: the entrypoint's (negative: the signal that killed it)."""
         with self._lock:
             job = self._jobs.get(remote_id)
             if job is None:
@@ -182,6 +193,7 @@ class FakeBackend:
                 raise ValueError(f"{remote_id} is already {job.state}; a cluster never leaves a terminal state")
             self._move(job, state, message)
             job.infrastructure = infrastructure and state is RemoteState.FAILED
+            job.exit_code = exit_code if state is RemoteState.FAILED else None
 
     def append_log(self, remote_id: str, text: str | bytes) -> None:
         """The job writes ``text`` (UTF-8) or raw ``bytes`` to its log."""

@@ -473,6 +473,7 @@ def remote_status(remote_id: str, info: JobDetails) -> RemoteStatus:
     if state is None:
         raise BackendError(f"Ray reported an unknown job status {info.status!r} for {remote_id}", retryable=False)
     message = info.message or ""
+    error_type = str(getattr(info.error_type, "value", info.error_type) or "")
     if state is RemoteState.FAILED:
         code = info.driver_exit_code
         if code is not None and "exit code" not in message:
@@ -487,8 +488,9 @@ def remote_status(remote_id: str, info: JobDetails) -> RemoteStatus:
         # Ray's start_time is when it accepted the job, so a job that ran has waited since then.
         started_at=_from_ms(info.start_time) if state is not RemoteState.PENDING else None,
         finished_at=_from_ms(info.end_time) if state.is_terminal else None,
-        infrastructure=state is RemoteState.FAILED
-        and str(getattr(info.error_type, "value", info.error_type) or "") in _INFRASTRUCTURE_ERRORS,
+        infrastructure=state is RemoteState.FAILED and error_type in _INFRASTRUCTURE_ERRORS,
+        exit_code=info.driver_exit_code if state is RemoteState.FAILED else None,
+        error_type=error_type if state is RemoteState.FAILED else "",
     )
 
 

@@ -150,6 +150,24 @@ class PlanWorkloadField(serializers.JSONField):
     """The planner's ``workload`` object."""
 
 
+class CheckpointPolicySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Which of the job's checkpoints retention keeps; a key left out takes the team's default."""
+
+    keep_latest = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True)
+    keep_best = serializers.IntegerField(min_value=0, max_value=1000, required=False, allow_null=True)
+    best_metric = serializers.RegexField(r"^[A-Za-z0-9_.:/-]{1,64}$", required=False)
+    best_mode = serializers.ChoiceField(choices=[("min", "Lowest is best"), ("max", "Highest is best")], required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Give an object."]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown setting."] for name in unknown})
+        values = super().to_internal_value(data)
+        return {name: value for name, value in values.items() if value is not None}
+
+
 class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     name = StrictCharField(max_length=200)
     team = serializers.SlugField(max_length=63)
@@ -160,7 +178,17 @@ class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     entrypoint = StrictCharField(max_length=100_000, help_text="The shell command to run, e.g. `python train.py`.")
     runtime_env = RuntimeEnvSerializer(required=False)
     resources = ResourcesSerializer(required=False)
-    max_retries = serializers.IntegerField(default=0, min_value=0, max_value=20)
+    max_retries = serializers.IntegerField(
+        default=0,
+        min_value=0,
+        max_value=20,
+        help_text="Retries after the cluster's failures (at least PADDOCK_INFRASTRUCTURE_RETRIES), and after the "
+        "job's own errors when retry_on_error is set. Each retry resumes from the latest complete checkpoint.",
+    )
+    retry_on_error = serializers.BooleanField(
+        default=False, help_text="Retry the job's own errors (a non-zero exit) too, up to max_retries."
+    )
+    checkpoint_policy = CheckpointPolicySerializer(required=False)
     max_runtime_seconds = serializers.IntegerField(
         required=False,
         allow_null=True,
@@ -235,6 +263,9 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         help_text="How far to trust estimated_start_at: high, medium or low; empty without an estimate"
     )
     estimate_basis = serializers.SerializerMethodField(help_text="Pending only: what the estimate rests on, in words")
+    checkpoint_policy = serializers.SerializerMethodField(
+        help_text="Its checkpoints' retention as it asked for it (empty keys: the team's defaults)"
+    )
 
     class Meta:
         model = Job
@@ -250,6 +281,8 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "runtime_env",
             "resources",
             "max_retries",
+            "retry_on_error",
+            "checkpoint_policy",
             "max_runtime_seconds",
             "priority",
             "priority_class",
@@ -306,6 +339,10 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     def get_estimate_basis(self, job: Job) -> str:
         return job.estimate_basis if job.state == JobState.PENDING else ""
 
+    @extend_schema_field(CheckpointPolicySerializer)
+    def get_checkpoint_policy(self, job: Job) -> dict[str, Any]:
+        return dict(job.checkpoint_policy or {})
+
 
 class AttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     remote_id = serializers.CharField(read_only=True)
@@ -319,6 +356,9 @@ class AttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "remote_id",
             "message",
             "failure_cause",
+            "failure_evidence",
+            "resume_step",
+            "resume_uri",
             "created_at",
             "dispatched_at",
             "started_at",
