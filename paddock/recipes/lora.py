@@ -337,7 +337,8 @@ def run(config: dict[str, Any], reporting: bool = True) -> dict[str, Any]:
             version = job.register_model_version(
                 cfg.model_name or _default_model_name(), checkpoint_uri=checkpoint_uri, metrics={"loss": loss_value}
             )
-            job.flush(timeout=60)
+        if reporting:
+            job.flush(timeout=60)  # every step's metrics are in before the run says it is done
         print(f"done: step {stop}/{cfg.steps} loss {loss_value:.4f}", flush=True)
         return {
             "final_step": stop,
