@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,110 @@ def _print_queue(entries: list[dict[str, Any]], count: int, now: datetime) -> No
         print(f"… and {count - len(entries)} more (narrow it with --team)")
 
 
+def size_text(count: int | None) -> str:
+    """Bytes for people: ``512 B``, ``1.2 MiB``; ``—`` when not measured yet."""
+    if count is None:
+        return "—"
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"  # unreachable
+
+
+def metrics_text(metrics: dict[str, Any] | None) -> str:
+    if not metrics:
+        return "—"
+    return " ".join(
+        f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}" for name, value in metrics.items()
+    )
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Aligned columns; the last one runs free."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        print(f"{cells}  {row[-1]}".rstrip())
+
+
+def retention_text(checkpoint: dict[str, Any]) -> str:
+    """Why a checkpoint is still there, or why it went."""
+    if checkpoint["state"] == "deleted":
+        reason = checkpoint.get("deletion_reason") or ""
+        return f"deleted: {reason}" if reason else "deleted"
+    because = checkpoint.get("retained_because") or ""
+    return f"kept: {because}" if because else "kept"
+
+
+def print_checkpoints(checkpoints: list[dict[str, Any]]) -> None:
+    if not checkpoints:
+        print("no checkpoints")
+        return
+    header = ("STEP", "ATTEMPT", "STATE", "SIZE", "FILES", "METRICS", "KEPT/DELETED")
+    rows = [
+        (
+            f"{item['step']}{' (final)' if item.get('final') else ''}",
+            str(item.get("attempt_number") or "—"),
+            item["state"],
+            size_text(item.get("bytes")),
+            str(item.get("file_count") if item.get("file_count") is not None else "—"),
+            metrics_text(item.get("metrics")),
+            retention_text(item)
+            + (f"; versions {', '.join(map(str, item['model_versions']))}" if item.get("model_versions") else ""),
+        )
+        for item in sorted(checkpoints, key=lambda c: (c["step"], c.get("id", 0)))
+    ]
+    _table(header, rows)
+
+
+def print_models(models: list[dict[str, Any]], versions: list[dict[str, Any]]) -> None:
+    if not models:
+        print("no models")
+        return
+    by_model: dict[Any, list[dict[str, Any]]] = {}
+    for version in versions:
+        by_model.setdefault(version["model"], []).append(version)
+    for index, model in enumerate(sorted(models, key=lambda m: (m["team"], m["name"]))):
+        if index:
+            print()
+        count = model.get("versions", len(by_model.get(model["id"], [])))
+        print(f"{model['name']}  (team {model['team']}, {count} version{'s' if count != 1 else ''})")
+        own = sorted(by_model.get(model["id"], []), key=lambda v: v["version"], reverse=True)
+        if not own:
+            print("  no versions yet")
+            continue
+        rows = [
+            (
+                f"  v{version['version']}",
+                str(version["id"]),
+                version["stage"],
+                metrics_text(version.get("metrics")),
+                f"job {version['job']}" if version.get("job") else "—",
+                (version.get("base_model") or {}).get("name") or "—",
+            )
+            for version in own
+        ]
+        _table(("  VERSION", "ID", "STAGE", "METRICS", "JOB", "BASE MODEL"), rows)
+
+
+LORA_PARAMETERS = [
+    # (flag, parameter, type, help)
+    ("--base-model", "base_model", str, 'a model version ("version:<id>") or the path/URI of a Hugging Face model'),
+    ("--dataset", "dataset", str, 'the path/URI of a JSONL file of {"text"} or {"prompt", "completion"} lines'),
+    ("--rank", "rank", int, "LoRA rank (8)"),
+    ("--alpha", "alpha", float, "LoRA alpha (16)"),
+    ("--steps", "steps", int, "training steps (100)"),
+    ("--learning-rate", "learning_rate", float, "AdamW learning rate (2e-4)"),
+    ("--batch-size", "batch_size", int, "sequences a step (4)"),
+    ("--seq-len", "seq_len", int, "tokens a sequence (256)"),
+    ("--checkpoint-every", "checkpoint_every", int, "steps between checkpoints (20)"),
+    ("--model-name", "model_name", str, "the registered model the result becomes a version of (the job's name)"),
+    ("--seed", "seed", int, "data order and initialisation (0)"),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paddock", description=__doc__)
     parser.add_argument("--url", help="Paddock's address (default $PADDOCK_URL or http://127.0.0.1:8000)")
@@ -201,6 +306,36 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="list jobs")
     listing.add_argument("--team")
     listing.add_argument("--state")
+
+    checkpoints = sub.add_parser("checkpoints", help="a job's checkpoints: step, size, metrics, kept or why deleted")
+    checkpoints.add_argument("job_id", type=int, metavar="JOB")
+    checkpoints.add_argument("--json", action="store_true", help="print the checkpoints as JSON (for scripts)")
+
+    models = sub.add_parser("models", help="registered models with their versions and stages")
+    models.add_argument("--team")
+    models.add_argument("--json", action="store_true", help="print the models, each with its versions, as JSON")
+
+    promote = sub.add_parser("promote", help="move a model version to production, staging or none")
+    promote.add_argument("version_id", type=int, metavar="VERSION", help="the version's id (see paddock models)")
+    promote.add_argument("--stage", required=True, choices=["production", "staging", "none"])
+    promote.add_argument("--json", action="store_true", help="print the version as JSON")
+
+    finetune = sub.add_parser("finetune", help="submit the built-in LoRA fine-tuning recipe")
+    finetune.add_argument("--team", required=True)
+    finetune.add_argument("--cluster")
+    finetune.add_argument("--name", help="the job's name (and the default model name)")
+    for flag, dest, kind, help_text in LORA_PARAMETERS:
+        finetune.add_argument(flag, dest=dest, type=kind, help=help_text, required=dest in ("base_model", "dataset"))
+    finetune.add_argument("--gpus", type=float)
+    finetune.add_argument("--accelerator", metavar="MODEL", help="GPU model, e.g. H100")
+    finetune.add_argument("--cpus", type=float)
+    finetune.add_argument("--memory-gb", type=float)
+    finetune.add_argument("--max-retries", type=int, help="attempts after a failure; each resumes from a checkpoint")
+    finetune.add_argument("--keep-latest", type=int, metavar="N", help="keep only the N newest checkpoints")
+    finetune.add_argument("--keep-best", type=int, metavar="N", help="also keep the N with the lowest loss")
+    finetune.add_argument("--idempotency-key", help="a repeat with the same key returns the first job")
+    finetune.add_argument("--wait", action="store_true", help="follow the log and exit with the job's outcome")
+    finetune.add_argument("--json", action="store_true", help="print the job as JSON")
     return parser
 
 
@@ -235,7 +370,96 @@ def submit_resources(args: Any) -> dict[str, Any]:
     }
 
 
+def finetune_body(args: Any) -> dict[str, Any]:
+    """``paddock finetune``'s flags as the body of ``POST /job-templates/lora/submit/``."""
+    parameters = {dest: getattr(args, dest) for _, dest, _, _ in LORA_PARAMETERS if getattr(args, dest) is not None}
+    resources = {
+        key: value
+        for key, value in {
+            "cpus": args.cpus,
+            "gpus": args.gpus,
+            "accelerator_model": args.accelerator,
+            "memory_gb": args.memory_gb,
+        }.items()
+        if value is not None
+    }
+    body: dict[str, Any] = {"team": args.team, "parameters": parameters}
+    for key in ("cluster", "name", "max_retries"):
+        if getattr(args, key) is not None:
+            body[key] = getattr(args, key)
+    if resources:
+        body["resources"] = resources
+    if args.keep_latest is not None or args.keep_best is not None:
+        body["checkpoint_policy"] = {
+            "keep_latest": args.keep_latest,
+            "keep_best": args.keep_best,
+            "best_metric": "loss",
+            "best_mode": "min",
+        }
+    return body
+
+
+# Commands of the model registry: an API error exits 1 (a usage error is 2, from argparse).
+REGISTRY_COMMANDS = frozenset({"checkpoints", "models", "promote", "finetune"})
+
+
+def _run_registry(client: Client, args: Any) -> int:
+    try:
+        return _registry(client, args)
+    except ApiError as exc:
+        detail = exc.body if isinstance(exc.body, str) else json.dumps(exc.body, indent=2)
+        print(f"paddock {args.command}: HTTP {exc.status}: {detail}", file=sys.stderr)
+        return 1
+
+
+def _registry(client: Client, args: Any) -> int:
+    if args.command == "checkpoints":
+        items = client.checkpoints(job=args.job_id)
+        if args.json:
+            print(json.dumps(items, indent=2))
+        else:
+            print_checkpoints(items)
+        return 0
+    if args.command == "models":
+        team = {"team": args.team} if args.team else {}
+        models, versions = client.models(**team), client.model_versions(**team)
+        if args.json:
+            by_model: dict[Any, list[dict[str, Any]]] = {}
+            for version in versions:
+                by_model.setdefault(version["model"], []).append(version)
+            print(json.dumps([{**model, "version_list": by_model.get(model["id"], [])} for model in models], indent=2))
+        else:
+            print_models(models, versions)
+        return 0
+    if args.command == "promote":
+        version = client.promote(args.version_id, args.stage)
+        if args.json:
+            print(json.dumps(version, indent=2))
+        else:
+            name = version.get("model_name") or "model"
+            print(f"{name} v{version['version']} (id {version['id']}) is now {version['stage']}")
+        return 0
+    # finetune
+    job = client.submit_template("lora", idempotency_key=args.idempotency_key, **finetune_body(args))
+    if args.json and not args.wait:
+        print(json.dumps(job, indent=2))
+        return 0
+    print(f"job {job['id']} {job['state']}", file=sys.stderr)
+    if not args.wait:
+        print(job["id"])
+        return 0
+    for text in client.follow_logs(job["id"]):
+        sys.stdout.write(text)
+    final = client.wait(job["id"])
+    print(f"job {final['id']} {final['state']} {final.get('state_reason') or ''}".rstrip(), file=sys.stderr)
+    if args.json:
+        print(json.dumps(final, indent=2))
+    return 0 if final["state"] == "succeeded" else 1
+
+
 def _run(client: Client, args: Any) -> int:
+    if args.command in REGISTRY_COMMANDS:
+        return _run_registry(client, args)
     if args.command == "submit":
         # Only the separator itself goes; a later "--" belongs to the command (python x.py -- --flag).
         parts = args.entrypoint[1:] if args.entrypoint[:1] == ["--"] else list(args.entrypoint)

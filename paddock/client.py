@@ -106,6 +106,45 @@ class Client:
             if not chunk["text"]:
                 time.sleep(poll)
 
+    def _all(self, path: str, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item of a paginated list, following ``next``."""
+        page = self._request("GET", path, params={"page_size": 500, **filters})
+        items: list[dict[str, Any]] = list(page["results"])
+        while page.get("next"):
+            response = self.session.get(page["next"], timeout=self.timeout)
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, response.text)
+            page = response.json()
+            items += page["results"]
+        return items
+
+    def checkpoints(self, **filters: Any) -> list[dict[str, Any]]:
+        """Checkpoints (``job=``, ``team=``, ``state=``), kept and deleted, with why."""
+        return self._all("checkpoints/", filters)
+
+    def models(self, **filters: Any) -> list[dict[str, Any]]:
+        return self._all("models/", filters)
+
+    def model_versions(self, **filters: Any) -> list[dict[str, Any]]:
+        """Model versions (``model=``, ``team=``, ``stage=``)."""
+        return self._all("model-versions/", filters)
+
+    def promote(self, version_id: int, stage: str) -> dict[str, Any]:
+        """Move a version to ``production``, ``staging`` or ``none`` (production archives the previous one)."""
+        result: dict[str, Any] = self._request("POST", f"model-versions/{version_id}/promote/", json={"stage": stage})
+        return result
+
+    def job_templates(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "job-templates/")
+        return result
+
+    def submit_template(self, slug: str, *, idempotency_key: str | None = None, **body: Any) -> dict[str, Any]:
+        """Submit a job from a template (``lora``): ``team``, ``parameters`` and optionally ``cluster``,
+        ``name``, ``resources``, ``max_retries``, ``checkpoint_policy``."""
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        result: dict[str, Any] = self._request("POST", f"job-templates/{slug}/submit/", json=body, headers=headers)
+        return result
+
     def wait(self, job_id: int, *, timeout: float | None = None, poll: float = 1.0) -> dict[str, Any]:
         """Block until the job reaches a terminal state; return it."""
         deadline = None if timeout is None else time.monotonic() + timeout
