@@ -27,6 +27,7 @@ class ModelQuerySet(models.QuerySet[Any]):
             latest_version_number=Subquery(versions.order_by("-version").values("version")[:1]),
             latest_version_stage=Subquery(versions.order_by("-version").values("stage")[:1]),
             production_version_id=Subquery(versions.filter(stage=Stage.PRODUCTION).values("id")[:1]),
+            production_version_number=Subquery(versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
         )
 
 

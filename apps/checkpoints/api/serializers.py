@@ -57,7 +57,7 @@ class ModelSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     versions = serializers.IntegerField(source="version_count", read_only=True)
     latest_version = serializers.SerializerMethodField()
-    production_version = serializers.IntegerField(source="production_version_id", read_only=True, allow_null=True)
+    production_version = serializers.SerializerMethodField()
 
     class Meta:
         model = Model

@@ -58,6 +58,7 @@ class TemplateSubmitSerializer(serializers.Serializer):  # type: ignore[type-arg
     resources = ResourcesSerializer(required=False)
     priority_class = serializers.SlugField(max_length=63, required=False, allow_null=True)
     max_retries = serializers.IntegerField(default=2, min_value=0, max_value=20)
+    retry_on_error = serializers.BooleanField(default=False)
     max_runtime_seconds = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=30 * 24 * 3600
     )
@@ -150,6 +151,7 @@ class TemplateSubmitView(APIView):
             "entrypoint": expanded.entrypoint,
             "resources": raw.get("resources") or {"cpus": 1},
             "max_retries": data["max_retries"],
+            "retry_on_error": data["retry_on_error"],
             "override_planner": data["override_planner"],
         }
         for optional in ("cluster", "priority_class", "max_runtime_seconds", "checkpoint_policy"):
