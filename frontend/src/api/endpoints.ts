@@ -184,6 +184,9 @@ export const api = {
       )
     ).results,
 
+  modelVersion: (id: number) =>
+    pending<ModelVersion>(pendingClient.GET("/api/v1/model-versions/{id}/", { params: { path: { id } } })),
+
   promoteVersion: (id: number, stage: Exclude<ModelStage, "archived">) =>
     pending<ModelVersion>(
       pendingClient.POST("/api/v1/model-versions/{id}/promote/", { params: { path: { id } }, body: { stage } }),

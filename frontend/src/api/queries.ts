@@ -37,6 +37,7 @@ export const queryKeys = {
   models: (page: number) => ["models", page] as const,
   model: (id: number) => ["model", id] as const,
   modelVersions: (model: number) => ["model-versions", { model }] as const,
+  modelVersion: (id: number) => ["model-versions", id] as const,
   versionLineage: (version: number) => ["model-versions", "lineage", version] as const,
   jobTemplates: ["job-templates"] as const,
   templatePlan: (spec: TemplatePlanSpec | null) => ["job-templates", "plan", spec] as const,
@@ -230,6 +231,10 @@ export function useModel(id: number) {
 
 export function useModelVersions(model: number) {
   return useQuery({ queryKey: queryKeys.modelVersions(model), queryFn: () => api.modelVersions(model) });
+}
+
+export function useModelVersion(id: number, { enabled = true }: { enabled?: boolean } = {}) {
+  return useQuery({ queryKey: queryKeys.modelVersion(id), queryFn: () => api.modelVersion(id), enabled });
 }
 
 /** Fetched when its panel opens (enabled). */

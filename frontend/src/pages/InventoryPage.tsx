@@ -22,6 +22,7 @@ import {
 import { RelativeTime } from "../components/RelativeTime";
 import { EmptyState, ErrorState, Loading } from "../components/Status";
 import { loadBarChart } from "../lib/chart";
+import { Pager } from "../components/Pager";
 import { formatBytes } from "../lib/units";
 
 // --- formatting -------------------------------------------------------------------------------
@@ -228,32 +229,6 @@ function GpuOverview({ cluster }: { cluster?: string }) {
 }
 
 // --- clusters → nodes → GPUs -----------------------------------------------------------------
-interface PagerProps {
-  page: number;
-  count: number;
-  hasNext: boolean;
-  onPage: (n: number) => void;
-}
-
-function Pager({ page, count, hasNext, onPage }: PagerProps) {
-  if (count <= INVENTORY_PAGE_SIZE) return null;
-  const first = (page - 1) * INVENTORY_PAGE_SIZE + 1;
-  const last = Math.min(count, page * INVENTORY_PAGE_SIZE);
-  return (
-    <nav className="pagination" aria-label="Pagination">
-      <span>
-        {first}–{last} of {count}
-      </span>
-      <button type="button" className="button-secondary" disabled={page <= 1} onClick={() => onPage(page - 1)}>
-        Previous
-      </button>
-      <button type="button" className="button-secondary" disabled={!hasNext} onClick={() => onPage(page + 1)}>
-        Next
-      </button>
-    </nav>
-  );
-}
-
 interface MeterProps {
   value: number;
   max: number;
@@ -526,7 +501,7 @@ function ClusterSection({ cluster }: { cluster: Cluster }) {
               </tbody>
             </table>
           </div>
-          <Pager page={page} count={data.count} hasNext={Boolean(data.next)} onPage={setPage} />
+          <Pager page={page} count={data.count} pageSize={INVENTORY_PAGE_SIZE} hasNext={Boolean(data.next)} onPage={setPage} />
         </>
       ) : null}
     </section>
@@ -602,7 +577,7 @@ function StorageSection() {
               ))}
             </tbody>
           </table>
-          <Pager page={page} count={data.count} hasNext={Boolean(data.next)} onPage={setPage} />
+          <Pager page={page} count={data.count} pageSize={INVENTORY_PAGE_SIZE} hasNext={Boolean(data.next)} onPage={setPage} />
         </>
       ) : null}
     </section>
@@ -650,7 +625,7 @@ function FabricSection() {
               ))}
             </tbody>
           </table>
-          <Pager page={page} count={data.count} hasNext={Boolean(data.next)} onPage={setPage} />
+          <Pager page={page} count={data.count} pageSize={INVENTORY_PAGE_SIZE} hasNext={Boolean(data.next)} onPage={setPage} />
         </>
       ) : null}
     </section>
