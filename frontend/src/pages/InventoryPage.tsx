@@ -1,5 +1,5 @@
-import type { Chart as ChartInstance, ChartConfiguration, ChartData } from "chart.js";
-import { useEffect, useId, useRef, useState } from "react";
+import type { ChartConfiguration, ChartData } from "chart.js";
+import { useId, useState } from "react";
 import { useSearchParams } from "react-router";
 import { INVENTORY_PAGE_SIZE } from "../api/endpoints";
 import type {
@@ -22,6 +22,7 @@ import {
 import { RelativeTime } from "../components/RelativeTime";
 import { EmptyState, ErrorState, Loading } from "../components/Status";
 import { loadBarChart } from "../lib/chart";
+import { useChart } from "../hooks/useChart";
 import { Pager } from "../components/Pager";
 import { formatBytes } from "../lib/units";
 
@@ -118,39 +119,6 @@ function chartConfig(data: ChartData<"bar", number[], string>): ChartConfigurati
 }
 
 function GpuOverviewChart({ summary }: { summary: AcceleratorSummary }) {
-  const canvas = useRef<HTMLCanvasElement>(null);
-  const chart = useRef<ChartInstance<"bar", number[], string> | null>(null);
-  const [failed, setFailed] = useState(false);
-
-  // The query keeps the same object while the numbers do not change, so this runs on change only.
-  useEffect(() => {
-    let cancelled = false;
-    loadBarChart().then(
-      (Chart) => {
-        if (cancelled || !canvas.current) return;
-        const data = chartData(summary);
-        if (chart.current) {
-          chart.current.data = data;
-          chart.current.update();
-        } else {
-          chart.current = new Chart(canvas.current, chartConfig(data));
-        }
-      },
-      () => setFailed(true),
-    );
-    return () => {
-      cancelled = true;
-    };
-  }, [summary]);
-
-  useEffect(
-    () => () => {
-      chart.current?.destroy();
-      chart.current = null;
-    },
-    [],
-  );
-
   const described = summary.models
     .map(
       (row) =>
@@ -158,6 +126,8 @@ function GpuOverviewChart({ summary }: { summary: AcceleratorSummary }) {
         `${row.unknown} without a load reading`,
     )
     .join("; ");
+  // The description holds every number drawn: a refetch with the same numbers draws nothing anew.
+  const { canvas, failed } = useChart<"bar", number[], string>(loadBarChart, () => chartConfig(chartData(summary)), described);
   return (
     <div className="gpu-chart" style={{ height: `${96 + 40 * summary.models.length}px` }}>
       {failed ? (
