@@ -67,12 +67,12 @@ export type TeamPolicy = Schemas["TeamPolicy"];
 // (checkpoints, job metrics, the model registry, job templates). Replace each with its
 // Schemas[...] name once `npm run gen:api` produces it.
 
-/** A job's rule for which checkpoints to keep; null keeps all. */
+/** A job's rule for which checkpoints to keep, as it asked for it; a key left out takes the team's default. */
 export interface CheckpointPolicy {
-  keep_latest: number | null;
-  keep_best: number | null;
-  best_metric: string;
-  best_mode: "min" | "max";
+  keep_latest?: number | null;
+  keep_best?: number | null;
+  best_metric?: string;
+  best_mode?: "min" | "max";
 }
 
 /** The fields issue 11 adds to an attempt: why it failed, and where it resumed from. */
@@ -154,6 +154,8 @@ export interface ModelVersion {
   team: string;
   version: number;
   checkpoint: number | null;
+  /** The source checkpoint's step (null: registered from a URI). */
+  checkpoint_step?: number | null;
   uri: string;
   base_model: { version: number | null; name: string; uri: string };
   job: number | null;
@@ -168,8 +170,8 @@ export interface ModelVersion {
 export interface Lineage {
   version: ModelVersion;
   checkpoint: Checkpoint | null;
-  attempt: { id: string; number: number; state: string } | null;
-  job: { id: number; name: string; kind: string; state: string } | null;
+  attempt: { id: string; number: number; state: string; resume_step?: number | null } | null;
+  job: { id: number; name: string; kind: string; state: string; team?: string } | null;
   base_model: { version: ModelVersion | null; uri: string };
   derived_jobs: { id: number; name: string; state: string }[];
   /** Not served yet by anything: the contract leaves the items' shape open. */
@@ -178,11 +180,13 @@ export interface Lineage {
 
 export interface TemplateParameter {
   name: string;
-  /** "int", "float", "str" (anything else is edited as text). */
+  /** "integer", "number" or "string" (anything else is edited as text). */
   type: string;
   default: unknown;
   help: string;
   required: boolean;
+  minimum?: number | null;
+  maximum?: number | null;
 }
 
 export interface JobTemplate {
@@ -190,6 +194,7 @@ export interface JobTemplate {
   slug: string;
   kind: string;
   title: string;
+  description?: string;
   parameters: TemplateParameter[];
 }
 
@@ -211,5 +216,5 @@ export interface TemplateSubmitRequest extends TemplatePlanRequest {
   name?: string;
   priority_class?: string;
   max_retries?: number;
-  checkpoint_policy?: Partial<CheckpointPolicy>;
+  checkpoint_policy?: CheckpointPolicy;
 }

@@ -290,7 +290,7 @@ describe("JobDetailPage — checkpointed jobs", () => {
         body: detail({
           attempts,
           retry_on_error: true,
-          checkpoint_policy: { keep_latest: 3, keep_best: null, best_metric: "loss", best_mode: "min" },
+          checkpoint_policy: { keep_latest: 3, keep_best: 0 },
         }),
       },
       "GET /api/v1/jobs/7/logs/": { body: { attempt: 3, offset: 0, next_offset: 0, text: "", complete: false } },
@@ -304,7 +304,7 @@ describe("JobDetailPage — checkpointed jobs", () => {
     expect(within(second).getByTestId("failure-cause")).toHaveTextContent("the job's own error — retried from step 60");
     expect(within(second).getByTestId("resumed-from")).toHaveTextContent("resumed from step 40");
     expect(within(screen.getByTestId("attempt-3")).getByTestId("resumed-from")).toHaveTextContent("resumed from step 60");
-    expect(screen.getByTestId("job-retry-on-error")).toHaveTextContent("yes");
+    expect(screen.getByTestId("job-retry-on-error")).toHaveTextContent("yes: the job's own errors are retried too");
     expect(await screen.findByTestId("checkpoint-policy")).toHaveTextContent("Keeps the latest 3.");
     expect(screen.getByRole("heading", { name: "Training" })).toBeInTheDocument();
     expect(await screen.findByText(/No metrics reported yet/)).toBeInTheDocument();

@@ -137,7 +137,9 @@ function JobDetail({ id }: { id: number }) {
           <>
             <dt>Retry on error</dt>
             <dd data-testid="job-retry-on-error">
-              {j.retry_on_error ? "yes" : "no"}
+              {j.retry_on_error
+                ? "yes: the job's own errors are retried too, up to max retries"
+                : "no: only the cluster's failures are retried"}
             </dd>
           </>
         )}

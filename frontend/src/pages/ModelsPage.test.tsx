@@ -6,8 +6,6 @@ import { mockApi, page, renderPage } from "../test/utils";
 import { ModelDetailPage, ModelVersionRedirect } from "./ModelDetailPage";
 import { ModelsPage } from "./ModelsPage";
 
-const checkpoints = page([{ id: 5, job: 7, step: 100, state: "complete" }]);
-
 describe("ModelsPage", () => {
   it("lists models with their versions, production and latest version", async () => {
     mockApi({
@@ -44,7 +42,6 @@ describe("ModelDetailPage", () => {
     const api = mockApi({
       "GET /api/v1/models/3/": { body: makeModel() },
       "GET /api/v1/model-versions/": () => ({ body: page(versions) }),
-      "GET /api/v1/checkpoints/": { body: checkpoints },
       "POST /api/v1/model-versions/12/promote/": (_url, { body }) => {
         const stage = (body as { stage: string }).stage;
         versions = versions.map((v) =>
@@ -63,7 +60,7 @@ describe("ModelDetailPage", () => {
     const v1 = await screen.findByTestId("version-1");
     expect(within(v1).getByTestId("stage")).toHaveTextContent("production");
     expect(v1).toHaveTextContent("loss 1.23");
-    await waitFor(() => expect(within(v1).getByTestId("version-source")).toHaveTextContent("step 100 of job #7"));
+    expect(within(v1).getByTestId("version-source")).toHaveTextContent("step 100 of job #7");
     expect(within(v1).getByRole("link", { name: "job #7" })).toHaveAttribute("href", "/jobs/7");
     expect(v1).toHaveTextContent("alice");
     expect(within(v1).queryByRole("button", { name: "Promote to production" })).not.toBeInTheDocument();

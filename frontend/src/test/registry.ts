@@ -22,6 +22,7 @@ export function makeVersion(overrides: Record<string, unknown> = {}) {
     team: "demo",
     version: 1,
     checkpoint: 5,
+    checkpoint_step: 100,
     uri: "file:///data/teams/demo/jobs/7/step-00000100/",
     base_model: { version: null, name: "tiny-llama v1", uri: "file:///models/tiny-llama" },
     job: 7,

@@ -73,13 +73,15 @@ describe("CheckpointsSection", () => {
     mockApi({ "GET /api/v1/checkpoints/": { body: page([]) } });
     renderPage(<CheckpointsSection jobId={7} active={false} policy={null} />);
     expect(await screen.findByText(/No checkpoints yet/)).toHaveTextContent("paddock.job.save_checkpoint");
-    expect(screen.getByTestId("checkpoint-policy")).toHaveTextContent("Keeps every checkpoint.");
+    expect(screen.getByTestId("checkpoint-policy")).toHaveTextContent("Keeps what the team's default retention keeps.");
   });
 
   it("describes policies in words", () => {
-    expect(describePolicy({ keep_latest: 3, keep_best: null, best_metric: "loss", best_mode: "min" })).toBe("the latest 3");
-    expect(describePolicy({ keep_latest: null, keep_best: 2, best_metric: "accuracy", best_mode: "max" })).toBe(
-      "the best 2 by accuracy (highest)",
+    expect(describePolicy({ keep_latest: 3, keep_best: 0 })).toBe("the latest 3");
+    expect(describePolicy({ keep_latest: 3 })).toBe("the latest 3 (the rest as the team's default says)");
+    expect(describePolicy({})).toBe("what the team's default retention keeps");
+    expect(describePolicy({ keep_latest: 5, keep_best: 2, best_metric: "accuracy", best_mode: "max" })).toBe(
+      "the latest 5 and the best 2 by accuracy (highest)",
     );
   });
 });

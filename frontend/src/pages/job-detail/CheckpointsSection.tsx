@@ -6,15 +6,20 @@ import { EmptyState, ErrorState, Loading } from "../../components/Status";
 import { formatBytes } from "../../lib/units";
 import { formatMetrics } from "../../lib/metrics";
 
-/** "the latest 3 and the best 2 by loss (lowest)"; "every checkpoint" when nothing limits them. */
+/**
+ * "the latest 3 and the best 2 by loss (lowest)"; what the job left out is the team's default
+ * ("the team's default" when it asked for nothing).
+ */
 export function describePolicy(policy: CheckpointPolicy | null | undefined): string {
-  if (!policy || (policy.keep_latest == null && policy.keep_best == null)) return "every checkpoint";
   const parts: string[] = [];
-  if (policy.keep_latest != null) parts.push(`the latest ${policy.keep_latest}`);
-  if (policy.keep_best != null) {
-    parts.push(`the best ${policy.keep_best} by ${policy.best_metric} (${policy.best_mode === "max" ? "highest" : "lowest"})`);
+  if (policy?.keep_latest != null) parts.push(`the latest ${policy.keep_latest}`);
+  if (policy?.keep_best) {
+    const metric = policy.best_metric ?? "loss";
+    parts.push(`the best ${policy.keep_best} by ${metric} (${policy.best_mode === "max" ? "highest" : "lowest"})`);
   }
-  return parts.join(" and ");
+  if (parts.length === 0) return "what the team's default retention keeps";
+  const partial = policy?.keep_latest == null || policy?.keep_best == null;
+  return parts.join(" and ") + (partial ? " (the rest as the team's default says)" : "");
 }
 
 /** Why a checkpoint is still there, or why it is gone. */

@@ -14,15 +14,15 @@ const lora = {
   kind: "fine_tuning",
   title: "LoRA fine-tuning of a causal LM",
   parameters: [
-    { name: "base_model", type: "str", default: null, help: "The model to adapt.", required: true },
-    { name: "dataset", type: "str", default: null, help: "A JSONL file.", required: true },
-    { name: "rank", type: "int", default: 8, help: "", required: false },
-    { name: "learning_rate", type: "float", default: 0.0002, help: "", required: false },
-    { name: "steps", type: "int", default: 100, help: "", required: false },
-    { name: "batch_size", type: "int", default: 4, help: "", required: false },
-    { name: "seq_len", type: "int", default: 256, help: "", required: false },
-    { name: "checkpoint_every", type: "int", default: 20, help: "", required: false },
-    { name: "model_name", type: "str", default: "", help: "Registered name.", required: false },
+    { name: "base_model", type: "string", default: null, help: "The model to adapt.", required: true },
+    { name: "dataset", type: "string", default: null, help: "A JSONL file.", required: true },
+    { name: "rank", type: "integer", default: 8, help: "", required: false, minimum: 1, maximum: 1024 },
+    { name: "learning_rate", type: "number", default: 0.0002, help: "", required: false },
+    { name: "steps", type: "integer", default: 100, help: "", required: false },
+    { name: "batch_size", type: "integer", default: 4, help: "", required: false },
+    { name: "seq_len", type: "integer", default: 256, help: "", required: false },
+    { name: "checkpoint_every", type: "integer", default: 20, help: "", required: false },
+    { name: "model_name", type: "string", default: "", help: "Registered name.", required: false },
   ],
 };
 
@@ -79,13 +79,14 @@ describe("JobNewPage — LoRA template", () => {
     renderPage(<JobNewPage />, { route: "/jobs/new?template=lora", path: "/jobs/new" });
     const user = userEvent.setup();
     await fillRequired(user);
-    await user.type(screen.getByLabelText("Accelerator model"), "H100 SXM");
+    await user.type(screen.getByLabelText("Accelerator model"), "H100");
 
     expect(await screen.findByTestId("plan-estimate")).toBeInTheDocument();
+    expect(screen.getByTestId("fit")).toHaveTextContent("Fits");
     const plans = posts(calls, "/api/v1/job-templates/lora/plan/");
     expect(plans.at(-1)).toEqual({
       team: "demo",
-      resources: { gpus: 1, accelerator_model: "H100 SXM" },
+      resources: { gpus: 1, accelerator_model: "H100" },
       parameters: {
         base_model: "version:4",
         dataset: "/data/demo/train.jsonl",
@@ -134,7 +135,7 @@ describe("JobNewPage — LoRA template", () => {
     const [first] = posts(calls, "/api/v1/job-templates/lora/submit/");
     expect(first).toMatchObject({
       team: "demo",
-      max_retries: 0,
+      max_retries: 2,
       checkpoint_policy: { keep_latest: 3 },
       resources: { gpus: 1 },
       parameters: { base_model: "version:4", dataset: "/data/demo/train.jsonl", rank: 512 },
@@ -151,7 +152,10 @@ describe("JobNewPage — LoRA template", () => {
     const user = userEvent.setup();
     await user.clear(await screen.findByLabelText("Steps"));
     await user.type(screen.getByLabelText("Steps"), "1.5");
+    await user.clear(screen.getByLabelText("Rank"));
+    await user.type(screen.getByLabelText("Rank"), "0");
     await user.click(screen.getByRole("button", { name: "Submit" }));
+    expect(screen.getByText("At least 1.")).toBeInTheDocument();
     expect(within(screen.getByLabelText("Base model").closest(".field") as HTMLElement).getByText("This field is required.")).toBeInTheDocument();
     expect(screen.getByText("Enter a whole number.")).toBeInTheDocument();
     expect(posts(calls, "/api/v1/job-templates/lora/submit/")).toHaveLength(0);
@@ -161,5 +165,22 @@ describe("JobNewPage — LoRA template", () => {
     routes({ "GET /api/v1/job-templates/": { status: 503, body: { detail: "Down." } } });
     renderPage(<JobNewPage />, { route: "/jobs/new?template=lora", path: "/jobs/new" });
     expect(await screen.findByRole("alert")).toHaveTextContent("Could not load the job templates. Down.");
+  });
+});
+
+describe("JobNewPage — LoRA template, the planner's refusals", () => {
+  it("shows the planner's refusal of the hardware under Resources", async () => {
+    routes({
+      "POST /api/v1/job-templates/lora/plan/": {
+        status: 400,
+        body: { "hardware": { accelerator: ["Unknown accelerator 'H999'."] } },
+      },
+    });
+    renderPage(<JobNewPage />, { route: "/jobs/new?template=lora", path: "/jobs/new" });
+    const user = userEvent.setup();
+    await fillRequired(user);
+    await user.type(screen.getByLabelText("Accelerator model"), "H999");
+    const message = await screen.findByText("Unknown accelerator 'H999'.");
+    expect(message.closest(".field")).toContainElement(screen.getByLabelText("Accelerator model"));
   });
 });

@@ -14,6 +14,7 @@ import { newIdempotencyKey } from "../../lib/ids";
 import { ClusterField, TeamField, defaultTeam } from "./Placement";
 import {
   buildTemplateRequest,
+  PLAN_HARDWARE_FIELDS,
   initialValues,
   isNumeric,
   parameterLabel,
@@ -89,9 +90,14 @@ function TemplateFields({ template, teams }: { template: JobTemplate; teams: rea
     submit.error instanceof ApiError && submit.error.status === 400
       ? assignErrors(submit.error.body, paths)
       : { fields: {} as FlatErrors, general: submit.error ? [errorMessage(submit.error)] : [] };
-  const estimateErrors = live.refused === null ? null : assignErrors(live.refused, paths);
+  const estimateErrors =
+    live.refused === null ? null : assignErrors(live.refused, [...paths, ...Object.keys(PLAN_HARDWARE_FIELDS)]);
+  const estimateErrorsFor = (path: string) => {
+    const hardware = Object.keys(PLAN_HARDWARE_FIELDS).find((key) => PLAN_HARDWARE_FIELDS[key] === path);
+    return [...(estimateErrors?.fields[path] ?? []), ...(hardware ? (estimateErrors?.fields[hardware] ?? []) : [])];
+  };
   const errorsFor = (path: string) => [
-    ...new Set([...(clientErrors[path] ?? []), ...(server.fields[path] ?? []), ...(estimateErrors?.fields[path] ?? [])]),
+    ...new Set([...(clientErrors[path] ?? []), ...(server.fields[path] ?? []), ...estimateErrorsFor(path)]),
   ];
 
   const set =
@@ -120,7 +126,7 @@ function TemplateFields({ template, teams }: { template: JobTemplate; teams: rea
         </div>
       )}
       <div className="grid-2">
-        <Field label="Name" errors={errorsFor("name")} hint="Optional: the model's name when blank.">
+        <Field label="Name" errors={errorsFor("name")} hint={`Optional: ${template.slug}-fine-tune when blank.`}>
           <input name="name" value={values.name} onChange={set("name")} />
         </Field>
         <TeamField teams={teams} value={team} onChange={set("team")} errors={errorsFor("team")} />
@@ -129,6 +135,7 @@ function TemplateFields({ template, teams }: { template: JobTemplate; teams: rea
 
       <fieldset data-testid="template-parameters">
         <legend>{template.title}</legend>
+        {template.description && <p className="small muted">{template.description}</p>}
         {groupErrors.length > 0 && (
           <ul className="field-errors">
             {groupErrors.map((m, i) => (
@@ -155,17 +162,17 @@ function TemplateFields({ template, teams }: { template: JobTemplate; teams: rea
           <Field label="GPUs" errors={errorsFor("resources.gpus")}>
             <input name="gpus" type="number" min={0} step={1} value={values.gpus} onChange={set("gpus")} />
           </Field>
-          <Field label="Accelerator model" errors={errorsFor("resources.accelerator_model")} hint="e.g. H100; blank for any.">
+          <Field label="Accelerator model" errors={errorsFor("resources.accelerator_model")} hint="e.g. H100 or A100-80GB; blank for any.">
             <input name="accelerator_model" value={values.acceleratorModel} onChange={set("acceleratorModel")} />
           </Field>
           <Field label="Max retries" errors={errorsFor("max_retries")}>
             <input name="max_retries" type="number" min={0} step={1} value={values.maxRetries} onChange={set("maxRetries")} />
           </Field>
-          <Field label="Keep latest checkpoints" errors={errorsFor("checkpoint_policy.keep_latest")} hint="Blank keeps all.">
+          <Field label="Keep latest checkpoints" errors={errorsFor("checkpoint_policy.keep_latest")} hint="Blank: the team's default.">
             <input name="keep_latest" type="number" min={1} step={1} value={values.keepLatest} onChange={set("keepLatest")} />
           </Field>
-          <Field label="Keep best checkpoints" errors={errorsFor("checkpoint_policy.keep_best")} hint="By lowest loss; blank for none.">
-            <input name="keep_best" type="number" min={1} step={1} value={values.keepBest} onChange={set("keepBest")} />
+          <Field label="Keep best checkpoints" errors={errorsFor("checkpoint_policy.keep_best")} hint="By lowest loss; blank: the team's default.">
+            <input name="keep_best" type="number" min={0} step={1} value={values.keepBest} onChange={set("keepBest")} />
           </Field>
         </div>
         <PlanEstimate live={live} hasHardware={hasHardware} general={estimateErrors?.general ?? []} />

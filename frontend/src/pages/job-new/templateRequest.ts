@@ -16,6 +16,7 @@ const LABELS: Record<string, string> = {
   checkpoint_every: "Checkpoint every (steps)",
   model_name: "Model name",
   seed: "Seed",
+  planner_model: "Planner model",
 };
 
 export function parameterLabel(name: string): string {
@@ -52,12 +53,19 @@ export function initialValues(template: JobTemplate | undefined): TemplateValues
     cluster: "",
     gpus: "1",
     acceleratorModel: "",
-    maxRetries: "0",
+    // The templates API's default: a resumable job is worth retrying.
+    maxRetries: "2",
     keepLatest: "",
     keepBest: "",
     parameters,
   };
 }
+
+/** The planner names the job's hardware its own way; its refusals of these belong to Resources. */
+export const PLAN_HARDWARE_FIELDS: Record<string, string> = {
+  "hardware.accelerator": "resources.accelerator_model",
+  "hardware.gpus": "resources.gpus",
+};
 
 /** Every request path the form has a field for; errors elsewhere are shown above the form. */
 export function templateFieldPaths(template: JobTemplate): string[] {
@@ -103,7 +111,16 @@ export function buildTemplateRequest(
       if (p.required) errors[path] = ["This field is required."];
       continue;
     }
-    parameters[p.name] = isNumeric(p) ? number(path, raw, INTEGER_TYPES.has(p.type)) : raw;
+    if (!isNumeric(p)) {
+      parameters[p.name] = raw;
+      continue;
+    }
+    const n = number(path, raw, INTEGER_TYPES.has(p.type));
+    if (!errors[path] && n !== undefined) {
+      if (p.minimum != null && n < p.minimum) errors[path] = [`At least ${p.minimum}.`];
+      else if (p.maximum != null && n > p.maximum) errors[path] = [`At most ${p.maximum}.`];
+    }
+    parameters[p.name] = n;
   }
 
   const body: TemplateSubmitRequest = { team: values.team, parameters };

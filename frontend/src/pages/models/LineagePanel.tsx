@@ -47,6 +47,7 @@ export function LineagePanel({ versionId }: { versionId: number }) {
           <li data-testid="lineage-attempt">
             <span className="muted">attempt </span>
             {attempt.number} <StateBadge state={attempt.state} live={false} />
+            {attempt.resume_step != null && <span className="muted"> (resumed from step {attempt.resume_step})</span>}
           </li>
         )}
         <li data-testid="lineage-checkpoint">

@@ -1,4 +1,4 @@
-import { useMutation, useQueries, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Fragment, useState } from "react";
 import { Link } from "react-router";
 import { api } from "../../api/endpoints";
@@ -12,33 +12,19 @@ import { StageBadge } from "./StageBadge";
 
 type Action = { kind: "promote"; stage: Exclude<ModelStage, "archived"> } | { kind: "archive" };
 
-/** The steps of the checkpoints the versions came from, read from their jobs' checkpoint lists
- * (the same queries as the job page's, so they are shared). */
-function useCheckpointSteps(versions: readonly ModelVersion[]): Map<number, number> {
-  const jobs = [...new Set(versions.map((v) => v.job).filter((j): j is number => j !== null))];
-  const results = useQueries({
-    queries: jobs.map((job) => ({
-      queryKey: queryKeys.jobCheckpoints(job),
-      queryFn: () => api.jobCheckpoints(job),
-      staleTime: 60_000,
-    })),
-  });
-  const steps = new Map<number, number>();
-  for (const result of results) for (const c of result.data ?? []) steps.set(c.id, c.step);
-  return steps;
-}
-
-function Source({ version, step }: { version: ModelVersion; step: number | undefined }) {
+/** "step 100 of job #7", or the URI a version was registered from. */
+function Source({ version }: { version: ModelVersion }) {
   if (version.job === null) return <code title={version.uri}>{version.uri || "—"}</code>;
+  const step = version.checkpoint_step;
   return (
-    <span data-testid="version-source">
-      {version.checkpoint !== null && (step !== undefined ? `step ${step}` : `checkpoint #${version.checkpoint}`)} of{" "}
+    <span data-testid="version-source" title={version.uri}>
+      {version.checkpoint !== null && <>{step != null ? `step ${step}` : `checkpoint #${version.checkpoint}`} of </>}
       <Link to={`/jobs/${version.job}`}>job #{version.job}</Link>
     </span>
   );
 }
 
-function VersionRow({ version, step, production }: { version: ModelVersion; step: number | undefined; production?: ModelVersion }) {
+function VersionRow({ version, production }: { version: ModelVersion; production?: ModelVersion }) {
   const queryClient = useQueryClient();
   const [showLineage, setShowLineage] = useState(false);
   const action = useMutation({
@@ -69,7 +55,7 @@ function VersionRow({ version, step, production }: { version: ModelVersion; step
         </td>
         <td className="small">{formatMetrics(version.metrics) || <span className="muted">—</span>}</td>
         <td className="small">
-          <Source version={version} step={step} />
+          <Source version={version} />
         </td>
         <td>
           <RelativeTime iso={version.created_at} />
@@ -126,7 +112,6 @@ function VersionRow({ version, step, production }: { version: ModelVersion; step
 
 /** A model's versions, newest first, with their stage, source and promotion. */
 export function VersionsTable({ versions }: { versions: readonly ModelVersion[] }) {
-  const steps = useCheckpointSteps(versions);
   const newestFirst = [...versions].sort((a, b) => b.version - a.version);
   const production = versions.find((v) => v.stage === "production");
   return (
@@ -146,12 +131,7 @@ export function VersionsTable({ versions }: { versions: readonly ModelVersion[] 
       </thead>
       <tbody>
         {newestFirst.map((v) => (
-          <VersionRow
-            key={v.id}
-            version={v}
-            step={v.checkpoint === null ? undefined : steps.get(v.checkpoint)}
-            production={production}
-          />
+          <VersionRow key={v.id} version={v} production={production} />
         ))}
       </tbody>
     </table>
