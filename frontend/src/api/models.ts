@@ -102,7 +102,8 @@ export interface Checkpoint {
   state: CheckpointState;
   bytes: number | null;
   file_count: number | null;
-  sha256: string;
+  /** In the contract, not in the serializer in progress: unused here. */
+  sha256?: string;
   metrics: Record<string, number>;
   final: boolean;
   created_at: string;
@@ -160,6 +161,7 @@ export interface ModelVersion {
   base_model: { version: number | null; name: string; uri: string };
   job: number | null;
   metrics: Record<string, number>;
+  description?: string;
   stage: ModelStage;
   promoted_by: string | null;
   promoted_at: string | null;

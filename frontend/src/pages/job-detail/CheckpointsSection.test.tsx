@@ -16,7 +16,7 @@ function checkpoint(step: number, overrides: Record<string, unknown> = {}) {
     state: "complete",
     bytes: 12_500_000,
     file_count: 3,
-    sha256: "ab",
+
     metrics: { loss: 1.9134, lr: 0.0002 },
     final: false,
     created_at: new Date().toISOString(),
