@@ -6,6 +6,8 @@ import { JobDetailPage } from "./pages/JobDetailPage";
 import { JobNewPage } from "./pages/JobNewPage";
 import { JobsPage } from "./pages/JobsPage";
 import { LoginPage } from "./pages/LoginPage";
+import { ModelDetailPage, ModelVersionRedirect } from "./pages/ModelDetailPage";
+import { ModelsPage } from "./pages/ModelsPage";
 import { PlannerPage } from "./pages/PlannerPage";
 import { QueuePage } from "./pages/QueuePage";
 import { QuotasPage } from "./pages/QuotasPage";
@@ -32,6 +34,9 @@ export function AppRoutes() {
           <Route path="/jobs" element={<JobsPage />} />
           <Route path="/jobs/new" element={<JobNewPage />} />
           <Route path="/jobs/:id" element={<JobDetailPage />} />
+          <Route path="/models" element={<ModelsPage />} />
+          <Route path="/models/:id" element={<ModelDetailPage />} />
+          <Route path="/model-versions/:id" element={<ModelVersionRedirect />} />
           <Route path="/queue" element={<QueuePage />} />
           <Route path="/quotas" element={<QuotasPage />} />
           <Route path="/inventory" element={<InventoryPage />} />

@@ -2,13 +2,15 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { isActive } from "../lib/jobState";
 import { api } from "./endpoints";
 import type { JobFilters } from "./endpoints";
-import type { NodeListQuery, PlanSpec, QueueListQuery } from "./models";
+import type { NodeListQuery, PlanSpec, QueueListQuery, TemplatePlanRequest } from "./models";
 
 export const JOBS_REFRESH_MS = 2000;
 /** Discovery and agents report every minute or so; the inventory page asks a little more often. */
 export const INVENTORY_REFRESH_MS = 10_000;
 /** Quotas' use changes as jobs are admitted and finish; the scheduler passes every few seconds. */
 export const QUOTAS_REFRESH_MS = 5000;
+/** A running job reports metrics and checkpoints every few steps: its charts and tables follow. */
+export const TRAINING_REFRESH_MS = 5000;
 
 export const queryKeys = {
   me: ["me"] as const,
@@ -30,7 +32,22 @@ export const queryKeys = {
   priorityClasses: ["priority-classes"] as const,
   cohorts: ["cohorts"] as const,
   teamPolicies: ["team-policies"] as const,
+  jobMetrics: (job: number) => ["job-metrics", job] as const,
+  jobCheckpoints: (job: number) => ["checkpoints", { job }] as const,
+  models: (page: number) => ["models", page] as const,
+  model: (id: number) => ["model", id] as const,
+  modelVersions: (model: number) => ["model-versions", { model }] as const,
+  modelVersion: (id: number) => ["model-versions", id] as const,
+  versionLineage: (version: number) => ["model-versions", "lineage", version] as const,
+  jobTemplates: ["job-templates"] as const,
+  templatePlan: (spec: TemplatePlanSpec | null) => ["job-templates", "plan", spec] as const,
 };
+
+/** What a template's live estimate asks: the template's slug and the plan request. */
+export interface TemplatePlanSpec {
+  slug: string;
+  body: TemplatePlanRequest;
+}
 
 export function useMe() {
   return useQuery({ queryKey: queryKeys.me, queryFn: api.me, staleTime: 60_000 });
@@ -183,4 +200,61 @@ export function useTeamPolicies() {
 /** Only fetched where a form offers them (enabled). */
 export function usePriorityClasses({ enabled = true }: { enabled?: boolean } = {}) {
   return useQuery({ queryKey: queryKeys.priorityClasses, queryFn: api.priorityClasses, staleTime: 60_000, enabled });
+}
+
+/** Polls every TRAINING_REFRESH_MS while `active` (the job can still report), then stops. */
+const whileActive = (active: boolean) => (active ? TRAINING_REFRESH_MS : false);
+
+export function useJobMetrics(job: number, { active }: { active: boolean }) {
+  return useQuery({
+    queryKey: queryKeys.jobMetrics(job),
+    queryFn: () => api.jobMetrics(job),
+    refetchInterval: whileActive(active),
+  });
+}
+
+export function useJobCheckpoints(job: number, { active }: { active: boolean }) {
+  return useQuery({
+    queryKey: queryKeys.jobCheckpoints(job),
+    queryFn: () => api.jobCheckpoints(job),
+    refetchInterval: whileActive(active),
+  });
+}
+
+export function useModels(page: number) {
+  return useQuery({ queryKey: queryKeys.models(page), queryFn: () => api.models(page), placeholderData: keepPreviousData });
+}
+
+export function useModel(id: number) {
+  return useQuery({ queryKey: queryKeys.model(id), queryFn: () => api.model(id) });
+}
+
+export function useModelVersions(model: number) {
+  return useQuery({ queryKey: queryKeys.modelVersions(model), queryFn: () => api.modelVersions(model) });
+}
+
+export function useModelVersion(id: number, { enabled = true }: { enabled?: boolean } = {}) {
+  return useQuery({ queryKey: queryKeys.modelVersion(id), queryFn: () => api.modelVersion(id), enabled });
+}
+
+/** Fetched when its panel opens (enabled). */
+export function useVersionLineage(version: number, { enabled = true }: { enabled?: boolean } = {}) {
+  return useQuery({ queryKey: queryKeys.versionLineage(version), queryFn: () => api.versionLineage(version), enabled });
+}
+
+/** Templates ship with the server: they change on a deploy, not while the page is open. */
+export function useJobTemplates({ enabled = true }: { enabled?: boolean } = {}) {
+  return useQuery({ queryKey: queryKeys.jobTemplates, queryFn: api.jobTemplates, staleTime: 5 * 60_000, enabled });
+}
+
+/** The planner's answer for a template's job, as usePlanEstimate for a plain spec. */
+export function useTemplatePlan(spec: TemplatePlanSpec | null) {
+  return useQuery({
+    queryKey: queryKeys.templatePlan(spec),
+    queryFn: () => api.planTemplate(spec!.slug, spec!.body),
+    enabled: spec !== null,
+    staleTime: 60_000,
+    placeholderData: keepPreviousData,
+    retry: false,
+  });
 }

@@ -28,6 +28,7 @@ export function Layout() {
             Jobs
           </NavLink>
           <NavLink to="/jobs/new">Submit job</NavLink>
+          <NavLink to="/models">Models</NavLink>
           <NavLink to="/queue">Queue</NavLink>
           <NavLink to="/quotas">Quotas</NavLink>
           <NavLink to="/inventory">Inventory</NavLink>

@@ -1,3 +1,4 @@
+import type { UseQueryResult } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { ApiError } from "../api/client";
 import type { Estimate, PlanSpec } from "../api/models";
@@ -14,10 +15,18 @@ export const ESTIMATE_DEBOUNCE_MS = 300;
  * `refused` is the body of a 400, for field errors.
  */
 export function useLiveEstimate(spec: PlanSpec | null) {
+  return useLiveAnswer(spec, usePlanEstimate);
+}
+
+/**
+ * useLiveEstimate for any question whose answer is an estimate: `useAnswer` is the query hook
+ * that asks it (called with the settled spec, null while there is nothing to ask).
+ */
+export function useLiveAnswer<S>(spec: S | null, useAnswer: (settled: S | null) => UseQueryResult<Estimate>) {
   const key = spec === null ? null : JSON.stringify(spec);
   const settledKey = useDebouncedValue(key, ESTIMATE_DEBOUNCE_MS);
-  const settled = useMemo(() => (settledKey === null ? null : (JSON.parse(settledKey) as PlanSpec)), [settledKey]);
-  const query = usePlanEstimate(settled);
+  const settled = useMemo(() => (settledKey === null ? null : (JSON.parse(settledKey) as S)), [settledKey]);
+  const query = useAnswer(settled);
 
   // Keep the last answer through a refusal, so a half-typed field does not blank the results.
   const [lastAnswer, setLastAnswer] = useState<Estimate | undefined>(query.data);
@@ -37,3 +46,5 @@ export function useLiveEstimate(spec: PlanSpec | null) {
     query,
   };
 }
+
+export type LiveEstimate = ReturnType<typeof useLiveEstimate>;

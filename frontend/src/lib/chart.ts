@@ -15,3 +15,19 @@ export function loadBarChart(): Promise<typeof ChartInstance> {
   );
   return barChart;
 }
+
+let lineChart: Promise<typeof ChartInstance> | null = null;
+
+/**
+ * Chart.js with what a line chart over a numeric x axis needs (lines, points, linear axes,
+ * legend, tooltip); fetched once, on first use, like the bar chart.
+ */
+export function loadLineChart(): Promise<typeof ChartInstance> {
+  lineChart ??= import("chart.js").then(
+    ({ Chart, LineController, LineElement, PointElement, LinearScale, Legend, Tooltip }) => {
+      Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip);
+      return Chart;
+    },
+  );
+  return lineChart;
+}

@@ -1,5 +1,5 @@
-import type { Chart as ChartInstance, ChartConfiguration, ChartData } from "chart.js";
-import { useEffect, useId, useRef, useState } from "react";
+import type { ChartConfiguration, ChartData } from "chart.js";
+import { useId, useState } from "react";
 import { useSearchParams } from "react-router";
 import { INVENTORY_PAGE_SIZE } from "../api/endpoints";
 import type {
@@ -22,6 +22,8 @@ import {
 import { RelativeTime } from "../components/RelativeTime";
 import { EmptyState, ErrorState, Loading } from "../components/Status";
 import { loadBarChart } from "../lib/chart";
+import { useChart } from "../hooks/useChart";
+import { Pager } from "../components/Pager";
 import { formatBytes } from "../lib/units";
 
 // --- formatting -------------------------------------------------------------------------------
@@ -117,39 +119,6 @@ function chartConfig(data: ChartData<"bar", number[], string>): ChartConfigurati
 }
 
 function GpuOverviewChart({ summary }: { summary: AcceleratorSummary }) {
-  const canvas = useRef<HTMLCanvasElement>(null);
-  const chart = useRef<ChartInstance<"bar", number[], string> | null>(null);
-  const [failed, setFailed] = useState(false);
-
-  // The query keeps the same object while the numbers do not change, so this runs on change only.
-  useEffect(() => {
-    let cancelled = false;
-    loadBarChart().then(
-      (Chart) => {
-        if (cancelled || !canvas.current) return;
-        const data = chartData(summary);
-        if (chart.current) {
-          chart.current.data = data;
-          chart.current.update();
-        } else {
-          chart.current = new Chart(canvas.current, chartConfig(data));
-        }
-      },
-      () => setFailed(true),
-    );
-    return () => {
-      cancelled = true;
-    };
-  }, [summary]);
-
-  useEffect(
-    () => () => {
-      chart.current?.destroy();
-      chart.current = null;
-    },
-    [],
-  );
-
   const described = summary.models
     .map(
       (row) =>
@@ -157,6 +126,8 @@ function GpuOverviewChart({ summary }: { summary: AcceleratorSummary }) {
         `${row.unknown} without a load reading`,
     )
     .join("; ");
+  // The description holds every number drawn: a refetch with the same numbers draws nothing anew.
+  const { canvas, failed } = useChart<"bar", number[], string>(loadBarChart, () => chartConfig(chartData(summary)), described);
   return (
     <div className="gpu-chart" style={{ height: `${96 + 40 * summary.models.length}px` }}>
       {failed ? (
@@ -228,32 +199,6 @@ function GpuOverview({ cluster }: { cluster?: string }) {
 }
 
 // --- clusters → nodes → GPUs -----------------------------------------------------------------
-interface PagerProps {
-  page: number;
-  count: number;
-  hasNext: boolean;
-  onPage: (n: number) => void;
-}
-
-function Pager({ page, count, hasNext, onPage }: PagerProps) {
-  if (count <= INVENTORY_PAGE_SIZE) return null;
-  const first = (page - 1) * INVENTORY_PAGE_SIZE + 1;
-  const last = Math.min(count, page * INVENTORY_PAGE_SIZE);
-  return (
-    <nav className="pagination" aria-label="Pagination">
-      <span>
-        {first}–{last} of {count}
-      </span>
-      <button type="button" className="button-secondary" disabled={page <= 1} onClick={() => onPage(page - 1)}>
-        Previous
-      </button>
-      <button type="button" className="button-secondary" disabled={!hasNext} onClick={() => onPage(page + 1)}>
-        Next
-      </button>
-    </nav>
-  );
-}
-
 interface MeterProps {
   value: number;
   max: number;
@@ -526,7 +471,7 @@ function ClusterSection({ cluster }: { cluster: Cluster }) {
               </tbody>
             </table>
           </div>
-          <Pager page={page} count={data.count} hasNext={Boolean(data.next)} onPage={setPage} />
+          <Pager page={page} count={data.count} pageSize={INVENTORY_PAGE_SIZE} hasNext={Boolean(data.next)} onPage={setPage} />
         </>
       ) : null}
     </section>
@@ -602,7 +547,7 @@ function StorageSection() {
               ))}
             </tbody>
           </table>
-          <Pager page={page} count={data.count} hasNext={Boolean(data.next)} onPage={setPage} />
+          <Pager page={page} count={data.count} pageSize={INVENTORY_PAGE_SIZE} hasNext={Boolean(data.next)} onPage={setPage} />
         </>
       ) : null}
     </section>
@@ -650,7 +595,7 @@ function FabricSection() {
               ))}
             </tbody>
           </table>
-          <Pager page={page} count={data.count} hasNext={Boolean(data.next)} onPage={setPage} />
+          <Pager page={page} count={data.count} pageSize={INVENTORY_PAGE_SIZE} hasNext={Boolean(data.next)} onPage={setPage} />
         </>
       ) : null}
     </section>

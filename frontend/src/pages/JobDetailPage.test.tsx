@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import { makeJob, mockApi, renderPage } from "../test/utils";
+import { makeJob, mockApi, page, renderPage, type Handler, type MockResponse } from "../test/utils";
 import { JobDetailPage } from "./JobDetailPage";
 
 function detail(overrides: Record<string, unknown> = {}) {
@@ -28,6 +28,15 @@ function detail(overrides: Record<string, unknown> = {}) {
   };
 }
 
+/** The job's routes, with no metrics and no checkpoints unless a test gives them. */
+function mockJobApi(routes: Record<string, MockResponse | Handler>) {
+  return mockApi({
+    "GET /api/v1/job-metrics/": { body: { job: 7, series: [] } },
+    "GET /api/v1/checkpoints/": { body: page([]) },
+    ...routes,
+  });
+}
+
 describe("JobDetailPage", () => {
   it("says when an attempt ended for the cluster's sake, not the job's", async () => {
     const lost = {
@@ -38,7 +47,7 @@ describe("JobDetailPage", () => {
       message: "local no longer knows job 4f1c0a3e",
       finished_at: new Date().toISOString(),
     };
-    mockApi({
+    mockJobApi({
       "GET /api/v1/jobs/7/": { body: detail({ attempts: [lost, { ...detail().attempts[0], number: 2 }] }) },
       "GET /api/v1/jobs/7/logs/": { body: { attempt: 2, offset: 0, next_offset: 0, text: "", complete: false } },
     });
@@ -55,7 +64,7 @@ describe("JobDetailPage", () => {
       0: { text: "step 1\n", complete: false },
       7: { text: "done\n", complete: true },
     };
-    const { calls } = mockApi({
+    const { calls } = mockJobApi({
       "GET /api/v1/jobs/7/": () => ({ body: detail({ state, state_reason: state === "running" ? "Running on local-ray" : "" }) }),
       "GET /api/v1/jobs/7/logs/": (url) => {
         const offset = Number(url.searchParams.get("offset"));
@@ -83,7 +92,7 @@ describe("JobDetailPage", () => {
   });
 
   it("lists the pools a job accepts in order and marks the one it was admitted to", async () => {
-    mockApi({
+    mockJobApi({
       "GET /api/v1/jobs/7/": {
         body: detail({
           state: "running",
@@ -114,7 +123,7 @@ describe("JobDetailPage", () => {
   it("shows the pool and priority class, and for a pending job its place in the queue and why it waits", async () => {
     const reason = "Waiting for 8 × H100 SXM in pool gpu-a-h100-sxm: team demo uses 12 of its 16 guaranteed.";
     let state = "pending";
-    mockApi({
+    mockJobApi({
       "GET /api/v1/jobs/7/": () => ({
         body: detail({
           state,
@@ -157,7 +166,7 @@ describe("JobDetailPage", () => {
   });
 
   it("shows waiting for logs before any output", async () => {
-    mockApi({
+    mockJobApi({
       "GET /api/v1/jobs/7/": { body: detail({ state: "pending", attempts: [] }) },
       "GET /api/v1/jobs/7/logs/": { body: { attempt: null, offset: 0, next_offset: 0, text: "", complete: false } },
     });
@@ -169,7 +178,7 @@ describe("JobDetailPage", () => {
   it("cancels after confirmation and reports a conflict", async () => {
     const confirm = vi.fn(() => true);
     vi.stubGlobal("confirm", confirm);
-    const { calls } = mockApi({
+    const { calls } = mockJobApi({
       "GET /api/v1/jobs/7/": { body: detail() },
       "GET /api/v1/jobs/7/logs/": { body: { attempt: 1, offset: 0, next_offset: 0, text: "", complete: false } },
       "POST /api/v1/jobs/7/cancel/": { status: 409, body: { detail: "Job already finished." } },
@@ -183,7 +192,7 @@ describe("JobDetailPage", () => {
 
   it("does not cancel when the confirmation is declined", async () => {
     vi.stubGlobal("confirm", vi.fn(() => false));
-    const { calls } = mockApi({
+    const { calls } = mockJobApi({
       "GET /api/v1/jobs/7/": { body: detail() },
       "GET /api/v1/jobs/7/logs/": { body: { attempt: 1, offset: 0, next_offset: 0, text: "", complete: false } },
     });
@@ -207,7 +216,7 @@ describe("JobDetailPage", () => {
       explanation: "Does not fit: needs 1,043.4 GiB per GPU but H100 SXM has 79.6 GiB.",
       overridden: true,
     };
-    mockApi({
+    mockJobApi({
       "GET /api/v1/jobs/7/": { body: detail({ plan }) },
       "GET /api/v1/jobs/7/logs/": { body: { attempt: 1, offset: 0, next_offset: 0, text: "", complete: false } },
     });
@@ -224,7 +233,7 @@ describe("JobDetailPage", () => {
   });
 
   it("has no plan panel when the job was submitted without one", async () => {
-    mockApi({
+    mockJobApi({
       "GET /api/v1/jobs/7/": { body: detail({ plan: null }) },
       "GET /api/v1/jobs/7/logs/": { body: { attempt: 1, offset: 0, next_offset: 0, text: "", complete: false } },
     });
@@ -247,5 +256,57 @@ describe("JobDetailPage", () => {
     expect(await screen.findByRole("alert")).toHaveTextContent(
       "Job not found. Job #7 does not exist, or it belongs to a team you are not in.",
     );
+  });
+});
+
+describe("JobDetailPage — checkpointed jobs", () => {
+  const base = detail().attempts[0]!;
+  const finished = new Date().toISOString();
+
+  it("says why each attempt failed, where the next resumed from, and the job's checkpoint policy", async () => {
+    const attempts = [
+      {
+        ...base,
+        state: "lost",
+        failure_cause: "infrastructure",
+        failure_evidence: "node 10.0.0.4 stopped answering at 12:03",
+        finished_at: finished,
+      },
+      {
+        ...base,
+        id: "4f1c0a3e-0000-4000-8000-000000000002",
+        number: 2,
+        state: "failed",
+        failure_cause: "code",
+        message: "exit code 1",
+        resume_step: 40,
+        resume_uri: "file:///data/jobs/7/step-00000040/",
+        finished_at: finished,
+      },
+      { ...base, id: "4f1c0a3e-0000-4000-8000-000000000003", number: 3, resume_step: 60 },
+    ];
+    mockJobApi({
+      "GET /api/v1/jobs/7/": {
+        body: detail({
+          attempts,
+          retry_on_error: true,
+          checkpoint_policy: { keep_latest: 3, keep_best: 0 },
+        }),
+      },
+      "GET /api/v1/jobs/7/logs/": { body: { attempt: 3, offset: 0, next_offset: 0, text: "", complete: false } },
+    });
+    renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id" });
+
+    const first = await screen.findByTestId("attempt-1");
+    expect(within(first).getByTestId("failure-cause")).toHaveTextContent("the cluster's failure — retried from step 40");
+    expect(within(first).getByTestId("failure-evidence")).toHaveTextContent("node 10.0.0.4 stopped answering");
+    const second = screen.getByTestId("attempt-2");
+    expect(within(second).getByTestId("failure-cause")).toHaveTextContent("the job's own error — retried from step 60");
+    expect(within(second).getByTestId("resumed-from")).toHaveTextContent("resumed from step 40");
+    expect(within(screen.getByTestId("attempt-3")).getByTestId("resumed-from")).toHaveTextContent("resumed from step 60");
+    expect(screen.getByTestId("job-retry-on-error")).toHaveTextContent("yes: the job's own errors are retried too");
+    expect(await screen.findByTestId("checkpoint-policy")).toHaveTextContent("Keeps the latest 3.");
+    expect(screen.getByRole("heading", { name: "Training" })).toBeInTheDocument();
+    expect(await screen.findByText(/No metrics reported yet/)).toBeInTheDocument();
   });
 });

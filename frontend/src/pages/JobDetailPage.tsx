@@ -8,12 +8,14 @@ import { EstimatedStart } from "../components/EstimatedStart";
 import { RelativeTime } from "../components/RelativeTime";
 import { StateBadge } from "../components/StateBadge";
 import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Status";
-import type { JobDetail, JobPlan } from "../api/models";
-import { FitBadge, MemoryUse } from "../components/PlanFit";
+import type { JobCheckpointing, JobDetail } from "../api/models";
 import { useLogTail } from "../hooks/useLogTail";
 import { isActive, kindLabel, readRuntimeEnv } from "../lib/jobState";
-import { modeLabel } from "../lib/planSpec";
-import { formatCount, formatDuration } from "../lib/units";
+import { formatDuration } from "../lib/units";
+import { AttemptsTable } from "./job-detail/AttemptsTable";
+import { CheckpointsSection } from "./job-detail/CheckpointsSection";
+import { PlanPanel } from "./job-detail/PlanPanel";
+import { TrainingSection } from "./job-detail/TrainingSection";
 
 export function JobDetailPage() {
   const params = useParams();
@@ -49,7 +51,7 @@ function JobDetail({ id }: { id: number }) {
     }
     return <ErrorState error={job.error} title="Could not load this job" onRetry={() => void job.refetch()} />;
   }
-  const j = job.data;
+  const j: JobDetail & JobCheckpointing = job.data;
   const env = readRuntimeEnv(j.runtime_env);
 
   const onCancel = () => {
@@ -131,6 +133,16 @@ function JobDetail({ id }: { id: number }) {
         </dd>
         <dt>Max retries</dt>
         <dd>{j.max_retries}</dd>
+        {j.retry_on_error !== undefined && (
+          <>
+            <dt>Retry on error</dt>
+            <dd data-testid="job-retry-on-error">
+              {j.retry_on_error
+                ? "yes: the job's own errors are retried too, up to max retries"
+                : "no: only the cluster's failures are retried"}
+            </dd>
+          </>
+        )}
         <dt>Max runtime</dt>
         <dd data-testid="job-max-runtime" title="An attempt running longer is stopped and the job fails, without a retry">
           {j.max_runtime_seconds != null ? formatDuration(j.max_runtime_seconds) : <span className="muted">none</span>}
@@ -177,55 +189,14 @@ function JobDetail({ id }: { id: number }) {
 
       {j.plan && <PlanPanel plan={j.plan} />}
 
+      <TrainingSection jobId={j.id} active={active} />
+      <CheckpointsSection jobId={j.id} active={active} policy={j.checkpoint_policy} />
+
       <h2>Logs</h2>
       <LogPanel tail={tail} active={active} />
 
       <h2>Attempts</h2>
-      {j.attempts.length === 0 ? (
-        <EmptyState>No attempts yet{active ? " — the job is waiting to be dispatched" : ""}.</EmptyState>
-      ) : (
-        <table className="table" data-testid="job-attempts">
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">State</th>
-              <th scope="col">Remote ID</th>
-              <th scope="col">Dispatched</th>
-              <th scope="col">Started</th>
-              <th scope="col">Finished</th>
-              <th scope="col">Message</th>
-            </tr>
-          </thead>
-          <tbody>
-            {j.attempts.map((a) => (
-              <tr key={a.id}>
-                <td className="num">{a.number}</td>
-                <td>
-                  <StateBadge state={a.state} />
-                </td>
-                <td className="mono">{a.remote_id || "—"}</td>
-                <td>
-                  <RelativeTime iso={a.dispatched_at} />
-                </td>
-                <td>
-                  <RelativeTime iso={a.started_at} />
-                </td>
-                <td>
-                  <RelativeTime iso={a.finished_at} />
-                </td>
-                <td>
-                  {a.failure_cause === "infrastructure" && (
-                    <span className="badge" title="Retried without counting against max retries">
-                      the cluster's failure
-                    </span>
-                  )}{" "}
-                  {a.message}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <AttemptsTable attempts={j.attempts} active={active} />
 
       <h2>Events</h2>
       {j.events.length === 0 ? (
@@ -271,53 +242,6 @@ function QueueStatus({ job }: { job: JobDetail }) {
         Estimated start: <EstimatedStart estimate={job} />
       </span>
     </div>
-  );
-}
-
-/** The model as the submitter gave it: a known name, a parameter count or an architecture. */
-function describeModel(model: Record<string, unknown>): string {
-  if (typeof model.name === "string") return model.name;
-  if (typeof model.params === "number") return `${formatCount(model.params)} parameters`;
-  const arch = model.architecture as Record<string, unknown> | undefined;
-  if (arch && typeof arch === "object") return `Custom architecture (hidden ${String(arch.hidden)}, ${String(arch.layers)} layers)`;
-  return "—";
-}
-
-function describeWorkload(workload: Record<string, unknown>): string {
-  const parts = [modeLabel(String(workload.mode ?? "—"))];
-  if (typeof workload.batch === "number") parts.push(`micro-batch ${workload.batch}`);
-  if (typeof workload.seq === "number") parts.push(`${workload.seq} tokens per sequence`);
-  if (typeof workload.precision === "string") parts.push(workload.precision);
-  return parts.join(" · ");
-}
-
-/** What the planner said when the job was submitted. */
-function PlanPanel({ plan }: { plan: JobPlan }) {
-  return (
-    <>
-      <h2>Plan</h2>
-      <dl className="facts" data-testid="job-plan">
-        <dt>Model</dt>
-        <dd>{describeModel(plan.model)}</dd>
-        <dt>Workload</dt>
-        <dd>{describeWorkload(plan.workload)}</dd>
-        <dt>Fit</dt>
-        <dd>
-          <FitBadge fits={plan.fits} overridden={plan.overridden} /> on {plan.gpus} × {plan.accelerator}
-        </dd>
-        <dt>Memory per GPU</dt>
-        <dd>
-          <MemoryUse perGpu={plan.memory_per_gpu_bytes} headroom={plan.headroom_bytes} />
-          <span className="muted"> at the {plan.peak_phase}</span>
-        </dd>
-        <dt>Step time</dt>
-        <dd>{formatDuration(plan.step_time_s)}</dd>
-        <dt>Time to train</dt>
-        <dd>{plan.time_to_train_s == null ? <span className="muted">no token count given</span> : formatDuration(plan.time_to_train_s)}</dd>
-        <dt>Planner</dt>
-        <dd className="small">{plan.explanation}</dd>
-      </dl>
-    </>
   );
 }
 

@@ -1,5 +1,5 @@
-import type { Chart as ChartInstance, ChartConfiguration, ChartData } from "chart.js";
-import { useEffect, useRef, useState, type ReactNode } from "react";
+import type { ChartConfiguration, ChartData } from "chart.js";
+import { useState, type ReactNode } from "react";
 import type { Breakdown, Estimate, PlanMode, PlannerOptions, PlanSpec, Recommendation } from "../api/models";
 import { usePlannerOptions } from "../api/queries";
 import { Field } from "../components/Field";
@@ -7,6 +7,7 @@ import { FitBadge, MemoryUse } from "../components/PlanFit";
 import { EmptyState, ErrorState, Loading } from "../components/Status";
 import { useLiveEstimate } from "../hooks/useLiveEstimate";
 import { loadBarChart } from "../lib/chart";
+import { useChart } from "../hooks/useChart";
 import { assignErrors, type FlatErrors } from "../lib/fieldErrors";
 import {
   ATTENTION,
@@ -459,37 +460,7 @@ function chartConfig(data: BarData): ChartConfiguration<"bar", (number | null)[]
 }
 
 function BreakdownChart({ estimate }: { estimate: Estimate }) {
-  const canvas = useRef<HTMLCanvasElement>(null);
-  const chart = useRef<ChartInstance<"bar", (number | null)[], string> | null>(null);
-  const [failed, setFailed] = useState(false);
-
-  useEffect(() => {
-    let cancelled = false;
-    loadBarChart().then(
-      (Chart) => {
-        if (cancelled || !canvas.current) return;
-        const data = chartData(estimate);
-        if (chart.current) {
-          chart.current.data = data;
-          chart.current.update();
-        } else {
-          chart.current = new Chart(canvas.current, chartConfig(data));
-        }
-      },
-      () => setFailed(true),
-    );
-    return () => {
-      cancelled = true;
-    };
-  }, [estimate]);
-
-  useEffect(
-    () => () => {
-      chart.current?.destroy();
-      chart.current = null;
-    },
-    [],
-  );
+  const { canvas, failed } = useChart<"bar", (number | null)[], string>(loadBarChart, () => chartConfig(chartData(estimate)), JSON.stringify(chartData(estimate)));
 
   const described = parts(estimate)
     .map((part) => `${part.label} ${formatBytes(part.bytes)}`)

@@ -1,12 +1,13 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import type { Chart as ChartInstance, ChartConfiguration, ChartData } from "chart.js";
-import { useEffect, useId, useRef, useState, type FormEvent } from "react";
+import type { ChartConfiguration, ChartData } from "chart.js";
+import { useId, useState, type FormEvent } from "react";
 import { ApiError } from "../api/client";
 import { api } from "../api/endpoints";
 import type { Cluster, Cohort, Me, Quota, QuotaChanges, SchedulingPool, TeamPolicy } from "../api/models";
 import { queryKeys, useClusters, useCohorts, useMe, usePools, useQuotas, useTeamPolicies } from "../api/queries";
 import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Status";
 import { loadBarChart } from "../lib/chart";
+import { useChart } from "../hooks/useChart";
 import { assignErrors, type FlatErrors } from "../lib/fieldErrors";
 
 const number2 = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
@@ -83,9 +84,6 @@ function chartConfig(data: BarData, unit: string): ChartConfiguration<"bar", num
 }
 
 function QuotaChart({ pool, quotas }: { pool: string; quotas: readonly Quota[] }) {
-  const canvas = useRef<HTMLCanvasElement>(null);
-  const chart = useRef<ChartInstance<"bar", number[], string> | null>(null);
-  const [failed, setFailed] = useState(false);
   const unit = quotas[0]?.unit ?? "GPU";
   const described = quotas
     .map((q) => {
@@ -93,35 +91,11 @@ function QuotaChart({ pool, quotas }: { pool: string; quotas: readonly Quota[] }
       return `${q.team}: ${p.withinGuarantee} used within guarantee, ${p.borrowed} borrowed, ${p.lent} lent, ${p.idle} idle`;
     })
     .join("; ");
-
   // The description holds every number drawn: redraw when (and only when) it changes.
-  useEffect(() => {
-    let cancelled = false;
-    loadBarChart().then(
-      (Chart) => {
-        if (cancelled || !canvas.current) return;
-        const data = chartData(quotas);
-        if (chart.current) {
-          chart.current.data = data;
-          chart.current.update();
-        } else {
-          chart.current = new Chart(canvas.current, chartConfig(data, unit));
-        }
-      },
-      () => setFailed(true),
-    );
-    return () => {
-      cancelled = true;
-    };
-    // `described` stands for `quotas`: a refetch with the same numbers draws nothing anew.
-  }, [described, unit]);
-
-  useEffect(
-    () => () => {
-      chart.current?.destroy();
-      chart.current = null;
-    },
-    [],
+  const { canvas, failed } = useChart<"bar", number[], string>(
+    loadBarChart,
+    () => chartConfig(chartData(quotas), unit),
+    `${unit} ${described}`,
   );
 
   return (
