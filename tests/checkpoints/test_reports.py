@@ -254,3 +254,29 @@ def test_the_job_registers_its_result_with_its_lineage(world: Any, disk: Any) ->
         .status_code
         == 403
     )
+
+
+def test_the_models_list_names_versions_and_the_production_one(world: Any) -> None:
+    model = services.create_model(actor=world.member, team=world.alpha, name="m")
+    first = services.register_version(actor=world.member, model=model, uri="s3://b/m/1/")
+    second = services.register_version(actor=world.member, model=model, uri="s3://b/m/2/")
+    client = world.client(world.member)
+    assert (
+        client.post(f"/api/v1/model-versions/{first.pk}/promote/", {"stage": "production"}, format="json").status_code
+        == 200
+    )
+    promoted = client.post(f"/api/v1/model-versions/{second.pk}/promote/", {"stage": "production"}, format="json")
+    assert promoted.json()["stage"] == "production" and promoted.json()["promoted_by"] == "max"
+    first.refresh_from_db()
+    assert first.stage == "archived"  # one production version per model
+    services.create_model(actor=world.member, team=world.alpha, name="n")
+    with CaptureQueriesContext(connection) as queries:
+        listing = client.get("/api/v1/models/").json()
+    assert len(queries) <= 6  # no query per row
+    row = next(item for item in listing["results"] if item["name"] == "m")
+    assert row["versions"] == 2 and row["production_version"] == {"id": second.pk, "version": 2, "stage": "production"}
+    assert world.client(world.viewer).post(f"/api/v1/model-versions/{first.pk}/archive/").status_code == 403
+    assert world.client(world.outsider).get(f"/api/v1/model-versions/{first.pk}/").status_code == 404
+    assert (
+        client.post(f"/api/v1/model-versions/{first.pk}/promote/", {"stage": "bogus"}, format="json").status_code == 400
+    )
