@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -728,3 +729,38 @@ def sweep_writing(*, older_than_seconds: float = 30.0) -> int:
         except stores.StorageError as exc:
             log.info("checkpoints.sweep_storage_error", checkpoint=checkpoint_id, error=exc.message)
     return len(ids)
+
+
+@dataclass(frozen=True)
+class RecipeExample:
+    version_id: int
+    dataset: str
+
+
+def ensure_recipe_example(*, team_slug: str, root: Any, make_model: Any, make_dataset: Any) -> RecipeExample:
+    """What ``make run`` offers as a ready-to-submit LoRA job: checkpoint storage for the team's
+    organisation (a directory under ``root`` unless it has one), a small model and a dataset
+    made on this machine, and the model registered as ``tiny-llama`` v1. Idempotent."""
+    team = Team.objects.select_related("organisation").get(slug=team_slug)
+    storage = checkpoint_storage(team)
+    if storage is None:
+        storage, _ = StorageBackend.objects.get_or_create(
+            organisation=team.organisation,
+            name="local-checkpoints",
+            defaults={"kind": "local", "uri": str(root), "purpose": StoragePurpose.CHECKPOINTS},
+        )
+        audit.record("checkpoints.example_storage", storage, actor=None, team_id=team.pk, uri=storage.uri)
+    model_dir = Path(root) / "models" / "tiny-llama"
+    if not (model_dir / "config.json").exists():
+        make_model(model_dir, hidden=128, layers=2, heads=4)
+    dataset = Path(root) / "teams" / team.slug / "datasets" / "tiny-chat.jsonl"
+    if not dataset.exists():
+        dataset.parent.mkdir(parents=True, exist_ok=True)
+        make_dataset(dataset, lines=400)
+    model = Model.objects.filter(team=team, name="tiny-llama").first() or create_model(
+        actor=None, team=team, name="tiny-llama", description="A small random Llama made locally for the LoRA example"
+    )
+    version = model.versions.order_by("version").first() or register_version(
+        actor=None, model=model, uri=model_dir.as_uri() + "/"
+    )
+    return RecipeExample(version_id=version.pk, dataset=str(dataset))
