@@ -88,8 +88,9 @@ def team_settings(team: Team) -> TeamCheckpointSettings | None:
 def checkpoint_storage(team: Team, settings_row: TeamCheckpointSettings | None = None) -> StorageBackend | None:
     """The team's checkpoint storage: its own setting, else its organisation's first storage
     for checkpoints (by name)."""
-    if settings_row is not None and settings_row.storage is not None:
-        return settings_row.storage
+    row = settings_row if settings_row is not None else team_settings(team)
+    if row is not None and row.storage is not None:
+        return row.storage
     return (
         StorageBackend.objects.filter(organisation_id=team.organisation_id, purpose=StoragePurpose.CHECKPOINTS)
         .order_by("name")
@@ -389,11 +390,10 @@ def apply_retention(job: Job) -> list[int]:
     """Delete, from storage and then here, the job's complete checkpoints its retention does
     not keep; never one being written, one a model version uses, or one a live attempt was
     told to resume from. Records why each is kept or deleted. Returns the deleted ids."""
-    row = team_settings(job.team)
-    policy = retention_for(job, row)
     complete = list(Checkpoint.objects.filter(job=job, state=CheckpointState.COMPLETE))
     if not complete:
         return []
+    policy = retention_for(job, team_settings(job.team))
     protected: dict[int, str] = {}
     for checkpoint_id, model_name, version in ModelVersion.objects.filter(
         checkpoint__in=[c.pk for c in complete]
@@ -453,6 +453,8 @@ def _delete_checkpoint(checkpoint: Checkpoint, reason: str) -> bool:
 
 
 def retain_after_job(job_id: int) -> str:
+    if not Checkpoint.objects.filter(job_id=job_id, state=CheckpointState.COMPLETE).exists():
+        return "no checkpoints"  # most jobs: one query
     job = Job.objects.select_related("team").filter(pk=job_id).first()
     if job is None:
         return "missing"

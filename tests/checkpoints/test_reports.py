@@ -280,3 +280,17 @@ def test_the_models_list_names_versions_and_the_production_one(world: Any) -> No
     assert (
         client.post(f"/api/v1/model-versions/{first.pk}/promote/", {"stage": "bogus"}, format="json").status_code == 400
     )
+
+
+def test_a_teams_own_checkpoint_storage_wins_over_its_organisations(world: Any, disk: Any, tmp_path: Path) -> None:
+    from apps.checkpoints.models import TeamCheckpointSettings
+
+    own = StorageBackendFactory(organisation=world.org, name="zz-team", kind="local", uri=str(tmp_path / "team"))
+    TeamCheckpointSettings.objects.create(team=world.alpha, storage=own)
+    attempt = running(world)
+    body = job_client(attempt).get("/api/v1/job-reports/context/").json()
+    assert body["checkpoint_uri"].startswith(f"file://{tmp_path}/team/teams/alpha/")
+    other = running(world, team=world.beta)  # no setting: the organisation's first by name
+    assert (
+        job_client(other).get("/api/v1/job-reports/context/").json()["checkpoint_uri"].startswith(f"file://{disk.uri}/")
+    )
