@@ -145,16 +145,30 @@ def run_check(args: argparse.Namespace, work: Path) -> int:
                 "tokens_per_second_median": statistics.median(speeds[5:] or speeds),
                 "step_seconds_median": statistics.median(step_seconds) if step_seconds else None,
                 "peak_memory_gib": round(peak / 2**30, 2),
-                "planner_memory_per_gpu_gib": round(estimate.get("memory", {}).get("per_gpu_bytes", 0) / 2**30, 2)
-                if isinstance(estimate.get("memory"), dict)
-                else estimate.get("memory"),
+                "planner_memory_per_gpu_gib": round(estimate["memory_per_gpu_bytes"] / 2**30, 2),
+                "planner_step_seconds": estimate["step_time_s"],
                 "checkpoints": checkpoints,
-                "checkpoint_write_seconds": result.get("checkpoint_seconds"),
+                "checkpoint_write_mb_per_s": write_speed(work),
             },
             default=str,
         )
     )
     return 0
+
+
+def write_speed(work: Path) -> float | None:
+    """MB/s of the recipe's checkpoint saves, from its log lines' timing is not kept: measure one
+    save of the final checkpoint's files again through the client (same path, same storage)."""
+    from paddock import job
+
+    final = sorted((work / "storage").rglob("step-*"))
+    if not final:
+        return None
+    source = final[-1]
+    size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+    started = time.perf_counter()
+    job.save_checkpoint(str(source), 10**9, metrics={})
+    return round(size / (time.perf_counter() - started) / 1e6, 1)
 
 
 if __name__ == "__main__":
