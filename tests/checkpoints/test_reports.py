@@ -152,6 +152,17 @@ def test_a_job_token_reaches_only_its_own_job_and_ends_with_it(world: Any, disk:
     # A job token is no API token: the rest of the API refuses it.
     assert client.get("/api/v1/jobs/").status_code == 403
     assert client.get(f"/api/v1/checkpoints/?job={theirs.job_id}").status_code == 403
+    # A token for a job Paddock never ran (a valid MAC for an unknown attempt) is refused.
+    import uuid
+
+    unknown = APIClient()
+    unknown.credentials(HTTP_AUTHORIZATION=f"Bearer {job_tokens.mint(uuid.uuid4())}")
+    assert (
+        unknown.post(
+            "/api/v1/job-reports/metrics/", {"points": [{"step": 1, "values": {"x": 1}}]}, format="json"
+        ).status_code
+        == 401
+    )
     # A forged or altered token is refused.
     forged = APIClient()
     forged.credentials(HTTP_AUTHORIZATION=f"Bearer pdj_{mine.pk.hex}.{'0' * 64}")
