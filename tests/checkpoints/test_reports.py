@@ -254,3 +254,15 @@ def test_the_job_registers_its_result_with_its_lineage(world: Any, disk: Any) ->
         .status_code
         == 403
     )
+
+
+def test_the_models_list_names_its_production_version_by_number(world: Any, disk: Any) -> None:
+    model = services.create_model(actor=world.member, team=world.alpha, name="tiny-llama")
+    first = services.register_version(actor=world.member, model=model, uri=f"file://{disk.uri}/models/a/")
+    services.register_version(actor=world.member, model=model, uri=f"file://{disk.uri}/models/b/")
+    client = world.client(world.member)
+    [row] = client.get("/api/v1/models/").json()["results"]
+    assert row["production_version"] is None and row["latest_version"]["version"] == 2
+    assert client.post(f"/api/v1/model-versions/{first.pk}/promote/", {"stage": "production"}).status_code == 200
+    [row] = client.get("/api/v1/models/").json()["results"]
+    assert row["production_version"] == {"id": first.pk, "version": 1, "stage": "production"}

@@ -74,6 +74,16 @@ class ModelSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "stage": model.latest_version_stage,
         }
 
+    @extend_schema_field(VersionRefSerializer(allow_null=True))
+    def get_production_version(self, model: Any) -> dict[str, Any] | None:
+        if getattr(model, "production_version_id", None) is None:
+            return None
+        return {
+            "id": model.production_version_id,
+            "version": model.production_version_number,
+            "stage": Stage.PRODUCTION.value,
+        }
+
 
 class ModelCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     team = serializers.SlugField(max_length=63)
