@@ -50,7 +50,7 @@ class CheckpointSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
 class VersionRefSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.IntegerField()
     version = serializers.IntegerField()
-    stage = serializers.CharField()
+    stage = serializers.ChoiceField(choices=Stage.choices)
 
 
 class ModelSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
