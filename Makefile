@@ -57,7 +57,8 @@ run: venv frontend $(DATA)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py bootstrap_demo --cluster-address http://127.0.0.1:$(PADDOCK_RAY_DASHBOARD_PORT) --local-head-token
-	$(PY) manage.py runlocal
+	$(PY) manage.py bootstrap_recipe
+	PADDOCK_API_URL=$${PADDOCK_API_URL:-http://127.0.0.1:$(PADDOCK_PORT)} $(PY) manage.py runlocal
 
 # --- test --------------------------------------------------------------------------------
 lint: venv

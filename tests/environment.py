@@ -11,6 +11,10 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 # Close watching is for the live system; unit tests drive state changes themselves.
 os.environ.setdefault("PADDOCK_WATCH_SECONDS", "20")
 os.environ.setdefault("PADDOCK_BROKER_VISIBILITY_TIMEOUT", "10")
+# The suite's live server (pytest-django's ``live_server``) listens where the jobs it runs on the
+# test Ray head report to: the worker process dispatches them with this PADDOCK_API_URL.
+_API_ADDRESS = os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1:8791")
+os.environ.setdefault("PADDOCK_API_URL", f"http://{_API_ADDRESS}")
 
 
 def pytest_addoption(parser):  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -87,8 +88,9 @@ def team_settings(team: Team) -> TeamCheckpointSettings | None:
 def checkpoint_storage(team: Team, settings_row: TeamCheckpointSettings | None = None) -> StorageBackend | None:
     """The team's checkpoint storage: its own setting, else its organisation's first storage
     for checkpoints (by name)."""
-    if settings_row is not None and settings_row.storage is not None:
-        return settings_row.storage
+    row = settings_row if settings_row is not None else team_settings(team)
+    if row is not None and row.storage is not None:
+        return row.storage
     return (
         StorageBackend.objects.filter(organisation_id=team.organisation_id, purpose=StoragePurpose.CHECKPOINTS)
         .order_by("name")
@@ -388,11 +390,10 @@ def apply_retention(job: Job) -> list[int]:
     """Delete, from storage and then here, the job's complete checkpoints its retention does
     not keep; never one being written, one a model version uses, or one a live attempt was
     told to resume from. Records why each is kept or deleted. Returns the deleted ids."""
-    row = team_settings(job.team)
-    policy = retention_for(job, row)
     complete = list(Checkpoint.objects.filter(job=job, state=CheckpointState.COMPLETE))
     if not complete:
         return []
+    policy = retention_for(job, team_settings(job.team))
     protected: dict[int, str] = {}
     for checkpoint_id, model_name, version in ModelVersion.objects.filter(
         checkpoint__in=[c.pk for c in complete]
@@ -452,6 +453,8 @@ def _delete_checkpoint(checkpoint: Checkpoint, reason: str) -> bool:
 
 
 def retain_after_job(job_id: int) -> str:
+    if not Checkpoint.objects.filter(job_id=job_id, state=CheckpointState.COMPLETE).exists():
+        return "no checkpoints"  # most jobs: one query
     job = Job.objects.select_related("team").filter(pk=job_id).first()
     if job is None:
         return "missing"
@@ -728,3 +731,38 @@ def sweep_writing(*, older_than_seconds: float = 30.0) -> int:
         except stores.StorageError as exc:
             log.info("checkpoints.sweep_storage_error", checkpoint=checkpoint_id, error=exc.message)
     return len(ids)
+
+
+@dataclass(frozen=True)
+class RecipeExample:
+    version_id: int
+    dataset: str
+
+
+def ensure_recipe_example(*, team_slug: str, root: Any, make_model: Any, make_dataset: Any) -> RecipeExample:
+    """What ``make run`` offers as a ready-to-submit LoRA job: checkpoint storage for the team's
+    organisation (a directory under ``root`` unless it has one), a small model and a dataset
+    made on this machine, and the model registered as ``tiny-llama`` v1. Idempotent."""
+    team = Team.objects.select_related("organisation").get(slug=team_slug)
+    storage = checkpoint_storage(team)
+    if storage is None:
+        storage, _ = StorageBackend.objects.get_or_create(
+            organisation=team.organisation,
+            name="local-checkpoints",
+            defaults={"kind": "local", "uri": str(root), "purpose": StoragePurpose.CHECKPOINTS},
+        )
+        audit.record("checkpoints.example_storage", storage, actor=None, team_id=team.pk, uri=storage.uri)
+    model_dir = Path(root) / "models" / "tiny-llama"
+    if not (model_dir / "config.json").exists():
+        make_model(model_dir, hidden=128, layers=2, heads=4)
+    dataset = Path(root) / "teams" / team.slug / "datasets" / "tiny-chat.jsonl"
+    if not dataset.exists():
+        dataset.parent.mkdir(parents=True, exist_ok=True)
+        make_dataset(dataset, lines=400)
+    model = Model.objects.filter(team=team, name="tiny-llama").first() or create_model(
+        actor=None, team=team, name="tiny-llama", description="A small random Llama made locally for the LoRA example"
+    )
+    version = model.versions.order_by("version").first() or register_version(
+        actor=None, model=model, uri=model_dir.as_uri() + "/"
+    )
+    return RecipeExample(version_id=version.pk, dataset=str(dataset))

@@ -19,8 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.core import audit
@@ -956,19 +955,22 @@ def _overran(attempt: Attempt) -> bool:
 
 def overrunning_attempts(*, now: datetime | None = None) -> QuerySet[Attempt]:
     """Attempts on their cluster for longer than their job's declared max runtime (counted
-    from when the cluster started them, else from when they were sent)."""
-    one_second = Value(timedelta(seconds=1), output_field=DurationField())
-    deadline = ExpressionWrapper(
-        Coalesce("started_at", "dispatched_at") + F("job__max_runtime_seconds") * one_second,
-        output_field=DateTimeField(),
-    )
-    return (
+    from when the cluster started them, else from when they were sent).
+
+    The deadline is compared here, not in SQL: SQLite (the embedded default) cannot multiply a
+    duration, and the attempts that declare a max runtime and are on a cluster are few."""
+    now = now or timezone.now()
+    candidates = (
         Attempt.objects.remote_active()
         .filter(job__max_runtime_seconds__isnull=False)
-        .alias(deadline=deadline)  # type: ignore[return-value]  # (the stubs lose the model on alias)
-        .filter(deadline__lt=now or timezone.now())
-        .select_related("job__cluster", "job__team")
+        .values_list("pk", "started_at", "dispatched_at", "job__max_runtime_seconds")
     )
+    late = [
+        pk
+        for pk, started, dispatched, limit in candidates
+        if (started or dispatched) is not None and (started or dispatched) + timedelta(seconds=limit) < now
+    ]
+    return Attempt.objects.filter(pk__in=late).select_related("job__cluster", "job__team")
 
 
 def stop_overrunning(attempts: Iterable[Attempt] | None = None) -> int:

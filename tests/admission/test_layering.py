@@ -46,3 +46,16 @@ def test_quota_configuration_does_not_import_jobs() -> None:
 def test_the_scheduler_and_its_parts_live_in_admission() -> None:
     for gone in ["jobs/scheduler.py", "jobs/capacity_admission.py", "quotas/accounting.py", "quotas/placement.py"]:
         assert not (APPS / gone).exists(), gone
+
+
+@pytest.mark.parametrize(
+    "package", ["jobs", "quotas", "inventory", "tenancy", "core", "dispatch", "planner", "costs", "admission"]
+)
+def test_nothing_checkpoints_builds_on_imports_it(package: str) -> None:
+    """Checkpoints build on jobs (a new attempt's environment comes through a jobs signal), the
+    inventory (storage) and tenancy; none of those imports checkpoints back."""
+    offenders = {
+        path: sorted(name for name in names if name == "apps.checkpoints" or name.startswith("apps.checkpoints."))
+        for path, names in imported_modules(package).items()
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}

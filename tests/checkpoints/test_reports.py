@@ -152,6 +152,17 @@ def test_a_job_token_reaches_only_its_own_job_and_ends_with_it(world: Any, disk:
     # A job token is no API token: the rest of the API refuses it.
     assert client.get("/api/v1/jobs/").status_code == 403
     assert client.get(f"/api/v1/checkpoints/?job={theirs.job_id}").status_code == 403
+    # A token for a job Paddock never ran (a valid MAC for an unknown attempt) is refused.
+    import uuid
+
+    unknown = APIClient()
+    unknown.credentials(HTTP_AUTHORIZATION=f"Bearer {job_tokens.mint(uuid.uuid4())}")
+    assert (
+        unknown.post(
+            "/api/v1/job-reports/metrics/", {"points": [{"step": 1, "values": {"x": 1}}]}, format="json"
+        ).status_code
+        == 401
+    )
     # A forged or altered token is refused.
     forged = APIClient()
     forged.credentials(HTTP_AUTHORIZATION=f"Bearer pdj_{mine.pk.hex}.{'0' * 64}")
@@ -256,13 +267,41 @@ def test_the_job_registers_its_result_with_its_lineage(world: Any, disk: Any) ->
     )
 
 
-def test_the_models_list_names_its_production_version_by_number(world: Any, disk: Any) -> None:
-    model = services.create_model(actor=world.member, team=world.alpha, name="tiny-llama")
-    first = services.register_version(actor=world.member, model=model, uri=f"file://{disk.uri}/models/a/")
-    services.register_version(actor=world.member, model=model, uri=f"file://{disk.uri}/models/b/")
+def test_the_models_list_names_versions_and_the_production_one(world: Any) -> None:
+    model = services.create_model(actor=world.member, team=world.alpha, name="m")
+    first = services.register_version(actor=world.member, model=model, uri="s3://b/m/1/")
+    second = services.register_version(actor=world.member, model=model, uri="s3://b/m/2/")
     client = world.client(world.member)
-    [row] = client.get("/api/v1/models/").json()["results"]
-    assert row["production_version"] is None and row["latest_version"]["version"] == 2
-    assert client.post(f"/api/v1/model-versions/{first.pk}/promote/", {"stage": "production"}).status_code == 200
-    [row] = client.get("/api/v1/models/").json()["results"]
-    assert row["production_version"] == {"id": first.pk, "version": 1, "stage": "production"}
+    assert (
+        client.post(f"/api/v1/model-versions/{first.pk}/promote/", {"stage": "production"}, format="json").status_code
+        == 200
+    )
+    promoted = client.post(f"/api/v1/model-versions/{second.pk}/promote/", {"stage": "production"}, format="json")
+    assert promoted.json()["stage"] == "production" and promoted.json()["promoted_by"] == "max"
+    first.refresh_from_db()
+    assert first.stage == "archived"  # one production version per model
+    services.create_model(actor=world.member, team=world.alpha, name="n")
+    with CaptureQueriesContext(connection) as queries:
+        listing = client.get("/api/v1/models/").json()
+    assert len(queries) <= 6  # no query per row
+    row = next(item for item in listing["results"] if item["name"] == "m")
+    assert row["versions"] == 2 and row["production_version"] == {"id": second.pk, "version": 2, "stage": "production"}
+    assert world.client(world.viewer).post(f"/api/v1/model-versions/{first.pk}/archive/").status_code == 403
+    assert world.client(world.outsider).get(f"/api/v1/model-versions/{first.pk}/").status_code == 404
+    assert (
+        client.post(f"/api/v1/model-versions/{first.pk}/promote/", {"stage": "bogus"}, format="json").status_code == 400
+    )
+
+
+def test_a_teams_own_checkpoint_storage_wins_over_its_organisations(world: Any, disk: Any, tmp_path: Path) -> None:
+    from apps.checkpoints.models import TeamCheckpointSettings
+
+    own = StorageBackendFactory(organisation=world.org, name="zz-team", kind="local", uri=str(tmp_path / "team"))
+    TeamCheckpointSettings.objects.create(team=world.alpha, storage=own)
+    attempt = running(world)
+    body = job_client(attempt).get("/api/v1/job-reports/context/").json()
+    assert body["checkpoint_uri"].startswith(f"file://{tmp_path}/team/teams/alpha/")
+    other = running(world, team=world.beta)  # no setting: the organisation's first by name
+    assert (
+        job_client(other).get("/api/v1/job-reports/context/").json()["checkpoint_uri"].startswith(f"file://{disk.uri}/")
+    )

@@ -78,11 +78,7 @@ class ModelSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     def get_production_version(self, model: Any) -> dict[str, Any] | None:
         if getattr(model, "production_version_id", None) is None:
             return None
-        return {
-            "id": model.production_version_id,
-            "version": model.production_version_number,
-            "stage": Stage.PRODUCTION.value,
-        }
+        return {"id": model.production_version_id, "version": model.production_version_number, "stage": "production"}
 
 
 class ModelCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
