@@ -383,6 +383,7 @@ SPECTACULAR_SETTINGS = {
         "ClusterStateEnum": "apps.inventory.choices.ClusterState",
         "ClusterKindEnum": "apps.inventory.choices.ClusterKind",
         "TokenScopeEnum": "apps.tenancy.choices.TokenScope",
+        "ModelStageEnum": "apps.checkpoints.choices.Stage",
     },
 }
 

@@ -50,7 +50,7 @@ class CheckpointSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
 class VersionRefSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.IntegerField()
     version = serializers.IntegerField()
-    stage = serializers.CharField()
+    stage = serializers.ChoiceField(choices=Stage.choices)
 
 
 class ModelSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -98,8 +98,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):  # type: ignore[type-
     team = serializers.CharField(source="model.team.slug", read_only=True)
     checkpoint_step = serializers.IntegerField(source="checkpoint.step", read_only=True, allow_null=True, default=None)
     base_model = serializers.SerializerMethodField()
-    promoted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Null until promoted (promoted_by), or once the user is deleted (both).
+    promoted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ModelVersion

@@ -6,7 +6,8 @@ import contextlib
 from typing import Any
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -25,6 +26,7 @@ from apps.jobs.api.submission import prepare_submission
 from apps.jobs.models import Job
 from apps.jobs.querysets import attach_queue_positions
 from apps.planner import services as planner
+from apps.planner.api.serializers import EstimateSerializer
 from apps.planner.estimator import SpecError
 from apps.tenancy.models import Team
 from apps.tenancy.scoping import caller_roles
@@ -104,7 +106,7 @@ class TemplatePlanView(APIView):
 
     @extend_schema(
         request=TemplateSubmitSerializer,
-        responses={200: OpenApiResponse(description="The planner's answer, as POST /plan/ gives it")},
+        responses={200: EstimateSerializer},
     )
     def post(self, request: Request, slug: str) -> Response:
         template = _template(slug)
@@ -134,7 +136,18 @@ class TemplatePlanView(APIView):
 class TemplateSubmitView(APIView):
     """Submit a template's job: an ordinary job in the queue, with its lineage recorded."""
 
-    @extend_schema(request=TemplateSubmitSerializer, responses={201: JobSerializer, 200: JobSerializer})
+    @extend_schema(
+        request=TemplateSubmitSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="A repeat with the same key returns the first job (200) instead of a new one.",
+            )
+        ],
+        responses={201: JobSerializer, 200: JobSerializer},
+    )
     def post(self, request: Request, slug: str) -> Response:
         template = _template(slug)
         serializer = TemplateSubmitSerializer(data=request.data)

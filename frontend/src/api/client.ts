@@ -63,16 +63,6 @@ const options = {
 export const client = createClient<paths>(options);
 client.use(csrf);
 
-/**
- * The same client for endpoints the generated schema does not have yet (issue 11's checkpoints,
- * metrics, models and templates, written by hand from the contract in ./models.ts). Every call
- * through it names its result type in endpoints.ts; move a call to `client` once gen:api has
- * its path.
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const pendingClient = createClient<any>(options);
-pendingClient.use(csrf);
-
 interface FetchResult<T> {
   data?: T;
   error?: unknown;

@@ -1,20 +1,11 @@
 // Every call the dashboard makes. Pages use these through the hooks in ./queries.ts.
-import { ApiError, client, pendingClient, unwrap } from "./client";
+import { ApiError, client, unwrap } from "./client";
 import type {
   ApiTokenCreateRequest,
-  Checkpoint,
-  JobMetrics,
-  JobTemplate,
-  Lineage,
-  ModelStage,
-  ModelVersion,
-  Paginated,
-  RegisteredModel,
+  PromotionStage,
   TemplatePlanRequest,
   TemplateSubmitRequest,
   JobCreateRequest,
-  Estimate,
-  Job,
   JobKind,
   JobListQuery,
   JobState,
@@ -35,11 +26,6 @@ export const QUEUE_PAGE_SIZE = 50;
 export const MODELS_PAGE_SIZE = 25;
 /** Points per series the training chart asks for (the server downsamples to this). */
 export const METRICS_MAX_POINTS = 500;
-
-/** A call through pendingClient, typed by hand (see models.ts) until the schema has it. */
-function pending<T>(call: Promise<{ data?: unknown; error?: unknown; response: Response }>): Promise<T> {
-  return unwrap(call) as Promise<T>;
-}
 
 export interface JobFilters {
   state?: string;
@@ -159,58 +145,41 @@ export const api = {
     (await unwrap(client.GET("/api/v1/priority-classes/", { params: { query: { page_size: ALL } } }))).results,
   /** A job's metrics, one series per name, downsampled by the server to `maxPoints` each. */
   jobMetrics: (job: number, maxPoints = METRICS_MAX_POINTS) =>
-    pending<JobMetrics>(pendingClient.GET("/api/v1/job-metrics/", { params: { query: { job, max_points: maxPoints } } })),
+    unwrap(client.GET("/api/v1/job-metrics/", { params: { query: { job, max_points: maxPoints } } })),
 
   /** Every checkpoint of one job (kept and deleted), on one page. */
   jobCheckpoints: async (job: number) =>
-    (
-      await pending<Paginated<Checkpoint>>(
-        pendingClient.GET("/api/v1/checkpoints/", { params: { query: { job, page_size: ALL } } }),
-      )
-    ).results,
+    (await unwrap(client.GET("/api/v1/checkpoints/", { params: { query: { job, page_size: ALL } } }))).results,
 
   models: (page: number) =>
-    pending<Paginated<RegisteredModel>>(
-      pendingClient.GET("/api/v1/models/", { params: { query: { page, page_size: MODELS_PAGE_SIZE } } }),
-    ),
+    unwrap(client.GET("/api/v1/models/", { params: { query: { page, page_size: MODELS_PAGE_SIZE } } })),
 
-  model: (id: number) => pending<RegisteredModel>(pendingClient.GET("/api/v1/models/{id}/", { params: { path: { id } } })),
+  model: (id: number) => unwrap(client.GET("/api/v1/models/{id}/", { params: { path: { id } } })),
 
   /** Every version of one model, on one page. */
   modelVersions: async (model: number) =>
-    (
-      await pending<Paginated<ModelVersion>>(
-        pendingClient.GET("/api/v1/model-versions/", { params: { query: { model, page_size: ALL } } }),
-      )
-    ).results,
+    (await unwrap(client.GET("/api/v1/model-versions/", { params: { query: { model, page_size: ALL } } }))).results,
 
-  modelVersion: (id: number) =>
-    pending<ModelVersion>(pendingClient.GET("/api/v1/model-versions/{id}/", { params: { path: { id } } })),
+  modelVersion: (id: number) => unwrap(client.GET("/api/v1/model-versions/{id}/", { params: { path: { id } } })),
 
-  promoteVersion: (id: number, stage: Exclude<ModelStage, "archived">) =>
-    pending<ModelVersion>(
-      pendingClient.POST("/api/v1/model-versions/{id}/promote/", { params: { path: { id } }, body: { stage } }),
-    ),
+  promoteVersion: (id: number, stage: PromotionStage) =>
+    unwrap(client.POST("/api/v1/model-versions/{id}/promote/", { params: { path: { id } }, body: { stage } })),
 
   archiveVersion: (id: number) =>
-    pending<ModelVersion>(pendingClient.POST("/api/v1/model-versions/{id}/archive/", { params: { path: { id } } })),
+    unwrap(client.POST("/api/v1/model-versions/{id}/archive/", { params: { path: { id } } })),
 
   versionLineage: (id: number) =>
-    pending<Lineage>(pendingClient.GET("/api/v1/model-versions/{id}/lineage/", { params: { path: { id } } })),
+    unwrap(client.GET("/api/v1/model-versions/{id}/lineage/", { params: { path: { id } } })),
 
-  /** The job templates (a plain list; a paginated answer is read too). */
-  jobTemplates: async () => {
-    const data = await pending<JobTemplate[] | Paginated<JobTemplate>>(pendingClient.GET("/api/v1/job-templates/", {}));
-    return Array.isArray(data) ? data : data.results;
-  },
+  jobTemplates: () => unwrap(client.GET("/api/v1/job-templates/")),
 
   /** The planner's estimate for a template's job (the same answer as the planner's estimate). */
   planTemplate: (slug: string, body: TemplatePlanRequest) =>
-    pending<Estimate>(pendingClient.POST("/api/v1/job-templates/{slug}/plan/", { params: { path: { slug } }, body })),
+    unwrap(client.POST("/api/v1/job-templates/{slug}/plan/", { params: { path: { slug } }, body })),
 
   submitTemplate: (slug: string, body: TemplateSubmitRequest, idempotencyKey?: string) =>
-    pending<Job>(
-      pendingClient.POST("/api/v1/job-templates/{slug}/submit/", {
+    unwrap(
+      client.POST("/api/v1/job-templates/{slug}/submit/", {
         params: { path: { slug }, header: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {} },
         body,
       }),

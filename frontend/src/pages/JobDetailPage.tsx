@@ -8,7 +8,7 @@ import { EstimatedStart } from "../components/EstimatedStart";
 import { RelativeTime } from "../components/RelativeTime";
 import { StateBadge } from "../components/StateBadge";
 import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Status";
-import type { JobCheckpointing, JobDetail } from "../api/models";
+import type { JobDetail } from "../api/models";
 import { useLogTail } from "../hooks/useLogTail";
 import { isActive, kindLabel, readRuntimeEnv } from "../lib/jobState";
 import { formatDuration } from "../lib/units";
@@ -51,7 +51,7 @@ function JobDetail({ id }: { id: number }) {
     }
     return <ErrorState error={job.error} title="Could not load this job" onRetry={() => void job.refetch()} />;
   }
-  const j: JobDetail & JobCheckpointing = job.data;
+  const j = job.data;
   const env = readRuntimeEnv(j.runtime_env);
 
   const onCancel = () => {
@@ -133,16 +133,12 @@ function JobDetail({ id }: { id: number }) {
         </dd>
         <dt>Max retries</dt>
         <dd>{j.max_retries}</dd>
-        {j.retry_on_error !== undefined && (
-          <>
-            <dt>Retry on error</dt>
-            <dd data-testid="job-retry-on-error">
-              {j.retry_on_error
-                ? "yes: the job's own errors are retried too, up to max retries"
-                : "no: only the cluster's failures are retried"}
-            </dd>
-          </>
-        )}
+        <dt>Retry on error</dt>
+        <dd data-testid="job-retry-on-error">
+          {j.retry_on_error
+            ? "yes: the job's own errors are retried too, up to max retries"
+            : "no: only the cluster's failures are retried"}
+        </dd>
         <dt>Max runtime</dt>
         <dd data-testid="job-max-runtime" title="An attempt running longer is stopped and the job fails, without a retry">
           {j.max_runtime_seconds != null ? formatDuration(j.max_runtime_seconds) : <span className="muted">none</span>}

@@ -1,6 +1,7 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
+import type { PromotionStage } from "../api/models";
 import { makeLineage, makeModel, makeVersion } from "../test/registry";
 import { mockApi, page, renderPage } from "../test/utils";
 import { ModelDetailPage, ModelVersionRedirect } from "./ModelDetailPage";
@@ -18,7 +19,7 @@ describe("ModelsPage", () => {
     const [, first, second] = within(table).getAllByRole("row");
     expect(within(first!).getByRole("link", { name: "tiny-lora" })).toHaveAttribute("href", "/models/3");
     expect(first).toHaveTextContent("demo");
-    expect(within(first!).getByRole("link", { name: "version #11" })).toHaveAttribute("href", "/models/3#version-11");
+    expect(within(first!).getByRole("link", { name: "v1" })).toHaveAttribute("href", "/models/3#version-11");
     expect(first).toHaveTextContent("v2 staging");
     expect(second).toHaveTextContent("none");
   });
@@ -43,7 +44,7 @@ describe("ModelDetailPage", () => {
       "GET /api/v1/models/3/": { body: makeModel() },
       "GET /api/v1/model-versions/": () => ({ body: page(versions) }),
       "POST /api/v1/model-versions/12/promote/": (_url, { body }) => {
-        const stage = (body as { stage: string }).stage;
+        const stage = (body as { stage: PromotionStage }).stage;
         versions = versions.map((v) =>
           v.id === 12 ? { ...v, stage, promoted_by: "bob" } : stage === "production" ? { ...v, stage: "archived" } : v,
         );

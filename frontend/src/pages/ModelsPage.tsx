@@ -8,12 +8,11 @@ import { RelativeTime } from "../components/RelativeTime";
 import { EmptyState, ErrorState, Loading } from "../components/Status";
 import { StageBadge } from "./models/StageBadge";
 
-/** The production version as the list knows it: its number when it is also the latest. */
+/** The version in production, by number, linked to its row on the model's page. */
 function ProductionVersion({ model }: { model: RegisteredModel }) {
-  if (model.production_version == null) return <span className="muted">none</span>;
-  const latest = model.latest_version;
-  const label = latest && latest.id === model.production_version ? `v${latest.version}` : `version #${model.production_version}`;
-  return <Link to={`/models/${model.id}#version-${model.production_version}`}>{label}</Link>;
+  const production = model.production_version;
+  if (production == null) return <span className="muted">none</span>;
+  return <Link to={`/models/${model.id}#version-${production.id}`}>v{production.version}</Link>;
 }
 
 /** The model registry: every model of the caller's teams. */

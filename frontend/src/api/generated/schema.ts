@@ -186,6 +186,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/checkpoints/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A team's checkpoints, newest first; filter by job, team and state. */
+        get: operations["checkpoints_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/checkpoints/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A team's checkpoints, newest first; filter by job, team and state. */
+        get: operations["checkpoints_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/clusters/": {
         parameters: {
             query?: never;
@@ -299,6 +333,194 @@ export interface paths {
         patch: operations["cohorts_partial_update"];
         trace?: never;
     };
+    "/api/v1/job-metrics/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The metrics a job reported, per name, as [step, value] pairs (downsampled when long). */
+        get: operations["job_metrics_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/job-reports/checkpoint-uploads/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Where to write a checkpoint's files
+         * @description Base: job tokens only, JSON only.
+         */
+        post: operations["job_reports_checkpoint_uploads_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/job-reports/checkpoints/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report a checkpoint the job wrote
+         * @description Base: job tokens only, JSON only.
+         */
+        post: operations["job_reports_checkpoints_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/job-reports/context/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a running job is told about itself
+         * @description Base: job tokens only, JSON only.
+         */
+        get: operations["job_reports_context_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/job-reports/downloads/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Read files back
+         * @description Base: job tokens only, JSON only.
+         */
+        post: operations["job_reports_downloads_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/job-reports/metrics/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report metrics
+         * @description Base: job tokens only, JSON only.
+         */
+        post: operations["job_reports_metrics_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/job-reports/model-versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register the job's result
+         * @description Base: job tokens only, JSON only.
+         */
+        post: operations["job_reports_model_versions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/job-templates/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The job templates Paddock ships (one today: LoRA fine-tuning). */
+        get: operations["job_templates_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/job-templates/{slug}/plan/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The planner's estimate for a template's job before it is submitted. */
+        post: operations["job_templates_plan_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/job-templates/{slug}/submit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Submit a template's job: an ordinary job in the queue, with its lineage recorded. */
+        post: operations["job_templates_submit_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/": {
         parameters: {
             query?: never;
@@ -399,6 +621,127 @@ export interface paths {
          * @description Training, fine-tuning and batch jobs of the caller's teams.
          */
         post: operations["jobs_reconcile_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/model-versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Versions of a team's models: register, promote, archive, and walk their lineage. */
+        get: operations["model_versions_list"];
+        put?: never;
+        /** @description Versions of a team's models: register, promote, archive, and walk their lineage. */
+        post: operations["model_versions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/model-versions/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Versions of a team's models: register, promote, archive, and walk their lineage. */
+        get: operations["model_versions_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/model-versions/{id}/archive/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Versions of a team's models: register, promote, archive, and walk their lineage. */
+        post: operations["model_versions_archive_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/model-versions/{id}/lineage/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Versions of a team's models: register, promote, archive, and walk their lineage. */
+        get: operations["model_versions_lineage_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/model-versions/{id}/promote/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Versions of a team's models: register, promote, archive, and walk their lineage. */
+        post: operations["model_versions_promote_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A team's registered models with their version counts and production version. */
+        get: operations["models_list"];
+        put?: never;
+        /** @description A team's registered models with their version counts and production version. */
+        post: operations["models_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A team's registered models with their version counts and production version. */
+        get: operations["models_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1212,6 +1555,12 @@ export interface components {
              *     * `infrastructure` - The cluster (it lost the job, a node or the job's supervisor died)
              */
             readonly failure_cause: components["schemas"]["FailureCauseEnum"] | components["schemas"]["BlankEnum"];
+            /** @description What the cause was read from: the cluster's error type, exit code, log line */
+            readonly failure_evidence: string;
+            /** @description The step of the checkpoint this attempt was told to resume from */
+            readonly resume_step: number | null;
+            /** @description That checkpoint's URI */
+            readonly resume_uri: string;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -1238,6 +1587,11 @@ export interface components {
          * @enum {string}
          */
         AttentionEnum: "flash" | "eager";
+        BaseModel: {
+            version: number | null;
+            name: string;
+            uri: string;
+        };
         /**
          * @description * `bf16` - bf16
          *     * `int8` - int8
@@ -1245,6 +1599,12 @@ export interface components {
          * @enum {string}
          */
         BasePrecisionEnum: "bf16" | "int8" | "int4";
+        /**
+         * @description * `min` - Lowest is best
+         *     * `max` - Highest is best
+         * @enum {string}
+         */
+        BestModeEnum: "min" | "max";
         /** @enum {unknown} */
         BlankEnum: "";
         /**
@@ -1264,6 +1624,67 @@ export interface components {
             communication_buffers: number;
             framework_overhead: number;
         };
+        Checkpoint: {
+            readonly id: number;
+            readonly job: number;
+            readonly job_name: string;
+            readonly team: string;
+            /** Format: uuid */
+            readonly attempt: string;
+            readonly attempt_number: number;
+            readonly step: number;
+            readonly uri: string;
+            readonly state: components["schemas"]["CheckpointStateEnum"];
+            /** @description Measured on the storage, not reported */
+            readonly bytes: number | null;
+            readonly file_count: number | null;
+            /** @description Of its files' paths and contents, when small enough to read */
+            readonly sha256: string;
+            readonly metrics: unknown;
+            /** @description The job's last checkpoint */
+            readonly final: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly completed_at: string | null;
+            /** Format: date-time */
+            readonly deleted_at: string | null;
+            readonly deletion_reason: string;
+            /** @description Why retention kept it */
+            readonly retained_because: string;
+            readonly model_versions: number[];
+        };
+        CheckpointInRequest: {
+            uri: string;
+            /** Format: int64 */
+            step: number;
+            metrics?: {
+                [key: string]: number;
+            };
+            /** @default false */
+            final: boolean;
+        };
+        /** @description Which of the job's checkpoints retention keeps; a key left out takes the team's default. */
+        CheckpointPolicy: {
+            keep_latest?: number | null;
+            keep_best?: number | null;
+            best_metric?: string;
+            best_mode?: components["schemas"]["BestModeEnum"];
+        };
+        /** @description Which of the job's checkpoints retention keeps; a key left out takes the team's default. */
+        CheckpointPolicyRequest: {
+            keep_latest?: number | null;
+            keep_best?: number | null;
+            best_metric?: string;
+            best_mode?: components["schemas"]["BestModeEnum"];
+        };
+        /**
+         * @description * `writing` - Writing (reported; Paddock is measuring it)
+         *     * `complete` - Complete
+         *     * `deleted` - Deleted
+         * @enum {string}
+         */
+        CheckpointStateEnum: "writing" | "complete" | "deleted";
         /** @description A cluster as teams see it; credentials are never returned. */
         Cluster: {
             readonly id: number;
@@ -1388,6 +1809,15 @@ export interface components {
             /** Format: double */
             mfu: number;
         };
+        Context: {
+            job: number;
+            attempt: number;
+            /** @description The job's checkpoint prefix; empty: the team has no storage */
+            checkpoint_uri: string;
+            /** @description local, s3, or empty */
+            storage: string;
+            resume_from: components["schemas"]["Resume"] | null;
+        };
         Cost: {
             currency: string | null;
             /** Format: decimal */
@@ -1407,6 +1837,9 @@ export interface components {
             /** Format: date */
             as_of?: string | null;
             source: string;
+        };
+        DownloadInRequest: {
+            uri: string;
         };
         Estimate: {
             model: components["schemas"]["ModelRead"];
@@ -1483,6 +1916,27 @@ export interface components {
          * @enum {string}
          */
         FairSharingStrategiesEnum: "LessThanOrEqualToFinalShare" | "LessThanInitialShare";
+        FileInRequest: {
+            path: string;
+            /** Format: int64 */
+            size: number;
+        };
+        FileOut: {
+            path: string;
+            size?: number;
+            /** @description Object stores: a presigned URL (PUT to write, GET to read) */
+            url?: string;
+            headers?: {
+                [key: string]: string;
+            };
+            /** @description File systems: where to write or read it */
+            local_path?: string;
+        };
+        FilesOut: {
+            uri: string;
+            directory?: string;
+            files: components["schemas"]["FileOut"][];
+        };
         /**
          * @description * `hf` - hf
          *     * `megatron` - megatron
@@ -1564,6 +2018,10 @@ export interface components {
             readonly runtime_env: components["schemas"]["RuntimeEnv"];
             readonly resources: components["schemas"]["ResourcesRead"];
             readonly max_retries: number;
+            /** @description Retry the job's own errors (a non-zero exit) too, up to max_retries; the cluster's failures are always retried from the latest checkpoint. */
+            readonly retry_on_error: boolean;
+            /** @description Its checkpoints' retention as it asked for it (empty keys: the team's defaults) */
+            readonly checkpoint_policy: components["schemas"]["CheckpointPolicy"];
             /** @description An attempt running longer is stopped and the job fails; null: none */
             readonly max_runtime_seconds: number | null;
             readonly priority: number;
@@ -1607,8 +2065,17 @@ export interface components {
             entrypoint: string;
             runtime_env?: components["schemas"]["RuntimeEnvRequest"];
             resources?: components["schemas"]["ResourcesRequest"];
-            /** @default 0 */
+            /**
+             * @description Retries after the cluster's failures (at least PADDOCK_INFRASTRUCTURE_RETRIES), and after the job's own errors when retry_on_error is set. Each retry resumes from the latest complete checkpoint.
+             * @default 0
+             */
             max_retries: number;
+            /**
+             * @description Retry the job's own errors (a non-zero exit) too, up to max_retries.
+             * @default false
+             */
+            retry_on_error: boolean;
+            checkpoint_policy?: components["schemas"]["CheckpointPolicyRequest"];
             /** @description Stop an attempt that runs longer than this (seconds, at most 30 days): the job then fails, without a retry. Empty: no limit. */
             max_runtime_seconds?: number | null;
             /** @default 0 */
@@ -1637,6 +2104,10 @@ export interface components {
             readonly runtime_env: components["schemas"]["RuntimeEnv"];
             readonly resources: components["schemas"]["ResourcesRead"];
             readonly max_retries: number;
+            /** @description Retry the job's own errors (a non-zero exit) too, up to max_retries; the cluster's failures are always retried from the latest checkpoint. */
+            readonly retry_on_error: boolean;
+            /** @description Its checkpoints' retention as it asked for it (empty keys: the team's defaults) */
+            readonly checkpoint_policy: components["schemas"]["CheckpointPolicy"];
             /** @description An attempt running longer is stopped and the job fails; null: none */
             readonly max_runtime_seconds: number | null;
             readonly priority: number;
@@ -1701,6 +2172,10 @@ export interface components {
             /** @description True when the job has finished and this is the end of its log. */
             complete: boolean;
         };
+        JobMetrics: {
+            job: number;
+            series: components["schemas"]["MetricSeries"][];
+        };
         JobPlan: {
             model: {
                 [key: string]: unknown;
@@ -1747,6 +2222,41 @@ export interface components {
          * @enum {string}
          */
         KvPrecisionEnum: "bf16" | "fp16" | "fp8" | "int8";
+        Lineage: {
+            version: components["schemas"]["ModelVersion"];
+            checkpoint: components["schemas"]["Checkpoint"] | null;
+            attempt: components["schemas"]["LineageAttempt"] | null;
+            job: components["schemas"]["LineageJob"] | null;
+            base_model: components["schemas"]["LineageBase"];
+            derived_jobs: components["schemas"]["LineageRef"][];
+            /** @description Endpoints serving it (none yet) */
+            endpoints: {
+                [key: string]: unknown;
+            }[];
+        };
+        LineageAttempt: {
+            /** Format: uuid */
+            id: string;
+            number: number;
+            state: string;
+            resume_step: number | null;
+        };
+        LineageBase: {
+            version: components["schemas"]["ModelVersion"] | null;
+            uri: string;
+        };
+        LineageJob: {
+            id: number;
+            name: string;
+            state: string;
+            kind: string;
+            team: string;
+        };
+        LineageRef: {
+            id: number;
+            name: string;
+            state: string;
+        };
         LoginRequest: {
             username: string;
             password: string;
@@ -1763,6 +2273,25 @@ export interface components {
             slug: string;
             name: string;
             role: string;
+        };
+        MetricPointInRequest: {
+            /** Format: int64 */
+            step: number;
+            values: {
+                [key: string]: number;
+            };
+        };
+        MetricSeries: {
+            name: string;
+            /** @description [step, value] pairs in step order */
+            points: number[][];
+            /** @description Bucket means: the series had more points than asked for */
+            downsampled: boolean;
+            /** @description Points reported */
+            count: number;
+        };
+        MetricsInRequest: {
+            points: components["schemas"]["MetricPointInRequest"][];
         };
         MigInstanceRequest: {
             index: number | null;
@@ -1795,6 +2324,23 @@ export interface components {
          * @enum {string}
          */
         ModeEnum: "pretrain" | "full_finetune" | "lora" | "qlora" | "prefill" | "generate";
+        Model: {
+            readonly id: number;
+            readonly team: string;
+            readonly name: string;
+            readonly description: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            readonly versions: number;
+            readonly latest_version: components["schemas"]["VersionRef"] | null;
+            readonly production_version: components["schemas"]["VersionRef"] | null;
+        };
+        ModelCreateRequest: {
+            team: string;
+            name: string;
+            /** @default  */
+            description: string;
+        };
         ModelInputRequest: {
             /** @description A known model, e.g. llama-2-7b. */
             name?: string;
@@ -1811,6 +2357,58 @@ export interface components {
             active_params: number;
             source: string;
             architecture: components["schemas"]["ArchitectureRead"];
+        };
+        /**
+         * @description * `none` - None
+         *     * `staging` - Staging
+         *     * `production` - Production
+         *     * `archived` - Archived
+         * @enum {string}
+         */
+        ModelStageEnum: "none" | "staging" | "production" | "archived";
+        ModelVersion: {
+            readonly id: number;
+            readonly model: number;
+            readonly model_name: string;
+            readonly team: string;
+            readonly version: number;
+            readonly checkpoint: number | null;
+            readonly checkpoint_step: number | null;
+            /** @description The checkpoint's URI, or where an outside model lives */
+            readonly uri: string;
+            readonly job: number | null;
+            readonly base_model: components["schemas"]["BaseModel"];
+            readonly metrics: unknown;
+            readonly description: string;
+            /** @default none */
+            readonly stage: components["schemas"]["ModelStageEnum"];
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly promoted_by: string | null;
+            /** Format: date-time */
+            readonly promoted_at: string | null;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        ModelVersionCreateRequest: {
+            /** Format: int64 */
+            model: number;
+            /** Format: int64 */
+            checkpoint?: number;
+            uri?: string;
+            metrics?: {
+                [key: string]: number;
+            };
+            /** @default  */
+            description: string;
+            /**
+             * Format: int64
+             * @description The registered version it was trained from
+             */
+            base_version?: number;
+            /** @description Or an outside base model */
+            base_uri?: string;
         };
         /** @description The network between nodes: InfiniBand, RoCE or Ethernet. */
         NetworkFabric: {
@@ -1945,6 +2543,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["ApiToken"][];
         };
+        PaginatedCheckpointList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Checkpoint"][];
+        };
         PaginatedClusterList: {
             /** @example 123 */
             count: number;
@@ -2017,6 +2630,36 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Job"][];
+        };
+        PaginatedModelList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Model"][];
+        };
+        PaginatedModelVersionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["ModelVersion"][];
         };
         PaginatedNetworkFabricList: {
             /** @example 123 */
@@ -2167,6 +2810,17 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["TeamPolicy"][];
+        };
+        Parameter: {
+            name: string;
+            type: components["schemas"]["TypeEnum"];
+            default: unknown;
+            help: string;
+            required: boolean;
+            /** Format: double */
+            minimum: number | null;
+            /** Format: double */
+            maximum: number | null;
         };
         /** @description One product of the accelerator catalog (global; staff correct it). */
         PatchedAcceleratorModelRequest: {
@@ -2348,6 +3002,10 @@ export interface components {
             /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
             uri?: string;
             purpose?: components["schemas"]["PurposeEnum"];
+            /** @description S3-compatible endpoint, e.g. http://127.0.0.1:9000; empty: AWS */
+            endpoint_url?: string;
+            region?: string;
+            access_key_id?: string;
             /** Format: int64 */
             capacity_bytes?: number | null;
             /** Format: int64 */
@@ -2681,6 +3339,9 @@ export interface components {
             cost_to_train: string | null;
             currency: string | null;
         };
+        Recorded: {
+            recorded: number;
+        };
         ResourcesRead: {
             /** Format: double */
             cpus: number;
@@ -2724,6 +3385,11 @@ export interface components {
              * @default 0
              */
             memory_gb: number;
+        };
+        Resume: {
+            id: number;
+            uri: string;
+            step: number;
         };
         /**
          * @description The part of Ray's runtime_env a job may use; code only from where the cluster fetches it.
@@ -2796,6 +3462,16 @@ export interface components {
          * @enum {string}
          */
         SourceEnum: "ray" | "agent" | "manual";
+        StageRequest: {
+            stage: components["schemas"]["StageStageEnum"];
+        };
+        /**
+         * @description * `none` - none
+         *     * `staging` - staging
+         *     * `production` - production
+         * @enum {string}
+         */
+        StageStageEnum: "none" | "staging" | "production";
         /** @description Where datasets, checkpoints and models live; throughput is measured (probe-storage). */
         StorageBackend: {
             readonly id: number;
@@ -2806,6 +3482,10 @@ export interface components {
             /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
             uri: string;
             purpose: components["schemas"]["PurposeEnum"];
+            /** @description S3-compatible endpoint, e.g. http://127.0.0.1:9000; empty: AWS */
+            endpoint_url?: string;
+            region?: string;
+            access_key_id?: string;
             /** Format: int64 */
             capacity_bytes?: number | null;
             /** Format: int64 */
@@ -2845,6 +3525,10 @@ export interface components {
             /** @description A mount path (/mnt/lustre) or a URI (s3://bucket/prefix) */
             uri: string;
             purpose: components["schemas"]["PurposeEnum"];
+            /** @description S3-compatible endpoint, e.g. http://127.0.0.1:9000; empty: AWS */
+            endpoint_url?: string;
+            region?: string;
+            access_key_id?: string;
             /** Format: int64 */
             capacity_bytes?: number | null;
             /** Format: int64 */
@@ -2953,6 +3637,31 @@ export interface components {
              */
             when_can_preempt?: components["schemas"]["WhenCanPreemptEnum"];
         };
+        Template: {
+            id: string;
+            slug: string;
+            kind: string;
+            title: string;
+            description: string;
+            parameters: components["schemas"]["Parameter"][];
+        };
+        TemplateSubmitRequest: {
+            team: string;
+            cluster?: string | null;
+            name?: string;
+            resources?: components["schemas"]["ResourcesRequest"];
+            priority_class?: string | null;
+            /** @default 2 */
+            max_retries: number;
+            /** @default false */
+            retry_on_error: boolean;
+            max_runtime_seconds?: number | null;
+            checkpoint_policy?: components["schemas"]["CheckpointPolicyRequest"];
+            /** @default false */
+            override_planner: boolean;
+            /** @description The template's parameters (see GET /job-templates/) */
+            parameters: unknown;
+        };
         /**
          * @description * `read` - Read only
          *     * `write` - Read and write
@@ -2961,6 +3670,18 @@ export interface components {
          */
         TokenScopeEnum: "read" | "write" | "agent";
         /**
+         * @description * `string` - string
+         *     * `integer` - integer
+         *     * `number` - number
+         * @enum {string}
+         */
+        TypeEnum: "string" | "integer" | "number";
+        UploadsInRequest: {
+            /** Format: int64 */
+            step: number;
+            files: components["schemas"]["FileInRequest"][];
+        };
+        /**
          * @description * `nvidia` - NVIDIA
          *     * `amd` - AMD
          *     * `google` - Google
@@ -2968,6 +3689,21 @@ export interface components {
          * @enum {string}
          */
         VendorEnum: "nvidia" | "amd" | "google" | "other";
+        VersionInRequest: {
+            model: string;
+            /** Format: int64 */
+            checkpoint?: number;
+            uri?: string;
+            metrics?: {
+                [key: string]: number;
+            };
+            description?: string;
+        };
+        VersionRef: {
+            id: number;
+            version: number;
+            stage: components["schemas"]["ModelStageEnum"];
+        };
         /**
          * @description * `Borrow` - Borrow
          *     * `TryNextFlavor` - Try the next pool
@@ -3332,6 +4068,63 @@ export interface operations {
             };
         };
     };
+    checkpoints_list: {
+        parameters: {
+            query?: {
+                job?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `writing` - Writing (reported; Paddock is measuring it)
+                 *     * `complete` - Complete
+                 *     * `deleted` - Deleted
+                 */
+                state?: ("complete" | "deleted" | "writing")[];
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedCheckpointList"];
+                };
+            };
+        };
+    };
+    checkpoints_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this checkpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoint"];
+                };
+            };
+        };
+    };
     clusters_list: {
         parameters: {
             query?: {
@@ -3550,6 +4343,255 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Cohort"];
+                };
+            };
+        };
+    };
+    job_metrics_retrieve: {
+        parameters: {
+            query: {
+                job: number;
+                /** @description At most this many points a series (default 500) */
+                max_points?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobMetrics"];
+                };
+            };
+        };
+    };
+    job_reports_checkpoint_uploads_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UploadsInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FilesOut"];
+                };
+            };
+        };
+    };
+    job_reports_checkpoints_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckpointInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoint"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoint"];
+                };
+            };
+        };
+    };
+    job_reports_context_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Context"];
+                };
+            };
+        };
+    };
+    job_reports_downloads_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DownloadInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FilesOut"];
+                };
+            };
+        };
+    };
+    job_reports_metrics_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MetricsInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recorded"];
+                };
+            };
+        };
+    };
+    job_reports_model_versions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VersionInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+        };
+    };
+    job_templates_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Template"][];
+                };
+            };
+        };
+    };
+    job_templates_plan_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateSubmitRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TemplateSubmitRequest"];
+                "multipart/form-data": components["schemas"]["TemplateSubmitRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Estimate"];
+                };
+            };
+        };
+    };
+    job_templates_submit_create: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A repeat with the same key returns the first job (200) instead of a new one. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateSubmitRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TemplateSubmitRequest"];
+                "multipart/form-data": components["schemas"]["TemplateSubmitRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
                 };
             };
         };
@@ -3793,6 +4835,244 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobDetail"];
+                };
+            };
+        };
+    };
+    model_versions_list: {
+        parameters: {
+            query?: {
+                model?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `none` - None
+                 *     * `staging` - Staging
+                 *     * `production` - Production
+                 *     * `archived` - Archived
+                 */
+                stage?: ("archived" | "none" | "production" | "staging")[];
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
+                };
+            };
+        };
+    };
+    model_versions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelVersionCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ModelVersionCreateRequest"];
+                "multipart/form-data": components["schemas"]["ModelVersionCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+        };
+    };
+    model_versions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+        };
+    };
+    model_versions_archive_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+        };
+    };
+    model_versions_lineage_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lineage"];
+                };
+            };
+            /** @description No such version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    model_versions_promote_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StageRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["StageRequest"];
+                "multipart/form-data": components["schemas"]["StageRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+        };
+    };
+    models_list: {
+        parameters: {
+            query?: {
+                name?: string;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedModelList"];
+                };
+            };
+        };
+    };
+    models_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ModelCreateRequest"];
+                "multipart/form-data": components["schemas"]["ModelCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Model"];
+                };
+            };
+        };
+    };
+    models_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Model"];
                 };
             };
         };

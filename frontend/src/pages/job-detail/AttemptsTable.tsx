@@ -1,18 +1,16 @@
-import type { Attempt, AttemptResume } from "../../api/models";
+import type { Attempt } from "../../api/models";
 import { RelativeTime } from "../../components/RelativeTime";
 import { StateBadge } from "../../components/StateBadge";
 import { EmptyState } from "../../components/Status";
 
-type JobAttempt = Attempt & AttemptResume;
-
 /** What the next attempt did about this one's failure: "retried from step 40" or "retried from the start". */
-function retriedAs(next: JobAttempt | undefined): string {
+function retriedAs(next: Attempt | undefined): string {
   if (!next) return "";
   return next.resume_step != null ? `retried from step ${next.resume_step}` : "retried from the start";
 }
 
 /** Why an attempt failed, in words, with what the next attempt did about it. */
-function FailureCause({ attempt, next }: { attempt: JobAttempt; next: JobAttempt | undefined }) {
+function FailureCause({ attempt, next }: { attempt: Attempt; next: Attempt | undefined }) {
   if (!attempt.failure_cause) return null;
   const retried = retriedAs(next);
   return (
@@ -32,7 +30,7 @@ function FailureCause({ attempt, next }: { attempt: JobAttempt; next: JobAttempt
 }
 
 /** A job's attempts, oldest first: state, times, why each failed and where each resumed from. */
-export function AttemptsTable({ attempts, active }: { attempts: readonly JobAttempt[]; active: boolean }) {
+export function AttemptsTable({ attempts, active }: { attempts: readonly Attempt[]; active: boolean }) {
   if (attempts.length === 0) {
     return <EmptyState>No attempts yet{active ? " — the job is waiting to be dispatched" : ""}.</EmptyState>;
   }

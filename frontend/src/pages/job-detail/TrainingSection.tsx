@@ -2,6 +2,7 @@ import { useState } from "react";
 import { useJobMetrics } from "../../api/queries";
 import type { MetricSeries } from "../../api/models";
 import { LineChart } from "../../components/LineChart";
+import { seriesPoints } from "../../lib/metrics";
 import { EmptyState, ErrorState, Loading, errorMessage } from "../../components/Status";
 
 /** The series shown first: loss when the job reports it, else the first by name. */
@@ -55,7 +56,7 @@ export function TrainingSection({ jobId, active }: { jobId: number; active: bool
           )}
         </div>
         <LineChart
-          series={[{ label: shown.name, points: shown.points }]}
+          series={[{ label: shown.name, points: seriesPoints(shown) }]}
           xLabel="step"
           description={`${shown.name} by step`}
           testId="metrics-chart"

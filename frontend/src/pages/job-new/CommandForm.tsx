@@ -23,6 +23,7 @@ import {
   type JobFormValues,
 } from "./jobRequest";
 import { INITIAL_PLAN, PlanSection, type PlanValues } from "./PlanSection";
+import { RetryOnError } from "./RetryOnError";
 
 export function CommandForm({ teams }: { teams: readonly Team[] }) {
   const priorityClasses = usePriorityClasses();
@@ -53,7 +54,7 @@ export function CommandForm({ teams }: { teams: readonly Team[] }) {
   const chosenClass = classes.find((c) => c.name === values.priorityClass);
 
   const set =
-    (key: keyof JobFormValues) =>
+    (key: Exclude<keyof JobFormValues, "retryOnError">) =>
     (event: { target: { value: string } }) =>
       setValues((prev) => ({ ...prev, [key]: event.target.value }));
 
@@ -195,6 +196,11 @@ export function CommandForm({ teams }: { teams: readonly Team[] }) {
           <Field label="Max retries" errors={errorsFor("max_retries")}>
             <input name="max_retries" type="number" min={0} step={1} value={values.maxRetries} onChange={set("maxRetries")} />
           </Field>
+          <RetryOnError
+            checked={values.retryOnError}
+            onChange={(retryOnError) => setValues((prev) => ({ ...prev, retryOnError }))}
+            errors={errorsFor("retry_on_error")}
+          />
           <Field
             label="Max runtime (minutes)"
             errors={errorsFor("max_runtime_seconds")}

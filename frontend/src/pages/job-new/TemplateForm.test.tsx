@@ -3,26 +3,32 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { makeEstimate } from "../../test/planner";
 import { makeJob, mockApi, page, renderPage, type RecordedCall } from "../../test/utils";
+import type { JobTemplate } from "../../api/models";
 import { JobNewPage } from "../JobNewPage";
 
 const teams = [{ slug: "demo", name: "Demo", organisation: "acme", role: "member" }];
 const clusters = [{ id: 3, name: "local-ray", kind: "ray", address: "", state: "ready", usable_by: ["demo"], created_at: "" }];
 
-const lora = {
+/** The server's LoRA template (apps/checkpoints/recipes.py), help shortened. */
+const lora: JobTemplate = {
   id: "fine_tuning/lora",
   slug: "lora",
   kind: "fine_tuning",
   title: "LoRA fine-tuning of a causal LM",
+  description: "",
   parameters: [
-    { name: "base_model", type: "string", default: null, help: "The model to adapt.", required: true },
-    { name: "dataset", type: "string", default: null, help: "A JSONL file.", required: true },
-    { name: "rank", type: "integer", default: 8, help: "", required: false, minimum: 1, maximum: 1024 },
-    { name: "learning_rate", type: "number", default: 0.0002, help: "", required: false },
-    { name: "steps", type: "integer", default: 100, help: "", required: false },
-    { name: "batch_size", type: "integer", default: 4, help: "", required: false },
-    { name: "seq_len", type: "integer", default: 256, help: "", required: false },
-    { name: "checkpoint_every", type: "integer", default: 20, help: "", required: false },
-    { name: "model_name", type: "string", default: "", help: "Registered name.", required: false },
+    { name: "base_model", type: "string", default: null, help: "The model to adapt.", required: true, minimum: null, maximum: null },
+    { name: "dataset", type: "string", default: null, help: "A JSONL file.", required: true, minimum: null, maximum: null },
+    { name: "rank", type: "integer", default: 8, help: "LoRA rank", required: false, minimum: 1, maximum: 1024 },
+    { name: "alpha", type: "integer", default: 16, help: "LoRA alpha", required: false, minimum: 1, maximum: 4096 },
+    { name: "learning_rate", type: "number", default: 0.0002, help: "", required: false, minimum: 1e-8, maximum: 1 },
+    { name: "steps", type: "integer", default: 100, help: "", required: false, minimum: 1, maximum: 10_000_000 },
+    { name: "batch_size", type: "integer", default: 4, help: "", required: false, minimum: 1, maximum: 4096 },
+    { name: "seq_len", type: "integer", default: 256, help: "", required: false, minimum: 8, maximum: 131072 },
+    { name: "checkpoint_every", type: "integer", default: 20, help: "", required: false, minimum: 1, maximum: null },
+    { name: "model_name", type: "string", default: "", help: "Registered name.", required: false, minimum: null, maximum: null },
+    { name: "seed", type: "integer", default: 0, help: "Data order and initialisation", required: false, minimum: 0, maximum: 2147483647 },
+    { name: "planner_model", type: "string", default: "", help: "A known model for the estimate", required: false, minimum: null, maximum: null },
   ],
 };
 
@@ -61,12 +67,15 @@ describe("JobNewPage — LoRA template", () => {
       ["Base model", ""],
       ["Dataset", ""],
       ["Rank", "8"],
+      ["Alpha", "16"],
       ["Learning rate", "0.0002"],
       ["Steps", "100"],
       ["Batch size", "4"],
       ["Sequence length", "256"],
       ["Checkpoint every (steps)", "20"],
       ["Model name", ""],
+      ["Seed", "0"],
+      ["Planner model", ""],
     ] as const) {
       expect(screen.getByLabelText(label)).toHaveValue(value);
     }
@@ -84,19 +93,25 @@ describe("JobNewPage — LoRA template", () => {
     expect(await screen.findByTestId("plan-estimate")).toBeInTheDocument();
     expect(screen.getByTestId("fit")).toHaveTextContent("Fits");
     const plans = posts(calls, "/api/v1/job-templates/lora/plan/");
+    // The plan reads team, resources and parameters; the submit's other fields stay at their defaults.
     expect(plans.at(-1)).toEqual({
       team: "demo",
-      resources: { gpus: 1, accelerator_model: "H100" },
+      resources: { cpus: 1, gpus: 1, accelerator_model: "H100", memory_gb: 0 },
       parameters: {
         base_model: "version:4",
         dataset: "/data/demo/train.jsonl",
         rank: 8,
+        alpha: 16,
         learning_rate: 0.0002,
         steps: 100,
         batch_size: 4,
         seq_len: 256,
         checkpoint_every: 20,
+        seed: 0,
       },
+      max_retries: 0,
+      retry_on_error: false,
+      override_planner: false,
     });
   });
 
@@ -121,6 +136,7 @@ describe("JobNewPage — LoRA template", () => {
     await user.clear(screen.getByLabelText("Rank"));
     await user.type(screen.getByLabelText("Rank"), "512");
     await user.type(screen.getByLabelText("Keep latest checkpoints"), "3");
+    await user.click(screen.getByLabelText("Retry after the job's own errors too"));
     await user.click(screen.getByRole("button", { name: "Submit" }));
 
     const dataset = (await screen.findByText("No such file: /data/demo/train.jsonl")).closest(".field") as HTMLElement;
@@ -136,6 +152,7 @@ describe("JobNewPage — LoRA template", () => {
     expect(first).toMatchObject({
       team: "demo",
       max_retries: 2,
+      retry_on_error: true,
       checkpoint_policy: { keep_latest: 3 },
       resources: { gpus: 1 },
       parameters: { base_model: "version:4", dataset: "/data/demo/train.jsonl", rank: 512 },

@@ -12,12 +12,14 @@ import { useLiveAnswer } from "../../hooks/useLiveEstimate";
 import { assignErrors, type FlatErrors } from "../../lib/fieldErrors";
 import { newIdempotencyKey } from "../../lib/ids";
 import { ClusterField, TeamField, defaultTeam } from "./Placement";
+import { RetryOnError } from "./RetryOnError";
 import {
   buildTemplateRequest,
   PLAN_HARDWARE_FIELDS,
   initialValues,
   isNumeric,
   parameterLabel,
+  planRequest,
   templateFieldPaths,
   type TemplateValues,
 } from "./templateRequest";
@@ -75,7 +77,7 @@ function TemplateFields({ template, teams }: { template: JobTemplate; teams: rea
   const hasHardware = Boolean(values.acceleratorModel.trim()) && Number(values.gpus) >= 1;
   const spec: TemplatePlanSpec | null =
     built.body && hasHardware
-      ? { slug: template.slug, body: { team, resources: built.body.resources, parameters: built.body.parameters } }
+      ? { slug: template.slug, body: planRequest(built.body) }
       : null;
   const live = useLiveAnswer(spec, useTemplatePlan);
 
@@ -101,7 +103,7 @@ function TemplateFields({ template, teams }: { template: JobTemplate; teams: rea
   ];
 
   const set =
-    (key: Exclude<keyof TemplateValues, "parameters">) =>
+    (key: Exclude<keyof TemplateValues, "parameters" | "retryOnError">) =>
     (event: { target: { value: string } }) =>
       setValues((prev) => ({ ...prev, [key]: event.target.value }));
   const setParameter = (name: string) => (value: string) =>
@@ -168,6 +170,11 @@ function TemplateFields({ template, teams }: { template: JobTemplate; teams: rea
           <Field label="Max retries" errors={errorsFor("max_retries")}>
             <input name="max_retries" type="number" min={0} step={1} value={values.maxRetries} onChange={set("maxRetries")} />
           </Field>
+          <RetryOnError
+            checked={values.retryOnError}
+            onChange={(retryOnError) => setValues((prev) => ({ ...prev, retryOnError }))}
+            errors={errorsFor("retry_on_error")}
+          />
           <Field label="Keep latest checkpoints" errors={errorsFor("checkpoint_policy.keep_latest")} hint="Blank: the team's default.">
             <input name="keep_latest" type="number" min={1} step={1} value={values.keepLatest} onChange={set("keepLatest")} />
           </Field>

@@ -23,6 +23,7 @@ export const JOB_FORM_FIELDS = [
   "resources.min_gpu_memory_gb",
   "resources.memory_gb",
   "max_retries",
+  "retry_on_error",
   "max_runtime_seconds",
   "priority",
   "priority_class",
@@ -70,6 +71,8 @@ export interface JobFormValues {
   minGpuMemoryGb: string;
   memoryGb: string;
   maxRetries: string;
+  /** Retry after the job's own error too (else only after the cluster's failures). */
+  retryOnError: boolean;
   /** Minutes; blank for no limit. */
   maxRuntimeMinutes: string;
   priority: string;
@@ -93,6 +96,7 @@ export const INITIAL: JobFormValues = {
   minGpuMemoryGb: "",
   memoryGb: "0",
   maxRetries: "0",
+  retryOnError: false,
   maxRuntimeMinutes: "",
   priority: "0",
   priorityClass: "",
@@ -142,6 +146,7 @@ export function buildJobRequest(
       memory_gb: number("resources.memory_gb", values.memoryGb),
     },
     max_retries: number("max_retries", values.maxRetries, true),
+    retry_on_error: values.retryOnError,
     priority: number("priority", values.priority, true),
     override_planner: plan.enabled && plan.override,
   };

@@ -1,5 +1,5 @@
 // The template form's values and the request bodies they make (plan and submit).
-import type { JobTemplate, TemplateParameter, TemplateSubmitRequest } from "../../api/models";
+import type { JobTemplate, TemplateParameter, TemplatePlanRequest, TemplateSubmitRequest } from "../../api/models";
 import type { FlatErrors } from "../../lib/fieldErrors";
 import { acceleratorModels } from "./jobRequest";
 
@@ -23,11 +23,8 @@ export function parameterLabel(name: string): string {
   return LABELS[name] ?? name.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
 }
 
-const INTEGER_TYPES = new Set(["int", "integer"]);
-const NUMBER_TYPES = new Set(["float", "number"]);
-
 export function isNumeric(parameter: TemplateParameter): boolean {
-  return INTEGER_TYPES.has(parameter.type) || NUMBER_TYPES.has(parameter.type);
+  return parameter.type === "integer" || parameter.type === "number";
 }
 
 export interface TemplateValues {
@@ -37,6 +34,8 @@ export interface TemplateValues {
   gpus: string;
   acceleratorModel: string;
   maxRetries: string;
+  /** Retry after the recipe's own errors too (else only after the cluster's failures). */
+  retryOnError: boolean;
   /** Blank: keep every checkpoint. */
   keepLatest: string;
   keepBest: string;
@@ -55,6 +54,7 @@ export function initialValues(template: JobTemplate | undefined): TemplateValues
     acceleratorModel: "",
     // The templates API's default: a resumable job is worth retrying.
     maxRetries: "2",
+    retryOnError: false,
     keepLatest: "",
     keepBest: "",
     parameters,
@@ -77,6 +77,7 @@ export function templateFieldPaths(template: JobTemplate): string[] {
     "resources.gpus",
     "resources.accelerator_model",
     "max_retries",
+    "retry_on_error",
     "checkpoint_policy",
     "checkpoint_policy.keep_latest",
     "checkpoint_policy.keep_best",
@@ -95,7 +96,7 @@ export function buildTemplateRequest(
   values: TemplateValues,
 ): { body: TemplateSubmitRequest | null; errors: FlatErrors } {
   const errors: FlatErrors = {};
-  const number = (path: string, raw: string, integer: boolean): number | undefined => {
+  const number = (path: string, raw: string, integer: boolean): number => {
     const text = raw.trim();
     const n = Number(text);
     if (text === "" || !Number.isFinite(n)) errors[path] = ["Enter a number."];
@@ -115,24 +116,48 @@ export function buildTemplateRequest(
       parameters[p.name] = raw;
       continue;
     }
-    const n = number(path, raw, INTEGER_TYPES.has(p.type));
-    if (!errors[path] && n !== undefined) {
+    const n = number(path, raw, p.type === "integer");
+    if (!errors[path]) {
       if (p.minimum != null && n < p.minimum) errors[path] = [`At least ${p.minimum}.`];
       else if (p.maximum != null && n > p.maximum) errors[path] = [`At most ${p.maximum}.`];
     }
     parameters[p.name] = n;
   }
 
-  const body: TemplateSubmitRequest = { team: values.team, parameters };
+  const body: TemplateSubmitRequest = {
+    team: values.team,
+    parameters,
+    // The resources API's defaults for what the form does not ask (CPUs, memory).
+    resources: {
+      cpus: 1,
+      gpus: number("resources.gpus", values.gpus, true),
+      accelerator_model: acceleratorModels(values.acceleratorModel)[0] ?? "",
+      memory_gb: 0,
+    },
+    max_retries: number("max_retries", values.maxRetries, true),
+    retry_on_error: values.retryOnError,
+    override_planner: false,
+  };
   if (values.name.trim()) body.name = values.name.trim();
   if (values.cluster) body.cluster = values.cluster;
-  const gpus = number("resources.gpus", values.gpus, true);
-  const accelerator = acceleratorModels(values.acceleratorModel)[0] ?? "";
-  body.resources = { gpus, ...(accelerator ? { accelerator_model: accelerator } : {}) };
-  body.max_retries = number("max_retries", values.maxRetries, true);
   const policy: NonNullable<TemplateSubmitRequest["checkpoint_policy"]> = {};
   if (values.keepLatest.trim()) policy.keep_latest = number("checkpoint_policy.keep_latest", values.keepLatest, true);
   if (values.keepBest.trim()) policy.keep_best = number("checkpoint_policy.keep_best", values.keepBest, true);
   if (Object.keys(policy).length) body.checkpoint_policy = policy;
   return { body: Object.keys(errors).length ? null : body, errors };
+}
+
+/**
+ * The plan request for a submit body: the planner reads the team, resources and parameters
+ * only, so the rest stay at their defaults (and editing the name or retries asks nothing new).
+ */
+export function planRequest(body: TemplateSubmitRequest): TemplatePlanRequest {
+  return {
+    team: body.team,
+    resources: body.resources,
+    parameters: body.parameters,
+    max_retries: 0,
+    retry_on_error: false,
+    override_planner: false,
+  };
 }

@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Fragment, useState } from "react";
 import { Link } from "react-router";
 import { api } from "../../api/endpoints";
-import type { ModelStage, ModelVersion } from "../../api/models";
+import type { ModelVersion, PromotionStage } from "../../api/models";
 import { queryKeys } from "../../api/queries";
 import { RelativeTime } from "../../components/RelativeTime";
 import { errorMessage } from "../../components/Status";
@@ -10,7 +10,7 @@ import { formatMetrics } from "../../lib/metrics";
 import { LineagePanel } from "./LineagePanel";
 import { StageBadge } from "./StageBadge";
 
-type Action = { kind: "promote"; stage: Exclude<ModelStage, "archived"> } | { kind: "archive" };
+type Action = { kind: "promote"; stage: PromotionStage } | { kind: "archive" };
 
 /** "step 100 of job #7", or the URI a version was registered from. */
 function Source({ version }: { version: ModelVersion }) {
