@@ -164,7 +164,9 @@ def test_submit_workdir_uploads_the_directory_and_runs_the_job_in_it(
     jobs = list(Job.objects.order_by("id"))
     assert [job.runtime_env for job in jobs] == [{"working_dir": package.uri}] * 2
     spec = fake_backend.spec_of(fake_backend.list_remote_ids()[0])
-    assert list(spec.packages) == [package.uri]
+    from apps.jobs.services import client_package
+
+    assert list(spec.packages) == [package.uri, client_package().uri]  # and Paddock's reporting client
 
 
 @pytest.mark.django_db(transaction=True)
