@@ -399,7 +399,8 @@ def finetune_body(args: Any) -> dict[str, Any]:
     return body
 
 
-# Commands of the model registry: an API error exits 1 (a usage error is 2, from argparse).
+# Commands of the model registry: an API refusal exits 2, as every other command's does (1 is
+# a job that did not succeed under --wait).
 REGISTRY_COMMANDS = frozenset({"checkpoints", "models", "promote", "finetune"})
 
 
@@ -409,7 +410,7 @@ def _run_registry(client: Client, args: Any) -> int:
     except ApiError as exc:
         detail = exc.body if isinstance(exc.body, str) else json.dumps(exc.body, indent=2)
         print(f"paddock {args.command}: HTTP {exc.status}: {detail}", file=sys.stderr)
-        return 1
+        return 2
 
 
 def _registry(client: Client, args: Any) -> int:

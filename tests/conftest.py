@@ -170,3 +170,6 @@ def catalog(db: Any) -> None:
     AcceleratorModel.objects.bulk_create(
         [AcceleratorModel(**row) for row in ACCELERATORS if row["name"] not in existing]
     )
+
+
+from tests.s3 import s3_bucket, s3_server  # noqa: E402, F401  (the suite's S3 server fixtures)

@@ -12,9 +12,9 @@ from apps.checkpoints import services
 from apps.checkpoints.models import Checkpoint, CheckpointRead
 from apps.jobs.models import Attempt
 from apps.jobs.services import job_spec
-from tests.checkpoints.conftest import s3_storage
 from tests.checkpoints.test_reports import job_client, running, write_checkpoint
 from tests.factories import StorageBackendFactory
+from tests.s3 import s3_storage
 
 LOSSES = {10: 3.0, 20: 1.0, 30: 2.0, 40: 2.5, 50: 2.2}  # the best (lowest) is step 20
 

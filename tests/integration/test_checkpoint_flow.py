@@ -16,9 +16,9 @@ from django.db import transaction
 from apps.checkpoints.models import Checkpoint, MetricPoint, ModelVersion
 from apps.jobs import services as jobs
 from apps.jobs.models import Attempt, Job
-from tests.checkpoints.conftest import s3_bucket, s3_server, s3_storage  # noqa: F401  (the fixtures)
 from tests.conftest import client_for, token_for
 from tests.integration.test_ray_flow import wait_for, wait_state
+from tests.s3 import s3_storage
 
 pytestmark = [pytest.mark.ray, pytest.mark.worker]
 

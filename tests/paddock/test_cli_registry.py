@@ -107,9 +107,9 @@ def test_promote_prints_the_new_stage_and_api_errors_exit_1(
     assert cli(fake, "promote", "6", "--stage", "none", "--json") == 0
     assert json.loads(capsys.readouterr().out)["stage"] == "none"
 
-    assert cli(fake, "promote", "99", "--stage", "production") == 1
+    assert cli(fake, "promote", "99", "--stage", "production") == 2
     assert "HTTP 404" in capsys.readouterr().err
-    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "models"]) == 1
+    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "models"]) == 2
 
 
 def test_usage_errors_exit_2(fake: FakePaddock, capsys: pytest.CaptureFixture[str]) -> None:
@@ -159,5 +159,5 @@ def test_finetune_submits_and_waits(fake: FakePaddock, capsys: pytest.CaptureFix
 
     assert cli(fake, *FINETUNE, "--json") == 0
     assert json.loads(capsys.readouterr().out)["id"] == 43
-    assert cli(fake, "finetune", "--team", "beta", "--base-model", "m", "--dataset", "d") == 1
+    assert cli(fake, "finetune", "--team", "beta", "--base-model", "m", "--dataset", "d") == 2
     assert "Unknown team" in capsys.readouterr().err

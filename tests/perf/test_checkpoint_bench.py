@@ -26,7 +26,7 @@ from apps.jobs.models import Attempt  # noqa: E402
 from paddock import job  # noqa: E402
 from paddock.recipes import lora  # noqa: E402
 from paddock.recipes.tiny import make_dataset, make_tiny_llama  # noqa: E402
-from tests.checkpoints import conftest as s3_fixtures  # noqa: E402
+from tests import s3 as s3_fixtures  # noqa: E402
 from tests.factories import (  # noqa: E402
     ClusterFactory,
     JobFactory,
@@ -38,7 +38,6 @@ from tests.factories import (  # noqa: E402
 from tests.report import table  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the live server sees committed rows
-s3_server, s3_bucket = s3_fixtures.s3_server, s3_fixtures.s3_bucket  # the checkpoint tests' moto server
 
 PAIRS = 4  # off, on, off, on, … : both see the same machine, equally warm
 STEPS = 40
