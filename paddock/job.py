@@ -32,6 +32,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -551,6 +552,10 @@ class Reporter:
         }
         body = {"uri": uri, "step": int(step), "metrics": clean, "final": bool(final)}
         self.last_checkpoint_uri = uri
+        # Every point up to the checkpoint's step is stored before the checkpoint counts, so a
+        # later attempt that resumes from it continues an unbroken curve even if this process
+        # is killed before its next flush (briefly: an unreachable Paddock keeps the rest queued).
+        self.flush(timeout=CHECKPOINT_FLUSH_SECONDS)
         try:
             result: dict[str, Any] = self._call(
                 "POST", "job-reports/checkpoints/", body, deadline=min(60.0, self.call_deadline)
@@ -796,6 +801,10 @@ class Reporter:
 _default: Reporter | None = None
 _default_lock = threading.Lock()
 EXIT_FLUSH_SECONDS = 30.0
+# Ray stops a job with SIGTERM and SIGKILLs it a few seconds later (RAY_JOB_STOP_WAIT_TIME_S).
+SIGTERM_FLUSH_SECONDS = 2.0
+# How long reporting a checkpoint waits for the queued metrics to go first.
+CHECKPOINT_FLUSH_SECONDS = 5.0
 
 
 def _reporter() -> Reporter:
@@ -804,7 +813,30 @@ def _reporter() -> Reporter:
         with _default_lock:
             if _default is None:
                 _default = Reporter.from_env()
+                if _default.enabled:
+                    _flush_on_sigterm()
     return _default
+
+
+def _flush_on_sigterm() -> None:
+    """A stopped job (a preemption, a cancel) gets SIGTERM and a few seconds before SIGKILL:
+    send what is queued, then end as SIGTERM would have. Only where nobody else handles
+    SIGTERM, and only from the main thread (where Python runs signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if _default is not None:
+                _default.flush(timeout=SIGTERM_FLUSH_SECONDS)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not the main interpreter, or signals are not ours to set
+        return
 
 
 def configure(reporter: Reporter | None = None, **options: Any) -> Reporter:

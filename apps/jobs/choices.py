@@ -93,3 +93,19 @@ class EventKind(models.TextChoices):
     DISPATCH_ERROR = "dispatch_error", "Dispatch error"
     PREEMPTED = "preempted", "Preempted"
     REQUEUED = "requeued", "Back in the queue"
+
+
+# What Paddock itself puts in a job's environment (nothing else named PADDOCK_ reaches a job):
+# where the scheduler placed it, how to report to Paddock, where to checkpoint, what to resume.
+JOB_ENVIRONMENT = frozenset(
+    {
+        "PADDOCK_PLACEMENT",
+        "PADDOCK_API_URL",
+        "PADDOCK_JOB_TOKEN",
+        "PADDOCK_JOB_ID",
+        "PADDOCK_ATTEMPT",
+        "PADDOCK_CHECKPOINT_URI",
+        "PADDOCK_RESUME_FROM",
+        "PADDOCK_RESUME_STEP",
+    }
+)

@@ -39,6 +39,7 @@ from apps.jobs.choices import (
     ATTEMPT_ACTIVE_STATES,
     ATTEMPT_REMOTE_STATES,
     HOLDING_STATES,
+    JOB_ENVIRONMENT,
     TERMINAL_STATES,
     AttemptState,
     EventKind,
@@ -298,7 +299,7 @@ def attempt_runtime_env(attempt: Attempt, packages: dict[str, PackageRef]) -> di
     )
     for _, extra in attempt_environment.send(sender=Attempt, attempt=attempt):
         if isinstance(extra, dict):
-            env_vars.update({str(name): str(value) for name, value in extra.items()})
+            env_vars.update({str(name): str(value) for name, value in extra.items() if name in JOB_ENVIRONMENT})
     resume_uri, resume_step = env_vars.get("PADDOCK_RESUME_FROM", ""), env_vars.get("PADDOCK_RESUME_STEP")
     if resume_uri and (attempt.resume_uri != resume_uri):
         step = int(resume_step) if resume_step else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -265,3 +267,35 @@ def test_download_outside_paddock_copies_a_file_uri(tmp_path: Path) -> None:
     assert (back / "sub" / "state.json").read_text() == '{"step": 4}'
     with pytest.raises(StorageError, match="outside Paddock"):
         r.download_checkpoint("s3://bucket/x/", tmp_path / "other")
+
+
+def test_a_checkpoint_is_reported_after_every_point_before_it(fake: FakePaddock) -> None:
+    """A process killed right after a checkpoint has still sent every point up to its step, so
+    the attempt that resumes from it continues an unbroken curve."""
+    r = reporter(fake, flush_interval=60)  # the background flusher would not send in time
+    for step in range(1, 11):
+        r.report_metrics(step, loss=1.0 / step)
+    r.report_checkpoint(f"{fake.prefix()}step-00000010/", 10, {"loss": 0.1})
+    order = [path for method, path in fake.requests if method == "POST"]
+    assert order.index("/api/v1/job-reports/checkpoints/") > order.index("/api/v1/job-reports/metrics/")
+    assert [p["step"] for p in fake.points] == list(range(1, 11))
+
+
+def test_sigterm_sends_what_is_queued_before_the_process_ends(fake: FakePaddock, tmp_path: Path) -> None:
+    """Ray stops a job (a preemption, a cancel) with SIGTERM, then SIGKILL a few seconds later."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, time\n"
+        "from paddock import job\n"
+        "for step in range(1, 6): job.report_metrics(step, loss=1.0)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = {**os.environ, "PADDOCK_API_URL": fake.url, "PADDOCK_JOB_TOKEN": TOKEN, "PYTHONPATH": str(Path.cwd())}
+    child = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=10) == -signal.SIGTERM  # it still ends as SIGTERM says
+    assert [p["step"] for p in fake.points] == [1, 2, 3, 4, 5]

@@ -71,7 +71,11 @@ def test_a_job_sees_nothing_of_the_control_planes_environment(embedded_stack: Em
     line = next(x for x in log_text(embedded_stack, created["id"]).splitlines() if x.startswith("ENV="))
     seen = json.loads(line[4:])
     assert seen["MINE"] == "1"
-    assert sorted(name for name in seen if name.startswith("PADDOCK_") and name != "PADDOCK_PLACEMENT") == []
+    # Only what Paddock gives every job: its own token, Paddock's address, its checkpoint prefix.
+    from apps.jobs.choices import JOB_ENVIRONMENT
+
+    assert sorted(name for name in seen if name.startswith("PADDOCK_") and name not in JOB_ENVIRONMENT) == []
+    assert seen["PADDOCK_JOB_TOKEN"].startswith("pdj_") and seen["PADDOCK_JOB_ID"] == str(created["id"])
     assert embedded_stack.admin_password not in line
     # Nor does it start inside the checkout, next to the data directory.
     assert not Path(seen.get("PWD", "/")).joinpath("manage.py").exists()
