@@ -133,19 +133,26 @@ def latest_complete(job_id: int) -> Checkpoint | None:
     return Checkpoint.objects.filter(job_id=job_id, state=CheckpointState.COMPLETE).order_by("-step", "-id").first()
 
 
-def attempt_environment(attempt: Attempt) -> dict[str, str]:
+def attempt_environment(attempt: Attempt, *, memo: dict[Any, Any] | None = None) -> dict[str, str]:
     """``PADDOCK_CHECKPOINT_URI`` for the attempt and, when an earlier attempt left a complete
     checkpoint, ``PADDOCK_RESUME_FROM`` / ``PADDOCK_RESUME_STEP``; the checkpoint is then kept
-    from retention for as long as this attempt lives."""
+    from retention for as long as this attempt lives. ``memo`` (shared by one dispatch batch)
+    keeps each team's storage root: a scheduler pass sending thousands of first attempts looks
+    it up once a team, and reads no checkpoint for a first attempt."""
     job = attempt.job
     env: dict[str, str] = {}
-    try:
-        located = job_prefix(job)
-    except stores.StorageError as exc:
-        log.warning("checkpoints.no_storage", job=job.pk, error=exc.message)
-        located = None
-    if located is not None:
-        env["PADDOCK_CHECKPOINT_URI"] = located[1]
+    memo = {} if memo is None else memo
+    key = ("checkpoints.root", job.team_id)
+    if key not in memo:
+        storage = checkpoint_storage(job.team)
+        try:
+            memo[key] = stores.root_uri(storage) if storage is not None else None
+        except stores.StorageError as exc:
+            log.warning("checkpoints.no_storage", team=job.team_id, error=exc.message)
+            memo[key] = None
+    root = memo[key]
+    if root is not None:
+        env["PADDOCK_CHECKPOINT_URI"] = stores.job_prefix_at(root, job.team.slug, job.pk)
     if attempt.number > 1:
         latest = latest_complete(job.pk)
         if latest is not None:

@@ -9,10 +9,10 @@ from apps.jobs.models import Attempt
 from apps.jobs.signals import attempt_environment, stopped_holding
 
 
-def _environment(sender: Any, attempt: Attempt, **kwargs: Any) -> dict[str, str]:
+def _environment(sender: Any, attempt: Attempt, memo: dict[Any, Any] | None = None, **kwargs: Any) -> dict[str, str]:
     from apps.checkpoints.services import attempt_environment as environment
 
-    return environment(attempt)
+    return environment(attempt, memo=memo)
 
 
 def _job_stopped(sender: Any, job_id: int, **kwargs: Any) -> None:

@@ -101,7 +101,12 @@ def root_uri(storage: StorageBackend) -> str:
 
 
 def job_prefix(storage: StorageBackend, team_slug: str, job_id: int) -> str:
-    return f"{root_uri(storage)}teams/{team_slug}/jobs/{job_id}/"
+    return job_prefix_at(root_uri(storage), team_slug, job_id)
+
+
+def job_prefix_at(root: str, team_slug: str, job_id: int) -> str:
+    """A job's checkpoint prefix under a storage root (:func:`root_uri`)."""
+    return f"{root}teams/{team_slug}/jobs/{job_id}/"
 
 
 def datasets_prefix(storage: StorageBackend, team_slug: str) -> str:

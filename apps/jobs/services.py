@@ -265,10 +265,12 @@ def preempt_job(job: Job, *, reason: str) -> bool:
 
 
 # --- dispatch -----------------------------------------------------------------------------
-def job_spec(attempt: Attempt) -> JobSpec:
+def job_spec(attempt: Attempt, *, memo: dict[Any, Any] | None = None) -> JobSpec:
+    """What the backend gets for ``attempt``. ``memo`` is shared by the specs of one batch (a
+    scheduler pass's dispatch), so what every attempt of a team gets is looked up once."""
     job = attempt.job
     packages = package_refs(job)
-    runtime_env = attempt_runtime_env(attempt, packages)
+    runtime_env = attempt_runtime_env(attempt, packages, memo={} if memo is None else memo)
     return JobSpec(
         packages=packages,
         remote_id=attempt.remote_id,
@@ -281,7 +283,9 @@ def job_spec(attempt: Attempt) -> JobSpec:
     )
 
 
-def attempt_runtime_env(attempt: Attempt, packages: dict[str, PackageRef]) -> dict[str, Any]:
+def attempt_runtime_env(
+    attempt: Attempt, packages: dict[str, PackageRef], *, memo: dict[Any, Any] | None = None
+) -> dict[str, Any]:
     """The job's runtime_env plus what Paddock gives every attempt: the reporting client
     (``paddock`` on ``py_modules``, added to ``packages``), its job token, Paddock's address and
     what the apps built on jobs add (checkpoint prefix, the checkpoint to resume from), which
@@ -297,7 +301,7 @@ def attempt_runtime_env(attempt: Attempt, packages: dict[str, PackageRef]) -> di
             "PADDOCK_ATTEMPT": str(attempt.number),
         }
     )
-    for _, extra in attempt_environment.send(sender=Attempt, attempt=attempt):
+    for _, extra in attempt_environment.send(sender=Attempt, attempt=attempt, memo={} if memo is None else memo):
         if isinstance(extra, dict):
             env_vars.update({str(name): str(value) for name, value in extra.items() if name in JOB_ENVIRONMENT})
     resume_uri, resume_step = env_vars.get("PADDOCK_RESUME_FROM", ""), env_vars.get("PADDOCK_RESUME_STEP")
@@ -455,8 +459,13 @@ class Dispatcher:
                 prepared[str(attempt.pk)] = attempt
         if not prepared:
             return
+        memo: dict[Any, Any] = {}  # one lookup per team for the whole batch
         calls = group_calls(
-            (attempt.job.cluster_id, key, functools.partial(backend_for(attempt.job.cluster).submit, job_spec(attempt)))
+            (
+                attempt.job.cluster_id,
+                key,
+                functools.partial(backend_for(attempt.job.cluster).submit, job_spec(attempt, memo=memo)),
+            )
             for key, attempt in prepared.items()
         )
         self._in_flight.append((Batches(calls), prepared))

@@ -8,7 +8,8 @@ from django.dispatch import Signal
 # was preempted or went back to the queue), with ``job_id`` and ``at``: whatever it held goes back.
 stopped_holding = Signal()
 
-# Sent when an attempt is about to be sent to its cluster, with ``attempt``. A receiver returns
+# Sent when an attempt is about to be sent to its cluster, with ``attempt`` and ``memo`` (a dict
+# shared by the attempts of one dispatch batch, for lookups that are the same for many). A receiver returns
 # environment variables for the attempt (``PADDOCK_CHECKPOINT_URI``, ``PADDOCK_RESUME_FROM`` and
 # ``PADDOCK_RESUME_STEP``, which the attempt then records) or an empty dict.
 attempt_environment = Signal()
