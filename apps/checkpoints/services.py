@@ -142,15 +142,10 @@ def attempt_environment(attempt: Attempt, *, memo: dict[Any, Any] | None = None)
     job = attempt.job
     env: dict[str, str] = {}
     memo = {} if memo is None else memo
-    key = ("checkpoints.root", job.team_id)
-    if key not in memo:
-        storage = checkpoint_storage(job.team)
-        try:
-            memo[key] = stores.root_uri(storage) if storage is not None else None
-        except stores.StorageError as exc:
-            log.warning("checkpoints.no_storage", team=job.team_id, error=exc.message)
-            memo[key] = None
-    root = memo[key]
+    if "checkpoints.roots" not in memo:
+        memo["checkpoints.roots"] = _storage_roots()
+    by_team, by_organisation = memo["checkpoints.roots"]
+    root = by_team.get(job.team_id) or by_organisation.get(job.team.organisation_id)
     if root is not None:
         env["PADDOCK_CHECKPOINT_URI"] = stores.job_prefix_at(root, job.team.slug, job.pk)
     if attempt.number > 1:
@@ -160,6 +155,30 @@ def attempt_environment(attempt: Attempt, *, memo: dict[Any, Any] | None = None)
             env["PADDOCK_RESUME_FROM"] = latest.uri
             env["PADDOCK_RESUME_STEP"] = str(latest.step)
     return env
+
+
+def _storage_roots() -> tuple[dict[int, str], dict[int, str]]:
+    """Every team's own checkpoint storage root and every organisation's default (its first
+    checkpoint storage by name), in two queries: what :func:`checkpoint_storage` answers for
+    one team, for a whole dispatch batch at once."""
+
+    def root(storage: StorageBackend) -> str | None:
+        try:
+            return stores.root_uri(storage)
+        except stores.StorageError as exc:
+            log.warning("checkpoints.no_storage", storage=storage.name, error=exc.message)
+            return None
+
+    by_team = {
+        row.team_id: uri
+        for row in TeamCheckpointSettings.objects.filter(storage__isnull=False).select_related("storage")
+        if row.storage is not None and (uri := root(row.storage))
+    }
+    by_organisation: dict[int, str] = {}
+    for storage in StorageBackend.objects.filter(purpose=StoragePurpose.CHECKPOINTS).order_by("organisation", "name"):
+        if storage.organisation_id not in by_organisation and (uri := root(storage)):
+            by_organisation[storage.organisation_id] = uri
+    return by_team, by_organisation
 
 
 def context(attempt: Attempt) -> dict[str, Any]:
