@@ -22,7 +22,7 @@ from apps.jobs.api.serializers import (
     JobSerializer,
     ResourcesSerializer,
 )
-from apps.jobs.api.submission import prepare_submission
+from apps.jobs.api.submission import IDEMPOTENCY_HEADER, idempotency_key, prepare_submission
 from apps.jobs.models import Job
 from apps.jobs.querysets import attach_queue_positions
 from apps.planner import services as planner
@@ -30,8 +30,6 @@ from apps.planner.api.serializers import EstimateSerializer
 from apps.planner.estimator import SpecError
 from apps.tenancy.models import Team
 from apps.tenancy.scoping import caller_roles
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class ParameterSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -179,9 +177,7 @@ class TemplateSubmitView(APIView):
         job_data = JobCreateSerializer(data=body)
         job_data.is_valid(raise_exception=True)
         job_request = prepare_submission(job_data.validated_data, roles=caller_roles(request))
-        key = request.headers.get(IDEMPOTENCY_HEADER) or None
-        if key is not None and len(key) > 255:
-            raise ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
+        key = idempotency_key(request.headers)
         user = request.user
         with transaction.atomic():
             job, created = jobs.submit_job(actor=user, request=job_request, idempotency_key=key)  # type: ignore[arg-type]

@@ -17,6 +17,16 @@ from apps.quotas.pools import pool_for
 from apps.tenancy.choices import WRITE_ROLES
 from apps.tenancy.models import Team
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(headers: Any) -> str | None:
+    """The request's ``Idempotency-Key`` (None without one); a 400 when it is too long."""
+    key = headers.get(IDEMPOTENCY_HEADER) or None
+    if key is not None and len(key) > 255:
+        raise ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
+    return key
+
 
 def prepare_submission(data: dict[str, Any], *, roles: dict[int, str]) -> services.JobRequest:
     """A submission checked against everything the job names (team and role, cluster, packages,

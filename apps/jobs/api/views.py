@@ -28,7 +28,7 @@ from apps.jobs.api.serializers import (
     JobLogSerializer,
     JobSerializer,
 )
-from apps.jobs.api.submission import prepare_submission
+from apps.jobs.api.submission import IDEMPOTENCY_HEADER, idempotency_key, prepare_submission
 from apps.jobs.choices import ATTEMPT_REMOTE_STATES
 from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import PackageError
@@ -37,7 +37,6 @@ from apps.tenancy.choices import WRITE_ROLES
 from apps.tenancy.models import Team
 from apps.tenancy.scoping import caller_roles
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 # A log read of a running job asks for a fresh copy from the cluster when the stored one is older.
 LOG_REFRESH_INTERVAL = timedelta(seconds=1)
 LOG_CHUNK = 256 * 1024
@@ -94,9 +93,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     def create(self, request: Request) -> Response:
         serializer = JobCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key = request.headers.get(IDEMPOTENCY_HEADER) or None
-        if key is not None and len(key) > 255:
-            raise ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
+        key = idempotency_key(request.headers)
         job_request = prepare_submission(serializer.validated_data, roles=caller_roles(request))
         job, created = services.submit_job(actor=self.actor, request=job_request, idempotency_key=key)
         job = Job.objects.for_list().get(pk=job.pk)
