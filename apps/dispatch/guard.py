@@ -24,7 +24,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -38,6 +38,9 @@ from apps.dispatch.port import (
     LogChunk,
     NodeInfo,
     RemoteStatus,
+    ServeApp,
+    ServeApplyResult,
+    ServeState,
     SubmitResult,
 )
 
@@ -175,6 +178,18 @@ class GuardedBackend:
 
     def nodes(self) -> list[NodeInfo]:
         return self._call("nodes", self.inner.nodes)
+
+    def serve_state(self) -> ServeState:
+        return self._call("serve state", self.inner.serve_state)
+
+    def serve_apply(
+        self, apps: Sequence[ServeApp], *, owned_prefix: str, http_host: str, http_port: int
+    ) -> ServeApplyResult:
+        return self._call(
+            "serve apply",
+            lambda: self.inner.serve_apply(apps, owned_prefix=owned_prefix, http_host=http_host, http_port=http_port),
+            deadline=self.submit_deadline,  # it may ship a package first, as a submit does
+        )
 
     # -- the breaker ------------------------------------------------------------------
     def breaker(self) -> Mapping[str, Any] | None:

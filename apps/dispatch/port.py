@@ -8,7 +8,7 @@ The port speaks frozen dataclasses only. Adapters live in ``backends/``; each ra
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -209,6 +209,73 @@ class NodeInfo:
     is_head: bool = False
 
 
+# --- serving ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServeApp:
+    """One application Paddock wants on a cluster's model server (Ray Serve): its entry in
+    Serve's declarative config. ``route_prefix`` None: no HTTP route (reached only through
+    handles). ``runtime_env`` may name Paddock packages (``paddock://packages/…``), which the
+    backend ships first, as for jobs."""
+
+    name: str
+    import_path: str
+    route_prefix: str | None
+    args: Mapping[str, Any] = field(default_factory=dict)
+    deployments: tuple[Mapping[str, Any], ...] = ()
+    runtime_env: Mapping[str, Any] = field(default_factory=dict)
+    packages: Mapping[str, PackageRef] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ServeDeploymentStatus:
+    """One deployment of an application as the model server sees it now."""
+
+    name: str
+    status: str  # Serve's: UPDATING, HEALTHY, UNHEALTHY, UPSCALING, DOWNSCALING, DEPLOY_FAILED
+    message: str = ""
+    replicas: Mapping[str, int] = field(default_factory=dict)  # replica state -> count (RUNNING, STARTING…)
+    target_replicas: int | None = None
+
+    @property
+    def running(self) -> int:
+        return int(self.replicas.get("RUNNING", 0))
+
+
+@dataclass(frozen=True)
+class ServeAppStatus:
+    """One application: Serve's status (NOT_STARTED, DEPLOYING, RUNNING, DEPLOY_FAILED,
+    UNHEALTHY, DELETING), its message, its deployments and the config it was deployed with."""
+
+    name: str
+    status: str
+    message: str = ""
+    deployments: tuple[ServeDeploymentStatus, ...] = ()
+    route_prefix: str | None = None
+
+    def deployment(self, name: str) -> ServeDeploymentStatus | None:
+        return next((d for d in self.deployments if d.name == name), None)
+
+
+@dataclass(frozen=True)
+class ServeState:
+    """The model server of a cluster now: where its HTTP proxy listens and every application."""
+
+    http_host: str = ""
+    http_port: int | None = None
+    apps: Mapping[str, ServeAppStatus] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServeApplyResult:
+    """``written``: the backend had to change something (False: it already matched);
+    ``changed``: the owned applications it created, changed or deleted; ``state``: the
+    model server as it was before."""
+
+    written: bool
+    state: ServeState
+    changed: tuple[str, ...] = ()
+
+
 class Backend(Protocol):
     """A compute backend for one cluster."""
 
@@ -239,3 +306,13 @@ class Backend(Protocol):
 
     def nodes(self) -> list[NodeInfo]:
         """Every node the backend knows, alive and dead (as long as it remembers the dead)."""
+
+    def serve_state(self) -> ServeState:
+        """The cluster's model server now (an empty state when it runs none)."""
+
+    def serve_apply(
+        self, apps: Sequence[ServeApp], *, owned_prefix: str, http_host: str, http_port: int
+    ) -> ServeApplyResult:
+        """Make the applications whose names start with ``owned_prefix`` exactly ``apps``
+        (creating, changing and deleting), leaving every other application as it is, with the
+        HTTP proxy on ``http_host:http_port``. Writes nothing when they already match."""

@@ -29,6 +29,11 @@ from apps.dispatch.port import (
     RemoteState,
     RemoteStatus,
     Resources,
+    ServeApp,
+    ServeApplyResult,
+    ServeAppStatus,
+    ServeDeploymentStatus,
+    ServeState,
     SubmitResult,
 )
 from apps.dispatch.runtime_env import checked_for_dispatch
@@ -83,6 +88,12 @@ class FakeBackend:
         # (port method, remote id or ""), oldest first; bounded, as a long-lived fake cluster may serve `make run`.
         self.calls: deque[tuple[str, str]] = deque(maxlen=10_000)
         self.log_bytes_sent = 0  # every byte of log the cluster has sent, all jobs together
+        # The model server: applications by name, with what each is now; new ones start RUNNING
+        # with their replicas unless a test turns ``serve_starts_running`` off and plays them.
+        self._serve_apps: dict[str, tuple[ServeApp, ServeAppStatus]] = {}
+        self._serve_http: tuple[str, int] | None = None
+        self.serve_starts_running = True
+        self.serve_writes = 0
 
     def __repr__(self) -> str:
         return f"FakeBackend({self.address!r})"
@@ -170,6 +181,85 @@ class FakeBackend:
 
     # -- for tests: play the cluster ------------------------------------------------
 
+    def serve_state(self) -> ServeState:
+        with self._lock:
+            self._check("serve_state")
+            host, port = self._serve_http or ("", None)
+            return ServeState(
+                http_host=host, http_port=port, apps={name: status for name, (_, status) in self._serve_apps.items()}
+            )
+
+    def serve_apply(
+        self, apps: Sequence[ServeApp], *, owned_prefix: str, http_host: str, http_port: int
+    ) -> ServeApplyResult:
+        with self._lock:
+            self._check("serve_apply")
+            before = self.serve_state()
+            ours = {name: app for name, (app, _) in self._serve_apps.items() if name.startswith(owned_prefix)}
+            wanted = {app.name: app for app in apps}
+            if ours == wanted:
+                return ServeApplyResult(written=False, state=before)
+            changed = tuple(
+                sorted({n for n in ours if n not in wanted} | {n for n, a in wanted.items() if ours.get(n) != a})
+            )
+            for name in set(ours) - set(wanted):
+                del self._serve_apps[name]
+            for name, app in wanted.items():
+                if ours.get(name) != app:
+                    self._serve_apps[name] = (app, self._initial_status(app))
+            self._serve_http = self._serve_http or (http_host, http_port)
+            self.serve_writes += 1
+            return ServeApplyResult(written=True, state=before, changed=changed)
+
+    def _initial_status(self, app: ServeApp) -> ServeAppStatus:
+        deployments = []
+        for config in app.deployments:
+            autoscaling = config.get("autoscaling_config") or {}
+            count = int(
+                config.get("num_replicas", autoscaling.get("initial_replicas", autoscaling.get("min_replicas", 1)))
+            )
+            running = self.serve_starts_running
+            deployments.append(
+                ServeDeploymentStatus(
+                    name=str(config.get("name", "")),
+                    status="HEALTHY" if running else "UPDATING",
+                    replicas={"RUNNING" if running else "STARTING": count} if count else {},
+                    target_replicas=count,
+                )
+            )
+        status = "RUNNING" if self.serve_starts_running else "DEPLOYING"
+        return ServeAppStatus(
+            name=app.name, status=status, deployments=tuple(deployments), route_prefix=app.route_prefix
+        )
+
+    def set_serve_status(
+        self, name: str, status: str, message: str = "", *, deployment_status: str = "", running: int | None = None
+    ) -> None:
+        """Play the model server: application ``name`` is now ``status`` (its deployments too)."""
+        with self._lock:
+            app, current = self._serve_apps[name]
+            deployments = tuple(
+                ServeDeploymentStatus(
+                    name=d.name,
+                    status=deployment_status or d.status,
+                    message=message,
+                    replicas={"RUNNING": d.running if running is None else running},
+                    target_replicas=d.target_replicas,
+                )
+                for d in current.deployments
+            )
+            self._serve_apps[name] = (app, ServeAppStatus(name, status, message, deployments, current.route_prefix))
+
+    def delete_serve_app(self, name: str) -> None:
+        """Someone removed an application behind Paddock's back."""
+        with self._lock:
+            self._serve_apps.pop(name, None)
+
+    def serve_app(self, name: str) -> ServeApp | None:
+        with self._lock:
+            entry = self._serve_apps.get(name)
+            return entry[0] if entry else None
+
     def advance(
         self,
         remote_id: str,
@@ -237,6 +327,10 @@ class FakeBackend:
             self.calls.clear()
             self.log_bytes_sent = 0
             self._reachable = True
+            self._serve_apps.clear()
+            self._serve_http = None
+            self.serve_starts_running = True
+            self.serve_writes = 0
 
     # -- internals ----------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,11 @@ from apps.dispatch.port import (
     RemoteState,
     RemoteStatus,
     Resources,
+    ServeApp,
+    ServeApplyResult,
+    ServeAppStatus,
+    ServeDeploymentStatus,
+    ServeState,
     SubmitResult,
 )
 from apps.dispatch.runtime_env import checked_for_dispatch, with_package_locations
@@ -328,6 +333,70 @@ class RayBackend:
 
     # -- internals ----------------------------------------------------------------
 
+    # -- serving (Ray Serve's REST API on the dashboard) ------------------------------------
+    def serve_state(self) -> ServeState:
+        return serve_state_from(self._get_json(SERVE_PATH))
+
+    def serve_apply(
+        self, apps: Sequence[ServeApp], *, owned_prefix: str, http_host: str, http_port: int
+    ) -> ServeApplyResult:
+        """One GET, and one PUT only when Paddock's applications differ from ``apps``.
+
+        Serve's PUT declares the whole set of applications, so every application not Paddock's
+        goes back in it with the config it was deployed with; one deployed from Python (no
+        config) cannot be written back and stops the PUT with a clear error. The HTTP proxy is
+        set only by the first PUT (Serve ignores later changes): when it already listens
+        elsewhere, its place is kept and reported in the state."""
+        reply = self._get_json(SERVE_PATH)
+        state = serve_state_from(reply)
+        observed = reply.get("applications") or {} if isinstance(reply, dict) else {}
+        locations: dict[str, str] = {}
+        for app in apps:
+            for uri, ref in app.packages.items():
+                if uri not in locations:
+                    locations[uri] = self._ensure_package(ref)
+        desired = [serve_app_config(app, locations) for app in apps]
+        ours = {name for name in observed if name.startswith(owned_prefix)}
+        current = {
+            name: (observed[name] or {}).get("deployed_app_config")
+            for name in ours
+            if (observed[name] or {}).get("status") != "DELETING"
+        }
+        wanted = {config["name"]: config for config in desired}
+        changed = tuple(
+            sorted(
+                {name for name in current if name not in wanted}
+                | {name for name, config in wanted.items() if _canonical(current.get(name)) != _canonical(config)}
+            )
+        )
+        if not changed:
+            return ServeApplyResult(written=False, state=state)
+        others: list[dict[str, Any]] = []
+        for name, app in observed.items():
+            if name.startswith(owned_prefix) or (app or {}).get("status") == "DELETING":
+                continue
+            config = (app or {}).get("deployed_app_config")
+            if not isinstance(config, dict):
+                raise BackendError(
+                    f"Ray at {self.address}: the Serve application {name!r} was not deployed from a config, "
+                    "so a config PUT would delete it; Paddock leaves this cluster's Serve alone",
+                    retryable=False,
+                )
+            others.append(config)
+        host, port = (state.http_host, state.http_port) if state.http_port else (http_host, http_port)
+        body = {"http_options": {"host": host, "port": port}, "applications": [*others, *desired]}
+        try:
+            response = requests.put(self.address + SERVE_PATH, json=body, headers=self._headers, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise self._error(exc, f"PUT {SERVE_PATH}") from exc
+        if response.status_code != 200:
+            raise BackendError(
+                f"Ray at {self.address}: PUT {SERVE_PATH} answered HTTP {response.status_code}: "
+                f"{_short(response.text, 1000)}",
+                retryable=_retryable_status(response.status_code, response.text),
+            )
+        return ServeApplyResult(written=True, state=state, changed=changed)
+
     def _ensure_package(self, ref: PackageRef) -> str:
         """Put a package in the cluster's own package store (unless it is there) and return the
         ``gcs://`` URI Ray knows it by; the same calls Ray's client makes for a local
@@ -573,3 +642,81 @@ def _short(text: str, limit: int = 300) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip().strip(".")]
     line = lines[-1] if lines else text.strip()
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# --- serving --------------------------------------------------------------------------------
+SERVE_PATH = "/api/serve/applications/"
+
+
+def serve_app_config(app: ServeApp, locations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``app`` as an entry of Serve's declarative config (packages named where the cluster keeps them)."""
+    config: dict[str, Any] = {
+        "name": app.name,
+        "route_prefix": app.route_prefix,
+        "import_path": app.import_path,
+        "args": dict(app.args),
+        "deployments": [dict(d) for d in app.deployments],
+    }
+    if app.runtime_env:
+        config["runtime_env"] = with_package_locations(app.runtime_env, locations or {})
+    return config
+
+
+def _canonical(value: Any) -> str:
+    """A config as text to compare: numbers as floats (Serve gives back 1 as 1.0), keys sorted."""
+
+    def norm(item: Any) -> Any:
+        if isinstance(item, bool) or item is None or isinstance(item, str):
+            return item
+        if isinstance(item, int | float):
+            return float(item)
+        if isinstance(item, Mapping):
+            return {str(k): norm(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [norm(v) for v in item]
+        return str(item)
+
+    return json.dumps(norm(value), sort_keys=True)
+
+
+def serve_state_from(reply: Any) -> ServeState:
+    """Serve's ``GET /api/serve/applications/`` answer as a :class:`ServeState`."""
+    if not isinstance(reply, Mapping):
+        return ServeState()
+    http = reply.get("http_options") or {}
+    proxies = reply.get("proxies") or {}
+    apps: dict[str, ServeAppStatus] = {}
+    for name, app in (reply.get("applications") or {}).items():
+        app = app or {}
+        deployments = []
+        for dep_name, dep in (app.get("deployments") or {}).items():
+            dep = dep or {}
+            counts: dict[str, int] = {}
+            for replica in dep.get("replicas") or ():
+                replica_state = str((replica or {}).get("state", ""))
+                counts[replica_state] = counts.get(replica_state, 0) + 1
+            target = dep.get("target_num_replicas")
+            deployments.append(
+                ServeDeploymentStatus(
+                    name=str(dep_name),
+                    status=str(dep.get("status", "")),
+                    message=_short(str(dep.get("message") or ""), MESSAGE_LIMIT),
+                    replicas=counts,
+                    target_replicas=int(target) if isinstance(target, int | float) else None,
+                )
+            )
+        config = app.get("deployed_app_config") or {}
+        apps[str(name)] = ServeAppStatus(
+            name=str(name),
+            status=str(app.get("status", "")),
+            message=_short(str(app.get("message") or ""), MESSAGE_LIMIT),
+            deployments=tuple(deployments),
+            route_prefix=app.get("route_prefix", config.get("route_prefix")),
+        )
+    port = http.get("port")
+    running = bool(proxies) or bool(apps)
+    return ServeState(
+        http_host=str(http.get("host") or ""),
+        http_port=int(port) if running and isinstance(port, int) else None,
+        apps=apps,
+    )
