@@ -110,7 +110,25 @@ def _memory_gb(memory_gb: float) -> int:
 
 
 # What a pass reads of every job it weighs, holding or pending: who, where, how big, how urgent.
-JOB_SHAPE = ("id", "team_id", "pool_id", "gpus", "cpus", "memory_gb", "priority", "priority_class__preemptible")
+JOB_SHAPE = (
+    "id",
+    "team_id",
+    "pool_id",
+    "gpus",
+    "cpus",
+    "memory_gb",
+    "priority",
+    "priority_class__preemptible",
+    "kind",
+)
+
+
+def _preemptible(row: dict[str, Any]) -> bool:
+    """A job may be preempted unless its priority class says not; a deployment (an endpoint
+    serving traffic) only when its priority class says it may."""
+    if row["kind"] == "deployment":
+        return row["priority_class__preemptible"] is True
+    return row["priority_class__preemptible"] is not False
 
 
 def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
@@ -275,7 +293,7 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
                 memory_per_cpu.get(held_in.pk, 0.0),
             ),
             priority=row["priority"],
-            preemptible=row["priority_class__preemptible"] is not False,
+            preemptible=_preemptible(row),
             admitted_at=row["admitted_at"],
             placement=_placement(placements.get(row["id"], [])),
             queued_at=row["queued_at"],
@@ -423,7 +441,7 @@ def load_candidates(state: PassState) -> list[Candidate]:
                 state.memory_per_cpu.get(row["pool_id"], 0.0),
             ),
             priority=row["priority"],
-            preemptible=row["priority_class__preemptible"] is not False,
+            preemptible=_preemptible(row),
             priority_class=row["priority_class__name"] or "",
             created_at=row["created_at"],
             waiting_since=row["queued_at"],  # back in the queue after a preemption or a retry: from then

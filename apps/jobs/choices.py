@@ -5,6 +5,8 @@ class JobKind(models.TextChoices):
     TRAINING = "training", "Training"
     FINE_TUNING = "fine_tuning", "Fine-tuning"
     BATCH = "batch", "Batch"
+    # A serving endpoint's hold on its cluster: made by the serving app, never submitted directly.
+    DEPLOYMENT = "deployment", "Deployment"
 
 
 class JobState(models.TextChoices):

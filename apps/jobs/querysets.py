@@ -118,8 +118,9 @@ class JobQuerySet(models.QuerySet):  # type: ignore[type-arg]
 
 class AttemptQuerySet(models.QuerySet):  # type: ignore[type-arg]
     def remote_active(self) -> AttemptQuerySet:
-        """Attempts the backend knows about and that have not finished."""
-        return self.filter(state__in=ATTEMPT_REMOTE_STATES)
+        """Attempts the backend knows about and that have not finished (a deployment's attempt
+        runs no remote job: the serving app watches what it deploys)."""
+        return self.filter(state__in=ATTEMPT_REMOTE_STATES).exclude(job__kind="deployment")
 
     def undispatched(self) -> AttemptQuerySet:
         return self.filter(state=AttemptState.ADMITTED)

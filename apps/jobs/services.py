@@ -44,12 +44,13 @@ from apps.jobs.choices import (
     AttemptState,
     EventKind,
     FailureCause,
+    JobKind,
     JobState,
     describe_seconds,
 )
 from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import inspect_package
-from apps.jobs.signals import attempt_environment, stopped_holding
+from apps.jobs.signals import attempt_environment, deployment_started, stopped_holding
 from apps.tenancy.models import Team
 from paddock.bundle import client_bundle
 
@@ -355,6 +356,8 @@ def begin_dispatch(attempt_id: str) -> tuple[str, Attempt | None]:
             message="cancelled before dispatch",
         )
         return "cancelled", None
+    if job.kind == JobKind.DEPLOYMENT:
+        return _start_deployment(attempt), None
     with transaction.atomic():
         move_job(
             job,
@@ -367,6 +370,50 @@ def begin_dispatch(attempt_id: str) -> tuple[str, Attempt | None]:
     if job.state != JobState.DISPATCHING:
         return f"job-{job.state}", None
     return "", attempt
+
+
+def _start_deployment(attempt: Attempt) -> str:
+    """A deployment holds its quota from admission on: its attempt runs at once (no remote job
+    to submit) and the serving app, told on commit, puts the endpoint on the cluster."""
+    job = attempt.job
+    now = timezone.now()
+    with transaction.atomic():
+        moved = move_attempt(
+            attempt,
+            from_states=[AttemptState.ADMITTED],
+            to_state=AttemptState.RUNNING,
+            dispatched_at=now,
+            started_at=now,
+            dispatch_seconds=(now - (job.created_at if attempt.number == 1 else attempt.created_at)).total_seconds(),
+        )
+        if not moved:
+            return "already-dispatched"
+        move_job(
+            job,
+            from_states=[JobState.ADMITTED, JobState.DISPATCHING],
+            to_state=JobState.RUNNING,
+            event=EventKind.RUNNING,
+            attempt=attempt,
+            message=f"holds its quota on {job.cluster.name}; the endpoint is being deployed",
+            started_at=now,
+            state_reason="",
+        )
+        job_id, attempt_id = job.pk, attempt.pk
+        transaction.on_commit(
+            lambda: deployment_started.send(sender=Job, job_id=job_id, attempt_id=attempt_id), robust=True
+        )
+    return "deployment"
+
+
+def end_deployment(job: Job, *, failed: bool, message: str) -> bool:
+    """The serving app ends a deployment job's live attempt: failed (its endpoint could not
+    serve: never retried, the endpoint says why) or stopped. True when an attempt ended."""
+    ended = False
+    for attempt in job.attempts.filter(state__in=ATTEMPT_ACTIVE_STATES).select_related("job__cluster"):
+        state = AttemptState.FAILED if failed else AttemptState.STOPPED
+        _finish_attempt(attempt, state, message, retry=False, evidence=message if failed else "")
+        ended = True
+    return ended
 
 
 def finish_dispatch(attempt: Attempt, *, result: SubmitResult | None = None, error: BackendError | None = None) -> str:
@@ -517,6 +564,9 @@ def stop_attempt(attempt_id: str) -> str:
     attempt = Attempt.objects.select_related("job__cluster").filter(pk=attempt_id).first()
     if attempt is None or attempt.state not in ATTEMPT_REMOTE_STATES:
         return "not-active"
+    if attempt.job.kind == JobKind.DEPLOYMENT:  # nothing remote: serving takes the endpoint down
+        _finish_attempt(attempt, AttemptState.STOPPED, "stopped by Paddock", retry=False)
+        return "stopped"
     backend_for(attempt.job.cluster).stop(attempt.remote_id)
     try_enqueue("jobs.watch")
     return "stopping"
@@ -1124,10 +1174,15 @@ def package_problems(team: Team, runtime_env: dict[str, Any]) -> dict[str, Any]:
 
 def package_refs(job: Job) -> dict[str, PackageRef]:
     """The job's packages for the backend; their bytes are read only if the cluster asks."""
-    uris = package_uris(job.runtime_env) if isinstance(job.runtime_env, dict) else []
+    return team_package_refs(job.team_id, job.runtime_env)
+
+
+def team_package_refs(team_id: int, runtime_env: Any) -> dict[str, PackageRef]:
+    """The packages of ``team_id`` a runtime_env names (a job's, an endpoint's), for a backend."""
+    uris = package_uris(runtime_env) if isinstance(runtime_env, dict) else []
     if not uris:
         return {}
-    rows = CodePackage.objects.filter(team_id=job.team_id, sha256__in=[package_sha256(uri) for uri in uris])
+    rows = CodePackage.objects.filter(team_id=team_id, sha256__in=[package_sha256(uri) for uri in uris])
     return {
         package.uri: PackageRef(
             uri=package.uri,

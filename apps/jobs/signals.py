@@ -13,3 +13,8 @@ stopped_holding = Signal()
 # environment variables for the attempt (``PADDOCK_CHECKPOINT_URI``, ``PADDOCK_RESUME_FROM`` and
 # ``PADDOCK_RESUME_STEP``, which the attempt then records) or an empty dict.
 attempt_environment = Signal()
+
+# Sent (after commit) when a deployment job's attempt is admitted and so holds its quota, with
+# ``job_id`` and ``attempt_id``: the serving app then puts the endpoint on its cluster (a
+# deployment's attempt runs no remote job of its own; serving watches what it deploys).
+deployment_started = Signal()

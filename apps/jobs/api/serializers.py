@@ -174,7 +174,12 @@ class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     cluster = serializers.SlugField(
         max_length=63, required=False, allow_null=True, help_text="Optional when the team has a default cluster."
     )
-    kind = serializers.ChoiceField(choices=JobKind.choices, default=JobKind.BATCH)
+    kind = serializers.ChoiceField(
+        choices=[(value, label) for value, label in JobKind.choices if value != JobKind.DEPLOYMENT],
+        default=JobKind.BATCH,
+        error_messages={"invalid_choice": '"{input}" is not a kind a job is submitted as (a deployment is made by '
+                        "creating an endpoint: POST /api/v1/endpoints/)."},
+    )
     entrypoint = StrictCharField(max_length=100_000, help_text="The shell command to run, e.g. `python train.py`.")
     runtime_env = RuntimeEnvSerializer(required=False)
     resources = ResourcesSerializer(required=False)
