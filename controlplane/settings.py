@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "apps.quotas",
     "apps.admission",
     "apps.checkpoints",
+    "apps.serving",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +244,23 @@ PADDOCK_METRICS_MAX_POINTS = env.integer("PADDOCK_METRICS_MAX_POINTS", 2000)
 PADDOCK_STORAGE_URL_SECONDS = env.integer("PADDOCK_STORAGE_URL_SECONDS", 6 * 3600)
 # A checkpoint of at most this many bytes is read back once to record its sha256.
 PADDOCK_CHECKPOINT_HASH_MAX_BYTES = env.integer("PADDOCK_CHECKPOINT_HASH_MAX_BYTES", 256 * 2**20)
+# Serving endpoints. The model server's HTTP proxy binds here on each cluster (set by the first
+# deployment; Serve keeps it until it restarts): loopback by default, as nothing else should reach it.
+PADDOCK_SERVE_HTTP_HOST = env.string("PADDOCK_SERVE_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
+PADDOCK_SERVE_HTTP_PORT = env.integer("PADDOCK_SERVE_HTTP_PORT", 8700)
+# Requests one model replica takes at once (Serve's default of 5 queues 16 concurrent clients).
+PADDOCK_SERVE_MAX_ONGOING = env.integer("PADDOCK_SERVE_MAX_ONGOING", 32)
+PADDOCK_SERVE_INGRESS_MAX_ONGOING = env.integer("PADDOCK_SERVE_INGRESS_MAX_ONGOING", 1000)
+# Serve checks each model replica this often, and gives a check this long.
+PADDOCK_SERVE_HEALTH_PERIOD = env.number("PADDOCK_SERVE_HEALTH_PERIOD", 5.0)
+PADDOCK_SERVE_HEALTH_TIMEOUT = env.number("PADDOCK_SERVE_HEALTH_TIMEOUT", 30.0)
+# A revision failing its health checks this long fails (a new one is rolled back; the serving
+# one fails the endpoint and gives its quota back).
+PADDOCK_ENDPOINT_FAIL_AFTER = env.number("PADDOCK_ENDPOINT_FAIL_AFTER", 120.0)
+# How often the endpoints' figures (requests, latency, tokens) are read from their ingress.
+PADDOCK_SERVING_SAMPLE_SECONDS = env.number("PADDOCK_SERVING_SAMPLE_SECONDS", 10.0)
+# While an endpoint deploys, rolls out or drains, its cluster is reconciled again this soon.
+PADDOCK_SERVING_FOLLOW_UP = env.number("PADDOCK_SERVING_FOLLOW_UP", 0.5)
 # Comma-separated Fernet keys for credentials at rest; the first encrypts, all decrypt.
 # Required in production: a key derived from the secret key (the fallback elsewhere) would make
 # rotating the secret key lose every stored credential.
@@ -409,4 +427,6 @@ CELERY_BEAT_SCHEDULE = {
     "jobs.reconcile": {"task": "jobs.reconcile", "schedule": PADDOCK_RECONCILE_INTERVAL},
     "inventory.discover": {"task": "inventory.discover", "schedule": PADDOCK_DISCOVERY_INTERVAL},
     "checkpoints.sweep": {"task": "checkpoints.sweep", "schedule": 30.0},
+    "serving.reconcile_all": {"task": "serving.reconcile_all", "schedule": 10.0},
+    "serving.sample": {"task": "serving.sample", "schedule": PADDOCK_SERVING_SAMPLE_SECONDS},
 }

@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("apps.planner.api.urls")),
     path("", include("apps.admission.api.urls")),
     path("", include("apps.checkpoints.api.urls")),
+    path("", include("apps.serving.api.urls")),
 ]
 
 urlpatterns = [

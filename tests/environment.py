@@ -15,6 +15,12 @@ os.environ.setdefault("PADDOCK_BROKER_VISIBILITY_TIMEOUT", "10")
 # test Ray head report to: the worker process dispatches them with this PADDOCK_API_URL.
 _API_ADDRESS = os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1:8791")
 os.environ.setdefault("PADDOCK_API_URL", f"http://{_API_ADDRESS}")
+# Serving endpoints on the test Ray head: its Serve proxy listens here (make run's on 8700), and
+# health checks come every second so an unhealthy revision shows (and fails) within seconds.
+os.environ.setdefault("PADDOCK_SERVE_HTTP_PORT", "8761")
+os.environ.setdefault("PADDOCK_SERVE_HEALTH_PERIOD", "1")
+os.environ.setdefault("PADDOCK_SERVE_HEALTH_TIMEOUT", "5")
+os.environ.setdefault("PADDOCK_ENDPOINT_FAIL_AFTER", "6")
 
 
 def pytest_addoption(parser):  # type: ignore[no-untyped-def]
