@@ -44,6 +44,10 @@ class Endpoint(TimeStampedModel):
     state_reason = models.TextField(blank=True, default="")
     url = models.CharField(max_length=500, blank=True, default="")
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A larger max_replicas needs a larger hold: a new deployment job waits in the queue while the
+    # current one keeps serving at the size it holds (``replicas_held``); admitted, it takes over.
+    next_job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    replicas_held = models.PositiveIntegerField(default=0, help_text="Replicas the holding job covers")
     replicas_running = models.PositiveIntegerField(default=0)
     unhealthy_since = models.DateTimeField(null=True, blank=True)
     stopped = models.BooleanField(default=False, help_text="Stopped on request: holds nothing until started")
@@ -104,7 +108,7 @@ class Revision(models.Model):
         default=0, validators=[MaxValueValidator(100)], help_text="Share of requests now"
     )
     target_percent = models.PositiveSmallIntegerField(
-        default=100, validators=[MinValueValidator(1), MaxValueValidator(100)], help_text="Share once healthy"
+        default=100, validators=[MaxValueValidator(100)], help_text="Share once healthy (0: it drains)"
     )
     state = models.CharField(max_length=16, choices=RevisionState.choices, default=RevisionState.PENDING)
     message = models.TextField(blank=True, default="")

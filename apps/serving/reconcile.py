@@ -115,13 +115,15 @@ def model_app(endpoint: Endpoint, revision: Revision, packages: dict[str, Packag
         "health_check_period_s": float(settings.PADDOCK_SERVE_HEALTH_PERIOD),
         "health_check_timeout_s": float(settings.PADDOCK_SERVE_HEALTH_TIMEOUT),
     }
-    minimum = 0 if endpoint.scale_to_zero else max(endpoint.min_replicas, 1)
-    if minimum == endpoint.max_replicas:
-        deployment["num_replicas"] = endpoint.max_replicas
+    # At most what the holding job covers (a larger max waits in the queue for its quota).
+    maximum = min(endpoint.max_replicas, endpoint.replicas_held or endpoint.max_replicas)
+    minimum = min(0 if endpoint.scale_to_zero else max(endpoint.min_replicas, 1), maximum)
+    if minimum == maximum:
+        deployment["num_replicas"] = maximum
     else:
         deployment["autoscaling_config"] = {
             "min_replicas": minimum,
-            "max_replicas": endpoint.max_replicas,
+            "max_replicas": maximum,
             "initial_replicas": max(minimum, 1),
             "target_ongoing_requests": float(endpoint.target_ongoing_requests),
         }
@@ -189,7 +191,7 @@ def reconcile_cluster(cluster_id: int) -> Pass:
         return run
     endpoints = list(
         Endpoint.objects.filter(cluster=cluster, deleted_at__isnull=True)
-        .select_related("team", "job", "cluster")
+        .select_related("team", "job", "next_job", "cluster")
         .prefetch_related("revisions", "tokens")
     )
     run.endpoints = len(endpoints)
@@ -225,8 +227,11 @@ def reconcile_cluster(cluster_id: int) -> Pass:
         return run
     run.written = result.written
     run.changed_apps = list(result.changed)
+    writes_before = run.db_writes
     for endpoint, revisions in serving:
         _observe(endpoint, revisions, result.state, desired, result.changed, run)
+    if run.db_writes > writes_before:  # what it saw may change what the cluster should run: look again
+        run.follow_up = True
     if result.written:
         run.follow_up = True
     if any(e.state in (EndpointState.DEPLOYING, EndpointState.DEGRADED) for e, _ in serving):
@@ -276,6 +281,19 @@ def _follow_job(endpoint: Endpoint, run: Pass) -> list[Revision] | None:
                 _set(endpoint, run, state=EndpointState.FAILED, state_reason=job.state_reason or f"job {job.state}")
         _set(endpoint, run, applied={}, replicas_running=0)
         return None
+    if endpoint.replicas_held == 0:
+        _set(endpoint, run, replicas_held=endpoint.max_replicas)
+    waiting = endpoint.next_job
+    if waiting is not None and waiting.state in HOLDING_STATES:
+        # The larger hold is admitted: it takes over, and the smaller one is given back.
+        with transaction.atomic():
+            old = job
+            Endpoint.objects.filter(pk=endpoint.pk).update(job=waiting, next_job=None, replicas_held=endpoint.max_replicas)
+            endpoint.job, endpoint.next_job, endpoint.replicas_held = waiting, None, endpoint.max_replicas
+            if old.state not in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
+                jobs.cancel_job(actor=None, job=old)
+            _event(endpoint, run, EventKind.SCALED, f"holds {endpoint.max_replicas} replicas now (job {waiting.pk})")
+        run.db_writes += 1
     revisions = [r for r in endpoint.revisions.all() if r.state in _LIVE]
     for revision in revisions:
         if revision.state == RevisionState.PENDING:
@@ -315,6 +333,12 @@ def _observe(
     now = timezone.now()
     fail_after = timedelta(seconds=float(settings.PADDOCK_ENDPOINT_FAIL_AFTER))
     fresh = {name: status for name, status in state.apps.items() if name not in changed}
+    for name in names:  # watched closely until every app runs all the replicas it targets
+        status = fresh.get(name)
+        if status is None or status.status != "RUNNING" or any(
+            d.target_replicas is not None and d.running != d.target_replicas for d in status.deployments
+        ):
+            run.follow_up = True
     for revision in revisions:
         _observe_revision(endpoint, revision, revisions, fresh.get(revision.app_name), now, fail_after, run)
     _retire_drained(endpoint, revisions, run)
@@ -344,7 +368,8 @@ def _observe_revision(
     if app is None:
         return
     deployment = app.deployment(MODEL)
-    message = (app.message or (deployment.message if deployment else "")).strip()
+    # The deployment's message says why (the loader's exception); the app's only that it failed.
+    message = ((deployment.message if deployment else "") or app.message).strip()
     others_serving = [
         r for r in revisions if r.pk != revision.pk and r.state == RevisionState.READY and r.traffic_percent > 0
     ]
@@ -527,6 +552,12 @@ def _endpoint_state(
     else:
         canary = [r for r in live if r.traffic_percent == 0 and r.target_percent > 0]
         reason = f"Revision {canary[0].number} is deploying next to the serving one." if canary else ""
+        waiting = endpoint.next_job
+        if waiting is not None and waiting.state in (JobState.PENDING, JobState.PREEMPTED):
+            reason = (
+                f"Serving {endpoint.replicas_held} replicas at most; {endpoint.max_replicas} wait for quota: "
+                f"{services.pending_reason(waiting)}"
+            )
         if (
             _set(endpoint, run, state=EndpointState.READY, state_reason=reason, unhealthy_since=None)
             and was != EndpointState.READY

@@ -233,6 +233,9 @@ def _submit_deployment(endpoint: Endpoint, actor: User | None) -> Job:
         submitter = User.objects.filter(is_superuser=True).order_by("pk").first()
     job, _ = jobs.submit_job(actor=submitter, request=deployment_request(endpoint))  # type: ignore[arg-type]
     endpoint.job = job
+    endpoint.replicas_held = 0  # set when it is admitted
+    if endpoint.pk:
+        Endpoint.objects.filter(pk=endpoint.pk).update(replicas_held=0)
     return job
 
 
@@ -327,12 +330,30 @@ def update_endpoint(*, actor: User, endpoint: Endpoint, changes: dict[str, Any])
 
 
 def _resize_job(endpoint: Endpoint, actor: User) -> None:
-    """The deployment job holds max_replicas' worth: a new size is a new job."""
+    """The deployment job holds max_replicas' worth. Smaller: the hold shrinks in place (the
+    scheduler counts it at its new size on its next pass). Larger: a new job waits in the queue
+    for the difference while the current one keeps serving at its size; admitted, it takes over."""
     old = endpoint.job
-    if old is not None and old.state not in TERMINAL_STATES:
-        jobs.cancel_job(actor=actor, job=old)
-    _submit_deployment(endpoint, actor)
-    endpoint.save(update_fields=["job"])
+    waiting = endpoint.next_job
+    if waiting is not None and waiting.state not in TERMINAL_STATES:
+        jobs.cancel_job(actor=actor, job=waiting)
+    endpoint.next_job = None
+    request = deployment_request(endpoint)
+    if old is not None and old.state in HOLDING_STATES and endpoint.max_replicas <= endpoint.replicas_held:
+        Job.objects.filter(pk=old.pk).update(cpus=request.cpus, gpus=request.gpus, memory_gb=request.memory_gb)
+        endpoint.replicas_held = endpoint.max_replicas
+        jobs.add_event(old, "admitted", f"holds {endpoint.max_replicas} replicas now (scaled down)")
+        endpoint.save(update_fields=["next_job", "replicas_held"])
+        return
+    if old is None or old.state not in HOLDING_STATES:  # not serving yet: the queued job is simply replaced
+        if old is not None and old.state not in TERMINAL_STATES:
+            jobs.cancel_job(actor=actor, job=old)
+        _submit_deployment(endpoint, actor)
+        endpoint.save(update_fields=["job", "next_job"])
+        return
+    job, _ = jobs.submit_job(actor=actor, request=request)
+    endpoint.next_job = job
+    endpoint.save(update_fields=["next_job"])
 
 
 def stop_endpoint(*, actor: User, endpoint: Endpoint) -> Endpoint:
@@ -347,8 +368,7 @@ def stop_endpoint(*, actor: User, endpoint: Endpoint) -> Endpoint:
         endpoint.state_reason = f"Stopped by {actor.get_username()}."
         endpoint.replicas_running = 0
         endpoint.save(update_fields=["stopped", "state", "state_reason", "replicas_running", "updated_at"])
-        if endpoint.job is not None and endpoint.job.state not in TERMINAL_STATES:
-            jobs.cancel_job(actor=actor, job=endpoint.job)
+        _cancel_jobs(endpoint, actor)
         add_event(endpoint, EventKind.STOPPED, f"stopped by {actor.get_username()}", actor=actor)
         audit.record("serving.endpoint_stopped", endpoint, actor=actor, team_id=endpoint.team_id)
         request_reconcile_on_commit(endpoint.cluster_id)
@@ -392,13 +412,21 @@ def start_endpoint(*, actor: User, endpoint: Endpoint) -> Endpoint:
 _NOT_DONE = [RevisionState.PENDING, RevisionState.DEPLOYING, RevisionState.READY]
 
 
+def _cancel_jobs(endpoint: Endpoint, actor: User) -> None:
+    for job in (endpoint.job, endpoint.next_job):
+        if job is not None and job.state not in TERMINAL_STATES:
+            jobs.cancel_job(actor=actor, job=job)
+    if endpoint.next_job_id:
+        endpoint.next_job = None
+        endpoint.save(update_fields=["next_job"])
+
+
 def delete_endpoint(*, actor: User, endpoint: Endpoint) -> None:
     """Take it off the cluster, give back its quota and forget its name (its history stays
     for costs and lineage)."""
     _live(endpoint)
     with transaction.atomic():
-        if endpoint.job is not None and endpoint.job.state not in TERMINAL_STATES:
-            jobs.cancel_job(actor=actor, job=endpoint.job)
+        _cancel_jobs(endpoint, actor)
         now = timezone.now()
         endpoint.deleted_at = now
         endpoint.stopped = True
@@ -520,8 +548,10 @@ def _set_traffic(endpoint: Endpoint, shares: dict[int, int]) -> None:
     """Exactly these shares (every other live revision gets none and is retired once drained)."""
     for revision in endpoint.revisions.filter(state__in=_NOT_DONE):
         share = shares.get(revision.pk, 0)
-        if revision.traffic_percent != share:
-            Revision.objects.filter(pk=revision.pk).update(traffic_percent=share)
+        if revision.traffic_percent != share or (not share and revision.target_percent):
+            Revision.objects.filter(pk=revision.pk).update(
+                traffic_percent=share, target_percent=share or 0  # none: it drains, then is retired
+            )
 
 
 def _describe(source: Source) -> str:

@@ -3,6 +3,7 @@ real HTTP through the Serve proxy on 127.0.0.1."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,7 +33,26 @@ def serve_cleanup(ray_head: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def serving(live: Any, tiny_model: Path, serve_cleanup: None) -> Any:
+def beat(live: Any) -> Iterator[None]:
+    """What Celery beat does in production (``serving.reconcile_all`` every 10 s), every second
+    here: the suite's worker runs no beat."""
+    from apps.serving.services import request_reconcile
+
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(1.0):
+            request_reconcile(live.cluster.pk)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+
+
+@pytest.fixture
+def serving(live: Any, tiny_model: Path, serve_cleanup: None, beat: None) -> Any:
     """The live world with the tiny model registered for team demo as tiny-llama v1."""
     live.client = client_for(token_for(live.member))
     model = live.client.post("/api/v1/models/", {"team": "demo", "name": "tiny-llama"}, format="json").json()
@@ -81,3 +101,54 @@ def complete(url: str, token: str | None, prompt: str = "hello", **extra: Any) -
     return requests.post(
         f"{url}/v1/completions", json={"prompt": prompt, "max_tokens": 8, **extra}, headers=headers, timeout=60
     )
+
+
+FLAKY_MODEL = '''
+from pathlib import Path
+
+from paddock.serving.causal_lm import CausalLM
+
+
+class FlakyLM(CausalLM):
+    """The built-in model, made to fail on demand: at load, or its health checks once a file exists."""
+
+    def __init__(self, uri, *, sick_file="", fail_load=False, **config):
+        if fail_load:
+            raise RuntimeError("weights are corrupt: shard 3 of 4 has a bad checksum")
+        super().__init__(uri, **config)
+        self.sick_file = sick_file
+
+    def check_health(self):
+        if self.sick_file and Path(self.sick_file).exists():
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+'''
+
+
+def flaky_package(world: Any) -> str:
+    """A code package (uploaded like any job's) holding a model class that fails on demand."""
+    import io
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("flaky.py", FLAKY_MODEL)
+    response = world.client.post(
+        "/api/v1/packages/",
+        {"team": "demo", "file": SimpleUploadedFile("flaky.zip", buffer.getvalue())},
+        format="multipart",
+    )
+    assert response.status_code in (200, 201), response.json()
+    return str(response.json()["uri"])
+
+
+def serve_config(ray_head: Any) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {ray_head.auth_token}"} if ray_head.auth_token else {}
+    return dict(requests.get(f"{ray_head.address}/api/serve/applications/", headers=headers, timeout=10).json())
+
+
+def put_serve_config(ray_head: Any, body: dict[str, Any]) -> None:
+    headers = {"Authorization": f"Bearer {ray_head.auth_token}"} if ray_head.auth_token else {}
+    response = requests.put(f"{ray_head.address}/api/serve/applications/", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text

@@ -646,6 +646,7 @@ def _short(text: str, limit: int = 300) -> str:
 
 # --- serving --------------------------------------------------------------------------------
 SERVE_PATH = "/api/serve/applications/"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Serve's messages carry the colours of Ray's logs
 
 
 def serve_app_config(app: ServeApp, locations: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -700,7 +701,7 @@ def serve_state_from(reply: Any) -> ServeState:
                 ServeDeploymentStatus(
                     name=str(dep_name),
                     status=str(dep.get("status", "")),
-                    message=_short(str(dep.get("message") or ""), MESSAGE_LIMIT),
+                    message=_short(_ANSI.sub("", str(dep.get("message") or "")), MESSAGE_LIMIT),
                     replicas=counts,
                     target_replicas=int(target) if isinstance(target, int | float) else None,
                 )
@@ -709,7 +710,7 @@ def serve_state_from(reply: Any) -> ServeState:
         apps[str(name)] = ServeAppStatus(
             name=str(name),
             status=str(app.get("status", "")),
-            message=_short(str(app.get("message") or ""), MESSAGE_LIMIT),
+            message=_short(_ANSI.sub("", str(app.get("message") or "")), MESSAGE_LIMIT),
             deployments=tuple(deployments),
             route_prefix=app.get("route_prefix", config.get("route_prefix")),
         )
