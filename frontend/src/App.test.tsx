@@ -56,6 +56,7 @@ describe("auth flow", () => {
     expect(screen.getByRole("link", { name: "Queue" })).toHaveAttribute("href", "/queue");
     expect(screen.getByRole("link", { name: "Quotas" })).toHaveAttribute("href", "/quotas");
     expect(screen.getByRole("link", { name: "Models" })).toHaveAttribute("href", "/models");
+    expect(screen.getByRole("link", { name: "Endpoints" })).toHaveAttribute("href", "/endpoints");
   });
 
   it("goes to /jobs after a plain sign-in", async () => {

@@ -1,6 +1,9 @@
 import { Link, Navigate, Route, Routes } from "react-router";
 import { Layout } from "./components/Layout";
 import { RequireAuth } from "./components/RequireAuth";
+import { EndpointDetailPage } from "./pages/EndpointDetailPage";
+import { EndpointNewPage } from "./pages/EndpointNewPage";
+import { EndpointsPage } from "./pages/EndpointsPage";
 import { InventoryPage } from "./pages/InventoryPage";
 import { JobDetailPage } from "./pages/JobDetailPage";
 import { JobNewPage } from "./pages/JobNewPage";
@@ -37,6 +40,9 @@ export function AppRoutes() {
           <Route path="/models" element={<ModelsPage />} />
           <Route path="/models/:id" element={<ModelDetailPage />} />
           <Route path="/model-versions/:id" element={<ModelVersionRedirect />} />
+          <Route path="/endpoints" element={<EndpointsPage />} />
+          <Route path="/endpoints/new" element={<EndpointNewPage />} />
+          <Route path="/endpoints/:id" element={<EndpointDetailPage />} />
           <Route path="/queue" element={<QueuePage />} />
           <Route path="/quotas" element={<QuotasPage />} />
           <Route path="/inventory" element={<InventoryPage />} />

@@ -29,6 +29,7 @@ export function Layout() {
           </NavLink>
           <NavLink to="/jobs/new">Submit job</NavLink>
           <NavLink to="/models">Models</NavLink>
+          <NavLink to="/endpoints">Endpoints</NavLink>
           <NavLink to="/queue">Queue</NavLink>
           <NavLink to="/quotas">Quotas</NavLink>
           <NavLink to="/inventory">Inventory</NavLink>

@@ -30,4 +30,16 @@ describe("StateBadge", () => {
     render(<StateBadge state={state} />);
     expect(screen.getByText(state)).not.toHaveClass("badge-active");
   });
+
+  it("pulses an endpoint's deploying state when told it is moving, and says why in its title", () => {
+    render(<StateBadge state="deploying" moving title="Loading the model" />);
+    const badge = screen.getByText("deploying");
+    expect(badge).toHaveClass("badge-deploying", "badge-active");
+    expect(badge).toHaveAttribute("title", "Loading the model");
+  });
+
+  it("does not pulse a pending endpoint that is told it is not moving", () => {
+    render(<StateBadge state="pending" moving={false} />);
+    expect(screen.getByText("pending")).not.toHaveClass("badge-active");
+  });
 });

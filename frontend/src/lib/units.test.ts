@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatCount, formatDuration, formatFlops, formatMoney, formatPercent, parseCount } from "./units";
+import { formatBytes, formatCount, formatDuration, formatFlops, formatMoney, formatPercent, formatRate, parseCount } from "./units";
 
 describe("formatBytes", () => {
   it("states GPU memory in binary units and storage in decimal ones", () => {
@@ -85,6 +85,15 @@ describe("formatCount", () => {
     expect(formatCount(405_853_388_800)).toBe("405.9B");
     expect(formatCount(2e12)).toBe("2T");
     expect(formatCount(null)).toBe("—");
+  });
+});
+
+describe("formatRate", () => {
+  it("says a rate per second to three significant digits", () => {
+    expect(formatRate(3.2)).toBe("3.2/s");
+    expect(formatRate(51.04)).toBe("51/s");
+    expect(formatRate(0)).toBe("0/s");
+    expect(formatRate(null)).toBe("—");
   });
 });
 

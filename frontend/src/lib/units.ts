@@ -99,6 +99,12 @@ export function formatCount(count: number | null | undefined): string {
   return `${number1.format(value)}${COUNT_SUFFIXES[step]}`;
 }
 
+/** A rate per second: "3.2/s", "51/s", "0.05/s"; a dash for no value. */
+export function formatRate(perSecond: number | null | undefined): string {
+  if (perSecond == null || !Number.isFinite(perSecond)) return "—";
+  return `${number3.format(perSecond)}/s`;
+}
+
 /** A share of a whole as "42 %"; "—" when the whole is zero. */
 export function formatPercent(part: number, total: number): string {
   if (!total) return "—";

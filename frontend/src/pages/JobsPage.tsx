@@ -1,9 +1,11 @@
-import { Link, useSearchParams } from "react-router";
-import { useJobs, useTeams } from "../api/queries";
+import { Link } from "react-router";
+import { useJobs } from "../api/queries";
 import type { JobFilters } from "../api/endpoints";
 import { RelativeTime } from "../components/RelativeTime";
 import { StateBadge } from "../components/StateBadge";
 import { EmptyState, ErrorState, Loading } from "../components/Status";
+import { TeamFilter } from "../components/TeamFilter";
+import { useListParams } from "../hooks/useListParams";
 import { JOB_KINDS, JOB_STATES, kindLabel } from "../lib/jobState";
 
 export const JOBS_PAGE_SIZE = 25;
@@ -11,31 +13,11 @@ export const JOBS_PAGE_SIZE = 25;
 const FILTER_KEYS = ["state", "kind", "team"] as const;
 
 export function JobsPage() {
-  const [params, setParams] = useSearchParams();
-  const page = Math.max(1, Number.parseInt(params.get("page") ?? "1", 10) || 1);
+  const { page, values, filtered, setFilter, setPage, clear } = useListParams(FILTER_KEYS);
   const filters: JobFilters = { page, page_size: JOBS_PAGE_SIZE };
-  for (const key of FILTER_KEYS) {
-    const value = params.get(key);
-    if (value) filters[key] = value;
-  }
-  const filtered = FILTER_KEYS.some((key) => params.get(key));
+  for (const key of FILTER_KEYS) if (values[key]) filters[key] = values[key];
 
   const jobs = useJobs(filters);
-  const teams = useTeams();
-
-  const setFilter = (key: string, value: string) => {
-    const next = new URLSearchParams(params);
-    if (value) next.set(key, value);
-    else next.delete(key);
-    next.delete("page");
-    setParams(next);
-  };
-  const setPage = (n: number) => {
-    const next = new URLSearchParams(params);
-    if (n > 1) next.set("page", String(n));
-    else next.delete("page");
-    setParams(next);
-  };
 
   const data = jobs.data;
   const first = data && data.count > 0 ? (page - 1) * JOBS_PAGE_SIZE + 1 : 0;
@@ -51,7 +33,7 @@ export function JobsPage() {
       <form className="filters" aria-label="Filter jobs" onSubmit={(e) => e.preventDefault()}>
         <label>
           State
-          <select value={params.get("state") ?? ""} onChange={(e) => setFilter("state", e.target.value)}>
+          <select value={values.state} onChange={(e) => setFilter("state", e.target.value)}>
             <option value="">All states</option>
             {JOB_STATES.map((s) => (
               <option key={s} value={s}>
@@ -62,7 +44,7 @@ export function JobsPage() {
         </label>
         <label>
           Kind
-          <select value={params.get("kind") ?? ""} onChange={(e) => setFilter("kind", e.target.value)}>
+          <select value={values.kind} onChange={(e) => setFilter("kind", e.target.value)}>
             <option value="">All kinds</option>
             {JOB_KINDS.map((k) => (
               <option key={k.value} value={k.value}>
@@ -71,27 +53,9 @@ export function JobsPage() {
             ))}
           </select>
         </label>
-        <label>
-          Team
-          <select value={params.get("team") ?? ""} onChange={(e) => setFilter("team", e.target.value)}>
-            <option value="">All teams</option>
-            {(teams.data ?? []).map((t) => (
-              <option key={t.slug} value={t.slug}>
-                {t.name}
-              </option>
-            ))}
-            {/* Keep a filter from the URL selectable even before (or without) the team list. */}
-            {params.get("team") && !teams.data?.some((t) => t.slug === params.get("team")) && (
-              <option value={params.get("team") ?? ""}>{params.get("team")}</option>
-            )}
-          </select>
-        </label>
+        <TeamFilter value={values.team} onChange={(team) => setFilter("team", team)} />
         {filtered && (
-          <button
-            type="button"
-            className="button-link"
-            onClick={() => setParams(new URLSearchParams())}
-          >
+          <button type="button" className="button-link" onClick={clear}>
             Clear filters
           </button>
         )}

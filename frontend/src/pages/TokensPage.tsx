@@ -1,11 +1,12 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { useRef, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { ApiError } from "../api/client";
 import { api } from "../api/endpoints";
 import { useTeams, useTokens } from "../api/queries";
 import type { ApiToken, ApiTokenCreateRequest, IssuedToken, TokenScope } from "../api/models";
 import { Field } from "../components/Field";
 import { RelativeTime } from "../components/RelativeTime";
+import { SecretBox } from "../components/SecretBox";
 import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Status";
 import { assignErrors, type AssignedErrors } from "../lib/fieldErrors";
 
@@ -39,7 +40,7 @@ export function TokensPage() {
       <h1>API tokens</h1>
       <p className="muted">Tokens let scripts and CI use the API as you. Send them as <code>Authorization: Bearer &lt;token&gt;</code>.</p>
 
-      {created && <NewTokenBox token={created} onDismiss={() => setCreated(null)} />}
+      {created && <SecretBox secret={created.token} onDismiss={() => setCreated(null)} />}
 
       <CreateTokenForm
         onCreated={(t) => {
@@ -210,47 +211,5 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: IssuedToken) => void })
         </button>
       </div>
     </form>
-  );
-}
-
-function NewTokenBox({ token, onDismiss }: { token: IssuedToken; onDismiss: () => void }) {
-  const [copied, setCopied] = useState<"idle" | "copied" | "failed">("idle");
-  const inputRef = useRef<HTMLInputElement>(null);
-
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(token.token);
-      setCopied("copied");
-    } catch {
-      // Clipboard access needs a secure context; select the text so Ctrl+C works instead.
-      inputRef.current?.select();
-      setCopied("failed");
-    }
-  };
-
-  return (
-    <div className="card token-box" role="region" aria-label="New token" data-testid="new-token">
-      <p className="warning">
-        <strong>Copy this token now.</strong> It will not be shown again.
-      </p>
-      <div className="copy-row">
-        <input
-          ref={inputRef}
-          readOnly
-          className="mono"
-          value={token.token}
-          aria-label="New token value"
-          data-testid="new-token-value"
-          onFocus={(e) => e.target.select()}
-        />
-        <button type="button" onClick={() => void copy()}>
-          {copied === "copied" ? "Copied" : "Copy"}
-        </button>
-      </div>
-      {copied === "failed" && <p className="hint">Could not use the clipboard; the token is selected — press Ctrl+C.</p>}
-      <button type="button" className="button-link" onClick={onDismiss}>
-        I have saved it
-      </button>
-    </div>
   );
 }

@@ -9,7 +9,8 @@ export interface MockResponse {
   body?: unknown;
 }
 
-export type Handler = (url: URL, init: { method: string; body: unknown; headers: Headers }) => MockResponse;
+/** A handler may return a Response as it is (a stream of server-sent events, say). */
+export type Handler = (url: URL, init: { method: string; body: unknown; headers: Headers }) => MockResponse | Response;
 
 export interface RecordedCall {
   method: string;
@@ -34,6 +35,7 @@ export function mockApi(routes: Record<string, MockResponse | Handler>) {
     calls.push({ method, url, body, headers });
     const route = routes[`${method} ${url.pathname}`];
     const result = typeof route === "function" ? route(url, { method, body, headers }) : route;
+    if (result instanceof Response) return result;
     const status = result?.status ?? (route ? 200 : 404);
     const payload = result ? result.body : { detail: "Not found." };
     return new Response(status === 204 || payload === undefined ? null : JSON.stringify(payload), {
@@ -50,9 +52,16 @@ export function LocationProbe() {
   return <div data-testid="location">{location.pathname + location.search}</div>;
 }
 
-/** Renders `ui` at `route` inside a router and a fresh query client; other paths render their path. */
-export function renderPage(ui: ReactElement, { route = "/", path = "*" }: { route?: string; path?: string } = {}) {
-  const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false }, mutations: { retry: false } } });
+/**
+ * Renders `ui` at `route` inside a router and a fresh query client (one that never retries,
+ * unless the test passes the app's own); other paths render their path.
+ */
+export function renderPage(
+  ui: ReactElement,
+  { route = "/", path = "*", client }: { route?: string; path?: string; client?: QueryClient } = {},
+) {
+  const queryClient =
+    client ?? new QueryClient({ defaultOptions: { queries: { retry: false }, mutations: { retry: false } } });
   const result = render(
     <QueryClientProvider client={queryClient}>
       <MemoryRouter initialEntries={[route]}>
