@@ -625,7 +625,7 @@ def _add_endpoint_parsers(sub: Any) -> None:
         parser.add_argument("--json", action="store_true", help="print the API's JSON (for scripts)")
         return parser
 
-    listing = command("list", "endpoints with state, replicas, latency, traffic, GPUs, cost and URL", ref=False)
+    listing = command("list", "endpoints with state, replicas, p95, req/s, GPUs held, cost and URL", ref=False)
     listing.add_argument("--team")
     listing.add_argument("--state", choices=["pending", "deploying", "ready", "degraded", "failed", "stopped"])
 
