@@ -1,7 +1,9 @@
-"""``paddock``: submit, watch and cancel jobs, and ask the capacity planner, from a terminal or CI.
+"""``paddock``: submit, watch and cancel jobs, serve models behind endpoints, and ask the capacity
+planner, from a terminal or CI.
 
-Reads ``PADDOCK_URL`` and ``PADDOCK_TOKEN``. ``paddock submit --wait`` exits 0 only when the
-job succeeded, so a pipeline step fails when its job does.
+Reads ``PADDOCK_URL`` and ``PADDOCK_TOKEN`` (``paddock chat`` also ``PADDOCK_ENDPOINT_TOKEN``).
+``paddock submit --wait`` exits 0 only when the job succeeded, so a pipeline step fails when its
+job does; ``paddock endpoint create --wait`` likewise only when the endpoint is ready.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from paddock.client import ApiError, Client
+import requests
+
+from paddock.client import ApiError, Client, EndpointClient
 from paddock.workdir import DEFAULT_MAX_BYTES, package_directory
 
 
@@ -150,12 +155,18 @@ def metrics_text(metrics: dict[str, Any] | None) -> str:
     )
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Aligned columns; the last one runs free."""
+def _table_lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Aligned columns, the header first; the last column runs free."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
     for row in [header, *rows]:
         cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-        print(f"{cells}  {row[-1]}".rstrip())
+        lines.append(f"{cells}  {row[-1]}".rstrip())
+    return lines
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    print("\n".join(_table_lines(header, rows)))
 
 
 def retention_text(checkpoint: dict[str, Any]) -> str:
@@ -336,12 +347,16 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--idempotency-key", help="a repeat with the same key returns the first job")
     finetune.add_argument("--wait", action="store_true", help="follow the log and exit with the job's outcome")
     finetune.add_argument("--json", action="store_true", help="print the job as JSON")
+
+    _add_endpoint_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "chat":  # may need no Paddock token at all: it makes its own client
+            return _run_chat(args)
         client = Client(args.url, args.token)
         return _run(client, args)
     except ApiError as exc:
@@ -461,6 +476,8 @@ def _registry(client: Client, args: Any) -> int:
 def _run(client: Client, args: Any) -> int:
     if args.command in REGISTRY_COMMANDS:
         return _run_registry(client, args)
+    if args.command == "endpoint":
+        return _run_endpoint(client, args)
     if args.command == "submit":
         # Only the separator itself goes; a later "--" belongs to the command (python x.py -- --flag).
         parts = args.entrypoint[1:] if args.entrypoint[:1] == ["--"] else list(args.entrypoint)
@@ -556,6 +573,661 @@ def _run(client: Client, args: Any) -> int:
             print(f"{job['id']:>8}  {job['state']:<12} {job['team']:<16} {job['name']}")
         return 0
     return 2
+
+
+# --- serving endpoints (issue 12) -------------------------------------------------------------
+# `paddock endpoint …` and `paddock chat`. An API refusal exits 2 as everywhere else; an endpoint
+# that failed under --wait, an unreachable server and a refused chat exit 1.
+
+ENDPOINT_POLL_SECONDS = 2.0
+ENDPOINT_TOKEN_ENV = "PADDOCK_ENDPOINT_TOKEN"
+
+
+class EndpointLookupError(ValueError):
+    """ENDPOINT names no endpoint of the caller's teams, or more than one."""
+
+
+def _add_source_flags(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model-version", type=int, metavar="ID", help="a registered model version (paddock models)")
+    source.add_argument("--model-uri", metavar="PATH", help="a model directory: an absolute path or s3://…")
+    parser.add_argument(
+        "--entry-point", metavar="MOD:CLS", help="the class that serves --model-uri (paddock.serving.model:CausalLM)"
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="passed to the model; VALUE is read as JSON when it parses (64, true) and as text otherwise",
+    )
+
+
+def _percent(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole percentage") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("traffic is 1 to 100 percent")
+    return value
+
+
+def _add_endpoint_parsers(sub: Any) -> None:
+    endpoint = sub.add_parser("endpoint", help="serving endpoints: create, list, show, scale, roll out, stop, delete")
+    commands = endpoint.add_subparsers(dest="endpoint_command", required=True, metavar="COMMAND")
+    ref_help = "an id, TEAM/NAME, or NAME when only one of your teams has it"
+
+    def command(name: str, help_text: str, *, ref: bool = True) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
+        if ref:
+            parser.add_argument("endpoint", metavar="ENDPOINT", help=ref_help)
+        parser.add_argument("--json", action="store_true", help="print the API's JSON (for scripts)")
+        return parser
+
+    listing = command("list", "endpoints with state, replicas, p95, req/s, GPUs held, cost and URL", ref=False)
+    listing.add_argument("--team")
+    listing.add_argument("--state", choices=["pending", "deploying", "ready", "degraded", "failed", "stopped"])
+
+    create = command("create", "deploy a model version or a model directory behind a URL", ref=False)
+    create.add_argument("name", metavar="NAME", help="a slug, unique in the team; part of the URL")
+    create.add_argument("--team", required=True)
+    create.add_argument("--cluster", required=True)
+    create.add_argument("--runtime", choices=["ray-serve", "vllm"], help="default ray-serve")
+    _add_source_flags(create)
+    create.add_argument("--cpus", type=float, help="per replica")
+    create.add_argument("--gpus", type=float, help="per replica")
+    create.add_argument("--accelerator", metavar="MODEL", help="GPU model, e.g. H100")
+    create.add_argument("--memory-gb", type=float, help="per replica")
+    create.add_argument("--min-replicas", type=int, metavar="N")
+    create.add_argument("--max-replicas", type=int, metavar="N")
+    create.add_argument("--target-ongoing", type=float, metavar="X", help="requests in flight per replica to scale at")
+    create.add_argument("--scale-to-zero", action="store_true", help="no replica (and no GPU held) while idle")
+    create.add_argument("--priority-class", metavar="NAME")
+    create.add_argument("--wait", action="store_true", help="wait until ready (exit 0) or failed (exit 1)")
+    create.add_argument("--timeout", type=parse_duration, metavar="DURATION", help="give --wait up after this (exit 1)")
+
+    command("show", "one endpoint: revisions and their traffic, health, cost, recent events")
+
+    scale = command("scale", "change the replica range and the load each replica takes")
+    scale.add_argument("--min", type=int, dest="min_replicas", metavar="N")
+    scale.add_argument("--max", type=int, dest="max_replicas", metavar="N")
+    scale.add_argument("--target", type=float, dest="target_ongoing_requests", metavar="X")
+    scale.add_argument("--scale-to-zero", action=argparse.BooleanOptionalAction, default=None)
+
+    rollout = command("rollout", "deploy a new revision; --traffic under 100 runs it as a canary")
+    _add_source_flags(rollout)
+    rollout.add_argument("--traffic", type=_percent, default=100, metavar="PCT", help="its share, 1-100 (default 100)")
+
+    promote = command("promote", "give a revision all the traffic")
+    promote.add_argument("revision", nargs="?", type=int, metavar="REVISION_NUMBER", help="default: the newest")
+
+    command("rollback", "retire the newest revision; the previous one takes all the traffic")
+    command("stop", "stop serving and free the GPUs (URL, tokens and revisions stay)")
+    command("start", "start a stopped endpoint")
+    delete = command("delete", "delete an endpoint: its URL and tokens stop working")
+    delete.add_argument("--yes", action="store_true", help="do not ask")
+
+    token = commands.add_parser("token", help="the endpoint's tokens (Bearer pde_… for its URL)")
+    tokens = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
+    for name, help_text in [("list", "tokens by prefix, revoked or not"), ("create", "a new token, shown once")]:
+        parser = tokens.add_parser(name, help=help_text)
+        parser.add_argument("endpoint", metavar="ENDPOINT", help=ref_help)
+        parser.add_argument("--json", action="store_true", help="print the API's JSON (for scripts)")
+        if name == "create":
+            parser.add_argument("--name", help="what the token is for, e.g. the calling service")
+    revoke = tokens.add_parser("revoke", help="revoke a token: calls with it get 401 from then on")
+    revoke.add_argument("endpoint", metavar="ENDPOINT", help=ref_help)
+    revoke.add_argument("token_id", type=int, metavar="TOKEN_ID", help="see paddock endpoint token list")
+    revoke.add_argument("--json", action="store_true", help="print the API's JSON (for scripts)")
+
+    chat = sub.add_parser("chat", help="send a prompt to an endpoint and stream the reply")
+    chat.add_argument("endpoint", metavar="ENDPOINT", help=f"{ref_help}; or the endpoint's URL, with --endpoint-token")
+    chat.add_argument("prompt", metavar="PROMPT", help="the user message; - reads it from stdin")
+    chat.add_argument("--max-tokens", type=int, metavar="N")
+    chat.add_argument(
+        "--endpoint-token",
+        metavar="TOKEN",
+        default=os.environ.get(ENDPOINT_TOKEN_ENV) or None,
+        help=f"call the endpoint directly with this pde_… token (default ${ENDPOINT_TOKEN_ENV}); without one "
+        "the prompt goes through Paddock's relay, for members of the endpoint's team",
+    )
+
+
+def _config_pairs(values: list[str]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--config expects KEY=VALUE, got {item!r}")
+        try:
+            config[key] = json.loads(raw)
+        except ValueError:
+            config[key] = raw
+    return config
+
+
+def _source_body(args: Any) -> dict[str, Any]:
+    """The model to serve, as the endpoint and revision APIs take it."""
+    if args.model_version is not None:
+        if args.entry_point:
+            raise ValueError("--entry-point goes with --model-uri; a model version knows how it is served")
+        body: dict[str, Any] = {"model_version": args.model_version}
+    else:
+        body = {"model_uri": args.model_uri}
+        if args.entry_point:
+            body["entry_point"] = args.entry_point
+    if args.config:
+        body["config"] = _config_pairs(args.config)
+    return body
+
+
+def endpoint_create_body(args: Any) -> dict[str, Any]:
+    """``paddock endpoint create``'s flags as the body of ``POST /endpoints/``; flags left out
+    take the server's defaults."""
+    body: dict[str, Any] = {"team": args.team, "name": args.name, "cluster": args.cluster, **_source_body(args)}
+    optional = {
+        "runtime": args.runtime,
+        "cpus": args.cpus,
+        "gpus": args.gpus,
+        "accelerator_model": args.accelerator,
+        "memory_gb": args.memory_gb,
+        "min_replicas": args.min_replicas,
+        "max_replicas": args.max_replicas,
+        "target_ongoing_requests": args.target_ongoing,
+        "priority_class": args.priority_class,
+    }
+    body.update({key: value for key, value in optional.items() if value is not None})
+    if args.scale_to_zero:
+        body["scale_to_zero"] = True
+    return body
+
+
+def resolve_endpoint(client: Client, ref: str) -> dict[str, Any]:
+    """The endpoint ``ref`` names: an id, ``team/name``, or a ``name`` only one of the caller's
+    teams has."""
+    ref = ref.strip()
+    if ref.isdigit():
+        return client.endpoint(int(ref))
+    team, _, name = ref.rpartition("/")
+    if not name:
+        raise EndpointLookupError(f"{ref!r} is not an endpoint: give an id, TEAM/NAME or NAME")
+    found = client.endpoints(team=team) if team else client.endpoints()
+    matches = [item for item in found if item["name"] == name and (not team or item["team"] == team)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        where = f"team {team}" if team else "any of your teams"
+        raise EndpointLookupError(f"no endpoint named {name!r} in {where} (paddock endpoint list shows them)")
+    which = ", ".join(f"{item['team']}/{item['name']} (id {item['id']})" for item in matches)
+    raise EndpointLookupError(f"{name!r} is ambiguous: {which}; say which as TEAM/NAME or by id")
+
+
+def _label(endpoint: dict[str, Any]) -> str:
+    return f"{endpoint['team']}/{endpoint['name']}"
+
+
+def money_text(amount: str | None, currency: str) -> str:
+    """``USD 0.42``; the API's decimal string kept as it is, never through a float."""
+    if amount in (None, ""):
+        return "—"
+    try:
+        return f"{currency} {Decimal(str(amount))}"
+    except InvalidOperation:
+        return f"{currency} {amount}"
+
+
+def rate_text(value: float | None) -> str:
+    """``0.05``, ``3.2``, ``41``: as many digits as the size deserves."""
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:.0f}"
+    text = f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+def replicas_text(endpoint: dict[str, Any]) -> str:
+    """Running now / the range: ``1/1-2``."""
+    replicas = endpoint.get("replicas") or {}
+    return f"{replicas.get('running', 0)}/{replicas.get('min', 0)}-{replicas.get('max', 0)}"
+
+
+def cost_text(cost: dict[str, Any] | None) -> str:
+    if not cost:
+        return "—"
+    if not cost.get("priced"):
+        return "not priced"
+    return money_text(cost.get("so_far"), cost.get("currency") or "USD")
+
+
+def print_endpoints(endpoints: list[dict[str, Any]]) -> None:
+    """A table; an endpoint that is not ready says why on the line under it."""
+    if not endpoints:
+        print("no endpoints")
+        return
+    header = ("ID", "NAME", "TEAM", "STATE", "REPLICAS", "P95", "REQ/S", "GPUS", "COST", "URL")
+    rows = []
+    for item in endpoints:
+        latest = item.get("latest") or {}
+        rows.append(
+            (
+                str(item["id"]),
+                item["name"],
+                item["team"],
+                item["state"],
+                replicas_text(item),
+                _ms(latest.get("p95_ms")),
+                rate_text(latest.get("requests_per_s")),
+                f"{item.get('gpus_held') or 0:g}",
+                cost_text(item.get("cost")),
+                item.get("url") or "—",
+            )
+        )
+    lines = _table_lines(header, rows)
+    print(lines[0])
+    indent = " " * lines[0].index("STATE")
+    for item, line in zip(endpoints, lines[1:], strict=True):
+        print(line)
+        if item["state"] != "ready" and item.get("state_reason"):
+            print(f"{indent}↳ {item['state_reason']}")
+
+
+def source_text(source: dict[str, Any] | None) -> str:
+    """What a revision serves, for people: ``tiny-llama v1 (model version 3)`` or the URI."""
+    if not source:
+        return "—"
+    if source.get("model"):
+        text = f"{source['model']} v{source.get('version')}"
+        if source.get("model_version") is not None:
+            text += f" (model version {source['model_version']})"
+    else:
+        text = source.get("uri") or "—"
+        if source.get("entry_point"):
+            text += f" ({source['entry_point']})"
+    if source.get("job") is not None:
+        text += f", from job {source['job']}"
+    return text
+
+
+def traffic_text(endpoint: dict[str, Any]) -> str:
+    split = endpoint.get("traffic") or []
+    if not split:
+        return "none yet"
+    parts = [f"revision {item['number']} {item['percent']} % ({item['state']})" for item in split]
+    return ", ".join(parts) + (" — a canary" if len(split) > 1 else "")
+
+
+def health_text(latest: dict[str, Any] | None, now: datetime) -> str:
+    if not latest:
+        return "nothing measured yet"
+    replicas = latest.get("replicas")
+    return (
+        f"{rate_text(latest.get('requests_per_s'))} req/s, p50 {_ms(latest.get('p50_ms'))}, "
+        f"p95 {_ms(latest.get('p95_ms'))}, p99 {_ms(latest.get('p99_ms'))}, "
+        f"errors {100 * (latest.get('error_rate') or 0):.1f} %, {rate_text(latest.get('tokens_per_s'))} tokens/s, "
+        f"{replicas} replica{'s' if replicas != 1 else ''} ({_when(latest.get('at'), now)})"
+    )
+
+
+def cost_lines(cost: dict[str, Any] | None) -> list[str]:
+    if not cost:
+        return ["—"]
+    if not cost.get("priced"):
+        return [f"not priced: {cost.get('note') or 'no price for its hardware'}"]
+    currency = cost.get("currency") or "USD"
+    first = f"{money_text(cost.get('so_far'), currency)} so far ({cost.get('replica_hours', 0):g} replica-hours"
+    if cost.get("price_per_replica_hour"):
+        first += f" at {money_text(cost['price_per_replica_hour'], currency)}/h"
+    lines = [first + ")"]
+    unit = [
+        f"{money_text(cost[key], currency)} per 1k {what}"
+        for key, what in (("per_1k_requests", "requests"), ("per_1k_tokens", "tokens"))
+        if cost.get(key)
+    ]
+    if unit:
+        lines.append(", ".join(unit))
+    return lines
+
+
+def print_endpoint(
+    endpoint: dict[str, Any], revisions: list[dict[str, Any]], events: list[dict[str, Any]], now: datetime
+) -> None:
+    print(f"{_label(endpoint)}  (id {endpoint['id']})  {endpoint['state']}")
+    if endpoint.get("state_reason"):
+        print(f"  {endpoint['state_reason']}")
+    resources = endpoint.get("resources") or {}
+    replicas = endpoint.get("replicas") or {}
+    per_replica = f"{resources.get('cpus', 0):g} CPU, {resources.get('gpus', 0):g} GPU"
+    if resources.get("accelerator_model"):
+        per_replica += f" ({resources['accelerator_model']})"
+    if resources.get("memory_gb"):
+        per_replica += f", {resources['memory_gb']:g} GB"
+    holds = f"{endpoint.get('gpus_held') or 0:g} GPU, {endpoint.get('cpus_held') or 0:g} CPU"
+    if endpoint.get("job") is not None:
+        holds += (
+            f" (deployment job {endpoint['job']}{', ' + endpoint['job_state'] if endpoint.get('job_state') else ''})"
+        )
+    url = endpoint.get("url") or "— (assigned when it first deploys)"
+    details = [
+        ("runtime", f"{endpoint.get('runtime', '—')} on cluster {endpoint.get('cluster', '—')}"),
+        ("url", url),
+        ("openai base", f"{endpoint['openai_base_url']}  (model {endpoint.get('model_name')!r})")
+        if endpoint.get("openai_base_url")
+        else ("openai base", "—"),
+        ("serves", source_text(endpoint.get("source"))),
+        ("traffic", traffic_text(endpoint)),
+        (
+            "replicas",
+            f"{replicas_text(endpoint)} (running/min-max), scale at {replicas.get('target_ongoing_requests', 0):g} "
+            f"requests in flight each{', scales to zero' if replicas.get('scale_to_zero') else ''}",
+        ),
+        ("per replica", per_replica),
+        ("holds", holds),
+        ("health", health_text(endpoint.get("latest"), now)),
+    ]
+    cost = cost_lines(endpoint.get("cost"))
+    details += [("cost", cost[0])] + [("", line) for line in cost[1:]]
+    details.append(("created", f"{_when(endpoint.get('created_at'), now)} by {endpoint.get('created_by') or '—'}"))
+    if endpoint.get("priority_class"):
+        details.append(("priority", endpoint["priority_class"]))
+    width = max(len(key) for key, _ in details)
+    for key, value in details:
+        print(f"  {key.ljust(width)}  {value}")
+    print()
+    if revisions:
+        rows = [
+            (
+                str(item["number"]),
+                item["state"],
+                f"{item['traffic_percent']} %" if item.get("traffic_percent") else "—",
+                source_text(item.get("source")),
+                _when(item.get("created_at"), now),
+                item.get("message") or "",
+            )
+            for item in sorted(revisions, key=lambda r: r["number"], reverse=True)
+        ]
+        _table(("REVISION", "STATE", "TRAFFIC", "SERVES", "CREATED", "MESSAGE"), rows)
+    else:
+        print("no revisions")
+    if events:
+        print()
+        _table(("WHEN", "EVENT", "MESSAGE"), [(_when(e["created_at"], now), e["kind"], e["message"]) for e in events])
+
+
+def _print_secret(token: dict[str, Any], endpoint: dict[str, Any]) -> None:
+    print(f"token {token.get('name') or ''!r} (id {token.get('id')}): {token['token']}")
+    print(
+        "This token is shown once and will not be shown again: store it now. "
+        f"(paddock endpoint token create {_label(endpoint)} makes another.)"
+    )
+
+
+def _refusal(body: Any) -> str:
+    """An API error body for people: the detail, or ``field: message`` per field."""
+    if isinstance(body, dict):
+        if set(body) == {"detail"}:
+            return str(body["detail"])
+        return "; ".join(
+            f"{field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
+            for field, messages in body.items()
+        )
+    return str(body) if body not in (None, "") else "no detail"
+
+
+def _endpoint_command_name(args: Any) -> str:
+    if args.endpoint_command == "token":
+        return f"paddock endpoint token {args.token_command}"
+    return f"paddock endpoint {args.endpoint_command}"
+
+
+def _run_endpoint(client: Client, args: Any) -> int:
+    name = _endpoint_command_name(args)
+    try:
+        return _endpoint(client, args)
+    except ApiError as exc:
+        print(f"{name}: HTTP {exc.status}: {_refusal(exc.body)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except requests.RequestException as exc:
+        print(f"{name}: cannot reach Paddock at {client.url}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _endpoint(client: Client, args: Any) -> int:
+    command = args.endpoint_command
+    now = datetime.now(UTC)
+    if command == "list":
+        filters = {key: value for key, value in {"team": args.team, "state": args.state}.items() if value}
+        items = client.endpoints(**filters)
+        if args.json:
+            print(json.dumps(items, indent=2))
+        else:
+            print_endpoints(items)
+        return 0
+    if command == "create":
+        return _create_endpoint(client, args)
+    endpoint = resolve_endpoint(client, args.endpoint)
+    endpoint_id = endpoint["id"]
+    if command == "show":
+        revisions = client.endpoint_revisions(endpoint_id)
+        if args.json:
+            print(json.dumps({**endpoint, "revision_list": revisions}, indent=2))
+        else:
+            print_endpoint(endpoint, revisions, client.endpoint_events(endpoint_id, page_size=5), now)
+        return 0
+    if command == "scale":
+        fields = {
+            key: getattr(args, key)
+            for key in ("min_replicas", "max_replicas", "target_ongoing_requests", "scale_to_zero")
+            if getattr(args, key) is not None
+        }
+        if not fields:
+            raise ValueError("say what to change: --min, --max, --target or --[no-]scale-to-zero")
+        endpoint = client.update_endpoint(endpoint_id, **fields)
+        replicas = endpoint.get("replicas") or {}
+        return _emit(
+            args,
+            endpoint,
+            f"{_label(endpoint)}: {replicas_text(endpoint)} replicas (running/min-max), scale at "
+            f"{replicas.get('target_ongoing_requests', 0):g} requests in flight each"
+            f"{', scales to zero' if replicas.get('scale_to_zero') else ''}",
+        )
+    if command == "rollout":
+        revision = client.create_revision(endpoint_id, **_source_body(args), traffic_percent=args.traffic)
+        serves = source_text(revision.get("source"))
+        text = f"{_label(endpoint)}: revision {revision['number']} {revision['state']}, serving {serves}"
+        if args.traffic < 100:
+            text += (
+                f"\nIt takes {args.traffic} % of the traffic as a canary next to the serving revision; "
+                f"give it all with: paddock endpoint promote {_label(endpoint)} {revision['number']}"
+            )
+        return _emit(args, revision, text)
+    if command == "promote":
+        revisions = client.endpoint_revisions(endpoint_id)
+        if not revisions:
+            raise ValueError(f"{_label(endpoint)} has no revisions")
+        number = args.revision if args.revision is not None else max(r["number"] for r in revisions)
+        chosen = next((r for r in revisions if r["number"] == number), None)
+        if chosen is None:
+            numbers = ", ".join(str(r["number"]) for r in sorted(revisions, key=lambda r: r["number"]))
+            raise ValueError(f"{_label(endpoint)} has no revision {number} (it has {numbers})")
+        revision = client.promote_revision(endpoint_id, chosen["id"])
+        return _emit(
+            args,
+            revision,
+            f"{_label(endpoint)}: revision {revision['number']} ({revision['state']}) now takes "
+            f"{revision.get('traffic_percent', 100)} % of the traffic",
+        )
+    if command == "rollback":
+        endpoint = client.rollback_endpoint(endpoint_id)
+        return _emit(args, endpoint, f"{_label(endpoint)} rolled back: traffic {traffic_text(endpoint)}")
+    if command == "stop":
+        endpoint = client.stop_endpoint(endpoint_id)
+        return _emit(
+            args, endpoint, f"{_label(endpoint)}: {endpoint['state']}; its GPUs are free, its URL answers no more"
+        )
+    if command == "start":
+        endpoint = client.start_endpoint(endpoint_id)
+        reason = f" — {endpoint['state_reason']}" if endpoint.get("state_reason") else ""
+        return _emit(args, endpoint, f"{_label(endpoint)}: {endpoint['state']}{reason}")
+    if command == "delete":
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise ValueError(f"deleting {_label(endpoint)} needs --yes when nobody can answer a question")
+            answer = input(f"Delete {_label(endpoint)} (id {endpoint_id})? Its URL and tokens stop working. [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("not deleted")
+                return 1
+        client.delete_endpoint(endpoint_id)
+        return _emit(args, {"id": endpoint_id, "deleted": True}, f"deleted {_label(endpoint)} (id {endpoint_id})")
+    # token
+    if args.token_command == "list":
+        items = client.endpoint_tokens(endpoint_id)
+        if args.json:
+            print(json.dumps(items, indent=2))
+        elif not items:
+            print(f"{_label(endpoint)} has no tokens")
+        else:
+            rows = [
+                (
+                    str(item["id"]),
+                    item.get("name") or "—",
+                    f"{item['prefix']}…",
+                    _when(item.get("created_at"), now),
+                    item.get("created_by") or "—",
+                    f"revoked {_when(item['revoked_at'], now)}" if item.get("revoked_at") else "active",
+                )
+                for item in items
+            ]
+            _table(("ID", "NAME", "PREFIX", "CREATED", "BY", "STATE"), rows)
+        return 0
+    if args.token_command == "create":
+        token = client.create_endpoint_token(endpoint_id, args.name)
+        if args.json:
+            print(json.dumps(token, indent=2))
+        else:
+            _print_secret(token, endpoint)
+        return 0
+    answer = client.revoke_endpoint_token(endpoint_id, args.token_id)
+    prefix = f" ({answer['prefix']}…)" if isinstance(answer, dict) and answer.get("prefix") else ""
+    return _emit(args, answer, f"token {args.token_id}{prefix} of {_label(endpoint)} revoked: calls with it get 401")
+
+
+def _emit(args: Any, answer: Any, text: str) -> int:
+    print(json.dumps(answer, indent=2) if args.json else text)
+    return 0
+
+
+def _create_endpoint(client: Client, args: Any) -> int:
+    created = client.create_endpoint(**endpoint_create_body(args))
+    token = created.get("token")
+    latest = {key: value for key, value in created.items() if key != "token"}
+    if not args.json:
+        reason = f" — {created['state_reason']}" if created.get("state_reason") else ""
+        print(f"created {_label(created)} (id {created['id']}): {created['state']}{reason}")
+        print(f"url: {created.get('url') or '— (assigned when it first deploys)'}")
+        if created.get("openai_base_url"):
+            print(f"openai base url: {created['openai_base_url']}  (model {created.get('model_name')!r})")
+        if token:  # before any waiting: an interrupted wait must not lose it
+            _print_secret(token, created)
+    if not args.wait:
+        if args.json:
+            print(json.dumps(created, indent=2))
+        return 0
+    try:
+        for latest in client.wait_endpoint(created["id"], timeout=args.timeout, poll=ENDPOINT_POLL_SECONDS):
+            reason = f" — {latest['state_reason']}" if latest.get("state_reason") else ""
+            print(f"{_label(latest)}: {latest['state']}{reason}", file=sys.stderr)
+    except TimeoutError as exc:
+        print(f"paddock endpoint create: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:  # --json: one object, the freshest endpoint with its one-time token, however the wait ended
+        if args.json:
+            print(json.dumps({**latest, "token": token}, indent=2))
+    if latest["state"] != "ready":
+        return 1
+    if not args.json:
+        print(f"{_label(latest)} is ready at {latest.get('url') or '—'}")
+    return 0
+
+
+def _run_chat(args: Any) -> int:
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    messages = [{"role": "user", "content": prompt}]
+    direct = args.endpoint.startswith(("http://", "https://"))
+    if direct and not args.endpoint_token:
+        raise ValueError(f"calling an endpoint by its URL needs --endpoint-token or ${ENDPOINT_TOKEN_ENV}")
+    try:
+        if direct:
+            base = args.endpoint.rstrip("/")
+            base = base if base.endswith("/v1") else f"{base}/v1"
+            caller = EndpointClient(base, args.endpoint_token)
+            model_names = caller.models()
+            if not model_names:
+                print(f"paddock chat: {base}/models names no model", file=sys.stderr)
+                return 1
+            pieces = caller.stream_chat(messages, model=model_names[0], max_tokens=args.max_tokens)
+        else:
+            client = Client(args.url, args.token)
+            endpoint = _resolve_for_chat(client, args.endpoint)
+            if endpoint is None:
+                return 2
+            if args.endpoint_token:
+                if not endpoint.get("openai_base_url"):
+                    print(f"paddock chat: {_label(endpoint)} has no URL yet ({endpoint['state']})", file=sys.stderr)
+                    return 1
+                caller = EndpointClient(endpoint["openai_base_url"], args.endpoint_token)
+                pieces = caller.stream_chat(messages, model=endpoint["model_name"], max_tokens=args.max_tokens)
+            else:
+                pieces = client.try_endpoint(endpoint["id"], messages=messages, max_tokens=args.max_tokens)
+        return _stream_out(pieces)
+    except ApiError as exc:
+        if exc.status == 401 and args.endpoint_token:
+            message = "the endpoint token was refused"
+        else:
+            message = f"HTTP {exc.status}: {_refusal(exc.body)}" if exc.status != 200 else _refusal(exc.body)
+        print(f"paddock chat: {message}", file=sys.stderr)
+        return 1
+    except requests.RequestException as exc:
+        print(f"paddock chat: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a person stopped a long reply: not an error worth a traceback
+        return 130
+
+
+def _resolve_for_chat(client: Client, ref: str) -> dict[str, Any] | None:
+    """The endpoint, or None after saying why not (a lookup refusal exits 2 like any command's)."""
+    try:
+        return resolve_endpoint(client, ref)
+    except ApiError as exc:
+        print(f"paddock chat: HTTP {exc.status}: {_refusal(exc.body)}", file=sys.stderr)
+    except EndpointLookupError as exc:
+        print(f"paddock chat: {exc}", file=sys.stderr)
+    return None
+
+
+def _stream_out(pieces: Any) -> int:
+    """Write each piece the moment it arrives; end the reply with a newline."""
+    last = ""
+    try:
+        for piece in pieces:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+            last = piece
+    finally:
+        if last and not last.endswith("\n"):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+    return 0
 
 
 if __name__ == "__main__":

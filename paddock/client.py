@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import requests
 
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+# An endpoint stops changing on its own in these: ready serves, failed needs a new revision or a
+# start, stopped needs a start. (degraded serves but may still recover, so a wait goes on.)
+ENDPOINT_SETTLED_STATES = frozenset({"ready", "failed", "stopped"})
+# A streamed reply may pause long between pieces (a cold replica loads its weights first).
+STREAM_READ_TIMEOUT = 300.0
 
 
 class ApiError(Exception):
@@ -155,3 +161,226 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['state']} after {timeout}s")
             time.sleep(poll)
+
+    # --- serving endpoints (issue 12) ---------------------------------------------------------
+    def endpoints(self, **filters: Any) -> list[dict[str, Any]]:
+        """The caller's teams' endpoints (``team=``, ``state=``, ``cluster=``), newest first."""
+        return self._all("endpoints/", filters)
+
+    def endpoint(self, endpoint_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"endpoints/{endpoint_id}/")
+        return result
+
+    def create_endpoint(self, *, idempotency_key: str | None = None, **body: Any) -> dict[str, Any]:
+        """Create an endpoint; the answer carries its first token, whose secret (``token.token``)
+        Paddock never shows again."""
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        result: dict[str, Any] = self._request("POST", "endpoints/", json=body, headers=headers)
+        return result
+
+    def update_endpoint(self, endpoint_id: int, **fields: Any) -> dict[str, Any]:
+        """Change scaling: ``min_replicas``, ``max_replicas``, ``target_ongoing_requests``, ``scale_to_zero``."""
+        result: dict[str, Any] = self._request("PATCH", f"endpoints/{endpoint_id}/", json=fields)
+        return result
+
+    def stop_endpoint(self, endpoint_id: int) -> dict[str, Any]:
+        """Stop serving and free the endpoint's GPUs; its URL, tokens and revisions stay."""
+        result: dict[str, Any] = self._request("POST", f"endpoints/{endpoint_id}/stop/")
+        return result
+
+    def start_endpoint(self, endpoint_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", f"endpoints/{endpoint_id}/start/")
+        return result
+
+    def delete_endpoint(self, endpoint_id: int) -> None:
+        self._request("DELETE", f"endpoints/{endpoint_id}/")
+
+    def endpoint_revisions(self, endpoint_id: int) -> list[dict[str, Any]]:
+        return self._all(f"endpoints/{endpoint_id}/revisions/", {})
+
+    def create_revision(self, endpoint_id: int, **body: Any) -> dict[str, Any]:
+        """Roll out ``model_version`` (or ``model_uri`` + ``entry_point``) with ``config``;
+        ``traffic_percent`` under 100 is a canary next to the serving revision."""
+        result: dict[str, Any] = self._request("POST", f"endpoints/{endpoint_id}/revisions/", json=body)
+        return result
+
+    def promote_revision(self, endpoint_id: int, revision_id: int) -> dict[str, Any]:
+        """Give a revision (by id, not number) 100 % of the traffic."""
+        result: dict[str, Any] = self._request("POST", f"endpoints/{endpoint_id}/revisions/{revision_id}/promote/")
+        return result
+
+    def rollback_endpoint(self, endpoint_id: int) -> dict[str, Any]:
+        """Retire the newest revision; the previous one takes all the traffic."""
+        result: dict[str, Any] = self._request("POST", f"endpoints/{endpoint_id}/rollback/")
+        return result
+
+    def endpoint_events(self, endpoint_id: int, **filters: Any) -> list[dict[str, Any]]:
+        """One page of the endpoint's events, newest first (``page_size=``)."""
+        result: list[dict[str, Any]] = self._request("GET", f"endpoints/{endpoint_id}/events/", params=filters)[
+            "results"
+        ]
+        return result
+
+    def endpoint_metrics(self, endpoint_id: int, *, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+        """``points`` and ``totals`` between two ISO times (the server's default window without them)."""
+        params = {key: value for key, value in {"from": start, "to": end}.items() if value}
+        result: dict[str, Any] = self._request("GET", f"endpoints/{endpoint_id}/metrics/", params=params)
+        return result
+
+    def endpoint_tokens(self, endpoint_id: int) -> list[dict[str, Any]]:
+        """The endpoint's tokens, revoked ones too; only prefixes, never the secrets."""
+        return self._all(f"endpoints/{endpoint_id}/tokens/", {})
+
+    def create_endpoint_token(self, endpoint_id: int, name: str | None = None) -> dict[str, Any]:
+        """A new token; its secret (``token``) is in this answer only."""
+        body = {"name": name} if name else {}
+        result: dict[str, Any] = self._request("POST", f"endpoints/{endpoint_id}/tokens/", json=body)
+        return result
+
+    def revoke_endpoint_token(self, endpoint_id: int, token_id: int) -> Any:
+        return self._request("POST", f"endpoints/{endpoint_id}/tokens/{token_id}/revoke/")
+
+    def wait_endpoint(
+        self, endpoint_id: int, *, timeout: float | None = None, poll: float = 2.0
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the endpoint each time its state or reason changes, the first time too, until it
+        is ready, failed or stopped; ``TimeoutError`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen: tuple[str, str] | None = None
+        while True:
+            endpoint = self.endpoint(endpoint_id)
+            now = (endpoint["state"], endpoint.get("state_reason") or "")
+            if now != seen:
+                seen = now
+                yield endpoint
+            if endpoint["state"] in ENDPOINT_SETTLED_STATES:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"endpoint {endpoint_id} still {endpoint['state']} after {timeout:g} s")
+            time.sleep(poll)
+
+    def try_endpoint(
+        self,
+        endpoint_id: int,
+        *,
+        messages: list[dict[str, str]] | None = None,
+        prompt: str | None = None,
+        max_tokens: int | None = None,
+    ) -> Iterator[str]:
+        """Ask a ready endpoint through Paddock's relay (no endpoint token needed, team members
+        only) and yield the reply's text as it arrives; ``messages`` chat, ``prompt`` completes."""
+        body: dict[str, Any] = {"messages": messages} if messages is not None else {"prompt": prompt}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        response = self.session.post(
+            f"{self.url}/api/v1/endpoints/{endpoint_id}/try/",
+            json=body,
+            headers={"Accept": "text/event-stream"},
+            stream=True,
+            timeout=(self.timeout, STREAM_READ_TIMEOUT),
+        )
+        return _stream_text(response)
+
+
+class EndpointClient:
+    """Calls a deployed endpoint directly, as any OpenAI client would: ``openai_base_url`` and an
+    endpoint token (``pde_…``), no Paddock account needed."""
+
+    def __init__(self, openai_base_url: str, token: str, *, timeout: float = 30) -> None:
+        self.base_url = openai_base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}"})
+
+    def models(self) -> list[str]:
+        """The model names the endpoint answers to (what ``model`` takes)."""
+        response = self.session.get(f"{self.base_url}/models", timeout=self.timeout)
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _decoded(response))
+        return [item["id"] for item in response.json().get("data", [])]
+
+    def stream_chat(
+        self, messages: list[dict[str, str]], *, model: str, max_tokens: int | None = None
+    ) -> Iterator[str]:
+        """``POST {base}/chat/completions`` with ``"stream": true``; yield the reply's text as it arrives."""
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        response = self.session.post(
+            f"{self.base_url}/chat/completions",
+            json=body,
+            headers={"Accept": "text/event-stream"},
+            stream=True,
+            timeout=(self.timeout, STREAM_READ_TIMEOUT),
+        )
+        return _stream_text(response)
+
+
+def _decoded(response: requests.Response) -> Any:
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return response.text
+
+
+def _stream_text(response: requests.Response) -> Iterator[str]:
+    """The text of an OpenAI-style event stream, piece by piece; ``ApiError`` when the answer is
+    an HTTP error or the stream carries an ``error`` object."""
+    with response:
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _decoded(response))
+        # Bytes, not decode_unicode: requests assumes Latin-1 for a text/* body without a charset.
+        yield from sse_text(line.decode("utf-8", "replace") for line in _arriving_lines(response))
+
+
+def _arriving_lines(response: requests.Response) -> Iterator[bytes]:
+    """The body's lines as soon as each is complete. ``iter_lines`` cannot do this: with a chunk
+    size it waits for a full chunk, and without one it reads to the end of a body that is not
+    sent chunked (a relay answering HTTP/1.0 with ``Connection: close`` does that)."""
+    read1 = getattr(response.raw, "read1", None)  # urllib3 >= 2.3: whatever has arrived, one read
+    chunks: Iterable[bytes] = (
+        iter(lambda: read1(65536, decode_content=True), b"") if read1 else response.iter_content(chunk_size=1)
+    )
+    buffered = b""
+    for chunk in chunks:
+        buffered += chunk
+        *lines, buffered = buffered.split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r")
+    if buffered:
+        yield buffered.rstrip(b"\r")
+
+
+def sse_text(lines: Iterable[str]) -> Iterator[str]:
+    """The text pieces in the lines of a server-sent event stream of OpenAI chunks: chat
+    (``choices[0].delta.content``) or completions (``choices[0].text``), up to ``data: [DONE]``.
+    Comments, ``event:`` lines and empty pieces are skipped; an event split over several
+    ``data:`` lines is joined, as the SSE format says."""
+    pending: list[str] = []
+    for line in lines:
+        if not line:
+            pending = []  # an event ended; one that never parsed is not ours to guess at
+            continue
+        if not line.startswith("data:"):
+            continue
+        data = line[5:]
+        pending.append(data[1:] if data.startswith(" ") else data)
+        payload = "\n".join(pending)
+        if payload.strip() == "[DONE]":
+            return
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            continue  # the rest of the event is on the next data: line
+        pending = []
+        if not isinstance(chunk, dict):
+            continue
+        if chunk.get("error"):
+            error = chunk["error"]
+            raise ApiError(200, error.get("message", error) if isinstance(error, dict) else error)
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+            if piece:
+                yield piece
