@@ -170,6 +170,7 @@ class Ingress:
             since = float(request.query_params.get("since") or 0.0)
             report = self.figures.report(since)
             report["generation"] = self.generation
+            report["weights"] = {str(rev): weight for rev, weight in self.split.weights.items()}
             return JSONResponse(report)
         if not caller:
             self.figures.totals["unauthorized"] += 1
