@@ -380,6 +380,16 @@ def _parse_model(data: Mapping[str, Any], errors: dict[str, Any]) -> ModelSpec |
     return ModelSpec(architecture=shape, params=shape.params, source="architecture")
 
 
+def parse_model(data: Any) -> ModelSpec:
+    """A model as the planner reads one (a known name, a parameter count or an architecture);
+    raises :class:`SpecError` naming the field (for callers besides a plan, e.g. vLLM's config)."""
+    errors: dict[str, Any] = {}
+    model = _parse_model(data, errors) if isinstance(data, Mapping) else None
+    if model is None:
+        raise SpecError({"model": errors or ["An object: name, params or architecture."]})
+    return model
+
+
 def _parse_workload(data: Mapping[str, Any], errors: dict[str, Any], arch: Architecture | None) -> Workload | None:
     r = _Reader(data, errors)
     mode = r.choice("mode", "", MODES)

@@ -382,3 +382,16 @@ class TrySerializer(serializers.Serializer):  # type: ignore[type-arg]
             if not isinstance(message.get("role"), str) or not isinstance(message.get("content"), str):
                 raise serializers.ValidationError({"messages": ["Each message needs a role and content (text)."]})
         return attrs
+
+
+class VllmConfigRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    model = serializers.DictField(help_text="The planner's model: {name} (a known model), {params} or {architecture}")
+    model_id = serializers.CharField(required=False, max_length=300, help_text="What `vllm serve` loads (default: the name)")
+    accelerator = serializers.CharField(max_length=64, help_text="An accelerator of the catalog, e.g. H100")
+    gpus = serializers.IntegerField(required=False, min_value=1, max_value=64, help_text="Per replica (tensor parallel)")
+    precision = serializers.CharField(default="bf16", max_length=8)
+    kv_cache_dtype = serializers.CharField(default="auto", max_length=8)
+    max_model_len = serializers.IntegerField(required=False, min_value=1)
+    max_position_embeddings = serializers.IntegerField(required=False, min_value=1, help_text="The model's context")
+    gpu_memory_utilization = serializers.FloatField(default=0.9, min_value=0.05, max_value=0.99)
+    tokens_per_sequence = serializers.IntegerField(default=768, min_value=1, max_value=10_000_000)

@@ -35,6 +35,7 @@ from apps.serving.api.serializers import (
     TokenCreateSerializer,
     TokenSerializer,
     TrySerializer,
+    VllmConfigRequestSerializer,
     endpoint_context,
 )
 from apps.serving.choices import EndpointState
@@ -108,6 +109,16 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
             },
             roles=caller_roles(request),
         )
+        if data["runtime"] == "vllm":
+            raise ValidationError(
+                {
+                    "runtime": [
+                        f"Cluster {job_request.cluster.name} is a Ray cluster: Paddock serves there with Ray Serve "
+                        "(runtime ray-serve). For vLLM, POST /api/v1/endpoints/vllm-config/ gives the engine arguments "
+                        "the planner derives for your model and GPUs."
+                    ]
+                }
+            )
         source = _source(job_request.team, data)
         request_row = services.EndpointRequest(
             team=job_request.team,
@@ -318,6 +329,42 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
+
+    # -- the vLLM runtime ----------------------------------------------------------------------
+    @extend_schema(
+        request=VllmConfigRequestSerializer,
+        responses={200: OpenApiResponse(description="engine_args, command and the planner's derivation")},
+    )
+    @action(detail=False, methods=["post"], url_path="vllm-config")
+    def vllm_config(self, request: Request) -> Response:
+        """vLLM's engine arguments for a model on a GPU, from the capacity planner (nothing saved)."""
+        from apps.planner.estimator.spec import SpecError, parse_model
+        from apps.planner.services import load_catalog
+        from apps.serving.vllm import vllm_config
+
+        serializer = VllmConfigRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        accelerator = load_catalog().find(data["accelerator"])
+        if accelerator is None:
+            raise ValidationError({"accelerator": [f"Unknown accelerator {data['accelerator']!r}."]})
+        try:
+            model = parse_model(data["model"])
+            config = vllm_config(
+                model,
+                data.get("model_id") or model.name or "MODEL",
+                accelerator,
+                precision=data["precision"],
+                kv_cache_dtype=data["kv_cache_dtype"],
+                tensor_parallel_size=data.get("gpus"),
+                max_model_len=data.get("max_model_len"),
+                max_position_embeddings=data.get("max_position_embeddings"),
+                gpu_memory_utilization=data["gpu_memory_utilization"],
+                tokens_per_sequence=data["tokens_per_sequence"],
+            )
+        except SpecError as exc:
+            raise ValidationError(exc.errors) from exc
+        return Response(config.as_dict())
 
     # -- helpers ---------------------------------------------------------------------------
     def _page(self, rows: QuerySet[Any], serializer: Any) -> Response:
