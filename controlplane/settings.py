@@ -402,6 +402,10 @@ SPECTACULAR_SETTINGS = {
         "ClusterKindEnum": "apps.inventory.choices.ClusterKind",
         "TokenScopeEnum": "apps.tenancy.choices.TokenScope",
         "ModelStageEnum": "apps.checkpoints.choices.Stage",
+        "EndpointStateEnum": "apps.serving.choices.EndpointState",
+        "RevisionStateEnum": "apps.serving.choices.RevisionState",
+        "EndpointEventKindEnum": "apps.serving.choices.EventKind",
+        "ServingRuntimeEnum": "apps.serving.choices.Runtime",
     },
 }
 

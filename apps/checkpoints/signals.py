@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.dispatch import Signal
+
 from apps.core.tasks import enqueue_on_commit
 from apps.jobs.models import Attempt
 from apps.jobs.signals import attempt_environment, stopped_holding
+
+# Sent to ask who serves a model version (``version``): the serving app answers a list of
+# ``{"id", "name", "team", "state"}`` (checkpoints never imports serving).
+version_served = Signal()
 
 
 def _environment(sender: Any, attempt: Attempt, memo: dict[Any, Any] | None = None, **kwargs: Any) -> dict[str, str]:

@@ -42,8 +42,11 @@ def test_an_endpoint_serves_the_model_only_to_valid_tokens(serving: Any) -> None
     wait_until(lambda: complete(endpoint.url, token).status_code == 401, 30, "the revoked token to be refused")
 
 
-def test_streaming_and_the_official_openai_client(serving: Any) -> None:
+def test_streaming_and_the_official_openai_client(serving: Any, live_server: Any, capsys: Any) -> None:
     from openai import OpenAI
+
+    from paddock.cli import main
+    from tests.conftest import token_for
 
     created = create_endpoint(serving, "stream")
     endpoint = endpoint_in(created["id"], "ready")
@@ -67,6 +70,17 @@ def test_streaming_and_the_official_openai_client(serving: Any) -> None:
     sample_all()
     sample = HealthSample.objects.filter(endpoint_id=endpoint.pk).latest("at")
     assert sample.requests == 3 and sample.completion_tokens > 0 and sample.p50_ms is not None  # /models is not counted
+
+    # The CLI: the list for people, and chat through Paddock's relay (no endpoint token needed).
+    base = ["--url", live_server.url, "--token", token_for(serving.member)]
+    capsys.readouterr()
+    assert main([*base, "endpoint", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "stream" in listed and "ready" in listed and endpoint.url in listed
+    assert main([*base, "chat", "demo/stream", "hello", "--max-tokens", "5"]) == 0
+    assert capsys.readouterr().out.strip()
+    assert main([*base, "chat", "stream", "hello", "--endpoint-token", "pde_1.wrong"]) == 1
+    assert "refused" in capsys.readouterr().err
 
 
 def _requests_seen(endpoint: Endpoint) -> int:

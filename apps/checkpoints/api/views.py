@@ -25,6 +25,7 @@ from apps.checkpoints.api.serializers import (
 )
 from apps.checkpoints.choices import Stage
 from apps.checkpoints.models import Checkpoint, Model, ModelVersion
+from apps.checkpoints.signals import version_served
 from apps.core.api.viewsets import TeamScopedViewSet
 from apps.jobs.models import Job
 from apps.tenancy.choices import WRITE_ROLES
@@ -173,7 +174,11 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Team
                 "uri": base.uri if base else walk["base_uri"],
             },
             "derived_jobs": walk["derived_jobs"],
-            "endpoints": [],
+            "endpoints": [
+                endpoint
+                for _, answer in version_served.send(sender=ModelVersion, version=version)
+                for endpoint in (answer or [])
+            ],
         }
         return Response(body)
 

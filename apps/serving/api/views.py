@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, status
+from rest_framework import mixins, renderers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -44,6 +45,17 @@ from apps.tenancy.choices import WRITE_ROLES
 from apps.tenancy.scoping import caller_roles
 
 TRY_TIMEOUT = (3.0, 120.0)
+
+
+class EventStreamRenderer(renderers.BaseRenderer):
+    """Lets a client ask for ``text/event-stream`` (the relay streams it); an error before the
+    stream starts is still JSON."""
+
+    media_type = "text/event-stream"
+    format = "event-stream"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return json.dumps(data).encode() if data is not None else b""
 
 
 class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
@@ -282,7 +294,12 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
         request=TrySerializer,
         responses={200: OpenApiResponse(description="text/event-stream: the endpoint's stream, relayed")},
     )
-    @action(detail=True, methods=["post"], url_path="try")
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="try",
+        renderer_classes=[renderers.JSONRenderer, EventStreamRenderer],
+    )
     def try_it(self, request: Request, pk: str | None = None) -> Any:
         endpoint = self._writable()
         serializer = TrySerializer(data=request.data)

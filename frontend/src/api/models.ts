@@ -24,6 +24,7 @@ export type PaginatedApiTokenList = Schemas["PaginatedApiTokenList"];
 
 export type JobState = Job["state"];
 export type JobKind = Job["kind"];
+export type SubmittableKind = JobCreateRequest["kind"];
 export type TokenScope = ApiToken["scope"];
 
 export type JobListQuery = NonNullable<operations["jobs_list"]["parameters"]["query"]>;

@@ -1,4 +1,4 @@
-import type { JobKind, JobState } from "../api/models";
+import type { JobKind, JobState, SubmittableKind } from "../api/models";
 
 export const JOB_STATES: readonly JobState[] = [
   "pending",
@@ -18,14 +18,21 @@ export function isActive(state: string | undefined): boolean {
   return state !== undefined && ACTIVE_STATES.has(state);
 }
 
-export const JOB_KINDS: readonly { value: JobKind; label: string }[] = [
+/** The kinds a job is submitted as (a deployment is made by creating an endpoint). */
+export const JOB_KINDS: readonly { value: SubmittableKind; label: string }[] = [
   { value: "batch", label: "Batch" },
   { value: "training", label: "Training" },
   { value: "fine_tuning", label: "Fine-tuning" },
 ];
 
+/** Every kind a job may have, for filters and labels. */
+export const ALL_JOB_KINDS: readonly { value: JobKind; label: string }[] = [
+  ...JOB_KINDS,
+  { value: "deployment", label: "Deployment" },
+];
+
 export function kindLabel(kind: string): string {
-  return JOB_KINDS.find((k) => k.value === kind)?.label ?? kind;
+  return ALL_JOB_KINDS.find((k) => k.value === kind)?.label ?? kind;
 }
 
 /** Job.runtime_env is free-form JSON in the read schema; take the parts the UI shows. */

@@ -6,7 +6,7 @@ import { StateBadge } from "../components/StateBadge";
 import { EmptyState, ErrorState, Loading } from "../components/Status";
 import { TeamFilter } from "../components/TeamFilter";
 import { useListParams } from "../hooks/useListParams";
-import { JOB_KINDS, JOB_STATES, kindLabel } from "../lib/jobState";
+import { ALL_JOB_KINDS, JOB_STATES, kindLabel } from "../lib/jobState";
 
 export const JOBS_PAGE_SIZE = 25;
 
@@ -46,7 +46,7 @@ export function JobsPage() {
           Kind
           <select value={values.kind} onChange={(e) => setFilter("kind", e.target.value)}>
             <option value="">All kinds</option>
-            {JOB_KINDS.map((k) => (
+            {ALL_JOB_KINDS.map((k) => (
               <option key={k.value} value={k.value}>
                 {k.label}
               </option>

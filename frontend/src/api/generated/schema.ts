@@ -333,6 +333,283 @@ export interface paths {
         patch: operations["cohorts_partial_update"];
         trace?: never;
     };
+    "/api/v1/endpoints/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        get: operations["endpoints_list"];
+        put?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        post: operations["endpoints_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        get: operations["endpoints_retrieve"];
+        put?: never;
+        post?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        delete: operations["endpoints_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        patch: operations["endpoints_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/events/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        get: operations["endpoints_events_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/metrics/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        get: operations["endpoints_metrics_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/revisions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        get: operations["endpoints_revisions_list"];
+        put?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        post: operations["endpoints_revisions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/revisions/{revision_id}/promote/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        post: operations["endpoints_revisions_promote_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/rollback/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        post: operations["endpoints_rollback_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/start/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        post: operations["endpoints_start_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/stop/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        post: operations["endpoints_stop_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/tokens/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        get: operations["endpoints_tokens_list"];
+        put?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        post: operations["endpoints_tokens_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/tokens/{token_id}/revoke/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        post: operations["endpoints_tokens_revoke_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/{id}/try/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Serving endpoints: create, scale, roll out, stop, delete; their revisions, figures,
+         *     events and tokens.
+         */
+        post: operations["endpoints_try_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/endpoints/vllm-config/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description vLLM's engine arguments for a model on a GPU, from the capacity planner (nothing saved). */
+        post: operations["endpoints_vllm_config_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/job-metrics/": {
         parameters: {
             query?: never;
@@ -1838,9 +2115,175 @@ export interface components {
             as_of?: string | null;
             source: string;
         };
+        CreatedEndpoint: {
+            readonly id: number;
+            team: string;
+            /** @description Unique in the team; also the model name clients send */
+            name: string;
+            cluster: string;
+            runtime?: components["schemas"]["ServingRuntimeEnum"];
+            state?: components["schemas"]["EndpointStateEnum"];
+            state_reason?: string;
+            url?: string;
+            openai_base_url: string;
+            model_name: string;
+            readonly source: {
+                [key: string]: unknown;
+            };
+            readonly resources: {
+                [key: string]: unknown;
+            };
+            readonly replicas: {
+                [key: string]: unknown;
+            };
+            /** Format: double */
+            readonly gpus_held: number;
+            /** Format: double */
+            readonly cpus_held: number;
+            job: number | null;
+            readonly job_state: string;
+            readonly priority_class: string;
+            readonly traffic: {
+                [key: string]: unknown;
+            }[];
+            readonly latest: {
+                [key: string]: unknown;
+            } | null;
+            readonly cost: {
+                [key: string]: unknown;
+            } | null;
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+            token: components["schemas"]["NewToken"];
+        };
         DownloadInRequest: {
             uri: string;
         };
+        Endpoint: {
+            readonly id: number;
+            team: string;
+            /** @description Unique in the team; also the model name clients send */
+            name: string;
+            cluster: string;
+            runtime?: components["schemas"]["ServingRuntimeEnum"];
+            state?: components["schemas"]["EndpointStateEnum"];
+            state_reason?: string;
+            url?: string;
+            openai_base_url: string;
+            model_name: string;
+            readonly source: {
+                [key: string]: unknown;
+            };
+            readonly resources: {
+                [key: string]: unknown;
+            };
+            readonly replicas: {
+                [key: string]: unknown;
+            };
+            /** Format: double */
+            readonly gpus_held: number;
+            /** Format: double */
+            readonly cpus_held: number;
+            job: number | null;
+            readonly job_state: string;
+            readonly priority_class: string;
+            readonly traffic: {
+                [key: string]: unknown;
+            }[];
+            readonly latest: {
+                [key: string]: unknown;
+            } | null;
+            readonly cost: {
+                [key: string]: unknown;
+            } | null;
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        EndpointCreateRequest: {
+            model_version?: number | null;
+            /** @default  */
+            model_uri: string;
+            /** @default  */
+            entry_point: string;
+            /** @description Passed to the model's class */
+            config?: {
+                [key: string]: unknown;
+            };
+            team: string;
+            /** @description Also the model name clients send */
+            name: string;
+            cluster?: string | null;
+            /** @default ray-serve */
+            runtime: components["schemas"]["ServingRuntimeEnum"];
+            /**
+             * Format: double
+             * @default 1
+             */
+            cpus: number;
+            /**
+             * Format: double
+             * @default 0
+             */
+            gpus: number;
+            /** @default  */
+            accelerator_model: string;
+            /**
+             * Format: double
+             * @default 0
+             */
+            memory_gb: number;
+            /** @default 1 */
+            min_replicas: number;
+            /** @default 1 */
+            max_replicas: number;
+            /**
+             * Format: double
+             * @default 2
+             */
+            target_ongoing_requests: number;
+            /** @default false */
+            scale_to_zero: boolean;
+            /** @default  */
+            priority_class: string;
+            runtime_env?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description * `created` - Created
+         *     * `queued` - Waiting for quota
+         *     * `deploying` - Deploying
+         *     * `ready` - Ready
+         *     * `degraded` - Degraded
+         *     * `failed` - Failed
+         *     * `scaled` - Scaled
+         *     * `rollout` - Rollout
+         *     * `promoted` - Promoted
+         *     * `rolled_back` - Rolled back
+         *     * `restored` - Restored on the cluster
+         *     * `stopped` - Stopped
+         *     * `started` - Started
+         *     * `token` - Token
+         *     * `deleted` - Deleted
+         * @enum {string}
+         */
+        EndpointEventKindEnum: "created" | "queued" | "deploying" | "ready" | "degraded" | "failed" | "scaled" | "rollout" | "promoted" | "rolled_back" | "restored" | "stopped" | "started" | "token" | "deleted";
+        /**
+         * @description * `pending` - Pending (waiting for its quota)
+         *     * `deploying` - Deploying
+         *     * `ready` - Ready
+         *     * `degraded` - Degraded
+         *     * `failed` - Failed
+         *     * `stopped` - Stopped
+         * @enum {string}
+         */
+        EndpointStateEnum: "pending" | "deploying" | "ready" | "degraded" | "failed" | "stopped";
         Estimate: {
             model: components["schemas"]["ModelRead"];
             /** @description The workload with every default filled in. */
@@ -1884,6 +2327,14 @@ export interface components {
         };
         /** @enum {string} */
         EstimateConfidenceEnum: "high" | "medium" | "low";
+        Event: {
+            readonly id: number;
+            kind: components["schemas"]["EndpointEventKindEnum"];
+            message?: string;
+            readonly actor: string;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         /**
          * @description * `submitted` - Submitted
          *     * `waiting` - Waiting
@@ -2054,13 +2505,20 @@ export interface components {
             /** Format: date-time */
             readonly finished_at: string | null;
         };
+        /**
+         * @description * `training` - Training
+         *     * `fine_tuning` - Fine-tuning
+         *     * `batch` - Batch
+         * @enum {string}
+         */
+        JobCreateKindEnum: "training" | "fine_tuning" | "batch";
         JobCreateRequest: {
             name: string;
             team: string;
             /** @description Optional when the team has a default cluster. */
             cluster?: string | null;
             /** @default batch */
-            kind: components["schemas"]["JobKindEnum"];
+            kind: components["schemas"]["JobCreateKindEnum"];
             /** @description The shell command to run, e.g. `python train.py`. */
             entrypoint: string;
             runtime_env?: components["schemas"]["RuntimeEnvRequest"];
@@ -2161,9 +2619,10 @@ export interface components {
          * @description * `training` - Training
          *     * `fine_tuning` - Fine-tuning
          *     * `batch` - Batch
+         *     * `deployment` - Deployment
          * @enum {string}
          */
-        JobKindEnum: "training" | "fine_tuning" | "batch";
+        JobKindEnum: "training" | "fine_tuning" | "batch" | "deployment";
         JobLog: {
             attempt: number | null;
             offset: number;
@@ -2229,7 +2688,7 @@ export interface components {
             job: components["schemas"]["LineageJob"] | null;
             base_model: components["schemas"]["LineageBase"];
             derived_jobs: components["schemas"]["LineageRef"][];
-            /** @description Endpoints serving it (none yet) */
+            /** @description Endpoints serving it: id, name, team, state */
             endpoints: {
                 [key: string]: unknown;
             }[];
@@ -2289,6 +2748,10 @@ export interface components {
             downsampled: boolean;
             /** @description Points reported */
             count: number;
+        };
+        Metrics: {
+            points: components["schemas"]["Point"][];
+            totals: components["schemas"]["Totals"];
         };
         MetricsInRequest: {
             points: components["schemas"]["MetricPointInRequest"][];
@@ -2450,6 +2913,19 @@ export interface components {
             /** @description Ids of the nodes on this fabric */
             nodes?: number[];
         };
+        NewToken: {
+            readonly id: number;
+            name?: string;
+            /** @description The start of the token, to recognise it */
+            prefix: string;
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            revoked_at?: string | null;
+            /** @description Shown once: Paddock keeps only its hash */
+            token: string;
+        };
         /** @description A machine as its cluster's discovery or its agent last reported it. */
         Node: {
             readonly id: number;
@@ -2603,6 +3079,36 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Cohort"][];
         };
+        PaginatedEndpointList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Endpoint"][];
+        };
+        PaginatedEventList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Event"][];
+        };
         PaginatedJobEventList: {
             /**
              * Format: uri
@@ -2751,6 +3257,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Quota"][];
         };
+        PaginatedRevisionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Revision"][];
+        };
         PaginatedSchedulingPoolList: {
             /** @example 123 */
             count: number;
@@ -2810,6 +3331,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["TeamPolicy"][];
+        };
+        PaginatedTokenList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Token"][];
         };
         Parameter: {
             name: string;
@@ -2905,6 +3441,13 @@ export interface components {
             fair_sharing_strategies?: components["schemas"]["FairSharingStrategiesEnum"][];
             /** @description Slugs of the member teams; a team is in at most one cohort */
             teams?: string[];
+        };
+        PatchedEndpointUpdateRequest: {
+            min_replicas?: number;
+            max_replicas?: number;
+            /** Format: double */
+            target_ongoing_requests?: number;
+            scale_to_zero?: boolean;
         };
         /** @description The network between nodes: InfiniBand, RoCE or Ethernet. */
         PatchedNetworkFabricRequest: {
@@ -3079,6 +3622,23 @@ export interface components {
             training_precisions: string[];
             inference_precisions: string[];
             optimizers: string[];
+        };
+        Point: {
+            /** Format: date-time */
+            at: string;
+            /** Format: double */
+            requests_per_s: number;
+            /** Format: double */
+            p50_ms: number | null;
+            /** Format: double */
+            p95_ms: number | null;
+            /** Format: double */
+            p99_ms: number | null;
+            /** Format: double */
+            error_rate: number;
+            /** Format: double */
+            tokens_per_s: number;
+            replicas: number;
         };
         Pool: {
             name: string;
@@ -3391,6 +3951,52 @@ export interface components {
             uri: string;
             step: number;
         };
+        Revision: {
+            readonly id: number;
+            number: number;
+            state?: components["schemas"]["RevisionStateEnum"];
+            /** @description Share of requests now */
+            traffic_percent?: number;
+            /** @description Share once healthy (0: it drains) */
+            target_percent?: number;
+            readonly source: {
+                [key: string]: unknown;
+            };
+            config?: unknown;
+            message?: string;
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            ready_at?: string | null;
+            /** Format: date-time */
+            retired_at?: string | null;
+        };
+        RevisionCreateRequest: {
+            model_version?: number | null;
+            /** @default  */
+            model_uri: string;
+            /** @default  */
+            entry_point: string;
+            /** @description Passed to the model's class */
+            config?: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description Its share once healthy; < 100 is a canary
+             * @default 100
+             */
+            traffic_percent: number;
+        };
+        /**
+         * @description * `pending` - Pending
+         *     * `deploying` - Deploying
+         *     * `ready` - Ready
+         *     * `failed` - Failed
+         *     * `retired` - Retired
+         * @enum {string}
+         */
+        RevisionStateEnum: "pending" | "deploying" | "ready" | "failed" | "retired";
         /**
          * @description The part of Ray's runtime_env a job may use; code only from where the cluster fetches it.
          *
@@ -3455,6 +4061,12 @@ export interface components {
             max_model_len: number;
             max_concurrent_sequences: number;
         };
+        /**
+         * @description * `ray-serve` - Ray Serve (transformers, or your own model class)
+         *     * `vllm` - vLLM (configuration generated from the planner)
+         * @enum {string}
+         */
+        ServingRuntimeEnum: "ray-serve" | "vllm";
         /**
          * @description * `ray` - Ray discovery
          *     * `agent` - Host agent (NVML)
@@ -3662,6 +4274,21 @@ export interface components {
             /** @description The template's parameters (see GET /job-templates/) */
             parameters: unknown;
         };
+        Token: {
+            readonly id: number;
+            name?: string;
+            /** @description The start of the token, to recognise it */
+            prefix: string;
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            revoked_at?: string | null;
+        };
+        TokenCreateRequest: {
+            /** @default default */
+            name: string;
+        };
         /**
          * @description * `read` - Read only
          *     * `write` - Read and write
@@ -3669,6 +4296,24 @@ export interface components {
          * @enum {string}
          */
         TokenScopeEnum: "read" | "write" | "agent";
+        Totals: {
+            requests: number;
+            errors: number;
+            tokens: number;
+        };
+        TryRequest: {
+            prompt?: string;
+            messages?: {
+                [key: string]: unknown;
+            }[];
+            /** @default 32 */
+            max_tokens: number;
+            /**
+             * Format: double
+             * @default 1
+             */
+            temperature: number;
+        };
         /**
          * @description * `string` - string
          *     * `integer` - integer
@@ -3703,6 +4348,32 @@ export interface components {
             id: number;
             version: number;
             stage: components["schemas"]["ModelStageEnum"];
+        };
+        VllmConfigRequestRequest: {
+            /** @description The planner's model: {name} (a known model), {params} or {architecture} */
+            model: {
+                [key: string]: unknown;
+            };
+            /** @description What `vllm serve` loads (default: the name) */
+            model_id?: string;
+            /** @description An accelerator of the catalog, e.g. H100 */
+            accelerator: string;
+            /** @description Per replica (tensor parallel) */
+            gpus?: number;
+            /** @default bf16 */
+            precision: string;
+            /** @default auto */
+            kv_cache_dtype: string;
+            max_model_len?: number;
+            /** @description The model's context */
+            max_position_embeddings?: number;
+            /**
+             * Format: double
+             * @default 0.9
+             */
+            gpu_memory_utilization: number;
+            /** @default 768 */
+            tokens_per_sequence: number;
         };
         /**
          * @description * `Borrow` - Borrow
@@ -4347,6 +5018,521 @@ export interface operations {
             };
         };
     };
+    endpoints_list: {
+        parameters: {
+            query?: {
+                /** @description Cluster name */
+                cluster?: string;
+                /** @description Exact name */
+                name?: string;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `pending` - Pending (waiting for its quota)
+                 *     * `deploying` - Deploying
+                 *     * `ready` - Ready
+                 *     * `degraded` - Degraded
+                 *     * `failed` - Failed
+                 *     * `stopped` - Stopped
+                 */
+                state?: ("degraded" | "deploying" | "failed" | "pending" | "ready" | "stopped")[];
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedEndpointList"];
+                };
+            };
+        };
+    };
+    endpoints_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["EndpointCreateRequest"];
+                "multipart/form-data": components["schemas"]["EndpointCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedEndpoint"];
+                };
+            };
+        };
+    };
+    endpoints_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"];
+                };
+            };
+        };
+    };
+    endpoints_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    endpoints_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedEndpointUpdateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedEndpointUpdateRequest"];
+                "multipart/form-data": components["schemas"]["PatchedEndpointUpdateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"];
+                };
+            };
+        };
+    };
+    endpoints_events_list: {
+        parameters: {
+            query?: {
+                /** @description Cluster name */
+                cluster?: string;
+                /** @description Exact name */
+                name?: string;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `pending` - Pending (waiting for its quota)
+                 *     * `deploying` - Deploying
+                 *     * `ready` - Ready
+                 *     * `degraded` - Degraded
+                 *     * `failed` - Failed
+                 *     * `stopped` - Stopped
+                 */
+                state?: ("degraded" | "deploying" | "failed" | "pending" | "ready" | "stopped")[];
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedEventList"];
+                };
+            };
+        };
+    };
+    endpoints_metrics_retrieve: {
+        parameters: {
+            query?: {
+                /** @description ISO 8601 (default: an hour ago) */
+                from?: string;
+                /** @description ISO 8601 (default: now) */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Metrics"];
+                };
+            };
+        };
+    };
+    endpoints_revisions_list: {
+        parameters: {
+            query?: {
+                /** @description Cluster name */
+                cluster?: string;
+                /** @description Exact name */
+                name?: string;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `pending` - Pending (waiting for its quota)
+                 *     * `deploying` - Deploying
+                 *     * `ready` - Ready
+                 *     * `degraded` - Degraded
+                 *     * `failed` - Failed
+                 *     * `stopped` - Stopped
+                 */
+                state?: ("degraded" | "deploying" | "failed" | "pending" | "ready" | "stopped")[];
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRevisionList"];
+                };
+            };
+        };
+    };
+    endpoints_revisions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RevisionCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RevisionCreateRequest"];
+                "multipart/form-data": components["schemas"]["RevisionCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revision"];
+                };
+            };
+        };
+    };
+    endpoints_revisions_promote_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+                revision_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revision"];
+                };
+            };
+        };
+    };
+    endpoints_rollback_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"];
+                };
+            };
+        };
+    };
+    endpoints_start_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"];
+                };
+            };
+        };
+    };
+    endpoints_stop_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"];
+                };
+            };
+        };
+    };
+    endpoints_tokens_list: {
+        parameters: {
+            query?: {
+                /** @description Cluster name */
+                cluster?: string;
+                /** @description Exact name */
+                name?: string;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `pending` - Pending (waiting for its quota)
+                 *     * `deploying` - Deploying
+                 *     * `ready` - Ready
+                 *     * `degraded` - Degraded
+                 *     * `failed` - Failed
+                 *     * `stopped` - Stopped
+                 */
+                state?: ("degraded" | "deploying" | "failed" | "pending" | "ready" | "stopped")[];
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedTokenList"];
+                };
+            };
+        };
+    };
+    endpoints_tokens_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TokenCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TokenCreateRequest"];
+                "multipart/form-data": components["schemas"]["TokenCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewToken"];
+                };
+            };
+        };
+    };
+    endpoints_tokens_revoke_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+                token_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+        };
+    };
+    endpoints_try_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this endpoint. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TryRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TryRequest"];
+                "multipart/form-data": components["schemas"]["TryRequest"];
+            };
+        };
+        responses: {
+            /** @description text/event-stream: the endpoint's stream, relayed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    endpoints_vllm_config_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VllmConfigRequestRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["VllmConfigRequestRequest"];
+                "multipart/form-data": components["schemas"]["VllmConfigRequestRequest"];
+            };
+        };
+        responses: {
+            /** @description engine_args, command and the planner's derivation */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     job_metrics_retrieve: {
         parameters: {
             query: {
@@ -4605,8 +5791,9 @@ export interface operations {
                  * @description * `training` - Training
                  *     * `fine_tuning` - Fine-tuning
                  *     * `batch` - Batch
+                 *     * `deployment` - Deployment
                  */
-                kind?: "batch" | "fine_tuning" | "training";
+                kind?: "batch" | "deployment" | "fine_tuning" | "training";
                 name?: string;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
@@ -4746,8 +5933,9 @@ export interface operations {
                  * @description * `training` - Training
                  *     * `fine_tuning` - Fine-tuning
                  *     * `batch` - Batch
+                 *     * `deployment` - Deployment
                  */
-                kind?: "batch" | "fine_tuning" | "training";
+                kind?: "batch" | "deployment" | "fine_tuning" | "training";
                 name?: string;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;

@@ -97,7 +97,7 @@ export function ModelSourceFields({ team, values, onChange, errorsFor, name }: P
         </Field>
       ) : (
         <div className="grid-2">
-          <Field label="Model URI" errors={errorsFor("model_uri")} hint="An absolute directory or s3:// URI that holds the weights.">
+          <Field label="Model URI" errors={errorsFor("model_uri")} hint="An absolute directory its replicas can read (local or shared file system).">
             <input name="model_uri" className="mono" value={values.model_uri} onChange={(e) => onChange("model_uri", e.target.value)} />
           </Field>
           <Field label="Entry point" errors={errorsFor("entry_point")} hint="module:Class that loads and serves the model.">

@@ -1,5 +1,5 @@
 // The command form's values and the job request they make.
-import type { JobCreateRequest, JobKind, PlanSpec, RuntimeEnv } from "../../api/models";
+import type { JobCreateRequest, PlanSpec, RuntimeEnv, SubmittableKind } from "../../api/models";
 import { parseEnvVars, parsePipPackages } from "../../lib/envVars";
 import { buildModel, buildWorkload, type WorkloadKey } from "../../lib/planSpec";
 import { INITIAL_PLAN, type PlanValues } from "./PlanSection";
@@ -58,7 +58,7 @@ export interface JobFormValues {
   name: string;
   team: string;
   cluster: string;
-  kind: JobKind;
+  kind: SubmittableKind;
   entrypoint: string;
   envVars: string;
   pip: string;

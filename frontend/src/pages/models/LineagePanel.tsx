@@ -68,7 +68,13 @@ export function LineagePanel({ versionId }: { versionId: number }) {
           {endpoints.length === 0 ? (
             <span className="muted">not served yet</span>
           ) : (
-            endpoints.map((e) => e.name ?? `#${e.id}`).join(", ")
+            <span className="inline-list">
+              {endpoints.map((e) => (
+                <Link key={String(e.id)} to={`/endpoints/${String(e.id)}`}>
+                  {String(e.name ?? `#${String(e.id)}`)}
+                </Link>
+              ))}
+            </span>
           )}
         </li>
       </ol>
