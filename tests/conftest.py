@@ -21,7 +21,7 @@ from tests.factories import (
 )
 
 # The session's real Ray head (``ray_head``), shared by dispatch, integration and browser tests.
-pytest_plugins = ["tests.raycluster", "tests.tarpit", "tests.brokers", "tests.embedded"]
+pytest_plugins = ["tests.raycluster", "tests.tarpit", "tests.brokers", "tests.embedded", "tests.serving.fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from apps.serving.models import Endpoint, EndpointEvent, EndpointToken, HealthSa
 class RevisionInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Revision
     extra = 0
-    fields = ["number", "state", "traffic_percent", "target_percent", "model_version", "model_uri", "message"]
+    fields = ("number", "state", "traffic_percent", "target_percent", "model_version", "model_uri", "message")
     readonly_fields = fields
     can_delete = False
 
@@ -14,7 +14,7 @@ class RevisionInline(admin.TabularInline):  # type: ignore[type-arg]
 class TokenInline(admin.TabularInline):  # type: ignore[type-arg]
     model = EndpointToken
     extra = 0
-    fields = ["name", "prefix", "created_by", "created_at", "revoked_at"]
+    fields = ("name", "prefix", "created_by", "created_at", "revoked_at")
     readonly_fields = fields
     can_delete = False
 

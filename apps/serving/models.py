@@ -162,6 +162,9 @@ class EndpointEvent(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["endpoint", "-created_at", "-id"], name="endpoint_event_recent")]
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message[:80]}"
+
 
 class HealthSample(models.Model):
     """What the ingress measured over one window (from ``at - seconds`` to ``at``)."""
@@ -181,6 +184,9 @@ class HealthSample(models.Model):
     class Meta:
         ordering = ["endpoint", "at"]
         indexes = [models.Index(fields=["endpoint", "at"], name="health_endpoint_at")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} at {self.at:%Y-%m-%d %H:%M:%S}: {self.requests} requests"
 
     @property
     def requests_per_s(self) -> float:

@@ -288,7 +288,9 @@ def _follow_job(endpoint: Endpoint, run: Pass) -> list[Revision] | None:
         # The larger hold is admitted: it takes over, and the smaller one is given back.
         with transaction.atomic():
             old = job
-            Endpoint.objects.filter(pk=endpoint.pk).update(job=waiting, next_job=None, replicas_held=endpoint.max_replicas)
+            Endpoint.objects.filter(pk=endpoint.pk).update(
+                job=waiting, next_job=None, replicas_held=endpoint.max_replicas
+            )
             endpoint.job, endpoint.next_job, endpoint.replicas_held = waiting, None, endpoint.max_replicas
             if old.state not in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
                 jobs.cancel_job(actor=None, job=old)
@@ -335,8 +337,10 @@ def _observe(
     fresh = {name: status for name, status in state.apps.items() if name not in changed}
     for name in names:  # watched closely until every app runs all the replicas it targets
         status = fresh.get(name)
-        if status is None or status.status != "RUNNING" or any(
-            d.target_replicas is not None and d.running != d.target_replicas for d in status.deployments
+        if (
+            status is None
+            or status.status != "RUNNING"
+            or any(d.target_replicas is not None and d.running != d.target_replicas for d in status.deployments)
         ):
             run.follow_up = True
     for revision in revisions:
@@ -383,7 +387,10 @@ def _observe_revision(
         if revision.state != RevisionState.READY:
             _set(revision, run, state=RevisionState.READY, ready_at=now, message="")
             _event(
-                endpoint, run, EventKind.READY, f"revision {revision.number} is healthy ({deployment.running} replicas)"
+                endpoint,
+                run,
+                EventKind.READY,
+                f"revision {revision.number} is healthy ({deployment.running if deployment else 0} replicas)",
             )
         if revision.traffic_percent == 0 and revision.target_percent > 0:
             _shift_traffic(endpoint, revision, revisions, run)
@@ -431,7 +438,8 @@ def _shift_traffic(endpoint: Endpoint, revision: Revision, revisions: list[Revis
             endpoint,
             run,
             EventKind.ROLLOUT,
-            f"revision {revision.number} is healthy and takes {target} %; revision {serving.number} keeps {100 - target} %",
+            f"revision {revision.number} is healthy and takes {target} %; "
+            f"revision {serving.number} keeps {100 - target} %",
         )
 
 

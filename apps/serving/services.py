@@ -161,7 +161,7 @@ def resolve_source(
                     ]
                 }
             )
-        base = version.base_version.uri if version.base_version_id else version.base_uri
+        base = version.base_version.uri if version.base_version is not None else version.base_uri
         source = Source(uri=version.uri, base_uri=base, entry_point=entry, model_version=version)
     else:
         uri = (model_uri or "").strip()
@@ -550,7 +550,8 @@ def _set_traffic(endpoint: Endpoint, shares: dict[int, int]) -> None:
         share = shares.get(revision.pk, 0)
         if revision.traffic_percent != share or (not share and revision.target_percent):
             Revision.objects.filter(pk=revision.pk).update(
-                traffic_percent=share, target_percent=share or 0  # none: it drains, then is retired
+                traffic_percent=share,
+                target_percent=share or 0,  # none: it drains, then is retired
             )
 
 
@@ -609,7 +610,7 @@ def costs(endpoints: list[Endpoint]) -> dict[int, Cost]:
     answer: dict[int, Cost] = {}
     for endpoint in endpoints:
         hours = replica_seconds.get(endpoint.pk, 0.0) / 3600.0
-        row = totals.get(endpoint.pk) or {}
+        row: Any = totals.get(endpoint.pk) or {}
         point = prices.get(endpoint.accelerator_model) if endpoint.gpus > 0 else None
         if point is None:
             note = (

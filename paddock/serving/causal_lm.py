@@ -39,8 +39,8 @@ class CausalLM:
         if adapter:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
-        self.model = model.to(self.device).eval()
+            model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()  # type: ignore[arg-type]
+        self.model = model.to(self.device).eval()  # type: ignore[arg-type]
         self.limit = int(max_new_tokens_limit)
         self._lock = threading.Lock()  # one generate at a time per replica: they share the model
 
@@ -78,7 +78,7 @@ class CausalLM:
         with self._lock, torch.inference_mode():
             output = self.model.generate(**encoded, **options)
         new = output[0][prompt_tokens:]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        text = str(self.tokenizer.decode(new, skip_special_tokens=True))
         text, stopped = _cut_at_stop(text, request.get("stop") or ())
         finish = "stop" if stopped or len(new) < options["max_new_tokens"] else "length"
         return {"text": text, "prompt_tokens": prompt_tokens, "completion_tokens": len(new), "finish_reason": finish}

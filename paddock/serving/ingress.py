@@ -258,4 +258,4 @@ class Ingress:
 
 def build(args: dict[str, Any]) -> Any:
     """The endpoint's ingress application (Serve calls this with the app's ``args``)."""
-    return Ingress.bind()
+    return Ingress.bind()  # type: ignore[attr-defined]

@@ -57,7 +57,7 @@ class ModelServer:
             item = await loop.run_in_executor(None, next, pieces, _END)
             if item is _END:
                 return
-            yield item
+            yield item  # type: ignore[misc]
 
     def check_health(self) -> None:
         check = getattr(self.impl, "check_health", None)
@@ -95,4 +95,4 @@ class ModelServer:
 
 def build(args: dict[str, Any]) -> Any:
     """The revision's application (Serve calls this with the app's ``args``)."""
-    return ModelServer.bind(args.get("source") or {}, args.get("config") or {})
+    return ModelServer.bind(args.get("source") or {}, args.get("config") or {})  # type: ignore[attr-defined]

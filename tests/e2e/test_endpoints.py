@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARTIFACTS
-from tests.serving.conftest import beat, serve_cleanup, serving, tiny_model  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray, pytest.mark.worker]
 

@@ -17,7 +17,6 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,15 +24,7 @@ import requests
 
 from apps.serving.models import Endpoint
 from tests.report import p95, table
-from tests.serving.conftest import (  # noqa: F401  (fixtures)
-    beat,
-    create_endpoint,
-    endpoint_in,
-    serve_cleanup,
-    serving,
-    tiny_model,
-    wait_until,
-)
+from tests.serving.fixtures import create_endpoint, endpoint_in, wait_until
 
 pytest.importorskip("torch")
 pytestmark = [pytest.mark.ray, pytest.mark.worker]
@@ -80,7 +71,9 @@ def _put_direct(ray_head: Any, endpoint: Endpoint | None, *, present: bool) -> N
         apps.append(config)
     port = reply["http_options"]["port"]
     body = {"http_options": {"host": "127.0.0.1", "port": port}, "applications": apps}
-    response = requests.put(f"{ray_head.address}/api/serve/applications/", json=body, headers=_headers(ray_head), timeout=30)
+    response = requests.put(
+        f"{ray_head.address}/api/serve/applications/", json=body, headers=_headers(ray_head), timeout=30
+    )
     assert response.status_code == 200, response.text
 
 
@@ -191,7 +184,9 @@ def test_serving_overhead_through_paddocks_ingress(serving: Any, ray_head: Any) 
 
 def _gone(ray_head: Any, prefix: str) -> None:
     deadline = time.monotonic() + 60
-    while any(name.startswith(prefix) for name in _apps(ray_head).get("applications", {})) and time.monotonic() < deadline:
+    while (
+        any(name.startswith(prefix) for name in _apps(ray_head).get("applications", {})) and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
 
 
@@ -206,7 +201,9 @@ def _by_hand(ray_head: Any, configs: list[dict[str, Any]], *, present: bool) -> 
     if present:
         apps.extend(configs)
     body = {"http_options": {"host": "127.0.0.1", "port": reply["http_options"]["port"]}, "applications": apps}
-    response = requests.put(f"{ray_head.address}/api/serve/applications/", json=body, headers=_headers(ray_head), timeout=30)
+    response = requests.put(
+        f"{ray_head.address}/api/serve/applications/", json=body, headers=_headers(ray_head), timeout=30
+    )
     assert response.status_code == 200, response.text
 
 

@@ -10,7 +10,7 @@ import requests
 
 from apps.serving.models import Endpoint, HealthSample
 from apps.serving.sampling import sample_all
-from tests.serving.conftest import complete, create_endpoint, endpoint_in, wait_until
+from tests.serving.fixtures import complete, create_endpoint, endpoint_in, wait_until
 
 pytestmark = [pytest.mark.ray, pytest.mark.worker]
 

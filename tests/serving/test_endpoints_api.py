@@ -69,7 +69,9 @@ GPU = {"gpus": 1, "accelerator_model": "H100", "cpus": 2}
         ({"runtime_env": {"working_dir": "/etc"}}, "runtime_env"),
     ],
 )
-def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(fleet: Any, fields: dict[str, Any], field: str) -> None:
+def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(
+    fleet: Any, fields: dict[str, Any], field: str
+) -> None:
     response = create(fleet, **fields)
     assert response.status_code == 400, response.json()
     assert field in response.json(), response.json()

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.jobs.models import Job
 from apps.serving import reconcile, services
 from apps.serving.models import Endpoint, Revision
-from tests.serving.conftest import (
+from tests.serving.fixtures import (
     complete,
     create_endpoint,
     endpoint_in,
@@ -37,12 +37,16 @@ def _replicas(ray_head: Any, endpoint: Endpoint) -> int:
     return sum(1 for r in app["deployments"]["Model"]["replicas"] if r["state"] == "RUNNING")
 
 
-def test_scaling_reaches_serve_and_drift_is_put_back_and_a_quiet_pass_writes_nothing(serving: Any, ray_head: Any) -> None:
+def test_scaling_reaches_serve_and_drift_is_put_back_and_a_quiet_pass_writes_nothing(
+    serving: Any, ray_head: Any
+) -> None:
     created = create_endpoint(serving, "scaled")
     endpoint = endpoint_in(created["id"], "ready")
     assert _replicas(ray_head, endpoint) == 1
 
-    changed = serving.client.patch(f"/api/v1/endpoints/{endpoint.pk}/", {"min_replicas": 2, "max_replicas": 2}, format="json")
+    changed = serving.client.patch(
+        f"/api/v1/endpoints/{endpoint.pk}/", {"min_replicas": 2, "max_replicas": 2}, format="json"
+    )
     assert changed.status_code == 200, changed.json()
     wait_until(lambda: _replicas(ray_head, endpoint) == 2, 60, "2 replicas running in Serve")
     wait_until(lambda: Endpoint.objects.get(pk=endpoint.pk).replicas_running == 2, 30, "Paddock to see 2 replicas")
@@ -68,14 +72,18 @@ def test_scaling_reaches_serve_and_drift_is_put_back_and_a_quiet_pass_writes_not
             if deployment["name"] == "Model":
                 deployment.pop("autoscaling_config", None)
                 deployment["num_replicas"] = 1
-    put_serve_config(ray_head, {"http_options": {"host": "127.0.0.1", "port": body["http_options"]["port"]}, "applications": apps})
+    put_serve_config(
+        ray_head, {"http_options": {"host": "127.0.0.1", "port": body["http_options"]["port"]}, "applications": apps}
+    )
     services.request_reconcile(endpoint.cluster_id)  # what the periodic pass (beat, every 10 s) asks for
     wait_until(lambda: endpoint.events.filter(kind="restored").count() == 1, 30, "the restored event")
     deployment = _model_app(ray_head, endpoint)["deployed_app_config"]["deployments"][0]
     assert deployment["autoscaling_config"]["max_replicas"] == 2 and "num_replicas" not in deployment
 
     # Deleted behind its back: put back too.
-    put_serve_config(ray_head, {"http_options": {"host": "127.0.0.1", "port": body["http_options"]["port"]}, "applications": []})
+    put_serve_config(
+        ray_head, {"http_options": {"host": "127.0.0.1", "port": body["http_options"]["port"]}, "applications": []}
+    )
     services.request_reconcile(endpoint.cluster_id)
     wait_until(lambda: endpoint.events.filter(kind="restored").count() == 2, 30, "the second restored event")
     endpoint_in(endpoint.pk, "ready")
@@ -151,7 +159,9 @@ def test_a_canary_gets_its_share_and_promotion_and_rollback_lose_no_request(serv
     assert failures == []
 
 
-def test_failing_health_checks_degrade_then_fail_and_a_bad_revision_is_rolled_back(serving: Any, tmp_path: Path) -> None:
+def test_failing_health_checks_degrade_then_fail_and_a_bad_revision_is_rolled_back(
+    serving: Any, tmp_path: Path
+) -> None:
     package = flaky_package(serving)
     sick = tmp_path / "sick"
     created = create_endpoint(

@@ -201,4 +201,6 @@ class LineageSerializer(serializers.Serializer):  # type: ignore[type-arg]
     job = LineageJobSerializer(allow_null=True)
     base_model = LineageBaseSerializer()
     derived_jobs = LineageRefSerializer(many=True)
-    endpoints = serializers.ListField(child=serializers.DictField(), help_text="Endpoints serving it: id, name, team, state")
+    endpoints = serializers.ListField(
+        child=serializers.DictField(), help_text="Endpoints serving it: id, name, team, state"
+    )

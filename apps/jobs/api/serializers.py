@@ -177,8 +177,10 @@ class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     kind = serializers.ChoiceField(
         choices=[(value, label) for value, label in JobKind.choices if value != JobKind.DEPLOYMENT],
         default=JobKind.BATCH,
-        error_messages={"invalid_choice": '"{input}" is not a kind a job is submitted as (a deployment is made by '
-                        "creating an endpoint: POST /api/v1/endpoints/)."},
+        error_messages={
+            "invalid_choice": '"{input}" is not a kind a job is submitted as (a deployment is made by '
+            "creating an endpoint: POST /api/v1/endpoints/)."
+        },
     )
     entrypoint = StrictCharField(max_length=100_000, help_text="The shell command to run, e.g. `python train.py`.")
     runtime_env = RuntimeEnvSerializer(required=False)

@@ -90,7 +90,7 @@ class EndpointSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     cluster = serializers.CharField(source="cluster.name")
     openai_base_url = serializers.CharField()
     model_name = serializers.CharField(source="name")
-    source = serializers.SerializerMethodField()
+    source = serializers.SerializerMethodField()  # type: ignore[assignment]  # a field named source
     resources = serializers.SerializerMethodField()
     replicas = serializers.SerializerMethodField()
     gpus_held = serializers.SerializerMethodField()
@@ -232,7 +232,7 @@ def endpoint_context(endpoints: list[Endpoint]) -> dict[str, Any]:
 
 
 class RevisionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    source = serializers.SerializerMethodField()
+    source = serializers.SerializerMethodField()  # type: ignore[assignment]  # a field named source
     created_by = serializers.SerializerMethodField()
 
     class Meta:
@@ -297,7 +297,7 @@ class EventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class TotalsSerializer(serializers.Serializer):  # type: ignore[type-arg]
     requests = serializers.IntegerField()
-    errors = serializers.IntegerField()
+    errors = serializers.IntegerField()  # type: ignore[assignment]  # a field named errors
     tokens = serializers.IntegerField()
 
 
@@ -386,9 +386,13 @@ class TrySerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 class VllmConfigRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
     model = serializers.DictField(help_text="The planner's model: {name} (a known model), {params} or {architecture}")
-    model_id = serializers.CharField(required=False, max_length=300, help_text="What `vllm serve` loads (default: the name)")
+    model_id = serializers.CharField(
+        required=False, max_length=300, help_text="What `vllm serve` loads (default: the name)"
+    )
     accelerator = serializers.CharField(max_length=64, help_text="An accelerator of the catalog, e.g. H100")
-    gpus = serializers.IntegerField(required=False, min_value=1, max_value=64, help_text="Per replica (tensor parallel)")
+    gpus = serializers.IntegerField(
+        required=False, min_value=1, max_value=64, help_text="Per replica (tensor parallel)"
+    )
     precision = serializers.CharField(default="bf16", max_length=8)
     kv_cache_dtype = serializers.CharField(default="auto", max_length=8)
     max_model_len = serializers.IntegerField(required=False, min_value=1)

@@ -83,7 +83,9 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response(self._payload(self.get_object()))
 
-    def _payload(self, endpoint: Endpoint, serializer: type[EndpointSerializer] = EndpointSerializer, **extra: Any) -> Any:
+    def _payload(
+        self, endpoint: Endpoint, serializer: type[EndpointSerializer] = EndpointSerializer, **extra: Any
+    ) -> Any:
         fresh = self.get_queryset().filter(pk=endpoint.pk).first() or endpoint
         for name, value in extra.items():
             setattr(fresh, name, value)
@@ -247,11 +249,11 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
         start = _when(request.query_params.get("from"), "from") or end - timedelta(hours=1)
         if start > end:
             raise ValidationError({"from": ["Must be before to."]})
-        totals = endpoint.samples.aggregate(requests=Sum("requests"), errors=Sum("errors"), tokens=Sum("completion_tokens"))
-        points = services.metric_points(endpoint, start=start, end=end)
-        return Response(
-            {"points": points, "totals": {name: int(value or 0) for name, value in totals.items()}}
+        totals = endpoint.samples.aggregate(
+            requests=Sum("requests"), errors=Sum("errors"), tokens=Sum("completion_tokens")
         )
+        points = services.metric_points(endpoint, start=start, end=end)
+        return Response({"points": points, "totals": {name: int(value or 0) for name, value in totals.items()}})
 
     @extend_schema(responses={200: EventSerializer(many=True)})
     @action(detail=True, methods=["get"])
@@ -271,7 +273,9 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
     def tokens(self, request: Request, pk: str | None = None) -> Response:
         if request.method == "GET":
             endpoint = self.get_object()
-            return self._page(endpoint.tokens.select_related("created_by").order_by("-created_at", "-id"), TokenSerializer)
+            return self._page(
+                endpoint.tokens.select_related("created_by").order_by("-created_at", "-id"), TokenSerializer
+            )
         endpoint = self._writable()
         services._live(endpoint)
         serializer = TokenCreateSerializer(data=request.data)

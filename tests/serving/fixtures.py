@@ -56,9 +56,7 @@ def serving(live: Any, tiny_model: Path, serve_cleanup: None, beat: None) -> Any
     """The live world with the tiny model registered for team demo as tiny-llama v1."""
     live.client = client_for(token_for(live.member))
     model = live.client.post("/api/v1/models/", {"team": "demo", "name": "tiny-llama"}, format="json").json()
-    version = live.client.post(
-        "/api/v1/model-versions/", {"model": model["id"], "uri": str(tiny_model)}, format="json"
-    )
+    version = live.client.post("/api/v1/model-versions/", {"model": model["id"], "uri": str(tiny_model)}, format="json")
     assert version.status_code == 201, version.json()
     live.version = version.json()["id"]
     live.model_path = tiny_model
