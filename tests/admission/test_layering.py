@@ -59,3 +59,26 @@ def test_nothing_checkpoints_builds_on_imports_it(package: str) -> None:
         for path, names in imported_modules(package).items()
     }
     assert {path: names for path, names in offenders.items() if names} == {}
+
+
+@pytest.mark.parametrize(
+    "package",
+    ["jobs", "quotas", "inventory", "tenancy", "core", "dispatch", "planner", "costs", "admission", "checkpoints"],
+)
+def test_nothing_serving_builds_on_imports_it(package: str) -> None:
+    """Serving builds on jobs (a deployment job holds an endpoint's quota), checkpoints (the
+    registry), inventory, costs and tenancy; none of those imports serving back (jobs tells it
+    through signals, checkpoints asks who serves a version through one)."""
+    offenders = {
+        path: sorted(name for name in names if name == "apps.serving" or name.startswith("apps.serving."))
+        for path, names in imported_modules(package).items()
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_only_the_dispatch_backends_talk_to_ray_serve() -> None:
+    offenders = {
+        path: sorted(name for name in names if name == "ray" or name.startswith("ray."))
+        for path, names in imported_modules("serving").items()
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
