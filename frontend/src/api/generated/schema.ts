@@ -5484,7 +5484,9 @@ export interface operations {
     };
     endpoints_try_create: {
         parameters: {
-            query?: never;
+            query?: {
+                format?: "event-stream" | "json";
+            };
             header?: never;
             path: {
                 /** @description A unique integer value identifying this endpoint. */
