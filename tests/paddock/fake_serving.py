@@ -20,7 +20,11 @@ from urllib.parse import urlparse
 from tests.paddock.fake_paddock import USER_TOKEN, FakePaddock
 
 ENDPOINT_TOKEN = "pde_ab12.secretsecret"
-NOW = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()  # "5 min ago" while the tests run
+
+
+def five_minutes_ago() -> str:
+    """Five minutes before the moment of asking: "5 min ago" however long the suite has run."""
+    return (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
 
 
 def endpoint(id: int, team: str, name: str, state: str = "ready", **fields: Any) -> dict[str, Any]:
@@ -46,13 +50,13 @@ def endpoint(id: int, team: str, name: str, state: str = "ready", **fields: Any)
         "job_state": "running",
         "priority_class": "",
         "traffic": [{"revision": id * 10 + 1, "number": 1, "percent": 100, "state": "ready"}],
-        "latest": {"at": NOW, "requests_per_s": 3.2, "p50_ms": 41.0, "p95_ms": 80.4, "p99_ms": 95.0,
+        "latest": {"at": five_minutes_ago(), "requests_per_s": 3.2, "p50_ms": 41.0, "p95_ms": 80.4, "p99_ms": 95.0,
                    "error_rate": 0.0, "tokens_per_s": 51.0, "replicas": 1},
         "cost": {"currency": "USD", "so_far": "3.11", "per_1k_requests": "0.0123", "per_1k_tokens": "0.0009",
                  "price_per_replica_hour": "2.49", "replica_hours": 1.25, "priced": True, "note": ""},
         "created_by": "alice",
-        "created_at": NOW,
-        "updated_at": NOW,
+        "created_at": five_minutes_ago(),
+        "updated_at": five_minutes_ago(),
         **fields,
     }  # fmt: skip
 
@@ -68,8 +72,8 @@ def revision(id: int, number: int, *, state: str = "ready", traffic: int = 100, 
         "config": {},
         "message": "",
         "created_by": "alice",
-        "created_at": NOW,
-        "ready_at": NOW,
+        "created_at": five_minutes_ago(),
+        "ready_at": five_minutes_ago(),
         "retired_at": None,
         **fields,
     }  # fmt: skip
@@ -211,7 +215,9 @@ class FakeServing(FakePaddock):
         if action[0] == "tokens":
             return self.route_tokens(target, method, action[1:], body)
         if action == ["events"]:
-            return 200, self.page([{"id": 1, "kind": "ready", "message": "1 replica serves", "created_at": NOW}])
+            return 200, self.page(
+                [{"id": 1, "kind": "ready", "message": "1 replica serves", "created_at": five_minutes_ago()}]
+            )
         if action == ["try"] and method == "POST":
             if target["state"] != "ready":
                 return 409, {"detail": f"The endpoint is {target['state']}, not ready."}
@@ -268,7 +274,7 @@ class FakeServing(FakePaddock):
         tokens = self.tokens[target["id"]]
         if not rest and method == "POST":
             made = {"id": len(tokens) + 2, "name": body.get("name", ""), "prefix": "pde_cd34", "created_by": "alice",
-                    "created_at": NOW, "revoked_at": None}  # fmt: skip
+                    "created_at": five_minutes_ago(), "revoked_at": None}  # fmt: skip
             tokens.append(made)
             return 201, {**made, "token": "pde_cd34.newsecret"}
         if not rest:
@@ -276,7 +282,7 @@ class FakeServing(FakePaddock):
         chosen = next((t for t in tokens if t["id"] == int(rest[0])), None)
         if chosen is None:
             return 404, {"detail": "Not found."}
-        chosen["revoked_at"] = NOW
+        chosen["revoked_at"] = five_minutes_ago()
         return 200, chosen
 
 

@@ -77,6 +77,7 @@ class Side:
     fabric: Any
     storage: Any
     job: Any
+    endpoint: Any  # stopped, with a retired and a ready revision and a token
 
 
 @dataclass
@@ -114,7 +115,19 @@ def _side(slug: str, cluster_name: str, team_slug: str, model: AcceleratorModel)
         fabric=NetworkFabricFactory(organisation=org, name=f"{slug}-fabric"),
         storage=StorageBackendFactory(organisation=org, name=f"{slug}-storage"),
         job=JobFactory(team=team, cluster=cluster, name=f"{slug}-job"),
+        endpoint=_endpoint(team, cluster),
     )
+
+
+def _endpoint(team: Any, cluster: Any) -> Any:
+    from apps.serving.models import Endpoint as ServingEndpoint
+    from apps.serving.models import EndpointToken, Revision
+
+    endpoint = ServingEndpoint.objects.create(team=team, name="served", cluster=cluster, stopped=True, state="stopped")
+    Revision.objects.create(endpoint=endpoint, number=1, model_uri="/models/a", state="retired", traffic_percent=0)
+    Revision.objects.create(endpoint=endpoint, number=2, model_uri="/models/b", state="ready", traffic_percent=100)
+    EndpointToken.objects.create(endpoint=endpoint, name="t", prefix="pde_x", token_hash=f"{team.slug}-hash")
+    return endpoint
 
 
 @pytest.fixture
@@ -422,6 +435,72 @@ EXPECTED: dict[tuple[str, str], Endpoint] = {
             OWN: _all(400, owning_team_admin=201, member=201, viewer=403, read_token=403),
             OTHER: _all(400, foreign_org_admin=201, read_token=403),
         },
+    ),
+    # --- serving endpoints: a team's, by its admins and members ---------------------------------
+    ("endpoint-list", "post"): Endpoint(
+        _post(
+            "/api/v1/endpoints/",
+            lambda m, where: {"team": m.side(where).team.slug, "name": "matrix", "model_uri": "/models/m"},
+        ),
+        {
+            OWN: _all(400, owning_team_admin=201, member=201, viewer=403, read_token=403),
+            OTHER: _all(400, foreign_org_admin=201, read_token=403),
+        },
+    ),
+    ("endpoint-detail", "patch"): Endpoint(
+        lambda m, where, role: (f"/api/v1/endpoints/{m.side(where).endpoint.pk}/", {"target_ongoing_requests": 3}),
+        team_work(200),
+    ),
+    ("endpoint-detail", "delete"): Endpoint(
+        lambda m, where, role: (f"/api/v1/endpoints/{m.side(where).endpoint.pk}/", None), team_work(204)
+    ),
+    ("endpoint-stop", "post"): Endpoint(
+        lambda m, where, role: (f"/api/v1/endpoints/{m.side(where).endpoint.pk}/stop/", None), team_work(200)
+    ),
+    ("endpoint-start", "post"): Endpoint(
+        lambda m, where, role: (f"/api/v1/endpoints/{m.side(where).endpoint.pk}/start/", None), team_work(200)
+    ),
+    ("endpoint-rollback", "post"): Endpoint(
+        lambda m, where, role: (f"/api/v1/endpoints/{m.side(where).endpoint.pk}/rollback/", None), team_work(200)
+    ),
+    ("endpoint-revisions", "post"): Endpoint(
+        lambda m, where, role: (
+            f"/api/v1/endpoints/{m.side(where).endpoint.pk}/revisions/",
+            {"model_uri": "/models/c", "traffic_percent": 20},
+        ),
+        team_work(201),
+    ),
+    ("endpoint-promote", "post"): Endpoint(
+        lambda m, where, role: (
+            f"/api/v1/endpoints/{m.side(where).endpoint.pk}/revisions/"
+            f"{m.side(where).endpoint.revisions.get(number=2).pk}/promote/",
+            None,
+        ),
+        team_work(200),
+    ),
+    ("endpoint-tokens", "post"): Endpoint(
+        lambda m, where, role: (f"/api/v1/endpoints/{m.side(where).endpoint.pk}/tokens/", {"name": "m"}),
+        team_work(201),
+    ),
+    ("endpoint-revoke", "post"): Endpoint(
+        lambda m, where, role: (
+            f"/api/v1/endpoints/{m.side(where).endpoint.pk}/tokens/{m.side(where).endpoint.tokens.get().pk}/revoke/",
+            None,
+        ),
+        team_work(200),
+    ),
+    # Not serving (stopped): the relay answers 409 to those who may use it.
+    ("endpoint-try-it", "post"): Endpoint(
+        lambda m, where, role: (f"/api/v1/endpoints/{m.side(where).endpoint.pk}/try/", {"prompt": "hi"}),
+        team_work(409),
+    ),
+    # A computation that changes nothing, open to read tokens like the planner.
+    ("endpoint-vllm-config", "post"): Endpoint(
+        lambda m, where, role: (
+            "/api/v1/endpoints/vllm-config/",
+            {"model": {"name": "llama-3-8b"}, "accelerator": "H100", "max_position_embeddings": 8192},
+        ),
+        {GLOBAL: _all(200)},
     ),
     # A running job's own reports: only its job token (pdj_…) opens them; no API token does.
     **{

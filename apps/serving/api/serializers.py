@@ -5,6 +5,8 @@ from typing import Any
 from django.db.models import OuterRef, Subquery
 from rest_framework import serializers
 
+from apps.core.api.fields import id_field
+
 from apps.jobs.api.serializers import StrictCharField
 from apps.serving import services
 from apps.serving.choices import Runtime
@@ -308,7 +310,7 @@ class MetricsSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 # --- input --------------------------------------------------------------------------------
 class SourceFields(serializers.Serializer):  # type: ignore[type-arg]
-    model_version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    model_version = id_field(required=False, allow_null=True)
     model_uri = StrictCharField(required=False, allow_blank=True, max_length=1000, default="")
     entry_point = StrictCharField(required=False, allow_blank=True, max_length=300, default="")
     config = serializers.DictField(required=False, default=dict, help_text="Passed to the model's class")
@@ -395,7 +397,9 @@ class VllmConfigRequestSerializer(serializers.Serializer):  # type: ignore[type-
     )
     precision = serializers.CharField(default="bf16", max_length=8)
     kv_cache_dtype = serializers.CharField(default="auto", max_length=8)
-    max_model_len = serializers.IntegerField(required=False, min_value=1)
-    max_position_embeddings = serializers.IntegerField(required=False, min_value=1, help_text="The model's context")
+    max_model_len = serializers.IntegerField(required=False, min_value=1, max_value=100_000_000)
+    max_position_embeddings = serializers.IntegerField(
+        required=False, min_value=1, max_value=100_000_000, help_text="The model's context"
+    )
     gpu_memory_utilization = serializers.FloatField(default=0.9, min_value=0.05, max_value=0.99)
     tokens_per_sequence = serializers.IntegerField(default=768, min_value=1, max_value=10_000_000)

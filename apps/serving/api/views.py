@@ -71,6 +71,7 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
     serializer_class = EndpointSerializer
     filterset_class = EndpointFilter
     ordering_fields = ["created_at", "name", "state"]
+    read_scope_may_post = False  # True only on the route of vllm-config (see that action)
 
     # -- reading -----------------------------------------------------------------------
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -356,7 +357,7 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
         request=VllmConfigRequestSerializer,
         responses={200: OpenApiResponse(description="engine_args, command and the planner's derivation")},
     )
-    @action(detail=False, methods=["post"], url_path="vllm-config")
+    @action(detail=False, methods=["post"], url_path="vllm-config", read_scope_may_post=True)  # computes only
     def vllm_config(self, request: Request) -> Response:
         """vLLM's engine arguments for a model on a GPU, from the capacity planner (nothing saved)."""
         from apps.planner.estimator.spec import SpecError, parse_model

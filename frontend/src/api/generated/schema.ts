@@ -2206,6 +2206,7 @@ export interface components {
             readonly updated_at: string;
         };
         EndpointCreateRequest: {
+            /** Format: int64 */
             model_version?: number | null;
             /** @default  */
             model_uri: string;
@@ -3973,6 +3974,7 @@ export interface components {
             retired_at?: string | null;
         };
         RevisionCreateRequest: {
+            /** Format: int64 */
             model_version?: number | null;
             /** @default  */
             model_uri: string;
