@@ -6,7 +6,6 @@ from django.db.models import OuterRef, Subquery
 from rest_framework import serializers
 
 from apps.core.api.fields import id_field
-
 from apps.jobs.api.serializers import StrictCharField
 from apps.serving import services
 from apps.serving.choices import Runtime
