@@ -632,7 +632,7 @@ def _add_endpoint_parsers(sub: Any) -> None:
     create = command("create", "deploy a model version or a model directory behind a URL", ref=False)
     create.add_argument("name", metavar="NAME", help="a slug, unique in the team; part of the URL")
     create.add_argument("--team", required=True)
-    create.add_argument("--cluster", required=True)
+    create.add_argument("--cluster", help="default: the team's default cluster")
     create.add_argument("--runtime", choices=["ray-serve", "vllm"], help="default ray-serve")
     _add_source_flags(create)
     create.add_argument("--cpus", type=float, help="per replica")
@@ -725,7 +725,9 @@ def _source_body(args: Any) -> dict[str, Any]:
 def endpoint_create_body(args: Any) -> dict[str, Any]:
     """``paddock endpoint create``'s flags as the body of ``POST /endpoints/``; flags left out
     take the server's defaults."""
-    body: dict[str, Any] = {"team": args.team, "name": args.name, "cluster": args.cluster, **_source_body(args)}
+    body: dict[str, Any] = {"team": args.team, "name": args.name, **_source_body(args)}
+    if args.cluster:
+        body["cluster"] = args.cluster
     optional = {
         "runtime": args.runtime,
         "cpus": args.cpus,
