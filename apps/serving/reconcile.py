@@ -467,14 +467,15 @@ def _fail_revision(endpoint: Endpoint, revision: Revision, others_serving: list[
             f"revision {revision.number} {why}; rolled back on its own: revision {keeper.number} serves 100 %",
         )
         return
-    # Nothing else can serve: the endpoint fails and gives its quota back.
+    # Nothing else can serve: the endpoint fails and gives its quota back (the job first, so
+    # whoever sees the endpoint failed sees its quota free).
     message = f"Revision {revision.number} {why}"
-    _set(endpoint, run, state=EndpointState.FAILED, state_reason=message[:5000], replicas_running=0)
-    _event(endpoint, run, EventKind.FAILED, message)
-    if endpoint.job is not None:
-        with transaction.atomic():
+    with transaction.atomic():
+        if endpoint.job is not None:
             jobs.end_deployment(endpoint.job, failed=True, message=message)
-        run.db_writes += 1
+            run.db_writes += 1
+        _set(endpoint, run, state=EndpointState.FAILED, state_reason=message[:5000], replicas_running=0)
+        _event(endpoint, run, EventKind.FAILED, message)
 
 
 def _retire_drained(endpoint: Endpoint, revisions: list[Revision], run: Pass) -> None:

@@ -213,7 +213,7 @@ def test_a_model_that_fails_to_load_fails_the_endpoint_with_the_loaders_message(
     )
     failed = endpoint_in(created["id"], "failed", timeout=120)
     assert "weights are corrupt" in failed.state_reason
-    job = Job.objects.get(pk=failed.job_id)
+    job = Job.objects.get(pk=failed.job_id)  # failed in the same transaction: its quota is free
     assert job.state == "failed" and "weights are corrupt" in job.state_reason
     listed = serving.client.get("/api/v1/endpoints/?state=failed").json()["results"]
     assert [e["name"] for e in listed] == ["broken"]
