@@ -166,3 +166,26 @@ def test_vllm_configuration_comes_from_the_planner(fleet: Any) -> None:
     assert bad.status_code == 400
     unknown = client.post("/api/v1/endpoints/vllm-config/", {**body, "accelerator": "Z9000"}, format="json")
     assert unknown.status_code == 400 and "accelerator" in unknown.json()
+
+
+def test_the_list_reads_a_page_in_a_fixed_number_of_queries(fleet: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = fleet.client(fleet.member)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/api/v1/endpoints/?team=alpha")
+        assert response.status_code == 200
+        return len(queries.captured_queries)
+
+    create(fleet, "one")
+    count()  # the first request of a client also reads what later ones find cached
+    few = count()
+    for n in range(5):
+        create(fleet, f"more-{n}", model_version=None, model_uri="/models/other")
+    listed = client.get("/api/v1/endpoints/").json()
+    assert [e["name"] for e in listed["results"]][:2] == ["more-4", "more-3"]  # newest first
+    assert listed["count"] == 6
+    assert count() == few
