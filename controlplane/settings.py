@@ -261,6 +261,9 @@ PADDOCK_ENDPOINT_FAIL_AFTER = env.number("PADDOCK_ENDPOINT_FAIL_AFTER", 120.0)
 PADDOCK_SERVING_SAMPLE_SECONDS = env.number("PADDOCK_SERVING_SAMPLE_SECONDS", 10.0)
 # While an endpoint deploys, rolls out or drains, its cluster is reconciled again this soon.
 PADDOCK_SERVING_FOLLOW_UP = env.number("PADDOCK_SERVING_FOLLOW_UP", 0.5)
+# Costs: how often running work is charged into the usage ledger (and budgets checked); each
+# pass appends one line per running attempt, so shorter means a livelier ledger and more rows.
+PADDOCK_COST_ACCRUAL_SECONDS = env.number("PADDOCK_COST_ACCRUAL_SECONDS", 300.0)
 # Comma-separated Fernet keys for credentials at rest; the first encrypts, all decrypt.
 # Required in production: a key derived from the secret key (the fallback elsewhere) would make
 # rotating the secret key lose every stored credential.
@@ -433,4 +436,5 @@ CELERY_BEAT_SCHEDULE = {
     "checkpoints.sweep": {"task": "checkpoints.sweep", "schedule": 30.0},
     "serving.reconcile_all": {"task": "serving.reconcile_all", "schedule": 10.0},
     "serving.sample": {"task": "serving.sample", "schedule": PADDOCK_SERVING_SAMPLE_SECONDS},
+    "costs.accrue": {"task": "costs.accrue", "schedule": PADDOCK_COST_ACCRUAL_SECONDS},
 }

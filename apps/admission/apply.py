@@ -13,10 +13,10 @@ from django.db import connection
 from django.db.models import OuterRef, Subquery
 
 from apps.admission import capacity
-from apps.admission.bulk import copy_insert, copy_update
 from apps.admission.models import Allocation
 from apps.admission.placement import Placement
 from apps.admission.state import Candidate, Decisions, PassState
+from apps.core.bulk import copy_insert, copy_update
 from apps.jobs.choices import AttemptState, EstimateConfidence, EventKind, JobState
 from apps.jobs.models import Attempt, Job, JobEvent
 from apps.jobs.services import Dispatcher, preempt_job

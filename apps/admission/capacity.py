@@ -22,6 +22,9 @@ from django.utils import timezone
 from apps.core.locks import try_transaction_lock
 from apps.core.logging import get_logger
 from apps.core.tasks import enqueue_on_commit
+from apps.costs.accrual import ModelNames
+from apps.costs.budgets import load_book, plan_spend, planned_seconds
+from apps.costs.rates import RateCard
 from apps.dispatch.fanout import Batches
 from apps.dispatch.port import Capacity, Resources
 from apps.dispatch.registry import note_no_answer
@@ -129,10 +132,29 @@ def _admit_on(cluster: Cluster, capacity: Capacity | None, dispatcher: Dispatche
         )
         by_memory: dict[float, list[str]] = {}
         matchers: list[Matcher] = []
+        now = timezone.now()
+        budgets = load_book(now)
+        rates = RateCard.load() if budgets is not None else None
+        names = ModelNames()
         for job in pending:
             if capacity is None or free is None:
                 set_reason(job, f"Waiting: {silence_description(cluster)}.")
                 continue
+            plan = None
+            if budgets is not None and rates is not None:
+                model_id = names.resolve(job.accelerator_model) if job.gpus > 0 else None
+                plan = plan_spend(
+                    rates,
+                    cluster.pk,
+                    model_id,
+                    job.gpus if job.gpus > 0 else job.cpus,
+                    planned_seconds(job.plan, job.max_runtime_seconds),
+                    now,
+                )
+                refused = budgets.refuse(job.team_id, plan.cost, plan.currency, plan.gpu_hours)
+                if refused:
+                    set_reason(job, f"Waiting: {refused}.")
+                    continue
             options = _options(job, by_memory, matchers)
             possible = [(model, need) for model, need in options if not need.shortfall(capacity.total)]
             if not possible:
@@ -170,6 +192,8 @@ def _admit_on(cluster: Cluster, capacity: Capacity | None, dispatcher: Dispatche
                 attempt.delete()
                 continue
             free = free.minus(need)
+            if budgets is not None and plan is not None:
+                budgets.take(job.team_id, plan.cost, plan.currency, plan.gpu_hours)
             admitted.append(str(attempt.pk))
         if admitted:
             send_on_commit(admitted, dispatcher)

@@ -24,9 +24,11 @@ from apps.admission.state import (
     Candidate,
     Decisions,
     PassState,
+    commit_budget,
     evict,
     fits,
     needs_borrowing,
+    refuse_budget,
     refuse_memory,
     retake,
     take,
@@ -121,6 +123,7 @@ class _Option:
 
 def _admit(state: PassState, decisions: Decisions, job: Candidate, pool_id: int, placement: Placement) -> None:
     take(state, pool_id, job.team_id, job.units, placement, job.memory)
+    commit_budget(state, pool_id, job)
     decisions.admitted.append((job if job.pool_id == pool_id else replace(job, pool_id=pool_id), placement))
 
 
@@ -170,9 +173,12 @@ def _consider(
                 return
             passed.append(f"pool {pool.name}: {scope}it has {limit} {ledger.unit}s at most")
             continue
-        refusal = ledger.refuse(
-            job.team_id, job.units, preemptible=job.preemptible, priority_class=job.priority_class
-        ) or refuse_memory(state, pool_id, trial)
+        # A budget first: what no preemption can make room for (its refusal allows none).
+        refusal = (
+            refuse_budget(state, pool_id, trial)
+            or ledger.refuse(job.team_id, job.units, preemptible=job.preemptible, priority_class=job.priority_class)
+            or refuse_memory(state, pool_id, trial)
+        )
         where = fits(state, pool_id, job.units) if refusal is None else None
         borrows = needs_borrowing(state, pool_id, trial)
         if refusal is None and isinstance(where, Placement):

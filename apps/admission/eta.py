@@ -36,9 +36,9 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from apps.admission.bulk import copy_update
 from apps.admission.decide import decide
 from apps.admission.state import Candidate, Holder, PassState, load_candidates, load_state, release
+from apps.core.bulk import copy_update
 from apps.core.locks import try_transaction_lock
 from apps.core.logging import get_logger
 from apps.jobs.choices import HOLDING_STATES, EstimateConfidence, JobState

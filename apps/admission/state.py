@@ -12,12 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import TextField
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from apps.admission.accounting import PoolLedger, Refusal, Share
 from apps.admission.models import Allocation
 from apps.admission.placement import NodeShare, NodeSlot, NoPlacement, Placement, PoolSnapshot
 from apps.admission.policy import TeamPolicy
+from apps.costs.budgets import BudgetBook, Plan, load_book, plan_spend, planned_seconds
+from apps.costs.rates import RateCard
 from apps.inventory.catalog import Matcher
 from apps.inventory.choices import NodeState
 from apps.inventory.models import Accelerator, NetworkFabric, Node
@@ -61,6 +65,7 @@ class Candidate:
     state_reason: str
     memory: int = 0  # GB
     pool_ids: tuple[int, ...] = ()  # the pools it accepts, first choice first (Kueue's flavors); () = (pool_id,)
+    planned_seconds: float | None = None  # how long it should run (read only when budgets are in force)
 
     @property
     def pools(self) -> tuple[int, ...]:
@@ -84,6 +89,10 @@ class PassState:
     # Per pool, memory in GB as a second resource; only teams whose quota there guarantees
     # memory have a share (the others' memory is not counted).
     memory_ledgers: dict[int, PoolLedger] = field(default_factory=dict)
+    # Hard budgets in force (None: none, nothing to check) and the prices to plan spend with.
+    budgets: BudgetBook | None = None
+    rates: RateCard | None = None
+    now: datetime | None = None
 
 
 @dataclass
@@ -336,7 +345,12 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
             )
         else:
             cpu_free[pool_id] = cpu_capacity_schedulable.get(pool_id, 0) - ledgers[pool_id].used_total
+    now = timezone.now()
+    budgets = load_book(now)
     return PassState(
+        budgets=budgets,
+        rates=RateCard.load() if budgets is not None else None,
+        now=now,
         pools=pools,
         ledgers=ledgers,
         snapshots=snapshots,
@@ -383,12 +397,18 @@ def _placement(rows: list[tuple[int, str, str, int]]) -> Placement | None:
 
 
 def load_candidates(state: PassState) -> list[Candidate]:
+    # How long each job should run matters only to a budget's check: read only then.
+    lengths = ("max_runtime_seconds", "planned_train_s") if state.budgets is not None else ()
     rows = (
         Job.objects.filter(state=JobState.PENDING, pool__isnull=False)
         .order_by("-priority", "created_at", "id")
         # As text: most jobs accept one pool, and parsing 100,000 JSON lists a pass showed up.
-        .annotate(models_json=Cast("accelerator_models", output_field=TextField()))
+        .annotate(
+            models_json=Cast("accelerator_models", output_field=TextField()),
+            planned_train_s=KT("plan__time_to_train_s"),
+        )
         .values(
+            *lengths,
             *JOB_SHAPE,
             "priority_class__name",
             "created_at",
@@ -448,9 +468,18 @@ def load_candidates(state: PassState) -> list[Candidate]:
             state_reason=row["state_reason"],
             memory=_memory_gb(row["memory_gb"]),
             pool_ids=accepted(row),
+            planned_seconds=_planned_seconds(row) if lengths else None,
         )
         for row in rows
     ]
+
+
+def _planned_seconds(row: Mapping[str, Any]) -> float | None:
+    try:
+        trained = float(row["planned_train_s"]) if row["planned_train_s"] else None
+    except ValueError:
+        trained = None
+    return planned_seconds({"time_to_train_s": trained} if trained else None, row["max_runtime_seconds"])
 
 
 # --- changing it as a decision would -------------------------------------------------------
@@ -515,6 +544,30 @@ def needs_borrowing(state: PassState, pool_id: int, job: Candidate) -> bool:
         memory = state.memory_ledgers[pool_id].share(job.team_id)
         return memory.used + job.memory > memory.guaranteed
     return False
+
+
+def planned(state: PassState, pool_id: int, job: Candidate) -> Plan:
+    """What the job would spend if admitted in the pool now (its units at the pool's price)."""
+    assert state.rates is not None and state.now is not None
+    pool = state.pools[pool_id]
+    return plan_spend(
+        state.rates, pool.cluster_id, pool.accelerator_model_id, job.units, job.planned_seconds, state.now
+    )
+
+
+def refuse_budget(state: PassState, pool_id: int, job: Candidate) -> Refusal | None:
+    """Why a hard budget over the job's team refuses its planned spend; None when none does."""
+    if state.budgets is None:
+        return None
+    plan = planned(state, pool_id, job)
+    reason = state.budgets.refuse(job.team_id, plan.cost, plan.currency, plan.gpu_hours)
+    return Refusal(reason) if reason else None
+
+
+def commit_budget(state: PassState, pool_id: int, job: Candidate) -> None:
+    if state.budgets is not None:
+        plan = planned(state, pool_id, job)
+        state.budgets.take(job.team_id, plan.cost, plan.currency, plan.gpu_hours)
 
 
 def take(state: PassState, pool_id: int, team_id: int, units: int, placement: Placement, memory: int = 0) -> None:

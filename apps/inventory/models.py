@@ -34,6 +34,9 @@ class Cluster(TimeStampedModel):
     organisation = models.ForeignKey("tenancy.Organisation", on_delete=models.PROTECT, related_name="clusters")
     name = models.SlugField(max_length=63, unique=True)
     kind = models.CharField(max_length=16, choices=ClusterKind.choices, default=ClusterKind.RAY)
+    region = models.CharField(
+        max_length=63, blank=True, default="", help_text="Where it runs (e.g. us-east-1): region prices apply"
+    )
     address = models.CharField(
         max_length=255, help_text="Ray: the dashboard / Jobs API address, e.g. http://127.0.0.1:8265"
     )

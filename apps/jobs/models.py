@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -88,6 +89,12 @@ class Job(TimeStampedModel):
         max_length=8, choices=EstimateConfidence.choices, blank=True, default=EstimateConfidence.NONE
     )
     estimate_basis = models.CharField(max_length=300, blank=True, default="", help_text="What the estimate rests on")
+    # What it has cost so far: the sums of its usage ledger lines, kept by the costs accrual in
+    # the same transaction that writes them (so the jobs list sorts by cost without a join).
+    cost = models.DecimalField(max_digits=24, decimal_places=10, default=Decimal(0))
+    cost_currency = models.CharField(max_length=3, blank=True, default="")
+    gpu_seconds = models.DecimalField(max_digits=24, decimal_places=6, default=Decimal(0))
+    cpu_seconds = models.DecimalField(max_digits=24, decimal_places=6, default=Decimal(0))
 
     objects = JobQuerySet.as_manager()
 
@@ -172,13 +179,24 @@ class Attempt(models.Model):
         null=True, blank=True, help_text="The step of the checkpoint this attempt was told to resume from"
     )
     resume_uri = models.CharField(max_length=1000, blank=True, default="", help_text="That checkpoint's URI")
+    # The costs ledger's cursor: its usage is recorded up to here; closed once it is recorded to
+    # its end (the accrual reads only open attempts, through a partial index).
+    usage_until = models.DateTimeField(null=True, blank=True)
+    usage_closed = models.BooleanField(default=False)
 
     objects = AttemptQuerySet.as_manager()
 
     class Meta:
         ordering = ["job", "number"]
         constraints = [models.UniqueConstraint(fields=["job", "number"], name="attempt_unique_job_number")]
-        indexes = [models.Index(fields=["state"], name="attempt_state")]
+        indexes = [
+            models.Index(fields=["state"], name="attempt_state"),
+            models.Index(
+                fields=["started_at"],
+                condition=Q(started_at__isnull=False, usage_closed=False),
+                name="attempt_usage_open",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"job {self.job_id} attempt {self.number}"

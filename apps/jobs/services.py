@@ -13,16 +13,18 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.core import audit
+from apps.core.bulk import copy_update
 from apps.core.errors import Conflict
 from apps.core.logging import get_logger
 from apps.core.tasks import enqueue, enqueue_on_commit, try_enqueue, wake_scheduler_on_commit
@@ -203,8 +205,9 @@ def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None 
 
 
 @transaction.atomic
-def cancel_job(*, actor: User | None, job: Job) -> Job:
+def cancel_job(*, actor: User | None, job: Job, reason: str = "") -> Job:
     """Cancel an active job: it is ``cancelled`` at once; its remote job is stopped.
+    ``reason`` replaces "Cancelled by …" as its state reason (the system cancelling it, say why).
 
     Raises :class:`Conflict` when the job has already finished.
     """
@@ -215,11 +218,11 @@ def cancel_job(*, actor: User | None, job: Job) -> Job:
         from_states=ACTIVE_STATES,
         to_state=JobState.CANCELLED,
         event=EventKind.CANCELLED,
-        message=f"cancelled by {who}",
+        message=reason or f"cancelled by {who}",
         actor=actor,
         cancel_requested_at=now,
         finished_at=now,
-        state_reason=f"Cancelled by {who}.",
+        state_reason=reason or f"Cancelled by {who}.",
     )
     if not moved:
         job.refresh_from_db()
@@ -1199,3 +1202,61 @@ def _package_content(package_id: int) -> bytes:
     if content is None:
         raise BackendError(f"package {package_id} is no longer stored", retryable=False)
     return bytes(content)
+
+
+@dataclass(frozen=True)
+class UsageProgress:
+    """What one accrual pass recorded for one attempt (the costs ledger writes it)."""
+
+    attempt_id: Any
+    job_id: int
+    until: datetime
+    closed: bool
+    amount: Decimal
+    currency: str
+    gpu_seconds: Decimal
+    cpu_seconds: Decimal
+
+
+def record_usage_progress(progress: list[UsageProgress]) -> None:
+    """Move each attempt's usage cursor and add what was charged to its job's running totals,
+    in a fixed number of statements (PostgreSQL) whatever the number of attempts."""
+    if not progress:
+        return
+    per_job: dict[int, list[Any]] = {}
+    for item in progress:
+        totals = per_job.setdefault(item.job_id, [Decimal(0), "", Decimal(0), Decimal(0)])
+        totals[0] += item.amount
+        totals[1] = totals[1] or item.currency
+        totals[2] += item.gpu_seconds
+        totals[3] += item.cpu_seconds
+    if connection.vendor != "postgresql":
+        for item in progress:
+            Attempt.objects.filter(pk=item.attempt_id).update(usage_until=item.until, usage_closed=item.closed)
+        for job_id, (amount, currency, gpu, cpu) in per_job.items():
+            Job.objects.filter(pk=job_id).update(
+                cost=F("cost") + amount,
+                gpu_seconds=F("gpu_seconds") + gpu,
+                cpu_seconds=F("cpu_seconds") + cpu,
+                cost_currency=Case(When(cost_currency="", then=Value(currency)), default=F("cost_currency")),
+            )
+        return
+    copy_update(
+        Attempt._meta.db_table,
+        [("id", "uuid"), ("until", "timestamptz"), ("closed", "boolean")],
+        ((item.attempt_id, item.until, item.closed) for item in progress),
+        "usage_until = v.until, usage_closed = v.closed",
+        "true",
+        [],
+    )
+    job = Job._meta.db_table
+    copy_update(
+        job,
+        [("id", "bigint"), ("amount", "numeric"), ("currency", "text"), ("gpu", "numeric"), ("cpu", "numeric")],
+        ((job_id, *totals) for job_id, totals in per_job.items()),
+        f"cost = {job}.cost + v.amount, gpu_seconds = {job}.gpu_seconds + v.gpu, "
+        f"cpu_seconds = {job}.cpu_seconds + v.cpu, "
+        f"cost_currency = CASE WHEN {job}.cost_currency = '' THEN v.currency ELSE {job}.cost_currency END",
+        "true",
+        [],
+    )
