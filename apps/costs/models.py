@@ -3,7 +3,7 @@ ledger, and budgets with the alerts they raised."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -113,7 +113,8 @@ class PricePoint(PriceScope, TimeStampedModel):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.valid_from is None and self.as_of is not None:  # a quote applies from its date
-            self.valid_from = datetime.combine(self.as_of, time.min, tzinfo=UTC)
+            day = self.as_of if isinstance(self.as_of, date) else date.fromisoformat(str(self.as_of))
+            self.valid_from = datetime.combine(day, time.min, tzinfo=UTC)
         super().save(*args, **kwargs)
 
     @property

@@ -127,10 +127,10 @@ def summarise(
         "records": Count("id"),
     }
     grouped = lines.annotate(**annotations) if annotations else lines
-    raw = list(grouped.values(*keys, "currency").annotate(**sums).order_by())
-    if limit is not None:
-        raw.sort(key=lambda r: r["amount"] or 0, reverse=True)
-        raw = [r for r in raw if r[keys[0]] is not None or group_by[0] in TIME_DIMENSIONS][:limit]
+    every = list(grouped.values(*keys, "currency").annotate(**sums).order_by())
+    raw = every
+    if limit is not None:  # the top rows; the totals still cover every row
+        raw = sorted(every, key=lambda r: r["amount"] or 0, reverse=True)[:limit]
     labels = _labels(group_by, raw)
     rows = [_row(group_by, r, labels) for r in raw]
     time_keys = [name for name in group_by if name in TIME_DIMENSIONS]
@@ -139,7 +139,7 @@ def summarise(
     else:
         rows.sort(key=lambda r: (-Decimal(r["amount"]), str(r.get(group_by[0]))))
     totals: dict[str, dict[str, Any]] = {}
-    for r in raw:
+    for r in every:
         total = totals.setdefault(
             r["currency"], {"amount": Decimal(0), "gpu": Decimal(0), "cpu": Decimal(0), "records": 0}
         )

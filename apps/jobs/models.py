@@ -132,6 +132,14 @@ class Job(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.pk}:{self.name}"
 
+    @property
+    def gpu_hours_charged(self) -> Decimal:
+        return self.gpu_seconds / 3600
+
+    @property
+    def cpu_hours_charged(self) -> Decimal:
+        return self.cpu_seconds / 3600
+
     def resources(self) -> Resources:
         custom = {f"accelerator_type:{self.accelerator_model}": 0.001} if self.accelerator_model else {}
         return Resources(cpus=self.cpus, gpus=self.gpus, memory_bytes=int(self.memory_gb * GIB), custom=custom)

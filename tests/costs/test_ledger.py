@@ -62,7 +62,12 @@ def test_ninety_minutes_on_eight_gpus_at_2_49_costs_exactly_29_88(setting) -> No
     assert job.cost == Decimal("29.88") and job.cost_currency == "USD"
     assert job.gpu_seconds == Decimal(8 * 90 * 60)
     line = UsageRecord.objects.get(job=job)
-    assert (line.rate, line.count, line.start, line.end) == (Decimal("2.49"), Decimal(8), T0, T0 + timedelta(minutes=90))
+    assert (line.rate, line.count, line.start, line.end) == (
+        Decimal("2.49"),
+        Decimal(8),
+        T0,
+        T0 + timedelta(minutes=90),
+    )
 
 
 def test_a_run_that_crosses_a_price_change_is_priced_in_two_parts(setting) -> None:

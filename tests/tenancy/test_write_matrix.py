@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from apps.admission.pools import ensure_pools
+from apps.costs.models import Budget, CpuPrice
 from apps.inventory.models import AcceleratorModel
 from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy
 from tests.conftest import client_for, token_for
@@ -78,6 +81,7 @@ class Side:
     storage: Any
     job: Any
     endpoint: Any  # stopped, with a retired and a ready revision and a token
+    budget: Any  # of ``team``
 
 
 @dataclass
@@ -87,6 +91,7 @@ class Matrix:
     users: dict[str, Any]
     price_point: Any
     accelerator_model: AcceleratorModel
+    cpu_price: Any
 
     def side(self, where: str) -> Side:
         return self.own if where == OWN else self.other
@@ -116,6 +121,7 @@ def _side(slug: str, cluster_name: str, team_slug: str, model: AcceleratorModel)
         storage=StorageBackendFactory(organisation=org, name=f"{slug}-storage"),
         job=JobFactory(team=team, cluster=cluster, name=f"{slug}-job"),
         endpoint=_endpoint(team, cluster),
+        budget=Budget.objects.create(team=team, name=f"{team_slug} monthly", amount=Decimal(1000)),
     )
 
 
@@ -156,7 +162,10 @@ def matrix(db: Any, fake_backend: Any) -> Matrix:
         "staff": users["stan"],
         "read_token": users["olga"],
     }
-    return Matrix(own, other, by_role, PricePointFactory(accelerator_model=h100), h100)
+    cpu_price = CpuPrice.objects.create(
+        price_per_cpu_hour=Decimal("0.04"), offer="matrix", valid_from=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    return Matrix(own, other, by_role, PricePointFactory(accelerator_model=h100), h100, cpu_price)
 
 
 # --- what each endpoint is sent ---------------------------------------------------------------
@@ -205,6 +214,15 @@ def team_work(ok: int) -> dict[str, dict[str, int]]:
 
 def staff_only(ok: int) -> dict[str, dict[str, int]]:
     return {GLOBAL: _all(403, staff=ok)}
+
+
+def team_budget(ok: int) -> dict[str, dict[str, int]]:
+    """A team's budget: changed by the organisation's admins and staff; seen (so 403) by the
+    team's own members, unseen (404) by other teams, even of the same organisation."""
+    return {
+        OWN: _all(403, org_admin=ok, staff=ok, foreign_org_admin=404, other_team_admin=404),
+        OTHER: _all(404, foreign_org_admin=ok, staff=ok, read_token=403),
+    }
 
 
 def _detail(prefix: str, attribute: str, body: Any = None) -> Build:
@@ -535,6 +553,29 @@ EXPECTED: dict[tuple[str, str], Endpoint] = {
     ("price-point-detail", "delete"): Endpoint(
         lambda m, where, role: (f"/api/v1/price-points/{m.price_point.pk}/", None), staff_only(204)
     ),
+    ("cpu-price-list", "post"): Endpoint(
+        _post(
+            "/api/v1/cpu-prices/",
+            lambda m, where: {"price_per_cpu_hour": "0.05", "offer": "matrix", "valid_from": "2026-02-01T00:00:00Z"},
+        ),
+        staff_only(201),
+    ),
+    ("cpu-price-detail", "patch"): Endpoint(
+        lambda m, where, role: (f"/api/v1/cpu-prices/{m.cpu_price.pk}/", {"notes": "matrix"}), staff_only(200)
+    ),
+    ("cpu-price-detail", "delete"): Endpoint(
+        lambda m, where, role: (f"/api/v1/cpu-prices/{m.cpu_price.pk}/", None), staff_only(204)
+    ),
+    # --- budgets: set by the organisation's admins ---------------------------------------------
+    ("budget-list", "post"): Endpoint(
+        _post(
+            "/api/v1/budgets/",
+            lambda m, where: {"team": "beta" if where == OWN else m.other.team.slug, "name": "new", "amount": "500"},
+        ),
+        org_owned_create(),
+    ),
+    ("budget-detail", "patch"): Endpoint(_detail("budgets", "budget", {"amount": "2000"}), team_budget(200)),
+    ("budget-detail", "delete"): Endpoint(_detail("budgets", "budget"), team_budget(204)),
     # --- planner: a computation that changes nothing, open to read tokens ---------------------
     ("planner-estimate", "post"): Endpoint(
         lambda m, where, role: ("/api/v1/planner/estimate/", SPEC), {GLOBAL: _all(200)}

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -273,6 +274,19 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     checkpoint_policy = serializers.SerializerMethodField(
         help_text="Its checkpoints' retention as it asked for it (empty keys: the team's defaults)"
     )
+    duration_seconds = serializers.SerializerMethodField(
+        help_text="From its start to its end (or now while it runs); null: never started"
+    )
+    gpu_hours = serializers.DecimalField(
+        source="gpu_hours_charged", max_digits=24, decimal_places=3, read_only=True, help_text="Charged so far (ledger)"
+    )
+    cpu_hours = serializers.DecimalField(
+        source="cpu_hours_charged", max_digits=24, decimal_places=3, read_only=True, help_text="Charged so far (ledger)"
+    )
+    cost = serializers.DecimalField(
+        max_digits=24, decimal_places=2, read_only=True, help_text="What it has cost so far (the usage ledger's sum)"
+    )
+    cost_currency = serializers.CharField(read_only=True, help_text="ISO 4217; empty: nothing priced yet")
 
     class Meta:
         model = Job
@@ -305,8 +319,19 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "admitted_at",
             "started_at",
             "finished_at",
+            "duration_seconds",
+            "gpu_hours",
+            "cpu_hours",
+            "cost",
+            "cost_currency",
         ]
         read_only_fields = fields
+
+    def get_duration_seconds(self, job: Job) -> float | None:
+        if job.started_at is None:
+            return None
+        end = job.finished_at or timezone.now()
+        return round(max((end - job.started_at).total_seconds(), 0.0), 3)
 
     @extend_schema_field(ResourcesReadSerializer)
     def get_resources(self, job: Job) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db.models import DurationField, F, Prefetch, QuerySet, Value
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -49,11 +50,22 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     pagination_class = KeysFirstPagination
     serializer_class = JobSerializer
     filterset_class = JobFilter
-    ordering_fields = ["created_at", "id", "priority", "name"]
+    ordering_fields = ["created_at", "id", "priority", "name", "cost", "gpu_hours", "cpu_hours", "duration"]
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self) -> QuerySet[Any]:
         queryset = super().get_queryset()
+        if self.action == "list" and "ordering" in self.request.query_params:
+            # Sortable by what it has cost and run: names the ordering filter can take.
+            queryset = queryset.annotate(
+                gpu_hours=F("gpu_seconds"),
+                cpu_hours=F("cpu_seconds"),
+                duration=Coalesce(
+                    Coalesce("finished_at", Now()) - F("started_at"),
+                    Value(timedelta(0)),
+                    output_field=DurationField(),
+                ),
+            )
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(
                 Prefetch("attempts", queryset=Attempt.objects.order_by("number")),
