@@ -31,6 +31,10 @@ class UsageError(ValueError):
     """Flags that do not go together; exits 2 like argparse's own complaints."""
 
 
+class Ambiguous(LookupError):
+    """What the server holds does not say which object a command means; exits 1."""
+
+
 # --- flag types --------------------------------------------------------------------------------
 def group_by(text: str) -> str:
     """``team``, ``team,day``: one or two dimensions the summary groups by."""
@@ -170,6 +174,9 @@ def run_costs(client: Client, args: Any) -> int:
     except UsageError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return 2
+    except Ambiguous as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
     except ApiError as exc:
         print(f"{name}: HTTP {exc.status}: {refusal_line(exc.body)}", file=sys.stderr)
         return 1
@@ -238,6 +245,8 @@ def _summary(client: Client, args: Any) -> int:
 def _usage(client: Client, args: Any) -> int:
     filters = _present(team=args.team, job=args.job, endpoint=args.endpoint, **{"from": args.start, "to": args.end})
     if args.csv:
+        if args.limit:
+            raise UsageError("--csv writes every matching record; --limit is for the table and --json")
         return _write_csv(client.usage_csv(**filters), args.output)
     limit = args.limit or USAGE_LIMIT
     records = client.usage(limit=limit, **filters)
@@ -253,8 +262,6 @@ def _usage(client: Client, args: Any) -> int:
 def budget_body(args: Any, *, creating: bool) -> dict[str, Any]:
     """``budget set``'s flags as the API takes them: all of them with defaults to create, only
     those given (and the amount) to change a budget."""
-    if args.period == "fixed" and not (args.starts_on and args.ends_on):
-        raise UsageError("--period fixed needs --from and --to")
     body: dict[str, Any] = _present(
         amount=args.amount,
         unit=args.unit,
@@ -278,11 +285,13 @@ def budget_name(args: Any) -> str:
 
 
 def _set_budget(client: Client, args: Any) -> int:
+    if args.period == "fixed" and not (args.starts_on and args.ends_on):
+        raise UsageError("--period fixed needs --from and --to")
     name = budget_name(args)
     same = [b for b in client.budgets(team=args.team) if b.get("team") == args.team and b.get("name") == name]
     if len(same) > 1:
         ids = ", ".join(str(b["id"]) for b in same)
-        raise UsageError(f"team {args.team} has several budgets named {name!r} (ids {ids}); delete all but one")
+        raise Ambiguous(f"team {args.team} has several budgets named {name!r} (ids {ids}); delete all but one")
     if same:
         budget, verb = client.update_budget(same[0]["id"], **budget_body(args, creating=False)), "changed"
     else:
@@ -291,9 +300,8 @@ def _set_budget(client: Client, args: Any) -> int:
         _print_json(budget)
         return 0
     print(f"{verb} budget {budget['id']} {budget['name']!r} ({scope_text(budget)}): {limit_text(budget)}")
-    print(
-        f"  spent {spent_text(budget)}, remaining {_value(budget.get('remaining'), budget)}, status {budget['status']}"
-    )
+    remaining = _value(budget.get("remaining"), budget)
+    print(f"  spent {spent_text(budget)}, remaining {remaining}, status {budget.get('status', '—')}")
     return 0
 
 
@@ -389,7 +397,7 @@ def _print_table(header: Sequence[str], rows: list[list[str]], *, right: Sequenc
 def dimension_text(row: dict[str, Any], dimension: str) -> str:
     """A summary row's value for one dimension, for people."""
     if dimension == "job":
-        return f"{row.get('job')} {row.get('job_name') or ''}".strip()
+        return "—" if row.get("job") is None else f"{row['job']} {row.get('job_name') or ''}".strip()
     if dimension in ("endpoint", "pool"):
         return row.get(f"{dimension}_name") or ("—" if row.get(dimension) is None else str(row[dimension]))
     return str(row.get(dimension) or "—")
@@ -543,11 +551,15 @@ def _used(budget: dict[str, Any]) -> str:
     return f" ({int(share * 100)} %)"
 
 
-def spent_text(budget: dict[str, Any]) -> str:
-    """``USD 4,687.60 / 5,000.00 (93 %)``"""
+def spent_parts(budget: dict[str, Any]) -> tuple[str, str]:
+    """``("USD 4,687.60", "5,000.00 (93 %)")``: what is spent, and of how much."""
     unit = " GPU-h" if budget.get("unit") == "gpu_hours" else ""
     spent = _value(budget.get("spent"), budget).removesuffix(unit)
-    return f"{spent} / {grouped(budget.get('amount'))}{unit}{_used(budget)}"
+    return spent, f"{grouped(budget.get('amount'))}{unit}{_used(budget)}"
+
+
+def spent_text(budget: dict[str, Any]) -> str:
+    return " / ".join(spent_parts(budget))
 
 
 def forecast_text(budget: dict[str, Any]) -> str:
@@ -586,19 +598,21 @@ def print_budgets(budgets: list[dict[str, Any]]) -> None:
     if not budgets:
         print("no budgets")
         return
+    spent = [spent_parts(budget) for budget in budgets]
+    width = max(len(done) for done, _ in spent)
     rows = [
         [
             str(budget["id"]),
             budget.get("name") or "—",
             scope_text(budget),
             period_text(budget),
-            spent_text(budget),
+            f"{done.rjust(width)} / {of}",
             _value(budget.get("remaining"), budget),
             forecast_text(budget),
             limits_text(budget),
             budget.get("status", "—") if budget.get("active", True) else "inactive",
         ]
-        for budget in budgets
+        for budget, (done, of) in zip(budgets, spent, strict=True)
     ]
     header = ("ID", "NAME", "SCOPE", "PERIOD", "SPENT / AMOUNT", "REMAINING", "FORECAST", "LIMITS", "STATUS")
-    _print_table(header, rows, right=(0, 4, 5))
+    _print_table(header, rows, right=(0, 5))
