@@ -571,15 +571,18 @@ def forecast_text(budget: dict[str, Any]) -> str:
     return f"{text} (over)" if over else text
 
 
-def limits_text(budget: dict[str, Any]) -> str:
+def limits_text(budget: dict[str, Any], *, short: bool = False) -> str:
+    """``alert at 80 %; hard, stops running work``, or for a table ``80 %, hard: stop``."""
     parts = []
     if budget.get("soft_percent"):
-        parts.append(f"alert at {budget['soft_percent']} %")
+        parts.append(f"{budget['soft_percent']} %" if short else f"alert at {budget['soft_percent']} %")
     if budget.get("hard"):
-        parts.append(
-            "hard, " + ("stops running work" if budget.get("on_hard_limit") == "stop" else "running work goes on")
-        )
-    return "; ".join(parts) or "none"
+        stops = budget.get("on_hard_limit") == "stop"
+        if short:
+            parts.append(f"hard: {'stop' if stops else 'continue'}")
+        else:
+            parts.append("hard, " + ("stops running work" if stops else "running work goes on"))
+    return (", " if short else "; ").join(parts) or "none"
 
 
 def limit_text(budget: dict[str, Any]) -> str:
@@ -591,6 +594,9 @@ def limit_text(budget: dict[str, Any]) -> str:
 
 
 def period_text(budget: dict[str, Any]) -> str:
+    """``monthly 2026-12`` or ``2027-01-01 → 2027-04-01``: the period the figures are for."""
+    if budget.get("period") == "monthly" and budget.get("period_start"):
+        return f"monthly {str(budget['period_start'])[:7]}"
     return f"{moment(budget.get('period_start'))} → {moment(budget.get('period_end'))}"
 
 
@@ -609,10 +615,10 @@ def print_budgets(budgets: list[dict[str, Any]]) -> None:
             f"{done.rjust(width)} / {of}",
             _value(budget.get("remaining"), budget),
             forecast_text(budget),
-            limits_text(budget),
+            limits_text(budget, short=True),
             budget.get("status", "—") if budget.get("active", True) else "inactive",
         ]
         for budget, (done, of) in zip(budgets, spent, strict=True)
     ]
-    header = ("ID", "NAME", "SCOPE", "PERIOD", "SPENT / AMOUNT", "REMAINING", "FORECAST", "LIMITS", "STATUS")
+    header = ("ID", "NAME", "SCOPE", "PERIOD", "SPENT / AMOUNT", "REMAINING", "FORECAST", "ALERT/LIMIT", "STATUS")
     _print_table(header, rows, right=(0, 5))

@@ -261,14 +261,14 @@ def test_budgets_table_shows_spent_of_amount_remaining_forecast_and_status(
     assert cli_run(fake, "costs", "budgets") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["ID", "NAME", "SCOPE", "PERIOD", "SPENT", "/", "AMOUNT", "REMAINING", "FORECAST",
-                                "LIMITS", "STATUS"]  # fmt: skip
+                                "ALERT/LIMIT", "STATUS"]  # fmt: skip
     nlp, vision, org = lines[1:]
-    assert "team nlp" in nlp and "2026-12-01 → 2027-01-01" in nlp
+    assert "team nlp" in nlp and "monthly 2026-12" in nlp
     assert "USD 1,438.08 / 1,500.00 (95 %)" in nlp and "USD 61.92" in nlp
-    assert "USD 7,430.08 (over)" in nlp and "alert at 80 %; hard, stops running work" in nlp
+    assert "USD 7,430.08 (over)" in nlp and "80 %, hard: stop " in nlp
     assert nlp.endswith("soft")
     assert "USD 392.16 / 20,000.00 (1 %)" in vision and "USD 2,026.16 " in vision and "(over)" not in vision
-    assert "none" in vision and vision.endswith("ok")
+    assert " none " in vision and vision.endswith("ok") and "80 %, hard: continue " in org
     assert "org acme" in org and "896.00 / 5,000.00 GPU-h (17 %)" in org and "4,104.00 GPU-h" in org
     assert len({line.index(" / ") for line in lines[1:]}) == 1  # what is spent lines up on the slash
 
