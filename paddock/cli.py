@@ -349,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--json", action="store_true", help="print the job as JSON")
 
     _add_endpoint_parsers(sub)
+    from paddock import costs_cli  # it imports this module's helpers
+
+    costs_cli.add_costs_parsers(sub)
     return parser
 
 
@@ -478,6 +481,10 @@ def _run(client: Client, args: Any) -> int:
         return _run_registry(client, args)
     if args.command == "endpoint":
         return _run_endpoint(client, args)
+    if args.command == "costs":
+        from paddock.costs_cli import run_costs
+
+        return run_costs(client, args)
     if args.command == "submit":
         # Only the separator itself goes; a later "--" belongs to the command (python x.py -- --flag).
         parts = args.entrypoint[1:] if args.entrypoint[:1] == ["--"] else list(args.entrypoint)

@@ -281,6 +281,70 @@ class Client:
         )
         return _stream_text(response)
 
+    # --- costs and budgets (issue 13) -----------------------------------------------------------
+    def _text(self, path: str, params: dict[str, Any]) -> str:
+        """A download the API renders as text (``format=csv``), exactly as the server wrote it."""
+        response = self.session.get(
+            f"{self.url}/api/v1/{path.lstrip('/')}",
+            params={**params, "format": "csv"},
+            headers={"Accept": "text/csv"},
+            timeout=self.timeout,
+        )
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _decoded(response))
+        return response.content.decode("utf-8")
+
+    def cost_summary(self, **params: Any) -> dict[str, Any]:
+        """Costs grouped by one or two of ``team,user,job,endpoint,pool,day,month`` (``group_by=``)
+        between ``from`` and ``to`` (the server's default: this month), with ``totals`` per currency."""
+        result: dict[str, Any] = self._request("GET", "costs/summary/", params=params)
+        return result
+
+    def cost_summary_csv(self, **params: Any) -> str:
+        return self._text("costs/summary/", params)
+
+    def usage(self, *, limit: int, **filters: Any) -> list[dict[str, Any]]:
+        """Up to ``limit`` ledger records, newest first, following the cursor (``team=``, ``job=``,
+        ``endpoint=``, ``from=``, ``to=``)."""
+        page = self._request("GET", "usage/", params={"page_size": min(limit, 500), **filters})
+        records: list[dict[str, Any]] = list(page["results"])
+        while page.get("next") and len(records) < limit:
+            response = self.session.get(page["next"], timeout=self.timeout)
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, _decoded(response))
+            page = response.json()
+            records += page["results"]
+        return records[:limit]
+
+    def usage_csv(self, **filters: Any) -> str:
+        """Every matching ledger record as CSV (the server does not page an export)."""
+        return self._text("usage/", filters)
+
+    def job_cost(self, job_id: int) -> dict[str, Any]:
+        """A job's cost: charged so far, live (with what is not accrued yet), rate now, per attempt."""
+        result: dict[str, Any] = self._request("GET", f"costs/jobs/{job_id}/")
+        return result
+
+    def budgets(self, **filters: Any) -> list[dict[str, Any]]:
+        """The budgets the caller may read, with spent, remaining, forecast and status."""
+        return self._all("budgets/", filters)
+
+    def budget(self, budget_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"budgets/{budget_id}/")
+        return result
+
+    def create_budget(self, *, idempotency_key: str | None = None, **body: Any) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        result: dict[str, Any] = self._request("POST", "budgets/", json=body, headers=headers)
+        return result
+
+    def update_budget(self, budget_id: int, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("PATCH", f"budgets/{budget_id}/", json=fields)
+        return result
+
+    def delete_budget(self, budget_id: int) -> None:
+        self._request("DELETE", f"budgets/{budget_id}/")
+
 
 class EndpointClient:
     """Calls a deployed endpoint directly, as any OpenAI client would: ``openai_base_url`` and an
