@@ -32,7 +32,7 @@ class UsageError(ValueError):
 
 
 class Ambiguous(LookupError):
-    """What the server holds does not say which object a command means; exits 1."""
+    """What the server holds does not say which object a command means; exits 2."""
 
 
 # --- flag types --------------------------------------------------------------------------------
@@ -176,10 +176,11 @@ def run_costs(client: Client, args: Any) -> int:
         return 2
     except Ambiguous as exc:
         print(f"{name}: {exc}", file=sys.stderr)
-        return 1
+        return 2
     except ApiError as exc:
+        # As every paddock command: 2 when Paddock refused the request, 1 when it failed.
         print(f"{name}: HTTP {exc.status}: {refusal_line(exc.body)}", file=sys.stderr)
-        return 1
+        return 2 if 400 <= exc.status < 500 else 1
     except requests.RequestException as exc:
         print(f"{name}: cannot reach Paddock at {client.url}: {_one_line(str(exc))}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """``paddock costs …`` against a fake Paddock that speaks issue 13's contract: what people read
 (aligned tables, money with separators and its currency, totals), what scripts take (--json as
-the API sent it, --csv as the server wrote it), and the exit codes a pipeline relies on (0 ok;
-1 the API refused or could not be reached, said in one line; 2 a usage error)."""
+the API sent it, --csv as the server wrote it), and the exit codes a pipeline relies on, as every
+paddock command has them (0 ok; 2 Paddock refused the request or the command line is wrong; 1
+Paddock failed or could not be reached), each refusal said in one line."""
 
 from __future__ import annotations
 
@@ -108,11 +109,11 @@ def test_summary_csv_writes_the_server_s_csv_to_stdout_or_a_file(
 
 
 def test_from_after_to_is_the_server_s_refusal_in_one_line(fake: FakeCosts, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_run(fake, "costs", "--from", "2026-12-05", "--to", "2026-12-01") == 1
+    assert cli_run(fake, "costs", "--from", "2026-12-05", "--to", "2026-12-01") == 2
     captured = capsys.readouterr()
     assert captured.err == "paddock costs: HTTP 400: from: from must not be after to\n"
     assert captured.out == ""
-    assert cli_run(fake, "costs", "usage", "--from", "2026-12-05", "--to", "2026-12-01", "--json") == 1
+    assert cli_run(fake, "costs", "usage", "--from", "2026-12-05", "--to", "2026-12-01", "--json") == 2
     assert capsys.readouterr().err == "paddock costs usage: HTTP 400: from: from must not be after to\n"
 
 
@@ -243,7 +244,7 @@ def test_finished_and_unpriced_jobs(fake: FakeCosts, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out.splitlines()[0] == "job 35: USD 1,234.56"
     assert cli_run(fake, "costs", "job", "36") == 0
     assert capsys.readouterr().out.splitlines()[0] == "job 36: not priced"
-    assert cli_run(fake, "costs", "job", "99") == 1  # another team's job is a 404 like a missing one
+    assert cli_run(fake, "costs", "job", "99") == 2  # another team's job is a 404 like a missing one
     assert capsys.readouterr().err == "paddock costs job: HTTP 404: Not found.\n"
 
 
@@ -320,10 +321,10 @@ def test_budget_set_creates_then_changes_the_budget_of_that_name(
     }  # fmt: skip
 
 
-def test_budget_field_errors_are_one_readable_line_and_exit_1(
+def test_budget_field_errors_are_one_readable_line_and_exit_2(
     fake: FakeCosts, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli_run(fake, "costs", "budget", "set", "--team", "nope", "--amount", "5", "--currency", "XYZ") == 1
+    assert cli_run(fake, "costs", "budget", "set", "--team", "nope", "--amount", "5", "--currency", "XYZ") == 2
     captured = capsys.readouterr()
     assert captured.err == (
         'paddock costs budget set: HTTP 400: currency: "XYZ" is not a valid choice; '
@@ -338,17 +339,17 @@ def test_budget_delete(fake: FakeCosts, capsys: pytest.CaptureFixture[str]) -> N
     assert cli_run(fake, "costs", "budget", "delete", "4") == 0
     assert capsys.readouterr().out == "deleted budget 4 'nlp monthly' (team nlp)\n"
     assert fake.budgets == [] and fake.count("DELETE", "/api/v1/budgets/4/") == 1
-    assert cli_run(fake, "costs", "budget", "delete", "4") == 1
+    assert cli_run(fake, "costs", "budget", "delete", "4") == 2
     assert capsys.readouterr().err == "paddock costs budget delete: HTTP 404: No Budget matches the given query.\n"
 
 
 # --- errors ----------------------------------------------------------------------------------------
 
 
-def test_refusals_and_an_unreachable_server_exit_1_in_one_line(
+def test_refusals_exit_2_failures_and_an_unreachable_server_1_in_one_line(
     fake: FakeCosts, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "costs"]) == 1
+    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "costs"]) == 2
     assert capsys.readouterr().err == "paddock costs: HTTP 401: Invalid token.\n"
     fake.fail("/api/v1/usage/", 502, body=b"<html>\n<body>Bad gateway</body>\n</html>\n")
     assert cli_run(fake, "costs", "usage") == 1
@@ -380,6 +381,6 @@ def test_budget_set_will_not_guess_between_two_budgets_of_one_name(
     fake: FakeCosts, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake.budgets = [budget(1, "nlp monthly", "5000"), budget(2, "nlp monthly", "6000")]  # an older server allowed it
-    assert cli_run(fake, "costs", "budget", "set", "--team", "nlp", "--amount", "7000") == 1
+    assert cli_run(fake, "costs", "budget", "set", "--team", "nlp", "--amount", "7000") == 2
     assert "several budgets named 'nlp monthly' (ids 1, 2)" in capsys.readouterr().err
     assert [m for m, _, _ in fake.bodies if m != "GET"] == []
