@@ -298,6 +298,12 @@ USAGE_CSV_HEADER = [
 ]
 
 
+class LedgerCursorPagination(StreamCursorPagination):
+    """Newest piece first (then the latest written): stable while the accrual appends."""
+
+    ordering = ("-start", "-id")
+
+
 class UsageViewSet(mixins.ListModelMixin, TeamScopedViewSet):
     """The usage ledger of the caller's teams, newest first, one cursor page at a time
     (``format=csv``: every matching line, streamed)."""
@@ -306,10 +312,9 @@ class UsageViewSet(mixins.ListModelMixin, TeamScopedViewSet):
         "team", "user", "job", "attempt", "cluster", "pool", "accelerator_model"
     )
     serializer_class = UsageRecordSerializer
-    pagination_class = StreamCursorPagination
+    pagination_class = LedgerCursorPagination
     renderer_classes = RENDERERS
     filter_backends: list[Any] = []
-    ordering = "-id"
 
     def get_queryset(self) -> QuerySet[Any]:
         lines = UsageRecord.objects.filter(team_id__in=_team_filter(self.request)).select_related(
@@ -324,7 +329,7 @@ class UsageViewSet(mixins.ListModelMixin, TeamScopedViewSet):
                 if not params[name].isdigit():
                     raise ValidationError({name: ["A whole number (an id)."]})
                 lines = lines.filter(**{field: int(params[name])})
-        return lines.order_by("-id")
+        return lines.order_by("-start", "-id")
 
     @extend_schema(
         parameters=[
