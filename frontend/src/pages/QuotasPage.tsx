@@ -9,6 +9,7 @@ import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Sta
 import { loadBarChart } from "../lib/chart";
 import { useChart } from "../hooks/useChart";
 import { assignErrors, type FlatErrors } from "../lib/fieldErrors";
+import { SpendSection } from "./quotas/SpendSection";
 
 const number2 = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
 
@@ -604,6 +605,7 @@ export function QuotasPage() {
           )}
         </>
       )}
+      <SpendSection />
     </section>
   );
 }
