@@ -77,8 +77,8 @@ export interface CostQuery {
 
 /** One price that applied to part of an attempt. */
 export interface AppliedPrice {
-  /** Per GPU-hour (or CPU-hour for a CPU attempt). */
-  rate: Decimal;
+  /** Per GPU-hour (or CPU-hour for a CPU attempt); null where no price applied. */
+  rate: Decimal | null;
   currency: string;
   pricing_class: string;
   price_point: number | null;

@@ -9,6 +9,8 @@ export interface CategorySeries {
   /** Bars stack on each other when the chart is stacked; lines never do. */
   kind?: "bar" | "line";
   dashed?: boolean;
+  /** Dots on a line's values (off for a flat line or a projection). */
+  points?: boolean;
   colour?: string;
 }
 
@@ -42,7 +44,7 @@ function dataset(s: CategorySeries, index: number): ChartDataset<"bar" | "line",
       backgroundColor: colour,
       borderWidth: 2,
       borderDash: s.dashed ? [6, 4] : [],
-      pointRadius: s.values.length > 40 ? 0 : 2,
+      pointRadius: s.points === false || s.values.length > 40 ? 0 : 2,
       spanGaps: true,
       // A stack of its own: a line is never added onto the bars.
       stack: `line-${index}`,

@@ -34,8 +34,15 @@ export function burnSeries(burn: BudgetBurn): { categories: string[]; series: Ca
     categories,
     series: [
       { label: "Spent", kind: "line", colour: SPENT_COLOUR, values: categories.map((d) => spent.get(d) ?? null) },
-      { label: "Forecast", kind: "line", dashed: true, colour: FORECAST_COLOUR, values: categories.map((d) => forecast.get(d) ?? null) },
-      { label: "Budget", kind: "line", colour: AMOUNT_COLOUR, values: categories.map(() => amount) },
+      {
+        label: "Forecast",
+        kind: "line",
+        dashed: true,
+        points: false,
+        colour: FORECAST_COLOUR,
+        values: categories.map((d) => forecast.get(d) ?? null),
+      },
+      { label: "Budget", kind: "line", points: false, colour: AMOUNT_COLOUR, values: categories.map(() => amount) },
     ],
   };
 }

@@ -6,7 +6,7 @@ import { formatElapsed, formatHours, formatMoney } from "../../lib/units";
 const when = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
 const count = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
 
-const at = (iso: string | null) => (iso ? when.format(new Date(iso)) : "now");
+const at = (iso: string | null | undefined) => (iso ? when.format(new Date(iso)) : "—");
 
 /** "8 × H100 SXM", "4 CPUs". */
 function attemptResources(a: AttemptCost): string {
@@ -20,12 +20,12 @@ function Price({ price, resource }: { price: AppliedPrice; resource: AttemptCost
   return (
     <li>
       <strong>
-        {formatMoney(price.rate, price.currency)} per {resource === "gpu" ? "GPU" : "CPU"}-hour
+        {price.rate == null ? "no price" : `${formatMoney(price.rate, price.currency)} per ${resource === "gpu" ? "GPU" : "CPU"}-hour`}
       </strong>{" "}
       · {price.pricing_class.replace(/_/g, " ")}
       {price.offer && <> · {price.offer}</>} ·{" "}
       <span className="muted">
-        {at(price.from)} – {at(price.until)}
+        {at(price.from)} – {price.until ? at(price.until) : "now"}
       </span>{" "}
       · {formatMoney(price.amount, price.currency)}
     </li>
