@@ -55,6 +55,7 @@ describe("auth flow", () => {
     expect(screen.getByRole("link", { name: "Planner" })).toHaveAttribute("href", "/planner");
     expect(screen.getByRole("link", { name: "Queue" })).toHaveAttribute("href", "/queue");
     expect(screen.getByRole("link", { name: "Quotas" })).toHaveAttribute("href", "/quotas");
+    expect(screen.getByRole("link", { name: "Costs" })).toHaveAttribute("href", "/costs");
     expect(screen.getByRole("link", { name: "Models" })).toHaveAttribute("href", "/models");
     expect(screen.getByRole("link", { name: "Endpoints" })).toHaveAttribute("href", "/endpoints");
   });

@@ -1,6 +1,7 @@
 import { Link, Navigate, Route, Routes } from "react-router";
 import { Layout } from "./components/Layout";
 import { RequireAuth } from "./components/RequireAuth";
+import { CostsPage } from "./pages/CostsPage";
 import { EndpointDetailPage } from "./pages/EndpointDetailPage";
 import { EndpointNewPage } from "./pages/EndpointNewPage";
 import { EndpointsPage } from "./pages/EndpointsPage";
@@ -45,6 +46,7 @@ export function AppRoutes() {
           <Route path="/endpoints/:id" element={<EndpointDetailPage />} />
           <Route path="/queue" element={<QueuePage />} />
           <Route path="/quotas" element={<QuotasPage />} />
+          <Route path="/costs" element={<CostsPage />} />
           <Route path="/inventory" element={<InventoryPage />} />
           <Route path="/planner" element={<PlannerPage />} />
           <Route path="/tokens" element={<TokensPage />} />

@@ -66,7 +66,7 @@ def test_the_planner_shows_the_fit_breakdown_and_cheapest_configurations(
     for text in rows.all_inner_texts():
         assert re.search(r"\d(\.\d)? (KiB|MiB|GiB)", text), text
     expect(page.get_by_role("img", name=re.compile(r"^Memory per GPU: Weights 25.1 GiB"))).to_be_visible()
-    expect(page.get_by_test_id("cost")).to_contain_text("$3.50 per hour")
+    expect(page.get_by_test_id("cost")).to_contain_text("USD 3.50 per hour")
 
     recommendations = page.get_by_test_id("recommendations").get_by_test_id("recommendation")
     expect(recommendations).to_have_count(2)

@@ -32,6 +32,8 @@ export interface JobFilters {
   kind?: string;
   team?: string;
   cluster?: string;
+  /** DRF's ordering: "created_at", "-cost", … */
+  ordering?: string;
   page?: number;
   page_size?: number;
 }
@@ -42,6 +44,7 @@ function jobListQuery(filters: JobFilters): JobListQuery {
   if (filters.kind) query.kind = filters.kind as JobKind;
   if (filters.team) query.team = filters.team;
   if (filters.cluster) query.cluster = filters.cluster;
+  if (filters.ordering) query.ordering = filters.ordering;
   if (filters.page) query.page = filters.page;
   if (filters.page_size) query.page_size = filters.page_size;
   return query;

@@ -2,8 +2,9 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { api } from "../api/endpoints";
 import { queryKeys, useMe } from "../api/queries";
+import { BudgetBanner } from "./BudgetBanner";
 
-/** The app shell: top navigation, user menu and the page. */
+/** The app shell: top navigation, user menu, the budget banner and the page. */
 export function Layout() {
   const me = useMe().data;
   const queryClient = useQueryClient();
@@ -32,6 +33,7 @@ export function Layout() {
           <NavLink to="/endpoints">Endpoints</NavLink>
           <NavLink to="/queue">Queue</NavLink>
           <NavLink to="/quotas">Quotas</NavLink>
+          <NavLink to="/costs">Costs</NavLink>
           <NavLink to="/inventory">Inventory</NavLink>
           <NavLink to="/planner">Planner</NavLink>
           <NavLink to="/tokens">API tokens</NavLink>
@@ -49,6 +51,7 @@ export function Layout() {
           </button>
         </div>
       </header>
+      <BudgetBanner />
       <main className="content">
         <Outlet />
       </main>

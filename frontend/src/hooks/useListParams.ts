@@ -10,13 +10,17 @@ export function useListParams<K extends string>(keys: readonly K[]) {
   const values = Object.fromEntries(keys.map((key) => [key, params.get(key) ?? ""])) as Record<K, string>;
   const filtered = keys.some((key) => values[key] !== "");
 
-  const setFilter = (key: K, value: string) => {
+  /** Several filters at once (two calls of setFilter in one event would keep only the last). */
+  const setFilters = (changes: Partial<Record<K, string>>) => {
     const next = new URLSearchParams(params);
-    if (value) next.set(key, value);
-    else next.delete(key);
+    for (const [key, value] of Object.entries(changes) as [K, string | undefined][]) {
+      if (value) next.set(key, value);
+      else next.delete(key);
+    }
     next.delete("page");
     setParams(next);
   };
+  const setFilter = (key: K, value: string) => setFilters({ [key]: value } as Partial<Record<K, string>>);
   const setPage = (n: number) => {
     const next = new URLSearchParams(params);
     if (n > 1) next.set("page", String(n));
@@ -25,5 +29,5 @@ export function useListParams<K extends string>(keys: readonly K[]) {
   };
   const clear = () => setParams(new URLSearchParams());
 
-  return { page, values, filtered, setFilter, setPage, clear };
+  return { page, values, filtered, setFilter, setFilters, setPage, clear };
 }

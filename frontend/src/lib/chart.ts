@@ -31,3 +31,19 @@ export function loadLineChart(): Promise<typeof ChartInstance> {
   );
   return lineChart;
 }
+
+let categoryChart: Promise<typeof ChartInstance> | null = null;
+
+/**
+ * Chart.js with what bars and lines over named categories (days, teams) need, mixed in one
+ * figure: bars, lines, points, category and linear axes, legend, tooltip; fetched once.
+ */
+export function loadCategoryChart(): Promise<typeof ChartInstance> {
+  categoryChart ??= import("chart.js").then(
+    ({ Chart, BarController, BarElement, LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip }) => {
+      Chart.register(BarController, BarElement, LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip);
+      return Chart;
+    },
+  );
+  return categoryChart;
+}

@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatCount, formatDuration, formatFlops, formatMoney, formatPercent, formatRate, parseCount } from "./units";
+import {
+  formatAmount,
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatElapsed,
+  formatFlops,
+  formatHours,
+  formatMoney,
+  formatPercent,
+  formatRate,
+  parseCount,
+} from "./units";
 
 describe("formatBytes", () => {
   it("states GPU memory in binary units and storage in decimal ones", () => {
@@ -43,26 +55,55 @@ describe("formatDuration", () => {
 });
 
 describe("formatMoney", () => {
-  it("formats decimal strings and numbers in their currency", () => {
-    expect(formatMoney("22.320000", "USD")).toBe("$22.32");
-    expect(formatMoney(1234.5, "USD")).toBe("$1,234.50");
-    expect(formatMoney("0", "USD")).toBe("$0.00");
-    expect(formatMoney("3.5", "EUR")).toBe("€3.50");
+  it("writes the currency's code, thousands separators and two decimals", () => {
+    expect(formatMoney("22.320000", "USD")).toBe("USD 22.32");
+    expect(formatMoney(1234.5, "USD")).toBe("USD 1,234.50");
+    expect(formatMoney("4687.6", "EUR")).toBe("EUR 4,687.60");
+    expect(formatMoney("0", "USD")).toBe("USD 0.00");
+    expect(formatMoney("0.5", "USD")).toBe("USD 0.50");
+    expect(formatMoney("0.05", "USD")).toBe("USD 0.05");
   });
 
-  it("keeps three significant digits below one unit", () => {
-    expect(formatMoney("0.079205", "USD")).toBe("$0.0792");
-    expect(formatMoney("0.5", "USD")).toBe("$0.5");
-    expect(formatMoney(0.000123456, "USD")).toBe("$0.000123");
+  it("keeps three significant digits where two decimals would round a small amount", () => {
+    expect(formatMoney("0.079205", "USD")).toBe("USD 0.0792");
+    expect(formatMoney("0.0009", "USD")).toBe("USD 0.0009");
+    expect(formatMoney(0.000123456, "USD")).toBe("USD 0.000123");
   });
 
-  it("says there is no price, and copes without a currency or with an odd one", () => {
+  it("says there is no price, and copes without a currency", () => {
     expect(formatMoney(null, "USD")).toBe("no price");
     expect(formatMoney(undefined, null)).toBe("no price");
     expect(formatMoney("", "USD")).toBe("no price");
     expect(formatMoney("abc", "USD")).toBe("no price");
     expect(formatMoney("2.79", null)).toBe("2.79");
-    expect(formatMoney("2.79", "credits")).toBe("2.79 credits");
+    expect(formatAmount("5000")).toBe("5,000.00");
+    expect(formatAmount(null)).toBe("—");
+  });
+});
+
+describe("formatHours", () => {
+  it("drops the API's trailing zeros", () => {
+    expect(formatHours("12.000")).toBe("12");
+    expect(formatHours("0.250")).toBe("0.25");
+    expect(formatHours("1234.500")).toBe("1,234.5");
+    expect(formatHours(null)).toBe("—");
+  });
+});
+
+describe("formatElapsed", () => {
+  it("says seconds, minutes, hours and minutes, or days and hours", () => {
+    expect(formatElapsed(45)).toBe("45 s");
+    expect(formatElapsed(12 * 60 + 5)).toBe("12 min");
+    expect(formatElapsed(5400)).toBe("1 h 30 min");
+    expect(formatElapsed(7200)).toBe("2 h");
+    expect(formatElapsed(47 * 3600 + 60)).toBe("47 h 1 min");
+    expect(formatElapsed(76 * 3600)).toBe("3 d 4 h");
+    expect(formatElapsed(72 * 3600)).toBe("3 d");
+  });
+
+  it("says nothing for a job that never started", () => {
+    expect(formatElapsed(null)).toBe("—");
+    expect(formatElapsed(undefined)).toBe("—");
   });
 });
 

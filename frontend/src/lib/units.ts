@@ -60,24 +60,52 @@ function toNumber(amount: Money): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
+const cents = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const smallMoney = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 3 });
+
 /**
- * "$22.32", "$0.0792" (small amounts keep three significant digits, so a price per million
- * tokens does not round to $0.00), "no price" when there is none.
+ * "4,687.60": thousands separators and two decimals; an amount under one that two decimals
+ * would round (a price per 1,000 tokens, "0.0792") keeps three significant digits instead.
+ * "—" when there is no amount.
+ */
+export function formatAmount(amount: Money): string {
+  const value = toNumber(amount);
+  if (value === null) return "—";
+  const exact = Math.abs(value) >= 1 || Math.round(value * 100) === value * 100;
+  return (exact ? cents : smallMoney).format(value);
+}
+
+/**
+ * The one way the dashboard writes money: "USD 29.88", "EUR 4,687.60" (the currency's code,
+ * then formatAmount's number), "no price" when there is none; the bare number without a currency.
  */
 export function formatMoney(amount: Money, currency: string | null | undefined): string {
-  const value = toNumber(amount);
-  if (value === null) return "no price";
-  const digits: Intl.NumberFormatOptions =
-    Math.abs(value) >= 1 || value === 0
-      ? { minimumFractionDigits: 2, maximumFractionDigits: 2 }
-      : { minimumSignificantDigits: 1, maximumSignificantDigits: 3 };
-  if (!currency) return new Intl.NumberFormat(undefined, digits).format(value);
-  try {
-    return new Intl.NumberFormat(undefined, { style: "currency", currency, ...digits }).format(value);
-  } catch {
-    // Not an ISO 4217 code Intl knows: say the number and the code.
-    return `${new Intl.NumberFormat(undefined, digits).format(value)} ${currency}`;
-  }
+  if (toNumber(amount) === null) return "no price";
+  return currency ? `${currency} ${formatAmount(amount)}` : formatAmount(amount);
+}
+
+const hours2 = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+
+/** GPU- or CPU-hours as the API sends them ("12.000"): "12", "0.25", "1,234.5"; "—" for none. */
+export function formatHours(hours: Money): string {
+  const value = toNumber(hours);
+  return value === null ? "—" : hours2.format(value);
+}
+
+/**
+ * A wall-clock span the way people say it: "45 s", "12 min", "1 h 30 min", "3 d 4 h"; "—" when
+ * there is none (a job that never started).
+ */
+export function formatElapsed(seconds: number | null | undefined): string {
+  if (seconds == null || !Number.isFinite(seconds) || seconds < 0) return "—";
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s} s`;
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return minutes % 60 ? `${hours} h ${minutes % 60} min` : `${hours} h`;
+  const days = Math.floor(hours / 24);
+  return hours % 24 ? `${days} d ${hours % 24} h` : `${days} d`;
 }
 
 const SI_PREFIXES = ["", "k", "M", "G", "T", "P", "E", "Z", "Y"];

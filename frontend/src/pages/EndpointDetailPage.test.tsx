@@ -102,10 +102,10 @@ describe("EndpointDetailPage", () => {
     expect(screen.getByTestId("replicas-running")).toHaveTextContent("1");
     expect(screen.getByTestId("replicas-min")).toHaveTextContent("1");
     expect(screen.getByTestId("replicas-max")).toHaveTextContent("2");
-    expect(screen.getByTestId("cost-so-far")).toHaveTextContent("$3.11");
-    expect(screen.getByTestId("cost-per-1k-requests")).toHaveTextContent("$0.0123");
-    expect(screen.getByTestId("cost-per-1k-tokens")).toHaveTextContent("$0.0009");
-    expect(screen.getByTestId("cost-basis")).toHaveTextContent("$2.49 per replica-hour × 1.25 replica-hours");
+    expect(screen.getByTestId("cost-so-far")).toHaveTextContent("USD 3.11");
+    expect(screen.getByTestId("cost-per-1k-requests")).toHaveTextContent("USD 0.0123");
+    expect(screen.getByTestId("cost-per-1k-tokens")).toHaveTextContent("USD 0.0009");
+    expect(screen.getByTestId("cost-basis")).toHaveTextContent("USD 2.49 per replica-hour × 1.25 replica-hours");
   });
 
   it("says why an endpoint has no price", async () => {

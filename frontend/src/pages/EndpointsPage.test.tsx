@@ -38,7 +38,7 @@ describe("EndpointsPage", () => {
     expect(within(row).getByText("http://127.0.0.1:8700/demo/tiny-chat")).toBeInTheDocument();
     expect(within(row).getByRole("button", { name: "Copy tiny-chat URL" })).toBeInTheDocument();
     const cells = within(row).getAllByRole("cell").map((c) => c.textContent);
-    expect(cells).toEqual(expect.arrayContaining(["1 / 1 / 2", "80 ms", "3.2/s", "1", "$3.11"]));
+    expect(cells).toEqual(expect.arrayContaining(["1 / 1 / 2", "80 ms", "3.2/s", "1", "USD 3.11"]));
 
     const pending = screen.getByTestId("endpoint-row-13");
     const badge = within(pending).getByText("pending");
@@ -46,7 +46,7 @@ describe("EndpointsPage", () => {
     expect(badge).toHaveAttribute("title", expect.stringContaining("Waiting for 1 × H100"));
     expect(within(pending).getByTestId("endpoint-state-reason")).toHaveTextContent("team demo uses 8 of its 8");
     expect(within(pending).getByText("not deployed yet")).toBeInTheDocument();
-    expect(within(pending).getByText("$0.00")).toHaveAttribute("title", "No price for this pool.");
+    expect(within(pending).getByText("USD 0.00")).toHaveAttribute("title", "No price for this pool.");
     expect(screen.getByRole("link", { name: "New endpoint" })).toHaveAttribute("href", "/endpoints/new");
   });
 

@@ -1,6 +1,7 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
+import { makeJobCost } from "../test/costs";
 import { makeJob, mockApi, page, renderPage, type Handler, type MockResponse } from "../test/utils";
 import { JobDetailPage } from "./JobDetailPage";
 
@@ -33,6 +34,7 @@ function mockJobApi(routes: Record<string, MockResponse | Handler>) {
   return mockApi({
     "GET /api/v1/job-metrics/": { body: { job: 7, series: [] } },
     "GET /api/v1/checkpoints/": { body: page([]) },
+    "GET /api/v1/costs/jobs/7/": { body: makeJobCost({ attempts: [] }) },
     ...routes,
   });
 }

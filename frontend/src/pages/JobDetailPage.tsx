@@ -14,6 +14,7 @@ import { isActive, kindLabel, readRuntimeEnv } from "../lib/jobState";
 import { formatDuration } from "../lib/units";
 import { AttemptsTable } from "./job-detail/AttemptsTable";
 import { CheckpointsSection } from "./job-detail/CheckpointsSection";
+import { JobCostCard } from "./job-detail/CostCard";
 import { PlanPanel } from "./job-detail/PlanPanel";
 import { TrainingSection } from "./job-detail/TrainingSection";
 
@@ -182,6 +183,8 @@ function JobDetail({ id }: { id: number }) {
           </>
         )}
       </dl>
+
+      <JobCostCard jobId={j.id} />
 
       {j.plan && <PlanPanel plan={j.plan} />}
 

@@ -306,7 +306,7 @@ describe("JobNewPage", () => {
       expect(within(estimate).getByTestId("fit")).toHaveTextContent("Fits");
       expect(within(estimate).getByTestId("memory-per-gpu")).toHaveTextContent("60 GiB of 80 GiB (15 GiB headroom)");
       expect(screen.getByTestId("plan-estimate-time")).toHaveTextContent(
-        "Step time 209 ms · time to train 3.5 h · $22.32 per hour · $79.21 to train",
+        "Step time 209 ms · time to train 3.5 h · USD 22.32 per hour · USD 79.21 to train",
       );
       const workload = { mode: "full_finetune", batch: 1, seq: 4096, precision: "amp_bf16", activation_checkpointing: "full", tokens: 1e9 };
       await waitFor(() =>

@@ -117,4 +117,79 @@ describe("JobsPage", () => {
       timeout: 3500,
     });
   });
+
+  it("shows each job's duration, GPUs, GPU-hours and cost", async () => {
+    mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/jobs/": {
+        body: page([
+          makeJob({
+            id: 9,
+            state: "succeeded",
+            resources: { cpus: 16, gpus: 8, accelerator_model: "H100 SXM", accelerator_models: [], min_gpu_memory_gb: null, memory_gb: 64 },
+            duration_seconds: 5400,
+            gpu_hours: "12.000",
+            cpu_hours: "0.000",
+            cost: "29.88",
+            cost_currency: "USD",
+          }),
+          makeJob({
+            id: 8,
+            state: "succeeded",
+            resources: { cpus: 4, gpus: 0, accelerator_model: "", accelerator_models: [], min_gpu_memory_gb: null, memory_gb: 8 },
+            duration_seconds: 75_000,
+            gpu_hours: "0.000",
+            cpu_hours: "83.333",
+            cost: "1234.5",
+            cost_currency: "EUR",
+          }),
+          makeJob({ id: 7, state: "pending", duration_seconds: null, gpu_hours: "0.000", cost: "0.00", cost_currency: "" }),
+        ]),
+      },
+    });
+    renderPage(<JobsPage />, { route: "/jobs", path: "/jobs" });
+
+    const cells = (id: number) => {
+      const row = within(screen.getByTestId(`job-row-${id}`));
+      return ["job-resources", "job-duration", "job-gpu-hours", "job-cost"].map((testId) => row.getByTestId(testId).textContent);
+    };
+    await screen.findByTestId("job-row-9");
+    expect(cells(9)).toEqual(["8 × H100 SXM", "1 h 30 min", "12", "USD 29.88"]);
+    expect(cells(8)).toEqual(["4 CPUs", "20 h 50 min", "—", "EUR 1,234.50"]);
+    expect(cells(7)).toEqual(["1 CPU", "—", "—", "—"]);
+  });
+
+  it("sorts by a column when its header is clicked, largest first, then the other way", async () => {
+    const { calls } = mockApi({
+      "GET /api/v1/teams/": { body: page(teams) },
+      "GET /api/v1/jobs/": { body: page([makeJob()]) },
+    });
+    renderPage(<JobsPage />, { route: "/jobs?state=succeeded&page=3", path: "/jobs" });
+    await screen.findByTestId("job-row-1");
+    expect(calls.at(-1)?.url.searchParams.has("ordering")).toBe(false);
+    // The API's own order is newest first.
+    expect(screen.getByRole("columnheader", { name: /Created/ })).toHaveAttribute("aria-sort", "descending");
+    expect(screen.getByRole("columnheader", { name: /Cost/ })).toHaveAttribute("aria-sort", "none");
+
+    await userEvent.click(screen.getByRole("button", { name: "Cost" }));
+    expect(screen.getByTestId("location")).toHaveTextContent("/jobs?state=succeeded&ordering=-cost");
+    await waitFor(() => expect(calls.at(-1)?.url.searchParams.get("ordering")).toBe("-cost"));
+    expect(calls.at(-1)?.url.searchParams.get("state")).toBe("succeeded");
+    const cost = screen.getByRole("columnheader", { name: /Cost/ });
+    expect(cost).toHaveAttribute("aria-sort", "descending");
+    expect(cost).toHaveTextContent("Cost ▼");
+    expect(screen.getByRole("columnheader", { name: /Created/ })).toHaveAttribute("aria-sort", "none");
+
+    await userEvent.click(screen.getByRole("button", { name: "Cost" }));
+    await waitFor(() => expect(calls.at(-1)?.url.searchParams.get("ordering")).toBe("cost"));
+    expect(screen.getByRole("columnheader", { name: /Cost/ })).toHaveAttribute("aria-sort", "ascending");
+    expect(screen.getByRole("columnheader", { name: /Cost/ })).toHaveTextContent("Cost ▲");
+
+    await userEvent.click(screen.getByRole("button", { name: "GPU-hours" }));
+    await waitFor(() => expect(calls.at(-1)?.url.searchParams.get("ordering")).toBe("-gpu_hours"));
+    await userEvent.click(screen.getByRole("button", { name: "Duration" }));
+    await waitFor(() => expect(calls.at(-1)?.url.searchParams.get("ordering")).toBe("-duration"));
+    await userEvent.click(screen.getByRole("button", { name: "Created" }));
+    await waitFor(() => expect(calls.at(-1)?.url.searchParams.get("ordering")).toBe("-created_at"));
+  });
 });

@@ -104,17 +104,17 @@ describe("PlannerPage", () => {
     expect(screen.getByTestId("flops")).toHaveTextContent("662 TFLOP per step · 40.4 EFLOP in all");
     expect(screen.getByTestId("step-time")).toHaveTextContent("209 ms");
     expect(screen.getByTestId("time-to-train")).toHaveTextContent("3.5 h for 1B tokens");
-    expect(screen.getByTestId("cost")).toHaveTextContent("$22.32 per hour · $0.0792 per million tokens · $79.21 to train");
+    expect(screen.getByTestId("cost")).toHaveTextContent("USD 22.32 per hour · USD 0.0792 per million tokens · USD 79.21 to train");
     expect(within(screen.getByTestId("assumptions")).getAllByRole("listitem")).toHaveLength(2);
 
     const table = screen.getByTestId("recommendations");
     const [first, second] = within(table).getAllByTestId("recommendation") as [HTMLElement, HTMLElement];
     expect(within(table).getByRole("columnheader", { name: "Time to train" })).toBeInTheDocument();
-    for (const text of ["H200 SXM", "catalog", "54.3 GiB", "full", "14.2 h", "$10.82", "$79.21"]) {
+    for (const text of ["H200 SXM", "catalog", "54.3 GiB", "full", "14.2 h", "USD 10.82", "USD 79.21"]) {
       expect(first).toHaveTextContent(text);
     }
     expect(second).toHaveTextContent("gpu-a · 16 in the pool");
-    expect(second).toHaveTextContent("$95.00");
+    expect(second).toHaveTextContent("USD 95.00");
   });
 
   it("asks again as fields change, shows the fields of the mode, and keeps the last answer meanwhile", async () => {

@@ -1,6 +1,7 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
+import { makeBudget, makeCostRow, makeSummary } from "../test/costs";
 import { mockApi, page, renderPage, type MockResponse } from "../test/utils";
 import { queryKeys } from "../api/queries";
 import { QuotasPage, buildQuotaChanges, effectivePolicies, quotaParts } from "./QuotasPage";
@@ -113,6 +114,17 @@ function routes(
     "GET /api/v1/quotas/": { body: page(quotas) },
     "GET /api/v1/cohorts/": { body: page([]) },
     "GET /api/v1/team-policies/": { body: page([]) },
+    "GET /api/v1/budgets/": { body: page([makeBudget()]) },
+    "GET /api/v1/costs/summary/": (url: URL) =>
+      url.searchParams.get("group_by") === "pool"
+        ? { body: makeSummary([makeCostRow({ pool: 3, pool_name: POOL, amount: "4687.60", gpu_hours: "1882.570" })]) }
+        : {
+            body: makeSummary([
+              makeCostRow({ team: "nlp", amount: "4687.60" }),
+              makeCostRow({ team: "vision", amount: "310.00" }),
+              makeCostRow({ team: "vision", amount: "12.00", currency: "EUR" }),
+            ]),
+          },
     ...overrides,
   };
 }
@@ -288,8 +300,26 @@ describe("QuotasPage", () => {
   it("shows loading, then the error", async () => {
     mockApi(routes(member, { "GET /api/v1/quotas/": { status: 500, body: { detail: "Database unavailable." } } }));
     renderPage(<QuotasPage />, { route: "/quotas", path: "/quotas" });
-    expect(screen.getByRole("status")).toHaveTextContent("Loading quotas…");
+    expect(screen.getByText("Loading quotas…")).toHaveAttribute("role", "status");
     expect(await screen.findByRole("alert")).toHaveTextContent("Could not load quotas. Database unavailable.");
+  });
+
+  it("shows this month's spend per team against its budget, and per pool", async () => {
+    const { calls } = mockApi(routes(member));
+    renderPage(<QuotasPage />, { route: "/quotas", path: "/quotas" });
+
+    const nlp = await screen.findByTestId("team-spend-nlp");
+    expect(within(nlp).getByRole("link", { name: "nlp" })).toHaveAttribute("href", "/costs?team=nlp");
+    expect(within(nlp).getByTestId("spend-budget-1")).toHaveTextContent("USD 4,687.60 of 5,000.00 (94 %)");
+    expect(within(nlp).getByRole("meter")).toHaveAttribute("aria-valuenow", "94");
+    expect(within(nlp).getByText("Nearing its limit")).toHaveClass("badge-budget-soft");
+    const vision = screen.getByTestId("team-spend-vision");
+    expect(vision).toHaveTextContent("USD 310.00 + EUR 12.00");
+    expect(vision).toHaveTextContent("no budget");
+    expect(screen.getByTestId(`pool-spend-${POOL}`)).toHaveTextContent(`${POOL}USD 4,687.601,882.57`);
+    // This month is the server's default period: nothing is sent for it.
+    const asked = calls.filter((c) => c.url.pathname === "/api/v1/costs/summary/").map((c) => Object.fromEntries(c.url.searchParams));
+    expect(asked).toEqual(expect.arrayContaining([{ group_by: "team" }, { group_by: "pool" }]));
   });
 
   it("splits a quota's use and reads the edit form", () => {
