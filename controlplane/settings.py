@@ -367,7 +367,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "apps.core.api.ordering.StableOrderingFilter",
     ],
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.api.parsers.JSONParser",

@@ -361,7 +361,7 @@ class JobCostPriceSerializer(serializers.Serializer):  # type: ignore[type-arg]
     price_point = serializers.IntegerField(allow_null=True)
     cpu_price = serializers.IntegerField(allow_null=True)
     offer = serializers.CharField()
-    start = serializers.DateTimeField(source="from")
+    locals()["from"] = serializers.DateTimeField()  # a Python keyword, so declared by name
     until = serializers.DateTimeField()
     amount = serializers.DecimalField(max_digits=24, decimal_places=2)
 

@@ -186,6 +186,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/budgets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Budgets: a team's seen by its members, an organisation's by all of its teams, every one
+         *     of an organisation by its admins; created, changed and deleted by organisation admins.
+         */
+        get: operations["budgets_list"];
+        put?: never;
+        /**
+         * @description Budgets: a team's seen by its members, an organisation's by all of its teams, every one
+         *     of an organisation by its admins; created, changed and deleted by organisation admins.
+         */
+        post: operations["budgets_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/budgets/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Budgets: a team's seen by its members, an organisation's by all of its teams, every one
+         *     of an organisation by its admins; created, changed and deleted by organisation admins.
+         */
+        get: operations["budgets_retrieve"];
+        put?: never;
+        post?: never;
+        /**
+         * @description Budgets: a team's seen by its members, an organisation's by all of its teams, every one
+         *     of an organisation by its admins; created, changed and deleted by organisation admins.
+         */
+        delete: operations["budgets_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Budgets: a team's seen by its members, an organisation's by all of its teams, every one
+         *     of an organisation by its admins; created, changed and deleted by organisation admins.
+         */
+        patch: operations["budgets_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/budgets/{id}/burn/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Spend per day of the current period, cumulative, and the forecast to its end. */
+        get: operations["budgets_burn_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/checkpoints/": {
         parameters: {
             query?: never;
@@ -331,6 +400,80 @@ export interface paths {
          *     preemption policy.
          */
         patch: operations["cohorts_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/costs/jobs/{job_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description What a job has cost: the ledger per attempt and per price applied, and, while it runs,
+         *     the part not yet accrued at the rate that applies now.
+         */
+        get: operations["costs_jobs_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/costs/summary/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Spend of the caller's teams grouped by one or two dimensions, per currency. */
+        get: operations["costs_summary_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cpu-prices/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description CPU-hour prices (work with no GPU), for a cluster, a region or anywhere. */
+        get: operations["cpu_prices_list"];
+        put?: never;
+        /** @description CPU-hour prices (work with no GPU), for a cluster, a region or anywhere. */
+        post: operations["cpu_prices_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cpu-prices/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description CPU-hour prices (work with no GPU), for a cluster, a region or anywhere. */
+        get: operations["cpu_prices_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description CPU-hour prices (work with no GPU), for a cluster, a region or anywhere. */
+        delete: operations["cpu_prices_destroy"];
+        options?: never;
+        head?: never;
+        /** @description CPU-hour prices (work with no GPU), for a cluster, a region or anywhere. */
+        patch: operations["cpu_prices_partial_update"];
         trace?: never;
     };
     "/api/v1/endpoints/": {
@@ -1228,16 +1371,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * @description Dated GPU-hour prices: global like the accelerator catalog, readable by every signed-in
-         *     user; staff record, correct and remove them.
-         */
+        /** @description GPU-hour prices: market quotes and the rates of clusters and regions, valid from/until. */
         get: operations["price_points_list"];
         put?: never;
-        /**
-         * @description Dated GPU-hour prices: global like the accelerator catalog, readable by every signed-in
-         *     user; staff record, correct and remove them.
-         */
+        /** @description GPU-hour prices: market quotes and the rates of clusters and regions, valid from/until. */
         post: operations["price_points_create"];
         delete?: never;
         options?: never;
@@ -1252,24 +1389,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * @description Dated GPU-hour prices: global like the accelerator catalog, readable by every signed-in
-         *     user; staff record, correct and remove them.
-         */
+        /** @description GPU-hour prices: market quotes and the rates of clusters and regions, valid from/until. */
         get: operations["price_points_retrieve"];
         put?: never;
         post?: never;
-        /**
-         * @description Dated GPU-hour prices: global like the accelerator catalog, readable by every signed-in
-         *     user; staff record, correct and remove them.
-         */
+        /** @description GPU-hour prices: market quotes and the rates of clusters and regions, valid from/until. */
         delete: operations["price_points_destroy"];
         options?: never;
         head?: never;
-        /**
-         * @description Dated GPU-hour prices: global like the accelerator catalog, readable by every signed-in
-         *     user; staff record, correct and remove them.
-         */
+        /** @description GPU-hour prices: market quotes and the rates of clusters and regions, valid from/until. */
         patch: operations["price_points_partial_update"];
         trace?: never;
     };
@@ -1533,6 +1661,26 @@ export interface paths {
         put?: never;
         /** @description The caller's own API tokens (user-scoped, which is narrower than team-scoped). */
         post: operations["tokens_revoke_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The usage ledger of the caller's teams, newest first, one cursor page at a time
+         *     (``format=csv``: every matching line, streamed).
+         */
+        get: operations["usage_list"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1901,6 +2049,108 @@ export interface components {
             communication_buffers: number;
             framework_overhead: number;
         };
+        /**
+         * @description A limit on a team's (or an organisation's) spend in a period, in money or GPU-hours,
+         *     with where it stands now (from the ledger) and the alerts it raised this period.
+         */
+        Budget: {
+            readonly id: number;
+            name: string;
+            /** @description Team slug */
+            team?: string | null;
+            /** @description Organisation slug (a budget over all of its teams) */
+            organisation?: string | null;
+            unit?: components["schemas"]["UnitEnum"];
+            /** Format: decimal */
+            amount: string;
+            /** @description ISO 4217 (money budgets) */
+            currency?: string;
+            period?: components["schemas"]["PeriodEnum"];
+            /**
+             * Format: date
+             * @description A fixed period's first day (UTC)
+             */
+            starts_on?: string | null;
+            /**
+             * Format: date
+             * @description The day after a fixed period's last (exclusive)
+             */
+            ends_on?: string | null;
+            /** @description Notify once when spend crosses this share of the amount; empty: no soft limit */
+            soft_percent?: number | null;
+            /** @description New work that would cross the amount waits */
+            hard?: boolean;
+            on_hard_limit?: components["schemas"]["OnHardLimitEnum"];
+            /** @description POSTed once per crossing */
+            webhook_url?: string;
+            active?: boolean;
+            /** Format: date-time */
+            readonly period_start: string | null;
+            /** Format: date-time */
+            readonly period_end: string | null;
+            readonly spent: string | null;
+            readonly remaining: string | null;
+            readonly forecast: string | null;
+            readonly status: string;
+            readonly alerts: {
+                [key: string]: unknown;
+            }[];
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        BudgetBurn: {
+            unit: string;
+            currency: string;
+            /** Format: decimal */
+            amount: string;
+            /** Format: date-time */
+            period_start: string;
+            /** Format: date-time */
+            period_end: string;
+            days: {
+                [key: string]: unknown;
+            }[];
+            forecast: {
+                [key: string]: unknown;
+            }[];
+        };
+        /**
+         * @description A limit on a team's (or an organisation's) spend in a period, in money or GPU-hours,
+         *     with where it stands now (from the ledger) and the alerts it raised this period.
+         */
+        BudgetRequest: {
+            name: string;
+            /** @description Team slug */
+            team?: string | null;
+            /** @description Organisation slug (a budget over all of its teams) */
+            organisation?: string | null;
+            unit?: components["schemas"]["UnitEnum"];
+            /** Format: decimal */
+            amount: string;
+            /** @description ISO 4217 (money budgets) */
+            currency?: string;
+            period?: components["schemas"]["PeriodEnum"];
+            /**
+             * Format: date
+             * @description A fixed period's first day (UTC)
+             */
+            starts_on?: string | null;
+            /**
+             * Format: date
+             * @description The day after a fixed period's last (exclusive)
+             */
+            ends_on?: string | null;
+            /** @description Notify once when spend crosses this share of the amount; empty: no soft limit */
+            soft_percent?: number | null;
+            /** @description New work that would cross the amount waits */
+            hard?: boolean;
+            on_hard_limit?: components["schemas"]["OnHardLimitEnum"];
+            /** @description POSTed once per crossing */
+            webhook_url?: string;
+            active?: boolean;
+        };
         Checkpoint: {
             readonly id: number;
             readonly job: number;
@@ -2114,6 +2364,81 @@ export interface components {
             /** Format: date */
             as_of?: string | null;
             source: string;
+        };
+        CostSummary: {
+            group_by: string[];
+            /** Format: date-time */
+            start: string;
+            /** Format: date-time */
+            end: string;
+            /** @description The grouped dimensions, then the sums */
+            rows: {
+                [key: string]: unknown;
+            }[];
+            totals: components["schemas"]["SummaryRow"][];
+        };
+        /** @description One price of a CPU-hour (work with no GPU), for a cluster, a region or anywhere. */
+        CpuPrice: {
+            readonly id: number;
+            pricing_class?: components["schemas"]["PricingClassEnum"];
+            /**
+             * Format: decimal
+             * @description One CPU (vCPU) for one hour, its share of memory included
+             */
+            price_per_cpu_hour: string;
+            /** @description ISO 4217 */
+            currency?: string;
+            /** @description The cluster this rate is for; empty: a region's or a market quote */
+            cluster?: string | null;
+            /** @description Clusters of this region (Cluster.region); empty: any */
+            region?: string;
+            /**
+             * Format: date-time
+             * @description The first instant the price applies
+             */
+            valid_from: string;
+            /**
+             * Format: date-time
+             * @description The instant it stops applying; empty: open
+             */
+            valid_until?: string | null;
+            /** @description What was priced, e.g. "m7i.2xlarge on-demand / 8 vCPU" */
+            offer: string;
+            source_url?: string;
+            notes?: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        /** @description One price of a CPU-hour (work with no GPU), for a cluster, a region or anywhere. */
+        CpuPriceRequest: {
+            pricing_class?: components["schemas"]["PricingClassEnum"];
+            /**
+             * Format: decimal
+             * @description One CPU (vCPU) for one hour, its share of memory included
+             */
+            price_per_cpu_hour: string;
+            /** @description ISO 4217 */
+            currency?: string;
+            /** @description The cluster this rate is for; empty: a region's or a market quote */
+            cluster?: string | null;
+            /** @description Clusters of this region (Cluster.region); empty: any */
+            region?: string;
+            /**
+             * Format: date-time
+             * @description The first instant the price applies
+             */
+            valid_from: string;
+            /**
+             * Format: date-time
+             * @description The instant it stops applying; empty: open
+             */
+            valid_until?: string | null;
+            /** @description What was priced, e.g. "m7i.2xlarge on-demand / 8 vCPU" */
+            offer: string;
+            source_url?: string;
+            notes?: string;
         };
         CreatedEndpoint: {
             readonly id: number;
@@ -2505,6 +2830,83 @@ export interface components {
             readonly started_at: string | null;
             /** Format: date-time */
             readonly finished_at: string | null;
+            /**
+             * Format: double
+             * @description From its start to its end (or now while it runs); null: never started
+             */
+            readonly duration_seconds: number | null;
+            /**
+             * Format: decimal
+             * @description Charged so far (ledger)
+             */
+            readonly gpu_hours: string;
+            /**
+             * Format: decimal
+             * @description Charged so far (ledger)
+             */
+            readonly cpu_hours: string;
+            /**
+             * Format: decimal
+             * @description What it has cost so far (the usage ledger's sum)
+             */
+            readonly cost: string;
+            /** @description ISO 4217; empty: nothing priced yet */
+            readonly cost_currency: string;
+        };
+        JobCost: {
+            job: number;
+            currency: string;
+            /** Format: decimal */
+            amount: string;
+            /** Format: decimal */
+            live_amount: string;
+            /** Format: decimal */
+            gpu_hours: string;
+            /** Format: decimal */
+            cpu_hours: string;
+            /** Format: date-time */
+            accrued_until: string | null;
+            running: boolean;
+            /** Format: decimal */
+            rate_per_hour: string | null;
+            attempts: components["schemas"]["JobCostAttempt"][];
+        };
+        JobCostAttempt: {
+            /** Format: uuid */
+            attempt: string;
+            number: number;
+            state: string;
+            /** Format: date-time */
+            start: string | null;
+            /** Format: date-time */
+            end: string | null;
+            /** Format: double */
+            seconds: number;
+            resource: string;
+            /** Format: decimal */
+            count: string;
+            accelerator_model: string | null;
+            /** Format: decimal */
+            amount: string;
+            /** Format: decimal */
+            quantity_hours: string;
+            currency: string;
+            prices: components["schemas"]["JobCostPrice"][];
+        };
+        JobCostPrice: {
+            /** Format: decimal */
+            rate: string | null;
+            currency: string;
+            pricing_class: string;
+            price_point: number | null;
+            cpu_price: number | null;
+            offer: string;
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            until: string;
+            /** Format: decimal */
+            amount: string;
         };
         /**
          * @description * `training` - Training
@@ -2598,6 +3000,28 @@ export interface components {
             readonly started_at: string | null;
             /** Format: date-time */
             readonly finished_at: string | null;
+            /**
+             * Format: double
+             * @description From its start to its end (or now while it runs); null: never started
+             */
+            readonly duration_seconds: number | null;
+            /**
+             * Format: decimal
+             * @description Charged so far (ledger)
+             */
+            readonly gpu_hours: string;
+            /**
+             * Format: decimal
+             * @description Charged so far (ledger)
+             */
+            readonly cpu_hours: string;
+            /**
+             * Format: decimal
+             * @description What it has cost so far (the usage ledger's sum)
+             */
+            readonly cost: string;
+            /** @description ISO 4217; empty: nothing priced yet */
+            readonly cost_currency: string;
             /** @description The pools it accepts, first choice first (Kueue's flavors); `pool` is the one it is admitted to */
             readonly accepted_pools: string[];
             readonly attempts: components["schemas"]["Attempt"][];
@@ -2968,6 +3392,12 @@ export interface components {
          */
         OffloadEnum: "none" | "optimizer" | "optimizer_and_params";
         /**
+         * @description * `continue` - Running work goes on; new work waits
+         *     * `stop` - Running work is cancelled too
+         * @enum {string}
+         */
+        OnHardLimitEnum: "continue" | "stop";
+        /**
          * @description * `adamw` - adamw
          *     * `sgd` - sgd
          *     * `adafactor` - adafactor
@@ -3019,6 +3449,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["ApiToken"][];
+        };
+        PaginatedBudgetList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Budget"][];
         };
         PaginatedCheckpointList: {
             /** @example 123 */
@@ -3079,6 +3524,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Cohort"][];
+        };
+        PaginatedCpuPriceList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["CpuPrice"][];
         };
         PaginatedEndpointList: {
             /** @example 123 */
@@ -3348,6 +3808,19 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Token"][];
         };
+        PaginatedUsageRecordList: {
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?cursor=cD00ODY%3D"
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?cursor=cj0xJnA9NDg3
+             */
+            previous?: string | null;
+            results: components["schemas"]["UsageRecord"][];
+        };
         Parameter: {
             name: string;
             type: components["schemas"]["TypeEnum"];
@@ -3424,6 +3897,41 @@ export interface components {
             source_url?: string;
             notes?: string;
         };
+        /**
+         * @description A limit on a team's (or an organisation's) spend in a period, in money or GPU-hours,
+         *     with where it stands now (from the ledger) and the alerts it raised this period.
+         */
+        PatchedBudgetRequest: {
+            name?: string;
+            /** @description Team slug */
+            team?: string | null;
+            /** @description Organisation slug (a budget over all of its teams) */
+            organisation?: string | null;
+            unit?: components["schemas"]["UnitEnum"];
+            /** Format: decimal */
+            amount?: string;
+            /** @description ISO 4217 (money budgets) */
+            currency?: string;
+            period?: components["schemas"]["PeriodEnum"];
+            /**
+             * Format: date
+             * @description A fixed period's first day (UTC)
+             */
+            starts_on?: string | null;
+            /**
+             * Format: date
+             * @description The day after a fixed period's last (exclusive)
+             */
+            ends_on?: string | null;
+            /** @description Notify once when spend crosses this share of the amount; empty: no soft limit */
+            soft_percent?: number | null;
+            /** @description New work that would cross the amount waits */
+            hard?: boolean;
+            on_hard_limit?: components["schemas"]["OnHardLimitEnum"];
+            /** @description POSTed once per crossing */
+            webhook_url?: string;
+            active?: boolean;
+        };
         /** @description Teams that lend idle guarantees to one another, and when their jobs may preempt. */
         PatchedCohortRequest: {
             /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
@@ -3442,6 +3950,35 @@ export interface components {
             fair_sharing_strategies?: components["schemas"]["FairSharingStrategiesEnum"][];
             /** @description Slugs of the member teams; a team is in at most one cohort */
             teams?: string[];
+        };
+        /** @description One price of a CPU-hour (work with no GPU), for a cluster, a region or anywhere. */
+        PatchedCpuPriceRequest: {
+            pricing_class?: components["schemas"]["PricingClassEnum"];
+            /**
+             * Format: decimal
+             * @description One CPU (vCPU) for one hour, its share of memory included
+             */
+            price_per_cpu_hour?: string;
+            /** @description ISO 4217 */
+            currency?: string;
+            /** @description The cluster this rate is for; empty: a region's or a market quote */
+            cluster?: string | null;
+            /** @description Clusters of this region (Cluster.region); empty: any */
+            region?: string;
+            /**
+             * Format: date-time
+             * @description The first instant the price applies
+             */
+            valid_from?: string;
+            /**
+             * Format: date-time
+             * @description The instant it stops applying; empty: open
+             */
+            valid_until?: string | null;
+            /** @description What was priced, e.g. "m7i.2xlarge on-demand / 8 vCPU" */
+            offer?: string;
+            source_url?: string;
+            notes?: string;
         };
         PatchedEndpointUpdateRequest: {
             min_replicas?: number;
@@ -3465,7 +4002,11 @@ export interface components {
             /** @description Ids of the nodes on this fabric */
             nodes?: number[];
         };
-        /** @description One dated price of a GPU-hour (global, like the catalog; staff record them). */
+        /**
+         * @description One price of a GPU-hour: a market quote (global, like the catalog), or what this
+         *     organisation pays on one cluster or in one region, valid from/until; staff record them.
+         *     An on_prem price is computed from its purchase, lifetime and power inputs.
+         */
         PatchedPricePointRequest: {
             /** @description Catalog model name, e.g. H100 SXM */
             accelerator_model?: string;
@@ -3473,11 +4014,25 @@ export interface components {
             pricing_class: components["schemas"]["PricingClassEnum"];
             /**
              * Format: decimal
-             * @description One GPU for one hour (an instance's hourly price divided by its GPU count)
+             * @description Computed for an on_prem price with inputs
              */
             price_per_gpu_hour?: string;
             /** @description ISO 4217 */
             currency?: string;
+            /** @description The cluster this rate is for; empty: a region's or a market quote */
+            cluster?: string | null;
+            /** @description Clusters of this region (Cluster.region); empty: any */
+            region?: string;
+            /**
+             * Format: date-time
+             * @description Default: as_of at 00:00 UTC (GPU prices)
+             */
+            valid_from?: string;
+            /**
+             * Format: date-time
+             * @description The instant it stops applying; empty: open
+             */
+            valid_until?: string | null;
             /** @description What was priced, e.g. "AWS p5.48xlarge on-demand" */
             offer?: string;
             /**
@@ -3485,12 +4040,32 @@ export interface components {
              * @description The date the source gives for the price
              */
             as_of?: string;
-            /**
-             * Format: uri
-             * @description Where the price comes from
-             */
+            /** @description Where the price comes from */
             source_url?: string;
             notes?: string;
+            /**
+             * Format: decimal
+             * @description What one server cost to buy
+             */
+            purchase_cost?: string | null;
+            gpus_per_server?: number | null;
+            /**
+             * Format: decimal
+             * @description Years it is written off over
+             */
+            lifetime_years?: string | null;
+            /**
+             * Format: decimal
+             * @description One server's average draw
+             */
+            power_watts?: string | null;
+            /** Format: decimal */
+            electricity_price_per_kwh?: string | null;
+            /**
+             * Format: decimal
+             * @description Power usage effectiveness, e.g. 1.3
+             */
+            pue?: string | null;
         };
         /**
          * @description A named priority: higher runs first; a class that is not preemptible must fit in the
@@ -3603,6 +4178,12 @@ export interface components {
             when_can_preempt?: components["schemas"]["WhenCanPreemptEnum"];
         };
         /**
+         * @description * `monthly` - Each calendar month (UTC)
+         *     * `fixed` - A fixed period (starts_on to ends_on)
+         * @enum {string}
+         */
+        PeriodEnum: "monthly" | "fixed";
+        /**
          * @description * `pack` - Pack (fill nodes, keep big holes whole)
          *     * `spread` - Spread (the emptiest node first)
          * @enum {string}
@@ -3651,7 +4232,11 @@ export interface components {
             /** Format: decimal */
             price_per_gpu_hour: string | null;
         };
-        /** @description One dated price of a GPU-hour (global, like the catalog; staff record them). */
+        /**
+         * @description One price of a GPU-hour: a market quote (global, like the catalog), or what this
+         *     organisation pays on one cluster or in one region, valid from/until; staff record them.
+         *     An on_prem price is computed from its purchase, lifetime and power inputs.
+         */
         PricePoint: {
             readonly id: number;
             /** @description Catalog model name, e.g. H100 SXM */
@@ -3660,11 +4245,25 @@ export interface components {
             pricing_class: components["schemas"]["PricingClassEnum"];
             /**
              * Format: decimal
-             * @description One GPU for one hour (an instance's hourly price divided by its GPU count)
+             * @description Computed for an on_prem price with inputs
              */
-            price_per_gpu_hour: string;
+            price_per_gpu_hour?: string;
             /** @description ISO 4217 */
             currency?: string;
+            /** @description The cluster this rate is for; empty: a region's or a market quote */
+            cluster?: string | null;
+            /** @description Clusters of this region (Cluster.region); empty: any */
+            region?: string;
+            /**
+             * Format: date-time
+             * @description Default: as_of at 00:00 UTC (GPU prices)
+             */
+            valid_from?: string;
+            /**
+             * Format: date-time
+             * @description The instant it stops applying; empty: open
+             */
+            valid_until?: string | null;
             /** @description What was priced, e.g. "AWS p5.48xlarge on-demand" */
             offer: string;
             /**
@@ -3672,18 +4271,42 @@ export interface components {
              * @description The date the source gives for the price
              */
             as_of: string;
-            /**
-             * Format: uri
-             * @description Where the price comes from
-             */
-            source_url: string;
+            /** @description Where the price comes from */
+            source_url?: string;
             notes?: string;
+            /**
+             * Format: decimal
+             * @description What one server cost to buy
+             */
+            purchase_cost?: string | null;
+            gpus_per_server?: number | null;
+            /**
+             * Format: decimal
+             * @description Years it is written off over
+             */
+            lifetime_years?: string | null;
+            /**
+             * Format: decimal
+             * @description One server's average draw
+             */
+            power_watts?: string | null;
+            /** Format: decimal */
+            electricity_price_per_kwh?: string | null;
+            /**
+             * Format: decimal
+             * @description Power usage effectiveness, e.g. 1.3
+             */
+            pue?: string | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
             readonly updated_at: string;
         };
-        /** @description One dated price of a GPU-hour (global, like the catalog; staff record them). */
+        /**
+         * @description One price of a GPU-hour: a market quote (global, like the catalog), or what this
+         *     organisation pays on one cluster or in one region, valid from/until; staff record them.
+         *     An on_prem price is computed from its purchase, lifetime and power inputs.
+         */
         PricePointRequest: {
             /** @description Catalog model name, e.g. H100 SXM */
             accelerator_model: string;
@@ -3691,11 +4314,25 @@ export interface components {
             pricing_class: components["schemas"]["PricingClassEnum"];
             /**
              * Format: decimal
-             * @description One GPU for one hour (an instance's hourly price divided by its GPU count)
+             * @description Computed for an on_prem price with inputs
              */
-            price_per_gpu_hour: string;
+            price_per_gpu_hour?: string;
             /** @description ISO 4217 */
             currency?: string;
+            /** @description The cluster this rate is for; empty: a region's or a market quote */
+            cluster?: string | null;
+            /** @description Clusters of this region (Cluster.region); empty: any */
+            region?: string;
+            /**
+             * Format: date-time
+             * @description Default: as_of at 00:00 UTC (GPU prices)
+             */
+            valid_from?: string;
+            /**
+             * Format: date-time
+             * @description The instant it stops applying; empty: open
+             */
+            valid_until?: string | null;
             /** @description What was priced, e.g. "AWS p5.48xlarge on-demand" */
             offer: string;
             /**
@@ -3703,21 +4340,42 @@ export interface components {
              * @description The date the source gives for the price
              */
             as_of: string;
-            /**
-             * Format: uri
-             * @description Where the price comes from
-             */
-            source_url: string;
+            /** @description Where the price comes from */
+            source_url?: string;
             notes?: string;
+            /**
+             * Format: decimal
+             * @description What one server cost to buy
+             */
+            purchase_cost?: string | null;
+            gpus_per_server?: number | null;
+            /**
+             * Format: decimal
+             * @description Years it is written off over
+             */
+            lifetime_years?: string | null;
+            /**
+             * Format: decimal
+             * @description One server's average draw
+             */
+            power_watts?: string | null;
+            /** Format: decimal */
+            electricity_price_per_kwh?: string | null;
+            /**
+             * Format: decimal
+             * @description Power usage effectiveness, e.g. 1.3
+             */
+            pue?: string | null;
         };
         /**
          * @description * `on_demand` - On-demand
          *     * `reserved` - Reserved (committed term)
          *     * `capacity_block` - Capacity block (reserved in advance for a fixed window)
          *     * `spot` - Spot / preemptible
+         *     * `on_prem` - On-premises (amortised purchase, power and cooling)
          * @enum {string}
          */
-        PricingClassEnum: "on_demand" | "reserved" | "capacity_block" | "spot";
+        PricingClassEnum: "on_demand" | "reserved" | "capacity_block" | "spot" | "on_prem";
         /**
          * @description A named priority: higher runs first; a class that is not preemptible must fit in the
          *     team's guarantee.
@@ -3903,6 +4561,12 @@ export interface components {
         Recorded: {
             recorded: number;
         };
+        /**
+         * @description * `gpu` - GPU
+         *     * `cpu` - CPU
+         * @enum {string}
+         */
+        ResourceEnum: "gpu" | "cpu";
         ResourcesRead: {
             /** Format: double */
             cpus: number;
@@ -4148,6 +4812,13 @@ export interface components {
             /** Format: int64 */
             used_bytes?: number | null;
         };
+        SummaryRow: {
+            currency: string;
+            amount: string;
+            gpu_hours: string;
+            cpu_hours: string;
+            records: number;
+        };
         Team: {
             readonly slug: string;
             readonly name: string;
@@ -4323,11 +4994,71 @@ export interface components {
          * @enum {string}
          */
         TypeEnum: "string" | "integer" | "number";
+        /**
+         * @description * `money` - Money
+         *     * `gpu_hours` - GPU-hours
+         * @enum {string}
+         */
+        UnitEnum: "money" | "gpu_hours";
         UploadsInRequest: {
             /** Format: int64 */
             step: number;
             files: components["schemas"]["FileInRequest"][];
         };
+        /** @description One ledger line: who used what, from when to when, at what price. */
+        UsageRecord: {
+            readonly id: number;
+            readonly kind: components["schemas"]["UsageRecordKindEnum"];
+            readonly team: string;
+            /** @default  */
+            readonly user: string;
+            readonly job: number;
+            readonly job_name: string;
+            /** Format: uuid */
+            readonly attempt: string;
+            readonly attempt_number: number;
+            readonly endpoint: number | null;
+            readonly endpoint_name: string;
+            readonly revision: number | null;
+            readonly cluster: string;
+            readonly pool: string | null;
+            readonly accelerator_model: string | null;
+            readonly resource: components["schemas"]["ResourceEnum"];
+            /**
+             * Format: decimal
+             * @description GPUs (or CPUs) held
+             */
+            readonly count: string;
+            /** Format: date-time */
+            readonly start: string;
+            /** Format: date-time */
+            readonly end: string;
+            /** Format: double */
+            readonly seconds: number;
+            /**
+             * Format: decimal
+             * @description count × seconds: GPU-seconds (or CPU-seconds); negative to correct
+             */
+            readonly quantity: string;
+            readonly pricing_class: string;
+            /**
+             * Format: decimal
+             * @description Per unit-hour; empty: no price applied
+             */
+            readonly rate: string | null;
+            readonly currency: string;
+            /** Format: decimal */
+            readonly amount: string;
+            readonly price_point: number | null;
+            readonly cpu_price: number | null;
+            readonly priced: boolean;
+        };
+        /**
+         * @description * `usage` - Usage
+         *     * `correction` - Correction (a run found to have ended before the time charged)
+         * @enum {string}
+         */
+        UsageRecordKindEnum: "usage" | "correction";
         /**
          * @description * `nvidia` - NVIDIA
          *     * `amd` - AMD
@@ -4741,6 +5472,150 @@ export interface operations {
             };
         };
     };
+    budgets_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedBudgetList"];
+                };
+            };
+        };
+    };
+    budgets_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["BudgetRequest"];
+                "multipart/form-data": components["schemas"]["BudgetRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"];
+                };
+            };
+        };
+    };
+    budgets_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this budget. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"];
+                };
+            };
+        };
+    };
+    budgets_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this budget. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    budgets_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this budget. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedBudgetRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedBudgetRequest"];
+                "multipart/form-data": components["schemas"]["PatchedBudgetRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"];
+                };
+            };
+        };
+    };
+    budgets_burn_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this budget. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetBurn"];
+                };
+            };
+        };
+    };
     checkpoints_list: {
         parameters: {
             query?: {
@@ -5016,6 +5891,183 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Cohort"];
+                };
+            };
+        };
+    };
+    costs_jobs_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobCost"];
+                };
+            };
+        };
+    };
+    costs_summary_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Only this currency */
+                currency?: string;
+                format?: "csv" | "json";
+                /** @description YYYY-MM-DD or ISO 8601; default: the first of this month (UTC) */
+                from?: string;
+                /** @description One or two of team,user,job,endpoint,pool,day,month */
+                group_by?: string;
+                /** @description The N rows of highest amount */
+                limit?: number;
+                /** @description One of the caller's teams (slug) */
+                team?: string;
+                /** @description YYYY-MM-DD (that day included) or ISO 8601; default: now */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostSummary"];
+                    "text/csv": components["schemas"]["CostSummary"];
+                };
+            };
+        };
+    };
+    cpu_prices_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedCpuPriceList"];
+                };
+            };
+        };
+    };
+    cpu_prices_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CpuPriceRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["CpuPriceRequest"];
+                "multipart/form-data": components["schemas"]["CpuPriceRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CpuPrice"];
+                };
+            };
+        };
+    };
+    cpu_prices_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this cpu price. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CpuPrice"];
+                };
+            };
+        };
+    };
+    cpu_prices_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this cpu price. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    cpu_prices_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this cpu price. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedCpuPriceRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedCpuPriceRequest"];
+                "multipart/form-data": components["schemas"]["PatchedCpuPriceRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CpuPrice"];
                 };
             };
         };
@@ -6720,8 +7772,9 @@ export interface operations {
                  *     * `reserved` - Reserved (committed term)
                  *     * `capacity_block` - Capacity block (reserved in advance for a fixed window)
                  *     * `spot` - Spot / preemptible
+                 *     * `on_prem` - On-premises (amortised purchase, power and cooling)
                  */
-                pricing_class?: ("capacity_block" | "on_demand" | "reserved" | "spot")[];
+                pricing_class?: ("capacity_block" | "on_demand" | "on_prem" | "reserved" | "spot")[];
             };
             header?: never;
             path?: never;
@@ -7536,6 +8589,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    usage_list: {
+        parameters: {
+            query?: {
+                /** @description The pagination cursor value. */
+                cursor?: string;
+                endpoint?: number;
+                format?: "csv" | "json";
+                from?: string;
+                job?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                team?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedUsageRecordList"];
+                    "text/csv": components["schemas"]["PaginatedUsageRecordList"];
+                };
             };
         };
     };
