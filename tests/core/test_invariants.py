@@ -108,6 +108,30 @@ def grow_inventory(world: Any) -> None:
     grow_admission(world, i, node, model, gpus[0])
 
 
+def grow_costs(world: Any, i: int) -> None:
+    """A job that ran an hour on two GPUs, accrued into the ledger; a budget; a CPU price."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from apps.costs.accrual import accrue
+    from apps.costs.models import Budget, CpuPrice
+    from apps.jobs.models import Attempt
+    from tests.factories import JobFactory
+
+    now = timezone.now()
+    job = JobFactory(team=world.alpha, cluster=world.cluster, gpus=2, accelerator_model="H100 SXM", state="succeeded")
+    start = now - timedelta(hours=2)
+    Attempt.objects.create(
+        job=job, number=1, state="succeeded", started_at=start, finished_at=start + timedelta(hours=1)
+    )
+    accrue(now=now)
+    n = Budget.objects.count()
+    Budget.objects.create(team=world.alpha, name=f"budget {n}", amount=Decimal(1000 + n))
+    CpuPrice.objects.create(price_per_cpu_hour=Decimal("0.04"), offer=f"cpu {n}", valid_from=now - timedelta(days=n))
+
+
 def grow_admission(world: Any, i: int, node: Any, model: Any, gpu: Any) -> None:
     from apps.admission.models import Allocation
     from apps.jobs.models import Attempt
@@ -161,6 +185,12 @@ def grow_admission(world: Any, i: int, node: Any, model: Any, gpu: Any) -> None:
         "/api/v1/team-policies/",
         "/api/v1/priority-classes/",
         "/api/v1/queue/",
+        "/api/v1/usage/",
+        "/api/v1/budgets/",
+        "/api/v1/cpu-prices/",
+        "/api/v1/costs/summary/?group_by=team,day",
+        "/api/v1/costs/summary/?group_by=job",
+        "/api/v1/jobs/?ordering=-cost",
     ],
 )
 def test_list_query_count_does_not_grow_with_rows(world: Any, path: str) -> None:
@@ -182,6 +212,7 @@ def test_list_query_count_does_not_grow_with_rows(world: Any, path: str) -> None
             ClusterFactory(organisation=world.org)
             services.create_token(actor=world.member, user=world.member, name=f"t{i}", team=team)
             grow_inventory(world)
+            grow_costs(world, i)
 
     def count() -> int:
         with CaptureQueriesContext(connection) as ctx:
