@@ -26,8 +26,10 @@ from apps.core import audit
 from apps.core.errors import Conflict
 from apps.core.logging import get_logger
 from apps.core.tasks import enqueue_once
-from apps.costs.prices import current_prices
-from apps.inventory.models import AcceleratorModel, Cluster
+from apps.costs.accrual import ModelNames
+from apps.costs.models import UsageRecord
+from apps.costs.rates import RateCard
+from apps.inventory.models import Cluster
 from apps.jobs import services as jobs
 from apps.jobs.choices import HOLDING_STATES, TERMINAL_STATES, JobKind
 from apps.jobs.models import Job
@@ -587,8 +589,10 @@ FINE = Decimal("0.000001")
 
 
 def costs(endpoints: list[Endpoint]) -> dict[int, Cost]:
-    """Replica-hours (what the replicas ran, from the health samples) times the GPU price of
-    the endpoint's accelerator model; two queries for any number of endpoints."""
+    """What each endpoint has cost so far: the usage ledger's lines for it (what its deployment
+    jobs held — max_replicas × each replica's GPUs, or CPUs — at its cluster's price), and per
+    replica-hour now, per 1,000 requests and per 1,000 generated tokens (from the health
+    samples). A fixed number of queries for any number of endpoints."""
     ids = [e.pk for e in endpoints]
     totals = {
         row["endpoint_id"]: row
@@ -601,38 +605,44 @@ def costs(endpoints: list[Endpoint]) -> dict[int, Cost]:
         "endpoint_id", "replicas", "seconds"
     ):
         replica_seconds[endpoint_id] = replica_seconds.get(endpoint_id, 0.0) + replicas * seconds
-    models_needed = {e.accelerator_model for e in endpoints if e.accelerator_model and e.gpus > 0}
-    prices = {}
-    if models_needed:
-        by_id = current_prices()
-        names = dict(AcceleratorModel.objects.filter(pk__in=list(by_id)).values_list("pk", "name"))
-        prices = {names.get(model_id, ""): point for model_id, point in by_id.items()}
+    spent: dict[int, tuple[Decimal, str]] = {}
+    for endpoint_id, currency, amount in (
+        UsageRecord.objects.filter(endpoint_id__in=ids)
+        .values("endpoint_id", "currency")
+        .annotate(amount=Sum("amount"))
+        .order_by("-amount")
+        .values_list("endpoint_id", "currency", "amount")
+    ):
+        spent.setdefault(endpoint_id, (amount, currency))  # one currency per cluster: its largest
+    card = RateCard.load() if endpoints else None
+    names = ModelNames()
+    now = timezone.now()
     answer: dict[int, Cost] = {}
     for endpoint in endpoints:
         hours = replica_seconds.get(endpoint.pk, 0.0) / 3600.0
         row: Any = totals.get(endpoint.pk) or {}
-        point = prices.get(endpoint.accelerator_model) if endpoint.gpus > 0 else None
-        if point is None:
-            note = (
-                "CPU-only replicas have no price yet (prices are per GPU-hour)."
-                if endpoint.gpus <= 0
-                else f"No price for {endpoint.accelerator_model or 'an unnamed accelerator'}."
-            )
-            answer[endpoint.pk] = Cost("USD", Decimal("0.00"), hours, None, None, None, False, note)
-            continue
-        per_hour = (point.price_per_gpu_hour * Decimal(str(endpoint.gpus))).quantize(FINE)
-        total = per_hour * Decimal(str(round(hours, 6)))
+        gpus = endpoint.gpus > 0
+        model_id = names.resolve(endpoint.accelerator_model) if gpus else None
+        rate = card.rate(endpoint.cluster_id, model_id, now) if card is not None and (model_id or not gpus) else None
+        so_far, currency = spent.get(endpoint.pk, (Decimal(0), rate.currency if rate else "USD"))
+        so_far = so_far.quantize(CENT)
+        per_hour = (rate.rate * Decimal(str(endpoint.gpus if gpus else endpoint.cpus))).quantize(FINE) if rate else None
         requests = int(row.get("requests") or 0)
         tokens = int(row.get("tokens") or 0)
+        if rate is not None:
+            note = f"{rate.offer} ({rate.pricing_class}); charged for what its deployment job holds"
+        else:
+            what = f"{endpoint.accelerator_model or 'an unnamed accelerator'}" if gpus else "CPU-hours"
+            note = f"No price for {what} on this cluster: add one (price points or CPU prices)."
         answer[endpoint.pk] = Cost(
-            currency=point.currency,
-            so_far=total.quantize(CENT),
+            currency=currency or "USD",
+            so_far=so_far,
             replica_hours=hours,
             price_per_replica_hour=per_hour,
-            per_1k_requests=(total * 1000 / requests).quantize(FINE) if requests else None,
-            per_1k_tokens=(total * 1000 / tokens).quantize(FINE) if tokens else None,
-            priced=True,
-            note=f"{point.offer} ({point.pricing_class}, as of {point.as_of})",
+            per_1k_requests=(so_far * 1000 / requests).quantize(FINE) if requests and so_far else None,
+            per_1k_tokens=(so_far * 1000 / tokens).quantize(FINE) if tokens and so_far else None,
+            priced=rate is not None or so_far > 0,
+            note=note,
         )
     return answer
 

@@ -218,3 +218,24 @@ def test_a_pass_costs_the_same_number_of_queries_for_3_or_30_running_attempts(se
     accrue(now=T0 + timedelta(minutes=6))
     many = run(30, T0 + timedelta(hours=1))
     assert few == many
+
+
+def test_an_endpoints_deployment_is_charged_to_the_endpoint_and_its_leading_revision(setting) -> None:
+    from apps.serving.models import Endpoint, Revision
+    from apps.serving.services import costs
+
+    team, cluster, _ = setting
+    job = JobFactory(team=team, cluster=cluster, kind="deployment", gpus=2, accelerator_model="Ledger GPU")
+    endpoint = Endpoint.objects.create(
+        team=team, name="chat", cluster=cluster, job=job, gpus=1, max_replicas=2, accelerator_model="Ledger GPU"
+    )
+    Revision.objects.create(endpoint=endpoint, number=1, model_uri="/m/a", state="ready", traffic_percent=10)
+    leading = Revision.objects.create(endpoint=endpoint, number=2, model_uri="/m/b", state="ready", traffic_percent=90)
+    attempt(job, T0, T0 + timedelta(hours=1))
+
+    accrue(now=T0 + timedelta(hours=2))
+
+    line = UsageRecord.objects.get(job=job)
+    assert (line.endpoint_id, line.endpoint_name, line.revision_id) == (endpoint.pk, "chat", leading.pk)
+    cost = costs([endpoint])[endpoint.pk]
+    assert cost.so_far == Decimal("4.98") and cost.price_per_replica_hour == Decimal("2.49")  # 2 GPUs held × 1 h
