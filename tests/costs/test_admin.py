@@ -74,3 +74,63 @@ def test_operators_add_a_price_and_a_zero_price_is_refused(console: Client) -> N
     point = PricePoint.objects.get(offer="Admin-entered offer")
     assert point.source_url == "https://example.com/pricing"
     assert AuditEntry.objects.filter(action="costs.price_point_created", target_id=str(point.pk)).exists()
+
+
+def test_an_operator_sets_a_budget_through_the_services_and_a_bad_one_is_refused(console: Client) -> None:
+    from apps.costs.models import Budget
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(slug="nlp")
+    url = reverse("admin:costs_budget_add")
+    assert console.get(url).status_code == 200
+    form = {
+        "team": team.pk,
+        "name": "nlp monthly",
+        "unit": "money",
+        "amount": "5000",
+        "currency": "USD",
+        "period": "monthly",
+        "soft_percent": "80",
+        "hard": "on",
+        "on_hard_limit": "continue",
+        "active": "on",
+        "alerts-TOTAL_FORMS": "0",
+        "alerts-INITIAL_FORMS": "0",
+    }
+    assert console.post(url, {**form, "currency": "XYZ"}).status_code == 200  # the form again, with the error
+    assert not Budget.objects.exists()
+    assert console.post(url, form).status_code == 302
+    budget = Budget.objects.get()
+    assert AuditEntry.objects.filter(action="costs.budget_created", target_id=str(budget.pk)).exists()
+
+
+def test_the_ledger_is_read_only_in_the_console(console: Client) -> None:
+    assert console.get(reverse("admin:costs_usagerecord_changelist")).status_code == 200
+    assert console.get(reverse("admin:costs_usagerecord_add")).status_code == 403
+
+
+def test_an_overlapping_cluster_rate_is_refused_in_the_console(console: Client) -> None:
+    from datetime import UTC, datetime
+
+    from tests.factories import ClusterFactory
+
+    cluster = ClusterFactory(name="dgx")
+    h100 = AcceleratorModel.objects.get(name="H100 SXM")
+    PricePointFactory(accelerator_model=h100, cluster=cluster, valid_from=datetime(2026, 1, 1, tzinfo=UTC))
+    before = PricePoint.objects.count()
+    response = console.post(
+        reverse("admin:costs_pricepoint_add"),
+        {
+            "accelerator_model": h100.pk,
+            "pricing_class": "on_demand",
+            "price_per_gpu_hour": "1.50",
+            "currency": "USD",
+            "offer": "second rate",
+            "cluster": cluster.pk,
+            "region": "",
+            "as_of": "2026-06-01",
+            "source_url": "https://example.com",
+        },
+    )
+    assert response.status_code == 200 and "Overlaps price" in response.content.decode()
+    assert PricePoint.objects.count() == before
