@@ -99,6 +99,7 @@ class Summary:
     end: datetime
     rows: list[dict[str, Any]]
     totals: list[dict[str, Any]]
+    groups: int = 0  # rows before any limit
 
 
 def ledger(team_ids: Iterable[int], start: datetime, end: datetime) -> QuerySet[UsageRecord]:
@@ -162,6 +163,7 @@ def summarise(
             }
             for currency, t in sorted(totals.items())
         ],
+        groups=len(every),
     )
 
 

@@ -281,3 +281,14 @@ def test_a_teams_budget_is_seen_by_its_members_only_and_burns_down_by_day(ledger
         burn["forecast"][-1]["day"]
         == (datetime.fromisoformat(burn["period_end"]) - timedelta(days=1)).date().isoformat()
     )
+
+
+def test_a_page_of_the_summary_holds_at_most_max_rows_and_says_so(ledger: Any, monkeypatch: Any) -> None:
+    from apps.costs.api import views
+
+    monkeypatch.setattr(views, "MAX_ROWS", 1)
+    body = ledger.client(ledger.member).get("/api/v1/costs/summary/", {"group_by": "job", **NOVEMBER}).json()
+    assert body["truncated"] and [r["job_name"] for r in body["rows"]] == ["big"]
+    assert body["totals"][0]["amount"] == "32.37"
+    whole = ledger.client(ledger.member).get("/api/v1/costs/summary/", {"group_by": "job", "format": "csv", **NOVEMBER})
+    assert b"".join(whole.streaming_content).decode().count("\n") == 3  # header and both jobs

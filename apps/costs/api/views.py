@@ -223,6 +223,10 @@ class CostSummarySerializer(serializers.Serializer):  # type: ignore[type-arg]
     end = serializers.DateTimeField(source="to")
     rows = serializers.ListField(child=serializers.DictField(), help_text="The grouped dimensions, then the sums")
     totals = SummaryRowSerializer(many=True)
+    truncated = serializers.BooleanField(help_text="Only the 5,000 largest rows are here (the CSV has all)")
+
+
+MAX_ROWS = 5000
 
 
 class CostSummaryView(APIView):
@@ -239,12 +243,17 @@ class CostSummaryView(APIView):
         except rollups.QueryError as exc:
             raise ValidationError(exc.errors) from exc
         limit = _limit(request)
+        csv_wanted = _wants_csv(request)
         lines = rollups.ledger(team_ids, start, end)
         currency = request.query_params.get("currency")
         if currency:
             lines = lines.filter(currency=currency)
-        summary = rollups.summarise(lines, group_by, start, end, limit=limit)
-        if _wants_csv(request):
+        # An answer for a page holds at most MAX_ROWS rows (the largest; the totals count all):
+        # a month of a large organisation's jobs is a download, not a page.
+        capped = limit if limit is not None or csv_wanted else MAX_ROWS
+        summary = rollups.summarise(lines, group_by, start, end, limit=capped)
+        truncated = not csv_wanted and limit is None and summary.groups > MAX_ROWS
+        if csv_wanted:
             name = f"paddock-costs-{'-'.join(group_by)}-{start:%Y%m%d}-{end:%Y%m%d}.csv"
             return _csv(name, rollups.csv_lines(rollups.summary_header(group_by), summary.rows))
         return Response(
@@ -254,6 +263,7 @@ class CostSummaryView(APIView):
                 "to": end,
                 "rows": summary.rows,
                 "totals": summary.totals,
+                "truncated": truncated,
             }
         )
 

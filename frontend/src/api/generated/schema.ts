@@ -2376,6 +2376,8 @@ export interface components {
                 [key: string]: unknown;
             }[];
             totals: components["schemas"]["SummaryRow"][];
+            /** @description Only the 5,000 largest rows are here (the CSV has all) */
+            truncated: boolean;
         };
         /** @description One price of a CPU-hour (work with no GPU), for a cluster, a region or anywhere. */
         CpuPrice: {
