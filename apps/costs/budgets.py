@@ -112,6 +112,8 @@ class BudgetBook:
                 planned = cost if cost is not None and currency == budget.currency else None
             else:
                 planned = gpu_hours
+            if planned is not None and planned <= 0:
+                continue  # it spends nothing this budget counts (CPU work on a GPU-hour budget)
             left = standing.remaining
             what = f"its {money(budget.amount)} {unit_text(budget)} {describe_period(budget)} budget"
             if planned is None and left <= 0:
@@ -216,8 +218,8 @@ def plan_spend(
     card: RateCard, cluster_id: int, model_id: int | None, units: float, seconds: float | None, at: datetime
 ) -> Plan:
     """units × the rate that applies now × the expected hours (money and GPU-hours)."""
-    if seconds is None:
-        return Plan(None, "", None)
+    if seconds is None:  # its length unknown: so is its spend (but CPU work uses no GPU-hours)
+        return Plan(None, "", None if model_id is not None else Decimal(0))
     hours = Decimal(str(seconds)) / SECONDS_PER_HOUR
     count = Decimal(str(units))
     rate = card.rate(cluster_id, model_id, at)

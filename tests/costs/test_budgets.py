@@ -240,3 +240,12 @@ def test_a_cluster_without_pools_checks_the_same_budget(world: Any, fake_backend
     assert admit_pending() == 0
     reason = Job.objects.get(pk=job_id).state_reason
     assert "team alpha has 10.00 of its 10.00 USD monthly budget left; this job's planned cost is 11.00 USD" in reason
+
+
+def test_cpu_work_is_not_stopped_by_a_used_up_gpu_hour_budget(world: Any, fake_backend: Any) -> None:
+    Budget.objects.create(team=world.alpha, name="alpha gpu-hours", unit="gpu_hours", amount=Decimal(1))
+    spend(world, world.alpha, "10.00")  # 8 GPU-hours: over
+    body = {"name": "cpu", "team": "alpha", "entrypoint": "true", "resources": {"cpus": 1}}
+    job_id = world.client(world.member).post("/api/v1/jobs/", body, format="json").json()["id"]
+    assert admit_pending() == 1
+    assert Job.objects.get(pk=job_id).state == "admitted"
