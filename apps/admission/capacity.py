@@ -142,7 +142,7 @@ def _admit_on(cluster: Cluster, capacity: Capacity | None, dispatcher: Dispatche
                 continue
             plan = None
             if budgets is not None and rates is not None:
-                model_id = names.resolve(job.accelerator_model) if job.gpus > 0 else None
+                model_id = names.price_key(job.gpus, None, job.accelerator_model)
                 plan = plan_spend(
                     rates,
                     cluster.pk,

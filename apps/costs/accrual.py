@@ -33,7 +33,7 @@ from apps.core.locks import try_transaction_lock
 from apps.core.logging import get_logger
 from apps.costs.choices import RecordKind, Resource
 from apps.costs.models import AccrualRun, UsageRecord
-from apps.costs.rates import RateCard, amount_of, quantity_of
+from apps.costs.rates import UNKNOWN_GPU, RateCard, amount_of, quantity_of
 from apps.costs.signals import usage_subjects
 from apps.inventory.models import AcceleratorModel
 from apps.jobs.choices import AttemptState, JobKind
@@ -75,6 +75,14 @@ class ModelNames:
 
     def __init__(self) -> None:
         self._by_name: dict[str, int] | None = None
+
+    def price_key(self, gpus: float, pool_model_id: int | None, name: str) -> int | None:
+        """What prices a job's hardware: None for CPU work (CPU prices), else its GPU model — its
+        pool's, or the one it names — or UNKNOWN_GPU when the catalog does not know it (unpriced,
+        never at a CPU price)."""
+        if not gpus or gpus <= 0:
+            return None
+        return pool_model_id or self.resolve(name) or UNKNOWN_GPU
 
     def resolve(self, name: str) -> int | None:
         if self._by_name is None:
@@ -144,11 +152,8 @@ def _accrue_one(
     else:
         end, closed = now, False
     gpus, cpus = Decimal(str(row["job__gpus"] or 0)), Decimal(str(row["job__cpus"] or 0))
-    if gpus > 0:
-        resource, count = Resource.GPU, gpus
-        model_id = row["job__pool__accelerator_model_id"] or names.resolve(row["job__accelerator_model"])
-    else:
-        resource, count, model_id = Resource.CPU, cpus, None
+    model_id = names.price_key(row["job__gpus"], row["job__pool__accelerator_model_id"], row["job__accelerator_model"])
+    resource, count = (Resource.GPU, gpus) if gpus > 0 else (Resource.CPU, cpus)
     base = {
         "team_id": row["job__team_id"],
         "user_id": row["job__submitted_by_id"],
@@ -156,7 +161,7 @@ def _accrue_one(
         "attempt_id": row["id"],
         "cluster_id": row["job__cluster_id"],
         "pool_id": row["job__pool_id"],
-        "accelerator_model_id": model_id,
+        "accelerator_model_id": model_id if model_id and model_id != UNKNOWN_GPU else None,
         "resource": resource,
         "count": count,
         "endpoint_id": subject[0] if subject else None,

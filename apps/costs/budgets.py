@@ -223,7 +223,7 @@ def plan_spend(
     hours = Decimal(str(seconds)) / SECONDS_PER_HOUR
     count = Decimal(str(units))
     rate = card.rate(cluster_id, model_id, at)
-    gpu_hours = count * hours if model_id is not None else Decimal(0)
+    gpu_hours = count * hours if model_id is not None else Decimal(0)  # (an unknown GPU model counts too)
     if rate is None:
         return Plan(None, "", gpu_hours)
     return Plan((count * rate.rate * hours).quantize(CENT), rate.currency, gpu_hours)
@@ -250,9 +250,7 @@ def running_rates(team_ids: set[int], at: datetime, card: RateCard | None = None
         "job__accelerator_model",
     ):
         gpus = Decimal(str(row["job__gpus"] or 0))
-        model_id = (
-            row["job__pool__accelerator_model_id"] or names.resolve(row["job__accelerator_model"]) if gpus > 0 else None
-        )
+        model_id = names.price_key(gpus, row["job__pool__accelerator_model_id"], row["job__accelerator_model"])
         count = gpus if gpus > 0 else Decimal(str(row["job__cpus"] or 0))
         team = out[row["job__team_id"]]
         team["gpus"] += gpus

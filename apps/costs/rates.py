@@ -32,6 +32,7 @@ from apps.inventory.models import Cluster
 HOURS_PER_YEAR = Decimal(8760)  # 365 days; a lifetime in years is written off over this many hours each
 MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
 AMOUNT_PLACES = Decimal("1e-10")
+UNKNOWN_GPU = -1  # a GPU model the catalog does not know: no price applies (not a CPU price)
 _CLASS_RANK = {pricing_class: rank for rank, pricing_class in enumerate(PRICING_CLASS_PREFERENCE)}
 
 

@@ -235,9 +235,8 @@ def job_cost(job: Job, *, now: datetime | None = None) -> JobCost:
             running = True
             card = card or RateCard.load()
             gpus = Decimal(str(job.gpus))
-            model_id = (job.pool.accelerator_model_id if job.pool_id else None) if gpus > 0 else None
-            if gpus > 0 and model_id is None:
-                model_id = names.resolve(job.accelerator_model)
+            pool_model = job.pool.accelerator_model_id if job.pool_id else None
+            model_id = names.price_key(job.gpus, pool_model, job.accelerator_model)
             count = gpus if gpus > 0 else Decimal(str(job.cpus))
             rate = card.rate(job.cluster_id, model_id, now)
             if rate is not None:

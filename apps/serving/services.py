@@ -622,8 +622,8 @@ def costs(endpoints: list[Endpoint]) -> dict[int, Cost]:
         hours = replica_seconds.get(endpoint.pk, 0.0) / 3600.0
         row: Any = totals.get(endpoint.pk) or {}
         gpus = endpoint.gpus > 0
-        model_id = names.resolve(endpoint.accelerator_model) if gpus else None
-        rate = card.rate(endpoint.cluster_id, model_id, now) if card is not None and (model_id or not gpus) else None
+        model_id = names.price_key(endpoint.gpus, None, endpoint.accelerator_model)
+        rate = card.rate(endpoint.cluster_id, model_id, now) if card is not None else None
         so_far, currency = spent.get(endpoint.pk, (Decimal(0), rate.currency if rate else "USD"))
         so_far = so_far.quantize(CENT)
         per_hour = (rate.rate * Decimal(str(endpoint.gpus if gpus else endpoint.cpus))).quantize(FINE) if rate else None

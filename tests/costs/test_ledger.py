@@ -239,3 +239,13 @@ def test_an_endpoints_deployment_is_charged_to_the_endpoint_and_its_leading_revi
     assert (line.endpoint_id, line.endpoint_name, line.revision_id) == (endpoint.pk, "chat", leading.pk)
     cost = costs([endpoint])[endpoint.pk]
     assert cost.so_far == Decimal("4.98") and cost.price_per_replica_hour == Decimal("2.49")  # 2 GPUs held × 1 h
+
+
+def test_a_gpu_the_catalog_does_not_know_is_unpriced_never_charged_at_the_cpu_price(setting) -> None:
+    team, cluster, _ = setting
+    CpuPrice.objects.create(price_per_cpu_hour=Decimal("0.04"), offer="cpu", valid_from=T0 - timedelta(days=1))
+    job = gpu_job(team, cluster, gpus=2, model="Mystery GPU")
+    attempt(job, T0, T0 + timedelta(minutes=30))
+    accrue(now=T0 + timedelta(hours=1))
+    line = UsageRecord.objects.get(job=job)
+    assert (line.resource, line.accelerator_model_id, line.rate, line.amount) == ("gpu", None, None, 0)
