@@ -324,6 +324,31 @@ def burn(standing: Standing, rates: dict[int, dict[str, Any]], at: datetime) -> 
     }
 
 
+def describe(budgets: list[Budget], at: datetime) -> dict[int, dict[str, Any]]:
+    """Budget id → where it stands at ``at`` (period, spent, remaining, forecast, status, this
+    period's alerts), for the budgets in force: a fixed number of queries for any number."""
+    found = standings(at, budgets)
+    teams: set[int] = set().union(*(s.team_ids for s in found)) if found else set()
+    rates = running_rates(teams, at, RateCard.load()) if teams else {}
+    alerts: dict[tuple[int, datetime], list[BudgetAlert]] = defaultdict(list)
+    for alert in BudgetAlert.objects.filter(budget__in=[s.budget for s in found]).order_by("created_at"):
+        alerts[(alert.budget_id, alert.period_start)].append(alert)
+    return {
+        s.budget.pk: {
+            "period_start": s.period_start,
+            "period_end": s.period_end,
+            "spent": str(s.spent.quantize(CENT)),
+            "remaining": str(s.remaining.quantize(CENT)),
+            "forecast": str(forecast(s, rates, at)),
+            "status": status_of(s),
+            "alerts": alerts.get((s.budget.pk, s.period_start), []),
+            "standing": s,
+            "rates": rates,
+        }
+        for s in found
+    }
+
+
 # --- alerts -------------------------------------------------------------------------------------
 
 

@@ -34,8 +34,7 @@ from apps.costs.api.serializers import (
     PricePointSerializer,
     UsageRecordSerializer,
 )
-from apps.costs.models import Budget, BudgetAlert, CpuPrice, PricePoint, UsageRecord
-from apps.costs.rates import RateCard
+from apps.costs.models import Budget, CpuPrice, PricePoint, UsageRecord
 from apps.inventory.api.views import OrganisationScopedViewSet
 from apps.jobs.models import Job
 from apps.tenancy.models import Team
@@ -461,29 +460,7 @@ class BudgetViewSet(
         return budget.team.organisation_id if budget.team_id else budget.organisation_id
 
     def _context_for(self, budgets: list[Budget]) -> dict[str, Any]:
-        now = timezone.now()
-        found = budget_rules.standings(now, budgets)
-        teams = set().union(*(s.team_ids for s in found)) if found else set()
-        rates = budget_rules.running_rates(teams, now, RateCard.load()) if teams else {}
-        alerts: dict[tuple[int, datetime], list[BudgetAlert]] = {}
-        for alert in BudgetAlert.objects.filter(budget__in=[s.budget for s in found]).order_by("created_at"):
-            alerts.setdefault((alert.budget_id, alert.period_start), []).append(alert)
-        return {
-            "standings": {
-                s.budget.pk: {
-                    "period_start": s.period_start,
-                    "period_end": s.period_end,
-                    "spent": str(s.spent.quantize(budget_rules.CENT)),
-                    "remaining": str(s.remaining.quantize(budget_rules.CENT)),
-                    "forecast": str(budget_rules.forecast(s, rates, now)),
-                    "status": budget_rules.status_of(s),
-                    "alerts": alerts.get((s.budget.pk, s.period_start), []),
-                    "standing": s,
-                    "rates": rates,
-                }
-                for s in found
-            }
-        }
+        return {"standings": budget_rules.describe(budgets, timezone.now())}
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
