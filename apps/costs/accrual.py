@@ -76,7 +76,7 @@ class ModelNames:
     def __init__(self) -> None:
         self._by_name: dict[str, int] | None = None
 
-    def price_key(self, gpus: float, pool_model_id: int | None, name: str) -> int | None:
+    def price_key(self, gpus: float | Decimal, pool_model_id: int | None, name: str) -> int | None:
         """What prices a job's hardware: None for CPU work (CPU prices), else its GPU model — its
         pool's, or the one it names — or UNKNOWN_GPU when the catalog does not know it (unpriced,
         never at a CPU price)."""
@@ -114,7 +114,8 @@ def accrue(now: datetime | None = None) -> AccrualResult:
         subjects: dict[int, tuple[int, str, int | None]] = {}
         if deployments:
             for _, answer in usage_subjects.send(sender=None, job_ids=deployments):
-                subjects.update(answer or {})
+                if isinstance(answer, dict):
+                    subjects.update(answer)
         records: list[dict[str, Any]] = []
         progress: list[UsageProgress] = []
         for row in rows:

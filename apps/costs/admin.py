@@ -27,7 +27,7 @@ class PriceForm(forms.ModelForm):  # type: ignore[type-arg]
     valid_from = forms.DateTimeField(required=False, help_text="Empty: from as_of at 00:00 UTC")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         instance = self.instance
         for name, value in data.items():
             setattr(instance, name, value)
@@ -114,6 +114,7 @@ class PricePointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class CpuPriceForm(PriceForm):
     price_per_gpu_hour = None  # type: ignore[assignment]
     valid_from = forms.DateTimeField(required=True)
+    source_url = forms.URLField(max_length=500, required=False, assume_scheme="https")
 
     class Meta:
         model = CpuPrice
@@ -133,6 +134,7 @@ class CpuPriceForm(PriceForm):
 
 @admin.register(CpuPrice)
 class CpuPriceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     form = CpuPriceForm
     list_display = ["price_per_cpu_hour", "currency", "pricing_class", "cluster", "region", "valid_from", "valid_until"]
     list_filter = ["pricing_class", "currency"]
@@ -178,12 +180,16 @@ class UsageRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 class BudgetForm(forms.ModelForm):  # type: ignore[type-arg]
+    webhook_url = forms.URLField(
+        max_length=500, required=False, assume_scheme="https", help_text="POSTed once per crossing"
+    )
+
     class Meta:
         model = Budget
         fields = ["team", "organisation", *services.BUDGET_FIELDS]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         instance = self.instance
         for name, value in data.items():
             setattr(instance, name, value)
@@ -200,7 +206,7 @@ class BudgetAlertInline(admin.TabularInline):  # type: ignore[type-arg]
     extra = 0
     can_delete = False
     fields = ["created_at", "level", "period_start", "spent", "limit", "webhook", "message"]
-    readonly_fields = fields
+    readonly_fields = ["created_at", "level", "period_start", "spent", "limit", "webhook", "message"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -210,6 +216,7 @@ class BudgetAlertInline(admin.TabularInline):  # type: ignore[type-arg]
 class BudgetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Budgets through the services (audited; the scheduler looks again at once)."""
 
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     form = BudgetForm
     inlines = [BudgetAlertInline]
     list_display = ["name", "team", "organisation", "unit", "amount", "currency", "period", "hard", "active"]

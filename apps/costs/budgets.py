@@ -44,6 +44,14 @@ def money(value: Decimal) -> str:
     return f"{value.quantize(CENT):,}"
 
 
+def scope_of(budget: Budget) -> str:
+    """Whose budget it is, in words: "team nlp" or "organisation acme"."""
+    if budget.team is not None:
+        return f"team {budget.team.slug}"
+    assert budget.organisation is not None  # a budget is one team's or one organisation's
+    return f"organisation {budget.organisation.slug}"
+
+
 def month_start(day: date) -> datetime:
     return datetime(day.year, day.month, 1, tzinfo=UTC)
 
@@ -91,9 +99,7 @@ class Standing:
 
     @property
     def scope(self) -> str:
-        if self.budget.team_id is not None:
-            return f"team {self.budget.team.slug}"
-        return f"organisation {self.budget.organisation.slug}"
+        return scope_of(self.budget)
 
 
 @dataclass
@@ -162,7 +168,7 @@ def standings(at: datetime, budgets: list[Budget] | None = None, *, hard_only: b
         if period is None:
             continue
         teams = frozenset(
-            {budget.team_id} if budget.team_id is not None else org_teams.get(budget.organisation_id, set())
+            {budget.team_id} if budget.team_id is not None else org_teams.get(budget.organisation_id or 0, set())
         )
         by_period[period].append((budget, teams))
     out: list[Standing] = []
@@ -432,8 +438,8 @@ def deliver(alert_id: int) -> str:
         {
             "event": f"budget.{alert.level}",
             "budget": {"id": budget.pk, "name": budget.name, "unit": budget.unit, "amount": str(budget.amount)},
-            "team": budget.team.slug if budget.team_id else None,
-            "organisation": budget.organisation.slug if budget.organisation_id else None,
+            "team": budget.team.slug if budget.team is not None else None,
+            "organisation": budget.organisation.slug if budget.organisation is not None else None,
             "currency": budget.currency if budget.unit == BudgetUnit.MONEY else None,
             "spent": str(alert.spent),
             "limit": str(alert.limit),

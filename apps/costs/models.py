@@ -24,7 +24,6 @@ from apps.costs.choices import (
 )
 
 CURRENCY_CODE = RegexValidator(r"^[A-Z]{3}$", "Three capital letters (ISO 4217), e.g. USD.")
-MONEY = {"max_digits": 24, "decimal_places": 10}  # the ledger's amounts: exact sums of exact pieces
 
 
 class PriceScope(models.Model):
@@ -190,7 +189,7 @@ class UsageRecord(models.Model):
         max_digits=14, decimal_places=6, null=True, blank=True, help_text="Per unit-hour; empty: no price applied"
     )
     currency = models.CharField(max_length=3, blank=True, default="")
-    amount = models.DecimalField(**MONEY, default=Decimal(0))
+    amount = models.DecimalField(max_digits=24, decimal_places=10, default=Decimal(0))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -131,7 +131,9 @@ def check_budget(budget: Budget) -> None:
         errors["team"] = ["A budget is for one team or one organisation."]
     clash = Budget.objects.filter(name=budget.name).exclude(pk=budget.pk)
     clash = (
-        clash.filter(team_id=budget.team_id) if budget.team_id else clash.filter(organisation_id=budget.organisation_id)
+        clash.filter(team_id=budget.team_id)
+        if budget.team_id
+        else clash.filter(organisation_id=budget.organisation_id or 0)
     )
     if budget.name and clash.exists():
         errors["name"] = ["This team or organisation already has a budget of this name."]
@@ -235,7 +237,7 @@ def job_cost(job: Job, *, now: datetime | None = None) -> JobCost:
             running = True
             card = card or RateCard.load()
             gpus = Decimal(str(job.gpus))
-            pool_model = job.pool.accelerator_model_id if job.pool_id else None
+            pool_model = job.pool.accelerator_model_id if job.pool is not None else None
             model_id = names.price_key(job.gpus, pool_model, job.accelerator_model)
             count = gpus if gpus > 0 else Decimal(str(job.cpus))
             rate = card.rate(job.cluster_id, model_id, now)

@@ -606,7 +606,7 @@ def costs(endpoints: list[Endpoint]) -> dict[int, Cost]:
     ):
         replica_seconds[endpoint_id] = replica_seconds.get(endpoint_id, 0.0) + replicas * seconds
     spent: dict[int, tuple[Decimal, str]] = {}
-    for endpoint_id, currency, amount in (
+    for endpoint_id, currency, amount in (  # type: ignore[assignment]  # (endpoint_id is int here)
         UsageRecord.objects.filter(endpoint_id__in=ids)
         .values("endpoint_id", "currency")
         .annotate(amount=Sum("amount"))

@@ -15,7 +15,8 @@ from apps.tenancy.models import Organisation, Team
 
 def _checked(serializer: serializers.ModelSerializer, attrs: dict[str, Any], check: Any) -> dict[str, Any]:  # type: ignore[type-arg]
     """Run the service's check on the instance as it would be saved; its field errors are 400s."""
-    instance = copy.copy(serializer.instance) if serializer.instance is not None else serializer.Meta.model()
+    model: Any = serializer.Meta.model
+    instance = copy.copy(serializer.instance) if serializer.instance is not None else model()
     for name, value in attrs.items():
         setattr(instance, name, value)
     try:

@@ -192,7 +192,7 @@ def _team_filter(request: Request) -> list[int]:
 
 def _window(request: Request) -> tuple[datetime, datetime]:
     try:
-        return rollups.window(dict(request.query_params.items()))
+        return rollups.window({name: request.query_params.get(name, "") for name in ("from", "to")})
     except rollups.QueryError as exc:
         raise ValidationError(exc.errors) from exc
 
@@ -310,7 +310,7 @@ USAGE_CSV_HEADER = [
 class LedgerCursorPagination(StreamCursorPagination):
     """Newest piece first (then the latest written): stable while the accrual appends."""
 
-    ordering = ("-start", "-id")
+    ordering = ("-start", "-id")  # type: ignore[assignment]  # (DRF takes a tuple too)
 
 
 class UsageViewSet(mixins.ListModelMixin, TeamScopedViewSet):
@@ -457,7 +457,7 @@ class BudgetViewSet(
 
     @staticmethod
     def organisation_of(budget: Budget) -> int | None:
-        return budget.team.organisation_id if budget.team_id else budget.organisation_id
+        return budget.team.organisation_id if budget.team is not None else budget.organisation_id
 
     def _context_for(self, budgets: list[Budget]) -> dict[str, Any]:
         return {"standings": budget_rules.describe(budgets, timezone.now())}
@@ -489,7 +489,7 @@ class BudgetViewSet(
         if organisation_id not in administered_organisation_ids(request):
             # Named something the caller does not administer: nothing it can name.
             field = "team" if budget.team_id else "organisation"
-            raise ValidationError({field: [f"Unknown {field} {request.data.get(field)!r}."]})
+            raise ValidationError({field: [f"Unknown {field} {dict(request.data).get(field)!r}."]})
         budget = services.create_budget(actor=self.actor, budget=budget)
         return Response(self._render(budget), status=201)
 
