@@ -55,7 +55,7 @@ class Beat:
 
 @pytest.mark.django_db(transaction=True)
 def test_killed_workers_and_beat_leave_no_gap_and_no_double_count(
-    celery_worker_process: Any, test_database_name: str, tmp_path: Path
+    catalog: None, celery_worker_process: Any, test_database_name: str, tmp_path: Path
 ) -> None:
     h100 = AcceleratorModel.objects.get(name="H100 SXM")
     team = TeamFactory(slug="ledger")
