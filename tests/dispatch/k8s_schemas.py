@@ -230,6 +230,9 @@ _FIELD_PATH_KEYED = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
 # Kinds whose name is a DNS-1123 label (at most 63), DNS-1035 (a Service), or a path segment (RBAC).
 _LABEL_NAMED = {"Namespace", "Job", "CronJob", "JobSet", "RayJob", "RayCluster", "StatefulSet"}
 _DNS1035_NAMED = {"Service"}
+# Controllers derive longer names from these (CronJob: Jobs with an 11-character suffix;
+# KubeRay: MaxRayJobNameLength, MaxRayClusterNameLength in ray-operator/.../constant.go).
+_MAX_NAME_LENGTH = {"CronJob": 52, "RayJob": 47, "RayCluster": 53}
 _PATH_SEGMENT_NAMED = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 
 # Fields with one meaning wherever they appear, and the values the API server accepts.
@@ -330,7 +333,10 @@ def _name_problems(kind: str, name: Any) -> list[str]:
         ok = len(name) <= 63 and DNS1035_LABEL.match(name) is not None
         return [] if ok else [f"metadata.name {name!r} is not a DNS-1035 label (a-z first, then a-z0-9-, ≤ 63)"]
     if kind in _LABEL_NAMED:
-        return [] if is_dns1123_label(name) else [f"metadata.name {name!r} is not a DNS-1123 label (a-z0-9-, ≤ 63)"]
+        if not is_dns1123_label(name):
+            return [f"metadata.name {name!r} is not a DNS-1123 label (a-z0-9-, ≤ 63)"]
+        limit = _MAX_NAME_LENGTH.get(kind, 63)
+        return [] if len(name) <= limit else [f"metadata.name is {len(name)} characters; a {kind} has at most {limit}"]
     ok = len(name) <= 253 and DNS1123_SUBDOMAIN.match(name) is not None
     return [] if ok else [f"metadata.name {name!r} is not a DNS-1123 subdomain"]
 

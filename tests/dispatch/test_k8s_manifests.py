@@ -638,3 +638,36 @@ def test_a_runtime_env_paddock_must_not_send_is_refused_before_anything_is_built
 def test_bad_cluster_options_are_refused(options):
     with pytest.raises(ManifestError):
         job_objects(make_spec(runtime_env={}, packages={}), options)
+
+
+# --- the validator on the other custom resources Paddock writes ---------------------------
+KUEUE = [
+    {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor", "metadata": {"name": "h100"},
+     "spec": {"nodeLabels": {GPU_PRODUCT_LABEL: "NVIDIA-H100-80GB-HBM3"}}},
+    {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Cohort", "metadata": {"name": "org"}, "spec": {}},
+    {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": "team-vision"},
+     "spec": {"cohortName": "org", "namespaceSelector": {},
+              "resourceGroups": [{"coveredResources": ["cpu", GPU_RESOURCE],
+                                  "flavors": [{"name": "h100", "resources": [
+                                      {"name": "cpu", "nominalQuota": 64},
+                                      {"name": GPU_RESOURCE, "nominalQuota": 8, "borrowingLimit": 0}]}]}]}},
+    {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "LocalQueue",
+     "metadata": {"name": "team-vision", "namespace": "ml"}, "spec": {"clusterQueue": "team-vision"}},
+]  # fmt: skip
+
+
+def test_kueue_objects_validate_against_their_crds_and_mistakes_are_caught():
+    validate_all(KUEUE)
+    queue = json.loads(json.dumps(KUEUE[2]))
+    queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] = "64 cores"
+    queue["spec"]["queueingStrategy"] = "Whenever"
+    queue["spec"]["unknown"] = True
+    found = " | ".join(problems(queue))
+    assert "64 cores" in found and "Whenever" in found and "unknown" in found
+    with pytest.raises(ValueError, match="v1alpha9"):
+        validate({**KUEUE[3], "apiVersion": "kueue.x-k8s.io/v1alpha9"})
+
+
+def test_asking_for_a_version_kubernetes_validate_lacks_is_an_error_not_a_pass():
+    with pytest.raises(ValueError, match="1.99"):
+        validate(KUEUE[3], versions=("1.99",))
