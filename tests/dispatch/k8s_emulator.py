@@ -39,7 +39,7 @@ import kmock
 import pytest
 import requests
 
-from apps.dispatch.k8s_manifests import GPU_PRODUCT_LABEL, GPU_RESOURCE, LABEL_ATTEMPT, object_name
+from apps.dispatch.k8s_manifests import GPU_PRODUCT_LABEL, GPU_RESOURCE, object_name
 
 NAMESPACE = "default"
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
@@ -496,10 +496,6 @@ class Controller:
 def exit_code_in(message: str, default: int = 1) -> int:
     match = re.search(r"exit code (-?\d+)", message)
     return int(match.group(1)) if match else default
-
-
-def attempt_label(remote_id: str) -> dict[str, str]:
-    return {LABEL_ATTEMPT: remote_id}
 
 
 @pytest.fixture
