@@ -122,7 +122,7 @@ _SCALE = {
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # The API server's 400 for the log of a container that has not started ("… is waiting to start").
 _NOT_STARTED = re.compile(rb"waiting to start|ContainerCreating|PodInitializing")
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',()]+")
 
 
 @dataclass(frozen=True)
