@@ -17,7 +17,7 @@ from apps.dispatch.backends.fake import FakeBackend
 from apps.dispatch.guard import DEFAULT_DEADLINE_S, DEFAULT_SUBMIT_DEADLINE_S, GuardedBackend
 from apps.dispatch.port import Backend, BackendError
 
-KINDS = ("ray", "fake")
+KINDS = ("ray", "kubernetes", "fake")
 
 _lock = threading.Lock()
 _backends: dict[tuple[str, str, str | None], Backend] = {}
@@ -29,8 +29,10 @@ _overrides: list[Backend] = []
 def get_backend(kind: str, address: str, auth_token: str | None = None) -> Backend:
     """The backend for a cluster; the same object for the same arguments.
 
-    ``"ray"`` gives a guarded RayBackend (``address`` is the dashboard URL); ``"fake"`` gives
-    the process-wide FakeBackend for that address (the token is ignored; in memory, unguarded).
+    ``"ray"`` gives a guarded RayBackend (``address`` is the dashboard URL); ``"kubernetes"`` a
+    guarded KubernetesBackend (``address`` is the API server's URL and ``auth_token`` the
+    stored SafeKubeconfig's JSON, or None to call it anonymously); ``"fake"`` gives the
+    process-wide FakeBackend for that address (the token is ignored; in memory, unguarded).
     """
     with _lock:
         if _overrides:
@@ -70,6 +72,10 @@ def _make(kind: str, address: str, auth_token: str | None) -> Backend:
         from apps.dispatch.backends.ray import RayBackend
 
         return RayBackend(address, auth_token)
+    if kind == "kubernetes":
+        from apps.dispatch.backends.kubernetes import KubernetesBackend
+
+        return KubernetesBackend(address, auth_token)
     if kind == "fake":
         return FakeBackend(address)
     raise BackendError(f"unknown backend kind {kind!r} (known: {', '.join(KINDS)})", retryable=False)

@@ -1,0 +1,857 @@
+"""The Kubernetes adapter: runs Paddock jobs as Kubernetes Jobs.
+
+The only module in Paddock that imports ``kubernetes``. It talks to the API server through the
+official client's ``ApiClient`` (authentication, TLS, connection pool, timeouts), built from a
+:class:`~apps.dispatch.kubeconfig.SafeKubeconfig` and nothing else: no kubeconfig file, no
+``exec`` plugin, no environment. Requests go out by path and come back as plain dicts, so
+one code path creates whatever :func:`~apps.dispatch.k8s_manifests.job_objects` builds and
+nothing is spent turning answers into the client's models.
+
+Every failure leaves as :class:`BackendError`; ``retryable`` is True when the API server could
+not be reached, timed out or failed on its side (408, 429, 5xx), False when it refused what we
+sent (400, 401, 403, 404, 409, 422). Credentials never appear in a message: every message is
+scrubbed of them before it leaves.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from kubernetes.client.api_client import ApiClient
+from kubernetes.client.configuration import Configuration
+from kubernetes.client.exceptions import ApiException
+
+from apps.dispatch.k8s_manifests import (
+    GPU_PRODUCT_LABEL,
+    GPU_RESOURCE,
+    LABEL_ATTEMPT,
+    ClusterOptions,
+    job_objects,
+    object_name,
+)
+from apps.dispatch.kubeconfig import KubeconfigError, SafeKubeconfig
+from apps.dispatch.port import (
+    LOG_CHUNK_BYTES,
+    BackendError,
+    Capacity,
+    JobSpec,
+    LogChunk,
+    NodeInfo,
+    RemoteState,
+    RemoteStatus,
+    Resources,
+    ServeApp,
+    ServeApplyResult,
+    ServeState,
+    SubmitResult,
+)
+from apps.dispatch.runtime_env import checked_for_dispatch
+
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 10.0
+MESSAGE_LIMIT = 4000
+JOB_CONTAINER = "job"  # the job's own container in the pod (k8s_manifests names it)
+# Set by Paddock on a Job it stops, just before deleting it: while the foreground deletion
+# runs the Job still answers, and says who stopped it and when.
+STOPPED_ANNOTATION = "paddock.dev/stopped-at"
+# The Job controller labels a Job's pods with both (``job-name`` alone before 1.27).
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
+CORDONED_LABEL = "node.kubernetes.io/unschedulable"
+TAINT_LABEL_PREFIX = "taint/"  # NodeInfo.labels["taint/<key>"] = "<value>:<effect>"
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+ACCELERATOR_PREFIX = "accelerator_type:"
+# What a job that asked for an accelerator model holds of it, as Ray counts it (see ray.py).
+ACCELERATOR_SHARE = 0.001
+READ_PIECE = 64 * 1024
+
+# The kinds this adapter can run and follow. JobSet and RayJob objects (which job_objects
+# builds where the cluster has them) are refused at submit until status and stop know them.
+_PLURALS = {("batch/v1", "Job"): "jobs", ("v1", "Service"): "services"}
+# A pod that failed for one of these reasons failed because of the cluster, not its code.
+_INFRASTRUCTURE_POD_REASONS = frozenset(
+    {"Evicted", "DeadlineExceeded", "NodeLost", "Shutdown", "Terminated", "UnexpectedAdmissionError", "Preempting"}
+)
+# Why a pod waits, when it says: shown as the PENDING job's message.
+_WAITING_REASONS = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "CrashLoopBackOff",
+    }
+)
+# Allocatable entries that are not compute a job asks for.
+_NOT_CUSTOM = frozenset({"cpu", "memory", GPU_RESOURCE, "pods", "ephemeral-storage"})
+_QUANTITY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+_SCALE = {
+    None: 1.0,
+    "n": 1e-9,
+    "u": 1e-6,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+    "Pi": 2.0**50,
+    "Ei": 2.0**60,
+}
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# The API server's 400 for the log of a container that has not started ("… is waiting to start").
+_NOT_STARTED = re.compile(rb"waiting to start|ContainerCreating|PodInitializing")
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',()]+")
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    data: bytes
+
+
+class KubernetesBackend:
+    """A Kubernetes cluster reached through its API server, jobs in one namespace."""
+
+    def __init__(
+        self,
+        address: str,
+        credentials_json: str | None = None,
+        options: ClusterOptions | None = None,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        read_timeout: float = READ_TIMEOUT_S,
+    ) -> None:
+        """``credentials_json`` is a stored :class:`SafeKubeconfig`; its server must be
+        ``address``. Without one the API server is called anonymously (``kubectl proxy``,
+        the tests' emulator). ``options`` default to the kubeconfig's namespace."""
+        kubeconfig = _kubeconfig(address, credentials_json)
+        self.server = kubeconfig.server.rstrip("/")
+        self.options = options if options is not None else ClusterOptions(namespace=kubeconfig.namespace)
+        if not _DNS_LABEL.match(self.options.namespace):
+            raise BackendError(f"namespace {self.options.namespace!r} is not a DNS-1123 label", retryable=False)
+        self._secrets = tuple(
+            secret for secret in (kubeconfig.token, kubeconfig.client_key_data, kubeconfig.client_cert_data) if secret
+        )
+        self._auth = "token" if kubeconfig.token else "client-certificate" if kubeconfig.client_cert_data else "none"
+        self._timeout = (connect_timeout, read_timeout)
+        self._lock = threading.Lock()
+        self._private_dir: str | None = None
+        configuration = Configuration(host=self.server, retries=False)  # a failed call fails now: the caller retries
+        configuration.verify_ssl = not kubeconfig.insecure_skip_tls_verify
+        if kubeconfig.ca_data:
+            # The client takes CA certificates inline (urllib3's ca_cert_data): no file needed.
+            configuration.ca_cert_data = _pem(kubeconfig.ca_data, "ca_data").decode("ascii", "replace")
+        if kubeconfig.client_cert_data or kubeconfig.client_key_data:
+            if not (kubeconfig.client_cert_data and kubeconfig.client_key_data):
+                raise BackendError("a client certificate needs both its certificate and its key", retryable=False)
+            # urllib3 loads a client certificate only from files: write both to a directory only
+            # this process's user can read, made here and removed with the backend.
+            configuration.cert_file = self._private_file("client.crt", _pem(kubeconfig.client_cert_data, "cert"))
+            configuration.key_file = self._private_file("client.key", _pem(kubeconfig.client_key_data, "key"))
+        if kubeconfig.token:
+            configuration.api_key = {"BearerToken": kubeconfig.token}
+            configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        self._api = ApiClient(configuration)
+
+    def __repr__(self) -> str:  # never shows a credential
+        return f"KubernetesBackend({self.server!r}, namespace={self.options.namespace!r}, auth={self._auth})"
+
+    def close(self) -> None:
+        """Drop pooled connections and the private files (also done when the backend is collected)."""
+        self._api.rest_client.close()
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+
+    @property
+    def private_files(self) -> list[str]:
+        """The files this backend wrote (a client certificate and key), for tests and audits."""
+        if self._private_dir is None:
+            return []
+        return sorted(os.path.join(self._private_dir, name) for name in os.listdir(self._private_dir))
+
+    # -- the port -----------------------------------------------------------------
+
+    def ping(self) -> None:
+        version = self._json(self._call("GET", "/version", action="ping"), "ping")
+        if not isinstance(version, dict) or "gitVersion" not in version:
+            raise BackendError(f"{self.server} answered, but not as a Kubernetes API server", retryable=False)
+
+    def capacity(self) -> Capacity:
+        """Allocatable of the Ready, schedulable nodes, less the requests of the pods bound
+        to them that have not ended (all namespaces: other tenants use the nodes too)."""
+        nodes = {
+            _name(node): node
+            for node in self._list("/api/v1/nodes", action="capacity")
+            if _ready(node) and not (node.get("spec") or {}).get("unschedulable")
+        }
+        pods = self._list(
+            "/api/v1/pods", action="capacity", query=[("fieldSelector", "status.phase!=Succeeded,status.phase!=Failed")]
+        )
+        total = Resources()
+        for node in nodes.values():
+            total = total.plus(_node_resources(node))
+        used = Resources()
+        for pod in pods:
+            host = nodes.get(str((pod.get("spec") or {}).get("nodeName") or ""))
+            if host is not None and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                used = used.plus(_pod_demand(pod, host))
+        return Capacity(total=total, available=total.minus(used), nodes=len(nodes))
+
+    def submit(self, spec: JobSpec) -> SubmitResult:
+        """Create each object :func:`job_objects` builds, in order; an object already there
+        (HTTP 409) is read back and adopted when it belongs to this attempt.
+
+        Code packages are not read here: the job's init container fetches each from Paddock's
+        API, so ``PackageRef.load`` is never called."""
+        if not spec.remote_id.strip() or not spec.entrypoint.strip():
+            raise BackendError("a job needs a remote_id and an entrypoint", retryable=False)
+        checked_for_dispatch(spec)  # refuses local paths and packages the job was not given
+        try:
+            objects = job_objects(spec, self.options)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackendError(
+                f"cannot describe the job for Kubernetes: {self._scrub(str(exc))}", retryable=False
+            ) from exc
+        if not objects:
+            raise BackendError("cannot describe the job for Kubernetes: no objects", retryable=False)
+        for manifest in objects:
+            kind = (str(manifest.get("apiVersion", "")), str(manifest.get("kind", "")))
+            if kind not in _PLURALS:
+                raise BackendError(
+                    f"Paddock cannot run a {kind[1] or 'nameless'} ({kind[0]}) on Kubernetes yet; "
+                    "turn off JobSet/KubeRay for this cluster",
+                    retryable=False,
+                )
+        adopted = False
+        for manifest in objects:
+            adopted = self._create(manifest, spec.remote_id)
+        return SubmitResult(remote_id=spec.remote_id, adopted=adopted)  # whether the workload (last) was there
+
+    def status(self, remote_id: str) -> RemoteStatus:
+        name = object_name(remote_id)
+        job = self._get(self._path("batch/v1", "Job", name), action="status")
+        if job is None:
+            return RemoteStatus(
+                remote_id=remote_id,
+                state=RemoteState.NOT_FOUND,
+                message=f"Kubernetes has no Job {name} in namespace {self.options.namespace}",
+            )
+        if _condition(job, "Failed") is not None or _condition(job, "Complete") is None:
+            pods = self._pods(name, action="status")
+        else:
+            pods = []  # a completed Job says all there is
+        return job_status(remote_id, job, pods)
+
+    def stop(self, remote_id: str) -> bool:
+        """Delete the Job with foreground propagation (its pods go first, then the Job) and the
+        job's other objects (the Service of a multi-node job). True when the Job had not ended.
+
+        The Job is annotated first, so while the deletion runs it reports STOPPED "by Paddock";
+        once it is gone it is NOT_FOUND, as for any Job the cluster no longer has.
+        """
+        name = object_name(remote_id)
+        path = self._path("batch/v1", "Job", name)
+        job = self._get(path, action="stop")
+        active = job is not None and not _ended(job) and not (job.get("metadata") or {}).get("deletionTimestamp")
+        if active:
+            stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            patch = {"metadata": {"annotations": {STOPPED_ANNOTATION: stamp}}}
+            answer = self._call(
+                "PATCH", path, action="stop", body=patch, content_type="application/merge-patch+json", ok=(404,)
+            )
+            active = answer.status != 404 and self._delete(path, action="stop")
+        services = self._list(
+            self._collection("v1", "Service"), action="stop", query=[("labelSelector", f"{LABEL_ATTEMPT}={remote_id}")]
+        )
+        for service in services:
+            if _labels(service).get(LABEL_ATTEMPT) == remote_id:  # filtered here too (a selector is a request)
+                self._delete(self._path("v1", "Service", _name(service)), action="stop")
+        return active
+
+    def logs(self, remote_id: str, *, offset: int = 0, limit: int = LOG_CHUNK_BYTES) -> LogChunk:
+        """The log of container ``job`` of the job's pod (rank 0 of a multi-node job).
+
+        The pod log API cannot start at a byte offset: it sends from the first byte, and
+        ``limitBytes`` stops it after ``offset + limit + 1`` bytes (one more says whether there
+        is more). The bytes before ``offset`` are dropped as they arrive, so memory stays
+        within ``limit``; ``transferred`` counts all that came."""
+        if offset < 0 or limit < 1:
+            raise BackendError(f"bad log range: offset {offset}, limit {limit}", retryable=False)
+        pod = _log_pod(self._pods(object_name(remote_id), action="logs"))
+        if pod is None:
+            return LogChunk(offset=offset)
+        path = f"/api/v1/namespaces/{quote(self.options.namespace, safe='')}/pods/{quote(_name(pod), safe='')}/log"
+        query = [("container", JOB_CONTAINER), ("limitBytes", str(offset + limit + 1))]
+        response = self._send("GET", path, action="logs", query=query, accept="text/plain, */*")
+        try:
+            if response.status != 200:
+                text = response.response.data
+                if response.status == 404 or (response.status == 400 and _NOT_STARTED.search(text)):
+                    return LogChunk(offset=offset)  # the pod is gone, or its container has not started
+                raise self._status_error(response.status, text, "logs")
+            data, more, received = self._read_window(response.response, offset, limit)
+        finally:
+            response.response.release_conn()
+        return LogChunk(offset=offset, data=data, more=more, transferred=received)
+
+    def list_remote_ids(self) -> list[str]:
+        jobs = self._list(
+            self._collection("batch/v1", "Job"), action="list jobs", query=[("labelSelector", LABEL_ATTEMPT)]
+        )
+        # Filtered here as well as by the selector: a server that ignores selectors (the tests'
+        # emulator) must not make another tool's Jobs look like Paddock's.
+        return sorted({_labels(job)[LABEL_ATTEMPT] for job in jobs if _labels(job).get(LABEL_ATTEMPT)})
+
+    def nodes(self) -> list[NodeInfo]:
+        """Every Node object; GPU Feature Discovery labels pass through in ``labels``, with
+        ``node.kubernetes.io/unschedulable=true`` on a cordoned node and each taint as
+        ``taint/<key>`` = ``<value>:<effect>``."""
+        return [node_info(node) for node in self._list("/api/v1/nodes", action="nodes")]
+
+    def serve_state(self) -> ServeState:
+        raise BackendError("model serving is not supported on Kubernetes yet", retryable=False)
+
+    def serve_apply(
+        self, apps: Sequence[ServeApp], *, owned_prefix: str, http_host: str, http_port: int
+    ) -> ServeApplyResult:
+        raise BackendError("model serving is not supported on Kubernetes yet", retryable=False)
+
+    # -- requests -----------------------------------------------------------------
+
+    def _create(self, manifest: Mapping[str, Any], remote_id: str) -> bool:
+        """Create one object; True when it was already there (adopted)."""
+        api_version, kind = str(manifest["apiVersion"]), str(manifest["kind"])
+        metadata = manifest.get("metadata") or {}
+        namespace = str(metadata.get("namespace") or self.options.namespace)
+        name = str(metadata.get("name") or "")
+        answer = self._call(
+            "POST", self._collection(api_version, kind, namespace), action=f"create {kind}", body=manifest, ok=(409,)
+        )
+        if answer.status != 409:
+            return False
+        existing = self._get(self._path(api_version, kind, name, namespace), action=f"read {kind}")
+        if existing is None:
+            # It went between our create and our read (deleted): create it once more.
+            self._call("POST", self._collection(api_version, kind, namespace), action=f"create {kind}", body=manifest)
+            return False
+        owner = _labels(existing).get(LABEL_ATTEMPT)
+        if owner != remote_id:
+            raise BackendError(
+                f"Kubernetes at {self.server}: a {kind} named {name} already exists in namespace {namespace} "
+                f"and is not this job's (its {LABEL_ATTEMPT} label is {owner!r})",
+                retryable=False,
+            )
+        return True
+
+    def _delete(self, path: str, *, action: str) -> bool:
+        """Delete with foreground propagation; False when it was already gone."""
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Foreground"}
+        return self._call("DELETE", path, action=action, body=body, ok=(404,)).status != 404
+
+    def _get(self, path: str, *, action: str) -> dict[str, Any] | None:
+        answer = self._call("GET", path, action=action, ok=(404,))
+        if answer.status == 404:
+            return None
+        value = self._json(answer, action)
+        if not isinstance(value, dict):
+            raise BackendError(f"Kubernetes at {self.server}: {action}: not an object", retryable=False)
+        return value
+
+    def _list(self, path: str, *, action: str, query: Sequence[tuple[str, str]] = ()) -> list[dict[str, Any]]:
+        value = self._json(self._call("GET", path, action=action, query=query), action)
+        items = value.get("items") if isinstance(value, dict) else None
+        if not isinstance(items, list):
+            raise BackendError(f"Kubernetes at {self.server}: {action}: the answer is not a list", retryable=False)
+        return [item for item in items if isinstance(item, dict)]
+
+    def _pods(self, job_name: str, *, action: str) -> list[dict[str, Any]]:
+        pods = self._list(
+            self._collection("v1", "Pod"), action=action, query=[("labelSelector", f"{JOB_NAME_LABELS[1]}={job_name}")]
+        )
+        return [pod for pod in pods if any(_labels(pod).get(label) == job_name for label in JOB_NAME_LABELS)]
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        query: Sequence[tuple[str, str]] = (),
+        body: Any = None,
+        content_type: str = "application/json",
+        ok: Iterable[int] = (),
+    ) -> _Answer:
+        """One request whose answer is read whole; a status outside 2xx and ``ok`` raises."""
+        response = self._send(method, path, action=action, query=query, body=body, content_type=content_type)
+        try:
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackendError(f"{self._where(action)}: unreachable ({type(exc).__name__})", retryable=True) from exc
+        if not 200 <= response.status < 300 and response.status not in tuple(ok):
+            raise self._status_error(response.status, data, action)
+        return _Answer(status=response.status, data=data)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        query: Sequence[tuple[str, str]] = (),
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> Any:
+        """The client's response (``RESTResponse``), body not yet read."""
+        headers = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        try:
+            method, url, headers, payload, _ = self._api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=list(query),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            return self._api.call_api(method, url, header_params=headers, body=payload, _request_timeout=self._timeout)
+        except ApiException as exc:  # the client reports a TLS failure as status 0
+            reason = str(exc.reason or "")
+            verify = "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason
+            message = "TLS verification failed (is the kubeconfig's CA the cluster's?)" if verify else "TLS error"
+            raise BackendError(f"{self._where(action)}: {message}", retryable=not verify) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # refused, unroutable, timed out, reset
+            raise BackendError(f"{self._where(action)}: unreachable ({type(exc).__name__})", retryable=True) from exc
+
+    def _read_window(self, raw: Any, offset: int, limit: int) -> tuple[bytes, bool, int]:
+        """Keep bytes ``offset``..``offset + limit`` of a streamed answer; (kept, more, received)."""
+        kept = bytearray()
+        received = 0
+        more = False
+        try:
+            while True:
+                piece = raw.read(READ_PIECE)
+                if not piece:
+                    break
+                start = received
+                received += len(piece)
+                if received <= offset:
+                    continue
+                window = piece[max(offset - start, 0) :]
+                room = limit - len(kept)
+                if len(window) > room:
+                    kept += window[:room]
+                    more = True
+                    break
+                kept += window
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackendError(f"{self._where('logs')}: unreachable ({type(exc).__name__})", retryable=True) from exc
+        return bytes(kept), more, received
+
+    def _json(self, answer: _Answer, action: str) -> Any:
+        try:
+            return json.loads(answer.data)
+        except ValueError:
+            raise BackendError(f"{self._where(action)}: the answer is not JSON", retryable=False) from None
+
+    def _status_error(self, status: int, data: bytes, action: str) -> BackendError:
+        where = self._where(action)
+        if status == 401:
+            return BackendError(f"{where}: the API server refused our credentials (HTTP 401)", retryable=False)
+        text = _status_message(data)
+        retryable = status in (408, 429) or status >= 500
+        return BackendError(f"{where}: HTTP {status}: {self._scrub(text)}", retryable=retryable)
+
+    def _where(self, action: str) -> str:
+        return f"Kubernetes at {self.server}: {action}"
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with every credential this backend holds, and any bearer token, blanked."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return _BEARER.sub(r"\1[redacted]", text)
+
+    def _collection(self, api_version: str, kind: str, namespace: str | None = None) -> str:
+        plural = _PLURALS.get((api_version, kind)) or ("pods" if (api_version, kind) == ("v1", "Pod") else "")
+        if not plural:
+            raise BackendError(f"Paddock does not know the {kind} ({api_version}) resource", retryable=False)
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        return f"{base}/namespaces/{quote(namespace or self.options.namespace, safe='')}/{plural}"
+
+    def _path(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> str:
+        return f"{self._collection(api_version, kind, namespace)}/{quote(name, safe='')}"
+
+    def _private_file(self, name: str, data: bytes) -> str:
+        with self._lock:
+            if self._private_dir is None:
+                self._private_dir = tempfile.mkdtemp(prefix="paddock-kube-")  # mode 0700
+                weakref.finalize(self, shutil.rmtree, self._private_dir, ignore_errors=True)
+            path = os.path.join(self._private_dir, name)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+            return path
+
+
+# --- status ---------------------------------------------------------------------------------
+def job_status(remote_id: str, job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> RemoteStatus:
+    """A Job and its pods as a :class:`RemoteStatus` (the table is in the tests' docstring)."""
+    metadata = job.get("metadata") or {}
+    status = job.get("status") or {}
+    started = _time(status.get("startTime"))
+    complete = _condition(job, "Complete")
+    if complete is not None:
+        finished = _time(status.get("completionTime")) or _time(complete.get("lastTransitionTime")) or _now()
+        return RemoteStatus(
+            remote_id=remote_id,
+            state=RemoteState.SUCCEEDED,
+            message="the Job completed",
+            started_at=started or finished,
+            finished_at=finished,
+        )
+    failed = _condition(job, "Failed")
+    if failed is not None:
+        return _failed(remote_id, failed, pods, started)
+    if metadata.get("deletionTimestamp"):
+        annotations = metadata.get("annotations") or {}
+        by_paddock = STOPPED_ANNOTATION in annotations
+        finished = _time(annotations.get(STOPPED_ANNOTATION)) or _time(metadata.get("deletionTimestamp")) or _now()
+        return RemoteStatus(
+            remote_id=remote_id,
+            state=RemoteState.STOPPED,
+            message="stopped by Paddock" if by_paddock else "the Job was deleted outside Paddock",
+            started_at=started,
+            finished_at=finished,
+        )
+    if _condition(job, "Suspended") is not None or (job.get("spec") or {}).get("suspend"):
+        queue = _labels(job).get("kueue.x-k8s.io/queue-name")
+        waiting = f"suspended: waiting in Kueue queue {queue}" if queue else "the Job is suspended"
+        return RemoteStatus(remote_id=remote_id, state=RemoteState.PENDING, message=waiting)
+    running = [pod for pod in pods if (pod.get("status") or {}).get("phase") == "Running"]
+    if running:
+        pod = _newest(running)
+        node = (pod.get("spec") or {}).get("nodeName") or "a node"
+        return RemoteStatus(
+            remote_id=remote_id,
+            state=RemoteState.RUNNING,
+            message=f"running on {node}",
+            started_at=started or _container_started(pod) or _now(),
+        )
+    ended = [pod for pod in pods if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")]
+    if ended and started is not None:
+        # The pod has ended and the Job controller has not said how the Job did yet.
+        return RemoteStatus(
+            remote_id=remote_id, state=RemoteState.RUNNING, message="its pod has ended", started_at=started
+        )
+    return RemoteStatus(remote_id=remote_id, state=RemoteState.PENDING, message=_pending_reason(pods))
+
+
+def _pending_reason(pods: Sequence[Mapping[str, Any]]) -> str:
+    if not pods:
+        return "waiting for the Job controller to create the job's pod"
+    pod = _newest(pods)
+    pod_status = pod.get("status") or {}
+    for condition in pod_status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            reason = condition.get("reason") or "not scheduled"
+            return _short(f"{reason}: {condition.get('message') or 'no node can take the pod yet'}")
+    for container in [*(pod_status.get("initContainerStatuses") or []), *(pod_status.get("containerStatuses") or [])]:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in _WAITING_REASONS:
+            return _short(f"{waiting['reason']}: {waiting.get('message') or container.get('image') or ''}".rstrip(": "))
+    return f"pod {_name(pod)} is {pod_status.get('phase') or 'Pending'}"
+
+
+def _failed(
+    remote_id: str, condition: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], started: datetime | None
+) -> RemoteStatus:
+    failed_pods = [pod for pod in pods if (pod.get("status") or {}).get("phase") == "Failed"]
+    pod = _newest(failed_pods or list(pods)) if pods else None
+    job_reason = str(condition.get("reason") or "")
+    parts: list[str] = []
+    infrastructure = False
+    error_type = job_reason
+    exit_code: int | None = None
+    finished = _time(condition.get("lastTransitionTime"))
+    if pod is not None:
+        pod_status = pod.get("status") or {}
+        pod_reason = str(pod_status.get("reason") or "")
+        disruption = next(
+            (
+                c
+                for c in pod_status.get("conditions") or []
+                if c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+            ),
+            None,
+        )
+        if pod_reason in _INFRASTRUCTURE_POD_REASONS or disruption is not None:
+            infrastructure = True
+            error_type = pod_reason or str((disruption or {}).get("reason") or "DisruptionTarget")
+            why = pod_status.get("message") or (disruption or {}).get("message") or ""
+            parts.append(f"pod {_name(pod)} {error_type}" + (f": {why}" if why else ""))
+        for init in pod_status.get("initContainerStatuses") or []:
+            ended = _terminated(init)
+            if ended and ended.get("exitCode") not in (0, None):
+                parts.append(
+                    f"init container {init.get('name')} failed with exit code {ended['exitCode']}"
+                    + (f": {ended['message']}" if ended.get("message") else "")
+                )
+        container = next((c for c in pod_status.get("containerStatuses") or [] if c.get("name") == JOB_CONTAINER), None)
+        ended = _terminated(container) if container else None
+        if ended is not None:
+            code = ended.get("exitCode")
+            exit_code = int(code) if isinstance(code, int) else None
+            reason = str(ended.get("reason") or "")
+            if not infrastructure and reason:
+                error_type = reason
+            text = f"exit code {exit_code}" + (f" ({reason})" if reason else "")
+            parts.append(text + (f": {ended['message']}" if ended.get("message") else ""))
+            finished = _time(ended.get("finishedAt")) or finished
+    if not parts or not any("exit code" in part for part in parts):
+        parts.append(f"{job_reason or 'Failed'}: {condition.get('message') or 'the Job failed'}")
+    return RemoteStatus(
+        remote_id=remote_id,
+        state=RemoteState.FAILED,
+        message=_short("; ".join(parts), MESSAGE_LIMIT),
+        started_at=started,
+        finished_at=finished or _now(),
+        infrastructure=infrastructure,
+        exit_code=exit_code,
+        error_type=error_type,
+    )
+
+
+def _terminated(container: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if not container:
+        return None
+    state = container.get("state") or {}
+    last = container.get("lastState") or {}
+    value = state.get("terminated") or last.get("terminated")
+    return value if isinstance(value, Mapping) else None
+
+
+def _container_started(pod: Mapping[str, Any]) -> datetime | None:
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        running = (container.get("state") or {}).get("running") or {}
+        if running.get("startedAt"):
+            return _time(running["startedAt"])
+    return None
+
+
+def _log_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Rank 0's pod of an Indexed Job; otherwise the newest."""
+    if not pods:
+        return None
+    first = [pod for pod in pods if _labels(pod).get(COMPLETION_INDEX_LABEL) == "0"]
+    return _newest(first or list(pods))
+
+
+def _newest(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    return max(pods, key=lambda pod: (str((pod.get("metadata") or {}).get("creationTimestamp") or ""), _name(pod)))
+
+
+def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind and condition.get("status") == "True":
+            return condition  # type: ignore[no-any-return]
+    return None
+
+
+def _ended(job: Mapping[str, Any]) -> bool:
+    return _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
+
+
+# --- nodes and capacity -----------------------------------------------------------------------
+def node_info(node: Mapping[str, Any]) -> NodeInfo:
+    """A Node object as the port's NodeInfo: ``node_id`` is the node's name (stable across
+    kubelet restarts), ``accelerator_type`` its GPU Feature Discovery product label."""
+    metadata = node.get("metadata") or {}
+    spec = node.get("spec") or {}
+    labels = {str(key): str(value) for key, value in (metadata.get("labels") or {}).items()}
+    if spec.get("unschedulable"):
+        labels[CORDONED_LABEL] = "true"
+    for taint in spec.get("taints") or []:
+        if taint.get("key"):
+            labels[f"{TAINT_LABEL_PREFIX}{taint['key']}"] = f"{taint.get('value') or ''}:{taint.get('effect') or ''}"
+    addresses = {str(a.get("type")): str(a.get("address")) for a in (node.get("status") or {}).get("addresses") or []}
+    resources = _node_resources(node)
+    name = _name(node)
+    return NodeInfo(
+        node_id=name,
+        hostname=labels.get("kubernetes.io/hostname") or addresses.get("Hostname") or name,
+        alive=_ready(node),
+        cpus=resources.cpus,
+        gpus=resources.gpus,
+        memory_bytes=resources.memory_bytes,
+        accelerator_type=_product(node),
+        labels=labels,
+        custom=dict(resources.custom),
+        node_name=name,
+        address=addresses.get("InternalIP") or addresses.get("ExternalIP") or "",
+        is_head=CONTROL_PLANE_LABEL in labels,
+    )
+
+
+def _node_resources(node: Mapping[str, Any]) -> Resources:
+    amounts = _amounts((node.get("status") or {}).get("allocatable") or {})
+    custom = {name: amount for name, amount in amounts.items() if _is_custom(name)}
+    product = _product(node)
+    if product and amounts.get(GPU_RESOURCE, 0.0) > 0:
+        custom[f"{ACCELERATOR_PREFIX}{product}"] = 1.0  # one per node, as Ray counts it
+    return Resources(
+        cpus=amounts.get("cpu", 0.0),
+        gpus=amounts.get(GPU_RESOURCE, 0.0),
+        memory_bytes=int(amounts.get("memory", 0.0)),
+        custom=custom,
+    )
+
+
+def _pod_demand(pod: Mapping[str, Any], node: Mapping[str, Any]) -> Resources:
+    """What a pod holds on its node: its containers' requests (limits where it set only
+    limits), or its largest init container's where that is more; and a share of the node's
+    accelerator when it asked for the model by node affinity."""
+    spec = pod.get("spec") or {}
+    running: dict[str, float] = {}
+    for container in spec.get("containers") or []:
+        for name, amount in _container_requests(container).items():
+            running[name] = running.get(name, 0.0) + amount
+    for container in spec.get("initContainers") or []:
+        for name, amount in _container_requests(container).items():
+            running[name] = max(running.get(name, 0.0), amount)
+    for name, amount in _amounts(spec.get("overhead") or {}).items():
+        running[name] = running.get(name, 0.0) + amount
+    custom = {name: amount for name, amount in running.items() if _is_custom(name)}
+    product = _product(node)
+    if product and GPU_PRODUCT_LABEL in json.dumps((spec.get("affinity") or {}).get("nodeAffinity") or {}):
+        key = f"{ACCELERATOR_PREFIX}{product}"
+        custom[key] = custom.get(key, 0.0) + ACCELERATOR_SHARE
+    return Resources(
+        cpus=running.get("cpu", 0.0),
+        gpus=running.get(GPU_RESOURCE, 0.0),
+        memory_bytes=int(running.get("memory", 0.0)),
+        custom=custom,
+    )
+
+
+def _container_requests(container: Mapping[str, Any]) -> dict[str, float]:
+    resources = container.get("resources") or {}
+    return _amounts({**(resources.get("limits") or {}), **(resources.get("requests") or {})})
+
+
+def _is_custom(name: str) -> bool:
+    return name not in _NOT_CUSTOM and not name.startswith(("hugepages-", "attachable-volumes-"))
+
+
+def _amounts(values: Mapping[str, Any]) -> dict[str, float]:
+    return {str(name): quantity(value) for name, value in values.items()}
+
+
+def quantity(value: Any) -> float:
+    """A Kubernetes quantity ("500m", "16Gi", "1e3", 2) as a number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _QUANTITY.match(str(value).strip())
+    if match is None:
+        raise BackendError(f"Kubernetes answered a quantity Paddock cannot read: {str(value)[:40]!r}", retryable=False)
+    return float(match.group(1)) * _SCALE[match.group(2)]
+
+
+def _product(node: Mapping[str, Any]) -> str:
+    return str(((node.get("metadata") or {}).get("labels") or {}).get(GPU_PRODUCT_LABEL) or "")
+
+
+def _ready(node: Mapping[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (node.get("status") or {}).get("conditions") or []
+    )
+
+
+# --- small helpers ----------------------------------------------------------------------------
+def _kubeconfig(address: str, credentials_json: str | None) -> SafeKubeconfig:
+    address = address.strip().rstrip("/")
+    if credentials_json:
+        try:
+            kubeconfig = SafeKubeconfig.from_json(credentials_json)
+        except (KubeconfigError, ValueError, TypeError) as exc:
+            raise BackendError(f"the cluster's stored kubeconfig cannot be used: {exc}", retryable=False) from None
+        if address and address != kubeconfig.server.strip().rstrip("/"):
+            # Credentials go only to the server they were issued for.
+            raise BackendError(
+                f"the cluster's address {address} is not its kubeconfig's server {kubeconfig.server}", retryable=False
+            )
+        return kubeconfig
+    if not address.startswith(("http://", "https://")):
+        raise BackendError(f"a Kubernetes API server address is http(s)://host:port, got {address!r}", retryable=False)
+    try:
+        return SafeKubeconfig(server=address)
+    except (KubeconfigError, ValueError) as exc:
+        raise BackendError(f"bad Kubernetes API server address: {exc}", retryable=False) from None
+
+
+def _pem(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise BackendError(f"the kubeconfig's {what} is not base64", retryable=False) from None
+
+
+def _status_message(data: bytes) -> str:
+    """The ``message`` of a Kubernetes Status answer, else the start of the text."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return _short(data.decode("utf-8", "replace"))
+    if isinstance(value, dict) and value.get("message"):
+        return _short(str(value.get("reason") or "") + ": " + str(value["message"]))
+    return _short(data.decode("utf-8", "replace"))
+
+
+def _short(text: str, limit: int = 500) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _labels(item: Mapping[str, Any]) -> dict[str, str]:
+    return dict((item.get("metadata") or {}).get("labels") or {})
+
+
+def _name(item: Mapping[str, Any]) -> str:
+    return str((item.get("metadata") or {}).get("name") or "")
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

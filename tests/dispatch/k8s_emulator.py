@@ -1,0 +1,513 @@
+"""A Kubernetes API server for tests: kmock's in-memory ``KubernetesEmulator`` on 127.0.0.1.
+
+No kube-apiserver can run here (see the Kubernetes notes in shared/TESTING-NOTES.md). kmock
+serves create (409 when the name is taken), get, 404, list, merge patch (status included) and
+delete over real HTTP, so the backend drives the official client as it would a cluster. It is
+an aiohttp application: :class:`EmulatedCluster` runs its event loop in a background thread.
+
+What kmock does not do, the tests do here:
+
+- **Controllers.** Nothing moves by itself. :class:`Controller` plays the Job controller, the
+  scheduler, the kubelet and the garbage collector: it creates a Job's pods from its template,
+  sets pod phases and container states, Job conditions and times, and finishes foreground
+  deletions (:meth:`Controller.collect_garbage`).
+- **Foreground deletion.** A DELETE with ``propagationPolicy: Foreground`` leaves the object
+  with a ``foregroundDeletion`` finalizer and a ``deletionTimestamp``, as the API server does,
+  until the garbage collector (the Controller) has removed its pods.
+- **Pod logs.** ``GET …/pods/<name>/log`` is a route of our own serving the text the Controller
+  wrote, with ``container`` and ``limitBytes``; a pod whose container has not started answers
+  400 "waiting to start", as the kubelet does.
+- **Failures.** :meth:`EmulatedCluster.refuse` answers every request with an error status.
+
+kmock ignores label and field selectors, sets no uid or resourceVersion and applies no
+defaults; the backend filters lists itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import kmock
+import pytest
+import requests
+
+from apps.dispatch.k8s_manifests import GPU_PRODUCT_LABEL, GPU_RESOURCE, object_name
+
+NAMESPACE = "default"
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
+FOREGROUND = "foregroundDeletion"
+RESOURCES = {
+    "batch/v1/jobs": ("Job", True),
+    "v1/pods": ("Pod", True),
+    "v1/services": ("Service", True),
+    "v1/nodes": ("Node", False),
+}
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@attrs.define(kw_only=True)
+class _Emulator(kmock.KubernetesEmulator):
+    """kmock's emulator with the API server's foreground deletion."""
+
+    async def _handle(self, request: Any) -> Any:
+        policy = (request.data or {}).get("propagationPolicy") if isinstance(request.data, dict) else None
+        policy = policy or request.params.get("propagationPolicy")
+        if request.action == kmock.action.DELETE and request.name and policy == "Foreground":
+            key = (request.resource, request.namespace, request.name)
+            async with self._lock:
+                if key in self.objects and not self.objects[key].deleted:
+                    finalizers = list(self.objects[key].get("metadata", {}).get("finalizers") or [])
+                    if FOREGROUND not in finalizers:
+                        self.objects[key].patch({"metadata": {"finalizers": [*finalizers, FOREGROUND]}})
+        return await super()._handle(request)
+
+
+class EmulatedCluster:
+    """The emulator served on a loopback port from its own thread."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.logs: dict[tuple[str, str], bytearray] = {}
+        self.logs_lock = threading.Lock()
+        self._refusal: tuple[int, str, str, bool] | None = None
+        self._ready = threading.Event()
+        self._failed: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._emulator: _Emulator | None = None
+        self._thread = threading.Thread(target=self._run, name="kmock-emulator", daemon=True)
+
+    def start(self) -> EmulatedCluster:
+        self._thread.start()
+        if not self._ready.wait(15):
+            raise RuntimeError("the Kubernetes emulator did not start within 15 s")
+        if self._failed is not None:
+            raise RuntimeError("the Kubernetes emulator did not start") from self._failed
+        return self
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(15)
+
+    def refuse(self, status: int, reason: str, message: str, *, echo_authorization: bool = False) -> None:
+        """Answer every request with ``status`` from now on (None: ``allow()``). With
+        ``echo_authorization`` the message repeats the request's Authorization header, as a
+        careless proxy might."""
+        self._refusal = (status, reason, message, echo_authorization)
+
+    def allow(self) -> None:
+        self._refusal = None
+
+    def requests(self, method: str | None = None) -> list[Any]:
+        """What the emulator received (kmock's parsed requests), oldest first."""
+        assert self._emulator is not None
+        seen = list(self._emulator)
+        return [r for r in seen if method is None or str(r.method.value).upper() == method.upper()]
+
+    # -- inside the emulator's loop -----------------------------------------------------
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported by start()
+            self._failed = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with _Emulator() as emulator, kmock.Server(emulator) as server:
+            self._emulator = emulator
+            for key, (kind, namespaced) in RESOURCES.items():
+                emulator.resources[key] = kmock.ResourceInfo(kind=kind, namespaced=namespaced)
+            # Registered first: it wins over every other reaction while it is on.
+            emulator[lambda: self._refusal is not None] << self._refuse_now
+            emulator[kmock.resource("v1/pods"), kmock.subresource("log")] << self._serve_log
+            self.url = f"http://127.0.0.1:{server.port}"
+            self._ready.set()
+            await self._stop.wait()
+
+    def _refuse_now(self, request: Any) -> Any:
+        assert self._refusal is not None
+        status, reason, message, echo = self._refusal
+        if echo:
+            message = f"{message} (you sent Authorization: {request.headers.get('Authorization', '')})"
+        raise kmock.KubernetesError(status=status, reason=reason, message=message, details={})
+
+    def _serve_log(self, request: Any) -> bytes:
+        assert self._emulator is not None
+        key = (request.resource, request.namespace, request.name)
+        if key not in self._emulator.objects or self._emulator.objects[key].deleted:
+            raise kmock.KubernetesError(status=404, reason="NotFound", message=f'pods "{request.name}" not found')
+        container = request.params.get("container", "job")
+        pod = self._emulator.objects[key].raw
+        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        if container not in names:
+            raise kmock.KubernetesError(
+                status=400,
+                reason="BadRequest",
+                message=f"container {container} is not valid for pod {request.name}",
+            )
+        statuses = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
+        state = (statuses.get(container) or {}).get("state") or {}
+        if not state.get("running") and not state.get("terminated"):
+            raise kmock.KubernetesError(
+                status=400,
+                reason="BadRequest",
+                message=f'container "{container}" in pod "{request.name}" is waiting to start: ContainerCreating',
+            )
+        with self.logs_lock:
+            data = bytes(self.logs.get((str(request.namespace), str(request.name)), b""))
+        if "limitBytes" in request.params:
+            data = data[: int(request.params["limitBytes"])]
+        return data
+
+
+class Controller:
+    """Plays Kubernetes' controllers against the emulator, over its HTTP API."""
+
+    def __init__(self, cluster: EmulatedCluster, namespace: str = NAMESPACE) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.http = requests.Session()
+        self._serial = itertools.count()
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _url(self, path: str) -> str:
+        return self.cluster.url + path
+
+    def _jobs(self) -> str:
+        return f"/apis/batch/v1/namespaces/{self.namespace}/jobs"
+
+    def _pods(self) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/pods"
+
+    def _get(self, path: str) -> Any:
+        response = self.http.get(self._url(path), timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def _patch(self, path: str, body: Mapping[str, Any]) -> Any:
+        response = self.http.patch(
+            self._url(path), json=body, headers={"Content-Type": "application/merge-patch+json"}, timeout=5
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def _post(self, path: str, body: Mapping[str, Any]) -> Any:
+        response = self.http.post(self._url(path), json=body, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def _delete(self, path: str) -> None:
+        response = self.http.delete(self._url(path), timeout=5)
+        if response.status_code != 404:
+            response.raise_for_status()
+
+    # -- reading -------------------------------------------------------------------------
+    def job(self, remote_id: str) -> dict[str, Any]:
+        return self._get(f"{self._jobs()}/{object_name(remote_id)}")  # type: ignore[no-any-return]
+
+    def has_job(self, remote_id: str) -> bool:
+        return self.http.get(self._url(f"{self._jobs()}/{object_name(remote_id)}"), timeout=5).status_code == 200
+
+    def objects(self, path: str) -> list[dict[str, Any]]:
+        return list(self._get(path)["items"])
+
+    def pods(self, remote_id: str) -> list[dict[str, Any]]:
+        name = object_name(remote_id)
+        return [
+            pod
+            for pod in self.objects(self._pods())
+            if any((pod["metadata"].get("labels") or {}).get(label) == name for label in JOB_NAME_LABELS)
+        ]
+
+    # -- nodes (the kubelet and GPU Feature Discovery) ---------------------------------------
+    def seed_node(
+        self,
+        name: str,
+        *,
+        cpus: str = "4",
+        memory: str = "16Gi",
+        gpus: int = 0,
+        product: str = "",
+        gpu_memory_mib: int | None = None,
+        mig_strategy: str = "",
+        labels: Mapping[str, str] | None = None,
+        extended: Mapping[str, str] | None = None,
+        ready: bool = True,
+        cordoned: bool = False,
+        taints: tuple[Mapping[str, str], ...] = (),
+        control_plane: bool = False,
+        address: str = "",
+    ) -> dict[str, Any]:
+        node_labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **(labels or {})}
+        if control_plane:
+            node_labels["node-role.kubernetes.io/control-plane"] = ""
+        if gpus:
+            node_labels["nvidia.com/gpu.present"] = "true"
+            node_labels["nvidia.com/gpu.count"] = str(gpus)
+            if product:
+                node_labels[GPU_PRODUCT_LABEL] = product
+            if gpu_memory_mib is not None:
+                node_labels["nvidia.com/gpu.memory"] = str(gpu_memory_mib)
+            if mig_strategy:
+                node_labels["nvidia.com/mig.strategy"] = mig_strategy
+        allocatable = {"cpu": cpus, "memory": memory, "pods": "110", "ephemeral-storage": "100Gi", **(extended or {})}
+        if gpus:
+            allocatable[GPU_RESOURCE] = str(gpus)
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": node_labels, "creationTimestamp": now()},
+            "spec": {"unschedulable": True} if cordoned else {},
+            "status": {
+                "allocatable": allocatable,
+                "capacity": dict(allocatable),
+                "conditions": [{"type": "Ready", "status": "True" if ready else "Unknown", "reason": "KubeletReady"}],
+                "addresses": [
+                    {"type": "InternalIP", "address": address or f"10.0.0.{next(self._serial) + 10}"},
+                    {"type": "Hostname", "address": name},
+                ],
+            },
+        }
+        if taints:
+            node["spec"]["taints"] = [dict(taint) for taint in taints]  # type: ignore[index]
+        return self._post("/api/v1/nodes", node)  # type: ignore[no-any-return]
+
+    # -- the Job controller and the kubelet ------------------------------------------------
+    def create_pod(self, remote_id: str, *, node: str | None = "node-0", index: int | None = None) -> str:
+        """The Job controller makes a pod from the Job's template (the scheduler binds it to
+        ``node``; None leaves it unbound)."""
+        job = self.job(remote_id)
+        name = job["metadata"]["name"]
+        template = job["spec"]["template"]
+        labels = {**(template.get("metadata", {}).get("labels") or {}), **dict.fromkeys(JOB_NAME_LABELS, name)}
+        annotations: dict[str, str] = {}
+        if index is not None:
+            labels[INDEX_LABEL] = str(index)
+            annotations[INDEX_LABEL] = str(index)
+        pod_name = f"{name}-{'' if index is None else f'{index}-'}{uuid.uuid4().hex[:5]}"
+        spec = dict(template["spec"])
+        if node:
+            spec["nodeName"] = node
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": pod_name,
+                "namespace": self.namespace,
+                "labels": labels,
+                "annotations": annotations,
+                "creationTimestamp": now(),
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "controller": True}],
+            },
+            "spec": spec,
+            "status": {"phase": "Pending"},
+        }
+        self._post(self._pods(), pod)
+        status = job.get("status") or {}
+        self._patch(
+            f"{self._jobs()}/{name}/status",
+            {"status": {"startTime": status.get("startTime") or now(), "active": int(status.get("active", 0)) + 1}},
+        )
+        return pod_name
+
+    def pod(self, remote_id: str) -> str:
+        """The job's newest pod, made (bound to node-0) if it has none."""
+        pods = self.pods(remote_id)
+        if not pods:
+            return self.create_pod(remote_id)
+        return str(max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""))["metadata"]["name"])
+
+    def set_pod(self, pod_name: str, status: Mapping[str, Any]) -> None:
+        self._patch(f"{self._pods()}/{pod_name}/status", {"status": dict(status)})
+
+    def run(self, remote_id: str) -> str:
+        pod = self.pod(remote_id)
+        self.set_pod(
+            pod,
+            {
+                "phase": "Running",
+                "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "job", "ready": True, "state": {"running": {"startedAt": now()}}}],
+            },
+        )
+        return pod
+
+    def succeed(self, remote_id: str) -> None:
+        pod = self.pod(remote_id)
+        self._end_container(pod, "Succeeded", exit_code=0, reason="Completed")
+        stamp = now()
+        self._job_status(
+            remote_id,
+            {
+                "active": 0,
+                "succeeded": 1,
+                "completionTime": stamp,
+                "conditions": [
+                    {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": stamp},
+                    {"type": "Complete", "status": "True", "lastTransitionTime": stamp},
+                ],
+            },
+        )
+
+    def fail(self, remote_id: str, *, exit_code: int = 1, message: str = "", reason: str = "Error") -> None:
+        pod = self.pod(remote_id)
+        self._end_container(pod, "Failed", exit_code=exit_code, reason=reason, message=message)
+        self._fail_job(remote_id)
+
+    def evict(self, remote_id: str, message: str = "The node was low on resource: memory.") -> None:
+        pod = self.pod(remote_id)
+        self.set_pod(pod, {"phase": "Failed", "reason": "Evicted", "message": message})
+        self._fail_job(remote_id)
+
+    def lose_node(self, remote_id: str) -> None:
+        """The node went away: the taint manager deletes the pod (DisruptionTarget)."""
+        pod = self.pod(remote_id)
+        self.set_pod(
+            pod,
+            {
+                "phase": "Failed",
+                "conditions": [
+                    {
+                        "type": "DisruptionTarget",
+                        "status": "True",
+                        "reason": "DeletionByTaintManager",
+                        "message": "Taint manager: deleting due to NoExecute taint",
+                    }
+                ],
+                "containerStatuses": [
+                    {"name": "job", "state": {"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now()}}}
+                ],
+            },
+        )
+        self._fail_job(remote_id)
+
+    def unschedulable(self, remote_id: str, message: str) -> None:
+        pod = self.create_pod(remote_id, node=None)
+        self.set_pod(
+            pod,
+            {
+                "phase": "Pending",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+                ],
+            },
+        )
+
+    def pull_image_fails(self, remote_id: str, reason: str = "ImagePullBackOff", message: str = "") -> None:
+        pod = self.pod(remote_id)
+        self.set_pod(
+            pod,
+            {
+                "phase": "Pending",
+                "conditions": [{"type": "PodScheduled", "status": "True"}],
+                "containerStatuses": [
+                    {
+                        "name": "job",
+                        "image": "registry.example/none:1",
+                        "state": {"waiting": {"reason": reason, "message": message}},
+                    }
+                ],
+            },
+        )
+
+    def suspend(self, remote_id: str) -> None:
+        self._patch(f"{self._jobs()}/{object_name(remote_id)}", {"spec": {"suspend": True}})
+        self._job_status(remote_id, {"conditions": [{"type": "Suspended", "status": "True", "reason": "JobSuspended"}]})
+
+    def write_log(self, remote_id: str, text: str | bytes, *, pod: str | None = None) -> None:
+        pod_name = pod or self.pod(remote_id)
+        with self.cluster.logs_lock:
+            log = self.cluster.logs.setdefault((self.namespace, pod_name), bytearray())
+            log += text.encode() if isinstance(text, str) else text
+
+    def delete_job(self, remote_id: str) -> None:
+        """Someone deletes the Job outside Paddock, without waiting for its pods."""
+        self._delete(f"{self._jobs()}/{object_name(remote_id)}")
+
+    # -- the garbage collector -----------------------------------------------------------
+    def collect_garbage(self) -> None:
+        """Finish every foreground deletion: delete the Jobs' pods, then drop the finalizer."""
+        for path in (self._jobs(), f"/api/v1/namespaces/{self.namespace}/services"):
+            for item in self.objects(path):
+                metadata = item["metadata"]
+                finalizers = metadata.get("finalizers") or []
+                if not metadata.get("deletionTimestamp") or FOREGROUND not in finalizers:
+                    continue
+                if item.get("kind") == "Job" or path == self._jobs():
+                    for pod in self.objects(self._pods()):
+                        if (pod["metadata"].get("labels") or {}).get("job-name") == metadata["name"]:
+                            self._delete(f"{self._pods()}/{pod['metadata']['name']}")
+                rest = [name for name in finalizers if name != FOREGROUND]
+                self._patch(f"{path}/{metadata['name']}", {"metadata": {"finalizers": rest}})
+
+    # -- internals -----------------------------------------------------------------------
+    def _end_container(self, pod: str, phase: str, *, exit_code: int, reason: str, message: str = "") -> None:
+        terminated: dict[str, Any] = {"exitCode": exit_code, "reason": reason, "finishedAt": now()}
+        if message:
+            terminated["message"] = message
+        self.set_pod(
+            pod,
+            {
+                "phase": phase,
+                "containerStatuses": [{"name": "job", "ready": False, "state": {"terminated": terminated}}],
+            },
+        )
+
+    def _fail_job(self, remote_id: str) -> None:
+        stamp = now()
+        self._job_status(
+            remote_id,
+            {
+                "active": 0,
+                "failed": 1,
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "BackoffLimitExceeded",
+                        "message": "Job has reached the specified backoff limit",
+                        "lastTransitionTime": stamp,
+                    }
+                ],
+            },
+        )
+
+    def _job_status(self, remote_id: str, status: Mapping[str, Any]) -> None:
+        job = self.job(remote_id)
+        merged = {"startTime": (job.get("status") or {}).get("startTime") or now(), **status}
+        self._patch(f"{self._jobs()}/{object_name(remote_id)}/status", {"status": merged})
+
+
+def exit_code_in(message: str, default: int = 1) -> int:
+    match = re.search(r"exit code (-?\d+)", message)
+    return int(match.group(1)) if match else default
+
+
+@pytest.fixture
+def k8s_cluster() -> Iterator[EmulatedCluster]:
+    """A fresh emulated API server for one test."""
+    cluster = EmulatedCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def k8s_controller(k8s_cluster: EmulatedCluster) -> Controller:
+    return Controller(k8s_cluster)
