@@ -635,3 +635,19 @@ def test_an_overlay_adds_dispatch_namespaces_as_the_readme_says(tmp_path: Path) 
         assert roles == {(ns, kind) for ns in (DISPATCH_NAMESPACE, "team-a") for kind in ("Role", "RoleBinding")}
         for binding in (obj for obj in objects if obj["kind"] == "RoleBinding"):
             assert binding["subjects"][0]["namespace"] == NAMESPACE
+
+
+def test_the_readme_names_paths_and_commands_that_exist() -> None:
+    from django.core.management import get_commands
+
+    readme = (KUSTOMIZE / "README.md").read_text()
+    paths = set(re.findall(r"deploy/kubernetes/[\w./-]*\w", readme))
+    paths |= {
+        f"deploy/kubernetes/{path}" for path in re.findall(r"`((?:base|overlays|dispatch-namespace)/[\w./-]*)`", readme)
+    }
+    assert "deploy/kubernetes/overlays/production" in paths
+    missing = sorted(path for path in paths if not (ROOT / path).exists())
+    assert missing == []
+    commands = set(re.findall(r"manage\.py (\w+)", readme))
+    assert {"kueue_objects", "createsuperuser"} <= commands
+    assert commands <= set(get_commands())
