@@ -173,8 +173,7 @@ def _flavor_fungibility(policy: TeamPolicy) -> dict[str, str]:
 
 
 def _weight(value: Decimal | float | int) -> str:
-    text = format(Decimal(str(value)).normalize(), "f")
-    return text
+    return format(Decimal(str(value)).normalize(), "f")
 
 
 def _metadata(name: str, labels: Mapping[str, str], namespace: str | None = None) -> dict[str, Any]:
@@ -228,7 +227,7 @@ def kueue_objects(
     objects: list[dict[str, Any]] = []
     cpu_pool = cpu_pools[0] if cpu_pools else None
     if cpu_pool is None:
-        flavor_names[None] = CPU_FLAVOR_FALLBACK
+        flavor_names[None] = CPU_FLAVOR_FALLBACK if CPU_FLAVOR_FALLBACK not in taken else dns_label("cpu_")
     cpu_flavor = flavor_names[cpu_pool.pk if cpu_pool else None]
     objects.append(
         {
