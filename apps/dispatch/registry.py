@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from apps.dispatch.backends.fake import FakeBackend
 from apps.dispatch.guard import DEFAULT_DEADLINE_S, DEFAULT_SUBMIT_DEADLINE_S, GuardedBackend
@@ -20,31 +21,33 @@ from apps.dispatch.port import Backend, BackendError
 KINDS = ("ray", "kubernetes", "fake")
 
 _lock = threading.Lock()
-_backends: dict[tuple[str, str, str | None], Backend] = {}
+_backends: dict[tuple[str, str, str | None, str | None], Backend] = {}
 # A stack, process-wide rather than per thread: an in-process Celery worker thread must see
 # the override its test set.
 _overrides: list[Backend] = []
 
 
-def get_backend(kind: str, address: str, auth_token: str | None = None) -> Backend:
+def get_backend(kind: str, address: str, auth_token: str | None = None, options: Any = None) -> Backend:
     """The backend for a cluster; the same object for the same arguments.
 
     ``"ray"`` gives a guarded RayBackend (``address`` is the dashboard URL); ``"kubernetes"`` a
     guarded KubernetesBackend (``address`` is the API server's URL and ``auth_token`` the
     stored SafeKubeconfig's JSON, or None to call it anonymously); ``"fake"`` gives the
     process-wide FakeBackend for that address (the token is ignored; in memory, unguarded).
+    ``options`` (Kubernetes: a ``ClusterOptions``) are part of what makes a backend: a cluster
+    whose options change gets a new one.
     """
     with _lock:
         if _overrides:
             return _overrides[-1]
-        key = (kind, address, auth_token if kind != "fake" else None)
+        key = (kind, address, auth_token if kind != "fake" else None, repr(options) if options is not None else None)
         backend = _backends.get(key)
         if backend is None and kind == "fake":
-            backend = _backends[key] = _make(kind, address, auth_token)  # in memory: nothing to guard
+            backend = _backends[key] = _make(kind, address, auth_token, options)  # in memory: nothing to guard
         if backend is None:
             deadline, submit_deadline = _deadlines()
             backend = GuardedBackend(
-                _make(kind, address, auth_token),
+                _make(kind, address, auth_token, options),
                 f"{kind} cluster at {address}",
                 deadline=deadline,
                 submit_deadline=submit_deadline,
@@ -66,7 +69,7 @@ def _deadlines() -> tuple[float, float]:
         return DEFAULT_DEADLINE_S, DEFAULT_SUBMIT_DEADLINE_S
 
 
-def _make(kind: str, address: str, auth_token: str | None) -> Backend:
+def _make(kind: str, address: str, auth_token: str | None, options: Any = None) -> Backend:
     if kind == "ray":
         # Imported here: ray takes about a second to import and only Ray users need it.
         from apps.dispatch.backends.ray import RayBackend
@@ -75,7 +78,7 @@ def _make(kind: str, address: str, auth_token: str | None) -> Backend:
     if kind == "kubernetes":
         from apps.dispatch.backends.kubernetes import KubernetesBackend
 
-        return KubernetesBackend(address, auth_token)
+        return KubernetesBackend(address, auth_token, options)
     if kind == "fake":
         return FakeBackend(address)
     raise BackendError(f"unknown backend kind {kind!r} (known: {', '.join(KINDS)})", retryable=False)

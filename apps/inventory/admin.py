@@ -47,17 +47,47 @@ class ClusterForm(forms.ModelForm):  # type: ignore[type-arg]
         help_text="Ray auth token (RAY_AUTH_MODE=token). Stored encrypted; leave empty to keep the current one.",
     )
     clear_auth_token = forms.BooleanField(required=False, help_text="Remove the stored token.")
+    kubeconfig = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="Kubernetes: a kubeconfig with inline credentials (token or client certificate data). "
+        "Checked and stored encrypted; never shown again. Commands (exec, auth-provider) and file "
+        "paths are refused. Leave empty to keep the current one.",
+    )
 
     class Meta:
         model = Cluster
-        fields = ["organisation", "name", "kind", "address", "trusted_network", "allowed_teams"]
+        fields = ["organisation", "name", "kind", "address", "kubernetes", "trusted_network", "allowed_teams"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["address"].required = False  # a Kubernetes cluster's comes from its kubeconfig
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        kubeconfig = cleaned.get("kubeconfig") or ""
+        if kubeconfig and cleaned.get("kind") != "kubernetes":
+            self.add_error("kubeconfig", "A kubeconfig is for a cluster of kind kubernetes.")
+        elif kubeconfig:
+            try:
+                server, credentials = services.kubeconfig_for_storage(kubeconfig)
+            except ValidationError as exc:
+                raise ValidationError(exc.message_dict) from exc  # type: ignore[arg-type]
+            if cleaned.get("address") and cleaned["address"].rstrip("/") != server.rstrip("/"):
+                self.add_error("address", f"The kubeconfig's server is {server}: leave the address empty or give that.")
+            cleaned["address"] = server
+            cleaned["kubernetes_credentials"] = credentials
+        if cleaned.get("kind") == "kubernetes":
+            try:
+                services.check_kubernetes_settings(cleaned.get("kubernetes") or {})
+            except ValidationError as exc:
+                raise ValidationError(exc.message_dict) from exc  # type: ignore[arg-type]
+        if not cleaned.get("address") and not self.has_error("address"):
+            self.add_error("address", "This field is required (for Kubernetes, give a kubeconfig).")
         if cleaned.get("clear_auth_token"):
             has_token = False
         else:
-            has_token = bool(cleaned.get("auth_token")) or self.instance.has_auth_token
+            has_token = bool(cleaned.get("auth_token") or kubeconfig) or self.instance.has_auth_token
         try:
             services.check_cluster_trust(
                 kind=cleaned.get("kind", ""),
@@ -125,6 +155,9 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def save_model(self, request: HttpRequest, obj: Cluster, form: Any, change: bool) -> None:
         if form.cleaned_data.get("clear_auth_token"):
             obj.set_auth_token(None)
+        elif form.cleaned_data.get("kubernetes_credentials"):
+            obj.set_auth_token(form.cleaned_data["kubernetes_credentials"])
+            obj.address = form.cleaned_data["address"]
         elif form.cleaned_data.get("auth_token"):
             obj.set_auth_token(form.cleaned_data["auth_token"])
         super().save_model(request, obj, form, change)

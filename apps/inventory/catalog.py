@@ -66,4 +66,9 @@ class Matcher:
             model = self.by_pci.get(normalise_pci_device_id(pci_device_id))
             if model is not None:
                 return model
-        return self.by_name.get(normalise_name(reported_name))
+        found = self.by_name.get(normalise_name(reported_name))
+        if found is None and "-" in reported_name:
+            # GPU Feature Discovery writes the product with dashes for spaces
+            # (nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3): the same name as NVML's.
+            found = self.by_name.get(normalise_name(reported_name.replace("-", " ")))
+        return found

@@ -26,6 +26,7 @@ SCHEDULABLE_NODE_STATES = frozenset({NodeState.READY})
 
 class NodeSource(models.TextChoices):
     RAY = "ray", "Ray discovery"
+    KUBERNETES = "kubernetes", "Kubernetes discovery (nodes and GPU Feature Discovery labels)"
     AGENT = "agent", "Host agent (NVML)"
     MANUAL = "manual", "Entered by an operator"
 

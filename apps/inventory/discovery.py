@@ -52,7 +52,8 @@ from apps.inventory.services import backend_for
 log = get_logger("paddock.inventory")
 
 # Kinds whose backend can list nodes (the registry knows no other yet).
-DISCOVERABLE_KINDS = frozenset({ClusterKind.RAY})
+DISCOVERABLE_KINDS = frozenset({ClusterKind.RAY, ClusterKind.KUBERNETES})
+SOURCE_OF_KIND = {ClusterKind.RAY: NodeSource.RAY, ClusterKind.KUBERNETES: NodeSource.KUBERNETES}
 HOSTNAME_LIMIT = 255  # Node.hostname's max_length
 
 
@@ -96,7 +97,13 @@ def discover_cluster(cluster: Cluster, *, actor: User | None = None, now: dateti
         # cannot be named this time: record the others, but mark nothing down on a list
         # that is not complete.
         unnamed = sorted(info.node_id for info in infos if info.alive and info.node_id not in names)
-        result = sync_reports(cluster=cluster, reports=reports, source=NodeSource.RAY, complete=not unnamed, now=now)
+        result = sync_reports(
+            cluster=cluster,
+            reports=reports,
+            source=SOURCE_OF_KIND[ClusterKind(cluster.kind)],
+            complete=not unnamed,
+            now=now,
+        )
         cluster.state = ClusterState.READY
         cluster.state_message = ""
         cluster.last_seen_at = now
@@ -184,7 +191,7 @@ def _record_unreachable(cluster: Cluster, exc: BackendError, *, actor: User | No
         if answered is None or now - answered >= grace:
             since = f"since {answered:%Y-%m-%d %H:%M:%S} UTC" if answered else "ever since it was registered"
             result.nodes_marked_down = (
-                Node.objects.filter(cluster=cluster, source=NodeSource.RAY)
+                Node.objects.filter(cluster=cluster, source=SOURCE_OF_KIND[ClusterKind(cluster.kind)])
                 .exclude(state=NodeState.DOWN)
                 .update(
                     state=NodeState.DOWN,
@@ -207,7 +214,7 @@ def _record_unreachable(cluster: Cluster, exc: BackendError, *, actor: User | No
 def _known_names(cluster: Cluster) -> dict[str, str]:
     """Ray node id → the name it was recorded under (a live row wins over a down one)."""
     rows = (
-        Node.objects.filter(cluster=cluster, source=NodeSource.RAY)
+        Node.objects.filter(cluster=cluster, source=SOURCE_OF_KIND[ClusterKind(cluster.kind)])
         .exclude(external_id="")
         .values_list("external_id", "hostname", "state")
     )

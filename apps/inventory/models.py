@@ -38,9 +38,19 @@ class Cluster(TimeStampedModel):
         max_length=63, blank=True, default="", help_text="Where it runs (e.g. us-east-1): region prices apply"
     )
     address = models.CharField(
-        max_length=255, help_text="Ray: the dashboard / Jobs API address, e.g. http://127.0.0.1:8265"
+        max_length=255,
+        help_text="Ray: the dashboard / Jobs API address, e.g. http://127.0.0.1:8265; Kubernetes: the API "
+        "server's URL (the kubeconfig's server)",
     )
+    # Ray: its auth token; Kubernetes: the checked kubeconfig (apps.dispatch.kubeconfig.SafeKubeconfig
+    # as JSON: inline credentials only). Encrypted at rest; never shown.
     auth_token_encrypted = models.TextField(blank=True, default="", editable=False)
+    kubernetes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Kubernetes only: {"namespace", "image", "service_account", "tolerations", "kueue_queue", '
+        '"has_jobset", "has_kuberay", "ttl_seconds_after_finished"}; empty keys take the defaults',
+    )
     trusted_network = models.BooleanField(
         default=False,
         help_text="Its API needs no token because only trusted machines can reach it. "

@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,6 +23,8 @@ from apps.core import audit
 from apps.core.errors import Conflict
 from apps.core.logging import get_logger
 from apps.dispatch import registry
+from apps.dispatch.k8s_manifests import ClusterOptions
+from apps.dispatch.kubeconfig import KubeconfigError, SafeKubeconfig, parse_kubeconfig
 from apps.dispatch.port import Backend, BackendError, Capacity
 from apps.inventory.choices import (
     FILESYSTEM_STORAGE_KINDS,
@@ -38,7 +42,71 @@ log = get_logger("inventory")
 
 
 def backend_for(cluster: Cluster) -> Backend:
+    if cluster.kind == ClusterKind.KUBERNETES:
+        return registry.get_backend(cluster.kind, cluster.address, cluster.auth_token, kubernetes_options(cluster))
     return registry.get_backend(cluster.kind, cluster.address, cluster.auth_token)
+
+
+KUBERNETES_SETTINGS = {
+    "namespace": str,
+    "image": str,
+    "service_account": str,
+    "tolerations": list,
+    "kueue_queue": str,
+    "has_jobset": bool,
+    "has_kuberay": bool,
+    "ttl_seconds_after_finished": int,
+}
+
+
+def check_kubernetes_settings(values: Any) -> None:
+    """Refuse settings the backend could not use, by key, in words."""
+    if not isinstance(values, dict):
+        raise ValidationError({"kubernetes": ['An object of settings, e.g. {"namespace": "paddock-jobs"}.']})
+    problems = [
+        f"{key}: unknown (known: {', '.join(KUBERNETES_SETTINGS)})"
+        if key not in KUBERNETES_SETTINGS
+        else f"{key}: a {KUBERNETES_SETTINGS[key].__name__}"
+        for key, value in values.items()
+        if key not in KUBERNETES_SETTINGS
+        or not isinstance(value, KUBERNETES_SETTINGS[key])
+        or (KUBERNETES_SETTINGS[key] is int and isinstance(value, bool))
+    ]
+    if problems:
+        raise ValidationError({"kubernetes": problems})
+
+
+def kubernetes_options(cluster: Cluster) -> ClusterOptions:
+    """How the backend uses a Kubernetes cluster: its settings over the defaults, the
+    kubeconfig's namespace when the settings name none, and where jobs reach Paddock's API."""
+    values = dict(cluster.kubernetes or {})
+    namespace = values.get("namespace") or ""
+    if not namespace and cluster.auth_token:
+        with contextlib.suppress(KubeconfigError):
+            namespace = SafeKubeconfig.from_json(cluster.auth_token).namespace
+    defaults = ClusterOptions()
+    return ClusterOptions(
+        namespace=namespace or defaults.namespace,
+        image=values.get("image") or defaults.image,
+        service_account=values.get("service_account", defaults.service_account),
+        tolerations=tuple(values.get("tolerations") or ()),
+        kueue_queue=values.get("kueue_queue", defaults.kueue_queue),
+        has_jobset=bool(values.get("has_jobset", defaults.has_jobset)),
+        has_kuberay=bool(values.get("has_kuberay", defaults.has_kuberay)),
+        ttl_seconds_after_finished=int(values.get("ttl_seconds_after_finished", defaults.ttl_seconds_after_finished)),
+        api_url=str(settings.PADDOCK_API_URL),
+    )
+
+
+def kubeconfig_for_storage(text: str) -> tuple[str, str]:
+    """A kubeconfig as Paddock keeps it: (its API server's URL, the checked credentials as JSON).
+    Refuses (``ValidationError`` on ``kubeconfig``, the reason in words) one that would run a
+    command, read a file or talk anything but http(s); reads no file and runs nothing."""
+    try:
+        safe = parse_kubeconfig(text)
+    except KubeconfigError as exc:
+        raise ValidationError({"kubeconfig": [str(exc)]}) from exc
+    return safe.server, safe.to_json()
 
 
 UNAUTHENTICATED_RAY_REFUSED = (
@@ -48,10 +116,19 @@ UNAUTHENTICATED_RAY_REFUSED = (
 )
 
 
+UNAUTHENTICATED_KUBERNETES_REFUSED = (
+    "A Kubernetes cluster needs its kubeconfig (a token or a client certificate, inline), or "
+    "trusted_network when its API server takes anonymous calls from trusted machines only."
+)
+
+
 def check_cluster_trust(*, kind: str, has_auth_token: bool, trusted_network: bool) -> None:
-    """Refuse a Ray cluster that has no auth token unless its network is declared trusted."""
+    """Refuse a Ray cluster that has no auth token (a Kubernetes one with no kubeconfig)
+    unless its network is declared trusted."""
     if kind == ClusterKind.RAY and not has_auth_token and not trusted_network:
         raise ValidationError({"trusted_network": [UNAUTHENTICATED_RAY_REFUSED]})
+    if kind == ClusterKind.KUBERNETES and not has_auth_token and not trusted_network:
+        raise ValidationError({"kubeconfig": [UNAUTHENTICATED_KUBERNETES_REFUSED]})
 
 
 @transaction.atomic

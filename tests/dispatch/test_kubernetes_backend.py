@@ -20,6 +20,7 @@ How a Job and its pods map to the port's states (``job_status``):
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import stat
@@ -150,7 +151,8 @@ def test_a_package_is_fetched_by_the_jobs_init_container_and_never_read_here(k8s
     pod = Controller(k8s_cluster).job(spec.remote_id)["spec"]["template"]["spec"]
     (fetch,) = pod["initContainers"]
     env = {item["name"]: item.get("value") for item in fetch["env"]}
-    assert env["PADDOCK_PACKAGE_URL"] == f"https://paddock.example/api/v1/job-packages/{sha}/"
+    (archive,) = json.loads(env["PADDOCK_FETCH"])["archives"]
+    assert (archive["url"], archive["sha256"]) == (f"https://paddock.example/api/v1/job-packages/{sha}/", sha)
     assert pod["containers"][0]["workingDir"] == "/workspace"
 
 

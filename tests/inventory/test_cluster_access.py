@@ -61,11 +61,20 @@ def test_registering_a_ray_cluster_without_a_token_needs_a_trusted_network(world
     assert entry.data == {"trusted_network": True, "has_auth_token": False}
 
 
-def test_a_cluster_that_is_not_ray_needs_no_ray_token(world: Any) -> None:
+def test_a_local_cluster_needs_no_token(world: Any) -> None:
     cluster = services.register_cluster(
-        actor=None, organisation=world.org, name="k8s", address="https://10.0.0.9:6443", kind="kubernetes"
+        actor=None, organisation=world.org, name="here", address="http://127.0.0.1:1", kind="local"
     )
-    assert cluster.kind == "kubernetes" and not cluster.trusted_network
+    assert cluster.kind == "local" and not cluster.trusted_network
+
+
+def test_a_kubernetes_cluster_needs_its_kubeconfig_unless_trusted(world: Any) -> None:
+    with pytest.raises(ValidationError) as refused:
+        services.register_cluster(
+            actor=None, organisation=world.org, name="k8s", address="https://10.0.0.9:6443", kind="kubernetes"
+        )
+    assert "kubeconfig" in refused.value.message_dict
+    assert not Cluster.objects.filter(name="k8s").exists()
 
 
 def test_the_demo_registers_its_local_head_as_trusted_or_with_a_token(

@@ -222,7 +222,7 @@ def test_an_unreachable_cluster_answers_503_and_is_recorded(world: World, fake_b
 
 
 def test_a_cluster_without_node_discovery_is_a_conflict(world: World) -> None:
-    Cluster.objects.filter(pk=world.cluster.pk).update(kind="kubernetes")
+    Cluster.objects.filter(pk=world.cluster.pk).update(kind="local")
 
     response = world.client(world.org_admin).post("/api/v1/clusters/gpu-a/discover/")
 
@@ -388,11 +388,11 @@ def test_the_discovery_tasks_are_registered_under_the_beat_schedules_name() -> N
     assert app.tasks["inventory.discover"].acks_late
 
 
-def test_periodic_discovery_covers_every_ray_cluster_and_one_failure_stops_none(
+def test_periodic_discovery_covers_every_discoverable_cluster_and_one_failure_stops_none(
     fake_backend: FakeBackend, monkeypatch: Any
 ) -> None:
     broken, healthy = ClusterFactory(name="broken"), ClusterFactory(name="healthy")
-    ClusterFactory(name="k8s", kind="kubernetes")
+    ClusterFactory(name="here", kind="local")  # nothing to discover
     real = discovery.discover_cluster
 
     def discover(cluster: Cluster, **kwargs: Any) -> Any:

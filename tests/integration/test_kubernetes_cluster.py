@@ -1,0 +1,177 @@
+"""A Kubernetes cluster in Paddock, end to end over the official client and real HTTP against an
+emulated API server (kmock; the test plays the Job controller and the kubelet): registered from
+the operator console with a kubeconfig, its GPU nodes discovered from GPU Feature Discovery
+labels, a job walking pending → admitted → dispatching → running → succeeded with its log, and
+its usage in the ledger like a Ray job's. A bad kubeconfig is refused with the reason, and the
+credential never shows in an API answer, an audit entry or a log line."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.admission.pools import ensure_pools
+from apps.admission.scheduler import admit_pending
+from apps.core.models import AuditEntry
+from apps.costs.accrual import accrue
+from apps.costs.models import UsageRecord
+from apps.inventory.discovery import discover_cluster
+from apps.inventory.models import AcceleratorModel, Cluster, Node
+from apps.jobs import services
+from apps.jobs.models import Job
+from tests.dispatch.k8s_emulator import Controller, EmulatedCluster, k8s_cluster
+from tests.factories import PricePointFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+__all__ = ["k8s_cluster"]
+
+CANARY = "canary-token-7f3a9c"
+
+
+def kubeconfig(server: str, *, user: str = f"    token: {CANARY}") -> str:
+    return f"""apiVersion: v1
+kind: Config
+current-context: lab
+clusters:
+- name: lab
+  cluster:
+    server: {server}
+contexts:
+- name: lab
+  context:
+    cluster: lab
+    user: paddock
+    namespace: paddock-jobs
+users:
+- name: paddock
+  user:
+{user}
+"""
+
+
+@pytest.fixture
+def console() -> Client:
+    client = Client()
+    client.force_login(UserFactory(username="root-operator", is_staff=True, is_superuser=True))
+    return client
+
+
+def register(console: Client, world: Any, config: str) -> Any:
+    return console.post(
+        reverse("admin:inventory_cluster_add"),
+        {
+            "organisation": world.org.pk,
+            "name": "lab",
+            "kind": "kubernetes",
+            "address": "",
+            "kubernetes": '{"image": "python:3.11-slim"}',
+            "kubeconfig": config,
+        },
+    )
+
+
+def test_a_job_runs_on_kubernetes_from_registration_to_the_ledger(
+    world: Any,
+    console: Client,
+    k8s_cluster: EmulatedCluster,
+    caplog: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    k8s_controller = Controller(k8s_cluster, namespace="paddock-jobs")  # the kubeconfig's namespace
+    assert register(console, world, kubeconfig(k8s_cluster.url)).status_code == 302
+    cluster = Cluster.objects.get(name="lab")
+    assert cluster.address == k8s_cluster.url.rstrip("/") and cluster.has_auth_token
+
+    # Discovery: a GPU node with GPU Feature Discovery labels, and a CPU node.
+    k8s_controller.seed_node("gpu-1", cpus="32", memory="256Gi", gpus=2, product="NVIDIA-H100-80GB-HBM3")
+    k8s_controller.seed_node("cpu-1", cpus="8", memory="32Gi")
+    discover_cluster(cluster)
+    nodes = {node.hostname: node for node in Node.objects.filter(cluster=cluster).prefetch_related("accelerators")}
+    assert set(nodes) == {"gpu-1", "cpu-1"} and nodes["gpu-1"].source == "kubernetes"
+    h100 = AcceleratorModel.objects.get(name="H100 SXM")
+    assert [a.model_id for a in nodes["gpu-1"].accelerators.all()] == [h100.pk, h100.pk]
+    ensure_pools()
+    PricePointFactory(
+        accelerator_model=h100,
+        cluster=cluster,
+        price_per_gpu_hour=Decimal("2.49"),
+        valid_from=timezone.now() - timedelta(1),
+    )
+
+    body = {
+        "name": "train-on-k8s",
+        "team": "alpha",
+        "cluster": "lab",
+        "entrypoint": "python -c \"print('hello from kubernetes')\"",
+        "resources": {"gpus": 1, "accelerator_model": "H100"},
+    }
+    answer = world.client(world.member).post("/api/v1/jobs/", body, format="json")
+    assert answer.status_code == 201, answer.json()
+    job = Job.objects.get(pk=answer.json()["id"])
+    with django_capture_on_commit_callbacks(execute=True):  # admitted, then sent to the cluster
+        assert admit_pending() == 1
+    job.refresh_from_db()
+    attempt = job.attempts.get()
+    assert job.state in {"dispatching", "running"} or attempt.state == "submitted", (job.state, attempt.state)
+    made = k8s_controller.job(str(attempt.pk))
+    pod_spec = made["spec"]["template"]["spec"]
+    assert pod_spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] in (1, "1")
+    assert "gpu-1" in str(pod_spec.get("affinity"))  # where the scheduler placed it
+
+    k8s_controller.create_pod(str(attempt.pk), node="gpu-1")
+    k8s_controller.run(str(attempt.pk))
+    services.reconcile()
+    job.refresh_from_db()
+    assert job.state == "running"
+
+    k8s_controller.write_log(str(attempt.pk), "hello from kubernetes\n")
+    k8s_controller.succeed(str(attempt.pk))
+    services.reconcile()
+    job.refresh_from_db()
+    attempt.refresh_from_db()
+    assert job.state == "succeeded" and attempt.state == "succeeded"
+    assert "hello from kubernetes" in attempt.log
+
+    accrue(now=timezone.now() + timedelta(seconds=1))
+    line = UsageRecord.objects.get(attempt=attempt)
+    assert (line.cluster_id, line.accelerator_model_id, line.rate) == (cluster.pk, h100.pk, Decimal("2.49"))
+
+    # The credential is nowhere a caller or an operator reads.
+    listed = world.client(world.org_admin).get("/api/v1/clusters/").content.decode()
+    assert "lab" in listed and CANARY not in listed
+    assert CANARY not in str(list(AuditEntry.objects.values_list("data", flat=True)))
+    assert CANARY not in caplog.text
+    assert CANARY not in console.get(reverse("admin:inventory_cluster_change", args=[cluster.pk])).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("user", "why"),
+    [
+        ("    exec:\n      command: /bin/sh\n      apiVersion: client.authentication.k8s.io/v1", "exec"),
+        ("    auth-provider:\n      name: gcp", "auth-provider"),
+        ("    tokenFile: /var/run/secrets/token", "tokenFile"),
+        ("    client-key: /etc/ssl/private/key.pem\n    client-certificate: /etc/ssl/cert.pem", "client-"),
+    ],
+)
+def test_a_kubeconfig_that_would_run_a_command_or_read_a_file_is_refused(
+    world: Any, console: Client, user: str, why: str
+) -> None:
+    response = register(console, world, kubeconfig("https://10.0.0.1:6443", user=user))
+    assert response.status_code == 200  # the form again, with the reason
+    assert why in response.content.decode()
+    assert not Cluster.objects.filter(name="lab").exists()
+
+
+def test_a_server_that_is_not_http_is_refused(world: Any, console: Client) -> None:
+    response = register(console, world, kubeconfig("file:///etc/passwd"))
+    assert response.status_code == 200 and "server" in response.content.decode()
+    assert not Cluster.objects.filter(name="lab").exists()
