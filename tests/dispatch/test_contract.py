@@ -155,8 +155,43 @@ def whole_log(backend: Backend, remote_id: str, *, limit: int = 1024 * 1024) -> 
     return b"".join(chunk.data for chunk in chunks)
 
 
-@pytest.fixture(params=[pytest.param("ray", marks=pytest.mark.ray), "kubernetes", "fake"])
+LIVE_KUBECONFIG = os.environ.get("PADDOCK_TEST_KUBECONFIG", "")
+
+
+class LiveKubernetesDriver(RayDriver):
+    """A real cluster (``PADDOCK_TEST_KUBECONFIG``): its own controllers move the jobs, so the
+    test only waits, as for Ray. Its image must have ``python`` (the cluster setting ``image``)."""
+
+    reads_log_from_offset = False
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("ray", marks=pytest.mark.ray),
+        "kubernetes",
+        pytest.param(
+            "kubernetes-live",
+            marks=pytest.mark.skipif(
+                not LIVE_KUBECONFIG, reason="no real Kubernetes cluster: set PADDOCK_TEST_KUBECONFIG to run this lane"
+            ),
+        ),
+        "fake",
+    ]
+)
 def driver(request: pytest.FixtureRequest) -> Any:
+    if request.param == "kubernetes-live":
+        from apps.dispatch.kubeconfig import parse_kubeconfig
+
+        with open(LIVE_KUBECONFIG) as handle:  # the test's own file, never the control plane's
+            live = parse_kubeconfig(handle.read())
+        made_live: Driver = LiveKubernetesDriver(
+            "kubernetes-live",
+            backend=get_backend("kubernetes", live.server, live.to_json()),
+            unreachable=get_backend("kubernetes", "http://127.0.0.1:1"),
+        )
+        yield made_live
+        made_live.stop_leftovers()
+        return
     if request.param == "ray":
         head = request.getfixturevalue("ray_head")
         made: Driver = RayDriver(
@@ -252,7 +287,7 @@ def test_running_job_holds_its_resources_until_stopped(driver: Driver) -> None:
 def test_job_that_cannot_be_placed_stays_pending_even_when_stopped(driver: Driver) -> None:
     # No A100 in the cluster: Ray keeps the job PENDING (its own start timeout is 15 minutes),
     # and a stop waits for resources too. The control plane needs its own pending timeout.
-    if driver.name == "kubernetes":
+    if driver.name.startswith("kubernetes"):
         pytest.skip(
             "Ray's quirk: on Kubernetes a stop deletes a pending Job at once "
             "(test_kubernetes_backend covers stopping a pending job)"
@@ -421,7 +456,7 @@ def code_package(files: dict[str, str], *, loads: list[int] | None = None) -> Pa
 
 
 def test_a_job_runs_in_its_package_which_is_read_only_when_the_cluster_lacks_it(driver: Driver) -> None:
-    if driver.name == "kubernetes":
+    if driver.name.startswith("kubernetes"):
         pytest.skip(
             "on Kubernetes the job's init container fetches its package from Paddock's API; the backend "
             "never reads it (test_kubernetes_backend checks the Job carries the fetch)"
