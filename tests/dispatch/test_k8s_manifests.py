@@ -39,7 +39,7 @@ from apps.dispatch.k8s_manifests import (
 )
 from apps.dispatch.port import BackendError, JobSpec, PackageRef, Resources
 from apps.dispatch.runtime_env import package_uri
-from tests.dispatch.k8s_schemas import (
+from tests.k8s_schemas import (
     DNS1035_LABEL,
     SUPPORTED_VERSIONS,
     ManifestInvalid,

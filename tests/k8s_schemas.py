@@ -6,7 +6,7 @@ returns them. Three layers:
 1. Built-in kinds: ``kubernetes_validate.validate(obj, version, strict=True)`` for every
    supported Kubernetes version (unknown fields, missing required fields, wrong types).
 2. Custom resources (JobSet, RayJob, Kueue, ServiceMonitor): the CRD's published
-   ``openAPIV3Schema`` (``crds/``, see its README) with ``jsonschema``, unknown fields refused
+   ``openAPIV3Schema`` (``k8s_crds/``, see its README) with ``jsonschema``, unknown fields refused
    the way ``kubectl apply --validate=strict`` refuses them; every pod template inside is
    also validated as a built-in ``v1 PodTemplate`` for each version.
 3. What neither schema says (the API server checks it in Go code): DNS-1123 / DNS-1035
@@ -31,7 +31,7 @@ import kubernetes_validate
 from kubernetes_validate.utils import SchemaNotFoundError, all_versions
 
 SUPPORTED_VERSIONS: tuple[str, ...] = ("1.29", "1.30", "1.31", "1.32", "1.33", "1.34", "1.35")
-CRD_DIR = Path(__file__).resolve().parent / "crds"
+CRD_DIR = Path(__file__).resolve().parent / "k8s_crds"
 
 
 class ManifestInvalid(AssertionError):
