@@ -2,9 +2,10 @@
 
 A realistic cluster: two GPU pools (H100 SXM, A100 80GB SXM) and its CPU pool; a cohort
 `research` with lending limits holding nlp and vision, and interns with no quota at all; ops
-outside any cohort. Every object is validated against the Kueue v0.19.2 CRD schemas
-(v1beta2; tests/admission/crds), with the CEL rules that apply checked by hand, and the
-numbers are compared with the quotas they come from, before and after a quota changes.
+outside any cohort. Every object is validated by tests/k8s_schemas.py against the Kueue
+v0.19.2 CRD schemas (v1beta2; tests/k8s_crds), with the CEL rules that apply checked by hand
+there, and the numbers are compared with the quotas they come from, before and after a quota
+changes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from io import StringIO
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,17 +34,12 @@ from apps.admission.kueue import (
 from apps.inventory.models import AcceleratorModel
 from apps.quotas.choices import BorrowWithinCohort, ReclaimWithinCohort, WhenCanBorrow, WhenCanPreempt, WithinTeam
 from apps.quotas.models import Cohort, Pool, Quota, TeamPolicy
-from tests.deploy.k8s_checks import custom_resource_problems, is_dns_label, quantity
 from tests.factories import ClusterFactory, OrganisationFactory, TeamFactory
+from tests.k8s_schemas import crd_schema, is_dns1123_label, problems
 
-CRDS = Path(__file__).resolve().parent / "crds"
-SCHEMAS = {
-    "ResourceFlavor": CRDS / "kueue.x-k8s.io_resourceflavors.v1beta2.json",
-    "ClusterQueue": CRDS / "kueue.x-k8s.io_clusterqueues.v1beta2.json",
-    "LocalQueue": CRDS / "kueue.x-k8s.io_localqueues.v1beta2.json",
-    "Cohort": CRDS / "kueue.x-k8s.io_cohorts.v1beta2.json",
-}
+KINDS = {"ResourceFlavor", "ClusterQueue", "LocalQueue", "Cohort"}
 CLUSTER_SCOPED = {"ResourceFlavor", "ClusterQueue", "Cohort"}
+METADATA = {"name", "namespace", "labels", "annotations"}  # all that Paddock sets
 
 
 def namespace_of(team: Any) -> str:
@@ -128,54 +123,23 @@ def flavor_quotas(queue: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]
     }
 
 
-def cel_problems(obj: dict[str, Any]) -> list[str]:
-    """The CRDs' x-kubernetes-validations rules that apply to these objects, which jsonschema
-    does not run (creation rules only; the `oldSelf` ones govern updates)."""
-    problems = []
-    spec = obj["spec"]
-    if obj["kind"] in {"ClusterQueue", "Cohort"}:
-        for group in spec.get("resourceGroups", []):
-            for flavor in group["flavors"]:
-                # size(flavor.resources) == size(coveredResources); Kueue's webhook also wants the
-                # same names in the same order.
-                if [r["name"] for r in flavor["resources"]] != group["coveredResources"]:
-                    problems.append(f"flavor {flavor['name']}: resources do not follow coveredResources")
-    if obj["kind"] == "ClusterQueue":
-        limits = [
-            r for group in spec.get("resourceGroups", []) for flavor in group["flavors"] for r in flavor["resources"]
-        ]
-        if "cohortName" not in spec and any("borrowingLimit" in r for r in limits):
-            problems.append("borrowingLimit must be nil when cohort is empty")
-        fungibility = spec.get("flavorFungibility", {})
-        if "preference" in fungibility and {fungibility["whenCanBorrow"], fungibility["whenCanPreempt"]} != {
-            "TryNextFlavor"
-        }:
-            problems.append("preference needs whenCanBorrow and whenCanPreempt TryNextFlavor")
-        preemption = spec.get("preemption", {})
-        if (
-            preemption.get("reclaimWithinCohort") == "Never"
-            and preemption.get("borrowWithinCohort", {}).get("policy", "Never") != "Never"
-        ):
-            problems.append("reclaimWithinCohort=Never and borrowWithinCohort.Policy!=Never")
-        for r in limits:
-            for field in ("nominalQuota", "borrowingLimit", "lendingLimit"):
-                if field in r and quantity(r[field]) < 0:
-                    problems.append(f"{r['name']} {field} is negative")
-    if obj["kind"] == "ResourceFlavor" and "topologyName" in spec and not spec.get("nodeLabels"):
-        problems.append("at least one nodeLabel is required when topology is set")
-    return problems
-
-
 def all_problems(objects: list[dict[str, Any]]) -> list[str]:
-    problems = []
+    """What Kueue's API server would refuse (schema, names, labels, quantities, the CEL rules
+    that apply), and what Paddock means its objects to be (version, scope, metadata)."""
+    found = []
     for obj in objects:
         kind = obj["kind"]
-        found = custom_resource_problems(obj, SCHEMAS[kind], api_version=API_VERSION, kind=kind) + cel_problems(obj)
+        where = f"{kind}/{obj['metadata']['name']}"
+        if obj["apiVersion"] != API_VERSION or kind not in KINDS:
+            found.append(f"{where}: {obj['apiVersion']}/{kind}, expected one of {sorted(KINDS)} of {API_VERSION}")
+            continue
+        found += problems(obj)
         scoped = "namespace" in obj["metadata"]
         if scoped == (kind in CLUSTER_SCOPED):
-            found.append("namespaced" if scoped else "no namespace")
-        problems += [f"{kind}/{obj['metadata']['name']}: {problem}" for problem in found]
-    return problems
+            found.append(f"{where}: {'namespaced' if scoped else 'no namespace'}")
+        if set(obj["metadata"]) - METADATA:
+            found.append(f"{where}: unexpected metadata fields {sorted(set(obj['metadata']) - METADATA)}")
+    return found
 
 
 # --- schema ---------------------------------------------------------------------------------
@@ -188,6 +152,7 @@ def test_every_object_validates_against_the_kueue_crds(setup: Setup) -> None:
     ), "apply order: flavors and cohorts before the queues that name them"
     assert all_problems(objects) == []
     assert {obj["apiVersion"] for obj in objects} == {"kueue.x-k8s.io/v1beta2"}
+    assert all(crd_schema(obj["apiVersion"], obj["kind"]) for obj in objects), "validated against a CRD schema"
     for obj in objects:
         assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "paddock"
 
@@ -195,19 +160,33 @@ def test_every_object_validates_against_the_kueue_crds(setup: Setup) -> None:
 def test_the_checks_catch_what_kueue_would_refuse(setup: Setup) -> None:
     objects = generate(setup)
     queue = named(objects, "ClusterQueue")["ops"]
-    wrong = [
-        {**queue, "spec": {**queue["spec"], "cohort": "research"}},  # the v1beta1 field name
-        {**queue, "spec": {**queue["spec"], "queueingStrategy": "FIFO"}},
-        {**queue, "metadata": {**queue["metadata"], "name": "Ops_Team"}},
-    ]
-    borrowing = yaml.safe_load(yaml.safe_dump(queue))
-    borrowing["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["borrowingLimit"] = 1
-    wrong.append(borrowing)  # no cohort, yet a borrowing limit
-    short = yaml.safe_load(yaml.safe_dump(queue))
-    short["spec"]["resourceGroups"][0]["flavors"][0]["resources"].pop()
-    wrong.append(short)
-    for obj in wrong:
-        assert all_problems([obj]), obj["spec"]
+
+    def changed(change: Any) -> dict[str, Any]:
+        copy: dict[str, Any] = yaml.safe_load(yaml.safe_dump(queue))
+        change(copy)
+        return copy
+
+    def first(obj: dict[str, Any]) -> dict[str, Any]:
+        resource: dict[str, Any] = obj["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]
+        return resource
+
+    wrong = {
+        "'cohort' was unexpected": changed(lambda q: q["spec"].update(cohort="research")),  # v1beta1 spelling
+        "FIFO": changed(lambda q: q["spec"].update(queueingStrategy="FIFO")),
+        "Ops_Team": changed(lambda q: q["metadata"].update(name="Ops_Team")),
+        # no cohort, yet a borrowing limit
+        "borrowingLimit must be nil": changed(lambda q: first(q).update(borrowingLimit=1)),
+        "coveredResources": changed(lambda q: q["spec"]["resourceGroups"][0]["flavors"][0]["resources"].pop()),
+        "negative": changed(lambda q: first(q).update(nominalQuota="-1")),
+        "reclaimWithinCohort=Never": changed(
+            lambda q: q["spec"]["preemption"].update(borrowWithinCohort={"policy": "LowerPriority"})
+        ),
+        "preference": changed(lambda q: q["spec"]["flavorFungibility"].update(preference="BorrowingOverPreemption")),
+        "unexpected metadata": changed(lambda q: q["metadata"].update(finalizers=["paddock.dev/keep"])),
+    }
+    for reason, obj in wrong.items():
+        found = all_problems([obj])
+        assert any(reason in problem for problem in found), (reason, found)
 
 
 # --- flavors --------------------------------------------------------------------------------
@@ -427,7 +406,7 @@ def test_cohorts_are_flat_and_only_those_in_use(setup: Setup) -> None:
 def test_names_are_dns_labels_and_never_collide(setup: Setup) -> None:
     assert dns_label("nlp") == "nlp"
     assert dns_label("ml_ops") != dns_label("ml-ops")
-    assert is_dns_label(dns_label("ML_Ops")) and is_dns_label(dns_label("x" * 80)) and is_dns_label(dns_label("__"))
+    assert all(is_dns1123_label(dns_label(name)) for name in ("ML_Ops", "x" * 80, "__"))
     TeamFactory(organisation=setup.cluster.organisation, slug="ml_ops", cohort=setup.cohort)
     Pool.objects.filter(pk=setup.h100.pk).update(name="gke_a_h100")
     objects = generate(setup)

@@ -39,13 +39,17 @@ from apps.dispatch.k8s_manifests import (
 )
 from apps.dispatch.port import BackendError, JobSpec, PackageRef, Resources
 from apps.dispatch.runtime_env import package_uri
-from tests.dispatch.k8s_schemas import (
+from tests.k8s_schemas import (
     DNS1035_LABEL,
     SUPPORTED_VERSIONS,
     ManifestInvalid,
     is_dns1123_label,
     is_label_value,
+    is_port_name,
+    is_qualified_name,
+    label_problems,
     problems,
+    quantity,
     validate,
     validate_all,
 )
@@ -279,6 +283,32 @@ def test_the_validator_is_not_vacuous():
     rayjob = by_kind(objects("RayJob, one node"), "RayJob")
     rayjob["spec"]["shutdownAfterJobFinishes"] = "yes"
     assert any("shutdownAfterJobFinishes" in p for p in problems(rayjob))
+
+
+def test_the_validator_knows_port_names_labels_and_quantities_exactly():
+    """Port names as validation.IsValidPortName, labels with values that are not strings,
+    and quantities compared exactly (not as floats)."""
+    assert is_port_name("http") and is_port_name("h2c-8000")
+    for name in ("a--b", "-http", "http-", "8000", "a" * 16, "HTTP", ""):
+        assert not is_port_name(name), name
+    assert label_problems({"app": "web", "example.com/tier": "a.b_c-d"}) == []
+    assert label_problems({"replicas": 3}) and label_problems({"/x": "y"}) and label_problems({"a": "-b"})
+    assert not is_qualified_name("/x") and not is_qualified_name("Bad_/x")
+    assert quantity("1Gi") == 2**30 and quantity("100m") * 10 == 1 and quantity("1.5e3") == 1500
+    assert quantity("0.1") + quantity("0.2") == quantity("300m")
+    for bad in ("1.5 Gi", "1K", "1e1.5", "", 0.5, True):
+        with pytest.raises(ValueError):
+            quantity(bad)
+    job = objects("multi-node Indexed Job + headless Service")[1]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    container["ports"] = [{"name": "a--b", "containerPort": 8000}]
+    container["readinessProbe"] = {"httpGet": {"path": "/", "port": "http-"}}
+    job["metadata"]["labels"]["replicas"] = 3
+    found = " | ".join(problems(job))
+    assert "'a--b'" in found and "'http-'" in found and "replicas" in found
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"ports": [{"port": 80, "targetPort": "web--http"}]}}  # fmt: skip
+    assert any("targetPort" in p for p in problems(service))
 
 
 # --- names ----------------------------------------------------------------------------------

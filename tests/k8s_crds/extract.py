@@ -1,10 +1,10 @@
 """Refresh a CRD schema file here from a checkout of the project that publishes the CRD.
 
-    python tests/dispatch/crds/extract.py GIT_DIR COMMIT PATH [VERSION ...]
+    python tests/k8s_crds/extract.py GIT_DIR COMMIT PATH [VERSION ...]
 
 Reads the CustomResourceDefinition at ``PATH`` in ``COMMIT`` of the git repository
 ``GIT_DIR`` (``git show``; no work tree needed) and writes
-``tests/dispatch/crds/<group>_<kind>.json``: ``{"<group>/<version>": openAPIV3Schema}`` for
+``tests/k8s_crds/<group>_<kind>.json``: ``{"<group>/<version>": openAPIV3Schema}`` for
 each served version named (all served versions when none is named). ``description`` texts
 are dropped (they are most of the bytes and validate nothing); every other keyword is kept
 as published. Update the table in README.md with the commit.

@@ -1,19 +1,26 @@
 """Offline validation of Kubernetes objects: what an API server would refuse, without one.
 
+The one validator for the tests of every package that writes Kubernetes objects: the
+dispatch backend's Jobs, JobSets and RayJobs (tests/dispatch), the deploy/kubernetes manifests
+(tests/deploy) and the Kueue objects of apps/admission/kueue.py (tests/admission).
+
 ``validate(obj)`` raises :class:`ManifestInvalid` listing every problem; ``problems(obj)``
 returns them. Three layers:
 
 1. Built-in kinds: ``kubernetes_validate.validate(obj, version, strict=True)`` for every
    supported Kubernetes version (unknown fields, missing required fields, wrong types).
 2. Custom resources (JobSet, RayJob, Kueue, ServiceMonitor): the CRD's published
-   ``openAPIV3Schema`` (``crds/``, see its README) with ``jsonschema``, unknown fields refused
+   ``openAPIV3Schema`` (``k8s_crds/``, see its README) with ``jsonschema``, unknown fields refused
    the way ``kubectl apply --validate=strict`` refuses them; every pod template inside is
    also validated as a built-in ``v1 PodTemplate`` for each version.
 3. What neither schema says (the API server checks it in Go code): DNS-1123 / DNS-1035
-   names, label and annotation syntax, quantities, enum values, ``fieldRef`` paths, node
-   selector operators, tolerations, container and volume names, restartPolicy per context.
+   names, label and annotation syntax, quantities (parsed exactly, to compare values), enum
+   values, ``fieldRef`` paths, node selector operators, tolerations, container, volume and
+   port names, restartPolicy per context; and Kueue's creation-time CEL rules.
 
-CEL rules (``x-kubernetes-validations``) and defaults are not evaluated.
+Other CEL rules (``x-kubernetes-validations``) and defaults are not evaluated. The helpers
+(``is_dns1123_label``, ``label_problems``, ``quantity``, ``is_port_name`` ...) are public for
+tests that assert one property directly.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +39,7 @@ import kubernetes_validate
 from kubernetes_validate.utils import SchemaNotFoundError, all_versions
 
 SUPPORTED_VERSIONS: tuple[str, ...] = ("1.29", "1.30", "1.31", "1.32", "1.33", "1.34", "1.35")
-CRD_DIR = Path(__file__).resolve().parent / "crds"
+CRD_DIR = Path(__file__).resolve().parent / "k8s_crds"
 
 
 class ManifestInvalid(AssertionError):
@@ -122,7 +130,9 @@ def _crd_file(path: Path) -> dict[str, Any]:
 def _crd_validator(api_version: str, kind: str) -> jsonschema.Draft7Validator:
     schema = crd_schema(api_version, kind)
     assert schema is not None
-    return jsonschema.Draft7Validator(_structural(copy.deepcopy(schema), root=True))
+    structural = _structural(copy.deepcopy(schema), root=True)
+    jsonschema.Draft7Validator.check_schema(structural)  # a damaged file must not pass everything
+    return jsonschema.Draft7Validator(structural)
 
 
 def _crd_errors(obj: dict[str, Any]) -> list[str]:
@@ -211,9 +221,14 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # k8s.io/apimachinery/pkg/api/resource: <sign><digits>[.<digits>][<binarySI>|<decimalSI>|e<exponent>]
-QUANTITY = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+# (ParseQuantity takes a whole-number exponent only, though the CRDs' pattern allows "1e1.5").
+QUANTITY = re.compile(
+    r"^(?P<number>[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+)
+_BINARY_SI = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL_SI = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_IANA_SVC_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_PORT_NAME = re.compile(r"^[-a-z0-9]+$")
 _FIELD_PATHS = {
     "metadata.name",
     "metadata.namespace",
@@ -264,7 +279,10 @@ MAX_ANNOTATIONS_BYTES = 256 * 1024
 
 
 def is_quantity(value: Any) -> bool:
-    """A value the API server parses as a resource.Quantity (JSON integers count)."""
+    """A value the API server parses as a resource.Quantity: a string in its grammar or a JSON
+    integer. A JSON float is refused although the API server would parse it: what Paddock
+    writes is a string or an integer, and a float there is a bug (0.1 + 0.2 is
+    0.30000000000000004)."""
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
@@ -272,19 +290,20 @@ def is_quantity(value: Any) -> bool:
     return isinstance(value, str) and QUANTITY.match(value) is not None
 
 
-def quantity_value(value: str | int) -> float:
-    """The number a quantity stands for (for comparisons in checks and tests)."""
+def quantity(value: str | int) -> Decimal:
+    """The exact number a quantity stands for (bytes, cores), to compare values; ValueError
+    when ``value`` is not a quantity (see :func:`is_quantity`)."""
+    if not is_quantity(value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity")
     if isinstance(value, int):
-        return float(value)
+        return Decimal(value)
     match = QUANTITY.match(value)
-    if match is None:
-        raise ValueError(f"not a quantity: {value!r}")
-    number, suffix = float(match.group(1)), match.group(2) or ""
-    if suffix[:1] in ("e", "E"):
-        return number * 10 ** int(suffix[1:])
-    binary = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-    decimal = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-    return number * (binary.get(suffix) or decimal[suffix])
+    assert match is not None
+    number, suffix = Decimal(match["number"]), match["suffix"] or ""
+    if suffix in _BINARY_SI:
+        return number * _BINARY_SI[suffix]
+    exponent = int(suffix[1:]) if suffix[:1] in ("e", "E") else _DECIMAL_SI[suffix]
+    return number.scaleb(exponent)
 
 
 def is_label_value(value: Any) -> bool:
@@ -295,14 +314,44 @@ def is_qualified_name(key: Any) -> bool:
     """A label or annotation key: ``[prefix/]name``, prefix a DNS subdomain, name ≤ 63."""
     if not isinstance(key, str):
         return False
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
         return False
     return len(name) <= 63 and _QUALIFIED_NAME.match(name) is not None
 
 
 def is_dns1123_label(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= 63 and DNS1123_LABEL.match(value) is not None
+
+
+def is_dns1123_subdomain(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 253 and DNS1123_SUBDOMAIN.match(value) is not None
+
+
+def is_port_name(value: Any) -> bool:
+    """An IANA service name, as a container port's name or a named ``targetPort`` / probe port
+    (validation.IsValidPortName): ≤ 15 of a-z0-9-, a letter, no "--", no hyphen at either end."""
+    return (
+        isinstance(value, str)
+        and len(value) <= 15
+        and _PORT_NAME.match(value) is not None
+        and re.search("[a-z]", value) is not None
+        and "--" not in value
+        and not value.startswith("-")
+        and not value.endswith("-")
+    )
+
+
+def label_problems(labels: Any, path: str = "labels") -> list[str]:
+    """What is wrong with a map of labels (keys qualified names, values label values;
+    a value that is not a string included); empty when nothing is."""
+    if labels is None:
+        return []
+    if not isinstance(labels, dict):
+        return [f"{path} is not a map"]
+    found = [f"{path}: key {k!r} is not a qualified name" for k in labels if not is_qualified_name(k)]
+    found += [f"{path}.{k}: value {v!r} is not a valid label value" for k, v in labels.items() if not is_label_value(v)]
+    return found
 
 
 def semantic_problems(obj: Mapping[str, Any]) -> list[str]:
@@ -320,6 +369,8 @@ def semantic_problems(obj: Mapping[str, Any]) -> list[str]:
     if kind in ("Job", "JobSet", "CronJob"):
         for path, spec in _job_specs(obj):
             found += _job_problems(path, spec)
+    if str(obj.get("apiVersion", "")).startswith("kueue.x-k8s.io/"):
+        found += _kueue_problems(kind, obj.get("spec") or {})
     return found
 
 
@@ -354,16 +405,21 @@ def _walk(node: Any, path: str, kind: str, found: list[str]) -> None:
         here = f"{path}.{key}" if path else key
         if key == "metadata" and isinstance(value, dict):
             found += _meta_problems(here, value)
-        elif key in ("labels", "matchLabels", "nodeSelector", "nodeLabels", "selector") and _is_string_map(value):
-            found += _label_map_problems(here, value)
+        elif key in ("labels", "matchLabels", "nodeLabels") and isinstance(value, dict) and not _is_nested(value):
+            found += label_problems(value, here)
+        elif key in ("nodeSelector", "selector") and _is_string_map(value):
+            found += label_problems(value, here)
         elif key in _QUANTITY_MAPS and isinstance(value, dict) and not _is_nested(value):
             found += [
                 f"{here}.{name}: {amount!r} is not a Kubernetes quantity"
                 for name, amount in value.items()
                 if not is_quantity(amount)
             ]
-        elif key in _QUANTITY_SCALARS and not isinstance(value, dict | list) and not is_quantity(value):
-            found.append(f"{here}: {value!r} is not a Kubernetes quantity")
+        elif key in _QUANTITY_SCALARS and not isinstance(value, dict | list):
+            if not is_quantity(value):
+                found.append(f"{here}: {value!r} is not a Kubernetes quantity")
+            elif quantity(value) < 0:
+                found.append(f"{here}: {value!r} is negative")
         elif key in ENUMS and isinstance(value, str) and value not in ENUMS[key]:
             found.append(f"{here}: {value!r} is not one of {sorted(ENUMS[key])}")
         elif key == "fieldRef" and isinstance(value, dict):
@@ -395,12 +451,6 @@ def _meta_problems(path: str, meta: dict[str, Any]) -> list[str]:
         size = sum(len(str(k)) + len(str(v)) for k, v in annotations.items())
         if size > MAX_ANNOTATIONS_BYTES:
             found.append(f"{path}.annotations hold {size} bytes; at most {MAX_ANNOTATIONS_BYTES}")
-    return found
-
-
-def _label_map_problems(path: str, labels: dict[str, str]) -> list[str]:
-    found = [f"{path}: key {k!r} is not a qualified name" for k in labels if not is_qualified_name(k)]
-    found += [f"{path}.{k}: value {v!r} is not a valid label value" for k, v in labels.items() if not is_label_value(v)]
     return found
 
 
@@ -504,8 +554,13 @@ def _pod_spec_problems(path: str, spec: dict[str, Any], kind: str) -> list[str]:
             if not str(mount.get("mountPath", "")).startswith("/"):
                 found.append(f"{where}.volumeMounts: mountPath {mount.get('mountPath')!r} is not absolute")
         for port in container.get("ports") or []:
-            if "name" in port and (len(port["name"]) > 15 or not _IANA_SVC_NAME.match(port["name"])):
+            if "name" in port and not is_port_name(port["name"]):
                 found.append(f"{where}.ports: name {port['name']!r} is not an IANA service name (≤ 15)")
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            for handler in ("httpGet", "tcpSocket"):
+                port = ((container.get(probe) or {}).get(handler) or {}).get("port")
+                if isinstance(port, str) and not is_port_name(port):
+                    found.append(f"{where}.{probe}.{handler}.port {port!r} is not a port name")
         found += _resource_problems(where, container.get("resources") or {})
     for field in ("subdomain", "hostname"):
         if field in spec and not is_dns1123_label(spec[field]):
@@ -520,18 +575,18 @@ def _resource_problems(where: str, resources: dict[str, Any]) -> list[str]:
         request, limit = requests.get(name), limits.get(name)
         if not all(v is None or is_quantity(v) for v in (request, limit)):
             continue  # reported by the quantity check
-        values = [quantity_value(v) for v in (request, limit) if v is not None]
+        values = [quantity(v) for v in (request, limit) if v is not None]
         if any(v < 0 for v in values):
             found.append(f"{where}.resources.{name} is negative")
         extended = "/" in name and not name.startswith(("kubernetes.io/", "requests."))
         if extended or name.startswith("hugepages-"):
-            if request is not None and limit is not None and quantity_value(request) != quantity_value(limit):
+            if request is not None and limit is not None and quantity(request) != quantity(limit):
                 found.append(f"{where}.resources.{name}: requests must equal limits for {name}")
             if extended and limit is None:
                 found.append(f"{where}.resources.{name}: an extended resource needs a limit")
-            if extended and any(v != int(v) for v in values):
+            if extended and any(v != v.to_integral_value() for v in values):
                 found.append(f"{where}.resources.{name} must be a whole number")
-        elif request is not None and limit is not None and quantity_value(request) > quantity_value(limit):
+        elif request is not None and limit is not None and quantity(request) > quantity(limit):
             found.append(f"{where}.resources.{name}: request {request!r} is above the limit {limit!r}")
     return found
 
@@ -551,6 +606,9 @@ def _service_problems(spec: dict[str, Any]) -> list[str]:
         number = port.get("port")
         if not isinstance(number, int) or not 1 <= number <= 65535:
             found.append(f"spec.ports: port {number!r} is not in 1-65535")
+        target = port.get("targetPort")
+        if isinstance(target, str) and not is_port_name(target):
+            found.append(f"spec.ports: targetPort {target!r} is not a port name")
     return found
 
 
@@ -577,4 +635,33 @@ def _job_problems(path: str, spec: dict[str, Any]) -> list[str]:
             found.append(f"{path}: an Indexed Job needs completions ≥ 1")
         elif completions > 100_000:
             found.append(f"{path}: an Indexed Job has at most 100000 completions")
+    return found
+
+
+def _kueue_problems(kind: str, spec: dict[str, Any]) -> list[str]:
+    """Kueue's CEL rules (and its webhook's) that a new object must pass; the ``oldSelf`` ones
+    govern updates and are left out."""
+    found: list[str] = []
+    resources: list[dict[str, Any]] = []
+    for g, group in enumerate((spec.get("resourceGroups") or []) if kind in ("ClusterQueue", "Cohort") else []):
+        for flavor in group.get("flavors") or []:
+            resources += flavor.get("resources") or []
+            # CEL: size(resources) == size(coveredResources); the webhook wants the same order.
+            if [r.get("name") for r in flavor.get("resources") or []] != group.get("coveredResources"):
+                found.append(
+                    f"spec.resourceGroups[{g}]: flavor {flavor.get('name')!r} does not follow coveredResources"
+                )
+    if kind == "ClusterQueue":
+        if "cohortName" not in spec and any("borrowingLimit" in r for r in resources):
+            found.append("spec: borrowingLimit must be nil when cohort is empty")
+        fungibility = spec.get("flavorFungibility") or {}
+        choices = {fungibility.get("whenCanBorrow"), fungibility.get("whenCanPreempt")}
+        if "preference" in fungibility and choices != {"TryNextFlavor"}:
+            found.append("spec.flavorFungibility: preference needs whenCanBorrow and whenCanPreempt TryNextFlavor")
+        preemption = spec.get("preemption") or {}
+        borrow = (preemption.get("borrowWithinCohort") or {}).get("policy", "Never")
+        if preemption.get("reclaimWithinCohort") == "Never" and borrow != "Never":
+            found.append("spec.preemption: reclaimWithinCohort=Never and borrowWithinCohort.policy!=Never")
+    if kind == "ResourceFlavor" and "topologyName" in spec and not spec.get("nodeLabels"):
+        found.append("spec: at least one nodeLabel is required when topology is set")
     return found
