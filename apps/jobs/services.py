@@ -1197,6 +1197,18 @@ def team_package_refs(team_id: int, runtime_env: Any) -> dict[str, PackageRef]:
     }
 
 
+def job_package_content(job: Job, sha256: str) -> bytes | None:
+    """The bytes of a code package the job's runtime_env names (its pods fetch it on clusters
+    that cannot take an upload, Kubernetes); None for any other package, or one gone."""
+    for ref in package_refs(job).values():
+        if ref.sha256 == sha256:
+            try:
+                return ref.load()
+            except BackendError:
+                return None
+    return None
+
+
 def _package_content(package_id: int) -> bytes:
     content = CodePackage.objects.filter(pk=package_id).values_list("content", flat=True).first()
     if content is None:

@@ -175,3 +175,27 @@ def test_a_server_that_is_not_http_is_refused(world: Any, console: Client) -> No
     response = register(console, world, kubeconfig("file:///etc/passwd"))
     assert response.status_code == 200 and "server" in response.content.decode()
     assert not Cluster.objects.filter(name="lab").exists()
+
+
+def test_a_kubernetes_pod_fetches_its_jobs_own_package_with_its_job_token(world: Any) -> None:
+    from rest_framework.test import APIClient
+
+    from apps.jobs import job_tokens
+    from apps.jobs.models import Attempt
+    from tests.factories import JobFactory
+    from tests.jobs.test_packages import make_zip
+
+    data = make_zip({"train.py": b"print('from the package')\n"})
+    package, _ = services.upload_package(actor=world.member, team=world.alpha, data=data)
+    other, _ = services.upload_package(actor=world.member, team=world.alpha, data=make_zip({"x.py": b"1\n"}))
+    job = JobFactory(team=world.alpha, cluster=world.cluster, runtime_env={"working_dir": package.uri}, state="running")
+    attempt = Attempt.objects.create(job=job, number=1, state="running")
+    pod = APIClient()
+    pod.credentials(HTTP_AUTHORIZATION=f"Bearer {job_tokens.mint(attempt.pk)}")
+
+    fetched = pod.get(f"/api/v1/job-packages/{package.sha256}/")
+    assert fetched.status_code == 200 and fetched.content == data
+    assert pod.get(f"/api/v1/job-packages/{other.sha256}/").status_code == 404  # not one this job names
+    assert APIClient().get(f"/api/v1/job-packages/{package.sha256}/").status_code == 401
+    user = world.client(world.member)  # a person's token does not open it either
+    assert user.get(f"/api/v1/job-packages/{package.sha256}/").status_code in (401, 403)

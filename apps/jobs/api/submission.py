@@ -7,7 +7,6 @@ from typing import Any
 
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from apps.dispatch.runtime_env import is_package_uri
 from apps.inventory.catalog import Matcher
 from apps.inventory.models import AcceleratorModel, Cluster
 from apps.jobs import services
@@ -40,7 +39,6 @@ def prepare_submission(data: dict[str, Any], *, roles: dict[int, str]) -> servic
         raise PermissionDenied(f"Your role in this team ({roles.get(team.pk)}) cannot submit jobs.")
     cluster = _resolve_cluster(team, data.get("cluster"))
     runtime_env = dict(data.get("runtime_env") or {})
-    _check_kubernetes_runtime_env(cluster, runtime_env)
     package_problems = services.package_problems(team, runtime_env)
     if package_problems:
         raise ValidationError({"runtime_env": package_problems})
@@ -189,22 +187,3 @@ def _resolve_cluster(team: Team, name: str | None) -> Cluster:
 
 
 RUNNABLE_KINDS = {"ray", "kubernetes"}
-
-
-def _check_kubernetes_runtime_env(cluster: Cluster, runtime_env: dict[str, Any]) -> None:
-    """What a Kubernetes cluster cannot take yet, refused at submission rather than failing in
-    its pod: code packages uploaded to Paddock (its pods cannot fetch them yet) — build the
-    code into the cluster's image, or name an https:// archive."""
-    if cluster.kind != "kubernetes":
-        return
-    named = [runtime_env.get("working_dir"), *(runtime_env.get("py_modules") or [])]
-    if any(is_package_uri(uri) for uri in named if isinstance(uri, str)):
-        raise ValidationError(
-            {
-                "runtime_env": [
-                    f"Cluster {cluster.name} runs on Kubernetes, whose pods cannot fetch code packages "
-                    "uploaded to Paddock yet: build the code into the cluster's image or name a zip "
-                    "archive by its https:// URL."
-                ]
-            }
-        )

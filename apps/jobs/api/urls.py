@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.jobs.api import views
@@ -5,4 +6,7 @@ from apps.jobs.api import views
 router = SimpleRouter()
 router.register("jobs", views.JobViewSet, basename="job")
 router.register("packages", views.CodePackageViewSet, basename="package")
-urlpatterns = router.urls
+urlpatterns = [
+    path("job-packages/<str:sha256>/", views.JobPackageView.as_view(), name="job-package"),
+    *router.urls,
+]

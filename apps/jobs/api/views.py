@@ -6,15 +6,17 @@ from typing import Any
 from django.conf import settings
 from django.db.models import DurationField, F, Prefetch, QuerySet, Value
 from django.db.models.functions import Coalesce, Now
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.core.api.pagination import KeysFirstPagination, StreamCursorPagination
 from apps.core.api.viewsets import TeamScopedViewSet
@@ -30,6 +32,7 @@ from apps.jobs.api.serializers import (
     JobSerializer,
 )
 from apps.jobs.api.submission import IDEMPOTENCY_HEADER, idempotency_key, prepare_submission
+from apps.jobs.authentication import JobCredentials, JobTokenAuthentication
 from apps.jobs.choices import ATTEMPT_REMOTE_STATES
 from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import PackageError
@@ -278,3 +281,23 @@ def _too_big(size: int, limit: int) -> str:
         f"The upload is {size} bytes; a package is at most {limit} bytes. Leave data, checkpoints and "
         "virtualenvs out (add them to .gitignore) and read them from storage instead."
     )
+
+
+class JobPackageView(APIView):
+    """A code package the calling job names, for its pod to fetch (a Kubernetes job's init
+    container): a job token only, and only that job's own packages (404 for any other)."""
+
+    job_endpoint = True
+    authentication_classes = [JobTokenAuthentication]
+    throttle_classes: list[Any] = []
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: None})
+    def get(self, request: Request, sha256: str) -> HttpResponse:
+        credentials = request.auth
+        assert isinstance(credentials, JobCredentials)
+        content = services.job_package_content(credentials.attempt.job, sha256)
+        if content is None:
+            raise NotFound("This job names no such package.")
+        response = HttpResponse(content, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{sha256}.zip"'
+        return response

@@ -770,6 +770,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/job-packages/{sha256}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description A code package the calling job names, for its pod to fetch (a Kubernetes job's init
+         *     container): a job token only, and only that job's own packages (404 for any other).
+         */
+        get: operations["job_packages_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/job-reports/checkpoint-uploads/": {
         parameters: {
             query?: never;
@@ -2217,7 +2237,7 @@ export interface components {
             readonly id: number;
             readonly name: string;
             readonly kind: components["schemas"]["ClusterKindEnum"];
-            /** @description Ray: the dashboard / Jobs API address, e.g. http://127.0.0.1:8265 */
+            /** @description Ray: the dashboard / Jobs API address, e.g. http://127.0.0.1:8265; Kubernetes: the API server's URL (the kubeconfig's server) */
             readonly address: string;
             readonly state: components["schemas"]["ClusterStateEnum"];
             readonly state_message: string;
@@ -4737,11 +4757,12 @@ export interface components {
         ServingRuntimeEnum: "ray-serve" | "vllm";
         /**
          * @description * `ray` - Ray discovery
+         *     * `kubernetes` - Kubernetes discovery (nodes and GPU Feature Discovery labels)
          *     * `agent` - Host agent (NVML)
          *     * `manual` - Entered by an operator
          * @enum {string}
          */
-        SourceEnum: "ray" | "agent" | "manual";
+        SourceEnum: "ray" | "kubernetes" | "agent" | "manual";
         StageRequest: {
             stage: components["schemas"]["StageStageEnum"];
         };
@@ -6614,6 +6635,34 @@ export interface operations {
             };
         };
     };
+    job_packages_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sha256: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description No response body */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     job_reports_checkpoint_uploads_create: {
         parameters: {
             query?: never;
@@ -7472,10 +7521,11 @@ export interface operations {
                 page_size?: number;
                 /**
                  * @description * `ray` - Ray discovery
+                 *     * `kubernetes` - Kubernetes discovery (nodes and GPU Feature Discovery labels)
                  *     * `agent` - Host agent (NVML)
                  *     * `manual` - Entered by an operator
                  */
-                source?: "agent" | "manual" | "ray";
+                source?: "agent" | "kubernetes" | "manual" | "ray";
                 /** @description true: nodes whose agent or discovery stopped reporting; false: the others */
                 stale?: string;
                 /**
