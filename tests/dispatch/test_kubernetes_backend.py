@@ -626,3 +626,25 @@ def test_the_registry_hands_out_a_guarded_kubernetes_backend(k8s_cluster: Emulat
     assert get_backend("kubernetes", k8s_cluster.url, credentials) is first
     assert type(first).__name__ == "GuardedBackend" and type(first.inner).__name__ == "KubernetesBackend"  # type: ignore[attr-defined]
     first.ping()
+
+
+def test_an_emulator_that_forgets_requests_serves_the_same_and_can_start_over() -> None:
+    """What the benchmarks use: answered requests are dropped (kmock would walk them all on
+    each new one), and ``forget_objects`` empties the API server between rounds."""
+    cluster = EmulatedCluster(keep_requests=False).start()
+    try:
+        backend = KubernetesBackend(cluster.url)
+        specs = [job_spec() for _ in range(20)]
+        for spec in specs:
+            assert backend.submit(spec).adopted is False
+        assert backend.submit(specs[0]).adopted is True  # 409, read back: still the API server's answers
+        assert backend.list_remote_ids() == sorted(spec.remote_id for spec in specs)
+        assert cluster.requests() == []
+
+        cluster.forget_objects()
+
+        assert backend.list_remote_ids() == []
+        assert backend.status(specs[0].remote_id).state is RemoteState.NOT_FOUND
+        backend.close()
+    finally:
+        cluster.close()
