@@ -276,35 +276,7 @@ def _limit(request: Request) -> int | None:
     return int(text)
 
 
-USAGE_CSV_HEADER = [
-    "id",
-    "kind",
-    "team",
-    "user",
-    "job",
-    "job_name",
-    "attempt",
-    "attempt_number",
-    "endpoint",
-    "endpoint_name",
-    "revision",
-    "cluster",
-    "pool",
-    "accelerator_model",
-    "resource",
-    "count",
-    "start",
-    "end",
-    "seconds",
-    "quantity",
-    "pricing_class",
-    "rate",
-    "currency",
-    "amount",
-    "price_point",
-    "cpu_price",
-    "priced",
-]
+USAGE_CSV_HEADER = list(UsageRecordSerializer.Meta.fields)  # the CSV's columns are the JSON's fields
 
 
 class LedgerCursorPagination(StreamCursorPagination):
