@@ -5,6 +5,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.costs import services
@@ -184,6 +185,18 @@ class BudgetAlertSerializer(serializers.Serializer):  # type: ignore[type-arg]
     webhook = serializers.CharField()
 
 
+def _standing_value(key: str, default: Any, shape: serializers.Field) -> Any:  # type: ignore[type-arg]
+    """A ``get_<field>`` reading one figure of where the budget stands now (the view puts them in
+    the context, computed once for the page), ``default`` for a budget not in force."""
+
+    @extend_schema_field(shape)
+    def get(self: Any, budget: Budget) -> Any:
+        found = self._standing(budget)
+        return found[key] if found else default
+
+    return get
+
+
 class BudgetSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     """A limit on a team's (or an organisation's) spend in a period, in money or GPU-hours,
     with where it stands now (from the ledger) and the alerts it raised this period."""
@@ -240,29 +253,12 @@ class BudgetSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     def _standing(self, budget: Budget) -> dict[str, Any] | None:
         return (self.context.get("standings") or {}).get(budget.pk)
 
-    def get_period_start(self, budget: Budget) -> datetime | None:
-        found = self._standing(budget)
-        return found["period_start"] if found else None
-
-    def get_period_end(self, budget: Budget) -> datetime | None:
-        found = self._standing(budget)
-        return found["period_end"] if found else None
-
-    def get_spent(self, budget: Budget) -> str | None:
-        found = self._standing(budget)
-        return found["spent"] if found else None
-
-    def get_remaining(self, budget: Budget) -> str | None:
-        found = self._standing(budget)
-        return found["remaining"] if found else None
-
-    def get_forecast(self, budget: Budget) -> str | None:
-        found = self._standing(budget)
-        return found["forecast"] if found else None
-
-    def get_status(self, budget: Budget) -> str:
-        found = self._standing(budget)
-        return found["status"] if found else "inactive"
+    get_period_start = _standing_value("period_start", None, serializers.DateTimeField(allow_null=True))
+    get_period_end = _standing_value("period_end", None, serializers.DateTimeField(allow_null=True))
+    get_spent = _standing_value("spent", None, serializers.CharField(allow_null=True))
+    get_remaining = _standing_value("remaining", None, serializers.CharField(allow_null=True))
+    get_forecast = _standing_value("forecast", None, serializers.CharField(allow_null=True))
+    get_status = _standing_value("status", "inactive", serializers.CharField())
 
     def get_alerts(self, budget: Budget) -> list[dict[str, Any]]:
         found = self._standing(budget)
