@@ -159,13 +159,14 @@ def test_a_package_is_fetched_by_the_jobs_init_container_and_never_read_here(k8s
 def test_a_kind_the_backend_cannot_follow_is_refused_before_anything_is_created(
     backend: KubernetesBackend, k8s_cluster: EmulatedCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    jobset = {"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": {"name": "x"}}
-    monkeypatch.setattr(kubernetes_backend, "job_objects", lambda spec, options: [jobset])
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}
+    monkeypatch.setattr(kubernetes_backend, "job_objects", lambda spec, options: [service, deployment])
 
     with pytest.raises(BackendError) as raised:
         backend.submit(job_spec())
 
-    assert raised.value.retryable is False and "JobSet" in raised.value.message
+    assert raised.value.retryable is False and "Deployment" in raised.value.message
     assert paths(k8s_cluster, "POST") == []
 
 
