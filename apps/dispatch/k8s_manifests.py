@@ -435,8 +435,15 @@ def _affinity(plan: _Plan, *, placed: bool = True) -> dict[str, Any]:
             raise ManifestError(f"placement hostname {hostname!r} is not a Kubernetes node label value")
     if placed and hostnames:
         expressions.append({"key": HOSTNAME_LABEL, "operator": "In", "values": hostnames})
-    if plan.spec.accelerator_model:
-        product = plan.spec.accelerator_model.strip().replace(" ", "-")
+    if plan.spec.accelerator_products:
+        # Every product name the catalog knows the model by: the node's GFD label is one of them.
+        products = sorted(set(plan.spec.accelerator_products))
+        for product in products:
+            if not _is_label_value(product):
+                raise ManifestError(f"accelerator product {product!r} is not a node label value")
+        expressions.append({"key": GPU_PRODUCT_LABEL, "operator": "In", "values": products})
+    elif plan.spec.accelerator_model:
+        product = "-".join(plan.spec.accelerator_model.split())
         if not _is_label_value(product):
             raise ManifestError(f"accelerator model {plan.spec.accelerator_model!r} is not a node label value")
         expressions.append({"key": GPU_PRODUCT_LABEL, "operator": "In", "values": [product]})

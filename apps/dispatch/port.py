@@ -117,6 +117,10 @@ class JobSpec:
     resources: Resources
     runtime_env: Mapping[str, Any] = field(default_factory=dict)
     accelerator_model: str = ""  # e.g. "H100"; empty means any
+    # The accelerator model as nodes label it (GPU Feature Discovery's nvidia.com/gpu.product
+    # values, e.g. "NVIDIA-H100-80GB-HBM3"), worked out from the catalog by whoever builds the
+    # spec; empty: a backend that needs them uses accelerator_model as given.
+    accelerator_products: tuple[str, ...] = ()
     # Where the scheduler reserved the GPUs: ({"node_id", "hostname", "address", "gpus": [...]}, ...)
     placement: tuple[Mapping[str, Any], ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
