@@ -211,6 +211,9 @@ class NodeInfo:
     node_name: str = ""
     address: str = ""  # the node's IP address
     is_head: bool = False
+    # Whether the cluster's own scheduler may place work there (Kubernetes: not cordoned,
+    # spec.unschedulable unset); None where the backend has no such switch (Ray).
+    schedulable: bool | None = None
 
 
 # --- serving ---------------------------------------------------------------------------------
@@ -310,6 +313,12 @@ class Backend(Protocol):
 
     def nodes(self) -> list[NodeInfo]:
         """Every node the backend knows, alive and dead (as long as it remembers the dead)."""
+
+    def set_schedulable(self, node_name: str, schedulable: bool) -> bool:
+        """Let the cluster's own scheduler place new work on the node ``node_name`` (its
+        ``NodeInfo.node_name``) or not (a cordon); work already there is left running. True
+        when the cluster changed the node, False when it already was so or the backend has no
+        such switch (Ray: Paddock's own admission is what keeps work off a node there)."""
 
     def serve_state(self) -> ServeState:
         """The cluster's model server now (an empty state when it runs none)."""

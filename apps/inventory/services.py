@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.core import audit
 from apps.core.errors import Conflict
 from apps.core.logging import get_logger
+from apps.core.tasks import enqueue_on_commit
 from apps.dispatch import registry
 from apps.dispatch.k8s_manifests import ClusterOptions
 from apps.dispatch.kubeconfig import KubeconfigError, SafeKubeconfig, parse_kubeconfig
@@ -30,12 +31,13 @@ from apps.inventory.choices import (
     FILESYSTEM_STORAGE_KINDS,
     ClusterKind,
     ClusterState,
+    ClusterSync,
     NodeSource,
     NodeState,
     StorageKind,
 )
 from apps.inventory.models import Cluster, MaintenanceWindow, Node, StorageBackend, resources_to_json
-from apps.inventory.reports import NodeReport, SyncResult, sync_reports
+from apps.inventory.reports import SYNC_NODE_TASK, NodeReport, SyncResult, sync_reports
 from apps.tenancy.models import Organisation
 
 log = get_logger("inventory")
@@ -230,9 +232,10 @@ def refresh_capacity(cluster: Cluster) -> Capacity | None:
 
 
 # --- node operations (the operator console) ------------------------------------------------
-# Paddock does not place jobs on specific nodes yet: the scheduler admits work against a
-# cluster's capacity and the cluster decides where it runs. So no operation here evicts or
-# stops anything; "no new work" is what Node.objects.schedulable() leaves out.
+# No operation here evicts or stops anything: "no new work" is what Node.objects.schedulable()
+# leaves out of Paddock's placement. On a Kubernetes cluster the node's own cordon follows
+# (spec.unschedulable, see sync_node_schedulable), so the cluster's scheduler places nothing
+# there either; pods already running there finish.
 CORDONABLE_STATES = (NodeState.READY,)
 DRAINABLE_STATES = (NodeState.READY, NodeState.CORDONED)
 RETURNABLE_STATES = (NodeState.CORDONED, NodeState.DRAINING, NodeState.DOWN)
@@ -256,8 +259,14 @@ def _move_node(
     now = timezone.now()
     # Only an operator's "mark down" holds a node down; any other move releases it.
     held_down = action == "inventory.node_marked_down"
+    # A cordon, drain or uncordon is the operator's from now on, and a Kubernetes node's own
+    # cordon follows it once this commits (a node marked down is left as the cluster has it).
+    tell_cluster = not held_down and node.cluster.kind == ClusterKind.KUBERNETES
+    extra: dict[str, Any] = {"cordoned_on_cluster": False} if not held_down else {}
+    if tell_cluster:
+        extra["cluster_sync"] = ClusterSync.PENDING
     moved = Node.objects.filter(pk=node.pk, state__in=expected).update(
-        state=to_state, state_reason=reason, held_down=held_down, updated_at=now
+        state=to_state, state_reason=reason, held_down=held_down, updated_at=now, **extra
     )
     if not moved:
         current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
@@ -267,9 +276,67 @@ def _move_node(
         raise Conflict(f"Node {node} is {current}; it cannot be {verb}.")
     previous = node.state if node.state in expected else ""
     node.state, node.state_reason, node.held_down, node.updated_at = to_state, reason, held_down, now
+    for name, value in extra.items():
+        setattr(node, name, value)
     audit.record(action, node, actor=actor, from_state=previous, to_state=to_state, reason=reason)
     log.info(action, node=node.pk, hostname=node.hostname, to=to_state)
+    if tell_cluster:
+        enqueue_on_commit(SYNC_NODE_TASK, node.pk)
     return node
+
+
+# A node in these states takes no new work; READY takes it; DOWN is left as the cluster has it.
+UNSCHEDULABLE_STATES = (NodeState.CORDONED, NodeState.DRAINING)
+
+
+def sync_node_schedulable(node_id: int) -> str:
+    """Tell a Kubernetes cluster whether its node takes new work, as Paddock now has it:
+    cordoned or draining → ``spec.unschedulable`` set (drain too: Paddock evicts nothing, the
+    pods there finish); ready → unset. Reads the node's state now, so a late or repeated task
+    sends what is true when it runs. A refusal (no such node, no RBAC to patch nodes) is
+    recorded as ``failed`` and audited; a cluster that did not answer raises
+    :class:`BackendError` (retryable) for the task to try again."""
+    node = Node.objects.select_related("cluster").filter(pk=node_id).first()
+    if node is None:
+        return "gone"
+    if node.cluster.kind != ClusterKind.KUBERNETES or node.state not in (*UNSCHEDULABLE_STATES, NodeState.READY):
+        Node.objects.filter(pk=node.pk, cluster_sync=ClusterSync.PENDING).update(cluster_sync=ClusterSync.IN_STEP)
+        return f"nothing to tell ({node.cluster.kind}, {node.state})"
+    schedulable = node.state == NodeState.READY
+    name = node.external_id or node.hostname
+    try:
+        changed = backend_for(node.cluster).set_schedulable(name, schedulable)
+    except BackendError as exc:
+        if exc.retryable:
+            raise
+        record_node_sync_failed(node.pk, exc.message)
+        return "refused"
+    with transaction.atomic():
+        # Only if the node is still as we told the cluster: a newer move has its own task queued.
+        Node.objects.filter(pk=node.pk, state=node.state).update(cluster_sync=ClusterSync.IN_STEP)
+        audit.record(
+            "inventory.node_uncordoned_on_cluster" if schedulable else "inventory.node_cordoned_on_cluster",
+            node,
+            actor=None,
+            node_name=name,
+            state=node.state,
+            changed=changed,
+        )
+    log.info("inventory.node_cluster_synced", node=node.pk, node_name=name, schedulable=schedulable, changed=changed)
+    return f"{'uncordoned' if schedulable else 'cordoned'} {name}" + ("" if changed else " (already so)")
+
+
+@transaction.atomic
+def record_node_sync_failed(node_id: int, message: str) -> None:
+    """Telling the cluster failed for good (refused, or no answer after every retry): say so on
+    the node (``cluster_sync`` failed) and in the audit log. Discovery does not try again; the
+    next cordon, drain or uncordon does."""
+    node = Node.objects.filter(pk=node_id).first()
+    if node is None:
+        return
+    Node.objects.filter(pk=node.pk).update(cluster_sync=ClusterSync.FAILED, updated_at=timezone.now())
+    audit.record("inventory.node_cluster_sync_failed", node, actor=None, state=node.state, error=message[:500])
+    log.warning("inventory.node_cluster_sync_failed", node=node.pk, hostname=node.hostname, error=message[:500])
 
 
 @transaction.atomic

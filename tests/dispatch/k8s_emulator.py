@@ -329,6 +329,13 @@ class Controller:
             node["spec"]["taints"] = [dict(taint) for taint in taints]  # type: ignore[index]
         return self._post("/api/v1/nodes", node)  # type: ignore[no-any-return]
 
+    def node(self, name: str) -> dict[str, Any]:
+        return self._get(f"/api/v1/nodes/{name}")  # type: ignore[no-any-return]
+
+    def kubectl_cordon(self, name: str, cordoned: bool = True) -> None:
+        """Someone runs ``kubectl cordon`` (or ``uncordon``) on the node, outside Paddock."""
+        self._patch(f"/api/v1/nodes/{name}", {"spec": {"unschedulable": cordoned}})
+
     # -- the Job controller and the kubelet ------------------------------------------------
     def create_pod(self, remote_id: str, *, node: str | None = "node-0", index: int | None = None) -> str:
         """The Job controller makes a pod from the Job's template (the scheduler binds it to

@@ -135,6 +135,7 @@ _SCALE = {
     "Ei": 2.0**60,
 }
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # The API server's 400 for the log of a container that has not started ("… is waiting to start").
 _NOT_STARTED = re.compile(rb"waiting to start|ContainerCreating|PodInitializing")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',()]+")
@@ -374,6 +375,24 @@ class KubernetesBackend:
         ``node.kubernetes.io/unschedulable=true`` on a cordoned node and each taint as
         ``taint/<key>`` = ``<value>:<effect>``."""
         return [node_info(node) for node in self._list("/api/v1/nodes", action="nodes")]
+
+    def set_schedulable(self, node_name: str, schedulable: bool) -> bool:
+        """Cordon (``schedulable`` False) or uncordon the Node, as ``kubectl cordon`` does: its
+        ``spec.unschedulable``. Pods already on it keep running (Paddock evicts nothing). True
+        when the Node changed; False when it already was so."""
+        if not _DNS_SUBDOMAIN.match(node_name) or len(node_name) > 253:
+            raise BackendError(f"{node_name!r} is not a Kubernetes node name", retryable=False)
+        path = f"/api/v1/nodes/{quote(node_name, safe='')}"
+        action = "uncordon node" if schedulable else "cordon node"
+        node = self._get(path, action=action)
+        if node is None:
+            raise BackendError(f"{self._where(action)}: the cluster has no node {node_name}", retryable=False)
+        if bool((node.get("spec") or {}).get("unschedulable")) != schedulable:
+            return False
+        # Merge patch: null removes the field, as kubectl uncordon leaves the Node.
+        patch = {"spec": {"unschedulable": None if schedulable else True}}
+        self._call("PATCH", path, action=action, body=patch, content_type="application/merge-patch+json")
+        return True
 
     def serve_state(self) -> ServeState:
         raise BackendError("model serving is not supported on Kubernetes yet", retryable=False)
@@ -996,6 +1015,7 @@ def node_info(node: Mapping[str, Any]) -> NodeInfo:
         node_name=name,
         address=addresses.get("InternalIP") or addresses.get("ExternalIP") or "",
         is_head=CONTROL_PLANE_LABEL in labels,
+        schedulable=not spec.get("unschedulable"),
     )
 
 
