@@ -170,6 +170,99 @@ def register_cluster(
     return cluster
 
 
+API_CLUSTER_KINDS = (ClusterKind.RAY, ClusterKind.KUBERNETES)
+
+
+@transaction.atomic
+def save_cluster(
+    *,
+    actor: User | AnonymousUser | None,
+    organisation: Organisation,
+    name: str,
+    kind: str,
+    address: str = "",
+    kubeconfig: str | None = None,
+    auth_token: str | None = None,
+    trusted_network: bool | None = None,
+    kubernetes: Any = None,
+    cluster: Cluster | None = None,
+) -> Cluster:
+    """Register a cluster (``cluster`` None) or change one, with the checks the admin's form
+    makes: a kubeconfig is parsed by :func:`kubeconfig_for_storage` (nothing that runs a
+    command or reads a file), its server becomes the address, and it is stored encrypted;
+    the Kubernetes settings and the trust rule are checked. ``None`` keeps what is stored.
+    Raises ``ValidationError`` by field, naming no credential."""
+    errors: dict[str, list[str]] = {}
+    if cluster is None and Cluster.objects.filter(name=name).exists():
+        errors["name"] = ["A cluster with this name already exists."]
+    if kind not in API_CLUSTER_KINDS:
+        errors["kind"] = [f"One of {', '.join(API_CLUSTER_KINDS)}."]
+    credentials = auth_token
+    if kubeconfig is not None and kind != ClusterKind.KUBERNETES:
+        errors["kubeconfig"] = ["A kubeconfig is for a cluster of kind kubernetes."]
+    elif kubeconfig is not None:
+        try:
+            server, credentials = kubeconfig_for_storage(kubeconfig)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        else:
+            if address and address.rstrip("/") != server.rstrip("/"):
+                errors["address"] = [f"The kubeconfig's server is {server}: leave the address empty or give that."]
+            address = server
+    elif (
+        kind == ClusterKind.KUBERNETES
+        and cluster is not None
+        and cluster.has_auth_token
+        and address
+        and address.rstrip("/") != cluster.address.rstrip("/")
+    ):
+        errors["address"] = ["The stored kubeconfig is for another server: give a new kubeconfig instead."]
+    if auth_token is not None and kind == ClusterKind.KUBERNETES:
+        errors["auth_token"] = ["A Kubernetes cluster's credentials come in its kubeconfig."]
+    address = address or (cluster.address if cluster is not None else "")
+    if not address and "address" not in errors:
+        errors["address"] = ["This field is required (for Kubernetes, give a kubeconfig)."]
+    elif address and not address.startswith(("http://", "https://")):
+        errors["address"] = ["An http(s):// URL."]
+    settings_given = kubernetes if kubernetes is not None else (cluster.kubernetes if cluster is not None else {})
+    if kind == ClusterKind.KUBERNETES:
+        try:
+            check_kubernetes_settings(settings_given)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    elif kubernetes:
+        errors["kubernetes"] = ["Settings for a cluster of kind kubernetes only."]
+    trusted = trusted_network if trusted_network is not None else bool(cluster and cluster.trusted_network)
+    has_token = credentials is not None or bool(cluster and cluster.has_auth_token and cluster.kind == kind)
+    if not errors:
+        try:
+            check_cluster_trust(kind=kind, has_auth_token=has_token, trusted_network=trusted)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)  # type: ignore[arg-type]
+    created = cluster is None
+    if cluster is None:
+        cluster = Cluster(organisation=organisation, name=name)
+    elif cluster.kind != kind and credentials is None:
+        cluster.set_auth_token(None)  # a Ray token is no kubeconfig, nor the other way round
+    cluster.kind, cluster.address, cluster.trusted_network = kind, address, trusted
+    cluster.kubernetes = settings_given if kind == ClusterKind.KUBERNETES else {}
+    if credentials is not None:
+        cluster.set_auth_token(credentials)
+    cluster.save()
+    audit.record(
+        "inventory.cluster_registered" if created else "inventory.cluster_updated",
+        cluster,
+        actor=actor,
+        kind=kind,
+        trusted_network=trusted,
+        has_auth_token=cluster.has_auth_token,
+        credentials_changed=credentials is not None,
+    )
+    return cluster
+
+
 # How stale ``last_seen_at`` may get before an answer is written down again: the watch loop
 # hears from a cluster many times a second and must not write each time.
 SEEN_WRITE_INTERVAL = timedelta(seconds=5)
