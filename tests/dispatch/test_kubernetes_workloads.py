@@ -33,12 +33,16 @@ How a RayJob maps (``rayjob_status``; ``jobStatus`` is Ray's, ``jobDeploymentSta
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from apps.dispatch.backends.kubernetes import STOPPED_ANNOTATION, KubernetesBackend
 from apps.dispatch.k8s_manifests import LABEL_ATTEMPT, ClusterOptions, object_name
@@ -66,7 +70,7 @@ def controller(k8s_controller: Controller) -> Controller:
     return k8s_controller
 
 
-def sent(cluster: EmulatedCluster, method: str) -> list[Any]:
+def sent(cluster: EmulatedCluster, method: str | None) -> list[Any]:
     """What the backend sent (the official client's requests, not the test controller's)."""
     return [r for r in cluster.requests(method) if r.headers.get("User-Agent", "").startswith("OpenAPI-Generator")]
 
@@ -420,3 +424,67 @@ def test_a_rayjobs_log_is_its_submitters_then_the_heads(backend: KubernetesBacke
 
     assert before.data == b"ray head starting\n"
     assert after.data == b"tune: trial 1 done\n"
+
+
+# --- what the backend asks of the API server is what Paddock's RBAC grants ------------------------
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+_PATH = re.compile(
+    r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)(?:/namespaces/[^/]+)?/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?$"
+)
+
+
+def granted() -> dict[tuple[str, str], set[str]]:
+    rules: dict[tuple[str, str], set[str]] = {}
+    for path in (DEPLOY / "dispatch-namespace" / "rbac.yaml", DEPLOY / "base" / "nodes-rbac.yaml"):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document["kind"] in ("Role", "ClusterRole"):
+                for rule in document["rules"]:
+                    for group in rule["apiGroups"]:
+                        for resource in rule["resources"]:
+                            rules.setdefault((group, resource), set()).update(rule["verbs"])
+    return rules
+
+
+def asked(cluster: EmulatedCluster) -> set[tuple[str, str, str]]:
+    """(API group, resource, verb) of every request the backend sent."""
+    verbs = {"POST": "create", "PATCH": "patch", "DELETE": "delete", "PUT": "update"}
+    found = set()
+    for request in sent(cluster, None):
+        match = _PATH.match(str(request.url.path))
+        assert match is not None, request.url.path
+        resource = match["resource"] + (f"/{match['sub']}" if match["sub"] else "")
+        method = str(request.method.value).upper()
+        verb = verbs.get(method) or ("get" if match["name"] else "list")
+        found.add((match["group"] or "", resource, verb))
+    return found
+
+
+def test_everything_the_backend_asks_for_is_granted_by_paddocks_rbac(
+    backend: KubernetesBackend, controller: Controller, k8s_cluster: EmulatedCluster
+) -> None:
+    one = JobSpec(remote_id="pdk-one", entrypoint="python a.py", resources=Resources(cpus=1))
+    indexed = JobSpec(remote_id="pdk-two", entrypoint="torchrun a.py", resources=Resources(cpus=2))
+    plain = KubernetesBackend(k8s_cluster.url, None, ClusterOptions())
+    for each, spec in (
+        (backend, one),
+        (plain, dataclasses.replace(indexed, metadata={"nodes": "2"})),
+        (backend, gang()),
+        (backend, ray_job()),
+    ):
+        each.submit(spec)
+        each.submit(spec)  # 409, read back
+        each.status(spec.remote_id)
+        each.logs(spec.remote_id)
+        each.list_remote_ids()
+        each.stop(spec.remote_id)
+    backend.set_schedulable("node-0", False)
+    backend.set_schedulable("node-0", True)
+    backend.nodes()
+
+    rules = granted()
+    missing = sorted(
+        f"{verb} {group or 'core'}/{resource}"
+        for group, resource, verb in asked(k8s_cluster)
+        if verb not in rules.get((group, resource), set())
+    )
+    assert missing == []
