@@ -98,6 +98,8 @@ class NodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "source",
             "state",
             "state_reason",
+            "cordoned_on_cluster",
+            "cluster_sync",
             "cpus",
             "memory_bytes",
             "labels",

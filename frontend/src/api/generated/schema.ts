@@ -2294,6 +2294,13 @@ export interface components {
          */
         ClusterStateEnum: "unknown" | "ready" | "unreachable";
         /**
+         * @description * `` - In step
+         *     * `pending` - Paddock is telling the cluster
+         *     * `failed` - Telling the cluster failed
+         * @enum {string}
+         */
+        ClusterSyncEnum: "pending" | "failed";
+        /**
          * @description * `ray` - ray
          *     * `kubernetes` - kubernetes
          * @enum {string}
@@ -3424,6 +3431,16 @@ export interface components {
             readonly source: components["schemas"]["SourceEnum"];
             readonly state: components["schemas"]["NodeStateEnum"];
             readonly state_reason: string;
+            /** @description Cordoned on its Kubernetes cluster outside Paddock (not by an operator here) */
+            readonly cordoned_on_cluster: boolean;
+            /**
+             * @description Kubernetes: whether the node's cluster has the cordon Paddock set ('' in step, pending, failed)
+             *
+             *     * `` - In step
+             *     * `pending` - Paddock is telling the cluster
+             *     * `failed` - Telling the cluster failed
+             */
+            readonly cluster_sync: components["schemas"]["ClusterSyncEnum"] | components["schemas"]["BlankEnum"];
             /** Format: double */
             readonly cpus: number;
             readonly memory_bytes: number;
