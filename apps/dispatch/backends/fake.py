@@ -95,7 +95,7 @@ class FakeBackend:
         self._serve_http: tuple[str, int] | None = None
         self.serve_starts_running = True
         self.serve_writes = 0
-        self.schedulable: dict[str, bool] = {}  # node name -> as set_schedulable last set it
+        self.schedulable: dict[str, bool] = {}  # node id -> as set_schedulable last set it
 
     def __repr__(self) -> str:
         return f"FakeBackend({self.address!r})"
@@ -180,8 +180,8 @@ class FakeBackend:
         with self._lock:
             self._check("nodes")
             return [
-                dataclasses.replace(info, schedulable=self.schedulable[key])
-                if (key := info.node_name or info.node_id) in self.schedulable
+                dataclasses.replace(info, schedulable=self.schedulable[info.node_id])
+                if info.node_id in self.schedulable
                 else info
                 for info in self._node_infos
             ]
@@ -196,8 +196,8 @@ class FakeBackend:
             info = next((i for i in self._node_infos if node_name in (i.node_name, i.node_id)), None)
             if info is None:
                 raise BackendError(f"fake cluster at {self.address} has no node {node_name!r}", retryable=False)
-            before = self.schedulable.get(node_name, info.schedulable is not False)
-            self.schedulable[node_name] = schedulable
+            before = self.schedulable.get(info.node_id, info.schedulable is not False)
+            self.schedulable[info.node_id] = schedulable
             return before != schedulable
 
     def serve_state(self) -> ServeState:
