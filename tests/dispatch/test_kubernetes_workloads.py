@@ -183,6 +183,20 @@ def test_a_gang_with_a_rank_that_cannot_be_placed_is_pending_with_the_schedulers
     assert status.message == "1 of 2 pods running; Unschedulable: 0/2 nodes free"
 
 
+def test_a_gang_whose_follower_finished_first_is_still_running(
+    backend: KubernetesBackend, controller: Controller
+) -> None:
+    spec = gang()
+    backend.submit(spec)
+    _, follower = controller.start_jobset(spec.remote_id, ["node-0", "node-1"])
+    controller.run_jobset(spec.remote_id)
+    controller._end_container(follower, "Succeeded", exit_code=0, reason="Completed")
+
+    status = backend.status(spec.remote_id)
+
+    assert status.state is RemoteState.RUNNING and "rank 0 on node-0" in status.message
+
+
 def test_a_failed_jobset_reports_the_first_failing_ranks_exit_code(
     backend: KubernetesBackend, controller: Controller
 ) -> None:

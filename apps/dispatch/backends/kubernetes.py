@@ -702,8 +702,9 @@ def jobset_status(remote_id: str, jobset: Mapping[str, Any], pods: Sequence[Mapp
     if _condition(jobset, "Suspended") is not None or (jobset.get("spec") or {}).get("suspend"):
         return RemoteStatus(remote_id=remote_id, state=RemoteState.PENDING, message=_suspended(jobset, "JobSet"))
     running = [pod for pod in pods if (pod.get("status") or {}).get("phase") == "Running"]
+    done = [pod for pod in pods if (pod.get("status") or {}).get("phase") == "Succeeded"]
     expected = _jobset_pod_count(jobset)
-    if running and len(running) >= expected:
+    if running and len(running) + len(done) >= expected:  # every rank started (some may be done)
         leader = _leader_pod(running) or _newest(running)
         node = (leader.get("spec") or {}).get("nodeName") or "a node"
         where = f"running on {node}" if expected <= 1 else f"running on {len(running)} nodes (rank 0 on {node})"
