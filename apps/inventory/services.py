@@ -434,7 +434,8 @@ def record_node_sync_failed(node_id: int, message: str) -> None:
 
 @transaction.atomic
 def cordon_node(*, actor: User | AnonymousUser | None, node: Node, reason: str = "") -> Node:
-    """Stop new work landing on a ready node; running work is left alone."""
+    """Stop new work landing on a ready node (on Kubernetes, the node is cordoned on the
+    cluster too, once this commits); running work is left alone."""
     return _move_node(
         node,
         actor=actor,
@@ -450,10 +451,10 @@ def cordon_node(*, actor: User | AnonymousUser | None, node: Node, reason: str =
 def drain_node(*, actor: User | AnonymousUser | None, node: Node, reason: str = "") -> Node:
     """No new work on the node; work already running there finishes.
 
-    Paddock never evicts: it does not place jobs on nodes yet, so it has nothing to stop,
-    and a node with no running work is simply cordoned-equivalent. ``draining`` tells the
-    other operators (and the future placing scheduler) that the node is being emptied; it
-    stays so until an operator uncordons it or marks it down.
+    Paddock never evicts: admission places nothing more there and, on a Kubernetes cluster,
+    the node is cordoned on the cluster too (see :func:`sync_node_schedulable`), so it empties
+    as its jobs end. ``draining`` tells the other operators that the node is being emptied;
+    it stays so until an operator uncordons it or marks it down.
     """
     return _move_node(
         node,
