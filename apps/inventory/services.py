@@ -229,6 +229,23 @@ def refresh_capacity(cluster: Cluster) -> Capacity | None:
     return capacity
 
 
+def queue_discovery(clusters: Iterable[Cluster], *, actor: User | AnonymousUser | None) -> list[str]:
+    """Queue a discovery pass for each cluster whose kind has one, once the caller's
+    transaction commits (an operator's "discover now"). The names of those queued."""
+    from apps.inventory import tasks
+    from apps.inventory.discovery import DISCOVERABLE_KINDS
+
+    actor_id = actor.pk if isinstance(actor, User) else None
+    queued = []
+    for cluster in clusters:
+        if cluster.kind not in DISCOVERABLE_KINDS:
+            continue
+        cluster_id = cluster.pk
+        transaction.on_commit(lambda cluster_id=cluster_id: tasks.discover_cluster.delay(cluster_id, actor_id=actor_id))
+        queued.append(cluster.name)
+    return sorted(queued)
+
+
 # --- node operations (the operator console) ------------------------------------------------
 # Paddock does not place jobs on specific nodes yet: the scheduler admits work against a
 # cluster's capacity and the cluster decides where it runs. So no operation here evicts or
