@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -56,6 +57,7 @@ KUBERNETES_SETTINGS = {
     "has_jobset": bool,
     "has_kuberay": bool,
     "ttl_seconds_after_finished": int,
+    "kueue": bool,  # Paddock applies the cluster's Kueue objects (apps.admission.kueue_sync)
 }
 
 
@@ -240,8 +242,7 @@ def queue_discovery(clusters: Iterable[Cluster], *, actor: User | AnonymousUser 
     for cluster in clusters:
         if cluster.kind not in DISCOVERABLE_KINDS:
             continue
-        cluster_id = cluster.pk
-        transaction.on_commit(lambda cluster_id=cluster_id: tasks.discover_cluster.delay(cluster_id, actor_id=actor_id))
+        transaction.on_commit(functools.partial(tasks.discover_cluster.delay, cluster.pk, actor_id=actor_id))
         queued.append(cluster.name)
     return sorted(queued)
 
