@@ -308,3 +308,52 @@ def test_the_admin_action_applies_as_the_operator(
     assert len(kueue.everything()) == 10
     entry = AuditEntry.objects.get(action="admission.kueue_applied")
     assert entry.actor == operator
+
+
+def test_a_sync_delivered_twice_writes_once(lab: Any, kueue: Kueue) -> None:
+    assert tasks.sync_kueue(lab.pk)["created"] == 10
+    writes = kueue.writes()
+
+    assert tasks.sync_kueue(lab.pk) == {"created": 0, "updated": 0, "deleted": 0, "refused": 0, "unchanged": 10}
+    assert kueue.writes() == writes
+
+
+def test_the_periodic_pass_syncs_every_kueue_cluster_and_no_other(lab: Any, kueue: Kueue) -> None:
+    ClusterFactory(organisation=lab.organisation, name="ray-one")
+    ClusterFactory(organisation=lab.organisation, name="plain-k8s", kind="kubernetes", kubernetes={"namespace": "x"})
+
+    assert tasks.sync_kueue_all() == 1
+
+    assert len(kueue.everything()) == 10
+
+
+def test_a_team_moved_into_the_cohort_is_synced_on_commit(
+    lab: Any, kueue: Kueue, django_capture_on_commit_callbacks: Any
+) -> None:
+    kueue_sync.sync_kueue(lab)
+    assert "cohortName" not in kueue.get("clusterqueues", "ops")["spec"]
+    ops = TeamFactory._meta.model.objects.get(slug="ops")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ops.cohort = Cohort.objects.get(name="research")
+        ops.save()
+
+    assert kueue.get("clusterqueues", "ops")["spec"]["cohortName"] == "research"
+
+
+def test_apply_refuses_what_it_cannot_place(lab: Any, kueue: Kueue) -> None:
+    from apps.dispatch.port import BackendError
+    from apps.inventory.services import backend_for
+
+    backend = backend_for(lab)
+    owner = kueue_sync.owner_label(lab)
+    flavor = {"apiVersion": API_VERSION, "kind": "ResourceFlavor", "metadata": {"name": "a"}}
+    with pytest.raises(BackendError, match="not among the kinds given") as unknown:
+        backend.apply_objects([flavor], kinds=kueue_sync.KUEUE_KINDS[1:], owner_label=owner)
+    with pytest.raises(BackendError, match="cluster-scoped") as scoped:
+        bad = {**flavor, "metadata": {"name": "a", "namespace": "x"}}
+        backend.apply_objects([bad], kinds=kueue_sync.KUEUE_KINDS, owner_label=owner)
+    with pytest.raises(BackendError, match="twice") as twice:
+        backend.apply_objects([flavor, flavor], kinds=kueue_sync.KUEUE_KINDS, owner_label=owner)
+    assert not (unknown.value.retryable or scoped.value.retryable or twice.value.retryable)
+    assert kueue.writes() == 0
