@@ -357,3 +357,22 @@ def test_apply_refuses_what_it_cannot_place(lab: Any, kueue: Kueue) -> None:
         backend.apply_objects([flavor, flavor], kinds=kueue_sync.KUEUE_KINDS, owner_label=owner)
     assert not (unknown.value.retryable or scoped.value.retryable or twice.value.retryable)
     assert kueue.writes() == 0
+
+
+def test_a_cluster_that_never_answers_is_given_up_on_at_the_deadline(lab: Any, tarpit: Any, settings: Any) -> None:
+    import time
+
+    from apps.dispatch.port import BackendError
+
+    settings.PADDOCK_SUBMIT_DEADLINE = 0.5  # the deadline of one apply, all its requests together
+    lab.address = tarpit.address
+    lab.save()
+    started = time.monotonic()
+
+    with pytest.raises(BackendError) as failure:
+        kueue_sync.sync_kueue(lab)
+
+    assert failure.value.retryable  # the task asks again later
+    assert "no answer to apply objects within 0.5 s" in failure.value.message
+    assert time.monotonic() - started < 5, "ended by its deadline, not the adapter's read timeout (10 s)"
+    assert tarpit.connections >= 1
