@@ -18,6 +18,10 @@ What kmock does not do, the tests do here:
   wrote, with ``container`` and ``limitBytes``; a pod whose container has not started answers
   400 "waiting to start", as the kubelet does.
 - **Failures.** :meth:`EmulatedCluster.refuse` answers every request with an error status.
+- **Server-side apply** (``PATCH`` as ``application/apply-patch+yaml``) of an existing object,
+  as one field manager sees it: its labels, annotations and spec become the applied ones.
+  No managedFields, no conflicts between managers, no create by apply. Kueue's four kinds
+  (ResourceFlavor, Cohort, ClusterQueue, LocalQueue) are served, without Kueue's defaulting.
 
 kmock ignores label and field selectors, sets no uid or resourceVersion and applies no
 defaults; the backend filters lists itself.
