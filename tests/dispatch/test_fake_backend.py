@@ -97,3 +97,12 @@ def test_ray_has_no_cordon_and_sends_nothing() -> None:
 
     # An address nothing listens on: any request would fail.
     assert RayBackend("http://127.0.0.1:1").set_schedulable("node-1", False) is False
+
+
+def test_the_fake_backend_refuses_to_apply_cluster_objects() -> None:
+    from apps.dispatch.port import BackendError, ObjectKind
+
+    kind = ObjectKind("kueue.x-k8s.io/v1beta2", "Cohort", "cohorts")
+    with pytest.raises(BackendError) as refused:
+        FakeBackend().apply_objects([], kinds=[kind], owner_label=("paddock.dev/kueue-of", "cluster-1"))
+    assert not refused.value.retryable

@@ -26,11 +26,13 @@ from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient
 from apps.dispatch.backends.ray_logs import DriverLocation, RayLogReader
 from apps.dispatch.port import (
     LOG_CHUNK_BYTES,
+    ApplyResult,
     BackendError,
     Capacity,
     JobSpec,
     LogChunk,
     NodeInfo,
+    ObjectKind,
     PackageRef,
     RemoteState,
     RemoteStatus,
@@ -335,6 +337,11 @@ class RayBackend:
         """Ray has no cordon: nothing is sent. Paddock's own admission keeps new work off a
         cordoned or draining node (it places jobs by node), so False: the cluster did not change."""
         return False
+
+    def apply_objects(
+        self, objects: Sequence[Mapping[str, Any]], *, kinds: Sequence[ObjectKind], owner_label: tuple[str, str]
+    ) -> ApplyResult:
+        raise BackendError("a Ray cluster has no Kubernetes objects to apply (Kueue needs Kubernetes)", retryable=False)
 
     # -- internals ----------------------------------------------------------------
 
