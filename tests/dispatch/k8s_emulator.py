@@ -134,6 +134,7 @@ class EmulatedCluster:
         self.logs: dict[tuple[str, str], bytearray] = {}
         self.logs_lock = threading.Lock()
         self._refusal: tuple[int, str, str, bool] | None = None
+        self._forbidden_paths: set[str] = set()
         self._ready = threading.Event()
         self._failed: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -162,6 +163,12 @@ class EmulatedCluster:
 
     def allow(self) -> None:
         self._refusal = None
+        self._forbidden_paths.clear()
+
+    def forbid(self, path: str) -> None:
+        """Answer 403 to every request for exactly ``path`` (RBAC that does not grant it),
+        e.g. ``/api/v1/pods``: listing pods in all namespaces; until ``allow()``."""
+        self._forbidden_paths.add(path)
 
     def forget_objects(self) -> None:
         """Drop every object, as if the API server were new (benchmark rounds start from one:
@@ -199,6 +206,7 @@ class EmulatedCluster:
                 emulator.resources[key] = kmock.ResourceInfo(kind=kind, namespaced=namespaced)
             # Registered first: it wins over every other reaction while it is on.
             emulator[lambda: self._refusal is not None] << self._refuse_now
+            emulator[lambda request: request.url.path in self._forbidden_paths] << self._forbid_now
             emulator[kmock.resource("v1/pods"), kmock.subresource("log")] << self._serve_log
             self.url = f"http://127.0.0.1:{server.port}"
             self._ready.set()
@@ -210,6 +218,14 @@ class EmulatedCluster:
         if echo:
             message = f"{message} (you sent Authorization: {request.headers.get('Authorization', '')})"
         raise kmock.KubernetesError(status=status, reason=reason, message=message, details={})
+
+    def _forbid_now(self, request: Any) -> Any:
+        raise kmock.KubernetesError(
+            status=403,
+            reason="Forbidden",
+            message=f'{request.url.path} is forbidden: User "paddock" cannot list it at the cluster scope',
+            details={},
+        )
 
     def _serve_log(self, request: Any) -> bytes:
         assert self._emulator is not None

@@ -484,6 +484,28 @@ def test_capacity_is_what_schedulable_ready_nodes_have_left(backend: KubernetesB
     assert capacity.available.custom["accelerator_type:H100"] == pytest.approx(1 - 0.001)
 
 
+def test_capacity_reads_only_its_namespaces_pods_where_rbac_grants_no_more(
+    backend: KubernetesBackend, controller: Controller, k8s_cluster: EmulatedCluster
+) -> None:
+    remote_id = submitted(backend)  # 1 CPU, 1 GPU
+    controller.run(remote_id)
+    controller._post(
+        "/api/v1/namespaces/other/pods",
+        {
+            "metadata": {"name": "theirs", "namespace": "other"},
+            "spec": {"nodeName": "node-0", "containers": [{"name": "c", "resources": {"limits": {"cpu": "500m"}}}]},
+            "status": {"phase": "Running"},
+        },
+    )
+    assert backend.capacity().available.cpus == 2.5  # all namespaces
+    k8s_cluster.forbid("/api/v1/pods")  # the shipped RBAC: pods only in the job namespace
+
+    capacity = backend.capacity()
+
+    assert (capacity.available.cpus, capacity.available.gpus) == (3, 1)  # its own pod still counts
+    assert any(r.url.path == "/api/v1/pods" for r in k8s_cluster.requests("GET"))
+
+
 def test_jobs_without_paddocks_label_are_not_listed(backend: KubernetesBackend, controller: Controller) -> None:
     controller._post(JOBS, {"metadata": {"name": "someone-elses"}})
     remote_id = submitted(backend)

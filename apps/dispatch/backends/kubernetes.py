@@ -64,6 +64,11 @@ from apps.dispatch.port import (
 )
 from apps.dispatch.runtime_env import checked_for_dispatch
 
+
+class Forbidden(BackendError):
+    """The API server answered 403: the identity may not do this (RBAC)."""
+
+
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 MESSAGE_LIMIT = 4000
@@ -219,15 +224,19 @@ class KubernetesBackend:
 
     def capacity(self) -> Capacity:
         """Allocatable of the Ready, schedulable nodes, less the requests of the pods bound
-        to them that have not ended (all namespaces: other tenants use the nodes too)."""
+        to them that have not ended: in all namespaces where the identity may list them (other
+        tenants use the nodes too), else (403: the shipped RBAC reads pods only where Paddock
+        dispatches) in the job namespace, and the cluster's scheduler settles the rest."""
         nodes = {
             _name(node): node
             for node in self._list("/api/v1/nodes", action="capacity")
             if _ready(node) and not (node.get("spec") or {}).get("unschedulable")
         }
-        pods = self._list(
-            "/api/v1/pods", action="capacity", query=[("fieldSelector", "status.phase!=Succeeded,status.phase!=Failed")]
-        )
+        live = [("fieldSelector", "status.phase!=Succeeded,status.phase!=Failed")]
+        try:
+            pods = self._list("/api/v1/pods", action="capacity", query=live)
+        except Forbidden:
+            pods = self._list(self._collection("v1", "Pod"), action="capacity", query=live)
         total = Resources()
         for node in nodes.values():
             total = total.plus(_node_resources(node))
@@ -665,6 +674,8 @@ class KubernetesBackend:
         if status == 401:
             return BackendError(f"{where}: the API server refused our credentials (HTTP 401)", retryable=False)
         text = _status_message(data)
+        if status == 403:
+            return Forbidden(f"{where}: HTTP 403: {self._scrub(text)}", retryable=False)
         retryable = status in (408, 429) or status >= 500
         return BackendError(f"{where}: HTTP {status}: {self._scrub(text)}", retryable=retryable)
 
