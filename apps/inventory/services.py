@@ -95,6 +95,7 @@ def kubernetes_options(cluster: Cluster) -> ClusterOptions:
         service_account=values.get("service_account", defaults.service_account),
         tolerations=tuple(values.get("tolerations") or ()),
         kueue_queue=values.get("kueue_queue", defaults.kueue_queue),
+        kueue_team_queues=values.get("kueue") is True,
         has_jobset=bool(values.get("has_jobset", defaults.has_jobset)),
         has_kuberay=bool(values.get("has_kuberay", defaults.has_kuberay)),
         ttl_seconds_after_finished=int(values.get("ttl_seconds_after_finished", defaults.ttl_seconds_after_finished)),

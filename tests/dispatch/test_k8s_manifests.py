@@ -36,6 +36,7 @@ from apps.dispatch.k8s_manifests import (
     job_objects,
     memory_quantity,
     object_name,
+    team_queue_name,
 )
 from apps.dispatch.port import BackendError, JobSpec, PackageRef, Resources
 from apps.dispatch.runtime_env import package_uri
@@ -724,3 +725,21 @@ def test_the_accelerator_products_become_one_in_expression_with_every_known_name
 def test_an_accelerator_product_that_is_no_label_value_is_refused():
     with pytest.raises(ManifestError, match="label value"):
         job_objects(make_spec(accelerator_model="H100", accelerator_products=("NVIDIA H100 (80GB)",)), OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("options", "queue"),
+    [
+        (ClusterOptions(kueue_team_queues=True), team_queue_name("ml_research")),
+        (ClusterOptions(kueue_team_queues=True, kueue_queue="shared"), "shared"),
+        (ClusterOptions(), None),
+    ],
+)
+def test_a_job_goes_to_its_teams_local_queue_where_paddock_keeps_kueues_objects(
+    options: ClusterOptions, queue: str | None
+) -> None:
+    (job,) = job_objects(make_spec(metadata={"paddock_team": "ml_research"}), options)
+    assert job["metadata"]["labels"].get("kueue.x-k8s.io/queue-name") == queue
+    assert job["spec"].get("suspend", False) is (queue is not None)
+    assert team_queue_name("ml_research") == "ml-research-" + team_queue_name("ml_research").rsplit("-", 1)[1]
+    assert team_queue_name("vision") == "vision"
