@@ -411,6 +411,7 @@ SPECTACULAR_SETTINGS = {
         "RevisionStateEnum": "apps.serving.choices.RevisionState",
         "EndpointEventKindEnum": "apps.serving.choices.EventKind",
         "ServingRuntimeEnum": "apps.serving.choices.Runtime",
+        "JobRuntimeEnum": "apps.jobs.choices.JobRuntime",
     },
 }
 

@@ -287,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--max-retries", type=int, default=0)
     submit.add_argument(
+        "--ray",
+        action="store_true",
+        help="run the entrypoint in a Ray cluster made for the job (on Kubernetes with KubeRay: a RayJob)",
+    )
+    submit.add_argument(
         "--max-runtime",
         type=parse_duration,
         metavar="DURATION",
@@ -518,6 +523,8 @@ def _run(client: Client, args: Any) -> int:
         }
         if args.max_runtime is not None:
             body["max_runtime_seconds"] = args.max_runtime
+        if args.ray:
+            body["runtime"] = "ray"
         if args.cluster:
             body["cluster"] = args.cluster
         if resources:

@@ -9,6 +9,14 @@ class JobKind(models.TextChoices):
     DEPLOYMENT = "deployment", "Deployment"
 
 
+class JobRuntime(models.TextChoices):
+    """What the entrypoint runs in. ``ray``: a Ray cluster of its own, made for the job and gone
+    with it (a KubeRay RayJob on Kubernetes); on a Ray cluster every job already runs under Ray."""
+
+    PROCESS = "process", "A process (or one per node)"
+    RAY = "ray", "A Ray cluster of its own"
+
+
 class JobState(models.TextChoices):
     PENDING = "pending", "Pending"
     ADMITTED = "admitted", "Admitted"

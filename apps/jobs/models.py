@@ -13,7 +13,15 @@ from django.utils import timezone
 from apps.core.models import TimeStampedModel
 from apps.dispatch.port import Resources
 from apps.dispatch.runtime_env import package_uri
-from apps.jobs.choices import AttemptState, EstimateConfidence, EventKind, FailureCause, JobKind, JobState
+from apps.jobs.choices import (
+    AttemptState,
+    EstimateConfidence,
+    EventKind,
+    FailureCause,
+    JobKind,
+    JobRuntime,
+    JobState,
+)
 from apps.jobs.querysets import AttemptLogChunkQuerySet, AttemptQuerySet, JobQuerySet
 
 GIB = 2**30
@@ -28,6 +36,12 @@ class Job(TimeStampedModel):
     kind = models.CharField(max_length=16, choices=JobKind.choices, default=JobKind.BATCH)
     entrypoint = models.TextField()
     runtime_env = models.JSONField(default=dict, blank=True)
+    runtime = models.CharField(
+        max_length=16,
+        choices=JobRuntime.choices,
+        default=JobRuntime.PROCESS,
+        help_text="ray: the entrypoint runs in a Ray cluster made for the job (a KubeRay RayJob on Kubernetes)",
+    )
     cpus = models.FloatField(default=1.0)
     gpus = models.FloatField(default=0.0)
     accelerator_model = models.CharField(max_length=64, blank=True, default="")

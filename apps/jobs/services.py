@@ -48,6 +48,7 @@ from apps.jobs.choices import (
     EventKind,
     FailureCause,
     JobKind,
+    JobRuntime,
     JobState,
     describe_seconds,
 )
@@ -152,6 +153,7 @@ class JobRequest:
     min_gpu_memory_gb: float | None = None  # any GPU model with this much memory
     max_runtime_seconds: int | None = None  # an attempt running longer is stopped; the job fails
     retry_on_error: bool = False  # retry the job's own errors too (up to max_retries)
+    runtime: str = JobRuntime.PROCESS  # ray: a Ray cluster of its own (KubeRay RayJob on Kubernetes)
     checkpoint_policy: dict[str, Any] = field(default_factory=dict)
 
 
@@ -174,6 +176,7 @@ def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None 
                 kind=request.kind,
                 entrypoint=request.entrypoint,
                 runtime_env=request.runtime_env,
+                runtime=request.runtime,
                 cpus=request.cpus,
                 gpus=request.gpus,
                 accelerator_model=request.accelerator_model,
@@ -286,7 +289,12 @@ def job_spec(attempt: Attempt, *, memo: dict[Any, Any] | None = None) -> JobSpec
         accelerator_model=job.accelerator_model,
         accelerator_products=_gpu_products(job, memo),
         placement=tuple(attempt.placement or ()),
-        metadata={"paddock_job": str(job.pk), "paddock_team": job.team.slug, "paddock_attempt": str(attempt.number)},
+        metadata={
+            "paddock_job": str(job.pk),
+            "paddock_team": job.team.slug,
+            "paddock_attempt": str(attempt.number),
+            **({"runtime": job.runtime} if job.runtime == JobRuntime.RAY else {}),
+        },
     )
 
 

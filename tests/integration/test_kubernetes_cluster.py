@@ -284,3 +284,47 @@ def test_a_gang_on_a_cluster_with_jobset_runs_as_one_jobset_with_its_ranks(
     attempt.refresh_from_db()
     assert (job.state, attempt.state) == ("succeeded", "succeeded")
     assert "loss 0.42 from rank 0" in attempt.log and "rank 1 chatter" not in attempt.log
+
+
+def test_a_job_that_asks_for_ray_runs_as_a_rayjob_where_kuberay_is(
+    world: Any, k8s_cluster: EmulatedCluster, django_capture_on_commit_callbacks: Any
+) -> None:
+    admin = world.client(world.org_admin)
+    for name, settings in (("ray-lab", {"has_kuberay": True}), ("plain-lab", {})):
+        answer = admin.post(
+            "/api/v1/clusters/",
+            {"name": name, "kind": "kubernetes", "kubeconfig": kubeconfig(k8s_cluster.url), "kubernetes": settings},
+            format="json",
+        )
+        assert answer.status_code == 201, answer.json()
+    controller = Controller(k8s_cluster, namespace="paddock-jobs")
+    controller.seed_node("node-0", cpus="32", memory="256Gi", gpus=2, product="NVIDIA-H100-80GB-HBM3")
+    discover_cluster(Cluster.objects.get(name="ray-lab"))
+    ensure_pools()
+    member = world.client(world.member)
+    body = {"name": "tune", "team": "alpha", "entrypoint": "python tune.py", "runtime": "ray"}
+
+    refused = member.post("/api/v1/jobs/", {**body, "cluster": "plain-lab"}, format="json")
+    assert refused.status_code == 400 and "KubeRay" in refused.json()["runtime"][0]
+    assert not Job.objects.exists()
+
+    answer = member.post("/api/v1/jobs/", {**body, "cluster": "ray-lab"}, format="json")
+    assert answer.status_code == 201, answer.json()
+    assert answer.json()["runtime"] == "ray"
+    job = Job.objects.get(pk=answer.json()["id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admit_pending() == 1
+    remote_id = str(job.attempts.get().pk)
+    assert controller.objects("/apis/batch/v1/namespaces/paddock-jobs/jobs") == []
+    rayjob = controller.rayjob(remote_id)
+    assert rayjob["spec"]["entrypoint"] == "python tune.py"
+
+    controller.start_ray_cluster(remote_id)
+    controller.submit_ray_job(remote_id)
+    services.reconcile()
+    job.refresh_from_db()
+    assert job.state == "running"
+    controller.set_rayjob(remote_id, job_status="SUCCEEDED", deployment="Complete", endTime=timezone.now().isoformat())
+    services.reconcile()
+    job.refresh_from_db()
+    assert job.state == "succeeded"

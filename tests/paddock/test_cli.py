@@ -238,6 +238,25 @@ def test_submit_max_runtime_declares_it_on_the_job(world: Any, live_server: Any,
 
 
 @pytest.mark.django_db(transaction=True)
+def test_submit_ray_asks_for_a_ray_cluster_of_its_own_where_one_can_be_made(
+    world: Any, live_server: Any, fake_backend: Any, capsys: Any
+) -> None:
+    from apps.jobs.models import Job
+    from tests.factories import ClusterFactory
+
+    ClusterFactory(organisation=world.org, name="k8s", kind="kubernetes", address="https://127.0.0.1:6443")
+    base = ["--url", live_server.url, "--token", token_for(world.member), "submit", "--name", "r", "--team", "alpha"]
+    assert main([*base, "--ray", "--", "python", "tune.py"]) == 0
+    assert main([*base, "--", "true"]) == 0
+    assert list(Job.objects.order_by("id").values_list("runtime", flat=True)) == ["ray", "process"]
+    capsys.readouterr()
+
+    assert main([*base, "--cluster", "k8s", "--ray", "--", "true"]) == 2
+    assert "has no KubeRay" in capsys.readouterr().err
+    assert Job.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
 def test_queue_prints_position_estimate_and_reason_and_json_for_scripts(
     world: Any, live_server: Any, capsys: Any
 ) -> None:

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.dispatch import runtime_env
-from apps.jobs.choices import MAX_RUNTIME_LIMIT_SECONDS, EstimateConfidence, JobKind, JobState
+from apps.jobs.choices import MAX_RUNTIME_LIMIT_SECONDS, EstimateConfidence, JobKind, JobRuntime, JobState
 from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
 from apps.planner.api.serializers import ModelInputSerializer, WorkloadSerializer
 from apps.quotas.models import Pool
@@ -185,6 +185,13 @@ class JobCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     )
     entrypoint = StrictCharField(max_length=100_000, help_text="The shell command to run, e.g. `python train.py`.")
     runtime_env = RuntimeEnvSerializer(required=False)
+    runtime = serializers.ChoiceField(
+        choices=JobRuntime.choices,
+        default=JobRuntime.PROCESS,
+        help_text="ray: the entrypoint runs in a Ray cluster made for the job (head and workers from its "
+        "resources): on a Kubernetes cluster with KubeRay, a RayJob; on a Ray cluster every job already runs "
+        "under Ray, so nothing changes there.",
+    )
     resources = ResourcesSerializer(required=False)
     max_retries = serializers.IntegerField(
         default=0,
@@ -300,6 +307,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "state_reason",
             "entrypoint",
             "runtime_env",
+            "runtime",
             "resources",
             "max_retries",
             "retry_on_error",

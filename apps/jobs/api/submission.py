@@ -8,8 +8,11 @@ from typing import Any
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from apps.inventory.catalog import Matcher
+from apps.inventory.choices import ClusterKind
 from apps.inventory.models import AcceleratorModel, Cluster
+from apps.inventory.services import kubernetes_options
 from apps.jobs import services
+from apps.jobs.choices import JobRuntime
 from apps.planner import services as planner
 from apps.planner.estimator import SpecError
 from apps.quotas.models import PriorityClass
@@ -38,6 +41,17 @@ def prepare_submission(data: dict[str, Any], *, roles: dict[int, str]) -> servic
     if roles.get(team.pk) not in WRITE_ROLES:
         raise PermissionDenied(f"Your role in this team ({roles.get(team.pk)}) cannot submit jobs.")
     cluster = _resolve_cluster(team, data.get("cluster"))
+    runtime = data.get("runtime") or JobRuntime.PROCESS
+    on_kubernetes = cluster.kind == ClusterKind.KUBERNETES
+    if runtime == JobRuntime.RAY and on_kubernetes and not kubernetes_options(cluster).has_kuberay:
+        raise ValidationError(
+            {
+                "runtime": [
+                    f"Cluster {cluster.name} has no KubeRay (its settings lack has_kuberay): a job that needs a "
+                    "Ray cluster of its own cannot run there."
+                ]
+            }
+        )
     runtime_env = dict(data.get("runtime_env") or {})
     package_problems = services.package_problems(team, runtime_env)
     if package_problems:
@@ -75,6 +89,7 @@ def prepare_submission(data: dict[str, Any], *, roles: dict[int, str]) -> servic
         memory_gb=resources.get("memory_gb", 0.0),
         max_retries=data["max_retries"],
         retry_on_error=data.get("retry_on_error", False),
+        runtime=runtime,
         checkpoint_policy=dict(data.get("checkpoint_policy") or {}),
         max_runtime_seconds=data.get("max_runtime_seconds"),
         priority=priority,

@@ -292,6 +292,7 @@ describe("JobDetailPage — checkpointed jobs", () => {
         body: detail({
           attempts,
           retry_on_error: true,
+          runtime: "ray",
           checkpoint_policy: { keep_latest: 3, keep_best: 0 },
         }),
       },
@@ -302,6 +303,7 @@ describe("JobDetailPage — checkpointed jobs", () => {
     const first = await screen.findByTestId("attempt-1");
     expect(within(first).getByTestId("failure-cause")).toHaveTextContent("the cluster's failure — retried from step 40");
     expect(within(first).getByTestId("failure-evidence")).toHaveTextContent("node 10.0.0.4 stopped answering");
+    expect(screen.getByTestId("job-runtime")).toHaveTextContent("a Ray cluster of its own");
     const second = screen.getByTestId("attempt-2");
     expect(within(second).getByTestId("failure-cause")).toHaveTextContent("the job's own error — retried from step 60");
     expect(within(second).getByTestId("resumed-from")).toHaveTextContent("resumed from step 40");

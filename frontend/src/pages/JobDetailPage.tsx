@@ -140,6 +140,12 @@ function JobDetail({ id }: { id: number }) {
             ? "yes: the job's own errors are retried too, up to max retries"
             : "no: only the cluster's failures are retried"}
         </dd>
+        {j.runtime === "ray" && (
+          <>
+            <dt>Runtime</dt>
+            <dd data-testid="job-runtime">a Ray cluster of its own (on Kubernetes: a KubeRay RayJob)</dd>
+          </>
+        )}
         <dt>Max runtime</dt>
         <dd data-testid="job-max-runtime" title="An attempt running longer is stopped and the job fails, without a retry">
           {j.max_runtime_seconds != null ? formatDuration(j.max_runtime_seconds) : <span className="muted">none</span>}

@@ -66,6 +66,7 @@ describe("JobNewPage", () => {
     await user.type(screen.getByLabelText("Accelerator model"), "H100");
     await user.type(screen.getByLabelText("Max runtime (minutes)"), "90");
     await user.click(screen.getByLabelText("Retry after the job's own errors too"));
+    await user.click(screen.getByLabelText("Run in a Ray cluster of its own"));
     await user.click(screen.getByRole("button", { name: "Submit" }));
 
     await waitFor(() => expect(screen.getByTestId("location")).toHaveTextContent("/jobs/99"));
@@ -81,6 +82,7 @@ describe("JobNewPage", () => {
       resources: { cpus: 1, gpus: 2, memory_gb: 0, accelerator_model: "H100" },
       max_retries: 0,
       retry_on_error: true,
+      runtime: "ray",
       max_runtime_seconds: 5400,
       priority: 0,
       override_planner: false,

@@ -90,6 +90,7 @@ export function makeJob(overrides: Record<string, unknown> = {}) {
     resources: { cpus: 1, gpus: 0, accelerator_model: "", accelerator_models: [], min_gpu_memory_gb: null, memory_gb: 1 },
     accepted_pools: [],
     max_retries: 0,
+    runtime: "process",
     max_runtime_seconds: null,
     priority: 0,
     priority_class: null,

@@ -2863,6 +2863,13 @@ export interface components {
             readonly state_reason: string;
             readonly entrypoint: string;
             readonly runtime_env: components["schemas"]["RuntimeEnv"];
+            /**
+             * @description ray: the entrypoint runs in a Ray cluster made for the job (a KubeRay RayJob on Kubernetes)
+             *
+             *     * `process` - A process (or one per node)
+             *     * `ray` - A Ray cluster of its own
+             */
+            readonly runtime: components["schemas"]["JobRuntimeEnum"];
             readonly resources: components["schemas"]["ResourcesRead"];
             readonly max_retries: number;
             /** @description Retry the job's own errors (a non-zero exit) too, up to max_retries; the cluster's failures are always retried from the latest checkpoint. */
@@ -2995,6 +3002,14 @@ export interface components {
             /** @description The shell command to run, e.g. `python train.py`. */
             entrypoint: string;
             runtime_env?: components["schemas"]["RuntimeEnvRequest"];
+            /**
+             * @description ray: the entrypoint runs in a Ray cluster made for the job (head and workers from its resources): on a Kubernetes cluster with KubeRay, a RayJob; on a Ray cluster every job already runs under Ray, so nothing changes there.
+             *
+             *     * `process` - A process (or one per node)
+             *     * `ray` - A Ray cluster of its own
+             * @default process
+             */
+            runtime: components["schemas"]["JobRuntimeEnum"];
             resources?: components["schemas"]["ResourcesRequest"];
             /**
              * @description Retries after the cluster's failures (at least PADDOCK_INFRASTRUCTURE_RETRIES), and after the job's own errors when retry_on_error is set. Each retry resumes from the latest complete checkpoint.
@@ -3033,6 +3048,13 @@ export interface components {
             readonly state_reason: string;
             readonly entrypoint: string;
             readonly runtime_env: components["schemas"]["RuntimeEnv"];
+            /**
+             * @description ray: the entrypoint runs in a Ray cluster made for the job (a KubeRay RayJob on Kubernetes)
+             *
+             *     * `process` - A process (or one per node)
+             *     * `ray` - A Ray cluster of its own
+             */
+            readonly runtime: components["schemas"]["JobRuntimeEnum"];
             readonly resources: components["schemas"]["ResourcesRead"];
             readonly max_retries: number;
             /** @description Retry the job's own errors (a non-zero exit) too, up to max_retries; the cluster's failures are always retried from the latest checkpoint. */
@@ -3150,6 +3172,12 @@ export interface components {
             explanation: string;
             overridden: boolean;
         };
+        /**
+         * @description * `process` - A process (or one per node)
+         *     * `ray` - A Ray cluster of its own
+         * @enum {string}
+         */
+        JobRuntimeEnum: "process" | "ray";
         /**
          * @description * `pending` - Pending
          *     * `admitted` - Admitted

@@ -23,6 +23,7 @@ import {
   type JobFormValues,
 } from "./jobRequest";
 import { INITIAL_PLAN, PlanSection, type PlanValues } from "./PlanSection";
+import { RayRuntime } from "./RayRuntime";
 import { RetryOnError } from "./RetryOnError";
 
 export function CommandForm({ teams }: { teams: readonly Team[] }) {
@@ -54,7 +55,7 @@ export function CommandForm({ teams }: { teams: readonly Team[] }) {
   const chosenClass = classes.find((c) => c.name === values.priorityClass);
 
   const set =
-    (key: Exclude<keyof JobFormValues, "retryOnError">) =>
+    (key: Exclude<keyof JobFormValues, "retryOnError" | "ray">) =>
     (event: { target: { value: string } }) =>
       setValues((prev) => ({ ...prev, [key]: event.target.value }));
 
@@ -200,6 +201,11 @@ export function CommandForm({ teams }: { teams: readonly Team[] }) {
             checked={values.retryOnError}
             onChange={(retryOnError) => setValues((prev) => ({ ...prev, retryOnError }))}
             errors={errorsFor("retry_on_error")}
+          />
+          <RayRuntime
+            checked={values.ray}
+            onChange={(ray) => setValues((prev) => ({ ...prev, ray }))}
+            errors={errorsFor("runtime")}
           />
           <Field
             label="Max runtime (minutes)"

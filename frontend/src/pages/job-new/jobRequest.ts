@@ -24,6 +24,7 @@ export const JOB_FORM_FIELDS = [
   "resources.memory_gb",
   "max_retries",
   "retry_on_error",
+  "runtime",
   "max_runtime_seconds",
   "priority",
   "priority_class",
@@ -73,6 +74,7 @@ export interface JobFormValues {
   maxRetries: string;
   /** Retry after the job's own error too (else only after the cluster's failures). */
   retryOnError: boolean;
+  ray: boolean;
   /** Minutes; blank for no limit. */
   maxRuntimeMinutes: string;
   priority: string;
@@ -97,6 +99,7 @@ export const INITIAL: JobFormValues = {
   memoryGb: "0",
   maxRetries: "0",
   retryOnError: false,
+  ray: false,
   maxRuntimeMinutes: "",
   priority: "0",
   priorityClass: "",
@@ -147,6 +150,7 @@ export function buildJobRequest(
     },
     max_retries: number("max_retries", values.maxRetries, true),
     retry_on_error: values.retryOnError,
+    runtime: values.ray ? "ray" : "process",
     priority: number("priority", values.priority, true),
     override_planner: plan.enabled && plan.override,
   };
