@@ -402,3 +402,18 @@ class VllmConfigRequestSerializer(serializers.Serializer):  # type: ignore[type-
     )
     gpu_memory_utilization = serializers.FloatField(default=0.9, min_value=0.05, max_value=0.99)
     tokens_per_sequence = serializers.IntegerField(default=768, min_value=1, max_value=10_000_000)
+
+
+class VllmEndpointConfigSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """The ``config`` of an endpoint (or revision) of runtime vllm: the planner's inputs; the
+    GPUs per replica and the accelerator are the endpoint's."""
+
+    model = serializers.DictField(help_text="The planner's model: {name} (a known model), {params} or {architecture}")
+    precision = serializers.ChoiceField(choices=["bf16", "fp16", "fp8", "int8", "awq", "gptq"], default="bf16")
+    kv_cache_dtype = serializers.ChoiceField(choices=["auto", "bf16", "fp16", "fp8"], default="auto")
+    max_model_len = serializers.IntegerField(required=False, min_value=1, max_value=100_000_000)
+    max_position_embeddings = serializers.IntegerField(
+        required=False, min_value=1, max_value=100_000_000, help_text="The model's context"
+    )
+    gpu_memory_utilization = serializers.FloatField(default=0.9, min_value=0.05, max_value=0.99)
+    tokens_per_sequence = serializers.IntegerField(default=768, min_value=1, max_value=10_000_000)
