@@ -367,14 +367,16 @@ def _observe(
 
 def _app_shape(app: ServeApp) -> dict[str, Any]:
     """Everything Paddock declared for an app, to tell its own changes from others'."""
-    return {
+    shape = {
         "import_path": app.import_path,
         "route": app.route_prefix,
         "args": app.args,
         "deployments": list(app.deployments),
         "runtime_env": app.runtime_env,
-        "container": asdict(app.container) if app.container is not None else None,
     }
+    if app.container is not None:
+        shape["container"] = asdict(app.container)
+    return shape
 
 
 def _observe_revision(

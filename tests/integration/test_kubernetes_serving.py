@@ -168,6 +168,15 @@ def test_a_vllm_endpoint_runs_on_kubernetes_from_creation_to_deletion(
     quiet = reconcile_cluster(lab.lab.pk)
     assert quiet.written is False and quiet.db_writes == 0  # nothing new: nothing written anywhere
 
+    # Deleted behind Paddock's back: put back on the next pass, and the endpoint says so.
+    lab.k8s.delete(f"{DEPLOYMENTS}/{revision.app_name}")
+    reconcile_cluster(lab.lab.pk)
+    assert revision.app_name in names(lab, DEPLOYMENTS)
+    restored = endpoint.events.filter(kind="restored").first()
+    assert restored is not None and revision.app_name in restored.message
+    lab.k8s.make_ready(revision.app_name)
+    assert settle(lab).state == "ready"
+
     # Scale: a fixed two replicas (within what the job holds): no autoscaler, the Deployment says 2.
     scaled = lab.client(lab.member).patch(f"/api/v1/endpoints/{endpoint.pk}/", {"min_replicas": 2}, format="json")
     assert scaled.status_code == 200, scaled.json()

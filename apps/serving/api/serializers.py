@@ -312,7 +312,15 @@ class SourceFields(serializers.Serializer):  # type: ignore[type-arg]
     model_version = id_field(required=False, allow_null=True)
     model_uri = StrictCharField(required=False, allow_blank=True, max_length=1000, default="")
     entry_point = StrictCharField(required=False, allow_blank=True, max_length=300, default="")
-    config = serializers.DictField(required=False, default=dict, help_text="Passed to the model's class")
+    config = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=(
+            "Runtime ray-serve: passed to the model's class. Runtime vllm: the planner's inputs (model, precision, "
+            "kv_cache_dtype, max_model_len, max_position_embeddings, gpu_memory_utilization, tokens_per_sequence); "
+            "what it derives is kept under vllm"
+        ),
+    )
 
     def validate_config(self, value: dict[str, Any]) -> dict[str, Any]:
         if len(str(value)) > 20_000:
