@@ -210,7 +210,7 @@ def reconcile_cluster(cluster_id: int) -> Pass:
             try:
                 apps = [vllm_runtime.container_app(endpoint, revision, allowed) for revision in revisions]
             except ValueError as exc:
-                _set(endpoint, run, state=EndpointState.FAILED, state_reason=f"It cannot run on Kubernetes: {exc}")
+                _cannot_run(endpoint, f"It cannot run on Kubernetes: {exc}", run)
                 continue
         else:
             apps = [model_app(endpoint, revision, packages) for revision in revisions]
@@ -250,6 +250,18 @@ def reconcile_cluster(cluster_id: int) -> Pass:
     if any(r.traffic_percent == 0 and r.target_percent == 0 for _, revs in serving for r in revs):
         run.follow_up = True
     return run
+
+
+def _cannot_run(endpoint: Endpoint, why: str, run: Pass) -> None:
+    """The endpoint cannot be declared on its cluster at all: it fails and gives its quota back."""
+    if endpoint.state == EndpointState.FAILED:
+        return
+    with transaction.atomic():
+        if endpoint.job is not None:
+            jobs.end_deployment(endpoint.job, failed=True, message=why)
+            run.db_writes += 1
+        _set(endpoint, run, state=EndpointState.FAILED, state_reason=why[:5000], replicas_running=0)
+        _event(endpoint, run, EventKind.FAILED, why)
 
 
 def _applied(endpoint: Endpoint) -> dict[str, Any]:

@@ -275,3 +275,19 @@ def test_what_vllm_cannot_run_is_refused_with_the_reason_and_creates_nothing(
 def test_vllm_on_a_ray_cluster_is_still_refused(lab: Any) -> None:
     answer = create(lab, cluster=lab.cluster.name)
     assert answer.status_code == 400 and "Ray cluster" in answer.json()["runtime"][0]
+
+
+def test_an_endpoint_kubernetes_cannot_run_fails_and_gives_its_quota_back(
+    lab: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A revision without vLLM arguments (one made for Ray Serve, say, before the cluster was
+    re-registered) cannot be declared: the endpoint fails with why, and its job ends."""
+    created = create(lab)
+    endpoint = admitted(lab, created.json()["id"], django_capture_on_commit_callbacks)
+    endpoint.revisions.update(config={})
+
+    endpoint = settle(lab, 2)
+
+    assert endpoint.state == "failed" and "has no vLLM configuration" in endpoint.state_reason
+    assert Job.objects.get(pk=endpoint.job_id).state == "failed"
+    assert names(lab, DEPLOYMENTS) == set()
