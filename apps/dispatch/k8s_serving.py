@@ -44,6 +44,7 @@ LABEL_REVISION = "paddock.dev/revision"
 ANNOTATION_DIGEST = "paddock.dev/digest"
 ANNOTATION_DEPLOYMENT_NAME = "paddock.dev/deployment-name"  # what serve_state calls the Deployment's replicas
 ANNOTATION_APP = "paddock.dev/app"  # the ServeApp (or group) an object belongs to
+ANNOTATION_AUTOSCALED = "paddock.dev/autoscaled"  # its HorizontalPodAutoscaler sets its replicas
 SERVICE_PORT = 80
 CONTAINER_NAME = "server"
 PORT_NAME = "http"
@@ -113,7 +114,7 @@ def digest(manifest: Mapping[str, Any]) -> str:
 def autoscaled(manifest: Mapping[str, Any]) -> bool:
     """A Deployment whose replicas its HorizontalPodAutoscaler sets (Paddock leaves them)."""
     return manifest.get("kind") == "Deployment" and bool(
-        ((manifest.get("metadata") or {}).get("annotations") or {}).get("paddock.dev/autoscaled")
+        ((manifest.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_AUTOSCALED)
     )
 
 
@@ -138,6 +139,8 @@ def merge_patch(manifest: Mapping[str, Any]) -> dict[str, Any]:
             pod.setdefault(key, None)
         if autoscaled(manifest):
             spec.pop("replicas", None)  # the autoscaler's to set
+        else:
+            patch["metadata"]["annotations"][ANNOTATION_AUTOSCALED] = None  # no longer, if it was
         spec.pop("selector", None)  # immutable; the same for the same name
     if manifest.get("kind") == "Service":
         spec.pop("clusterIP", None)
@@ -224,7 +227,7 @@ def deployment(app: ServeApp, options: ClusterOptions) -> dict[str, Any]:
     pod["automountServiceAccountToken"] = False  # a model server has no business with the API
     annotations = {ANNOTATION_APP: app.name, ANNOTATION_DEPLOYMENT_NAME: container.deployment_name}
     if container.min_replicas != container.max_replicas:
-        annotations["paddock.dev/autoscaled"] = "true"
+        annotations[ANNOTATION_AUTOSCALED] = "true"
     manifest = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -217,7 +217,8 @@ def test_a_scale_change_patches_the_deployment_and_adds_an_autoscaler(
     # Back to a fixed size: the autoscaler goes and the Deployment says how many again.
     apply(backend, [app(min_replicas=2, max_replicas=2)])
     assert not k8s_controller.has(f"{HPAS}/paddock-rev-2")
-    assert k8s_controller.deployment("paddock-rev-2")["spec"]["replicas"] == 2
+    fixed = k8s_controller.deployment("paddock-rev-2")
+    assert fixed["spec"]["replicas"] == 2 and "paddock.dev/autoscaled" not in fixed["metadata"]["annotations"]
 
 
 def test_the_token_file_changes_without_touching_the_deployment(
