@@ -293,6 +293,8 @@ def _check_fernet_keys(keys: list[str]) -> None:
 _check_fernet_keys(PADDOCK_ENCRYPTION_KEYS)
 # Seconds between discovery passes over every registered cluster (nodes, GPUs, labels).
 PADDOCK_DISCOVERY_INTERVAL = env.number("PADDOCK_DISCOVERY_INTERVAL", 60.0)
+# Seconds between syncs of every Kueue cluster's Kueue objects (besides those after each change).
+PADDOCK_KUEUE_SYNC_INTERVAL = env.number("PADDOCK_KUEUE_SYNC_INTERVAL", 300.0)
 # Seconds a cluster may go unanswered before discovery marks its Ray-discovered nodes down.
 PADDOCK_NODE_DOWN_AFTER = env.number("PADDOCK_NODE_DOWN_AFTER", 300.0)
 PADDOCK_TOKEN_DEFAULT_DAYS = env.integer("PADDOCK_TOKEN_DEFAULT_DAYS", 90)
@@ -433,6 +435,7 @@ configure_structlog(LOG_FORMAT, LOG_LEVEL)
 CELERY_BEAT_SCHEDULE = {
     "jobs.reconcile": {"task": "jobs.reconcile", "schedule": PADDOCK_RECONCILE_INTERVAL},
     "inventory.discover": {"task": "inventory.discover", "schedule": PADDOCK_DISCOVERY_INTERVAL},
+    "admission.sync_kueue_all": {"task": "admission.sync_kueue_all", "schedule": PADDOCK_KUEUE_SYNC_INTERVAL},
     "checkpoints.sweep": {"task": "checkpoints.sweep", "schedule": 30.0},
     "serving.reconcile_all": {"task": "serving.reconcile_all", "schedule": 10.0},
     "serving.sample": {"task": "serving.sample", "schedule": PADDOCK_SERVING_SAMPLE_SECONDS},

@@ -17,13 +17,16 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.messages import WARNING
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from apps.admission import scheduler
+from apps.admission import kueue_sync, scheduler
 from apps.admission.models import Allocation
 from apps.admission.state import load_state
+from apps.inventory.admin import ClusterAdmin
+from apps.inventory.models import Cluster
 from apps.jobs.models import Job
 from apps.quotas import services
 from apps.quotas.models import Cohort, Pool, PriorityClass, Quota, TeamPolicy, default_fair_sharing_strategies
@@ -537,3 +540,25 @@ class AllocationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- Kueue, from the cluster's page (inventory's console; admission adds the action) --------
+@admin.action(description="Apply Kueue objects")
+def apply_kueue_objects(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:  # type: ignore[type-arg]
+    """Queued, not run here (it calls the cluster); the outcome is in the audit log."""
+    clusters = list(queryset)
+    wanted = [cluster.pk for cluster in clusters if kueue_sync.kueue_enabled(cluster)]
+    if wanted:
+        kueue_sync.request_sync_on_commit(wanted, actor=request.user)
+        names = ", ".join(sorted(cluster.name for cluster in clusters if cluster.pk in wanted))
+        modeladmin.message_user(request, f"Kueue objects queued to apply on {names}; the audit log has the outcome.")
+    others = sorted(cluster.name for cluster in clusters if cluster.pk not in wanted)
+    if others:
+        modeladmin.message_user(
+            request,
+            f'Not Kueue clusters (kind kubernetes with "kueue": true in their settings): {", ".join(others)}.',
+            level=WARNING,
+        )
+
+
+ClusterAdmin.actions = [*ClusterAdmin.actions, apply_kueue_objects]

@@ -22,9 +22,10 @@ installation reaches, because Kueue only admits a workload whose every requested
 covered. Where Kueue cannot say what Paddock means, the object carries an annotation
 ``paddock.dev/kueue-differs`` that says so, instead of silently saying something else.
 
-The objects are cluster-scoped (except LocalQueues) and meant to be applied by an operator
-(``manage.py kueue_objects --cluster NAME | kubectl apply -f -``); Paddock's own service account
-is never granted cluster-wide Kueue rights (deploy/kubernetes).
+The objects are cluster-scoped (except LocalQueues). Paddock applies them itself to a cluster
+with ``"kueue": true`` (:mod:`apps.admission.kueue_sync`); otherwise an operator may
+(``manage.py kueue_objects --cluster NAME | kubectl apply -f -``). The service account of
+deploy/kubernetes is not granted cluster-wide Kueue rights: the cluster's kubeconfig must be.
 
 ``kueue_objects`` is pure: model instances (or anything with the same attributes) in, plain
 dicts out, no query. ``load_kueue_inputs`` reads what it needs for one cluster.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+from apps.inventory.catalog import Matcher
 from apps.inventory.models import Accelerator, Node
 from apps.jobs.choices import JobState
 from apps.jobs.models import Job
 from apps.quotas.models import Pool
-from apps.quotas.pools import pool_for
+from apps.quotas.pools import accepted_pools
 
 
 def _slug(text: str) -> str:
@@ -42,14 +43,20 @@ def ensure_pools() -> int:
 def resolve_pools() -> int:
     """Give pending jobs without a pool the pool their cluster now has for them (one lookup per
     distinct cluster and shape, one update per pool)."""
-    shapes = (
+    shapes = list(
         Job.objects.filter(state=JobState.PENDING, pool__isnull=True, cluster__pools__isnull=False)
         .values_list("cluster_id", "gpus", "accelerator_model", "accelerator_models", "min_gpu_memory_gb")
+        .order_by()  # the model's ordering would join the DISTINCT: one "shape" per job
         .distinct()
     )
+    if not shapes:
+        return 0
+    pools = list(Pool.objects.filter(cluster_id__in={shape[0] for shape in shapes}).select_related("accelerator_model"))
+    matcher = Matcher.load()
     resolved = 0
-    for cluster_id, gpus, accelerator, models, min_memory in list(shapes):
-        pool = pool_for(cluster_id, gpus, accelerator, models, min_memory)  # the first choice
+    for cluster_id, gpus, accelerator, models, min_memory in shapes:
+        accepted = accepted_pools(pools, cluster_id, gpus, accelerator, models, min_memory, matcher)
+        pool = accepted[0] if accepted else None  # the first choice
         if pool is not None:
             same_shape = Job.objects.filter(
                 cluster_id=cluster_id,

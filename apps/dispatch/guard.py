@@ -31,12 +31,14 @@ from typing import Any, Protocol, TypeVar
 from apps.dispatch.fanout import close_thread_connections
 from apps.dispatch.port import (
     LOG_CHUNK_BYTES,
+    ApplyResult,
     Backend,
     BackendError,
     Capacity,
     JobSpec,
     LogChunk,
     NodeInfo,
+    ObjectKind,
     RemoteStatus,
     ServeApp,
     ServeApplyResult,
@@ -189,6 +191,15 @@ class GuardedBackend:
             "serve apply",
             lambda: self.inner.serve_apply(apps, owned_prefix=owned_prefix, http_host=http_host, http_port=http_port),
             deadline=self.submit_deadline,  # it may ship a package first, as a submit does
+        )
+
+    def apply_objects(
+        self, objects: Sequence[Mapping[str, Any]], *, kinds: Sequence[ObjectKind], owner_label: tuple[str, str]
+    ) -> ApplyResult:
+        return self._call(
+            "apply objects",
+            lambda: self.inner.apply_objects(objects, kinds=kinds, owner_label=owner_label),
+            deadline=self.submit_deadline,  # several requests, as a submit makes
         )
 
     # -- the breaker ------------------------------------------------------------------

@@ -315,6 +315,35 @@ class ServeApplyResult:
     changed: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ObjectKind:
+    """A kind of cluster object Paddock may own (Kubernetes: a resource, e.g. Kueue's
+    ClusterQueue): enough to find its collection without asking the server."""
+
+    api_version: str  # "group/version", or "v1" for the core group
+    kind: str
+    plural: str
+    namespaced: bool = False
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What :meth:`Backend.apply_objects` did, each object named ``Kind/name`` (``Kind/ns/name``
+    when namespaced). ``refused``: objects of that name exist and are not Paddock's, so they
+    were left as they are (the reason in ``messages``)."""
+
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
+
+    @property
+    def written(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
 class Backend(Protocol):
     """A compute backend for one cluster."""
 
@@ -355,3 +384,13 @@ class Backend(Protocol):
         """Make the applications whose names start with ``owned_prefix`` exactly ``apps``
         (creating, changing and deleting), leaving every other application as it is, with the
         HTTP proxy on ``http_host:http_port``. Writes nothing when they already match."""
+
+    def apply_objects(
+        self, objects: Sequence[Mapping[str, Any]], *, kinds: Sequence[ObjectKind], owner_label: tuple[str, str]
+    ) -> ApplyResult:
+        """Make the objects of ``kinds`` that carry ``owner_label`` (key, value) exactly
+        ``objects``, in their order: create what is missing, update what differs, delete, in
+        the reverse order of ``kinds``, what carries the label and is not wanted. Never writes
+        an object without the label (one of the same name is ``refused``); writes nothing for
+        an object that has not changed since it was last applied. Backends that have no such
+        objects (Ray) refuse, not retryable."""

@@ -127,7 +127,7 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "last_reconciled_at",
         "has_auth_token",
     ]
-    actions = ["refresh"]
+    actions = ["refresh", "discover_now"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Cluster]:
         teams = Team.objects.select_related("organisation").order_by("slug")
@@ -186,6 +186,19 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def refresh(self, request: HttpRequest, queryset: Any) -> None:
         for cluster in queryset:
             services.refresh_capacity(cluster)
+
+    @admin.action(description="Discover nodes now")
+    def discover_now(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
+        """Queued, not run here: asking a cluster may take seconds (the worker does it, as for
+        the periodic pass, but asks even a cluster whose breaker is open)."""
+        names = services.queue_discovery(list(queryset), actor=request.user)
+        if names:
+            self.message_user(request, f"Discovery queued for {', '.join(names)}; reload to see its nodes.")
+        skipped = sorted(set(queryset.values_list("name", flat=True)) - set(names))
+        if skipped:
+            self.message_user(
+                request, f"No node discovery for clusters of this kind: {', '.join(skipped)}.", level=messages.WARNING
+            )
 
 
 def _audit_save(action: str, request: HttpRequest, obj: Any, change: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -58,6 +59,7 @@ KUBERNETES_SETTINGS = {
     "ttl_seconds_after_finished": int,
     "serving_image": str,  # vLLM's image for endpoints (default: apps/serving/vllm_runtime.py's pinned one)
     "serving_volumes": list,  # pod volumes, each with its mountPath, where replicas read models
+    "kueue": bool,  # Paddock applies the cluster's Kueue objects (apps.admission.kueue_sync)
 }
 
 
@@ -241,6 +243,22 @@ def refresh_capacity(cluster: Cluster) -> Capacity | None:
         return None
     record_capacity(cluster, capacity)
     return capacity
+
+
+def queue_discovery(clusters: Iterable[Cluster], *, actor: User | AnonymousUser | None) -> list[str]:
+    """Queue a discovery pass for each cluster whose kind has one, once the caller's
+    transaction commits (an operator's "discover now"). The names of those queued."""
+    from apps.inventory import tasks
+    from apps.inventory.discovery import DISCOVERABLE_KINDS
+
+    actor_id = actor.pk if isinstance(actor, User) else None
+    queued = []
+    for cluster in clusters:
+        if cluster.kind not in DISCOVERABLE_KINDS:
+            continue
+        transaction.on_commit(functools.partial(tasks.discover_cluster.delay, cluster.pk, actor_id=actor_id))
+        queued.append(cluster.name)
+    return sorted(queued)
 
 
 # --- node operations (the operator console) ------------------------------------------------

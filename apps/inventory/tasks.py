@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from django.contrib.auth.models import User
+
 from apps.core.logging import get_logger
 from apps.core.tasks import paddock_task
 from apps.inventory import discovery
@@ -33,9 +35,12 @@ def discover() -> dict[str, int]:
 
 
 @paddock_task("inventory.discover_cluster")
-def discover_cluster(cluster_id: int) -> dict[str, Any]:
+def discover_cluster(cluster_id: int, actor_id: int | None = None) -> dict[str, Any]:
+    """One cluster's discovery; ``actor_id``: the operator who asked for it now (audited, and
+    the cluster is asked even while its breaker is open)."""
     cluster = Cluster.objects.filter(pk=cluster_id).first()
     if cluster is None or cluster.kind not in discovery.DISCOVERABLE_KINDS:
         return {"skipped": True}
-    result = discovery.discover_cluster(cluster)
+    actor = User.objects.filter(pk=actor_id).first() if actor_id is not None else None
+    result = discovery.discover_cluster(cluster, actor=actor)
     return {"state": cluster.state, **dataclasses.asdict(result)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,7 +24,7 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.core import audit
-from apps.core.bulk import copy_update
+from apps.core.bulk import copy_insert, copy_update
 from apps.core.errors import Conflict
 from apps.core.logging import get_logger
 from apps.core.tasks import enqueue, enqueue_on_commit, try_enqueue, wake_scheduler_on_commit
@@ -335,12 +335,71 @@ def begin_dispatch(attempt_id: str) -> tuple[str, Attempt | None]:
     Returns ``("", attempt)`` when the attempt should be sent now, else what happened instead
     and None (already sent, cancelled, superseded). Safe to run any number of times.
     """
-    attempt = Attempt.objects.select_related("job__cluster", "job__team").filter(pk=attempt_id).first()
-    if attempt is None:
-        return "missing", None
+    return begin_dispatches([attempt_id])[str(attempt_id)]
+
+
+def begin_dispatches(attempt_ids: Iterable[str]) -> dict[str, tuple[str, Attempt | None]]:
+    """:func:`begin_dispatch` for a whole batch (a scheduler pass's admissions) in a constant
+    number of queries: one read, and one transaction that moves every job still ``admitted``
+    to ``dispatching`` and records their events. What is rare (a job cancelled or moved on
+    before its send, a deployment) goes one by one."""
+    ids = [str(attempt_id) for attempt_id in dict.fromkeys(attempt_ids)]
+    found = {str(a.pk): a for a in Attempt.objects.select_related("job__cluster", "job__team").filter(pk__in=ids)}
+    outcomes: dict[str, tuple[str, Attempt | None]] = {}
+    to_move: list[Attempt] = []
+    for attempt_id in ids:
+        attempt = found.get(attempt_id)
+        if attempt is None:
+            outcomes[attempt_id] = ("missing", None)
+        elif attempt.state != AttemptState.ADMITTED:
+            outcomes[attempt_id] = ("already-dispatched", None)
+        elif attempt.job.state == JobState.ADMITTED and attempt.job.kind != JobKind.DEPLOYMENT:
+            to_move.append(attempt)
+        elif attempt.job.state == JobState.DISPATCHING and attempt.job.kind != JobKind.DEPLOYMENT:
+            outcomes[attempt_id] = ("", attempt)  # sent before without an answer: send again
+        else:
+            outcomes[attempt_id] = _not_sent(attempt)
+    if to_move:
+        now = timezone.now()
+        with transaction.atomic():
+            moved = set(
+                Job.objects.select_for_update()
+                .filter(pk__in=[a.job_id for a in to_move], state=JobState.ADMITTED)
+                .values_list("pk", flat=True)
+            )
+            if moved:
+                Job.objects.filter(pk__in=moved).update(state=JobState.DISPATCHING, updated_at=now)
+                copy_insert(
+                    JobEvent,
+                    [
+                        {
+                            "job_id": a.job_id,
+                            "attempt_id": a.pk,
+                            "kind": EventKind.DISPATCHED,
+                            "from_state": JobState.ADMITTED,
+                            "to_state": JobState.DISPATCHING,
+                            "message": f"sending attempt {a.number} to {a.job.cluster.name}",
+                        }
+                        for a in to_move
+                        if a.job_id in moved
+                    ],
+                    now,
+                )
+        for attempt in to_move:
+            if attempt.job_id in moved:
+                attempt.job.state, attempt.job.updated_at = JobState.DISPATCHING, now
+                outcomes[str(attempt.pk)] = ("", attempt)
+            else:  # moved on between the read and the lock (cancelled, preempted): as one by one
+                attempt.job.refresh_from_db(fields=["state"])
+                outcomes[str(attempt.pk)] = _not_sent(attempt)
+        if moved:
+            log.info("jobs.transition", jobs=len(moved), to=JobState.DISPATCHING, kind=EventKind.DISPATCHED)
+    return outcomes
+
+
+def _not_sent(attempt: Attempt) -> tuple[str, Attempt | None]:
+    """An admitted attempt whose job is not simply waiting for its send."""
     job = attempt.job
-    if attempt.state != AttemptState.ADMITTED:
-        return "already-dispatched", None
     if job.state not in (JobState.ADMITTED, JobState.DISPATCHING, JobState.CANCELLED):
         move_attempt(
             attempt,
@@ -361,18 +420,7 @@ def begin_dispatch(attempt_id: str) -> tuple[str, Attempt | None]:
         return "cancelled", None
     if job.kind == JobKind.DEPLOYMENT:
         return _start_deployment(attempt), None
-    with transaction.atomic():
-        move_job(
-            job,
-            from_states=[JobState.ADMITTED],
-            to_state=JobState.DISPATCHING,
-            event=EventKind.DISPATCHED,
-            attempt=attempt,
-            message=f"sending attempt {attempt.number} to {job.cluster.name}",
-        )
-    if job.state != JobState.DISPATCHING:
-        return f"job-{job.state}", None
-    return "", attempt
+    return f"job-{job.state}", None
 
 
 def _start_deployment(attempt: Attempt) -> str:
@@ -425,42 +473,89 @@ def finish_dispatch(attempt: Attempt, *, result: SubmitResult | None = None, err
     ``"retry"``: the cluster did not answer and trying again can help (the caller schedules
     it); ``"refused"``: it refused the job, which fails with the reason.
     """
-    job = attempt.job
-    if error is not None:
-        if error.retryable:
-            add_event(
-                job,
-                EventKind.DISPATCH_ERROR,
-                f"{job.cluster.name} did not accept the job yet: {error.message}",
-                attempt=attempt,
-            )
-            return "retry"
-        _finish_attempt(
-            attempt, AttemptState.FAILED, f"{job.cluster.name} refused the job: {error.message}", retry=False
-        )
-        return "refused"
-    assert result is not None
+    return finish_dispatches([(attempt, Outcome(value=result, error=error))])[str(attempt.pk)]
+
+
+def finish_dispatches(answers: Iterable[tuple[Attempt, Outcome[SubmitResult]]]) -> dict[str, str]:
+    """:func:`finish_dispatch` for a batch of answers in a constant number of queries: the
+    attempts the cluster took move to ``submitted`` in one transaction (with an event for each
+    adopted one), and one read finds the jobs cancelled meanwhile, whose attempts are stopped.
+    Errors (rare) are recorded one by one."""
+    outcomes: dict[str, str] = {}
+    taken: list[tuple[Attempt, SubmitResult]] = []
+    for attempt, outcome in answers:
+        if outcome.error is not None:
+            outcomes[str(attempt.pk)] = _dispatch_failed(attempt, outcome.error)
+        else:
+            assert outcome.value is not None
+            taken.append((attempt, outcome.value))
+    if not taken:
+        return outcomes
     now = timezone.now()
-    origin = job.created_at if attempt.number == 1 else attempt.created_at
     with transaction.atomic():
-        moved = move_attempt(
-            attempt,
-            from_states=[AttemptState.ADMITTED],
-            to_state=AttemptState.SUBMITTED,
-            dispatched_at=now,
-            dispatch_seconds=(now - origin).total_seconds(),
+        still = set(
+            Attempt.objects.select_for_update()
+            .filter(pk__in=[a.pk for a, _ in taken], state=AttemptState.ADMITTED)
+            .values_list("pk", flat=True)
         )
-        if moved and result.adopted:
-            add_event(
-                job,
-                EventKind.ADOPTED,
-                f"{job.cluster.name} already had {attempt.remote_id}; adopted it",
-                attempt=attempt,
-            )
-    job.refresh_from_db(fields=["state"])
-    if job.state == JobState.CANCELLED:
-        try_enqueue("jobs.stop_attempt", str(attempt.pk))
-    return "adopted" if result.adopted else "submitted"
+        moved = [(a, result) for a, result in taken if a.pk in still]
+        for attempt, _ in moved:
+            origin = attempt.job.created_at if attempt.number == 1 else attempt.created_at
+            attempt.state, attempt.dispatched_at = AttemptState.SUBMITTED, now
+            attempt.dispatch_seconds = (now - origin).total_seconds()
+        _write_submitted([a for a, _ in moved], now)
+        copy_insert(
+            JobEvent,
+            [
+                {
+                    "job_id": a.job_id,
+                    "attempt_id": a.pk,
+                    "kind": EventKind.ADOPTED,
+                    "message": f"{a.job.cluster.name} already had {a.remote_id}; adopted it",
+                }
+                for a, result in moved
+                if result.adopted
+            ],
+            now,
+        )
+    cancelled = set(
+        Job.objects.filter(pk__in={a.job_id for a, _ in taken}, state=JobState.CANCELLED).values_list("pk", flat=True)
+    )
+    for attempt, result in taken:
+        if attempt.job_id in cancelled:
+            attempt.job.state = JobState.CANCELLED
+            try_enqueue("jobs.stop_attempt", str(attempt.pk))
+        outcomes[str(attempt.pk)] = "adopted" if result.adopted else "submitted"
+    return outcomes
+
+
+def _write_submitted(attempts: list[Attempt], now: datetime) -> None:
+    """Attempts a cluster took, as ``submitted``: one statement for a whole pass (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        Attempt.objects.bulk_update(attempts, ["state", "dispatched_at", "dispatch_seconds"], batch_size=500)
+        return
+    copy_update(
+        Attempt._meta.db_table,
+        [("id", "uuid"), ("seconds", "double precision")],
+        ((a.pk, a.dispatch_seconds) for a in attempts),
+        "state = %s, dispatched_at = %s, dispatch_seconds = v.seconds",
+        "true",
+        [AttemptState.SUBMITTED, now],
+    )
+
+
+def _dispatch_failed(attempt: Attempt, error: BackendError) -> str:
+    job = attempt.job
+    if error.retryable:
+        add_event(
+            job,
+            EventKind.DISPATCH_ERROR,
+            f"{job.cluster.name} did not accept the job yet: {error.message}",
+            attempt=attempt,
+        )
+        return "retry"
+    _finish_attempt(attempt, AttemptState.FAILED, f"{job.cluster.name} refused the job: {error.message}", retry=False)
+    return "refused"
 
 
 def dispatch_attempt(attempt_id: str) -> str:
@@ -502,22 +597,19 @@ class Dispatcher:
         self._finished = False
 
     def send(self, attempt_ids: Iterable[str]) -> None:
-        prepared: dict[str, Attempt] = {}
-        for attempt_id in attempt_ids:
-            _, attempt = begin_dispatch(attempt_id)
-            if attempt is not None:
-                prepared[str(attempt.pk)] = attempt
+        prepared = {key: attempt for key, (_, attempt) in begin_dispatches(attempt_ids).items() if attempt is not None}
         if not prepared:
             return
         memo: dict[Any, Any] = {}  # one lookup per team for the whole batch
-        calls = group_calls(
-            (
-                attempt.job.cluster_id,
-                key,
-                functools.partial(backend_for(attempt.job.cluster).submit, job_spec(attempt, memo=memo)),
-            )
-            for key, attempt in prepared.items()
-        )
+        backends: dict[int, Any] = {}  # and one backend per cluster
+
+        def submit(attempt: Attempt) -> Callable[[], SubmitResult]:
+            cluster = attempt.job.cluster
+            if cluster.pk not in backends:
+                backends[cluster.pk] = backend_for(cluster)
+            return functools.partial(backends[cluster.pk].submit, job_spec(attempt, memo=memo))
+
+        calls = group_calls((attempt.job.cluster_id, key, submit(attempt)) for key, attempt in prepared.items())
         self._in_flight.append((Batches(calls), prepared))
         if self._finished:  # a late commit (the pass has ended): see it through here
             self._record(self.budget, final=True)
@@ -541,26 +633,23 @@ class Dispatcher:
         deadline = time.monotonic() + budget
         still: list[tuple[Batches[str, SubmitResult], dict[str, Attempt]]] = []
         sent_before = self.sent
+        answered: list[tuple[Attempt, Outcome[SubmitResult]]] = []
         for batches, attempts in self._in_flight:
             outcomes = batches.wait(max(deadline - time.monotonic(), 0.0)) if final else batches.wait(0.0)
-            for key in [key for key in attempts if key in outcomes]:
-                self._apply(attempts.pop(key), outcomes[key])
+            answered.extend((attempts.pop(key), outcomes[key]) for key in [key for key in attempts if key in outcomes])
             if attempts and not final:
                 still.append((batches, attempts))
             for key in attempts if final else ():
                 # No answer within the budget: the task tries again (and adopts a late success).
                 try_enqueue("jobs.dispatch_attempt", key)
         self._in_flight = still
+        for key, outcome in finish_dispatches(answered).items():
+            if outcome == "retry":
+                try_enqueue("jobs.dispatch_attempt", key, countdown=1)
+            elif outcome in ("submitted", "adopted"):
+                self.sent += 1
         if self.sent > sent_before:
             try_enqueue("jobs.watch")
-
-    def _apply(self, attempt: Attempt, outcome: Outcome[SubmitResult]) -> None:
-        if outcome.error is not None:
-            if finish_dispatch(attempt, error=outcome.error) == "retry":
-                try_enqueue("jobs.dispatch_attempt", str(attempt.pk), countdown=1)
-            return
-        finish_dispatch(attempt, result=outcome.value)
-        self.sent += 1
 
 
 def stop_attempt(attempt_id: str) -> str:

@@ -10,13 +10,14 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.admission.apply import apply_decisions
 from apps.admission.decide import decide
 from apps.admission.policy import TeamPolicy
-from apps.admission.pools import ensure_pools
+from apps.admission.pools import ensure_pools, resolve_pools
 from apps.admission.scheduler import admit_pending
 from apps.admission.state import load_candidates, load_state
 from apps.inventory.models import AcceleratorModel
@@ -373,3 +374,18 @@ def test_a_list_of_one_model_is_that_model_by_the_name_ray_knows(flavors: Flavor
     assert response.json()["pool"] == A100_POOL
     assert response.json()["resources"]["accelerator_model"] == "A100-80G"
     assert response.json()["resources"]["accelerator_models"] == []
+
+
+def test_jobs_without_a_pool_get_theirs_in_queries_by_shape_not_by_job(flavors: Flavors, world: Any) -> None:
+    def resolve(count: int) -> int:
+        jobs = [
+            JobFactory(team=world.alpha, cluster=world.cluster, gpus=1, accelerator_model=model, pool=None)
+            for model in [H100, A100] * (count // 2)
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            assert resolve_pools() == len(jobs)
+        assert {fresh(job).pool_id for job in jobs} == {flavors.h100.pk, flavors.a100.pk}
+        assert all(fresh(job).pool == (flavors.h100 if job.accelerator_model == H100 else flavors.a100) for job in jobs)
+        return len(queries.captured_queries)
+
+    assert resolve(4) == resolve(40)  # two shapes either way

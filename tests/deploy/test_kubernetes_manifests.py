@@ -643,3 +643,28 @@ def test_the_readme_names_paths_and_commands_that_exist() -> None:
     commands = set(re.findall(r"manage\.py (\w+)", readme))
     assert {"kueue_objects", "createsuperuser"} <= commands
     assert commands <= set(get_commands())
+
+
+def test_the_optional_kueue_grant_names_exactly_the_kinds_paddock_applies(tmp_path: Path) -> None:
+    """deploy/kubernetes/kueue/, included as the production overlay's comment says: one
+    ClusterRole over Kueue's kinds that apps/admission/kueue_sync.py writes, bound to Paddock."""
+    from apps.admission.kueue_sync import KUEUE_KINDS
+
+    tree = tmp_path / "kubernetes"
+    shutil.copytree(KUSTOMIZE, tree)
+    kustomization = tree / "overlays" / "production" / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert "  # - ../../kueue\n" in text, "the production overlay no longer shows how to include the Kueue grant"
+    kustomization.write_text(text.replace("  # - ../../kueue\n", "  - ../../kueue\n"))
+    renderers = [mini_kustomize] + ([render_with_kubectl] if kubectl() else [])
+    for renderer in renderers:
+        objects = renderer(tree / "overlays" / "production")
+        cluster_roles = by_kind(objects, "ClusterRole")
+        assert set(cluster_roles) == {"paddock-nodes", "paddock-kueue"}
+        assert rules_of(cluster_roles["paddock-kueue"]) == {
+            ("kueue.x-k8s.io", kind.plural): {"get", "list", "create", "patch", "delete"} for kind in KUEUE_KINDS
+        }
+        binding = by_kind(objects, "ClusterRoleBinding")["paddock-kueue"]
+        assert binding["roleRef"]["name"] == "paddock-kueue"
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}]
+        assert [problem for obj in objects for problem in problems(obj)] == []

@@ -18,6 +18,10 @@ What kmock does not do, the tests do here:
   wrote, with ``container`` and ``limitBytes``; a pod whose container has not started answers
   400 "waiting to start", as the kubelet does.
 - **Failures.** :meth:`EmulatedCluster.refuse` answers every request with an error status.
+- **Server-side apply** (``PATCH`` as ``application/apply-patch+yaml``) of an existing object,
+  as one field manager sees it: its labels, annotations and spec become the applied ones.
+  No managedFields, no conflicts between managers, no create by apply. Kueue's four kinds
+  (ResourceFlavor, Cohort, ClusterQueue, LocalQueue) are served, without Kueue's defaulting.
 
 kmock ignores label and field selectors, sets no uid or resourceVersion and applies no
 defaults; the backend filters lists itself.
@@ -50,6 +54,10 @@ RESOURCES = {
     "v1/pods": ("Pod", True),
     "v1/services": ("Service", True),
     "v1/nodes": ("Node", False),
+    "kueue.x-k8s.io/v1beta2/resourceflavors": ("ResourceFlavor", False),
+    "kueue.x-k8s.io/v1beta2/cohorts": ("Cohort", False),
+    "kueue.x-k8s.io/v1beta2/clusterqueues": ("ClusterQueue", False),
+    "kueue.x-k8s.io/v1beta2/localqueues": ("LocalQueue", True),
 }
 # What serving endpoints write (apps/dispatch/k8s_serving.py).
 RESOURCES.update(
@@ -59,6 +67,7 @@ RESOURCES.update(
         "v1/configmaps": ("ConfigMap", True),
     }
 )
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 def now() -> str:
@@ -90,6 +99,8 @@ class _Emulator(kmock.KubernetesEmulator):
                     del history[index]
 
     async def _answer(self, request: Any) -> Any:
+        if request.action == kmock.action.UPDATE and APPLY_PATCH in str(request.headers.get("Content-Type", "")):
+            await self._server_side_apply(request)
         policy = (request.data or {}).get("propagationPolicy") if isinstance(request.data, dict) else None
         policy = policy or request.params.get("propagationPolicy")
         if request.action == kmock.action.DELETE and request.name and policy == "Foreground":
@@ -100,6 +111,18 @@ class _Emulator(kmock.KubernetesEmulator):
                     if FOREGROUND not in finalizers:
                         self.objects[key].patch({"metadata": {"finalizers": [*finalizers, FOREGROUND]}})
         return await super()._handle(request)
+
+    async def _server_side_apply(self, request: Any) -> None:
+        """Server-side apply by one field manager, of an object that exists: the object's labels,
+        annotations and spec become the applied ones (what that manager dropped is removed);
+        kmock's merge patch then writes them. The API server refuses an apply without a
+        fieldManager; so does this."""
+        if not request.params.get("fieldManager"):
+            raise kmock.KubernetesError(status=400, reason="BadRequest", message="PATCH: fieldManager is required")
+        key = (request.resource, request.namespace, request.name)
+        async with self._lock:
+            if key in self.objects and not self.objects[key].deleted:
+                self.objects[key].patch({"metadata": {"labels": None, "annotations": None}, "spec": None})
 
 
 class EmulatedCluster:

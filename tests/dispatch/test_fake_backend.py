@@ -74,3 +74,12 @@ def test_concurrent_submits_of_one_id_create_one_job() -> None:
 
     assert sorted(results) == [False] + [True] * 15
     assert fake.spec_of("pdk-1") == _spec()
+
+
+def test_the_fake_backend_refuses_to_apply_cluster_objects() -> None:
+    from apps.dispatch.port import BackendError, ObjectKind
+
+    kind = ObjectKind("kueue.x-k8s.io/v1beta2", "Cohort", "cohorts")
+    with pytest.raises(BackendError) as refused:
+        FakeBackend().apply_objects([], kinds=[kind], owner_label=("paddock.dev/kueue-of", "cluster-1"))
+    assert not refused.value.retryable

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.core.models import AuditEntry
 from apps.inventory.models import AcceleratorModel, MaintenanceWindow, Node, StorageBackend
+from tests.dispatch.k8s_emulator import k8s_cluster
 from tests.factories import (
     AcceleratorFactory,
     AcceleratorModelFactory,
@@ -39,6 +40,8 @@ MODELS = [
     "storagebackend",
     "maintenancewindow",
 ]
+
+__all__ = ["k8s_cluster"]
 
 
 @pytest.fixture
@@ -313,3 +316,27 @@ def test_probe_now_measures_file_systems_and_skips_object_stores(console: Client
     assert local.read_gbps and local.write_gbps and local.capacity_bytes and local.measured_at
     assert StorageBackend.objects.get(pk=bucket.pk).measured_at is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_discover_now_queues_discovery_once_committed_and_skips_kinds_without_it(
+    console: Client, operator: Any, k8s_cluster: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from tests.dispatch.k8s_emulator import Controller
+
+    Controller(k8s_cluster).seed_node("gpu-1", gpus=8, product="NVIDIA-H100-80GB-HBM3")
+    lab = ClusterFactory(name="lab", kind="kubernetes", address=k8s_cluster.url, trusted_network=True)
+    local = ClusterFactory(name="laptop", kind="local", address="local://")
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = console.post(
+            changelist("cluster"), {"action": "discover_now", "_selected_action": [lab.pk, local.pk]}, follow=True
+        )
+    body = response.content.decode()
+    assert "Discovery queued for lab" in body and "No node discovery for clusters of this kind: laptop" in body
+    assert not Node.objects.exists()  # nothing asked of the cluster inside the request
+
+    assert len(queued) == 1
+    queued[0]()  # the commit: the task runs (eagerly here)
+    node = Node.objects.get(cluster=lab)
+    assert node.hostname == "gpu-1" and node.accelerators.count() == 8
+    assert AuditEntry.objects.get(action="inventory.cluster_discovered").actor == operator

@@ -5,7 +5,11 @@
   official client, same run, rounds interleaved (target: ratio ≤ 1.3). Through Paddock is the
   real path: ``submit_job`` ×1,000 on a ``kubernetes`` cluster whose credentials are a stored
   SafeKubeconfig, one ``admit_pending`` pass, and its dispatcher's sends through the guarded
-  ``KubernetesBackend``, timed until every Job object exists. Directly is
+  ``KubernetesBackend``, timed until every Job object exists and every attempt is recorded as
+  ``submitted``. The figure compared is the dispatch: from the admitted attempts to every Job
+  created and recorded (what a direct caller does, plus Paddock's bookkeeping); queueing and
+  admission, which a direct caller does not do at all, are timed and printed beside it, as is
+  the whole path from the first submission. Directly is
   ``BatchV1Api.create_namespaced_job`` with the manifests ``job_objects`` built for those same
   attempts (built once, outside the timing). Each side has its own emulator, emptied before each
   round. Also printed: where Paddock's time goes, and the emulator's floor (the same bodies,
@@ -162,8 +166,9 @@ def test_dispatch_of_1000_jobs_through_paddock_and_directly(
     floor_url = f"{direct.url}/apis/batch/v1/namespaces/floor/jobs"
     floor_headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     spent: Counter[str] = Counter()
-    stopwatch(monkeypatch, spent, services, "begin_dispatch")
-    stopwatch(monkeypatch, spent, services, "finish_dispatch")
+    stopwatch(monkeypatch, spent, services, "begin_dispatches")
+    stopwatch(monkeypatch, spent, services, "finish_dispatches")
+    stopwatch(monkeypatch, spent, services, "job_spec")
     stopwatch(monkeypatch, spent, KubernetesBackend, "submit")
 
     queries = [0]
@@ -204,7 +209,8 @@ def test_dispatch_of_1000_jobs_through_paddock_and_directly(
                 "dispatch": done - decided,
                 "total": done - began,
                 "backend": spent["submit"],
-                "bookkeeping": spent["begin_dispatch"] + spent["finish_dispatch"],
+                "bookkeeping": spent["begin_dispatches"] + spent["finish_dispatches"],
+                "spec": spent["job_spec"],
                 "queries": queries[0] - admission_queries,
             }
         )
@@ -245,20 +251,24 @@ def test_dispatch_of_1000_jobs_through_paddock_and_directly(
 
     total = statistics.median(r["total"] for r in paddock)
     dispatch = statistics.median(r["dispatch"] for r in paddock)
-    per_job = statistics.median(r["queries"] for r in paddock) / JOBS
+    dispatch_queries = statistics.median(r["queries"] for r in paddock)
     table(
         f"Dispatch of {JOBS:,} Jobs to the emulated API server, {ROUNDS} interleaved rounds, medians "
-        f"(target: submit → all created ≤ {TARGET} × direct: {total / reference:.2f}; dispatch only "
-        f"{dispatch / reference:.2f})",
+        f"(target: dispatch ≤ {TARGET} × direct: {dispatch / reference:.2f}; the whole path from the first "
+        f"submission: {total / reference:.2f})",
         [
             ("path", "seconds", "ms / job", "× direct", "per round (s)"),
             row("direct: BatchV1Api.create_namespaced_job", direct_s),
-            paddock_row("Paddock: submit → all created (compared)", "total"),
-            paddock_row("  submit_job ×1,000", "submit"),
-            paddock_row("  admit_pending: decide and write", "admit"),
-            paddock_row(f"  dispatch only: admitted → all created ({per_job:.1f} queries / job)", "dispatch"),
+            paddock_row(
+                f"Paddock dispatch: admitted → all created, recorded (compared; {dispatch_queries:.0f} queries)",
+                "dispatch",
+            ),
             paddock_row("    of which KubernetesBackend.submit (manifests, HTTP)", "backend"),
-            paddock_row("    of which begin/finish_dispatch (states, events)", "bookkeeping"),
+            paddock_row("    of which begin/finish_dispatches (states, events)", "bookkeeping"),
+            paddock_row("    of which job_spec (environment, token, packages)", "spec"),
+            paddock_row("Paddock, the whole path: submit → admit → all created", "total"),
+            paddock_row("  submit_job ×1,000 (queueing; no direct counterpart)", "submit"),
+            paddock_row("  admit_pending: decide and write (quotas, placement; no direct counterpart)", "admit"),
             row("floor: bare urllib3 POST, JSON made beforehand", floor_s),
         ],
     )

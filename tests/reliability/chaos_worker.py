@@ -45,8 +45,8 @@ def maybe_die(point: str) -> None:
 
 
 _send = services.Dispatcher.send
-_begin = services.begin_dispatch
-_finish = services.finish_dispatch
+_begin = services.begin_dispatches
+_finish = services.finish_dispatches
 _backend_for = services.backend_for
 
 
@@ -55,23 +55,25 @@ def send(self: Any, attempt_ids: Any) -> None:
     _send(self, attempt_ids)
 
 
-def begin_dispatch(attempt_id: str) -> Any:
-    outcome = _begin(attempt_id)
-    if outcome[1] is not None:
+def begin_dispatches(attempt_ids: Any) -> Any:
+    # The pass's batch and the task's single attempt (begin_dispatch) both come through here.
+    outcomes = _begin(attempt_ids)
+    if any(attempt is not None for _, attempt in outcomes.values()):
         maybe_die("before_submit")
-    return outcome
+    return outcomes
 
 
-def finish_dispatch(attempt: Any, **kwargs: Any) -> str:
-    outcome = _finish(attempt, **kwargs)
-    if kwargs.get("result") is not None:
+def finish_dispatches(answers: Any) -> Any:
+    answers = list(answers)
+    outcomes = _finish(answers)
+    if any(outcome.error is None for _, outcome in answers):
         maybe_die("after_record")
-    return outcome
+    return outcomes
 
 
 services.Dispatcher.send = send  # type: ignore[method-assign]
-services.begin_dispatch = begin_dispatch  # type: ignore[assignment]
-services.finish_dispatch = finish_dispatch  # type: ignore[assignment]
+services.begin_dispatches = begin_dispatches  # type: ignore[assignment]
+services.finish_dispatches = finish_dispatches  # type: ignore[assignment]
 services.backend_for = lambda cluster: AfterSubmit(_backend_for(cluster), lambda spec: maybe_die("after_submit"))  # type: ignore[assignment]
 
 if __name__ == "__main__":

@@ -18,14 +18,17 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from apps.dispatch.port import (
     LOG_CHUNK_BYTES,
+    ApplyResult,
     BackendError,
     Capacity,
     JobSpec,
     LogChunk,
     NodeInfo,
+    ObjectKind,
     RemoteState,
     RemoteStatus,
     Resources,
@@ -178,6 +181,11 @@ class FakeBackend:
         with self._lock:
             self._check("nodes")
             return list(self._node_infos)
+
+    def apply_objects(
+        self, objects: Sequence[Mapping[str, Any]], *, kinds: Sequence[ObjectKind], owner_label: tuple[str, str]
+    ) -> ApplyResult:
+        raise BackendError("the fake backend keeps no cluster objects", retryable=False)
 
     # -- for tests: play the cluster ------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import re
@@ -57,11 +58,13 @@ from apps.dispatch.k8s_serving import (
 from apps.dispatch.kubeconfig import KubeconfigError, SafeKubeconfig
 from apps.dispatch.port import (
     LOG_CHUNK_BYTES,
+    ApplyResult,
     BackendError,
     Capacity,
     JobSpec,
     LogChunk,
     NodeInfo,
+    ObjectKind,
     RemoteState,
     RemoteStatus,
     Resources,
@@ -425,6 +428,96 @@ class KubernetesBackend:
         base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
         path = f"{base}/namespaces/{quote(self.options.namespace, safe='')}/{plural}"
         return f"{path}/{quote(name, safe='')}" if name else path
+
+    def apply_objects(
+        self, objects: Sequence[Mapping[str, Any]], *, kinds: Sequence[ObjectKind], owner_label: tuple[str, str]
+    ) -> ApplyResult:
+        """Make Paddock's objects of ``kinds`` (those labelled ``owner_label``) exactly ``objects``.
+
+        One list per kind, then: a missing object is created (POST: one of the same name that
+        is not Paddock's answers 409 and is left as it is, ``refused``); an owned one whose
+        digest annotation says it differs from what was last applied is updated by server-side
+        apply (``fieldManager=paddock``, forced: Paddock's fields are Paddock's); an owned one no
+        longer wanted is deleted, kinds in reverse order (a LocalQueue before its ClusterQueue).
+        An object unchanged since it was last applied costs no write. Changes made by hand to
+        an owned object are kept until its wanted state changes."""
+        key, value = owner_label
+        by_kind = {(kind.api_version, kind.kind): kind for kind in kinds}
+        wanted: dict[tuple[str, str, str], tuple[ObjectKind, dict[str, Any], str]] = {}
+        for manifest in objects:
+            kind = by_kind.get((str(manifest.get("apiVersion", "")), str(manifest.get("kind", ""))))
+            if kind is None:
+                raise BackendError(
+                    f"cannot apply a {manifest.get('kind')} ({manifest.get('apiVersion')}): not among the kinds given",
+                    retryable=False,
+                )
+            body, digest = _owned_object(manifest, kind, owner_label, self.options.namespace)
+            metadata = body["metadata"]
+            ident = (kind.kind, str(metadata.get("namespace") or ""), str(metadata["name"]))
+            if ident in wanted:
+                raise BackendError(f"cannot apply {_object_label(*ident)} twice in one set", retryable=False)
+            wanted[ident] = (kind, body, digest)
+
+        owned: dict[tuple[str, str, str], tuple[ObjectKind, dict[str, Any]]] = {}
+        for kind in kinds:
+            items = self._list(
+                _kind_collection(kind), action=f"list {kind.kind}", query=[("labelSelector", f"{key}={value}")]
+            )
+            for item in items:  # filtered here too: a selector is a request
+                if _labels(item).get(key) == value:
+                    metadata = item.get("metadata") or {}
+                    owned[(kind.kind, str(metadata.get("namespace") or ""), _name(item))] = (kind, item)
+
+        created: list[str] = []
+        updated: list[str] = []
+        unchanged: list[str] = []
+        refused: list[str] = []
+        messages: list[str] = []
+        for ident, (kind, body, digest) in wanted.items():
+            label = _object_label(*ident)
+            live = owned[ident][1] if ident in owned else None
+            if live is None:
+                answer = self._call(
+                    "POST", _kind_collection(kind, ident[1]), action=f"create {label}", body=body, ok=(409,)
+                )
+                if answer.status != 409:
+                    created.append(label)
+                    continue
+                live = self._get(_kind_path(kind, ident[2], ident[1]), action=f"read {label}")
+                if live is None or _labels(live).get(key) != value:
+                    refused.append(label)
+                    messages.append(f"{label} exists and is not Paddock's (no label {key}={value}): left as it is")
+                    continue
+            annotations = (live.get("metadata") or {}).get("annotations") or {}
+            if annotations.get(APPLIED_DIGEST_ANNOTATION) == digest:
+                unchanged.append(label)
+                continue
+            self._call(
+                "PATCH",
+                _kind_path(kind, ident[2], ident[1]),
+                action=f"apply {label}",
+                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                body=body,
+                content_type="application/apply-patch+yaml",
+            )
+            updated.append(label)
+
+        deleted: list[str] = []
+        rank = {kind.kind: index for index, kind in enumerate(kinds)}
+        for ident in sorted(set(owned) - set(wanted), key=lambda ident: (-rank[ident[0]], ident)):
+            kind = owned[ident][0]
+            label = _object_label(*ident)
+            answer = self._call("DELETE", _kind_path(kind, ident[2], ident[1]), action=f"delete {label}", ok=(404,))
+            if answer.status != 404:
+                deleted.append(label)
+        return ApplyResult(
+            created=tuple(created),
+            updated=tuple(updated),
+            unchanged=tuple(unchanged),
+            deleted=tuple(deleted),
+            refused=tuple(refused),
+            messages=tuple(messages),
+        )
 
     # -- requests -----------------------------------------------------------------
 
@@ -1096,3 +1189,49 @@ def _time(value: Any) -> datetime | None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# --- applying owned objects -------------------------------------------------------------------
+FIELD_MANAGER = "paddock"
+# sha256 of the object as Paddock last applied it: an equal one means nothing to write.
+APPLIED_DIGEST_ANNOTATION = "paddock.dev/applied-digest"
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def _owned_object(
+    manifest: Mapping[str, Any], kind: ObjectKind, owner_label: tuple[str, str], default_namespace: str
+) -> tuple[dict[str, Any], str]:
+    """The object as Paddock writes it: the owner label on it, its namespace said, and the
+    digest of all that in an annotation. (body, digest)."""
+    metadata = dict(manifest.get("metadata") or {})
+    name = str(metadata.get("name") or "")
+    if not _DNS_SUBDOMAIN.match(name):
+        raise BackendError(f"cannot apply a {kind.kind} named {name!r}: not a DNS-1123 name", retryable=False)
+    if kind.namespaced:
+        metadata["namespace"] = str(metadata.get("namespace") or default_namespace)
+        if not _DNS_LABEL.match(metadata["namespace"]):
+            namespace = metadata["namespace"]
+            raise BackendError(f"cannot apply {kind.kind} {name}: bad namespace {namespace!r}", retryable=False)
+    elif metadata.get("namespace"):
+        raise BackendError(f"a {kind.kind} is cluster-scoped: {name} names a namespace", retryable=False)
+    metadata["labels"] = {**(metadata.get("labels") or {}), owner_label[0]: owner_label[1]}
+    body = {**manifest, "metadata": metadata}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), APPLIED_DIGEST_ANNOTATION: digest}
+    return body, digest
+
+
+def _kind_collection(kind: ObjectKind, namespace: str = "") -> str:
+    """The kind's collection: in ``namespace``, or across all of them (and cluster-scoped)."""
+    base = "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"
+    if kind.namespaced and namespace:
+        return f"{base}/namespaces/{quote(namespace, safe='')}/{kind.plural}"
+    return f"{base}/{kind.plural}"
+
+
+def _kind_path(kind: ObjectKind, name: str, namespace: str = "") -> str:
+    return f"{_kind_collection(kind, namespace)}/{quote(name, safe='')}"
+
+
+def _object_label(kind: str, namespace: str, name: str) -> str:
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"

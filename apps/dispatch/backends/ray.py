@@ -26,11 +26,13 @@ from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient
 from apps.dispatch.backends.ray_logs import DriverLocation, RayLogReader
 from apps.dispatch.port import (
     LOG_CHUNK_BYTES,
+    ApplyResult,
     BackendError,
     Capacity,
     JobSpec,
     LogChunk,
     NodeInfo,
+    ObjectKind,
     PackageRef,
     RemoteState,
     RemoteStatus,
@@ -330,6 +332,11 @@ class RayBackend:
             return [_node_info(node, hostnames) for node in nodes_reply["data"]["result"]["result"]]
         except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
             raise BackendError(f"unexpected node list from Ray at {self.address}: {exc!r}", retryable=False) from exc
+
+    def apply_objects(
+        self, objects: Sequence[Mapping[str, Any]], *, kinds: Sequence[ObjectKind], owner_label: tuple[str, str]
+    ) -> ApplyResult:
+        raise BackendError("a Ray cluster has no Kubernetes objects to apply (Kueue needs Kubernetes)", retryable=False)
 
     # -- internals ----------------------------------------------------------------
 
