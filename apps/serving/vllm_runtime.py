@@ -9,6 +9,7 @@ keeps token hashes only), so each replica loads ``paddock/serving/vllm_gate.py``
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -43,6 +44,7 @@ DERIVED: Final = "vllm"  # the key of the planner's result in a revision's confi
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
+@functools.cache
 def gate_source() -> str:
     return (Path(__file__).resolve().parents[2] / "paddock" / "serving" / "vllm_gate.py").read_text(encoding="utf-8")
 

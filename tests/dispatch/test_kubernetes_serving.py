@@ -457,3 +457,22 @@ def test_the_gate_answers_401_as_openai_does_and_never_calls_the_model(tmp_path:
     assert refused.status_code == 401 and json.loads(refused.body)["error"]["code"] == "invalid_api_key"
     assert called == []
     assert asyncio.run(vllm_gate.gate(request("/health"), model)) == "answer"
+
+
+# --- the cluster's serving settings ------------------------------------------------------------
+def test_the_serving_settings_are_checked_when_the_cluster_is_saved() -> None:
+    from django.core.exceptions import ValidationError
+
+    from apps.inventory.services import check_kubernetes_settings
+
+    models = {"name": "models", "mountPath": "/models", "persistentVolumeClaim": {"claimName": "models"}}
+    check_kubernetes_settings({"serving_image": "registry.example/vllm:1", "serving_volumes": [models]})
+    for bad, words in (
+        ({"serving_volumes": [{"name": "models", "mountPath": "/models"}]}, "serving_volumes[0]"),
+        ({"serving_volumes": [{**models, "mountPath": "models"}]}, "serving_volumes[0]"),
+        ({"serving_volumes": {"name": "models"}}, "serving_volumes: a list"),
+        ({"serving_image": 3}, "serving_image: a str"),
+    ):
+        with pytest.raises(ValidationError) as raised:
+            check_kubernetes_settings(bad)
+        assert words in str(raised.value), (bad, raised.value)
