@@ -291,3 +291,22 @@ def test_an_endpoint_kubernetes_cannot_run_fails_and_gives_its_quota_back(
     assert endpoint.state == "failed" and "has no vLLM configuration" in endpoint.state_reason
     assert Job.objects.get(pk=endpoint.job_id).state == "failed"
     assert names(lab, DEPLOYMENTS) == set()
+
+
+def test_replicas_that_served_and_then_crash_degrade_the_endpoint_with_the_reason(
+    lab: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    created = create(lab)
+    endpoint = admitted(lab, created.json()["id"], django_capture_on_commit_callbacks)
+    settle(lab, 2)
+    app_name = endpoint.revisions.get().app_name
+    lab.k8s.make_ready(app_name)
+    assert settle(lab).state == "ready"
+    for pod in lab.k8s.deployment_pods(app_name):  # the kubelet restarts them, and they crash
+        lab.k8s.delete(f"/api/v1/namespaces/{NS}/pods/{pod['metadata']['name']}")
+    lab.k8s.crash_loop(app_name, "CUDA error: an illegal memory access was encountered")
+
+    endpoint = settle(lab)
+
+    assert endpoint.state == "degraded" and "illegal memory access" in endpoint.state_reason
+    assert endpoint.unhealthy_since is not None  # it fails after PADDOCK_ENDPOINT_FAIL_AFTER of this
