@@ -310,3 +310,35 @@ def test_replicas_that_served_and_then_crash_degrade_the_endpoint_with_the_reaso
 
     assert endpoint.state == "degraded" and "illegal memory access" in endpoint.state_reason
     assert endpoint.unhealthy_since is not None  # it fails after PADDOCK_ENDPOINT_FAIL_AFTER of this
+
+
+def test_a_new_revision_takes_over_once_ready_and_the_old_one_is_taken_down(
+    lab: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    created = create(lab)
+    endpoint = admitted(lab, created.json()["id"], django_capture_on_commit_callbacks)
+    settle(lab, 2)
+    old = endpoint.revisions.get()
+    lab.k8s.make_ready(old.app_name)
+    assert settle(lab).state == "ready"
+    rollout = lab.client(lab.member).post(
+        f"/api/v1/endpoints/{endpoint.pk}/revisions/",
+        {"model_version": lab.v2.pk, "config": {"model": {"name": "llama-3-8b"}, "max_position_embeddings": 8192}},
+        format="json",
+    )
+    assert rollout.status_code == 201, rollout.json()
+    new = endpoint.revisions.get(pk=rollout.json()["id"])
+    settle(lab, 2)
+    assert names(lab, DEPLOYMENTS) == {old.app_name, new.app_name}  # side by side while it loads
+    old.refresh_from_db()
+    assert old.traffic_percent == 100
+
+    lab.k8s.make_ready(new.app_name)
+    endpoint = settle(lab)
+
+    new.refresh_from_db()
+    old.refresh_from_db()
+    assert (new.state, new.traffic_percent, old.state) == ("ready", 100, "retired")
+    assert names(lab, DEPLOYMENTS) == {new.app_name} and endpoint.state == "ready"
+    args = lab.k8s.deployment(new.app_name)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[0] == "/models/llama-3-8b-v2"
