@@ -33,7 +33,6 @@ dicts out, no query. ``load_kueue_inputs`` reads what it needs for one cluster.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from apps.admission.policy import NO_PREEMPTION, TeamPolicy
+from apps.dispatch.k8s_manifests import dns_label, team_queue_name
 from apps.quotas.choices import BorrowWithinCohort, ReclaimWithinCohort, WhenCanBorrow, WhenCanPreempt
 
 if TYPE_CHECKING:
@@ -72,17 +72,6 @@ class KueueExportError(ValueError):
 
 
 # --- names ----------------------------------------------------------------------------------
-
-
-def dns_label(text: str, *, max_length: int = 63) -> str:
-    """``text`` as a DNS-1123 label: lowercase, ``[a-z0-9-]``, at most ``max_length``. A name
-    that had to change gets a short hash of the original, so two different names never meet."""
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    cleaned = re.sub(r"-{2,}", "-", cleaned)
-    if cleaned == text and len(cleaned) <= max_length and cleaned:
-        return cleaned
-    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
-    return f"{cleaned[: max_length - 7].rstrip('-') or 'x'}-{digest}"
 
 
 def gpu_product_label(model: AcceleratorModel) -> str:
@@ -309,7 +298,7 @@ def kueue_objects(
                 "Paddock's fair-share weights differ by pool for this team; Kueue has one weight per ClusterQueue, "
                 "so none is set (Kueue's default, 1)"
             )
-        name = dns_label(team.slug)
+        name = team_queue_name(team.slug)
         if name in queue_names:
             name = dns_label(f"{team.slug}-{team.pk}")
         queue_names.add(name)

@@ -181,6 +181,9 @@ class GuardedBackend:
     def nodes(self) -> list[NodeInfo]:
         return self._call("nodes", self.inner.nodes)
 
+    def set_schedulable(self, node_name: str, schedulable: bool) -> bool:
+        return self._call("set schedulable", lambda: self.inner.set_schedulable(node_name, schedulable))
+
     def serve_state(self) -> ServeState:
         return self._call("serve state", self.inner.serve_state)
 

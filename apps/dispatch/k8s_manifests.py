@@ -60,6 +60,23 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
+def dns_label(text: str, *, max_length: int = 63) -> str:
+    """``text`` as a DNS-1123 label: lowercase, ``[a-z0-9-]``, at most ``max_length``. A name
+    that had to change gets a short hash of the original, so two different names never meet."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    cleaned = re.sub(r"-{2,}", "-", cleaned)
+    if cleaned == text and len(cleaned) <= max_length and cleaned:
+        return cleaned
+    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+    return f"{cleaned[: max_length - 7].rstrip('-') or 'x'}-{digest}"
+
+
+def team_queue_name(team_slug: str) -> str:
+    """The name of a team's Kueue LocalQueue (and ClusterQueue): what Paddock's Kueue objects
+    are called (apps.admission.kueue) and what its jobs are labelled with, from one function."""
+    return dns_label(team_slug)
+
+
 class ManifestError(BackendError):
     """The job cannot be expressed as Kubernetes objects (never retryable: the spec is at fault)."""
 
@@ -75,7 +92,8 @@ class ClusterOptions:
     image: str = "python:3.11-slim"  # the job's container image unless the job names one
     service_account: str = ""
     tolerations: tuple[Mapping[str, Any], ...] = ()
-    kueue_queue: str = ""  # LocalQueue name: label kueue.x-k8s.io/queue-name
+    kueue_queue: str = ""  # one LocalQueue for every job: label kueue.x-k8s.io/queue-name
+    kueue_team_queues: bool = False  # else each job its team's LocalQueue (team_queue_name)
     has_jobset: bool = False
     has_kuberay: bool = False
     ttl_seconds_after_finished: int = 3600
@@ -228,8 +246,8 @@ class _Plan:
     def metadata(self, *, queued: bool = False) -> dict[str, Any]:
         """An object's metadata; ``queued``: the object Kueue admits (it carries the queue)."""
         labels = self.labels
-        if queued and self.options.kueue_queue:
-            labels[LABEL_QUEUE] = self.options.kueue_queue
+        if queued and self.queue:
+            labels[LABEL_QUEUE] = self.queue
         return {
             "name": self.name,
             "namespace": self.options.namespace,
@@ -244,9 +262,18 @@ class _Plan:
         return annotations
 
     @property
+    def queue(self) -> str:
+        """The LocalQueue Kueue admits the job from: the cluster's one queue, else its team's
+        where Paddock keeps the cluster's Kueue objects, else none (Paddock's admission decides)."""
+        if self.options.kueue_queue:
+            return self.options.kueue_queue
+        team = str(self.spec.metadata.get("paddock_team") or "")
+        return team_queue_name(team) if self.options.kueue_team_queues and team else ""
+
+    @property
     def suspended(self) -> bool:
         """Created suspended so Kueue admits it (its webhook would suspend it anyway)."""
-        return bool(self.options.kueue_queue)
+        return bool(self.queue)
 
 
 def _check_options(options: ClusterOptions) -> None:
@@ -435,8 +462,15 @@ def _affinity(plan: _Plan, *, placed: bool = True) -> dict[str, Any]:
             raise ManifestError(f"placement hostname {hostname!r} is not a Kubernetes node label value")
     if placed and hostnames:
         expressions.append({"key": HOSTNAME_LABEL, "operator": "In", "values": hostnames})
-    if plan.spec.accelerator_model:
-        product = plan.spec.accelerator_model.strip().replace(" ", "-")
+    if plan.spec.accelerator_products:
+        # Every product name the catalog knows the model by: the node's GFD label is one of them.
+        products = sorted(set(plan.spec.accelerator_products))
+        for product in products:
+            if not _is_label_value(product):
+                raise ManifestError(f"accelerator product {product!r} is not a node label value")
+        expressions.append({"key": GPU_PRODUCT_LABEL, "operator": "In", "values": products})
+    elif plan.spec.accelerator_model:
+        product = "-".join(plan.spec.accelerator_model.split())
         if not _is_label_value(product):
             raise ManifestError(f"accelerator model {plan.spec.accelerator_model!r} is not a node label value")
         expressions.append({"key": GPU_PRODUCT_LABEL, "operator": "In", "values": [product]})

@@ -117,6 +117,10 @@ class JobSpec:
     resources: Resources
     runtime_env: Mapping[str, Any] = field(default_factory=dict)
     accelerator_model: str = ""  # e.g. "H100"; empty means any
+    # The accelerator model as nodes label it (GPU Feature Discovery's nvidia.com/gpu.product
+    # values, e.g. "NVIDIA-H100-80GB-HBM3"), worked out from the catalog by whoever builds the
+    # spec; empty: a backend that needs them uses accelerator_model as given.
+    accelerator_products: tuple[str, ...] = ()
     # Where the scheduler reserved the GPUs: ({"node_id", "hostname", "address", "gpus": [...]}, ...)
     placement: tuple[Mapping[str, Any], ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
@@ -207,6 +211,9 @@ class NodeInfo:
     node_name: str = ""
     address: str = ""  # the node's IP address
     is_head: bool = False
+    # Whether the cluster's own scheduler may place work there (Kubernetes: not cordoned,
+    # spec.unschedulable unset); None where the backend has no such switch (Ray).
+    schedulable: bool | None = None
 
 
 # --- serving ---------------------------------------------------------------------------------
@@ -374,6 +381,12 @@ class Backend(Protocol):
 
     def nodes(self) -> list[NodeInfo]:
         """Every node the backend knows, alive and dead (as long as it remembers the dead)."""
+
+    def set_schedulable(self, node_name: str, schedulable: bool) -> bool:
+        """Let the cluster's own scheduler place new work on the node ``node_name`` (its
+        ``NodeInfo.node_name``) or not (a cordon); work already there is left running. True
+        when the cluster changed the node, False when it already was so or the backend has no
+        such switch (Ray: Paddock's own admission is what keeps work off a node there)."""
 
     def serve_state(self) -> ServeState:
         """The cluster's model server now (an empty state when it runs none)."""

@@ -355,7 +355,15 @@ class NodeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ]
     search_fields = ["hostname", "labels"]
     list_select_related = ["cluster"]
-    readonly_fields = ["state", "state_reason", "source", "external_id", "last_heartbeat_at"]
+    readonly_fields = [
+        "state",
+        "state_reason",
+        "cordoned_on_cluster",
+        "cluster_sync",
+        "source",
+        "external_id",
+        "last_heartbeat_at",
+    ]
     inlines = [MaintenanceWindowInline, AcceleratorInline]
     actions = ["cordon", "drain", "uncordon", "mark_down"]
 

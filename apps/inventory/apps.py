@@ -8,6 +8,7 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core import health
+        from apps.inventory import tasks  # noqa: F401  (register the tasks in every process)
         from apps.inventory.health import clusters_answering
 
         health.register(clusters_answering)

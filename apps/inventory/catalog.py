@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from apps.inventory.models import AcceleratorModel
+from apps.inventory.models import Accelerator, AcceleratorModel
 
 _HEX = re.compile(r"[0-9a-f]+")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def normalise_pci_device_id(value: str) -> str:
@@ -72,3 +73,33 @@ class Matcher:
             # (nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3): the same name as NVML's.
             found = self.by_name.get(normalise_name(reported_name.replace("-", " ")))
         return found
+
+
+def named_models(name: str) -> list[AcceleratorModel]:
+    """The catalog models a job's ``accelerator_model`` names: by catalog name, a reported
+    product name, or Ray's accelerator type (``H100`` names the H100 SXM)."""
+    wanted = normalise_name(name)
+    if not wanted:
+        return []
+    return [
+        model
+        for model in AcceleratorModel.objects.order_by("name")
+        if wanted
+        in {normalise_name(n) for n in [model.name, *model.match_names, model.ray_accelerator_type or ""] if n}
+    ]
+
+
+def gpu_products(name: str, *, cluster_id: int | None = None) -> tuple[str, ...]:
+    """What GPU Feature Discovery would write as ``nvidia.com/gpu.product`` on a node holding
+    the accelerator model ``name``: every catalog name of the model in GFD's dashed form
+    (``NVIDIA H100 80GB HBM3`` → ``NVIDIA-H100-80GB-HBM3``), and the products the cluster's
+    nodes reported for it (which :class:`Matcher` matched to the model). Only valid label values;
+    sorted. Empty when the catalog does not know ``name``."""
+    models = named_models(name)
+    if not models:
+        return ()
+    products = {"-".join(n.split()) for model in models for n in [model.name, *model.match_names] if n.strip()}
+    if cluster_id is not None:
+        reported = Accelerator.objects.filter(model__in=models, node__cluster_id=cluster_id)
+        products.update(str(n) for n in reported.values_list("reported_name", flat=True).distinct() if n)
+    return tuple(sorted(p for p in products if len(p) <= 63 and _LABEL_VALUE.match(p)))

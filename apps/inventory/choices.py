@@ -20,6 +20,14 @@ class NodeState(models.TextChoices):
     DOWN = "down", "Down"
 
 
+class ClusterSync(models.TextChoices):
+    """Whether a node's cluster knows what Paddock decided about it (Kubernetes: its cordon)."""
+
+    IN_STEP = "", "In step"
+    PENDING = "pending", "Paddock is telling the cluster"
+    FAILED = "failed", "Telling the cluster failed"
+
+
 # States in which a node may take new work.
 SCHEDULABLE_NODE_STATES = frozenset({NodeState.READY})
 

@@ -166,6 +166,7 @@ def node_report(info: NodeInfo, name: str) -> NodeReport:
         labels=dict(info.labels),
         external_id=info.node_id,
         address=info.address,
+        schedulable=info.schedulable,
         accelerators=[
             AcceleratorReport(index=index, reported_name=info.accelerator_type) for index in range(int(info.gpus))
         ],

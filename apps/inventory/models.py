@@ -12,6 +12,7 @@ from apps.inventory.choices import (
     AcceleratorHealth,
     ClusterKind,
     ClusterState,
+    ClusterSync,
     FabricKind,
     InterconnectKind,
     MigMode,
@@ -161,6 +162,19 @@ class Node(TimeStampedModel):
     state_reason = models.CharField(max_length=500, blank=True, default="")
     # Set when an operator marked the node down: discovery seeing it again does not revive it.
     held_down = models.BooleanField(default=False)
+    # Cordoned or draining because its Kubernetes node is cordoned (spec.unschedulable set
+    # outside Paddock), not by an operator here: discovery returns it to ready when that goes.
+    cordoned_on_cluster = models.BooleanField(
+        default=False, help_text="Cordoned on its Kubernetes cluster outside Paddock (not by an operator here)"
+    )
+    # Whether the cluster has been told of the node's cordon state Paddock set (Kubernetes).
+    cluster_sync = models.CharField(
+        max_length=8,
+        choices=ClusterSync.choices,
+        blank=True,
+        default=ClusterSync.IN_STEP,
+        help_text="Kubernetes: whether the node's cluster has the cordon Paddock set ('' in step, pending, failed)",
+    )
     driver_version = models.CharField(max_length=50, blank=True, default="")
     cuda_version = models.CharField(max_length=20, blank=True, default="")
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -16,9 +16,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.tasks import wake_scheduler_on_commit
+from apps.core.tasks import enqueue_on_commit, wake_scheduler_on_commit
 from apps.inventory import catalog
-from apps.inventory.choices import InterconnectKind, NodeState
+from apps.inventory.choices import ClusterSync, InterconnectKind, NodeState
 from apps.inventory.models import Accelerator, Cluster, InterconnectDomain, Node
 
 
@@ -59,6 +59,12 @@ class NodeReport:
     driver_version: str = ""
     cuda_version: str = ""
     accelerators: list[AcceleratorReport] = field(default_factory=list)
+    # Whether the cluster's own scheduler may place work there (Kubernetes: not cordoned);
+    # None where the source has no cordon (Ray, an agent).
+    schedulable: bool | None = None
+
+
+CORDONED_ON_CLUSTER_REASON = "Cordoned on the cluster, outside Paddock."
 
 
 @dataclass
@@ -118,6 +124,12 @@ def sync_reports(
     that source that are missing become ``down`` (never deleted). An agent reports one host
     at a time and passes ``complete=False``. A node that comes back after being down is
     ``ready`` again; a cordoned or draining node keeps the state an operator gave it.
+
+    Where a report says whether the cluster itself takes work there (Kubernetes' cordon), the
+    two are kept consistent, unless Paddock is still telling the cluster (``cluster_sync``
+    pending): a ready node cordoned on the cluster becomes ``cordoned`` (``cordoned_on_cluster``);
+    such a node is ``ready`` again when the cluster uncordons it; a node an operator cordoned
+    or drained here that the cluster takes work on again is told again (its cordon is Paddock's).
     """
     now = now or timezone.now()
     result = SyncResult()
@@ -131,6 +143,7 @@ def sync_reports(
     to_create: list[Node] = []
     to_update: list[Node] = []
     node_updates: set[str] = set()
+    tell_cluster: list[int] = []
     for report in reports:
         node = existing.get(report.hostname)
         values: dict[str, Any] = {
@@ -146,6 +159,9 @@ def sync_reports(
             values["address"] = report.address
         if node is None:
             node = Node(cluster=cluster, hostname=report.hostname, last_heartbeat_at=now, **values)
+            if report.schedulable is False:
+                node.state, node.state_reason = NodeState.CORDONED, CORDONED_ON_CLUSTER_REASON
+                node.cordoned_on_cluster = True
             to_create.append(node)
             existing[report.hostname] = node
             continue
@@ -154,6 +170,8 @@ def sync_reports(
             node.state = NodeState.READY
             node.state_reason = ""
             changed += ["state", "state_reason"]
+        if report.schedulable is not None and node.cluster_sync != ClusterSync.PENDING:
+            changed += _follow_cluster_cordon(node, report.schedulable, tell_cluster)
         if changed:
             for name in changed:
                 if name in values:
@@ -182,7 +200,34 @@ def sync_reports(
         Cluster.objects.filter(pk=cluster.pk).update(last_discovered_at=now)
     if any((result.nodes_created, result.nodes_marked_down, result.accelerators_created, result.accelerators_removed)):
         wake_scheduler_on_commit()  # pools and free GPUs changed
+    for node_id in tell_cluster:
+        enqueue_on_commit(SYNC_NODE_TASK, node_id)
     return result
+
+
+SYNC_NODE_TASK = "inventory.sync_node_schedulable"  # (apps.inventory.tasks)
+
+
+def _follow_cluster_cordon(node: Node, schedulable: bool, tell_cluster: list[int]) -> list[str]:
+    """Keep a node's state and its cluster's cordon consistent (see :func:`sync_reports`); the
+    fields it changed. Nodes whose cordon is Paddock's and the cluster lost are added to
+    ``tell_cluster``."""
+    cordoned_here = node.state in (NodeState.CORDONED, NodeState.DRAINING)
+    if not schedulable and node.state == NodeState.READY:
+        node.state, node.state_reason = NodeState.CORDONED, CORDONED_ON_CLUSTER_REASON
+        node.cordoned_on_cluster, node.cluster_sync = True, ClusterSync.IN_STEP
+        return ["state", "state_reason", "cordoned_on_cluster", "cluster_sync"]
+    if schedulable and cordoned_here and node.cordoned_on_cluster:
+        node.state, node.state_reason, node.cordoned_on_cluster = NodeState.READY, "", False
+        return ["state", "state_reason", "cordoned_on_cluster"]
+    if schedulable and cordoned_here and node.cluster_sync == ClusterSync.IN_STEP:
+        node.cluster_sync = ClusterSync.PENDING  # Paddock's cordon, lost on the cluster: tell it again
+        tell_cluster.append(node.pk)
+        return ["cluster_sync"]
+    if schedulable != (not cordoned_here) or node.cluster_sync != ClusterSync.FAILED:
+        return []
+    node.cluster_sync = ClusterSync.IN_STEP  # the cluster has it as Paddock does after all
+    return ["cluster_sync"]
 
 
 def _sync_accelerators(

@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.core import audit
 from apps.core.errors import Conflict
 from apps.core.logging import get_logger
+from apps.core.tasks import enqueue_on_commit
 from apps.dispatch import registry
 from apps.dispatch.k8s_manifests import ClusterOptions
 from apps.dispatch.kubeconfig import KubeconfigError, SafeKubeconfig, parse_kubeconfig
@@ -31,12 +32,13 @@ from apps.inventory.choices import (
     FILESYSTEM_STORAGE_KINDS,
     ClusterKind,
     ClusterState,
+    ClusterSync,
     NodeSource,
     NodeState,
     StorageKind,
 )
 from apps.inventory.models import Cluster, MaintenanceWindow, Node, StorageBackend, resources_to_json
-from apps.inventory.reports import NodeReport, SyncResult, sync_reports
+from apps.inventory.reports import SYNC_NODE_TASK, NodeReport, SyncResult, sync_reports
 from apps.tenancy.models import Organisation
 
 log = get_logger("inventory")
@@ -107,6 +109,7 @@ def kubernetes_options(cluster: Cluster) -> ClusterOptions:
         service_account=values.get("service_account", defaults.service_account),
         tolerations=tuple(values.get("tolerations") or ()),
         kueue_queue=values.get("kueue_queue", defaults.kueue_queue),
+        kueue_team_queues=values.get("kueue") is True,
         has_jobset=bool(values.get("has_jobset", defaults.has_jobset)),
         has_kuberay=bool(values.get("has_kuberay", defaults.has_kuberay)),
         ttl_seconds_after_finished=int(values.get("ttl_seconds_after_finished", defaults.ttl_seconds_after_finished)),
@@ -180,6 +183,99 @@ def register_cluster(
         actor=actor,
         trusted_network=trusted_network,
         has_auth_token=cluster.has_auth_token,
+    )
+    return cluster
+
+
+API_CLUSTER_KINDS = (ClusterKind.RAY, ClusterKind.KUBERNETES)
+
+
+@transaction.atomic
+def save_cluster(
+    *,
+    actor: User | AnonymousUser | None,
+    organisation: Organisation,
+    name: str,
+    kind: str,
+    address: str = "",
+    kubeconfig: str | None = None,
+    auth_token: str | None = None,
+    trusted_network: bool | None = None,
+    kubernetes: Any = None,
+    cluster: Cluster | None = None,
+) -> Cluster:
+    """Register a cluster (``cluster`` None) or change one, with the checks the admin's form
+    makes: a kubeconfig is parsed by :func:`kubeconfig_for_storage` (nothing that runs a
+    command or reads a file), its server becomes the address, and it is stored encrypted;
+    the Kubernetes settings and the trust rule are checked. ``None`` keeps what is stored.
+    Raises ``ValidationError`` by field, naming no credential."""
+    errors: dict[str, list[str]] = {}
+    if cluster is None and Cluster.objects.filter(name=name).exists():
+        errors["name"] = ["A cluster with this name already exists."]
+    if kind not in API_CLUSTER_KINDS:
+        errors["kind"] = [f"One of {', '.join(API_CLUSTER_KINDS)}."]
+    credentials = auth_token
+    if kubeconfig is not None and kind != ClusterKind.KUBERNETES:
+        errors["kubeconfig"] = ["A kubeconfig is for a cluster of kind kubernetes."]
+    elif kubeconfig is not None:
+        try:
+            server, credentials = kubeconfig_for_storage(kubeconfig)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        else:
+            if address and address.rstrip("/") != server.rstrip("/"):
+                errors["address"] = [f"The kubeconfig's server is {server}: leave the address empty or give that."]
+            address = server
+    elif (
+        kind == ClusterKind.KUBERNETES
+        and cluster is not None
+        and cluster.has_auth_token
+        and address
+        and address.rstrip("/") != cluster.address.rstrip("/")
+    ):
+        errors["address"] = ["The stored kubeconfig is for another server: give a new kubeconfig instead."]
+    if auth_token is not None and kind == ClusterKind.KUBERNETES:
+        errors["auth_token"] = ["A Kubernetes cluster's credentials come in its kubeconfig."]
+    address = address or (cluster.address if cluster is not None else "")
+    if not address and "address" not in errors:
+        errors["address"] = ["This field is required (for Kubernetes, give a kubeconfig)."]
+    elif address and not address.startswith(("http://", "https://")):
+        errors["address"] = ["An http(s):// URL."]
+    settings_given = kubernetes if kubernetes is not None else (cluster.kubernetes if cluster is not None else {})
+    if kind == ClusterKind.KUBERNETES:
+        try:
+            check_kubernetes_settings(settings_given)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    elif kubernetes:
+        errors["kubernetes"] = ["Settings for a cluster of kind kubernetes only."]
+    trusted = trusted_network if trusted_network is not None else bool(cluster and cluster.trusted_network)
+    has_token = credentials is not None or bool(cluster and cluster.has_auth_token and cluster.kind == kind)
+    if not errors:
+        try:
+            check_cluster_trust(kind=kind, has_auth_token=has_token, trusted_network=trusted)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)  # type: ignore[arg-type]
+    created = cluster is None
+    if cluster is None:
+        cluster = Cluster(organisation=organisation, name=name)
+    elif cluster.kind != kind and credentials is None:
+        cluster.set_auth_token(None)  # a Ray token is no kubeconfig, nor the other way round
+    cluster.kind, cluster.address, cluster.trusted_network = kind, address, trusted
+    cluster.kubernetes = settings_given if kind == ClusterKind.KUBERNETES else {}
+    if credentials is not None:
+        cluster.set_auth_token(credentials)
+    cluster.save()
+    audit.record(
+        "inventory.cluster_registered" if created else "inventory.cluster_updated",
+        cluster,
+        actor=actor,
+        kind=kind,
+        trusted_network=trusted,
+        has_auth_token=cluster.has_auth_token,
+        credentials_changed=credentials is not None,
     )
     return cluster
 
@@ -262,9 +358,10 @@ def queue_discovery(clusters: Iterable[Cluster], *, actor: User | AnonymousUser 
 
 
 # --- node operations (the operator console) ------------------------------------------------
-# Paddock does not place jobs on specific nodes yet: the scheduler admits work against a
-# cluster's capacity and the cluster decides where it runs. So no operation here evicts or
-# stops anything; "no new work" is what Node.objects.schedulable() leaves out.
+# No operation here evicts or stops anything: "no new work" is what Node.objects.schedulable()
+# leaves out of Paddock's placement. On a Kubernetes cluster the node's own cordon follows
+# (spec.unschedulable, see sync_node_schedulable), so the cluster's scheduler places nothing
+# there either; pods already running there finish.
 CORDONABLE_STATES = (NodeState.READY,)
 DRAINABLE_STATES = (NodeState.READY, NodeState.CORDONED)
 RETURNABLE_STATES = (NodeState.CORDONED, NodeState.DRAINING, NodeState.DOWN)
@@ -288,8 +385,14 @@ def _move_node(
     now = timezone.now()
     # Only an operator's "mark down" holds a node down; any other move releases it.
     held_down = action == "inventory.node_marked_down"
+    # A cordon, drain or uncordon is the operator's from now on, and a Kubernetes node's own
+    # cordon follows it once this commits (a node marked down is left as the cluster has it).
+    tell_cluster = not held_down and node.cluster.kind == ClusterKind.KUBERNETES
+    extra: dict[str, Any] = {"cordoned_on_cluster": False} if not held_down else {}
+    if tell_cluster:
+        extra["cluster_sync"] = ClusterSync.PENDING
     moved = Node.objects.filter(pk=node.pk, state__in=expected).update(
-        state=to_state, state_reason=reason, held_down=held_down, updated_at=now
+        state=to_state, state_reason=reason, held_down=held_down, updated_at=now, **extra
     )
     if not moved:
         current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
@@ -299,14 +402,73 @@ def _move_node(
         raise Conflict(f"Node {node} is {current}; it cannot be {verb}.")
     previous = node.state if node.state in expected else ""
     node.state, node.state_reason, node.held_down, node.updated_at = to_state, reason, held_down, now
+    for name, value in extra.items():
+        setattr(node, name, value)
     audit.record(action, node, actor=actor, from_state=previous, to_state=to_state, reason=reason)
     log.info(action, node=node.pk, hostname=node.hostname, to=to_state)
+    if tell_cluster:
+        enqueue_on_commit(SYNC_NODE_TASK, node.pk)
     return node
+
+
+# A node in these states takes no new work; READY takes it; DOWN is left as the cluster has it.
+UNSCHEDULABLE_STATES = (NodeState.CORDONED, NodeState.DRAINING)
+
+
+def sync_node_schedulable(node_id: int) -> str:
+    """Tell a Kubernetes cluster whether its node takes new work, as Paddock now has it:
+    cordoned or draining → ``spec.unschedulable`` set (drain too: Paddock evicts nothing, the
+    pods there finish); ready → unset. Reads the node's state now, so a late or repeated task
+    sends what is true when it runs. A refusal (no such node, no RBAC to patch nodes) is
+    recorded as ``failed`` and audited; a cluster that did not answer raises
+    :class:`BackendError` (retryable) for the task to try again."""
+    node = Node.objects.select_related("cluster").filter(pk=node_id).first()
+    if node is None:
+        return "gone"
+    if node.cluster.kind != ClusterKind.KUBERNETES or node.state not in (*UNSCHEDULABLE_STATES, NodeState.READY):
+        Node.objects.filter(pk=node.pk, cluster_sync=ClusterSync.PENDING).update(cluster_sync=ClusterSync.IN_STEP)
+        return f"nothing to tell ({node.cluster.kind}, {node.state})"
+    schedulable = node.state == NodeState.READY
+    name = node.external_id or node.hostname
+    try:
+        changed = backend_for(node.cluster).set_schedulable(name, schedulable)
+    except BackendError as exc:
+        if exc.retryable:
+            raise
+        record_node_sync_failed(node.pk, exc.message)
+        return "refused"
+    with transaction.atomic():
+        # Only if the node is still as we told the cluster: a newer move has its own task queued.
+        Node.objects.filter(pk=node.pk, state=node.state).update(cluster_sync=ClusterSync.IN_STEP)
+        audit.record(
+            "inventory.node_uncordoned_on_cluster" if schedulable else "inventory.node_cordoned_on_cluster",
+            node,
+            actor=None,
+            node_name=name,
+            state=node.state,
+            changed=changed,
+        )
+    log.info("inventory.node_cluster_synced", node=node.pk, node_name=name, schedulable=schedulable, changed=changed)
+    return f"{'uncordoned' if schedulable else 'cordoned'} {name}" + ("" if changed else " (already so)")
+
+
+@transaction.atomic
+def record_node_sync_failed(node_id: int, message: str) -> None:
+    """Telling the cluster failed for good (refused, or no answer after every retry): say so on
+    the node (``cluster_sync`` failed) and in the audit log. Discovery does not try again; the
+    next cordon, drain or uncordon does."""
+    node = Node.objects.filter(pk=node_id).first()
+    if node is None:
+        return
+    Node.objects.filter(pk=node.pk).update(cluster_sync=ClusterSync.FAILED, updated_at=timezone.now())
+    audit.record("inventory.node_cluster_sync_failed", node, actor=None, state=node.state, error=message[:500])
+    log.warning("inventory.node_cluster_sync_failed", node=node.pk, hostname=node.hostname, error=message[:500])
 
 
 @transaction.atomic
 def cordon_node(*, actor: User | AnonymousUser | None, node: Node, reason: str = "") -> Node:
-    """Stop new work landing on a ready node; running work is left alone."""
+    """Stop new work landing on a ready node (on Kubernetes, the node is cordoned on the
+    cluster too, once this commits); running work is left alone."""
     return _move_node(
         node,
         actor=actor,
@@ -322,10 +484,10 @@ def cordon_node(*, actor: User | AnonymousUser | None, node: Node, reason: str =
 def drain_node(*, actor: User | AnonymousUser | None, node: Node, reason: str = "") -> Node:
     """No new work on the node; work already running there finishes.
 
-    Paddock never evicts: it does not place jobs on nodes yet, so it has nothing to stop,
-    and a node with no running work is simply cordoned-equivalent. ``draining`` tells the
-    other operators (and the future placing scheduler) that the node is being emptied; it
-    stays so until an operator uncordons it or marks it down.
+    Paddock never evicts: admission places nothing more there and, on a Kubernetes cluster,
+    the node is cordoned on the cluster too (see :func:`sync_node_schedulable`), so it empties
+    as its jobs end. ``draining`` tells the other operators that the node is being emptied;
+    it stays so until an operator uncordons it or marks it down.
     """
     return _move_node(
         node,

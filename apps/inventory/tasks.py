@@ -9,7 +9,8 @@ from django.contrib.auth.models import User
 
 from apps.core.logging import get_logger
 from apps.core.tasks import paddock_task
-from apps.inventory import discovery
+from apps.dispatch.port import BackendError
+from apps.inventory import discovery, services
 from apps.inventory.models import Cluster
 
 log = get_logger("paddock.inventory")
@@ -44,3 +45,19 @@ def discover_cluster(cluster_id: int, actor_id: int | None = None) -> dict[str, 
     actor = User.objects.filter(pk=actor_id).first() if actor_id is not None else None
     result = discovery.discover_cluster(cluster, actor=actor)
     return {"state": cluster.state, **dataclasses.asdict(result)}
+
+
+# About 40 minutes of trying (5 s doubling to 5 min) before the node is marked failed.
+SYNC_NODE_RETRIES = 10
+
+
+@paddock_task(services.SYNC_NODE_TASK, bind=True, max_retries=SYNC_NODE_RETRIES)
+def sync_node_schedulable(self, node_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Tell the node's Kubernetes cluster the cordon Paddock set (after the change committed)."""
+    try:
+        return services.sync_node_schedulable(node_id)
+    except BackendError as exc:  # the cluster did not answer: again later, then give up and say so
+        if self.request.retries >= SYNC_NODE_RETRIES:
+            services.record_node_sync_failed(node_id, exc.message)
+            return "gave up"
+        raise self.retry(exc=exc, countdown=min(5 * 2**self.request.retries, 300)) from exc

@@ -32,7 +32,8 @@ from apps.dispatch.fanout import Batches, Outcome, group_calls, per_cluster
 from apps.dispatch.port import BackendError, JobSpec, PackageRef, RemoteState, RemoteStatus, SubmitResult
 from apps.dispatch.registry import note_no_answer
 from apps.dispatch.runtime_env import is_package_uri, package_sha256, package_uri, package_uris
-from apps.inventory.choices import ClusterState
+from apps.inventory import catalog
+from apps.inventory.choices import ClusterKind, ClusterState
 from apps.inventory.models import Cluster
 from apps.inventory.services import backend_for, record_cluster_answered, record_cluster_silent
 from apps.jobs import failures, job_tokens
@@ -273,8 +274,9 @@ def job_spec(attempt: Attempt, *, memo: dict[Any, Any] | None = None) -> JobSpec
     """What the backend gets for ``attempt``. ``memo`` is shared by the specs of one batch (a
     scheduler pass's dispatch), so what every attempt of a team gets is looked up once."""
     job = attempt.job
+    memo = {} if memo is None else memo
     packages = package_refs(job)
-    runtime_env = attempt_runtime_env(attempt, packages, memo={} if memo is None else memo)
+    runtime_env = attempt_runtime_env(attempt, packages, memo=memo)
     return JobSpec(
         packages=packages,
         remote_id=attempt.remote_id,
@@ -282,9 +284,21 @@ def job_spec(attempt: Attempt, *, memo: dict[Any, Any] | None = None) -> JobSpec
         resources=job.resources(),
         runtime_env=runtime_env,
         accelerator_model=job.accelerator_model,
+        accelerator_products=_gpu_products(job, memo),
         placement=tuple(attempt.placement or ()),
         metadata={"paddock_job": str(job.pk), "paddock_team": job.team.slug, "paddock_attempt": str(attempt.number)},
     )
+
+
+def _gpu_products(job: Job, memo: dict[Any, Any]) -> tuple[str, ...]:
+    """How a Kubernetes cluster's nodes label the job's accelerator model (GPU Feature
+    Discovery's product names, from the catalog and what the cluster's nodes reported)."""
+    if not job.accelerator_model or job.cluster.kind != ClusterKind.KUBERNETES:
+        return ()
+    key = ("gpu_products", job.cluster_id, job.accelerator_model)
+    if key not in memo:
+        memo[key] = catalog.gpu_products(job.accelerator_model, cluster_id=job.cluster_id)
+    return memo[key]  # type: ignore[no-any-return]
 
 
 def attempt_runtime_env(

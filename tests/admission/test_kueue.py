@@ -31,6 +31,7 @@ from apps.admission.kueue import (
     kueue_objects,
     load_kueue_inputs,
 )
+from apps.dispatch.k8s_manifests import team_queue_name
 from apps.inventory.models import AcceleratorModel
 from apps.quotas.choices import BorrowWithinCohort, ReclaimWithinCohort, WhenCanBorrow, WhenCanPreempt, WithinTeam
 from apps.quotas.models import Cohort, Pool, Quota, TeamPolicy
@@ -377,6 +378,7 @@ def test_a_local_queue_per_team_in_its_namespace(setup: Setup) -> None:
         team = local["metadata"]["labels"]["paddock.dev/team"]
         assert local["metadata"]["namespace"] == f"team-{team}"
         assert local["spec"] == {"clusterQueue": name}
+        assert name == team_queue_name(team)  # what the team's jobs are labelled with
         # The ClusterQueue admits work from that namespace only.
         assert queues[name]["spec"]["namespaceSelector"] == {
             "matchLabels": {"kubernetes.io/metadata.name": f"team-{team}"}

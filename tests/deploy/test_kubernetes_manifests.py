@@ -56,7 +56,7 @@ WORKLOADS = {"Deployment", "Job"}
 # status from Job and pods, logs, foreground delete; JobSet/RayJob where installed; Kueue
 # LocalQueues read), and in the cluster (nodes: discovery and cordon).
 DISPATCH_RULES = {
-    ("batch", "jobs"): {"create", "get", "list", "watch", "delete"},
+    ("batch", "jobs"): {"create", "get", "list", "watch", "patch", "delete"},
     ("", "services"): {"create", "get", "list", "patch", "delete"},
     ("", "configmaps"): {"create", "get", "list", "patch", "delete"},  # serving endpoints' token hashes
     ("apps", "deployments"): {"create", "get", "list", "patch", "delete"},  # serving endpoints
@@ -64,8 +64,8 @@ DISPATCH_RULES = {
     ("", "pods"): {"get", "list", "watch"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"get", "list", "watch"},
-    ("jobset.x-k8s.io", "jobsets"): {"create", "get", "list", "watch", "delete"},
-    ("ray.io", "rayjobs"): {"create", "get", "list", "watch", "delete"},
+    ("jobset.x-k8s.io", "jobsets"): {"create", "get", "list", "watch", "patch", "delete"},
+    ("ray.io", "rayjobs"): {"create", "get", "list", "watch", "patch", "delete"},
     ("kueue.x-k8s.io", "localqueues"): {"get", "list", "watch"},
 }
 NODE_RULES = {("", "nodes"): {"get", "list", "watch", "patch"}}

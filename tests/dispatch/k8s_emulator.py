@@ -33,6 +33,7 @@ import asyncio
 import itertools
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -54,6 +55,8 @@ RESOURCES = {
     "v1/pods": ("Pod", True),
     "v1/services": ("Service", True),
     "v1/nodes": ("Node", False),
+    "jobset.x-k8s.io/v1alpha2/jobsets": ("JobSet", True),
+    "ray.io/v1/rayjobs": ("RayJob", True),
     "kueue.x-k8s.io/v1beta2/resourceflavors": ("ResourceFlavor", False),
     "kueue.x-k8s.io/v1beta2/cohorts": ("Cohort", False),
     "kueue.x-k8s.io/v1beta2/clusterqueues": ("ClusterQueue", False),
@@ -68,6 +71,10 @@ RESOURCES.update(
     }
 )
 APPLY_PATCH = "application/apply-patch+yaml"
+JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
+JOBSET_JOB_INDEX_LABEL = "jobset.sigs.k8s.io/job-index"
+RAY_CLUSTER_LABEL = "ray.io/cluster"
+RAY_NODE_TYPE_LABEL = "ray.io/node-type"
 
 
 def now() -> str:
@@ -135,6 +142,7 @@ class EmulatedCluster:
         self.logs: dict[tuple[str, str], bytearray] = {}
         self.logs_lock = threading.Lock()
         self._refusal: tuple[int, str, str, bool] | None = None
+        self._forbidden_paths: set[str] = set()
         self._ready = threading.Event()
         self._failed: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,6 +171,12 @@ class EmulatedCluster:
 
     def allow(self) -> None:
         self._refusal = None
+        self._forbidden_paths.clear()
+
+    def forbid(self, path: str) -> None:
+        """Answer 403 to every request for exactly ``path`` (RBAC that does not grant it),
+        e.g. ``/api/v1/pods``: listing pods in all namespaces; until ``allow()``."""
+        self._forbidden_paths.add(path)
 
     def forget_objects(self) -> None:
         """Drop every object, as if the API server were new (benchmark rounds start from one:
@@ -200,6 +214,7 @@ class EmulatedCluster:
                 emulator.resources[key] = kmock.ResourceInfo(kind=kind, namespaced=namespaced)
             # Registered first: it wins over every other reaction while it is on.
             emulator[lambda: self._refusal is not None] << self._refuse_now
+            emulator[lambda request: request.url.path in self._forbidden_paths] << self._forbid_now
             emulator[kmock.resource("v1/pods"), kmock.subresource("log")] << self._serve_log
             self.url = f"http://127.0.0.1:{server.port}"
             self._ready.set()
@@ -211,6 +226,14 @@ class EmulatedCluster:
         if echo:
             message = f"{message} (you sent Authorization: {request.headers.get('Authorization', '')})"
         raise kmock.KubernetesError(status=status, reason=reason, message=message, details={})
+
+    def _forbid_now(self, request: Any) -> Any:
+        raise kmock.KubernetesError(
+            status=403,
+            reason="Forbidden",
+            message=f'{request.url.path} is forbidden: User "paddock" cannot list it at the cluster scope',
+            details={},
+        )
 
     def _serve_log(self, request: Any) -> bytes:
         assert self._emulator is not None
@@ -352,6 +375,13 @@ class Controller:
         if taints:
             node["spec"]["taints"] = [dict(taint) for taint in taints]  # type: ignore[index]
         return self._post("/api/v1/nodes", node)  # type: ignore[no-any-return]
+
+    def node(self, name: str) -> dict[str, Any]:
+        return self._get(f"/api/v1/nodes/{name}")  # type: ignore[no-any-return]
+
+    def kubectl_cordon(self, name: str, cordoned: bool = True) -> None:
+        """Someone runs ``kubectl cordon`` (or ``uncordon``) on the node, outside Paddock."""
+        self._patch(f"/api/v1/nodes/{name}", {"spec": {"unschedulable": cordoned}})
 
     # -- the Job controller and the kubelet ------------------------------------------------
     def create_pod(self, remote_id: str, *, node: str | None = "node-0", index: int | None = None) -> str:
@@ -732,6 +762,300 @@ class Controller:
         job = self.job(remote_id)
         merged = {"startTime": (job.get("status") or {}).get("startTime") or now(), **status}
         self._patch(f"{self._jobs()}/{object_name(remote_id)}/status", {"status": merged})
+
+    # -- the JobSet controller and the KubeRay operator --------------------------------------
+    def _jobsets(self) -> str:
+        return f"/apis/jobset.x-k8s.io/v1alpha2/namespaces/{self.namespace}/jobsets"
+
+    def _rayjobs(self) -> str:
+        return f"/apis/ray.io/v1/namespaces/{self.namespace}/rayjobs"
+
+    # -- JobSet ----------------------------------------------------------------------------
+    def jobset(self, remote_id: str) -> dict[str, Any]:
+        return self._get(f"{self._jobsets()}/{object_name(remote_id)}")  # type: ignore[no-any-return]
+
+    def jobset_pods(self, remote_id: str) -> list[dict[str, Any]]:
+        name = object_name(remote_id)
+        pods = self.objects(self._pods())
+        return [pod for pod in pods if (pod["metadata"].get("labels") or {}).get(JOBSET_NAME_LABEL) == name]
+
+    def start_jobset(self, remote_id: str, nodes: list[str | None]) -> list[str]:
+        """The JobSet controller makes its one replicated Job (``<name>-<replicated>-0``), whose
+        Indexed pods (one per entry of ``nodes``: where the scheduler bound it, None: unbound)
+        carry JobSet's labels and their completion index. Pod names, by rank."""
+        jobset = self.jobset(remote_id)
+        name = jobset["metadata"]["name"]
+        (replicated,) = jobset["spec"]["replicatedJobs"]
+        job_name = f"{name}-{replicated['name']}-0"
+        template = replicated["template"]["spec"]["template"]
+        made = []
+        for index, node in enumerate(nodes):
+            labels = {
+                **(template.get("metadata", {}).get("labels") or {}),
+                **dict.fromkeys(JOB_NAME_LABELS, job_name),
+                JOBSET_NAME_LABEL: name,
+                "jobset.sigs.k8s.io/replicatedjob-name": replicated["name"],
+                JOBSET_JOB_INDEX_LABEL: "0",
+                INDEX_LABEL: str(index),
+            }
+            spec = dict(template["spec"])
+            if node:
+                spec["nodeName"] = node
+            pod_name = f"{job_name}-{index}-{uuid.uuid4().hex[:5]}"
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": pod_name,
+                    "namespace": self.namespace,
+                    "labels": labels,
+                    "annotations": {INDEX_LABEL: str(index)},
+                    "creationTimestamp": now(),
+                    "ownerReferences": [
+                        {"apiVersion": "batch/v1", "kind": "Job", "name": job_name, "controller": True}
+                    ],
+                },
+                "spec": spec,
+                "status": {"phase": "Pending"},
+            }
+            self._post(self._pods(), pod)
+            made.append(pod_name)
+        self._jobset_status(remote_id, {"replicatedJobsStatus": [{"name": replicated["name"], "active": 1}]})
+        return made
+
+    def run_jobset(self, remote_id: str) -> None:
+        for pod in self.jobset_pods(remote_id):
+            self.set_pod(
+                pod["metadata"]["name"],
+                {
+                    "phase": "Running",
+                    "startTime": now(),
+                    "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}],
+                    "containerStatuses": [{"name": "job", "ready": True, "state": {"running": {"startedAt": now()}}}],
+                },
+            )
+
+    def succeed_jobset(self, remote_id: str) -> None:
+        for pod in self.jobset_pods(remote_id):
+            self._end_container(pod["metadata"]["name"], "Succeeded", exit_code=0, reason="Completed")
+        stamp = now()
+        self._jobset_status(
+            remote_id,
+            {
+                "terminalState": "Completed",
+                "replicatedJobsStatus": [{"name": "node", "succeeded": 1}],
+                "conditions": [
+                    {
+                        "type": "Completed",
+                        "status": "True",
+                        "reason": "AllJobsCompleted",
+                        "message": "jobset completed successfully",
+                        "lastTransitionTime": stamp,
+                    }
+                ],
+            },
+        )
+
+    def fail_jobset(
+        self, remote_id: str, *, rank: int, exit_code: int = 1, message: str = "", evicted: bool = False
+    ) -> None:
+        """Rank ``rank`` fails (or its pod is evicted); JobSet then ends the other ranks (137)."""
+        pods = sorted(self.jobset_pods(remote_id), key=lambda p: int(p["metadata"]["labels"][INDEX_LABEL]))
+        cause = pods[rank]["metadata"]["name"]
+        if evicted:
+            killed = {"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now()}}
+            self.set_pod(
+                cause,
+                {
+                    "phase": "Failed",
+                    "reason": "Evicted",
+                    "message": message or "low on memory",
+                    "containerStatuses": [{"name": "job", "state": killed}],
+                },
+            )
+        else:
+            self._end_container(cause, "Failed", exit_code=exit_code, reason="Error", message=message)
+        time.sleep(0.002)  # the others end after the cause
+        for pod in pods:
+            if pod["metadata"]["name"] != cause:
+                self._end_container(pod["metadata"]["name"], "Failed", exit_code=137, reason="Error")
+        self._jobset_status(
+            remote_id,
+            {
+                "terminalState": "Failed",
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "FailedJobs",
+                        "message": "jobset failed due to one or more job failures",
+                        "lastTransitionTime": now(),
+                    }
+                ],
+            },
+        )
+
+    def suspend_jobset(self, remote_id: str) -> None:
+        self._patch(f"{self._jobsets()}/{object_name(remote_id)}", {"spec": {"suspend": True}})
+        self._jobset_status(
+            remote_id, {"conditions": [{"type": "Suspended", "status": "True", "reason": "SuspendedJobs"}]}
+        )
+
+    def _jobset_status(self, remote_id: str, status: Mapping[str, Any]) -> None:
+        self._patch(f"{self._jobsets()}/{object_name(remote_id)}/status", {"status": dict(status)})
+
+    # -- KubeRay ---------------------------------------------------------------------------
+    def rayjob(self, remote_id: str) -> dict[str, Any]:
+        return self._get(f"{self._rayjobs()}/{object_name(remote_id)}")  # type: ignore[no-any-return]
+
+    def start_ray_cluster(self, remote_id: str, *, bound: bool = True) -> str:
+        """The operator makes the RayJob's RayCluster: a head pod and its workers (bound to
+        node-0, or unbound), and says so in the RayJob's status. The cluster's name."""
+        rayjob = self.rayjob(remote_id)
+        name = rayjob["metadata"]["name"]
+        cluster = f"{name}-{uuid.uuid4().hex[:5]}"
+        spec = rayjob["spec"]["rayClusterSpec"]
+        groups = [("head", spec["headGroupSpec"]["template"], 1)]
+        groups += [("worker", group["template"], int(group["replicas"])) for group in spec["workerGroupSpecs"]]
+        for node_type, template, count in groups:
+            for index in range(count):
+                pod_spec = dict(template["spec"])
+                if bound:
+                    pod_spec["nodeName"] = "node-0"
+                labels = {
+                    **(template.get("metadata", {}).get("labels") or {}),
+                    RAY_CLUSTER_LABEL: cluster,
+                    RAY_NODE_TYPE_LABEL: node_type,
+                }
+                pod = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": f"{cluster}-{node_type}-{index}",
+                        "namespace": self.namespace,
+                        "labels": labels,
+                        "creationTimestamp": now(),
+                    },
+                    "spec": pod_spec,
+                    "status": {"phase": "Pending"},
+                }
+                self._post(self._pods(), pod)
+        self.set_rayjob(remote_id, deployment="Initializing", rayClusterName=cluster)
+        return cluster
+
+    def ray_cluster_unschedulable(self, remote_id: str, message: str) -> None:
+        cluster = self.rayjob(remote_id)["status"]["rayClusterName"]
+        for pod in self.objects(self._pods()):
+            if (pod["metadata"].get("labels") or {}).get(RAY_CLUSTER_LABEL) == cluster:
+                self.set_pod(
+                    pod["metadata"]["name"],
+                    {
+                        "phase": "Pending",
+                        "conditions": [
+                            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+                        ],
+                    },
+                )
+
+    def submit_ray_job(self, remote_id: str) -> str:
+        """The Ray cluster is up: its pods run and the submitter (a Job named as the RayJob,
+        owned by it) starts; the Ray job runs. The submitter pod's name."""
+        rayjob = self.rayjob(remote_id)
+        name = rayjob["metadata"]["name"]
+        cluster = rayjob["status"]["rayClusterName"]
+        for pod in self.objects(self._pods()):
+            labels = pod["metadata"].get("labels") or {}
+            if labels.get(RAY_CLUSTER_LABEL) == cluster:
+                container = pod["spec"]["containers"][0]["name"]
+                self.set_pod(
+                    pod["metadata"]["name"],
+                    {
+                        "phase": "Running",
+                        "containerStatuses": [{"name": container, "state": {"running": {"startedAt": now()}}}],
+                    },
+                )
+        owner = [{"apiVersion": "ray.io/v1", "kind": "RayJob", "name": name, "controller": True}]
+        self._post(
+            self._jobs(),
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {
+                    "name": name,
+                    "namespace": self.namespace,
+                    "ownerReferences": owner,
+                    "labels": {"ray.io/originated-from-crd": "RayJob"},
+                },
+                "spec": {"template": {"spec": {"containers": [{"name": "ray-job-submitter", "image": "ray"}]}}},
+            },
+        )
+        submitter = f"{name}-{uuid.uuid4().hex[:5]}"
+        self._post(
+            self._pods(),
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": submitter,
+                    "namespace": self.namespace,
+                    "labels": dict.fromkeys(JOB_NAME_LABELS, name),
+                    "creationTimestamp": now(),
+                },
+                "spec": {"containers": [{"name": "ray-job-submitter", "image": "ray"}]},
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [{"name": "ray-job-submitter", "state": {"running": {"startedAt": now()}}}],
+                },
+            },
+        )
+        self.set_rayjob(remote_id, job_status="RUNNING", deployment="Running", startTime=now())
+        return submitter
+
+    def set_rayjob(
+        self,
+        remote_id: str,
+        *,
+        job_status: str | None = None,
+        deployment: str | None = None,
+        message: str | None = None,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """What KubeRay writes in the RayJob's status (``jobStatus`` is Ray's, the rest KubeRay's)."""
+        status: dict[str, Any] = dict(fields)
+        for key, value in (
+            ("jobStatus", job_status),
+            ("jobDeploymentStatus", deployment),
+            ("message", message),
+            ("reason", reason),
+        ):
+            if value is not None:
+                status[key] = value
+        self._patch(f"{self._rayjobs()}/{object_name(remote_id)}/status", {"status": status})
+
+    # -- the garbage collector, for these kinds ------------------------------------------
+    def collect_custom_garbage(self) -> None:
+        """Finish foreground deletions of JobSets and RayJobs: their pods go, then the finalizer."""
+        for path, owns in (
+            (self._jobsets(), lambda labels, item: labels.get(JOBSET_NAME_LABEL) == item["metadata"]["name"]),
+            (
+                self._rayjobs(),
+                lambda labels, item: (
+                    labels.get(RAY_CLUSTER_LABEL) == (item.get("status") or {}).get("rayClusterName", "-")
+                    or labels.get("job-name") == item["metadata"]["name"]
+                ),
+            ),
+        ):
+            for item in self.objects(path):
+                metadata = item["metadata"]
+                finalizers = metadata.get("finalizers") or []
+                if not metadata.get("deletionTimestamp") or FOREGROUND not in finalizers:
+                    continue
+                for pod in self.objects(self._pods()):
+                    if owns(pod["metadata"].get("labels") or {}, item):
+                        self._delete(f"{self._pods()}/{pod['metadata']['name']}")
+                rest = [name for name in finalizers if name != FOREGROUND]
+                self._patch(f"{path}/{metadata['name']}", {"metadata": {"finalizers": rest}})
 
 
 def _pod_ready(pod: Mapping[str, Any]) -> bool:

@@ -76,6 +76,29 @@ def test_concurrent_submits_of_one_id_create_one_job() -> None:
     assert fake.spec_of("pdk-1") == _spec()
 
 
+def test_a_cordon_is_kept_and_reported_like_a_kubernetes_clusters() -> None:
+    fake = FakeBackend()
+    (node,) = fake.nodes()
+    assert node.schedulable is None  # never set: the fake, like Ray, has no opinion
+
+    assert fake.set_schedulable(node.node_id, False) is True
+    assert fake.set_schedulable(node.node_id, False) is False  # already so
+    assert fake.nodes()[0].schedulable is False
+    assert fake.set_schedulable(node.node_id, True) is True
+    assert fake.nodes()[0].schedulable is True
+    with pytest.raises(BackendError) as missing:
+        fake.set_schedulable("no-such-node", False)
+    assert missing.value.retryable is False
+    assert ("set_schedulable", node.node_id) in fake.calls
+
+
+def test_ray_has_no_cordon_and_sends_nothing() -> None:
+    from apps.dispatch.backends.ray import RayBackend
+
+    # An address nothing listens on: any request would fail.
+    assert RayBackend("http://127.0.0.1:1").set_schedulable("node-1", False) is False
+
+
 def test_the_fake_backend_refuses_to_apply_cluster_objects() -> None:
     from apps.dispatch.port import BackendError, ObjectKind
 

@@ -36,6 +36,7 @@ from apps.dispatch.k8s_manifests import (
     job_objects,
     memory_quantity,
     object_name,
+    team_queue_name,
 )
 from apps.dispatch.port import BackendError, JobSpec, PackageRef, Resources
 from apps.dispatch.runtime_env import package_uri
@@ -701,3 +702,44 @@ def test_kueue_objects_validate_against_their_crds_and_mistakes_are_caught():
 def test_asking_for_a_version_kubernetes_validate_lacks_is_an_error_not_a_pass():
     with pytest.raises(ValueError, match="1.99"):
         validate(KUEUE[3], versions=("1.99",))
+
+
+# --- GPU product affinity ---------------------------------------------------------------------
+def test_the_accelerator_products_become_one_in_expression_with_every_known_name():
+    spec = make_spec(
+        placement=placement(1, gpus=8),
+        accelerator_model="H100",
+        accelerator_products=("NVIDIA-H100-80GB-HBM3", "H100-SXM", "NVIDIA-H100-80GB-HBM3"),
+    )
+    (job,) = job_objects(spec, OPTIONS)
+    validate(job)
+    terms = job["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    expressions = terms["nodeSelectorTerms"][0]["matchExpressions"]
+    product = [e for e in expressions if e["key"] == GPU_PRODUCT_LABEL]
+    # "H100" itself is no GFD product: without the catalog's names it matched only by accident.
+    assert product == [{"key": GPU_PRODUCT_LABEL, "operator": "In", "values": ["H100-SXM", "NVIDIA-H100-80GB-HBM3"]}]
+
+
+def test_an_accelerator_product_that_is_no_label_value_is_refused():
+    with pytest.raises(ManifestError, match="label value"):
+        job_objects(make_spec(accelerator_model="H100", accelerator_products=("NVIDIA H100 (80GB)",)), OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("options", "queue"),
+    [
+        (ClusterOptions(kueue_team_queues=True), team_queue_name("ml_research")),
+        (ClusterOptions(kueue_team_queues=True, kueue_queue="shared"), "shared"),
+        (ClusterOptions(), None),
+    ],
+)
+def test_a_job_goes_to_its_teams_local_queue_where_paddock_keeps_kueues_objects(
+    options: ClusterOptions, queue: str | None
+) -> None:
+    (job,) = job_objects(make_spec(metadata={"paddock_team": "ml_research"}), options)
+    assert job["metadata"]["labels"].get("kueue.x-k8s.io/queue-name") == queue
+    assert job["spec"].get("suspend", False) is (queue is not None)
+    assert team_queue_name("ml_research") == "ml-research-" + team_queue_name("ml_research").rsplit("-", 1)[1]
+    assert team_queue_name("vision") == "vision"

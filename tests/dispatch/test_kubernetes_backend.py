@@ -159,13 +159,14 @@ def test_a_package_is_fetched_by_the_jobs_init_container_and_never_read_here(k8s
 def test_a_kind_the_backend_cannot_follow_is_refused_before_anything_is_created(
     backend: KubernetesBackend, k8s_cluster: EmulatedCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    jobset = {"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": {"name": "x"}}
-    monkeypatch.setattr(kubernetes_backend, "job_objects", lambda spec, options: [jobset])
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}
+    monkeypatch.setattr(kubernetes_backend, "job_objects", lambda spec, options: [service, deployment])
 
     with pytest.raises(BackendError) as raised:
         backend.submit(job_spec())
 
-    assert raised.value.retryable is False and "JobSet" in raised.value.message
+    assert raised.value.retryable is False and "Deployment" in raised.value.message
     assert paths(k8s_cluster, "POST") == []
 
 
@@ -481,6 +482,28 @@ def test_capacity_is_what_schedulable_ready_nodes_have_left(backend: KubernetesB
     assert capacity.total.custom == {"accelerator_type:H100": 1.0}
     assert (capacity.available.cpus, capacity.available.gpus) == (2.5, 1)
     assert capacity.available.custom["accelerator_type:H100"] == pytest.approx(1 - 0.001)
+
+
+def test_capacity_reads_only_its_namespaces_pods_where_rbac_grants_no_more(
+    backend: KubernetesBackend, controller: Controller, k8s_cluster: EmulatedCluster
+) -> None:
+    remote_id = submitted(backend)  # 1 CPU, 1 GPU
+    controller.run(remote_id)
+    controller._post(
+        "/api/v1/namespaces/other/pods",
+        {
+            "metadata": {"name": "theirs", "namespace": "other"},
+            "spec": {"nodeName": "node-0", "containers": [{"name": "c", "resources": {"limits": {"cpu": "500m"}}}]},
+            "status": {"phase": "Running"},
+        },
+    )
+    assert backend.capacity().available.cpus == 2.5  # all namespaces
+    k8s_cluster.forbid("/api/v1/pods")  # the shipped RBAC: pods only in the job namespace
+
+    capacity = backend.capacity()
+
+    assert (capacity.available.cpus, capacity.available.gpus) == (3, 1)  # its own pod still counts
+    assert any(r.url.path == "/api/v1/pods" for r in k8s_cluster.requests("GET"))
 
 
 def test_jobs_without_paddocks_label_are_not_listed(backend: KubernetesBackend, controller: Controller) -> None:

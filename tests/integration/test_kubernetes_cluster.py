@@ -126,6 +126,11 @@ def test_a_job_runs_on_kubernetes_from_registration_to_the_ledger(
     pod_spec = made["spec"]["template"]["spec"]
     assert pod_spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] in (1, "1")
     assert "gpu-1" in str(pod_spec.get("affinity"))  # where the scheduler placed it
+    # "H100" is no GPU Feature Discovery product: the affinity names the catalog's products for it.
+    terms = pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    products = [e for e in terms["nodeSelectorTerms"][0]["matchExpressions"] if e["key"] == "nvidia.com/gpu.product"]
+    assert products[0]["operator"] == "In" and "NVIDIA-H100-80GB-HBM3" in products[0]["values"]
+    assert "H100" not in products[0]["values"]
 
     k8s_controller.create_pod(str(attempt.pk), node="gpu-1")
     k8s_controller.run(str(attempt.pk))
@@ -199,3 +204,83 @@ def test_a_kubernetes_pod_fetches_its_jobs_own_package_with_its_job_token(world:
     assert APIClient().get(f"/api/v1/job-packages/{package.sha256}/").status_code == 401
     user = world.client(world.member)  # a person's token does not open it either
     assert user.get(f"/api/v1/job-packages/{package.sha256}/").status_code in (401, 403)
+
+
+def test_a_gang_on_a_cluster_with_jobset_runs_as_one_jobset_with_its_ranks(
+    world: Any, k8s_cluster: EmulatedCluster, django_capture_on_commit_callbacks: Any
+) -> None:
+    from tests.factories import NetworkFabricFactory
+
+    # Registered through the API this time, with JobSet on the cluster.
+    answer = world.client(world.org_admin).post(
+        "/api/v1/clusters/",
+        {
+            "name": "lab",
+            "kind": "kubernetes",
+            "kubeconfig": kubeconfig(k8s_cluster.url),
+            "kubernetes": {"has_jobset": True},
+        },
+        format="json",
+    )
+    assert answer.status_code == 201, answer.json()
+    cluster = Cluster.objects.get(name="lab")
+    controller = Controller(k8s_cluster, namespace="paddock-jobs")
+    for name in ("gpu-1", "gpu-2"):
+        controller.seed_node(name, cpus="32", memory="256Gi", gpus=2, product="NVIDIA-H100-80GB-HBM3")
+    discover_cluster(cluster)
+    NetworkFabricFactory(organisation=world.org, name="ib").nodes.set(Node.objects.filter(cluster=cluster))
+    ensure_pools()
+
+    body = {
+        "name": "gang-on-k8s",
+        "team": "alpha",
+        "cluster": "lab",
+        "entrypoint": "torchrun --nproc-per-node=2 train.py",
+        "resources": {"gpus": 4, "accelerator_model": "H100"},
+    }
+    answer = world.client(world.member).post("/api/v1/jobs/", body, format="json")
+    assert answer.status_code == 201, answer.json()
+    job = Job.objects.get(pk=answer.json()["id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admit_pending() == 1
+    attempt = job.attempts.get()
+    remote_id = str(attempt.pk)
+
+    # One JobSet: no Job, no Service of Paddock's; two ranks, one per placed node.
+    assert controller.objects("/apis/batch/v1/namespaces/paddock-jobs/jobs") == []
+    jobset = controller.jobset(remote_id)
+    (replicated,) = jobset["spec"]["replicatedJobs"]
+    job_spec = replicated["template"]["spec"]
+    assert (job_spec["completionMode"], job_spec["completions"], job_spec["parallelism"]) == ("Indexed", 2, 2)
+    pod_spec = job_spec["template"]["spec"]
+    (main,) = pod_spec["containers"]
+    assert main["resources"]["limits"]["nvidia.com/gpu"] == 2
+    env = {item["name"]: item.get("value") for item in main["env"]}
+    name = jobset["metadata"]["name"]
+    assert env["MASTER_ADDR"] == f"{name}-node-0-0.{name}.paddock-jobs.svc" and env["WORLD_SIZE"] == "2"
+    assert env["NODE_RANK"] == "$(JOB_COMPLETION_INDEX)"
+    terms = pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    expressions = {e["key"]: e["values"] for e in terms["nodeSelectorTerms"][0]["matchExpressions"]}
+    assert sorted(expressions["kubernetes.io/hostname"]) == ["gpu-1", "gpu-2"]
+    assert "NVIDIA-H100-80GB-HBM3" in expressions["nvidia.com/gpu.product"]
+
+    # JobSet makes the pods; each rank's index is its NODE_RANK.
+    leader, follower = controller.start_jobset(remote_id, ["gpu-1", "gpu-2"])
+    ranks = [
+        pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+        for pod in sorted(controller.jobset_pods(remote_id), key=lambda p: p["spec"]["nodeName"])
+    ]
+    assert ranks == ["0", "1"]
+    controller.run_jobset(remote_id)
+    services.reconcile()
+    job.refresh_from_db()
+    assert job.state == "running"
+
+    controller.write_log(remote_id, "rank 1 chatter\n", pod=follower)
+    controller.write_log(remote_id, "loss 0.42 from rank 0\n", pod=leader)
+    controller.succeed_jobset(remote_id)
+    services.reconcile()
+    job.refresh_from_db()
+    attempt.refresh_from_db()
+    assert (job.state, attempt.state) == ("succeeded", "succeeded")
+    assert "loss 0.42 from rank 0" in attempt.log and "rank 1 chatter" not in attempt.log

@@ -198,3 +198,23 @@ def test_reversing_the_seed_removes_exactly_the_seeded_rows() -> None:
         operation.database_forwards("inventory", editor, before, seeded)
     assert AcceleratorModel.objects.filter(name__in=SEEDED_NAMES).count() == 17
     assert AcceleratorModel.objects.get(name="H100 SXM").memory_bandwidth_gbps == 1
+
+
+def test_a_model_maps_to_the_gpu_feature_discovery_products_the_catalog_matches_for_it() -> None:
+    from apps.inventory.catalog import gpu_products
+    from tests.factories import AcceleratorFactory, ClusterFactory, NodeFactory
+
+    h100 = AcceleratorModel.objects.get(name="H100 SXM")
+    # By catalog name, by Ray's accelerator type, by a reported product: the same products.
+    by_name = gpu_products("H100 SXM")
+    assert "NVIDIA-H100-80GB-HBM3" in by_name and "H100-SXM" in by_name
+    assert gpu_products("H100") == by_name == gpu_products("nvidia h100 80gb hbm3")
+    assert all(Matcher.load().match(product) == h100 for product in by_name)  # each is matched back to it
+    assert "NVIDIA-H100-PCIe" not in by_name and gpu_products("no such GPU") == ()
+
+    # What the cluster's nodes reported for the model counts too (a product the catalog lists no more).
+    cluster = ClusterFactory()
+    node = NodeFactory(cluster=cluster)
+    AcceleratorFactory(node=node, model=h100, reported_name="NVIDIA-H100-80GB-HBM3-custom")
+    assert "NVIDIA-H100-80GB-HBM3-custom" in gpu_products("H100", cluster_id=cluster.pk)
+    assert "NVIDIA-H100-80GB-HBM3-custom" not in gpu_products("H100", cluster_id=cluster.pk + 1)

@@ -12,6 +12,7 @@ recorded in :attr:`FakeBackend.calls`, so a test can say that something did not 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections import deque
@@ -97,6 +98,7 @@ class FakeBackend:
         self._serve_http: tuple[str, int] | None = None
         self.serve_starts_running = True
         self.serve_writes = 0
+        self.schedulable: dict[str, bool] = {}  # node id -> as set_schedulable last set it
 
     def __repr__(self) -> str:
         return f"FakeBackend({self.address!r})"
@@ -180,7 +182,12 @@ class FakeBackend:
     def nodes(self) -> list[NodeInfo]:
         with self._lock:
             self._check("nodes")
-            return list(self._node_infos)
+            return [
+                dataclasses.replace(info, schedulable=self.schedulable[info.node_id])
+                if info.node_id in self.schedulable
+                else info
+                for info in self._node_infos
+            ]
 
     def apply_objects(
         self, objects: Sequence[Mapping[str, Any]], *, kinds: Sequence[ObjectKind], owner_label: tuple[str, str]
@@ -188,6 +195,18 @@ class FakeBackend:
         raise BackendError("the fake backend keeps no cluster objects", retryable=False)
 
     # -- for tests: play the cluster ------------------------------------------------
+
+    def set_schedulable(self, node_name: str, schedulable: bool) -> bool:
+        """Cordons as a Kubernetes cluster keeps them: :attr:`schedulable` holds what was set
+        by node name, and ``nodes()`` reports it in ``NodeInfo.schedulable``."""
+        with self._lock:
+            self._check("set_schedulable", node_name)
+            info = next((i for i in self._node_infos if node_name in (i.node_name, i.node_id)), None)
+            if info is None:
+                raise BackendError(f"fake cluster at {self.address} has no node {node_name!r}", retryable=False)
+            before = self.schedulable.get(info.node_id, info.schedulable is not False)
+            self.schedulable[info.node_id] = schedulable
+            return before != schedulable
 
     def serve_state(self) -> ServeState:
         with self._lock:
@@ -339,6 +358,7 @@ class FakeBackend:
             self._serve_http = None
             self.serve_starts_running = True
             self.serve_writes = 0
+            self.schedulable.clear()
 
     # -- internals ----------------------------------------------------------------
 

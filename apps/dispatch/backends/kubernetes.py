@@ -1,4 +1,4 @@
-"""The Kubernetes adapter: runs Paddock jobs as Kubernetes Jobs.
+"""The Kubernetes adapter: runs Paddock jobs as Kubernetes Jobs, JobSets and KubeRay RayJobs.
 
 The only module in Paddock that imports ``kubernetes``. It talks to the API server through the
 official client's ``ApiClient`` (authentication, TLS, connection pool, timeouts), built from a
@@ -77,6 +77,11 @@ from apps.dispatch.port import (
 )
 from apps.dispatch.runtime_env import checked_for_dispatch
 
+
+class Forbidden(BackendError):
+    """The API server answered 403: the identity may not do this (RBAC)."""
+
+
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 MESSAGE_LIMIT = 4000
@@ -95,9 +100,24 @@ ACCELERATOR_PREFIX = "accelerator_type:"
 ACCELERATOR_SHARE = 0.001
 READ_PIECE = 64 * 1024
 
-# The kinds this adapter can run and follow. JobSet and RayJob objects (which job_objects
-# builds where the cluster has them) are refused at submit until status and stop know them.
-_PLURALS = {("batch/v1", "Job"): "jobs", ("v1", "Service"): "services"}
+JOB = ("batch/v1", "Job")
+JOBSET = ("jobset.x-k8s.io/v1alpha2", "JobSet")
+RAYJOB = ("ray.io/v1", "RayJob")
+# The kinds this adapter can create and follow (job_objects builds a JobSet or a RayJob only
+# where the cluster's options say it has the CRD).
+_PLURALS = {JOB: "jobs", ("v1", "Service"): "services", JOBSET: "jobsets", RAYJOB: "rayjobs"}
+# JobSet labels the pods of its Jobs with its name and the Job's index within the replicated job.
+JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
+JOBSET_JOB_INDEX_LABEL = "jobset.sigs.k8s.io/job-index"
+# KubeRay: a RayCluster's pods carry its name and their type; the submitter (a Job named as the
+# RayJob, owned by it) runs ``ray job submit`` and then follows the job's log.
+RAY_CLUSTER_LABEL = "ray.io/cluster"
+RAY_NODE_TYPE_LABEL = "ray.io/node-type"
+RAY_SUBMITTER_CONTAINER = "ray-job-submitter"
+# RayJob.status.jobDeploymentStatus values after which nothing more happens.
+_RAY_DEPLOYMENT_ENDED = frozenset({"Complete", "Failed", "ValidationFailed"})
+_RAY_JOB_ENDED = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
+_EXIT_CODE = re.compile(r"exit code (-?\d+)")
 # A pod that failed for one of these reasons failed because of the cluster, not its code.
 _INFRASTRUCTURE_POD_REASONS = frozenset(
     {"Evicted", "DeadlineExceeded", "NodeLost", "Shutdown", "Terminated", "UnexpectedAdmissionError", "Preempting"}
@@ -136,6 +156,7 @@ _SCALE = {
     "Ei": 2.0**60,
 }
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # The API server's 400 for the log of a container that has not started ("… is waiting to start").
 _NOT_STARTED = re.compile(rb"waiting to start|ContainerCreating|PodInitializing")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',()]+")
@@ -216,15 +237,19 @@ class KubernetesBackend:
 
     def capacity(self) -> Capacity:
         """Allocatable of the Ready, schedulable nodes, less the requests of the pods bound
-        to them that have not ended (all namespaces: other tenants use the nodes too)."""
+        to them that have not ended: in all namespaces where the identity may list them (other
+        tenants use the nodes too), else (403: the shipped RBAC reads pods only where Paddock
+        dispatches) in the job namespace, and the cluster's scheduler settles the rest."""
         nodes = {
             _name(node): node
             for node in self._list("/api/v1/nodes", action="capacity")
             if _ready(node) and not (node.get("spec") or {}).get("unschedulable")
         }
-        pods = self._list(
-            "/api/v1/pods", action="capacity", query=[("fieldSelector", "status.phase!=Succeeded,status.phase!=Failed")]
-        )
+        live = [("fieldSelector", "status.phase!=Succeeded,status.phase!=Failed")]
+        try:
+            pods = self._list("/api/v1/pods", action="capacity", query=live)
+        except Forbidden:
+            pods = self._list(self._collection("v1", "Pod"), action="capacity", query=live)
         total = Resources()
         for node in nodes.values():
             total = total.plus(_node_resources(node))
@@ -256,9 +281,7 @@ class KubernetesBackend:
             kind = (str(manifest.get("apiVersion", "")), str(manifest.get("kind", "")))
             if kind not in _PLURALS:
                 raise BackendError(
-                    f"Paddock cannot run a {kind[1] or 'nameless'} ({kind[0]}) on Kubernetes yet; "
-                    "turn off JobSet/KubeRay for this cluster",
-                    retryable=False,
+                    f"Paddock cannot run a {kind[1] or 'nameless'} ({kind[0]}) on Kubernetes", retryable=False
                 )
         adopted = False
         for manifest in objects:
@@ -267,37 +290,49 @@ class KubernetesBackend:
 
     def status(self, remote_id: str) -> RemoteStatus:
         name = object_name(remote_id)
-        job = self._get(self._path("batch/v1", "Job", name), action="status")
-        if job is None:
+        found = self._workload(remote_id, action="status")
+        if found is None:
+            kinds = " or ".join(kind for _, kind in self._workload_kinds())
             return RemoteStatus(
                 remote_id=remote_id,
                 state=RemoteState.NOT_FOUND,
-                message=f"Kubernetes has no Job {name} in namespace {self.options.namespace}",
+                message=f"Kubernetes has no {kinds} {name} in namespace {self.options.namespace}",
             )
-        if _condition(job, "Failed") is not None or _condition(job, "Complete") is None:
+        kind, workload = found
+        if kind == JOBSET:
+            ended_well = _condition(workload, "Completed") is not None
+            pods = [] if ended_well else self._pods_labelled(JOBSET_NAME_LABEL, name, action="status")
+            return jobset_status(remote_id, workload, pods)
+        if kind == RAYJOB:
+            ray_status = workload.get("status") or {}
+            pods = [] if ray_status.get("jobStatus") == "SUCCEEDED" else self._ray_pods(workload, action="status")
+            return rayjob_status(remote_id, workload, pods)
+        if _condition(workload, "Failed") is not None or _condition(workload, "Complete") is None:
             pods = self._pods(name, action="status")
         else:
             pods = []  # a completed Job says all there is
-        return job_status(remote_id, job, pods)
+        return job_status(remote_id, workload, pods)
 
     def stop(self, remote_id: str) -> bool:
-        """Delete the Job with foreground propagation (its pods go first, then the Job) and the
-        job's other objects (the Service of a multi-node job). True when the Job had not ended.
+        """Delete the job's Job, JobSet or RayJob with foreground propagation (its pods go first,
+        then the object; a RayJob takes its Ray cluster and submitter with it) and the job's
+        other objects (the Service of a multi-node Job). True when it had not ended.
 
-        The Job is annotated first, so while the deletion runs it reports STOPPED "by Paddock";
-        once it is gone it is NOT_FOUND, as for any Job the cluster no longer has.
+        The object is annotated first, so while the deletion runs it reports STOPPED "by
+        Paddock"; once it is gone it is NOT_FOUND, as for any object the cluster no longer has.
         """
-        name = object_name(remote_id)
-        path = self._path("batch/v1", "Job", name)
-        job = self._get(path, action="stop")
-        active = job is not None and not _ended(job) and not (job.get("metadata") or {}).get("deletionTimestamp")
-        if active:
-            stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-            patch = {"metadata": {"annotations": {STOPPED_ANNOTATION: stamp}}}
-            answer = self._call(
-                "PATCH", path, action="stop", body=patch, content_type="application/merge-patch+json", ok=(404,)
-            )
-            active = answer.status != 404 and self._delete(path, action="stop")
+        found = self._workload(remote_id, action="stop")
+        active = False
+        if found is not None:
+            kind, workload = found
+            path = self._path(kind[0], kind[1], _name(workload))
+            if not _workload_ended(kind, workload) and not (workload.get("metadata") or {}).get("deletionTimestamp"):
+                stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+                patch = {"metadata": {"annotations": {STOPPED_ANNOTATION: stamp}}}
+                answer = self._call(
+                    "PATCH", path, action="stop", body=patch, content_type="application/merge-patch+json", ok=(404,)
+                )
+                active = answer.status != 404 and self._delete(path, action="stop")
         services = self._list(
             self._collection("v1", "Service"), action="stop", query=[("labelSelector", f"{LABEL_ATTEMPT}={remote_id}")]
         )
@@ -307,7 +342,9 @@ class KubernetesBackend:
         return active
 
     def logs(self, remote_id: str, *, offset: int = 0, limit: int = LOG_CHUNK_BYTES) -> LogChunk:
-        """The log of container ``job`` of the job's pod (rank 0 of a multi-node job).
+        """The job's log: container ``job`` of its pod (rank 0 of a multi-node Job, the leader
+        pod, job 0 rank 0, of a JobSet); of a RayJob, the submitter's, which follows the Ray
+        job's log (the Ray head's own log while there is no submitter yet).
 
         The pod log API cannot start at a byte offset: it sends from the first byte, and
         ``limitBytes`` stops it after ``offset + limit + 1`` bytes (one more says whether there
@@ -315,11 +352,24 @@ class KubernetesBackend:
         within ``limit``; ``transferred`` counts all that came."""
         if offset < 0 or limit < 1:
             raise BackendError(f"bad log range: offset {offset}, limit {limit}", retryable=False)
-        pod = _log_pod(self._pods(object_name(remote_id), action="logs"))
+        name = object_name(remote_id)
+        # A Job's pods, or a RayJob's submitter's (KubeRay names the submitter Job as the RayJob).
+        pod = _log_pod(self._pods(name, action="logs"))
+        if pod is None and self.options.has_jobset:
+            pod = _leader_pod(self._pods_labelled(JOBSET_NAME_LABEL, name, action="logs"))
+        if pod is None and self.options.has_kuberay:
+            rayjob = self._get(self._path(*RAYJOB, name), action="logs")
+            if rayjob is not None:
+                heads = [
+                    p for p in self._ray_pods(rayjob, action="logs") if _labels(p).get(RAY_NODE_TYPE_LABEL) == "head"
+                ]
+                pod = _newest(heads) if heads else None
         if pod is None:
             return LogChunk(offset=offset)
+        containers = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
+        container = JOB_CONTAINER if JOB_CONTAINER in containers or not containers else containers[0]
         path = f"/api/v1/namespaces/{quote(self.options.namespace, safe='')}/pods/{quote(_name(pod), safe='')}/log"
-        query = [("container", JOB_CONTAINER), ("limitBytes", str(offset + limit + 1))]
+        query = [("container", container), ("limitBytes", str(offset + limit + 1))]
         response = self._send("GET", path, action="logs", query=query, accept="text/plain, */*")
         try:
             if response.status != 200:
@@ -333,18 +383,41 @@ class KubernetesBackend:
         return LogChunk(offset=offset, data=data, more=more, transferred=received)
 
     def list_remote_ids(self) -> list[str]:
-        jobs = self._list(
-            self._collection("batch/v1", "Job"), action="list jobs", query=[("labelSelector", LABEL_ATTEMPT)]
-        )
-        # Filtered here as well as by the selector: a server that ignores selectors (the tests'
-        # emulator) must not make another tool's Jobs look like Paddock's.
-        return sorted({_labels(job)[LABEL_ATTEMPT] for job in jobs if _labels(job).get(LABEL_ATTEMPT)})
+        ids: set[str] = set()
+        for api_version, kind in self._workload_kinds():
+            items = self._list(
+                self._collection(api_version, kind),
+                action=f"list {kind}s",
+                query=[("labelSelector", LABEL_ATTEMPT)],
+            )
+            # Filtered here as well as by the selector: a server that ignores selectors (the
+            # tests' emulator) must not make another tool's objects look like Paddock's.
+            ids.update(_labels(item)[LABEL_ATTEMPT] for item in items if _labels(item).get(LABEL_ATTEMPT))
+        return sorted(ids)
 
     def nodes(self) -> list[NodeInfo]:
         """Every Node object; GPU Feature Discovery labels pass through in ``labels``, with
         ``node.kubernetes.io/unschedulable=true`` on a cordoned node and each taint as
         ``taint/<key>`` = ``<value>:<effect>``."""
         return [node_info(node) for node in self._list("/api/v1/nodes", action="nodes")]
+
+    def set_schedulable(self, node_name: str, schedulable: bool) -> bool:
+        """Cordon (``schedulable`` False) or uncordon the Node, as ``kubectl cordon`` does: its
+        ``spec.unschedulable``. Pods already on it keep running (Paddock evicts nothing). True
+        when the Node changed; False when it already was so."""
+        if not _DNS_SUBDOMAIN.match(node_name) or len(node_name) > 253:
+            raise BackendError(f"{node_name!r} is not a Kubernetes node name", retryable=False)
+        path = f"/api/v1/nodes/{quote(node_name, safe='')}"
+        action = "uncordon node" if schedulable else "cordon node"
+        node = self._get(path, action=action)
+        if node is None:
+            raise BackendError(f"{self._where(action)}: the cluster has no node {node_name}", retryable=False)
+        if bool((node.get("spec") or {}).get("unschedulable")) != schedulable:
+            return False
+        # Merge patch: null removes the field, as kubectl uncordon leaves the Node.
+        patch = {"spec": {"unschedulable": None if schedulable else True}}
+        self._call("PATCH", path, action=action, body=patch, content_type="application/merge-patch+json")
+        return True
 
     def serve_state(self) -> ServeState:
         """Paddock's serving objects now: each Deployment (a revision) as an app with its
@@ -573,6 +646,32 @@ class KubernetesBackend:
         )
         return [pod for pod in pods if any(_labels(pod).get(label) == job_name for label in JOB_NAME_LABELS)]
 
+    def _pods_labelled(self, label: str, value: str, *, action: str) -> list[dict[str, Any]]:
+        pods = self._list(self._collection("v1", "Pod"), action=action, query=[("labelSelector", f"{label}={value}")])
+        return [pod for pod in pods if _labels(pod).get(label) == value]
+
+    def _ray_pods(self, rayjob: Mapping[str, Any], *, action: str) -> list[dict[str, Any]]:
+        """A RayJob's submitter pods and its Ray cluster's head and worker pods."""
+        pods = self._pods(_name(rayjob), action=action)
+        cluster = str((rayjob.get("status") or {}).get("rayClusterName") or "")
+        if cluster:
+            pods += self._pods_labelled(RAY_CLUSTER_LABEL, cluster, action=action)
+        return pods
+
+    def _workload_kinds(self) -> list[tuple[str, str]]:
+        """What an attempt may run as here: a Job, and a JobSet or RayJob where the cluster has them."""
+        return [JOB, *([JOBSET] if self.options.has_jobset else []), *([RAYJOB] if self.options.has_kuberay else [])]
+
+    def _workload(self, remote_id: str, *, action: str) -> tuple[tuple[str, str], dict[str, Any]] | None:
+        """The attempt's Job, JobSet or RayJob, whichever there is. A Job that a JobSet or a
+        RayJob owns (KubeRay's submitter is a Job named as its RayJob) is not the attempt's own."""
+        name = object_name(remote_id)
+        for kind in self._workload_kinds():
+            found = self._get(self._path(kind[0], kind[1], name), action=action)
+            if found is not None and not (kind == JOB and _owned_by(found, ("JobSet", "RayJob"))):
+                return kind, found
+        return None
+
     def _call(
         self,
         method: str,
@@ -663,6 +762,8 @@ class KubernetesBackend:
         if status == 401:
             return BackendError(f"{where}: the API server refused our credentials (HTTP 401)", retryable=False)
         text = _status_message(data)
+        if status == 403:
+            return Forbidden(f"{where}: HTTP 403: {self._scrub(text)}", retryable=False)
         retryable = status in (408, 429) or status >= 500
         return BackendError(f"{where}: HTTP {status}: {self._scrub(text)}", retryable=retryable)
 
@@ -764,6 +865,220 @@ def _pending_reason(pods: Sequence[Mapping[str, Any]]) -> str:
         if waiting.get("reason") in _WAITING_REASONS:
             return _short(f"{waiting['reason']}: {waiting.get('message') or container.get('image') or ''}".rstrip(": "))
     return f"pod {_name(pod)} is {pod_status.get('phase') or 'Pending'}"
+
+
+def jobset_status(remote_id: str, jobset: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> RemoteStatus:
+    """A JobSet and its pods as a :class:`RemoteStatus` (the table is in the tests' docstring).
+
+    JobSet has no start time of its own: the job started when its first pod did."""
+    metadata = jobset.get("metadata") or {}
+    started = _earliest_start(pods)
+    completed = _condition(jobset, "Completed")
+    if completed is not None:
+        finished = _time(completed.get("lastTransitionTime")) or _now()
+        return RemoteStatus(
+            remote_id=remote_id,
+            state=RemoteState.SUCCEEDED,
+            message="the JobSet completed",
+            started_at=started or finished,
+            finished_at=finished,
+        )
+    failed = _condition(jobset, "Failed")
+    if failed is not None:
+        # The first pod to fail is the cause; JobSet then ends the others (their exit codes are its).
+        failed_pods = [pod for pod in pods if (pod.get("status") or {}).get("phase") == "Failed"]
+        cause = min(failed_pods, key=_finished_key) if failed_pods else None
+        return _failed(remote_id, failed, [cause] if cause is not None else list(pods), started)
+    if metadata.get("deletionTimestamp"):
+        return _deleted(remote_id, metadata, started, "JobSet")
+    if _condition(jobset, "Suspended") is not None or (jobset.get("spec") or {}).get("suspend"):
+        return RemoteStatus(remote_id=remote_id, state=RemoteState.PENDING, message=_suspended(jobset, "JobSet"))
+    running = [pod for pod in pods if (pod.get("status") or {}).get("phase") == "Running"]
+    done = [pod for pod in pods if (pod.get("status") or {}).get("phase") == "Succeeded"]
+    expected = _jobset_pod_count(jobset)
+    if running and len(running) + len(done) >= expected:  # every rank started (some may be done)
+        leader = _leader_pod(running) or _newest(running)
+        node = (leader.get("spec") or {}).get("nodeName") or "a node"
+        where = f"running on {node}" if expected <= 1 else f"running on {len(running)} nodes (rank 0 on {node})"
+        return RemoteStatus(remote_id=remote_id, state=RemoteState.RUNNING, message=where, started_at=started or _now())
+    ended = [pod for pod in pods if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")]
+    if ended and not running and started is not None and len(ended) >= expected:
+        return RemoteStatus(
+            remote_id=remote_id, state=RemoteState.RUNNING, message="its pods have ended", started_at=started
+        )
+    if not pods:
+        return RemoteStatus(
+            remote_id=remote_id,
+            state=RemoteState.PENDING,
+            message="waiting for the JobSet controller to create the job's pods",
+        )
+    waiting = _gang_pending_reason(pods)
+    if running:  # a gang runs only whole: some ranks up, the others not yet
+        waiting = f"{len(running)} of {expected} pods running; {waiting}"
+    return RemoteStatus(remote_id=remote_id, state=RemoteState.PENDING, message=_short(waiting), started_at=None)
+
+
+def rayjob_status(remote_id: str, rayjob: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> RemoteStatus:
+    """A KubeRay RayJob (``status.jobStatus``: Ray's job status; ``jobDeploymentStatus``:
+    KubeRay's, for the Ray cluster and the submission) and its pods as a :class:`RemoteStatus`."""
+    metadata = rayjob.get("metadata") or {}
+    status = rayjob.get("status") or {}
+    job_state = str(status.get("jobStatus") or "")
+    deployment = str(status.get("jobDeploymentStatus") or "")
+    message = str(status.get("message") or "")
+    reason = str(status.get("reason") or "")
+    started = _time(status.get("startTime"))
+    finished = _time(status.get("endTime"))
+    if job_state == "SUCCEEDED":
+        finished = finished or _now()
+        return RemoteStatus(
+            remote_id=remote_id,
+            state=RemoteState.SUCCEEDED,
+            message=_short(message or "the Ray job succeeded"),
+            started_at=started or finished,
+            finished_at=finished,
+        )
+    if job_state == "FAILED" or deployment in ("Failed", "ValidationFailed"):
+        # Ray's own FAILED is the entrypoint's failure; KubeRay failing without it (the Ray cluster
+        # or the submitter could not run) is the cluster's, except a RayJob it finds invalid.
+        infrastructure = job_state != "FAILED" and deployment != "ValidationFailed"
+        code = _EXIT_CODE.search(message)
+        words = message or f"the RayJob's deployment is {deployment or 'Failed'}"
+        if infrastructure:
+            pod_reason = _gang_pending_reason(pods) if pods else ""
+            words = "; ".join(part for part in (words, pod_reason) if part)
+        return RemoteStatus(
+            remote_id=remote_id,
+            state=RemoteState.FAILED,
+            message=_short(f"{reason}: {words}" if reason else words, MESSAGE_LIMIT),
+            started_at=started,
+            finished_at=finished or _now(),
+            infrastructure=infrastructure,
+            exit_code=int(code.group(1)) if code else None,
+            error_type=reason or (job_state if job_state == "FAILED" else deployment),
+        )
+    if metadata.get("deletionTimestamp"):
+        return _deleted(remote_id, metadata, started, "RayJob")
+    if job_state == "STOPPED":
+        return RemoteStatus(
+            remote_id=remote_id,
+            state=RemoteState.STOPPED,
+            message=_short(message or "the Ray job was stopped outside Paddock"),
+            started_at=started,
+            finished_at=finished or _now(),
+        )
+    if deployment in ("Suspended", "Suspending") or (rayjob.get("spec") or {}).get("suspend"):
+        return RemoteStatus(remote_id=remote_id, state=RemoteState.PENDING, message=_suspended(rayjob, "RayJob"))
+    if job_state == "RUNNING":
+        return RemoteStatus(
+            remote_id=remote_id,
+            state=RemoteState.RUNNING,
+            message=_short(message or "the Ray job is running"),
+            started_at=started or _now(),
+        )
+    if deployment in ("", "New", "Initializing", "Waiting") or not pods:
+        waiting = _gang_pending_reason(pods) if pods else "waiting for KubeRay to start the job's Ray cluster"
+    else:
+        waiting = message or f"the Ray cluster is up; the Ray job is {job_state or 'not submitted yet'}"
+    return RemoteStatus(remote_id=remote_id, state=RemoteState.PENDING, message=_short(waiting))
+
+
+def _deleted(remote_id: str, metadata: Mapping[str, Any], started: datetime | None, kind: str) -> RemoteStatus:
+    annotations = metadata.get("annotations") or {}
+    by_paddock = STOPPED_ANNOTATION in annotations
+    finished = _time(annotations.get(STOPPED_ANNOTATION)) or _time(metadata.get("deletionTimestamp")) or _now()
+    return RemoteStatus(
+        remote_id=remote_id,
+        state=RemoteState.STOPPED,
+        message="stopped by Paddock" if by_paddock else f"the {kind} was deleted outside Paddock",
+        started_at=started,
+        finished_at=finished,
+    )
+
+
+def _suspended(workload: Mapping[str, Any], kind: str) -> str:
+    queue = _labels(workload).get("kueue.x-k8s.io/queue-name")
+    return f"suspended: waiting in Kueue queue {queue}" if queue else f"the {kind} is suspended"
+
+
+def _gang_pending_reason(pods: Sequence[Mapping[str, Any]]) -> str:
+    """Why a gang waits: the first pod (newest first) that says why, else how the newest is."""
+    ordered = sorted(
+        pods, key=lambda pod: (str((pod.get("metadata") or {}).get("creationTimestamp") or ""), _name(pod))
+    )
+    for pod in reversed(ordered):
+        if (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed"):
+            continue
+        reason = _pending_reason([pod])
+        if not reason.startswith(f"pod {_name(pod)} is "):
+            return reason
+    return _pending_reason(pods)
+
+
+def _created_key(pod: Mapping[str, Any]) -> tuple[str, str]:
+    return str((pod.get("metadata") or {}).get("creationTimestamp") or ""), _name(pod)
+
+
+def _jobset_pod_count(jobset: Mapping[str, Any]) -> int:
+    """The pods a JobSet runs at once: each replicated Job's replicas × parallelism."""
+    count = 0
+    for replicated in (jobset.get("spec") or {}).get("replicatedJobs") or []:
+        job_spec = ((replicated.get("template") or {}).get("spec")) or {}
+        parallelism = job_spec.get("parallelism", job_spec.get("completions", 1))
+        count += int(replicated.get("replicas", 1) or 1) * int(parallelism if parallelism is not None else 1)
+    return max(count, 1)
+
+
+def _earliest_start(pods: Sequence[Mapping[str, Any]]) -> datetime | None:
+    moments = [
+        moment
+        for pod in pods
+        for moment in (_time((pod.get("status") or {}).get("startTime")), _container_started(pod))
+        if moment is not None
+    ]
+    for pod in pods:
+        container = next(
+            (c for c in (pod.get("status") or {}).get("containerStatuses") or [] if c.get("name") == JOB_CONTAINER),
+            None,
+        )
+        ended = _terminated(container)
+        if ended and _time(ended.get("startedAt")):
+            moments.append(_time(ended.get("startedAt")))  # type: ignore[arg-type]
+    return min(moments) if moments else None
+
+
+def _finished_key(pod: Mapping[str, Any]) -> tuple[str, str]:
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        ended = _terminated(container)
+        if ended and ended.get("finishedAt"):
+            return str(ended["finishedAt"]), _name(pod)
+    return "~", _name(pod)  # not known: after every known time
+
+
+def _leader_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """A JobSet's rank 0: job index 0, completion index 0 (the newest such, after a restart)."""
+    leaders = [
+        pod
+        for pod in pods
+        if _labels(pod).get(JOBSET_JOB_INDEX_LABEL, "0") == "0" and _labels(pod).get(COMPLETION_INDEX_LABEL) == "0"
+    ]
+    return _newest(leaders) if leaders else (_newest(pods) if pods else None)
+
+
+def _owned_by(item: Mapping[str, Any], kinds: Sequence[str]) -> bool:
+    return any(ref.get("kind") in kinds for ref in (item.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def _workload_ended(kind: tuple[str, str], workload: Mapping[str, Any]) -> bool:
+    if kind == JOBSET:
+        return _condition(workload, "Completed") is not None or _condition(workload, "Failed") is not None
+    if kind == RAYJOB:
+        status = workload.get("status") or {}
+        return (
+            str(status.get("jobDeploymentStatus") or "") in _RAY_DEPLOYMENT_ENDED
+            or str(status.get("jobStatus") or "") in _RAY_JOB_ENDED
+        )
+    return _ended(workload)
 
 
 def _failed(
@@ -1046,6 +1361,7 @@ def node_info(node: Mapping[str, Any]) -> NodeInfo:
         node_name=name,
         address=addresses.get("InternalIP") or addresses.get("ExternalIP") or "",
         is_head=CONTROL_PLANE_LABEL in labels,
+        schedulable=not spec.get("unschedulable"),
     )
 
 

@@ -333,6 +333,11 @@ class RayBackend:
         except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
             raise BackendError(f"unexpected node list from Ray at {self.address}: {exc!r}", retryable=False) from exc
 
+    def set_schedulable(self, node_name: str, schedulable: bool) -> bool:
+        """Ray has no cordon: nothing is sent. Paddock's own admission keeps new work off a
+        cordoned or draining node (it places jobs by node), so False: the cluster did not change."""
+        return False
+
     def apply_objects(
         self, objects: Sequence[Mapping[str, Any]], *, kinds: Sequence[ObjectKind], owner_label: tuple[str, str]
     ) -> ApplyResult:

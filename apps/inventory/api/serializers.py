@@ -98,6 +98,8 @@ class NodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "source",
             "state",
             "state_reason",
+            "cordoned_on_cluster",
+            "cluster_sync",
             "cpus",
             "memory_bytes",
             "labels",
@@ -390,4 +392,57 @@ class StorageBackendSerializer(OrganisationOwnedSerializer):
         capacity, used = current("capacity_bytes"), current("used_bytes")
         if capacity is not None and used is not None and used > capacity:
             raise serializers.ValidationError({"used_bytes": ["More than the capacity."]})
+        return attrs
+
+
+class ClusterWriteSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Register or change a cluster (organisation admins). Credentials are write-only: a Ray
+    auth token, or a Kubernetes kubeconfig (inline credentials only; checked as the admin's
+    form checks it, stored encrypted, never returned); the answer is the cluster as read."""
+
+    organisation = OrganisationField(
+        slug_field="slug",
+        queryset=Organisation.objects.all(),
+        required=False,
+        help_text="Organisation slug; may be left out when the caller belongs to one organisation only",
+    )
+    name = serializers.SlugField(max_length=63)
+    kind = serializers.ChoiceField(choices=["ray", "kubernetes"])
+    address = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text="Ray: the dashboard address; Kubernetes: leave empty (the kubeconfig's server)",
+    )
+    kubeconfig = serializers.CharField(
+        write_only=True,
+        required=False,
+        trim_whitespace=False,
+        max_length=256 * 1024,
+        help_text="Kubernetes: a kubeconfig with inline credentials (token or client certificate data). exec, "
+        "auth-provider, tokenFile, file paths and servers that are not http(s) are refused. Never returned.",
+    )
+    auth_token = serializers.CharField(
+        write_only=True, required=False, max_length=4096, help_text="Ray: its auth token. Never returned."
+    )
+    trusted_network = serializers.BooleanField(required=False)
+    kubernetes = serializers.JSONField(
+        required=False,
+        help_text='Kubernetes settings: {"namespace", "image", "service_account", "tolerations", "kueue_queue", '
+        '"has_jobset", "has_kuberay", "ttl_seconds_after_finished"}',
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instance = self.instance
+        if instance is not None:
+            if "organisation" in attrs and attrs["organisation"].pk != instance.organisation_id:
+                raise serializers.ValidationError({"organisation": ["Cannot be changed; register a new cluster."]})
+            if "name" in attrs and attrs["name"] != instance.name:
+                raise serializers.ValidationError({"name": ["Cannot be changed."]})
+            attrs["organisation"] = instance.organisation
+        elif "organisation" not in attrs:
+            only = list(self.context["organisations"][:2])
+            if len(only) != 1:
+                raise serializers.ValidationError({"organisation": ["Name the organisation (its slug)."]})
+            attrs["organisation"] = only[0]
         return attrs

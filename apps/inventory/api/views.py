@@ -19,7 +19,7 @@ from apps.core import audit
 from apps.core.api.fields import INT64_MAX
 from apps.core.api.viewsets import TeamScopedViewSet
 from apps.core.errors import Conflict, DependencyUnavailable
-from apps.inventory import discovery
+from apps.inventory import discovery, services
 from apps.inventory.api.filters import (
     IN_USE_ACCELERATOR,
     UNHEALTHY,
@@ -37,6 +37,7 @@ from apps.inventory.api.serializers import (
     AcceleratorSerializer,
     AcceleratorSummarySerializer,
     ClusterSerializer,
+    ClusterWriteSerializer,
     NetworkFabricSerializer,
     NodeSerializer,
     StorageBackendSerializer,
@@ -58,7 +59,10 @@ from apps.tenancy.scoping import administers_organisation, caller_organisation_i
 
 class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
     """Clusters of the caller's organisations, and clusters of other organisations that list
-    one of the caller's teams; each says which of the caller's teams may submit to it."""
+    one of the caller's teams; each says which of the caller's teams may submit to it.
+    Organisation admins register and change them (credentials write-only)."""
+
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     queryset = (
         Cluster.objects.select_related("organisation")
@@ -75,7 +79,67 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
 
     def get_serializer_context(self) -> dict[str, Any]:
         teams = Team.objects.filter(pk__in=list(caller_roles(self.request))).order_by("slug")
-        return {**super().get_serializer_context(), "caller_teams": list(teams.values("id", "slug", "organisation_id"))}
+        organisations = Organisation.objects.filter(pk__in=caller_organisation_ids(self.request)).order_by("slug")
+        return {
+            **super().get_serializer_context(),
+            "caller_teams": list(teams.values("id", "slug", "organisation_id")),
+            "organisations": organisations,
+        }
+
+    @extend_schema(
+        request=ClusterWriteSerializer,
+        responses={201: ClusterSerializer, 400: OpenApiResponse(description="Field errors (a refused kubeconfig)")},
+        summary="Register a cluster (organisation admins); a Kubernetes one with its kubeconfig",
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not administers_organisation(request, None):  # before validation: field errors are for admins
+            raise PermissionDenied("Only an organisation admin can register clusters.")
+        writer = ClusterWriteSerializer(data=request.data, context=self.get_serializer_context())
+        writer.is_valid(raise_exception=True)
+        data = writer.validated_data
+        if not administers_organisation(request, data["organisation"].pk):
+            raise PermissionDenied("Only an admin of the organisation can register its clusters.")
+        cluster = services.save_cluster(
+            actor=self.actor,
+            organisation=data["organisation"],
+            name=data["name"],
+            kind=data["kind"],
+            address=data.get("address", ""),
+            kubeconfig=data.get("kubeconfig"),
+            auth_token=data.get("auth_token"),
+            trusted_network=data.get("trusted_network", False),
+            kubernetes=data.get("kubernetes"),
+        )
+        return Response(self._read(cluster.pk), status=201)
+
+    @extend_schema(
+        request=ClusterWriteSerializer,
+        responses={200: ClusterSerializer, 400: OpenApiResponse(description="Field errors (a refused kubeconfig)")},
+        summary="Change a cluster (its organisation's admins); absent fields and credentials are kept",
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        cluster = self.get_object()
+        if not administers_organisation(request, cluster.organisation_id):
+            raise PermissionDenied("Only an admin of this cluster's organisation can change it.")
+        writer = ClusterWriteSerializer(cluster, data=request.data, partial=True, context=self.get_serializer_context())
+        writer.is_valid(raise_exception=True)
+        data = writer.validated_data
+        services.save_cluster(
+            actor=self.actor,
+            cluster=cluster,
+            organisation=cluster.organisation,
+            name=cluster.name,
+            kind=data.get("kind", cluster.kind),
+            address=data.get("address", ""),
+            kubeconfig=data.get("kubeconfig"),
+            auth_token=data.get("auth_token"),
+            trusted_network=data.get("trusted_network"),
+            kubernetes=data.get("kubernetes"),
+        )
+        return Response(self._read(cluster.pk))
+
+    def _read(self, pk: int) -> Any:
+        return ClusterSerializer(self.get_queryset().get(pk=pk), context=self.get_serializer_context()).data
 
     @extend_schema(
         request=None,

@@ -299,10 +299,17 @@ export interface paths {
         /**
          * @description Clusters of the caller's organisations, and clusters of other organisations that list
          *     one of the caller's teams; each says which of the caller's teams may submit to it.
+         *     Organisation admins register and change them (credentials write-only).
          */
         get: operations["clusters_list"];
         put?: never;
-        post?: never;
+        /**
+         * Register a cluster (organisation admins); a Kubernetes one with its kubeconfig
+         * @description Clusters of the caller's organisations, and clusters of other organisations that list
+         *     one of the caller's teams; each says which of the caller's teams may submit to it.
+         *     Organisation admins register and change them (credentials write-only).
+         */
+        post: operations["clusters_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -319,6 +326,7 @@ export interface paths {
         /**
          * @description Clusters of the caller's organisations, and clusters of other organisations that list
          *     one of the caller's teams; each says which of the caller's teams may submit to it.
+         *     Organisation admins register and change them (credentials write-only).
          */
         get: operations["clusters_retrieve"];
         put?: never;
@@ -326,7 +334,13 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a cluster (its organisation's admins); absent fields and credentials are kept
+         * @description Clusters of the caller's organisations, and clusters of other organisations that list
+         *     one of the caller's teams; each says which of the caller's teams may submit to it.
+         *     Organisation admins register and change them (credentials write-only).
+         */
+        patch: operations["clusters_partial_update"];
         trace?: never;
     };
     "/api/v1/clusters/{name}/discover/": {
@@ -342,6 +356,7 @@ export interface paths {
          * Discover the cluster's nodes and GPUs now (org admins)
          * @description Clusters of the caller's organisations, and clusters of other organisations that list
          *     one of the caller's teams; each says which of the caller's teams may submit to it.
+         *     Organisation admins register and change them (credentials write-only).
          */
         post: operations["clusters_discover_create"];
         delete?: never;
@@ -2278,6 +2293,39 @@ export interface components {
          * @enum {string}
          */
         ClusterStateEnum: "unknown" | "ready" | "unreachable";
+        /**
+         * @description * `` - In step
+         *     * `pending` - Paddock is telling the cluster
+         *     * `failed` - Telling the cluster failed
+         * @enum {string}
+         */
+        ClusterSyncEnum: "pending" | "failed";
+        /**
+         * @description * `ray` - ray
+         *     * `kubernetes` - kubernetes
+         * @enum {string}
+         */
+        ClusterWriteKindEnum: "ray" | "kubernetes";
+        /**
+         * @description Register or change a cluster (organisation admins). Credentials are write-only: a Ray
+         *     auth token, or a Kubernetes kubeconfig (inline credentials only; checked as the admin's
+         *     form checks it, stored encrypted, never returned); the answer is the cluster as read.
+         */
+        ClusterWriteRequest: {
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name: string;
+            kind: components["schemas"]["ClusterWriteKindEnum"];
+            /** @description Ray: the dashboard address; Kubernetes: leave empty (the kubeconfig's server) */
+            address?: string;
+            /** @description Kubernetes: a kubeconfig with inline credentials (token or client certificate data). exec, auth-provider, tokenFile, file paths and servers that are not http(s) are refused. Never returned. */
+            kubeconfig?: string;
+            /** @description Ray: its auth token. Never returned. */
+            auth_token?: string;
+            trusted_network?: boolean;
+            /** @description Kubernetes settings: {"namespace", "image", "service_account", "tolerations", "kueue_queue", "has_jobset", "has_kuberay", "ttl_seconds_after_finished"} */
+            kubernetes?: unknown;
+        };
         CodePackage: {
             readonly id: number;
             /** @description Use it as runtime_env.working_dir (or in py_modules) of the team's jobs */
@@ -3383,6 +3431,16 @@ export interface components {
             readonly source: components["schemas"]["SourceEnum"];
             readonly state: components["schemas"]["NodeStateEnum"];
             readonly state_reason: string;
+            /** @description Cordoned on its Kubernetes cluster outside Paddock (not by an operator here) */
+            readonly cordoned_on_cluster: boolean;
+            /**
+             * @description Kubernetes: whether the node's cluster has the cordon Paddock set ('' in step, pending, failed)
+             *
+             *     * `` - In step
+             *     * `pending` - Paddock is telling the cluster
+             *     * `failed` - Telling the cluster failed
+             */
+            readonly cluster_sync: components["schemas"]["ClusterSyncEnum"] | components["schemas"]["BlankEnum"];
             /** Format: double */
             readonly cpus: number;
             readonly memory_bytes: number;
@@ -3953,6 +4011,26 @@ export interface components {
             /** @description POSTed once per crossing */
             webhook_url?: string;
             active?: boolean;
+        };
+        /**
+         * @description Register or change a cluster (organisation admins). Credentials are write-only: a Ray
+         *     auth token, or a Kubernetes kubeconfig (inline credentials only; checked as the admin's
+         *     form checks it, stored encrypted, never returned); the answer is the cluster as read.
+         */
+        PatchedClusterWriteRequest: {
+            /** @description Organisation slug; may be left out when the caller belongs to one organisation only */
+            organisation?: string;
+            name?: string;
+            kind?: components["schemas"]["ClusterWriteKindEnum"];
+            /** @description Ray: the dashboard address; Kubernetes: leave empty (the kubeconfig's server) */
+            address?: string;
+            /** @description Kubernetes: a kubeconfig with inline credentials (token or client certificate data). exec, auth-provider, tokenFile, file paths and servers that are not http(s) are refused. Never returned. */
+            kubeconfig?: string;
+            /** @description Ray: its auth token. Never returned. */
+            auth_token?: string;
+            trusted_network?: boolean;
+            /** @description Kubernetes settings: {"namespace", "image", "service_account", "tolerations", "kueue_queue", "has_jobset", "has_kuberay", "ttl_seconds_after_finished"} */
+            kubernetes?: unknown;
         };
         /** @description Teams that lend idle guarantees to one another, and when their jobs may preempt. */
         PatchedCohortRequest: {
@@ -5736,6 +5814,38 @@ export interface operations {
             };
         };
     };
+    clusters_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterWriteRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ClusterWriteRequest"];
+                "multipart/form-data": components["schemas"]["ClusterWriteRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"];
+                };
+            };
+            /** @description Field errors (a refused kubeconfig) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     clusters_retrieve: {
         parameters: {
             query?: never;
@@ -5754,6 +5864,40 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Cluster"];
                 };
+            };
+        };
+    };
+    clusters_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedClusterWriteRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedClusterWriteRequest"];
+                "multipart/form-data": components["schemas"]["PatchedClusterWriteRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"];
+                };
+            };
+            /** @description Field errors (a refused kubeconfig) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
