@@ -204,16 +204,21 @@ def deployment(app: ServeApp, options: ClusterOptions) -> dict[str, Any]:
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 30,
     }
-    if container.accelerator_product:
-        if not _LABEL_VALUE.match(container.accelerator_product) or len(container.accelerator_product) > 63:
-            raise ManifestError(f"accelerator product {container.accelerator_product!r} is not a node label value")
+    if container.accelerator_products:
+        for product in container.accelerator_products:
+            if not _LABEL_VALUE.match(product) or len(product) > 63:
+                raise ManifestError(f"accelerator product {product!r} is not a node label value")
         pod["affinity"] = {
             "nodeAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": {
                     "nodeSelectorTerms": [
                         {
                             "matchExpressions": [
-                                {"key": GPU_PRODUCT_LABEL, "operator": "In", "values": [container.accelerator_product]}
+                                {
+                                    "key": GPU_PRODUCT_LABEL,
+                                    "operator": "In",
+                                    "values": list(container.accelerator_products),
+                                }
                             ]
                         }
                     ]

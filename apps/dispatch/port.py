@@ -239,7 +239,9 @@ class ServeContainer:
     endpoint_label: str
     revision_label: str
     deployment_name: str = "server"
-    accelerator_product: str = ""  # the GPU product the device plugin reports (GFD's label), "" for any
+    # The GPU product names the device plugin may report for the accelerator (GFD's label);
+    # a replica goes on a node reporting one of them. Empty: any node.
+    accelerator_products: tuple[str, ...] = ()
     min_replicas: int = 1
     max_replicas: int = 1
     target_per_replica: float = 1.0

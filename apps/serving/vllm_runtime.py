@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from pathlib import Path
 from typing import Any, Final
 
 from apps.dispatch.port import Resources, ServeApp, ServeContainer
-from apps.inventory.catalog import Matcher
+from apps.inventory.catalog import gpu_products
 from apps.serving.models import Endpoint, Revision
 
 # The pinned image; a cluster's ``serving_image`` setting overrides it.
@@ -41,26 +40,11 @@ INPUTS: Final = (
     "tokens_per_sequence",
 )
 DERIVED: Final = "vllm"  # the key of the planner's result in a revision's config
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 @functools.cache
 def gate_source() -> str:
     return (Path(__file__).resolve().parents[2] / "paddock" / "serving" / "vllm_gate.py").read_text(encoding="utf-8")
-
-
-def gpu_product(accelerator_model: str) -> str:
-    """The GPU Feature Discovery product (``nvidia.com/gpu.product``) of a catalog accelerator:
-    the product name NVML reports (its first ``match_names``) with dashes for spaces; "" when
-    the catalog does not know one (then the replicas are not pinned to a product)."""
-    if not accelerator_model:
-        return ""
-    model = Matcher.load().match(accelerator_model)
-    if model is None:
-        return ""
-    reported = next((name for name in model.match_names or [] if name), "")
-    value = reported.strip().replace(" ", "-")
-    return value if value and len(value) <= 63 and _LABEL_VALUE.match(value) else ""
 
 
 def replica_range(endpoint: Endpoint) -> tuple[int, int]:
@@ -108,7 +92,7 @@ def container_app(endpoint: Endpoint, revision: Revision, token_hashes: list[str
             endpoint_label=str(endpoint.pk),
             revision_label=str(revision.pk),
             deployment_name=DEPLOYMENT_NAME,
-            accelerator_product=gpu_product(endpoint.accelerator_model),
+            accelerator_products=gpu_products(endpoint.accelerator_model, cluster_id=endpoint.cluster_id),
             min_replicas=minimum,
             max_replicas=maximum,
             target_per_replica=float(endpoint.target_ongoing_requests),

@@ -58,7 +58,7 @@ def container(revision: int = 2, **overrides: Any) -> ServeContainer:
         "endpoint_label": "1",
         "revision_label": str(revision),
         "deployment_name": "Model",
-        "accelerator_product": "NVIDIA-H100-80GB-HBM3",
+        "accelerator_products": ("H100-SXM", "NVIDIA-H100-80GB-HBM3"),
         "env": {"PYTHONPATH": "/etc/paddock"},
         "files": {"tokens.json": '{"token_hashes": []}', "paddock_gate.py": "# gate"},
     }
@@ -105,7 +105,7 @@ def writes(cluster: EmulatedCluster) -> list[tuple[str, str]]:
     [
         {},
         {"min_replicas": 1, "max_replicas": 4, "target_per_replica": 2.5, "load_metric": "vllm_num_requests_running"},
-        {"resources": Resources(cpus=0.5, memory_bytes=3 * 2**29), "accelerator_product": ""},
+        {"resources": Resources(cpus=0.5, memory_bytes=3 * 2**29), "accelerator_products": ()},
         {"volumes": ({"name": "models", "mountPath": "/models", "persistentVolumeClaim": {"claimName": "models"}},)},
     ],
     ids=["fixed", "autoscaled", "cpu-only", "model-volume"],
