@@ -218,11 +218,50 @@ class NodeInfo:
 
 # --- serving ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class ServeContainer:
+    """A model server that runs as a container image with its own HTTP API, for backends that
+    run containers (Kubernetes): what ``ServeApp.container`` describes instead of Serve's config.
+
+    ``group`` names the address the apps of one endpoint are reached behind together (a
+    Service on Kubernetes), ``files`` small text files every replica of the group reads under
+    ``files_path`` and that the backend keeps current without restarting them (the token
+    hashes). ``load_metric`` is a per-replica gauge the server exports that autoscaling holds
+    at ``target_per_replica`` between ``min_replicas`` and ``max_replicas``; ``startup_s`` how
+    long a replica may take to load before it counts as failed."""
+
+    image: str
+    command: tuple[str, ...]  # empty: the image's entrypoint
+    args: tuple[str, ...]
+    port: int
+    health_path: str
+    resources: Resources
+    group: str
+    endpoint_label: str
+    revision_label: str
+    deployment_name: str = "server"
+    # The GPU product names the device plugin may report for the accelerator (GFD's label);
+    # a replica goes on a node reporting one of them. Empty: any node.
+    accelerator_products: tuple[str, ...] = ()
+    min_replicas: int = 1
+    max_replicas: int = 1
+    target_per_replica: float = 1.0
+    load_metric: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
+    files_path: str = "/etc/paddock"
+    startup_s: int = 1800
+    # Volumes the replicas mount, in the backend's own terms (Kubernetes: a pod volume with its
+    # ``mountPath``), for where the model's files are.
+    volumes: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class ServeApp:
     """One application Paddock wants on a cluster's model server (Ray Serve): its entry in
     Serve's declarative config. ``route_prefix`` None: no HTTP route (reached only through
     handles). ``runtime_env`` may name Paddock packages (``paddock://packages/…``), which the
-    backend ships first, as for jobs."""
+    backend ships first, as for jobs. ``container`` set: the app is a container image instead
+    (:class:`ServeContainer`; backends that run Ray Serve refuse it, and the others need it)."""
 
     name: str
     import_path: str
@@ -231,6 +270,7 @@ class ServeApp:
     deployments: tuple[Mapping[str, Any], ...] = ()
     runtime_env: Mapping[str, Any] = field(default_factory=dict)
     packages: Mapping[str, PackageRef] = field(default_factory=dict, compare=False)
+    container: ServeContainer | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +298,7 @@ class ServeAppStatus:
     message: str = ""
     deployments: tuple[ServeDeploymentStatus, ...] = ()
     route_prefix: str | None = None
+    url: str = ""  # where clients reach it, when the backend gives each app its own address
 
     def deployment(self, name: str) -> ServeDeploymentStatus | None:
         return next((d for d in self.deployments if d.name == name), None)

@@ -59,6 +59,8 @@ KUBERNETES_SETTINGS = {
     "has_jobset": bool,
     "has_kuberay": bool,
     "ttl_seconds_after_finished": int,
+    "serving_image": str,  # vLLM's image for endpoints (default: apps/serving/vllm_runtime.py's pinned one)
+    "serving_volumes": list,  # pod volumes, each with its mountPath, where replicas read models
     "kueue": bool,  # Paddock applies the cluster's Kueue objects (apps.admission.kueue_sync)
 }
 
@@ -76,6 +78,18 @@ def check_kubernetes_settings(values: Any) -> None:
         or not isinstance(value, KUBERNETES_SETTINGS[key])
         or (KUBERNETES_SETTINGS[key] is int and isinstance(value, bool))
     ]
+    for index, volume in enumerate(values.get("serving_volumes") or [] if not problems else []):
+        if (
+            not isinstance(volume, dict)
+            or not isinstance(volume.get("name"), str)
+            or not isinstance(volume.get("mountPath"), str)
+            or not volume["mountPath"].startswith("/")
+            or len(volume) < 3
+        ):
+            problems.append(
+                f"serving_volumes[{index}]: a pod volume with its name, an absolute mountPath and its source, e.g. "
+                '{"name": "models", "mountPath": "/models", "persistentVolumeClaim": {"claimName": "models"}}'
+            )
     if problems:
         raise ValidationError({"kubernetes": problems})
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,11 +25,12 @@ from django.utils import timezone
 
 from apps.core.logging import get_logger
 from apps.dispatch.port import BackendError, PackageRef, ServeApp, ServeAppStatus, ServeState
+from apps.inventory.choices import ClusterKind
 from apps.inventory.models import Cluster
 from apps.inventory.services import backend_for
 from apps.jobs import services as jobs
 from apps.jobs.choices import HOLDING_STATES, JobState
-from apps.serving import services
+from apps.serving import services, vllm_runtime
 from apps.serving.choices import EndpointState, EventKind, RevisionState
 from apps.serving.models import Endpoint, Revision
 
@@ -197,19 +198,29 @@ def reconcile_cluster(cluster_id: int) -> Pass:
     run.endpoints = len(endpoints)
     desired: list[ServeApp] = []
     serving: list[tuple[Endpoint, list[Revision]]] = []
+    kubernetes = cluster.kind == ClusterKind.KUBERNETES
     for endpoint in endpoints:
         revisions = _follow_job(endpoint, run)
         if revisions is None:
             continue
-        packages: dict[str, PackageRef] = {}
-        apps = [model_app(endpoint, revision, packages) for revision in revisions]
         hashes = [t.token_hash for t in endpoint.tokens.all() if t.revoked_at is None]
+        packages: dict[str, PackageRef] = {}
+        if kubernetes:  # vLLM in a Deployment per revision, behind the endpoint's Service
+            allowed = [*hashes, services.token_hash(services.observer_token(endpoint.pk))]
+            try:
+                apps = [vllm_runtime.container_app(endpoint, revision, allowed) for revision in revisions]
+            except ValueError as exc:
+                _cannot_run(endpoint, f"It cannot run on Kubernetes: {exc}", run)
+                continue
+        else:
+            apps = [model_app(endpoint, revision, packages) for revision in revisions]
         config = ingress_config(endpoint, revisions, hashes)
         digest = _digest(config)
         if digest != _applied(endpoint).get(INGRESS_CONFIG):
             generation = endpoint.generation + (1 if _applied(endpoint).get(INGRESS_CONFIG) else 0)
             _set(endpoint, run, generation=generation, applied={**_applied(endpoint), INGRESS_CONFIG: digest})
-        desired.append(ingress_app(endpoint, {**config, "generation": endpoint.generation}, packages))
+        if not kubernetes:
+            desired.append(ingress_app(endpoint, {**config, "generation": endpoint.generation}, packages))
         desired.extend(apps)
         serving.append((endpoint, revisions))
     if not desired and not Endpoint.objects.filter(cluster=cluster).exists():
@@ -239,6 +250,18 @@ def reconcile_cluster(cluster_id: int) -> Pass:
     if any(r.traffic_percent == 0 and r.target_percent == 0 for _, revs in serving for r in revs):
         run.follow_up = True
     return run
+
+
+def _cannot_run(endpoint: Endpoint, why: str, run: Pass) -> None:
+    """The endpoint cannot be declared on its cluster at all: it fails and gives its quota back."""
+    if endpoint.state == EndpointState.FAILED:
+        return
+    with transaction.atomic():
+        if endpoint.job is not None:
+            jobs.end_deployment(endpoint.job, failed=True, message=why)
+            run.db_writes += 1
+        _set(endpoint, run, state=EndpointState.FAILED, state_reason=why[:5000], replicas_running=0)
+        _event(endpoint, run, EventKind.FAILED, why)
 
 
 def _applied(endpoint: Endpoint) -> dict[str, Any]:
@@ -315,9 +338,14 @@ def _observe(
     changed: tuple[str, ...],
     run: Pass,
 ) -> None:
-    host = public_host(endpoint.cluster, state.http_host or serve_host_port(endpoint.cluster)[0])
-    port = state.http_port or serve_host_port(endpoint.cluster)[1]
-    _set(endpoint, run, url=f"http://{host}:{port}{endpoint.route_prefix}")
+    kubernetes = endpoint.cluster.kind == ClusterKind.KUBERNETES
+    if kubernetes:  # the endpoint's Service (it answers inside the cluster)
+        service = state.apps.get(endpoint.app_name)
+        _set(endpoint, run, url=service.url if service is not None and service.url else endpoint.url)
+    else:
+        host = public_host(endpoint.cluster, state.http_host or serve_host_port(endpoint.cluster)[0])
+        port = state.http_port or serve_host_port(endpoint.cluster)[1]
+        _set(endpoint, run, url=f"http://{host}:{port}{endpoint.route_prefix}")
     names = {endpoint.app_name, *(r.app_name for r in revisions)}
     wanted = {app.name: _digest(_app_shape(app)) for app in desired if app.name in names}
     applied = _applied(endpoint)
@@ -345,19 +373,22 @@ def _observe(
             run.follow_up = True
     for revision in revisions:
         _observe_revision(endpoint, revision, revisions, fresh.get(revision.app_name), now, fail_after, run)
-    _retire_drained(endpoint, revisions, run)
+    _retire_drained(endpoint, revisions, run, kubernetes=kubernetes)
     _endpoint_state(endpoint, revisions, fresh, now, fail_after, run)
 
 
 def _app_shape(app: ServeApp) -> dict[str, Any]:
     """Everything Paddock declared for an app, to tell its own changes from others'."""
-    return {
+    shape = {
         "import_path": app.import_path,
         "route": app.route_prefix,
         "args": app.args,
         "deployments": list(app.deployments),
         "runtime_env": app.runtime_env,
     }
+    if app.container is not None:
+        shape["container"] = asdict(app.container)
+    return shape
 
 
 def _observe_revision(
@@ -478,16 +509,17 @@ def _fail_revision(endpoint: Endpoint, revision: Revision, others_serving: list[
         _event(endpoint, run, EventKind.FAILED, message)
 
 
-def _retire_drained(endpoint: Endpoint, revisions: list[Revision], run: Pass) -> None:
+def _retire_drained(endpoint: Endpoint, revisions: list[Revision], run: Pass, *, kubernetes: bool = False) -> None:
     """A revision that lost its traffic is taken down once the ingress holds the config that
-    sends it nothing (so no request can reach it after)."""
+    sends it nothing (so no request can reach it after). On Kubernetes there is no ingress: it
+    is taken down at once, and the Service stops sending it requests as its pods terminate."""
     draining = [r for r in revisions if r.state in _LIVE and r.traffic_percent == 0 and r.target_percent == 0]
     if not draining:
         return
     for revision in draining:
         if revision.drained_at_generation is None:
             _set(revision, run, drained_at_generation=endpoint.generation)
-    held = ingress_generation(endpoint)
+    held = endpoint.generation if kubernetes else ingress_generation(endpoint)
     for revision in draining:
         if held is not None and revision.drained_at_generation is not None and held >= revision.drained_at_generation:
             _set(revision, run, state=RevisionState.RETIRED, retired_at=timezone.now(), message="replaced; drained")

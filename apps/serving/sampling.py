@@ -15,7 +15,7 @@ from typing import Any
 from django.db import close_old_connections
 from django.utils import timezone
 
-from apps.serving.choices import EndpointState
+from apps.serving.choices import EndpointState, Runtime
 from apps.serving.models import Endpoint, HealthSample
 from apps.serving.reconcile import read_stats
 
@@ -24,7 +24,9 @@ SAMPLED_STATES = [EndpointState.READY, EndpointState.DEGRADED, EndpointState.DEP
 
 def sample_all() -> int:
     endpoints = list(
-        Endpoint.objects.filter(deleted_at__isnull=True, stopped=False, state__in=SAMPLED_STATES).exclude(url="")
+        Endpoint.objects.filter(deleted_at__isnull=True, stopped=False, state__in=SAMPLED_STATES)
+        .exclude(url="")
+        .exclude(runtime=Runtime.VLLM)  # vLLM has no Paddock ingress to count for it (not yet sampled)
     )
     if not endpoints:
         return 0

@@ -57,7 +57,10 @@ WORKLOADS = {"Deployment", "Job"}
 # LocalQueues read), and in the cluster (nodes: discovery and cordon).
 DISPATCH_RULES = {
     ("batch", "jobs"): {"create", "get", "list", "watch", "patch", "delete"},
-    ("", "services"): {"create", "get", "list", "delete"},
+    ("", "services"): {"create", "get", "list", "patch", "delete"},
+    ("", "configmaps"): {"create", "get", "list", "patch", "delete"},  # serving endpoints' token hashes
+    ("apps", "deployments"): {"create", "get", "list", "patch", "delete"},  # serving endpoints
+    ("autoscaling", "horizontalpodautoscalers"): {"create", "get", "list", "patch", "delete"},
     ("", "pods"): {"get", "list", "watch"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"get", "list", "watch"},

@@ -62,6 +62,14 @@ RESOURCES = {
     "kueue.x-k8s.io/v1beta2/clusterqueues": ("ClusterQueue", False),
     "kueue.x-k8s.io/v1beta2/localqueues": ("LocalQueue", True),
 }
+# What serving endpoints write (apps/dispatch/k8s_serving.py).
+RESOURCES.update(
+    {
+        "apps/v1/deployments": ("Deployment", True),
+        "autoscaling/v2/horizontalpodautoscalers": ("HorizontalPodAutoscaler", True),
+        "v1/configmaps": ("ConfigMap", True),
+    }
+)
 APPLY_PATCH = "application/apply-patch+yaml"
 JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
 JOBSET_JOB_INDEX_LABEL = "jobset.sigs.k8s.io/job-index"
@@ -543,6 +551,181 @@ class Controller:
                 rest = [name for name in finalizers if name != FOREGROUND]
                 self._patch(f"{path}/{metadata['name']}", {"metadata": {"finalizers": rest}})
 
+    # -- the Deployment controller, the scheduler and the kubelet, for serving ---------------
+    def _deployments(self) -> str:
+        return f"/apis/apps/v1/namespaces/{self.namespace}/deployments"
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        return self._get(f"{self._deployments()}/{name}")  # type: ignore[no-any-return]
+
+    def has(self, path: str) -> bool:
+        return self.http.get(self._url(path), timeout=5).status_code == 200
+
+    def deployment_pods(self, name: str) -> list[dict[str, Any]]:
+        return [
+            pod
+            for pod in self.objects(self._pods())
+            if any(ref.get("name") == f"{name}-rs" for ref in pod["metadata"].get("ownerReferences") or [])
+        ]
+
+    def delete(self, path: str) -> None:
+        """Someone deletes an object outside Paddock."""
+        self._delete(path)
+
+    def put_object(self, path: str, manifest: Mapping[str, Any]) -> Any:
+        """Someone else creates an object (another tool's, or one in Paddock's way)."""
+        return self._post(path, manifest)
+
+    def start_replicas(self, name: str, count: int | None = None, *, node: str | None = "node-0") -> list[str]:
+        """The Deployment controller makes pods from its template up to ``count`` (default: its
+        replicas), bound to ``node`` and not ready yet."""
+        deployment = self.deployment(name)
+        wanted = int(deployment["spec"].get("replicas", 1)) if count is None else count
+        have = self.deployment_pods(name)
+        template = deployment["spec"]["template"]
+        made = [pod["metadata"]["name"] for pod in have]
+        for _ in range(wanted - len(have)):
+            spec = dict(template["spec"])
+            if node:
+                spec["nodeName"] = node
+            pod_name = f"{name}-6d9f{next(self._serial) % 10}c-{uuid.uuid4().hex[:5]}"
+            self._post(
+                self._pods(),
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": pod_name,
+                        "namespace": self.namespace,
+                        "labels": {**(template["metadata"].get("labels") or {}), "pod-template-hash": "6d9f"},
+                        "creationTimestamp": now(),
+                        "ownerReferences": [
+                            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{name}-rs", "controller": True}
+                        ],
+                    },
+                    "spec": spec,
+                    "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]},
+                },
+            )
+            made.append(pod_name)
+        self._deployment_status(name)
+        return made
+
+    def make_ready(self, name: str, count: int | None = None) -> None:
+        """``count`` of its replicas (default: all it wants) pass their readiness probe; once
+        all are, the rollout is complete (Progressing: NewReplicaSetAvailable)."""
+        pods = self.start_replicas(name, count)
+        wanted = len(pods) if count is None else count
+        for pod_name in pods[:wanted]:
+            self.set_pod(
+                pod_name,
+                {
+                    "phase": "Running",
+                    "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}],
+                    "containerStatuses": [
+                        {"name": "server", "ready": True, "restartCount": 0, "state": {"running": {"startedAt": now()}}}
+                    ],
+                },
+            )
+        self._deployment_status(name)
+
+    def crash_loop(self, name: str, message: str, *, exit_code: int = 1) -> None:
+        """Every replica's container exits at start, again and again (the kubelet backs off)."""
+        for pod_name in self.start_replicas(name):
+            self._waiting(pod_name, "CrashLoopBackOff", "back-off 40s restarting failed container", exit_code, message)
+        self._deployment_status(name)
+
+    def image_pull_fails(self, name: str, message: str = "") -> None:
+        for pod_name in self.start_replicas(name):
+            self._waiting(pod_name, "ImagePullBackOff", message or "Back-off pulling image", None, "")
+        self._deployment_status(name)
+
+    def replicas_unschedulable(self, name: str, message: str) -> None:
+        for pod_name in self.start_replicas(name, node=None):
+            self.set_pod(
+                pod_name,
+                {
+                    "phase": "Pending",
+                    "conditions": [
+                        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+                    ],
+                },
+            )
+        self._deployment_status(name)
+
+    def progress_deadline_exceeded(self, name: str) -> None:
+        self._deployment_status(
+            name,
+            progressing={
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": f'ReplicaSet "{name}-rs" has timed out progressing.',
+            },
+        )
+
+    def _waiting(self, pod: str, reason: str, message: str, exit_code: int | None, last_message: str) -> None:
+        container: dict[str, Any] = {
+            "name": "server",
+            "ready": False,
+            "restartCount": 4,
+            "image": "vllm/vllm-openai",
+            "state": {"waiting": {"reason": reason, "message": message}},
+        }
+        if exit_code is not None:
+            container["lastState"] = {
+                "terminated": {"exitCode": exit_code, "reason": "Error", "message": last_message, "finishedAt": now()}
+            }
+        self.set_pod(
+            pod,
+            {
+                "phase": "Running",
+                "conditions": [{"type": "PodScheduled", "status": "True"}],
+                "containerStatuses": [container],
+            },
+        )
+
+    def _deployment_status(self, name: str, *, progressing: Mapping[str, Any] | None = None) -> None:
+        """The Deployment controller's status from the pods: replicas, ready, conditions."""
+        deployment = self.deployment(name)
+        wanted = int(deployment["spec"].get("replicas", 1))
+        pods = self.deployment_pods(name)
+        ready = sum(
+            1
+            for pod in pods
+            if any(
+                c.get("type") == "Ready" and c.get("status") == "True" for c in pod["status"].get("conditions") or []
+            )
+        )
+        previous = {c["type"]: c for c in (deployment.get("status") or {}).get("conditions") or []}
+        done = ready >= wanted
+        progress = progressing or (
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "complete"}
+            if done or (previous.get("Progressing") or {}).get("reason") == "NewReplicaSetAvailable"
+            else {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": "progressing"}
+        )
+        self._patch(
+            f"{self._deployments()}/{name}/status",
+            {
+                "status": {
+                    "observedGeneration": 1,
+                    "replicas": len(pods),
+                    "updatedReplicas": len(pods),
+                    "readyReplicas": ready,
+                    "availableReplicas": ready,
+                    "unavailableReplicas": max(wanted - ready, 0),
+                    "conditions": [
+                        {
+                            "type": "Available",
+                            "status": "True" if done else "False",
+                            "reason": "MinimumReplicasAvailable",
+                        },
+                        dict(progress),
+                    ],
+                }
+            },
+        )
+
     # -- internals -----------------------------------------------------------------------
     def _end_container(self, pod: str, phase: str, *, exit_code: int, reason: str, message: str = "") -> None:
         terminated: dict[str, Any] = {"exitCode": exit_code, "reason": reason, "finishedAt": now()}
@@ -873,6 +1056,11 @@ class Controller:
                         self._delete(f"{self._pods()}/{pod['metadata']['name']}")
                 rest = [name for name in finalizers if name != FOREGROUND]
                 self._patch(f"{path}/{metadata['name']}", {"metadata": {"finalizers": rest}})
+
+
+def _pod_ready(pod: Mapping[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def exit_code_in(message: str, default: int = 1) -> int:

@@ -36,7 +36,7 @@ from apps.dispatch.backends import kubernetes as kubernetes_backend
 from apps.dispatch.backends.kubernetes import STOPPED_ANNOTATION, KubernetesBackend
 from apps.dispatch.k8s_manifests import LABEL_ATTEMPT, ClusterOptions, object_name
 from apps.dispatch.kubeconfig import SafeKubeconfig
-from apps.dispatch.port import BackendError, JobSpec, LogChunk, PackageRef, RemoteState, Resources
+from apps.dispatch.port import BackendError, JobSpec, LogChunk, PackageRef, RemoteState, Resources, ServeApp
 from apps.dispatch.registry import get_backend
 from tests.dispatch.k8s_emulator import Controller, EmulatedCluster
 
@@ -634,11 +634,13 @@ def test_a_connection_that_cannot_be_made_safely_is_refused(
     assert raised.value.retryable is False and expected in raised.value.message
 
 
-def test_serving_is_refused_for_good(backend: KubernetesBackend) -> None:
-    for call in (backend.serve_state, lambda: backend.serve_apply([], owned_prefix="p", http_host="h", http_port=1)):
-        with pytest.raises(BackendError) as raised:
-            call()
-        assert raised.value.retryable is False and "not supported on Kubernetes yet" in raised.value.message
+def test_a_ray_serve_application_is_refused_for_good(backend: KubernetesBackend) -> None:
+    """Serving on Kubernetes runs container images (tests/dispatch/test_kubernetes_serving.py)."""
+    app = ServeApp(name="paddock-rev-1", import_path="paddock.serving.model:build", route_prefix=None)
+    with pytest.raises(BackendError) as raised:
+        backend.serve_apply([app], owned_prefix="paddock-", http_host="h", http_port=1)
+    assert raised.value.retryable is False and "Ray Serve application" in raised.value.message
+    assert backend.serve_state().apps == {}
 
 
 def test_the_registry_hands_out_a_guarded_kubernetes_backend(k8s_cluster: EmulatedCluster) -> None:

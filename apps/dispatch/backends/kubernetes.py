@@ -40,9 +40,20 @@ from apps.dispatch.k8s_manifests import (
     GPU_PRODUCT_LABEL,
     GPU_RESOURCE,
     LABEL_ATTEMPT,
+    LABEL_MANAGED,
     ClusterOptions,
     job_objects,
     object_name,
+)
+from apps.dispatch.k8s_serving import (
+    ANNOTATION_APP,
+    ANNOTATION_DEPLOYMENT_NAME,
+    ANNOTATION_DIGEST,
+    LABEL_ENDPOINT,
+    LABEL_REVISION,
+    merge_patch,
+    service_url,
+    serving_objects,
 )
 from apps.dispatch.kubeconfig import KubeconfigError, SafeKubeconfig
 from apps.dispatch.port import (
@@ -59,6 +70,8 @@ from apps.dispatch.port import (
     Resources,
     ServeApp,
     ServeApplyResult,
+    ServeAppStatus,
+    ServeDeploymentStatus,
     ServeState,
     SubmitResult,
 )
@@ -407,12 +420,87 @@ class KubernetesBackend:
         return True
 
     def serve_state(self) -> ServeState:
-        raise BackendError("model serving is not supported on Kubernetes yet", retryable=False)
+        """Paddock's serving objects now: each Deployment (a revision) as an app with its
+        replicas and why it is not ready, each Service (an endpoint) as an app with its URL."""
+        return serve_state_from(self._served(SERVE_OWNED_PREFIX), self.options.namespace)
 
     def serve_apply(
         self, apps: Sequence[ServeApp], *, owned_prefix: str, http_host: str, http_port: int
     ) -> ServeApplyResult:
-        raise BackendError("model serving is not supported on Kubernetes yet", retryable=False)
+        """Make the objects whose names start with ``owned_prefix`` and that carry Paddock's
+        labels exactly what ``apps`` need (:func:`~apps.dispatch.k8s_serving.serving_objects`):
+        created when missing, patched when their digest annotation differs, deleted when no app
+        needs them. Objects that are not Paddock's are never written; one in the way (its name
+        taken) stops the pass with an error. ``http_host``/``http_port`` do not apply: each
+        endpoint has its own Service."""
+        try:
+            desired = serving_objects(apps, self.options, owned_prefix=owned_prefix)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackendError(
+                f"cannot describe the apps for Kubernetes: {self._scrub(str(exc))}", retryable=False
+            ) from exc
+        observed = self._served(owned_prefix)
+        state = serve_state_from(observed, self.options.namespace)
+        current = {(kind, _name(item)): item for kind, items in observed.items() if kind != "Pod" for item in items}
+        changed: set[str] = set()
+        for manifest in desired:
+            kind, name = str(manifest["kind"]), str(manifest["metadata"]["name"])
+            existing = current.pop((kind, name), None)
+            if existing is not None and _digest_of(existing) == manifest["metadata"]["annotations"][ANNOTATION_DIGEST]:
+                continue
+            changed.add(_app_of(manifest))
+            if existing is None:
+                self._serve_create(manifest)
+            else:
+                self._serve_patch(manifest)
+        for (kind, name), item in current.items():  # owned and labelled, no longer wanted
+            changed.add(_app_of(item))
+            api_version, _ = _SERVE_KINDS[kind]
+            self._call("DELETE", self._serve_path(api_version, kind, name), action=f"delete {kind}", ok=(404,))
+        return ServeApplyResult(written=bool(changed), state=state, changed=tuple(sorted(changed)))
+
+    def _served(self, owned_prefix: str) -> dict[str, list[dict[str, Any]]]:
+        """Paddock's serving objects by kind: named with the prefix and labelled as Paddock's
+        (filtered here too: a label selector is a request, and the emulator ignores it)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for kind, (api_version, _) in _SERVE_KINDS.items():
+            items = self._list(
+                self._serve_path(api_version, kind), action=f"list {kind}s", query=[("labelSelector", _SERVE_SELECTOR)]
+            )
+            found[kind] = [item for item in items if _served_by_paddock(item, owned_prefix if kind != "Pod" else "")]
+        return found
+
+    def _serve_create(self, manifest: Mapping[str, Any]) -> None:
+        kind, name = str(manifest["kind"]), str(manifest["metadata"]["name"])
+        api_version = str(manifest["apiVersion"])
+        answer = self._call(
+            "POST", self._serve_path(api_version, kind), action=f"create {kind}", body=manifest, ok=(409,)
+        )
+        if answer.status == 409:  # its name is taken: by Paddock's (made meanwhile) or someone else's
+            existing = self._get(self._serve_path(api_version, kind, name), action=f"read {kind}")
+            if existing is not None and not _served_by_paddock(existing, ""):
+                raise BackendError(
+                    f"Kubernetes at {self.server}: a {kind} named {name} already exists in namespace "
+                    f"{self.options.namespace} and is not Paddock's; Paddock leaves it alone (rename or remove it)",
+                    retryable=False,
+                )
+            self._serve_patch(manifest)
+
+    def _serve_patch(self, manifest: Mapping[str, Any]) -> None:
+        kind, name = str(manifest["kind"]), str(manifest["metadata"]["name"])
+        self._call(
+            "PATCH",
+            self._serve_path(str(manifest["apiVersion"]), kind, name),
+            action=f"update {kind}",
+            body=merge_patch(manifest),
+            content_type="application/merge-patch+json",
+        )
+
+    def _serve_path(self, api_version: str, kind: str, name: str = "") -> str:
+        plural = _SERVE_KINDS[kind][1]
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        path = f"{base}/namespaces/{quote(self.options.namespace, safe='')}/{plural}"
+        return f"{path}/{quote(name, safe='')}" if name else path
 
     def apply_objects(
         self, objects: Sequence[Mapping[str, Any]], *, kinds: Sequence[ObjectKind], owner_label: tuple[str, str]
@@ -1090,6 +1178,159 @@ def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
 
 def _ended(job: Mapping[str, Any]) -> bool:
     return _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
+
+
+# --- serving ---------------------------------------------------------------------------------
+SERVE_OWNED_PREFIX = "paddock-"
+# The kinds serve_apply writes (and Pods, read for why a replica is not ready): apiVersion, plural.
+_SERVE_KINDS = {
+    "ConfigMap": ("v1", "configmaps"),
+    "Service": ("v1", "services"),
+    "Deployment": ("apps/v1", "deployments"),
+    "HorizontalPodAutoscaler": ("autoscaling/v2", "horizontalpodautoscalers"),
+    "Pod": ("v1", "pods"),
+}
+_SERVE_SELECTOR = f"{LABEL_MANAGED}=paddock,{LABEL_ENDPOINT}"
+# A container waiting for one of these will not start by itself: the rollout failed.
+_FAILED_START = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+
+
+def serve_state_from(observed: Mapping[str, Sequence[Mapping[str, Any]]], namespace: str) -> ServeState:
+    """Paddock's serving objects as the port's :class:`ServeState` (the mapping is in the
+    tests' docstring): a revision's Deployment is RUNNING when every replica it wants is ready,
+    DEPLOYING while they start (with why, from its pods), DEPLOY_FAILED when its rollout cannot
+    finish (ProgressDeadlineExceeded, or a container that cannot start before any replica was
+    ready), UNHEALTHY when replicas that had been ready fail."""
+    pods: dict[str, list[Mapping[str, Any]]] = {}
+    for pod in observed.get("Pod") or ():
+        revision = _labels(pod).get(LABEL_REVISION)
+        if revision:
+            pods.setdefault(revision, []).append(pod)
+    apps: dict[str, ServeAppStatus] = {}
+    for item in observed.get("Deployment") or ():
+        name = _name(item)
+        if (item.get("metadata") or {}).get("deletionTimestamp"):
+            apps[name] = ServeAppStatus(name=name, status="DELETING")
+            continue
+        apps[name] = deployment_status(item, pods.get(_labels(item).get(LABEL_REVISION) or "", []))
+    for item in observed.get("Service") or ():
+        name = _name(item)
+        apps[name] = ServeAppStatus(
+            name=name,
+            status="DELETING" if (item.get("metadata") or {}).get("deletionTimestamp") else "RUNNING",
+            url=service_url(name, namespace),
+        )
+    return ServeState(apps=apps)
+
+
+def deployment_status(item: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> ServeAppStatus:
+    name = _name(item)
+    spec = item.get("spec") or {}
+    status = item.get("status") or {}
+    annotations = (item.get("metadata") or {}).get("annotations") or {}
+    component = str(annotations.get(ANNOTATION_DEPLOYMENT_NAME) or "server")
+    desired = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+    ready = int(status.get("readyReplicas") or 0)
+    replicas = {"RUNNING": ready, "STARTING": max(desired - ready, 0)}
+    progressing = _any_condition(item, "Progressing")
+    rolled_out = progressing is not None and progressing.get("reason") == "NewReplicaSetAvailable"
+    failing = _failing_pods(pods)
+    waiting = _why_waiting(pods)
+
+    def app(app_status: str, deployment: str, message: str = "") -> ServeAppStatus:
+        return ServeAppStatus(
+            name=name,
+            status=app_status,
+            message=message,
+            deployments=(
+                ServeDeploymentStatus(
+                    name=component, status=deployment, message=message, replicas=replicas, target_replicas=desired
+                ),
+            ),
+        )
+
+    if (
+        progressing is not None
+        and progressing.get("status") == "False"
+        and (progressing.get("reason") == "ProgressDeadlineExceeded")
+    ):
+        why = "; ".join(part for part in (failing or waiting, str(progressing.get("message") or "")) if part)
+        return app("DEPLOY_FAILED", "DEPLOY_FAILED", _short(f"ProgressDeadlineExceeded: {why}", MESSAGE_LIMIT))
+    if ready >= desired:
+        if failing:  # all it wants are ready, and another pod (an old or surplus one) fails
+            return app("RUNNING", "HEALTHY", failing)
+        return app("RUNNING", "UPSCALING" if status.get("unavailableReplicas") else "HEALTHY")
+    if failing:
+        if ready == 0 and not rolled_out:
+            return app("DEPLOY_FAILED", "DEPLOY_FAILED", failing)  # it never served: it cannot start
+        return app("RUNNING" if ready else "UNHEALTHY", "UNHEALTHY", failing)
+    if ready == 0:
+        return app("DEPLOYING", "UPDATING", waiting or "its replicas are starting")
+    return app("RUNNING", "UPSCALING", waiting)
+
+
+def _failing_pods(pods: Sequence[Mapping[str, Any]]) -> str:
+    """Why a container of these pods cannot start, in Kubernetes' words ("" when none)."""
+    for pod in sorted(pods, key=_name):
+        pod_status = pod.get("status") or {}
+        for container in [
+            *(pod_status.get("initContainerStatuses") or []),
+            *(pod_status.get("containerStatuses") or []),
+        ]:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in _FAILED_START:
+                detail = str(waiting.get("message") or "")
+                ended = _terminated(container)
+                if ended is not None and ended.get("exitCode") not in (None, 0):
+                    detail = (
+                        f"exit code {ended['exitCode']}" + (f": {ended['message']}" if ended.get("message") else "")
+                    ) + (f"; {detail}" if detail else "")
+                return _short(f"pod {_name(pod)}: {waiting['reason']}" + (f": {detail}" if detail else ""))
+    return ""
+
+
+def _why_waiting(pods: Sequence[Mapping[str, Any]]) -> str:
+    """Why a pod is not ready yet (not scheduled, pulling, loading), or ""."""
+    for pod in sorted(pods, key=_name):
+        for condition in (pod.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                reason = condition.get("reason") or "not scheduled"
+                return _short(f"pod {_name(pod)}: {reason}: {condition.get('message') or 'no node can take it yet'}")
+    return ""
+
+
+def _any_condition(item: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for condition in (item.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return condition  # type: ignore[no-any-return]
+    return None
+
+
+def _served_by_paddock(item: Mapping[str, Any], owned_prefix: str) -> bool:
+    labels = _labels(item)
+    return (
+        _name(item).startswith(owned_prefix)
+        and labels.get(LABEL_MANAGED) == "paddock"
+        and bool(labels.get(LABEL_ENDPOINT))
+    )
+
+
+def _digest_of(item: Mapping[str, Any]) -> str:
+    return str(((item.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_DIGEST) or "")
+
+
+def _app_of(item: Mapping[str, Any]) -> str:
+    return str(((item.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_APP) or _name(item))
 
 
 # --- nodes and capacity -----------------------------------------------------------------------

@@ -359,6 +359,11 @@ class RayBackend:
         config) cannot be written back and stops the PUT with a clear error. The HTTP proxy is
         set only by the first PUT (Serve ignores later changes): when it already listens
         elsewhere, its place is kept and reported in the state."""
+        for app in apps:
+            if app.container is not None:
+                raise BackendError(
+                    f"{app.name} is a container image; Ray Serve runs Python applications only", retryable=False
+                )
         reply = self._get_json(SERVE_PATH)
         state = serve_state_from(reply)
         observed = reply.get("applications") or {} if isinstance(reply, dict) else {}

@@ -312,7 +312,15 @@ class SourceFields(serializers.Serializer):  # type: ignore[type-arg]
     model_version = id_field(required=False, allow_null=True)
     model_uri = StrictCharField(required=False, allow_blank=True, max_length=1000, default="")
     entry_point = StrictCharField(required=False, allow_blank=True, max_length=300, default="")
-    config = serializers.DictField(required=False, default=dict, help_text="Passed to the model's class")
+    config = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=(
+            "Runtime ray-serve: passed to the model's class. Runtime vllm: the planner's inputs (model, precision, "
+            "kv_cache_dtype, max_model_len, max_position_embeddings, gpu_memory_utilization, tokens_per_sequence); "
+            "what it derives is kept under vllm"
+        ),
+    )
 
     def validate_config(self, value: dict[str, Any]) -> dict[str, Any]:
         if len(str(value)) > 20_000:
@@ -396,6 +404,21 @@ class VllmConfigRequestSerializer(serializers.Serializer):  # type: ignore[type-
     )
     precision = serializers.CharField(default="bf16", max_length=8)
     kv_cache_dtype = serializers.CharField(default="auto", max_length=8)
+    max_model_len = serializers.IntegerField(required=False, min_value=1, max_value=100_000_000)
+    max_position_embeddings = serializers.IntegerField(
+        required=False, min_value=1, max_value=100_000_000, help_text="The model's context"
+    )
+    gpu_memory_utilization = serializers.FloatField(default=0.9, min_value=0.05, max_value=0.99)
+    tokens_per_sequence = serializers.IntegerField(default=768, min_value=1, max_value=10_000_000)
+
+
+class VllmEndpointConfigSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """The ``config`` of an endpoint (or revision) of runtime vllm: the planner's inputs; the
+    GPUs per replica and the accelerator are the endpoint's."""
+
+    model = serializers.DictField(help_text="The planner's model: {name} (a known model), {params} or {architecture}")
+    precision = serializers.ChoiceField(choices=["bf16", "fp16", "fp8", "int8", "awq", "gptq"], default="bf16")
+    kv_cache_dtype = serializers.ChoiceField(choices=["auto", "bf16", "fp16", "fp8"], default="auto")
     max_model_len = serializers.IntegerField(required=False, min_value=1, max_value=100_000_000)
     max_position_embeddings = serializers.IntegerField(
         required=False, min_value=1, max_value=100_000_000, help_text="The model's context"

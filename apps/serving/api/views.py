@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from apps.core.api.viewsets import TeamScopedViewSet
 from apps.core.errors import Conflict
+from apps.inventory.choices import ClusterKind
 from apps.jobs.api.serializers import RuntimeEnvSerializer
 from apps.jobs.api.submission import prepare_submission
 from apps.serving import services
@@ -37,6 +38,7 @@ from apps.serving.api.serializers import (
     TokenSerializer,
     TrySerializer,
     VllmConfigRequestSerializer,
+    VllmEndpointConfigSerializer,
     endpoint_context,
 )
 from apps.serving.choices import EndpointState
@@ -124,17 +126,30 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
             },
             roles=caller_roles(request),
         )
-        if data["runtime"] == "vllm":
+        kubernetes = job_request.cluster.kind == ClusterKind.KUBERNETES
+        if data["runtime"] == "vllm" and not kubernetes:
             raise ValidationError(
                 {
                     "runtime": [
                         f"Cluster {job_request.cluster.name} is a Ray cluster: Paddock serves there with Ray Serve "
-                        "(runtime ray-serve). For vLLM, POST /api/v1/endpoints/vllm-config/ gives the engine arguments "
-                        "the planner derives for your model and GPUs."
+                        "(runtime ray-serve). vLLM runs on Kubernetes clusters; POST /api/v1/endpoints/vllm-config/ "
+                        "gives the engine arguments the planner derives for your model and GPUs."
+                    ]
+                }
+            )
+        if kubernetes and data["runtime"] != "vllm":
+            raise ValidationError(
+                {
+                    "runtime": [
+                        f"Cluster {job_request.cluster.name} is a Kubernetes cluster: Paddock serves there with vLLM "
+                        "(runtime vllm, its arguments from the capacity planner); Ray Serve needs a Ray cluster."
                     ]
                 }
             )
         source = _source(job_request.team, data)
+        config = data.get("config") or {}
+        if data["runtime"] == "vllm":
+            config = _vllm_config(config, source, gpus=data["gpus"], accelerator=job_request.accelerator_model)
         request_row = services.EndpointRequest(
             team=job_request.team,
             name=data["name"],
@@ -151,7 +166,7 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
             scale_to_zero=data["scale_to_zero"],
             priority_class=job_request.priority_class,
             runtime_env=runtime_env,
-            config=data.get("config") or {},
+            config=config,
         )
         try:
             endpoint, token, secret = services.create_endpoint(actor=self.actor, request=request_row)
@@ -209,11 +224,14 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         source = _source(endpoint.team, data)
+        config = data.get("config") or {}
+        if endpoint.runtime == "vllm":
+            config = _vllm_config(config, source, gpus=endpoint.gpus, accelerator=endpoint.accelerator_model)
         revision = services.create_revision(
             actor=self.actor,
             endpoint=endpoint,
             source=source,
-            config=data.get("config") or {},
+            config=config,
             percent=data["traffic_percent"],
         )
         return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)
@@ -413,6 +431,59 @@ def _source(team: Any, data: dict[str, Any]) -> services.Source:
         )
     except services.SourceError as exc:
         raise ValidationError(exc.errors) from exc
+
+
+def _vllm_config(config: dict[str, Any], source: services.Source, *, gpus: float, accelerator: str) -> dict[str, Any]:
+    """A vLLM revision's config: the planner's inputs as given, and what the planner derives
+    from them for the endpoint's GPUs per replica and accelerator (under ``vllm``). A model
+    that does not fit, or inputs the planner refuses, are a 400 with the planner's reason."""
+    from apps.planner.estimator.spec import SpecError
+    from apps.planner.services import load_catalog
+    from apps.serving import vllm_runtime
+
+    errors: dict[str, Any] = {}
+    unknown = sorted(set(config) - set(vllm_runtime.INPUTS) - {vllm_runtime.DERIVED})
+    if unknown:
+        errors["config"] = [f"Unknown vLLM settings: {', '.join(unknown)} (known: {', '.join(vllm_runtime.INPUTS)})."]
+    inputs = VllmEndpointConfigSerializer(data={k: v for k, v in config.items() if k != vllm_runtime.DERIVED})
+    if not inputs.is_valid():
+        errors["config"] = {**inputs.errors, **({"unknown": errors["config"]} if "config" in errors else {})}
+    if gpus < 1 or gpus != int(gpus):
+        errors["gpus"] = ["vLLM runs on whole GPUs: give the GPUs per replica (its tensor parallel size)."]
+    spec = load_catalog().find(accelerator) if accelerator else None
+    if spec is None:
+        errors["accelerator_model"] = [
+            f"Unknown accelerator {accelerator!r}."
+            if accelerator
+            else "Name the accelerator, so the planner can size vLLM."
+        ]
+    if source.base_uri:
+        errors["model_version"] = ["vLLM serves a whole model here: merge the LoRA adapter into its base first."]
+    if errors:
+        raise ValidationError(errors)
+    values = dict(inputs.validated_data)
+    try:
+        derived = vllm_runtime.derive(
+            values, accelerator=spec, gpus=gpus, model_path=source.uri.removeprefix("file://")
+        )
+    except SpecError as exc:
+        raise ValidationError(_planner_errors(exc.errors)) from exc
+    return {**values, vllm_runtime.DERIVED: derived}
+
+
+def _planner_errors(errors: dict[str, Any]) -> dict[str, Any]:
+    """The planner's refusal keyed by this API's fields (its tensor parallel size is ``gpus``)."""
+    mapped: dict[str, Any] = {}
+    for key, value in errors.items():
+        if key == "tensor_parallel_size":
+            mapped["gpus"] = value
+        elif key in ("non_field_errors", "model_id"):
+            mapped.setdefault("config", {}).setdefault("non_field_errors", []).extend(
+                value if isinstance(value, list) else [value]
+            )
+        else:
+            mapped.setdefault("config", {})[key] = value
+    return mapped
 
 
 def _when(text: str | None, name: str) -> Any:

@@ -2607,7 +2607,7 @@ export interface components {
             model_uri: string;
             /** @default  */
             entry_point: string;
-            /** @description Passed to the model's class */
+            /** @description Runtime ray-serve: passed to the model's class. Runtime vllm: the planner's inputs (model, precision, kv_cache_dtype, max_model_len, max_position_embeddings, gpu_memory_utilization, tokens_per_sequence); what it derives is kept under vllm */
             config?: {
                 [key: string]: unknown;
             };
@@ -4772,7 +4772,7 @@ export interface components {
             model_uri: string;
             /** @default  */
             entry_point: string;
-            /** @description Passed to the model's class */
+            /** @description Runtime ray-serve: passed to the model's class. Runtime vllm: the planner's inputs (model, precision, kv_cache_dtype, max_model_len, max_position_embeddings, gpu_memory_utilization, tokens_per_sequence); what it derives is kept under vllm */
             config?: {
                 [key: string]: unknown;
             };
