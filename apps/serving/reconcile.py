@@ -43,6 +43,9 @@ INGRESS_CONFIG = "ingress-config"  # the digest of what the ingress was last tol
 _HEALTHY_DEPLOYMENT = {"HEALTHY", "UPSCALING", "DOWNSCALING"}
 _LIVE = [RevisionState.PENDING, RevisionState.DEPLOYING, RevisionState.READY]
 STATS_TIMEOUT = (1.0, 3.0)
+SICK = "failing its health checks: "
+# Ray Serve's deployment message for any failed health check, whatever the replica raised.
+SERVE_STOCK_HEALTH = "A replica's health check failed"
 
 
 @dataclass
@@ -427,7 +430,8 @@ def _observe_revision(
             _shift_traffic(endpoint, revision, revisions, run)
     elif unhealthy and revision.state != RevisionState.DEPLOYING:
         since = revision.unhealthy_since or now
-        _set(revision, run, unhealthy_since=since, message=f"failing its health checks: {message}")
+        message = _telling(message, revision.message.removeprefix(SICK) if revision.unhealthy_since else "")
+        _set(revision, run, unhealthy_since=since, message=f"{SICK}{message}")
         if now - since >= fail_after:
             _fail_revision(
                 endpoint,
@@ -436,6 +440,15 @@ def _observe_revision(
                 f"failed its health checks for {fail_after.seconds} s: {message}",
                 run,
             )
+
+
+def _telling(now: str, before: str) -> str:
+    """What to say about a sick revision: Serve alternates between the replica's own exception
+    and its stock sentence for any failed health check; once the exception was seen in this
+    spell of sickness, the stock sentence does not replace it."""
+    if before and now.startswith(SERVE_STOCK_HEALTH) and not before.startswith(SERVE_STOCK_HEALTH):
+        return before
+    return now
 
 
 def _shift_traffic(endpoint: Endpoint, revision: Revision, revisions: list[Revision], run: Pass) -> None:

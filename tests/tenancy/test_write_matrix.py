@@ -45,6 +45,7 @@ from tests.factories import (
     TeamFactory,
     UserFactory,
 )
+from tests.inventory.test_cluster_api import kubeconfig
 
 pytestmark = pytest.mark.django_db
 
@@ -344,6 +345,22 @@ EXPECTED: dict[tuple[str, str], Endpoint] = {
     # --- inventory ----------------------------------------------------------------------------
     ("cluster-discover", "post"): Endpoint(
         lambda m, where, role: (f"/api/v1/clusters/{m.side(where).cluster.name}/discover/", None), org_owned(200)
+    ),
+    ("cluster-list", "post"): Endpoint(
+        _post(
+            "/api/v1/clusters/",
+            lambda m, where: {
+                "organisation": m.side(where).org.slug,
+                "name": "new-cluster",
+                "kind": "kubernetes",
+                "kubeconfig": kubeconfig("https://127.0.0.1:6443"),
+            },
+        ),
+        org_owned_create(),
+    ),
+    ("cluster-detail", "patch"): Endpoint(
+        lambda m, where, role: (f"/api/v1/clusters/{m.side(where).cluster.name}/", {"trusted_network": True}),
+        org_owned(200),
     ),
     ("accelerator-model-detail", "patch"): Endpoint(
         lambda m, where, role: (f"/api/v1/accelerator-models/{m.accelerator_model.pk}/", {"notes": "matrix"}),
