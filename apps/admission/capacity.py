@@ -67,7 +67,7 @@ def admit_by_capacity(dispatcher: Dispatcher | None = None, *, budget: float | N
     """
     budget = float(settings.PADDOCK_CLUSTER_BUDGET) if budget is None else budget
     pool_less = Job.objects.pending().filter(pool__isnull=True, cluster__pools__isnull=True)
-    cluster_ids = list(pool_less.values_list("cluster_id", flat=True).distinct())
+    cluster_ids = list(pool_less.values_list("cluster_id", flat=True).order_by().distinct())
     if not cluster_ids:
         return 0
     clusters = {c.pk: c for c in Cluster.objects.filter(pk__in=cluster_ids)}

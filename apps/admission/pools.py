@@ -21,9 +21,10 @@ def ensure_pools() -> int:
     wanted = set(
         Accelerator.objects.filter(model__isnull=False)
         .values_list("node__cluster_id", "node__cluster__name", "model_id", "model__name")
+        .order_by()  # the models' orderings would join the DISTINCT: a row per GPU, per node
         .distinct()
     )
-    with_nodes = set(Node.objects.values_list("cluster_id", "cluster__name").distinct())
+    with_nodes = set(Node.objects.values_list("cluster_id", "cluster__name").order_by().distinct())
     existing = set(Pool.objects.values_list("cluster_id", "accelerator_model_id"))
     new = [
         Pool(name=f"{cluster}-{_slug(model)}"[:63], cluster_id=cluster_id, accelerator_model_id=model_id)

@@ -101,5 +101,6 @@ def gpu_products(name: str, *, cluster_id: int | None = None) -> tuple[str, ...]
     products = {"-".join(n.split()) for model in models for n in [model.name, *model.match_names] if n.strip()}
     if cluster_id is not None:
         reported = Accelerator.objects.filter(model__in=models, node__cluster_id=cluster_id)
-        products.update(str(n) for n in reported.values_list("reported_name", flat=True).distinct() if n)
+        # order_by(): the model's ordering (cluster, host, index) would join the DISTINCT, one row per GPU.
+        products.update(str(n) for n in reported.values_list("reported_name", flat=True).order_by().distinct() if n)
     return tuple(sorted(p for p in products if len(p) <= 63 and _LABEL_VALUE.match(p)))
