@@ -1081,3 +1081,28 @@ def k8s_cluster() -> Iterator[EmulatedCluster]:
 @pytest.fixture
 def k8s_controller(k8s_cluster: EmulatedCluster) -> Controller:
     return Controller(k8s_cluster)
+
+
+def kubeconfig(server: str, *, token: str = "", user: str = "") -> str:
+    """A kubeconfig as an operator pastes one: context ``lab`` on ``server``, namespace
+    ``paddock-jobs``, user ``paddock`` with an inline ``token`` (or ``user``: the user's own
+    lines, indented four spaces, e.g. an ``exec`` block that must be refused)."""
+    body = user or f"    token: {token}"
+    return f"""apiVersion: v1
+kind: Config
+current-context: lab
+clusters:
+- name: lab
+  cluster:
+    server: {server}
+contexts:
+- name: lab
+  context:
+    cluster: lab
+    user: paddock
+    namespace: paddock-jobs
+users:
+- name: paddock
+  user:
+{body}
+"""

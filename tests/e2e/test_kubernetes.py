@@ -13,7 +13,7 @@ from django.contrib.auth.models import Permission
 
 from apps.inventory.models import Cluster
 from tests.conftest import ARTIFACTS
-from tests.dispatch.k8s_emulator import Controller, EmulatedCluster, k8s_cluster
+from tests.dispatch.k8s_emulator import Controller, EmulatedCluster, k8s_cluster, kubeconfig
 from tests.factories import OrganisationFactory, UserFactory
 
 pytestmark = [pytest.mark.browser]
@@ -23,27 +23,6 @@ __all__ = ["k8s_cluster"]
 PASSWORD = "a-long-test-password"
 TOKEN = "e2e-canary-token-5d81b2"
 GPU_NODES = ("gpu-a", "gpu-b")
-
-
-def kubeconfig(server: str) -> str:
-    return f"""apiVersion: v1
-kind: Config
-current-context: lab
-clusters:
-- name: lab
-  cluster:
-    server: {server}
-contexts:
-- name: lab
-  context:
-    cluster: lab
-    user: paddock
-    namespace: paddock-jobs
-users:
-- name: paddock
-  user:
-    token: {TOKEN}
-"""
 
 
 def test_an_operator_registers_a_kubernetes_cluster_and_sees_its_gpus(
@@ -76,7 +55,7 @@ def test_an_operator_registers_a_kubernetes_cluster_and_sees_its_gpus(
     page.locator("#id_organisation").select_option(label="Fleet")
     page.locator("#id_name").fill("lab")
     page.locator("#id_kind").select_option("kubernetes")
-    page.locator("#id_kubeconfig").fill(kubeconfig(k8s_cluster.url))
+    page.locator("#id_kubeconfig").fill(kubeconfig(k8s_cluster.url, token=TOKEN))
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".messagelist")).to_contain_text("was added successfully")
     cluster = Cluster.objects.get(name="lab")

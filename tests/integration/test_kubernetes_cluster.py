@@ -27,6 +27,7 @@ from apps.inventory.models import AcceleratorModel, Cluster, Node
 from apps.jobs import services
 from apps.jobs.models import Job
 from tests.dispatch.k8s_emulator import Controller, EmulatedCluster, k8s_cluster
+from tests.dispatch.k8s_emulator import kubeconfig as k8s_kubeconfig
 from tests.factories import PricePointFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,25 +37,8 @@ __all__ = ["k8s_cluster"]
 CANARY = "canary-token-7f3a9c"
 
 
-def kubeconfig(server: str, *, user: str = f"    token: {CANARY}") -> str:
-    return f"""apiVersion: v1
-kind: Config
-current-context: lab
-clusters:
-- name: lab
-  cluster:
-    server: {server}
-contexts:
-- name: lab
-  context:
-    cluster: lab
-    user: paddock
-    namespace: paddock-jobs
-users:
-- name: paddock
-  user:
-{user}
-"""
+def kubeconfig(server: str, *, user: str = "") -> str:
+    return k8s_kubeconfig(server, token=CANARY, user=user)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from apps.inventory.models import Cluster
 from apps.jobs.models import Job
 from apps.serving.models import Endpoint
 from apps.serving.reconcile import reconcile_cluster
-from tests.dispatch.k8s_emulator import Controller, EmulatedCluster, k8s_cluster
+from tests.dispatch.k8s_emulator import Controller, EmulatedCluster, k8s_cluster, kubeconfig
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,24 +37,6 @@ SERVICES = f"/api/v1/namespaces/{NS}/services"
 CONFIGMAPS = f"/api/v1/namespaces/{NS}/configmaps"
 HPAS = f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers"
 MODELS_VOLUME = {"name": "models", "mountPath": "/models", "persistentVolumeClaim": {"claimName": "models"}}
-KUBECONFIG = """apiVersion: v1
-kind: Config
-current-context: lab
-clusters:
-- name: lab
-  cluster:
-    server: {server}
-contexts:
-- name: lab
-  context:
-    cluster: lab
-    user: paddock
-    namespace: paddock-jobs
-users:
-- name: paddock
-  user:
-    token: serve-canary-token
-"""
 
 
 @pytest.fixture
@@ -72,7 +54,7 @@ def lab(world: Any, k8s_cluster: EmulatedCluster) -> Any:
             "kind": "kubernetes",
             "address": "",
             "kubernetes": json.dumps(settings),
-            "kubeconfig": KUBECONFIG.format(server=k8s_cluster.url),
+            "kubeconfig": kubeconfig(k8s_cluster.url, token="serve-canary-token"),
         },
     )
     assert answer.status_code == 302, answer.content.decode()[:2000]

@@ -14,6 +14,7 @@ from apps.dispatch.kubeconfig import SafeKubeconfig
 from apps.inventory.discovery import discover_cluster
 from apps.inventory.models import Cluster, Node
 from tests.dispatch.k8s_emulator import Controller, EmulatedCluster, k8s_cluster
+from tests.dispatch.k8s_emulator import kubeconfig as k8s_kubeconfig
 
 pytestmark = pytest.mark.django_db
 
@@ -23,25 +24,8 @@ CANARY = "canary-token-5b81e0"
 URL = "/api/v1/clusters/"
 
 
-def kubeconfig(server: str, *, user: str = f"    token: {CANARY}") -> str:
-    return f"""apiVersion: v1
-kind: Config
-current-context: lab
-clusters:
-- name: lab
-  cluster:
-    server: {server}
-contexts:
-- name: lab
-  context:
-    cluster: lab
-    user: paddock
-    namespace: paddock-jobs
-users:
-- name: paddock
-  user:
-{user}
-"""
+def kubeconfig(server: str, *, user: str = "") -> str:
+    return k8s_kubeconfig(server, token=CANARY, user=user)
 
 
 def register(world: Any, config: str, **fields: Any) -> Any:
