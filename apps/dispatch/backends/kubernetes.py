@@ -806,28 +806,13 @@ def job_status(remote_id: str, job: Mapping[str, Any], pods: Sequence[Mapping[st
     started = _time(status.get("startTime"))
     complete = _condition(job, "Complete")
     if complete is not None:
-        finished = _time(status.get("completionTime")) or _time(complete.get("lastTransitionTime")) or _now()
-        return RemoteStatus(
-            remote_id=remote_id,
-            state=RemoteState.SUCCEEDED,
-            message="the Job completed",
-            started_at=started or finished,
-            finished_at=finished,
-        )
+        finished = _time(status.get("completionTime")) or _time(complete.get("lastTransitionTime"))
+        return _succeeded(remote_id, "the Job completed", started, finished)
     failed = _condition(job, "Failed")
     if failed is not None:
         return _failed(remote_id, failed, pods, started)
     if metadata.get("deletionTimestamp"):
-        annotations = metadata.get("annotations") or {}
-        by_paddock = STOPPED_ANNOTATION in annotations
-        finished = _time(annotations.get(STOPPED_ANNOTATION)) or _time(metadata.get("deletionTimestamp")) or _now()
-        return RemoteStatus(
-            remote_id=remote_id,
-            state=RemoteState.STOPPED,
-            message="stopped by Paddock" if by_paddock else "the Job was deleted outside Paddock",
-            started_at=started,
-            finished_at=finished,
-        )
+        return _deleted(remote_id, metadata, started, "Job")
     if _condition(job, "Suspended") is not None or (job.get("spec") or {}).get("suspend"):
         queue = _labels(job).get("kueue.x-k8s.io/queue-name")
         waiting = f"suspended: waiting in Kueue queue {queue}" if queue else "the Job is suspended"
@@ -875,14 +860,7 @@ def jobset_status(remote_id: str, jobset: Mapping[str, Any], pods: Sequence[Mapp
     started = _earliest_start(pods)
     completed = _condition(jobset, "Completed")
     if completed is not None:
-        finished = _time(completed.get("lastTransitionTime")) or _now()
-        return RemoteStatus(
-            remote_id=remote_id,
-            state=RemoteState.SUCCEEDED,
-            message="the JobSet completed",
-            started_at=started or finished,
-            finished_at=finished,
-        )
+        return _succeeded(remote_id, "the JobSet completed", started, _time(completed.get("lastTransitionTime")))
     failed = _condition(jobset, "Failed")
     if failed is not None:
         # The first pod to fail is the cause; JobSet then ends the others (their exit codes are its).
@@ -930,14 +908,7 @@ def rayjob_status(remote_id: str, rayjob: Mapping[str, Any], pods: Sequence[Mapp
     started = _time(status.get("startTime"))
     finished = _time(status.get("endTime"))
     if job_state == "SUCCEEDED":
-        finished = finished or _now()
-        return RemoteStatus(
-            remote_id=remote_id,
-            state=RemoteState.SUCCEEDED,
-            message=_short(message or "the Ray job succeeded"),
-            started_at=started or finished,
-            finished_at=finished,
-        )
+        return _succeeded(remote_id, _short(message or "the Ray job succeeded"), started, finished)
     if job_state == "FAILED" or deployment in ("Failed", "ValidationFailed"):
         # Ray's own FAILED is the entrypoint's failure; KubeRay failing without it (the Ray cluster
         # or the submitter could not run) is the cluster's, except a RayJob it finds invalid.
@@ -981,6 +952,18 @@ def rayjob_status(remote_id: str, rayjob: Mapping[str, Any], pods: Sequence[Mapp
     else:
         waiting = message or f"the Ray cluster is up; the Ray job is {job_state or 'not submitted yet'}"
     return RemoteStatus(remote_id=remote_id, state=RemoteState.PENDING, message=_short(waiting))
+
+
+def _succeeded(remote_id: str, message: str, started: datetime | None, finished: datetime | None) -> RemoteStatus:
+    """Succeeded at ``finished`` (now when the object does not say); started then at the latest."""
+    finished = finished or _now()
+    return RemoteStatus(
+        remote_id=remote_id,
+        state=RemoteState.SUCCEEDED,
+        message=message,
+        started_at=started or finished,
+        finished_at=finished,
+    )
 
 
 def _deleted(remote_id: str, metadata: Mapping[str, Any], started: datetime | None, kind: str) -> RemoteStatus:
