@@ -3480,6 +3480,8 @@ export interface components {
             readonly id: number;
             readonly cluster: string;
             readonly hostname: string;
+            /** @description The node's IP address */
+            readonly address: string;
             /** @description e.g. Ray's node id */
             readonly external_id: string;
             readonly source: components["schemas"]["SourceEnum"];
