@@ -98,6 +98,7 @@ class NodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "id",
             "cluster",
             "hostname",
+            "address",
             "external_id",
             "source",
             "state",
