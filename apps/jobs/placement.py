@@ -49,11 +49,11 @@ def enrich_placements(placements: Sequence[Any]) -> list[list[dict[str, Any]]]:
     """
     shares = [_shares(placement) for placement in placements]
     node_ids = sorted({node_id for entries in shares for entry in entries if (node_id := _node_id(entry)) is not None})
-    nodes: dict[int, dict[str, Any]] = {}
+    cluster_of: dict[int, int] = {}
     gpus: dict[int, dict[int, tuple[str, str]]] = defaultdict(dict)
     fabrics: dict[int, str] = {}
     if node_ids:
-        nodes = {row["id"]: row for row in Node.objects.filter(pk__in=node_ids).values("id", "cluster_id")}
+        cluster_of = dict(Node.objects.filter(pk__in=node_ids).values_list("id", "cluster_id"))
         for row in (
             Accelerator.objects.filter(node_id__in=node_ids)
             .order_by()
@@ -75,29 +75,29 @@ def enrich_placements(placements: Sequence[Any]) -> list[list[dict[str, Any]]]:
         )
         for node_id, name, kind, gbps, rdma in memberships:
             fabrics.setdefault(node_id, describe_fabric(name, kind, gbps, rdma))
-    return [[_enrich(entry, nodes, gpus, fabrics) for entry in entries] for entries in shares]
+    return [[_enrich(entry, cluster_of, gpus, fabrics) for entry in entries] for entries in shares]
 
 
 def _enrich(
     entry: Mapping[str, Any],
-    nodes: Mapping[int, Mapping[str, Any]],
+    cluster_of: Mapping[int, int],
     gpus: Mapping[int, Mapping[int, tuple[str, str]]],
     fabrics: Mapping[int, str],
 ) -> dict[str, Any]:
     node_id = _node_id(entry)
-    node = nodes.get(node_id) if node_id is not None else None
+    known = node_id if node_id is not None and node_id in cluster_of else None  # None: removed since
     indexes = _gpus(entry)
-    found = gpus.get(node_id, {}) if node is not None and node_id is not None else {}
+    found = gpus.get(known, {}) if known is not None else {}
     models = list(dict.fromkeys(found[index][1] for index in indexes if index in found and found[index][1]))
     return {
-        "node_id": node_id if node is not None else None,
+        "node_id": known,
         "hostname": str(entry.get("hostname") or ""),
         "address": str(entry.get("address") or ""),
         "gpus": indexes,
         "gpu_uuids": [found[index][0] if index in found else "" for index in indexes],
         "accelerator_model": ", ".join(models),
-        "fabric": fabrics.get(node_id, "") if node is not None and node_id is not None else "",
-        "cluster_id": node["cluster_id"] if node is not None else None,
+        "fabric": fabrics.get(known, "") if known is not None else "",
+        "cluster_id": cluster_of[known] if known is not None else None,
     }
 
 
@@ -118,7 +118,7 @@ def on_node(node_id: int, *, vendor: str | None = None) -> Q:
     """
     if (vendor or connection.vendor) == "postgresql":
         return Q(placement__contains=[{"node_id": node_id}])
-    return Q(RawSQL(SQLITE_ON_NODE, (node_id,), output_field=BooleanField()))
+    return Q(RawSQL(SQLITE_ON_NODE, (node_id,), output_field=BooleanField()))  # noqa: S611 (a constant; the id bound)
 
 
 def gpus_on_node(placement: Any, node_id: int) -> list[int]:
