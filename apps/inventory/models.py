@@ -3,6 +3,8 @@ network fabrics, storage, and maintenance windows."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.db import models
 
 from apps.core import crypto
@@ -99,6 +101,25 @@ class Cluster(TimeStampedModel):
         listed = {team.organisation.slug for team in self.allowed_teams.all()}
         organisations = listed or {self.organisation.slug}
         return sorted(organisations) if len(organisations) > 1 else []
+
+    @property
+    def dashboard_url(self) -> str:
+        """Ray: the dashboard's URL, which is the address Paddock stores (its Jobs API lives
+        there); an address without http(s) (``ray://head:10001``, ``head:6379``) gives
+        ``http://<host>:8265``, Ray's default dashboard port. Other kinds: ''."""
+        if self.kind != ClusterKind.RAY or not self.address:
+            return ""
+        address = self.address.strip()
+        if address.startswith(("http://", "https://")):
+            return address.rstrip("/")
+        parts = urlsplit(address if "://" in address else f"//{address}")
+        try:
+            host = parts.hostname
+        except ValueError:
+            return ""
+        if not host:
+            return ""
+        return f"http://[{host}]:8265" if ":" in host else f"http://{host}:8265"
 
     def total(self) -> Resources:
         return resources_from_json(self.total_resources)

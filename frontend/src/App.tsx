@@ -12,6 +12,7 @@ import { JobsPage } from "./pages/JobsPage";
 import { LoginPage } from "./pages/LoginPage";
 import { ModelDetailPage, ModelVersionRedirect } from "./pages/ModelDetailPage";
 import { ModelsPage } from "./pages/ModelsPage";
+import { NodePage } from "./pages/NodePage";
 import { PlannerPage } from "./pages/PlannerPage";
 import { QueuePage } from "./pages/QueuePage";
 import { QuotasPage } from "./pages/QuotasPage";
@@ -48,6 +49,7 @@ export function AppRoutes() {
           <Route path="/quotas" element={<QuotasPage />} />
           <Route path="/costs" element={<CostsPage />} />
           <Route path="/inventory" element={<InventoryPage />} />
+          <Route path="/nodes/:id" element={<NodePage />} />
           <Route path="/planner" element={<PlannerPage />} />
           <Route path="/tokens" element={<TokensPage />} />
           <Route path="*" element={<NotFound />} />

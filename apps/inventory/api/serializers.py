@@ -29,6 +29,9 @@ class ClusterSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     usable_by = serializers.SerializerMethodField(
         help_text="The caller's teams (slugs) that may submit jobs to this cluster"
     )
+    dashboard_url = serializers.CharField(
+        read_only=True, help_text="Ray: its dashboard (the address, or http://<host>:8265); '' for other kinds"
+    )
 
     def get_usable_by(self, cluster: Cluster) -> list[str]:
         # From the prefetched allowed teams and the caller's teams in the context: no query.
@@ -45,6 +48,7 @@ class ClusterSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "name",
             "kind",
             "address",
+            "dashboard_url",
             "state",
             "state_message",
             "organisation",
@@ -94,6 +98,7 @@ class NodeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "id",
             "cluster",
             "hostname",
+            "address",
             "external_id",
             "source",
             "state",

@@ -1,7 +1,10 @@
-import django_filters
+from typing import Any
 
-from apps.jobs.choices import JobKind, JobState
-from apps.jobs.models import CodePackage, Job
+import django_filters
+from django.db.models import QuerySet
+
+from apps.jobs.choices import ATTEMPT_ACTIVE_STATES, JobKind, JobState
+from apps.jobs.models import Attempt, CodePackage, Job
 
 
 class JobFilter(django_filters.FilterSet):
@@ -27,3 +30,26 @@ class CodePackageFilter(django_filters.FilterSet):
     class Meta:
         model = CodePackage
         fields = ["team", "sha256"]
+
+
+class NodeAttemptFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="job__team__slug", help_text="Team slug")
+    # A choice, not a BooleanFilter: that one reads a misspelt value as "no filter" (no 400).
+    active = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_active",
+        help_text="true: attempts on the node now; false: finished ones",
+    )
+
+    class Meta:
+        model = Attempt
+        fields = ["team", "active"]
+
+    def filter_active(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        if not value:
+            return queryset
+        return (
+            queryset.filter(state__in=ATTEMPT_ACTIVE_STATES)
+            if value == "true"
+            else queryset.exclude(state__in=ATTEMPT_ACTIVE_STATES)
+        )

@@ -8,8 +8,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.dispatch import runtime_env
-from apps.jobs.choices import MAX_RUNTIME_LIMIT_SECONDS, EstimateConfidence, JobKind, JobRuntime, JobState
+from apps.jobs.choices import (
+    ATTEMPT_ACTIVE_STATES,
+    MAX_RUNTIME_LIMIT_SECONDS,
+    EstimateConfidence,
+    JobKind,
+    JobRuntime,
+    JobState,
+)
 from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
+from apps.jobs.placement import enrich_placements, gpus_on_node
 from apps.planner.api.serializers import ModelInputSerializer, WorkloadSerializer
 from apps.quotas.models import Pool
 from apps.quotas.pools import accepted_pools
@@ -384,16 +392,46 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return dict(job.checkpoint_policy or {})
 
 
+class PlacementShareSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """One node of an attempt's placement, with what the inventory knows of it now."""
+
+    node_id = serializers.IntegerField(allow_null=True, help_text="null: the node has since been removed")
+    hostname = serializers.CharField()
+    address = serializers.CharField(help_text="The node's IP address when it was placed")
+    gpus = serializers.ListField(child=serializers.IntegerField(), help_text="GPU indexes on the node")
+    gpu_uuids = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), help_text="Their UUIDs, in the order of gpus ('' unknown)"
+    )
+    accelerator_model = serializers.CharField(help_text="The GPUs' catalog model (or reported name); '' none")
+    fabric = serializers.CharField(help_text="The node's fastest network fabric, e.g. 'ib-a (InfiniBand, 400 Gbit/s)'")
+    cluster_id = serializers.IntegerField(allow_null=True)
+
+
+class AttemptListSerializer(serializers.ListSerializer):  # type: ignore[type-arg]
+    """Looks up the placements of every attempt it shows at once (three queries in all)."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        attempts = list(data.all() if hasattr(data, "all") else data)
+        for attempt, placement in zip(attempts, enrich_placements([a.placement for a in attempts]), strict=True):
+            attempt.placement_shown = placement
+        return super().to_representation(attempts)
+
+
 class AttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     remote_id = serializers.CharField(read_only=True)
+    placement = serializers.SerializerMethodField(
+        help_text="Where it ran: one entry per node, with GPU indexes and UUIDs, model, fabric and cluster"
+    )
 
     class Meta:
         model = Attempt
+        list_serializer_class = AttemptListSerializer
         fields = [
             "id",
             "number",
             "state",
             "remote_id",
+            "placement",
             "message",
             "failure_cause",
             "failure_evidence",
@@ -405,6 +443,62 @@ class AttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "finished_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(PlacementShareSerializer(many=True))
+    def get_placement(self, attempt: Attempt) -> list[dict[str, Any]]:
+        shown: list[dict[str, Any]] | None = getattr(attempt, "placement_shown", None)
+        if shown is None:  # one attempt on its own: its own lookup
+            shown = enrich_placements([attempt.placement])[0]
+        return shown
+
+
+class NodeAttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """An attempt of a job that holds (or held) resources on one node."""
+
+    job = serializers.IntegerField(source="job_id", read_only=True)
+    job_name = serializers.CharField(source="job.name", read_only=True)
+    job_state = serializers.ChoiceField(source="job.state", choices=JobState.choices, read_only=True)
+    job_kind = serializers.ChoiceField(source="job.kind", choices=JobKind.choices, read_only=True)
+    team = serializers.SlugRelatedField(source="job.team", slug_field="slug", read_only=True)
+    cluster = serializers.SlugRelatedField(source="job.cluster", slug_field="name", read_only=True)
+    active = serializers.SerializerMethodField(help_text="It holds its place on the node now")
+    gpus = serializers.SerializerMethodField(help_text="The GPU indexes it holds (held) on this node")
+    gpus_total = serializers.SerializerMethodField(help_text="GPUs it holds on all its nodes together")
+    nodes = serializers.SerializerMethodField(help_text="How many nodes it is placed on")
+
+    class Meta:
+        model = Attempt
+        fields = [
+            "id",
+            "number",
+            "state",
+            "active",
+            "job",
+            "job_name",
+            "job_state",
+            "job_kind",
+            "team",
+            "cluster",
+            "gpus",
+            "gpus_total",
+            "nodes",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_active(self, attempt: Attempt) -> bool:
+        return attempt.state in ATTEMPT_ACTIVE_STATES
+
+    def get_gpus(self, attempt: Attempt) -> list[int]:
+        return gpus_on_node(attempt.placement, self.context["node_id"])
+
+    def get_gpus_total(self, attempt: Attempt) -> int:
+        return sum(len(entry.get("gpus") or ()) for entry in attempt.placement or () if isinstance(entry, dict))
+
+    def get_nodes(self, attempt: Attempt) -> int:
+        return len(attempt.placement or ())
 
 
 class JobEventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

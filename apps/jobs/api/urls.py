@@ -8,5 +8,6 @@ router.register("jobs", views.JobViewSet, basename="job")
 router.register("packages", views.CodePackageViewSet, basename="package")
 urlpatterns = [
     path("job-packages/<str:sha256>/", views.JobPackageView.as_view(), name="job-package"),
+    path("nodes/<int:node_id>/jobs/", views.NodeAttemptViewSet.as_view({"get": "list"}), name="node-jobs"),
     *router.urls,
 ]

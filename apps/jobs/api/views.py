@@ -4,10 +4,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import DurationField, F, Prefetch, QuerySet, Value
+from django.db.models import Case, DurationField, F, Prefetch, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Now
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.functional import cached_property
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
@@ -20,8 +22,9 @@ from rest_framework.views import APIView
 
 from apps.core.api.pagination import KeysFirstPagination, StreamCursorPagination
 from apps.core.api.viewsets import TeamScopedViewSet
+from apps.inventory.models import Node
 from apps.jobs import services
-from apps.jobs.api.filters import CodePackageFilter, JobFilter
+from apps.jobs.api.filters import CodePackageFilter, JobFilter, NodeAttemptFilter
 from apps.jobs.api.serializers import (
     CodePackageSerializer,
     CodePackageUploadSerializer,
@@ -30,16 +33,18 @@ from apps.jobs.api.serializers import (
     JobEventSerializer,
     JobLogSerializer,
     JobSerializer,
+    NodeAttemptSerializer,
 )
 from apps.jobs.api.submission import IDEMPOTENCY_HEADER, idempotency_key, prepare_submission
 from apps.jobs.authentication import JobCredentials, JobTokenAuthentication
-from apps.jobs.choices import ATTEMPT_REMOTE_STATES
+from apps.jobs.choices import ATTEMPT_ACTIVE_STATES, ATTEMPT_REMOTE_STATES
 from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import PackageError
+from apps.jobs.placement import on_node
 from apps.jobs.querysets import attach_queue_positions
 from apps.tenancy.choices import WRITE_ROLES
 from apps.tenancy.models import Team
-from apps.tenancy.scoping import caller_roles
+from apps.tenancy.scoping import caller_organisation_ids, caller_roles
 
 # A log read of a running job asks for a fresh copy from the cluster when the stored one is older.
 LOG_REFRESH_INTERVAL = timedelta(seconds=1)
@@ -211,6 +216,49 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         queryset = JobEvent.objects.filter(job=job).select_related("actor", "attempt").order_by("-id")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(JobEventSerializer(page, many=True).data)
+
+
+class NodeAttemptViewSet(mixins.ListModelMixin, TeamScopedViewSet):
+    """The attempts placed on one node: those on it now first, then the finished ones, the latest
+    first. Only jobs of the caller's teams, as on the jobs list; the node must be one the caller
+    sees in the inventory (404 otherwise)."""
+
+    team_field = "job__team"
+    queryset = (
+        Attempt.objects.select_related("job__team", "job__cluster")
+        .defer("job__entrypoint", "job__runtime_env", "job__plan")
+        .annotate(
+            finished_first=Case(When(state__in=ATTEMPT_ACTIVE_STATES, then=Value(0)), default=Value(1)),
+            ended=Coalesce("finished_at", "created_at"),
+        )
+        .order_by("finished_first", "-ended", "-job_id", "-number")
+    )
+    serializer_class = NodeAttemptSerializer
+    filterset_class = NodeAttemptFilter
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = KeysFirstPagination
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return super().get_queryset().filter(on_node(self.node_id))
+
+    @cached_property
+    def node_id(self) -> int:
+        node_id = int(self.kwargs["node_id"])
+        visible = Node.objects.filter(pk=node_id, cluster__organisation__in=caller_organisation_ids(self.request))
+        if not visible.exists():
+            raise NotFound("No such node, or it belongs to an organisation you are not in.")
+        return node_id
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "node_id": self.node_id}
+
+    @extend_schema(
+        operation_id="nodes_jobs_list",
+        summary="Jobs on a node now and recently (the caller's teams' attempts placed on it)",
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        self.node_id  # noqa: B018  (404 before anything else for a node the caller cannot see)
+        return super().list(request, *args, **kwargs)
 
 
 def _non_negative_int(raw: str | None, name: str, *, default: int) -> int:

@@ -10,6 +10,7 @@ import type {
   JobListQuery,
   JobState,
   Me,
+  NodeJobsQuery,
   NodeListQuery,
   PlanSpec,
   QueueListQuery,
@@ -103,6 +104,12 @@ export const api = {
     unwrap(client.POST("/api/v1/tokens/{id}/revoke/", { params: { path: { id } } })),
 
   nodes: (query: NodeListQuery) => unwrap(client.GET("/api/v1/nodes/", { params: { query } })),
+
+  node: (id: number) => unwrap(client.GET("/api/v1/nodes/{id}/", { params: { path: { id } } })),
+
+  /** The caller's teams' attempts on a node: those on it now first, then the finished ones. */
+  nodeJobs: (node: number, query: NodeJobsQuery) =>
+    unwrap(client.GET("/api/v1/nodes/{node_id}/jobs/", { params: { path: { node_id: node }, query } })),
 
   /** Every GPU of one node (a node has a handful; ALL is far above any). */
   nodeAccelerators: async (node: number) =>

@@ -39,6 +39,9 @@ export type AcceleratorModelSummary = Schemas["AcceleratorModelSummary"];
 export type NetworkFabric = Schemas["NetworkFabric"];
 export type StorageBackend = Schemas["StorageBackend"];
 export type NodeListQuery = NonNullable<operations["nodes_list"]["parameters"]["query"]>;
+export type PlacementShare = Schemas["PlacementShare"];
+export type NodeAttempt = Schemas["NodeAttempt"];
+export type NodeJobsQuery = NonNullable<operations["nodes_jobs_list"]["parameters"]["query"]>;
 
 export type PlanSpec = Schemas["PlanSpecRequest"];
 export type PlanModel = Schemas["ModelInputRequest"];

@@ -2,7 +2,7 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { isActive } from "../lib/jobState";
 import { api } from "./endpoints";
 import type { JobFilters } from "./endpoints";
-import type { NodeListQuery, PlanSpec, QueueListQuery, TemplatePlanRequest } from "./models";
+import type { NodeJobsQuery, NodeListQuery, PlanSpec, QueueListQuery, TemplatePlanRequest } from "./models";
 
 export const JOBS_REFRESH_MS = 2000;
 /** Discovery and agents report every minute or so; the inventory page asks a little more often. */
@@ -21,6 +21,8 @@ export const queryKeys = {
   tokens: (page: number) => ["tokens", page] as const,
   nodes: (query: NodeListQuery) => ["nodes", query] as const,
   nodeAccelerators: (node: number) => ["accelerators", { node }] as const,
+  node: (id: number) => ["nodes", id] as const,
+  nodeJobs: (node: number, query: NodeJobsQuery) => ["nodes", node, "jobs", query] as const,
   acceleratorSummary: (cluster: string | undefined) => ["accelerators", "summary", cluster ?? null] as const,
   storageBackends: (page: number) => ["storage-backends", page] as const,
   networkFabrics: (page: number) => ["network-fabrics", page] as const,
@@ -107,6 +109,20 @@ export function useNodeAccelerators(node: number) {
     queryKey: queryKeys.nodeAccelerators(node),
     queryFn: () => api.nodeAccelerators(node),
     refetchInterval: INVENTORY_REFRESH_MS,
+  });
+}
+
+export function useNode(id: number) {
+  return useQuery({ queryKey: queryKeys.node(id), queryFn: () => api.node(id), refetchInterval: INVENTORY_REFRESH_MS });
+}
+
+/** Jobs on a node now (`active: "true"`) or recently (`"false"`), kept fresh as they start and end. */
+export function useNodeJobs(node: number, query: NodeJobsQuery) {
+  return useQuery({
+    queryKey: queryKeys.nodeJobs(node, query),
+    queryFn: () => api.nodeJobs(node, query),
+    refetchInterval: INVENTORY_REFRESH_MS,
+    placeholderData: keepPreviousData,
   });
 }
 

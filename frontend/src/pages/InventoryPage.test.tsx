@@ -352,4 +352,25 @@ describe("InventoryPage", () => {
     expect(alert).toHaveTextContent("Could not load the nodes. Database unavailable.");
     expect(await screen.findByText("Could not count GPUs.")).toBeInTheDocument();
   });
+  it("links each node to its page and a Ray cluster's address to its dashboard", async () => {
+    mockApi(
+      fullInventory({
+        "GET /api/v1/clusters/": {
+          body: page([
+            { ...cluster, dashboard_url: "http://10.0.0.1:8265" },
+            { ...cluster, id: 2, name: "gpu-b", kind: "kubernetes", address: "https://k8s:6443", dashboard_url: "" },
+          ]),
+        },
+      }),
+    );
+    renderPage(<InventoryPage />, { route: "/inventory" });
+
+    const row = await screen.findByTestId("node-gpu-node-1");
+    expect(within(row).getByRole("link", { name: "gpu-node-1: its page and jobs" })).toHaveAttribute("href", "/nodes/7");
+    const rayCard = screen.getByTestId("cluster-gpu-a");
+    expect(within(rayCard).getByRole("link", { name: "http://10.0.0.1:8265" })).toHaveAttribute("href", "http://10.0.0.1:8265");
+    const k8sCard = screen.getByTestId("cluster-gpu-b");
+    expect(within(k8sCard).getByText("https://k8s:6443")).toBeInTheDocument();
+    expect(within(k8sCard).queryByRole("link", { name: "https://k8s:6443" })).not.toBeInTheDocument();
+  });
 });

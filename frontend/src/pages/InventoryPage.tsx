@@ -1,6 +1,6 @@
 import type { ChartConfiguration, ChartData } from "chart.js";
 import { useId, useState } from "react";
-import { useSearchParams } from "react-router";
+import { Link, useSearchParams } from "react-router";
 import { INVENTORY_PAGE_SIZE } from "../api/endpoints";
 import type {
   Accelerator,
@@ -228,7 +228,7 @@ function GpuState({ gpu }: { gpu: Accelerator }) {
   );
 }
 
-function GpuTable({ node }: { node: Node }) {
+export function GpuTable({ node }: { node: Node }) {
   const gpus = useNodeAccelerators(node.id);
   if (gpus.isPending) return <Loading label="Loading GPUs…" />;
   if (gpus.isError && !gpus.data) {
@@ -358,6 +358,9 @@ function NodeRows({ node, expanded, onToggle }: { node: Node; expanded: boolean;
           >
             <span aria-hidden="true">{expanded ? "▾" : "▸"}</span> {node.hostname}
           </button>
+          <Link to={`/nodes/${node.id}`} className="small" aria-label={`${node.hostname}: its page and jobs`}>
+            jobs ›
+          </Link>
         </td>
         <td>
           <span className={`badge badge-node-${node.state}`} title={node.state_reason || undefined}>
@@ -433,7 +436,13 @@ function ClusterSection({ cluster }: { cluster: Cluster }) {
             "never answered"
           )}
         </span>
-        <code className="cluster-address">{cluster.address}</code>
+        {cluster.dashboard_url ? (
+          <a className="cluster-address" href={cluster.dashboard_url} target="_blank" rel="noreferrer noopener" title="Its Ray dashboard">
+            <code>{cluster.address}</code>
+          </a>
+        ) : (
+          <code className="cluster-address">{cluster.address}</code>
+        )}
       </header>
       {cluster.state === "unreachable" && cluster.state_message && (
         <p className="status status-error small">{cluster.state_message}</p>

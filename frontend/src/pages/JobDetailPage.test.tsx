@@ -14,6 +14,7 @@ function detail(overrides: Record<string, unknown> = {}) {
         number: 1,
         state: "running",
         remote_id: "raysubmit_abc",
+        placement: [],
         message: "",
         failure_cause: "",
         created_at: new Date().toISOString(),

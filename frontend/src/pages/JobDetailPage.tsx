@@ -15,6 +15,7 @@ import { formatDuration } from "../lib/units";
 import { AttemptsTable } from "./job-detail/AttemptsTable";
 import { CheckpointsSection } from "./job-detail/CheckpointsSection";
 import { JobCostCard } from "./job-detail/CostCard";
+import { PlacementSection } from "./job-detail/PlacementSection";
 import { PlanPanel } from "./job-detail/PlanPanel";
 import { TrainingSection } from "./job-detail/TrainingSection";
 
@@ -190,6 +191,7 @@ function JobDetail({ id }: { id: number }) {
         )}
       </dl>
 
+      <PlacementSection attempts={j.attempts} cluster={j.cluster} />
       <JobCostCard jobId={j.id} />
 
       {j.plan && <PlanPanel plan={j.plan} />}

@@ -1257,6 +1257,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/nodes/{node_id}/jobs/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Jobs on a node now and recently (the caller's teams' attempts placed on it)
+         * @description The attempts placed on one node: those on it now first, then the finished ones, the latest
+         *     first. Only jobs of the caller's teams, as on the jobs list; the node must be one the caller
+         *     sees in the inventory (404 otherwise).
+         */
+        get: operations["nodes_jobs_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes/{id}/": {
         parameters: {
             query?: never;
@@ -2006,6 +2028,8 @@ export interface components {
             readonly number: number;
             readonly state: components["schemas"]["AttemptStateEnum"];
             readonly remote_id: string;
+            /** @description Where it ran: one entry per node, with GPU indexes and UUIDs, model, fabric and cluster */
+            readonly placement: components["schemas"]["PlacementShare"][];
             readonly message: string;
             /**
              * @description Code failures count against max_retries; infrastructure failures are retried on their own budget.
@@ -2254,6 +2278,8 @@ export interface components {
             readonly kind: components["schemas"]["ClusterKindEnum"];
             /** @description Ray: the dashboard / Jobs API address, e.g. http://127.0.0.1:8265; Kubernetes: the API server's URL (the kubeconfig's server) */
             readonly address: string;
+            /** @description Ray: its dashboard (the address, or http://<host>:8265); '' for other kinds */
+            readonly dashboard_url: string;
             readonly state: components["schemas"]["ClusterStateEnum"];
             readonly state_message: string;
             readonly organisation: string;
@@ -3454,6 +3480,8 @@ export interface components {
             readonly id: number;
             readonly cluster: string;
             readonly hostname: string;
+            /** @description The node's IP address */
+            readonly address: string;
             /** @description e.g. Ray's node id */
             readonly external_id: string;
             readonly source: components["schemas"]["SourceEnum"];
@@ -3483,6 +3511,33 @@ export interface components {
             readonly stale: boolean;
             /** Format: date-time */
             readonly created_at: string;
+        };
+        /** @description An attempt of a job that holds (or held) resources on one node. */
+        NodeAttempt: {
+            /** Format: uuid */
+            readonly id: string;
+            readonly number: number;
+            readonly state: components["schemas"]["AttemptStateEnum"];
+            /** @description It holds its place on the node now */
+            readonly active: boolean;
+            readonly job: number;
+            readonly job_name: string;
+            readonly job_state: components["schemas"]["JobStateEnum"];
+            readonly job_kind: components["schemas"]["JobKindEnum"];
+            readonly team: string;
+            readonly cluster: string;
+            /** @description The GPU indexes it holds (held) on this node */
+            readonly gpus: number[];
+            /** @description GPUs it holds on all its nodes together */
+            readonly gpus_total: number;
+            /** @description How many nodes it is placed on */
+            readonly nodes: number;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly started_at: string | null;
+            /** Format: date-time */
+            readonly finished_at: string | null;
         };
         /**
          * @description * `ready` - Ready
@@ -3750,6 +3805,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["NetworkFabric"][];
+        };
+        PaginatedNodeAttemptList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["NodeAttempt"][];
         };
         PaginatedNodeList: {
             /** @example 123 */
@@ -4317,6 +4387,23 @@ export interface components {
          * @enum {string}
          */
         PlacementEnum: "pack" | "spread";
+        /** @description One node of an attempt's placement, with what the inventory knows of it now. */
+        PlacementShare: {
+            /** @description null: the node has since been removed */
+            node_id: number | null;
+            hostname: string;
+            /** @description The node's IP address when it was placed */
+            address: string;
+            /** @description GPU indexes on the node */
+            gpus: number[];
+            /** @description Their UUIDs, in the order of gpus ('' unknown) */
+            gpu_uuids: string[];
+            /** @description The GPUs' catalog model (or reported name); '' none */
+            accelerator_model: string;
+            /** @description The node's fastest network fabric, e.g. 'ib-a (InfiniBand, 400 Gbit/s)' */
+            fabric: string;
+            cluster_id: number | null;
+        };
         PlanSpecRequest: {
             model: components["schemas"]["ModelInputRequest"];
             workload: components["schemas"]["WorkloadRequest"];
@@ -7722,6 +7809,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PaginatedNodeList"];
+                };
+            };
+        };
+    };
+    nodes_jobs_list: {
+        parameters: {
+            query?: {
+                /**
+                 * @description true: attempts on the node now; false: finished ones
+                 *
+                 *     * `true` - true
+                 *     * `false` - false
+                 */
+                active?: "false" | "true";
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /** @description Team slug */
+                team?: string;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedNodeAttemptList"];
                 };
             };
         };
