@@ -94,7 +94,7 @@ def test_models_lists_versions_and_stages(fake: FakePaddock, capsys: pytest.Capt
     assert [v["id"] for v in models[0]["version_list"]] == [5, 6]
 
 
-def test_promote_prints_the_new_stage_and_api_errors_exit_1(
+def test_promote_prints_the_new_stage_and_api_errors_exit_with_their_code(
     fake: FakePaddock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake.versions = [
@@ -107,9 +107,9 @@ def test_promote_prints_the_new_stage_and_api_errors_exit_1(
     assert cli(fake, "promote", "6", "--stage", "none", "--json") == 0
     assert json.loads(capsys.readouterr().out)["stage"] == "none"
 
-    assert cli(fake, "promote", "99", "--stage", "production") == 2
+    assert cli(fake, "promote", "99", "--stage", "production") == 3
     assert "HTTP 404" in capsys.readouterr().err
-    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "models"]) == 2
+    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "models"]) == 4  # a refused token
 
 
 def test_usage_errors_exit_2(fake: FakePaddock, capsys: pytest.CaptureFixture[str]) -> None:
