@@ -132,19 +132,27 @@ def placement_lines(placement: list[dict[str, Any]] | None) -> list[str]:
     return lines
 
 
+def _last_line(message: str, limit: int = 200) -> str:
+    """The last line of a message, where a traceback says what went wrong; its end when long."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = " ".join(lines[-1].split())
+    return last if len(last) <= limit else "…" + last[-(limit - 1) :]
+
+
 def attempt_cause(attempt: dict[str, Any]) -> str:
     """One line on why an attempt ended badly: the API's ``cause`` when it sends one; otherwise
-    the exit code and the first line of its message."""
+    the exit code and the last line of its message (a traceback's error)."""
     if attempt.get("cause"):
         return one_line(str(attempt["cause"]), 200)
     if attempt.get("state") not in ("failed", "lost"):
         return ""
-    message = (attempt.get("message") or "").strip()
-    first = one_line(message.splitlines()[0], 200) if message else ""
+    last = _last_line(attempt.get("message") or "")
     code = attempt.get("exit_code")
     if code is not None:
-        return f"exit code {code}: {first}" if first else f"exit code {code}"
-    return first
+        return f"exit code {code}: {last}" if last else f"exit code {code}"
+    return last
 
 
 def attempt_lines(attempt: dict[str, Any], now: datetime) -> list[str]:
@@ -160,7 +168,7 @@ def attempt_lines(attempt: dict[str, Any], now: datetime) -> list[str]:
         elif state in FINAL_STATES:
             head += f"  started {_when(attempt['started_at'], now)}"
         else:
-            head += f"  for {duration_text(seconds)} (since {_when(attempt['started_at'], now)})"
+            head += f"  for {duration_text(seconds)}"
     elif attempt.get("created_at"):
         head += f"  created {_when(attempt['created_at'], now)}, not started"
     lines = [head]
@@ -197,21 +205,29 @@ def status_lines(job: dict[str, Any], now: datetime) -> list[str]:
         details.append(("reason", one_line(reason, 400)))
     if pending:
         details.append(("queue", queue_text(job, now)))
-    details.append(("team", job.get("team") or "—"))
     cluster = job.get("cluster") or "—"
     if job.get("pool"):
         cluster += f" (pool {job['pool']})"
     details.append(("cluster", cluster))
+    latest = max(job.get("attempts") or [{}], key=lambda a: a.get("number", 0))
     nodes = job.get("nodes") or sorted(
-        {
-            slot.get("hostname")
-            for slot in ((job.get("attempts") or [{}])[-1].get("placement") or [])
-            if slot.get("hostname")
-        }
+        {slot["hostname"] for slot in latest.get("placement") or [] if slot.get("hostname")}
     )
     if nodes:
         details.append(("nodes", ", ".join(nodes)))
     details.append(("resources", resources_text(job.get("resources"), pending=pending)))
+    seconds = job_duration(job, now)
+    if seconds is not None:
+        if state in FINAL_STATES:
+            duration = f"{duration_text(seconds)}, ended {_when(job.get('finished_at'), now)}"
+        else:
+            duration = f"{duration_text(seconds)} so far"
+        details.append(("duration", duration))
+    submitted = _when(job.get("created_at"), now)
+    if job.get("submitted_by"):
+        submitted += f" by {job['submitted_by']}"
+    details.append(("submitted", submitted))
+    details.append(("team", job.get("team") or "—"))
     kind = job.get("kind") or "—"
     if job.get("runtime") and job["runtime"] != "process":
         kind += f", runtime {job['runtime']}"
@@ -221,17 +237,6 @@ def status_lines(job: dict[str, Any], now: datetime) -> list[str]:
     if job.get("priority_class"):
         priority += f" (class {job['priority_class']})"
     details.append(("priority", priority))
-    submitted = _when(job.get("created_at"), now)
-    if job.get("submitted_by"):
-        submitted += f" by {job['submitted_by']}"
-    details.append(("submitted", submitted))
-    seconds = job_duration(job, now)
-    if seconds is not None:
-        if state in FINAL_STATES:
-            duration = f"{duration_text(seconds)}, ended {_when(job.get('finished_at'), now)}"
-        else:
-            duration = f"{duration_text(seconds)} so far"
-        details.append(("duration", duration))
     if job.get("max_runtime_seconds"):
         details.append(("max runtime", _span(job["max_runtime_seconds"])))
     if job.get("cost") not in (None, "") and job.get("cost_currency"):

@@ -341,7 +341,9 @@ def test_budget_delete(fake: FakeCosts, capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().out == "deleted budget 4 'nlp monthly' (team nlp)\n"
     assert fake.budgets == [] and fake.count("DELETE", "/api/v1/budgets/4/") == 1
     assert cli_run(fake, "costs", "budget", "delete", "4") == 3
-    assert capsys.readouterr().err == "paddock costs budget delete: error: HTTP 404: No Budget matches the given query.\n"
+    assert capsys.readouterr().err == (
+        "paddock costs budget delete: error: HTTP 404: No Budget matches the given query.\n"
+    )
 
 
 # --- errors ----------------------------------------------------------------------------------------
