@@ -6,6 +6,7 @@ nodes) is optional: a server without it prints what it has."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from paddock.output import _span, _table_lines, _when, one_line, parse_time
@@ -266,9 +267,16 @@ def bytes_text(count: Any) -> str:
 
 
 def _money(amount: Any, currency: str | None) -> str:
+    """``USD 2.79``; an amount under 1 keeps its significant digits (``USD 0.000108``)."""
     if amount in (None, ""):
         return "—"
-    return f"{currency} {amount}" if currency else str(amount)
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        text = str(amount)
+    else:
+        text = f"{value:,.2f}" if abs(value) >= 1 or value == 0 else f"{value.normalize():f}"
+    return f"{currency} {text}" if currency else text
 
 
 def plan_lines(answer: dict[str, Any]) -> list[str]:
@@ -321,7 +329,9 @@ def plan_lines(answer: dict[str, Any]) -> list[str]:
             )
             for item in recommendations
         ]
-        lines += _table_lines(("    POOL", "GPUS", "PARALLEL", "MEMORY/GPU", "TO TRAIN", "COST"), rows)
+        header = ("    POOL", "GPUS", "PARALLEL", "MEMORY/GPU", "TO TRAIN", "COST")
+        keep = [i for i in range(len(header)) if i < 4 or any(row[i] != "—" for row in rows)]  # no empty columns
+        lines += _table_lines([header[i] for i in keep], [[row[i] for i in keep] for row in rows])
     return lines
 
 

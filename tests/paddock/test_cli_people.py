@@ -193,6 +193,36 @@ def test_status_without_the_newer_fields_computes_duration_and_reads_the_cause_f
     assert "  duration     1 h 13 min, ended 1 h ago" in jobs_text.status_lines(finished, NOW)
 
 
+def test_plan_says_whether_it_fits_memory_cost_and_what_fits_instead() -> None:
+    answer = {
+        "model": {"name": "llama-2-70b"},
+        "workload": {"mode": "full_finetune"},
+        "hardware": {"accelerator": "H100 SXM", "gpus": 1, "memory_bytes": 80 * 2**30},
+        "fits": False,
+        "memory_per_gpu_bytes": 1100 * 2**30,
+        "headroom_bytes": -1020 * 2**30,
+        "peak_phase": "optimizer step",
+        "step_time_s": 12.345,
+        "time_to_train_s": 7200,
+        "cost": {"currency": "USD", "per_hour": "2.790000", "to_train": "0.000108"},
+        "explanation": "Does not fit:\n1100 GiB per GPU.",
+        "recommendations": [
+            {"pool": "h100", "gpus": 16, "accelerator": "H100 SXM", "tp": 8, "pp": 2, "dp": 1,
+             "memory_per_gpu_bytes": 70 * 2**30, "time_to_train_s": 3600, "cost_to_train": "1234.5", "currency": "USD"},
+        ],
+    }  # fmt: skip
+    assert "\n".join(jobs_text.plan_lines(answer)) == (
+        "llama-2-70b, full_finetune, on 1 × H100 SXM: DOES NOT FIT\n"
+        "  memory  1100.0 GiB of 80.0 GiB per GPU, 1020.0 GiB short (peak: optimizer step)\n"
+        "  time    12.3 s a step, 2 h to train\n"
+        "  cost    USD 2.79 an hour, USD 0.000108 to train\n"
+        "  why     Does not fit: 1100 GiB per GPU.\n"
+        "  what fits:\n"
+        "    POOL  GPUS           PARALLEL        MEMORY/GPU  TO TRAIN  COST\n"
+        "    h100  16 × H100 SXM  tp 8 pp 2 dp 1  70.0 GiB    1 h       USD 1,234.50"
+    )
+
+
 def test_refusal_line_summarises_nested_field_errors() -> None:
     body = {"resources": {"gpus": ["Ensure this value is less than or equal to 64."]}, "name": ["Required."]}
     assert refusal_line(body) == "resources.gpus: Ensure this value is less than or equal to 64; name: Required"
