@@ -1,9 +1,12 @@
-"""``paddock``: submit, watch and cancel jobs, serve models behind endpoints, and ask the capacity
+"""paddock: submit, watch and cancel jobs, serve models behind endpoints, and ask the capacity
 planner, from a terminal or CI.
 
-Reads ``PADDOCK_URL`` and ``PADDOCK_TOKEN`` (``paddock chat`` also ``PADDOCK_ENDPOINT_TOKEN``).
-``paddock submit --wait`` exits 0 only when the job succeeded, so a pipeline step fails when its
-job does; ``paddock endpoint create --wait`` likewise only when the endpoint is ready.
+Reads PADDOCK_URL and PADDOCK_TOKEN (paddock chat also PADDOCK_ENDPOINT_TOKEN). Prints for
+people; --json prints the API's JSON for scripts. --team defaults to the token's only team.
+Errors are one line on stderr. Exit codes: 0 ok, 1 failed (Paddock unreachable or failing, a
+check said no), 2 usage or refused input, 3 not found, 4 auth (no token, refused, not allowed),
+5 conflict. paddock submit --wait exits with the job's outcome, so a pipeline step fails when
+its job does; paddock endpoint create --wait exits 0 only when the endpoint is ready.
 """
 
 from __future__ import annotations
