@@ -234,6 +234,30 @@ TEAM_HELP = "the team (default: the token's team, or your only team)"
 JSON_HELP = "print the API's JSON (for scripts)"
 
 
+SORT_FIELDS = ("created_at", "name", "state", "priority", "gpus", "duration")
+
+
+def _sort_field(text: str) -> str:
+    if text.removeprefix("-") not in SORT_FIELDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: sort by one of {', '.join(SORT_FIELDS)} (-FIELD: descending)")
+    return text
+
+
+def list_filters(args: Any) -> dict[str, Any]:
+    """``paddock list``'s flags as the jobs API's query parameters."""
+    filters: dict[str, Any] = {
+        "team": args.team,
+        "state": args.state,
+        "cluster": args.cluster,
+        "name": args.name,
+        "search": args.search,
+        "mine": "true" if args.mine else None,
+        "ordering": args.sort,
+        "page_size": min(args.limit, 500),
+    }
+    return {key: value for key, value in filters.items() if value}
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
@@ -332,6 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--state", action="append", help="repeat for several (running, pending, failed, …)")
     listing.add_argument("--cluster", help="only jobs on this cluster")
     listing.add_argument("--name", help="only jobs whose name contains this")
+    listing.add_argument("--search", metavar="TEXT", help="a part of the name, or the start of the id")
+    listing.add_argument("--mine", action="store_true", help="only the jobs you submitted")
+    listing.add_argument(
+        "--sort",
+        metavar="FIELD",
+        type=_sort_field,
+        help=f"one of {', '.join(SORT_FIELDS)}; --sort=-FIELD for the largest (or newest) first "
+        "(default: newest first)",
+    )
     listing.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N jobs (default 50)")
     listing.add_argument("--json", action="store_true", help=JSON_HELP)
 
@@ -640,17 +673,7 @@ def _run(client: Client, args: Any) -> int:
             sys.stdout.write(client.logs(args.job_id)["text"])
         return 0
     if args.command == "list":
-        filters: dict[str, Any] = {
-            key: value
-            for key, value in {
-                "team": args.team,
-                "state": args.state,
-                "cluster": args.cluster,
-                "name": args.name,
-            }.items()
-            if value
-        }
-        page = client.jobs_page(page_size=min(args.limit, 500), **filters)
+        page = client.jobs_page(**list_filters(args))
         if args.json:
             print_json(page["results"])
         else:
