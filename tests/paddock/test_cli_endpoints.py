@@ -417,3 +417,11 @@ def test_sse_text_follows_the_event_stream_format() -> None:
     with pytest.raises(ApiError) as exc:
         list(sse_text(['data: {"choices":[{"delta":{"content":"x"}}]}', 'data: {"error":{"message":"overloaded"}}']))
     assert exc.value.body == "overloaded"
+
+
+def test_create_team_defaults_to_the_only_team_the_token_sees(
+    fake: FakeServing, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.teams = [{"slug": "demo", "name": "Demo", "role": "member"}]
+    assert cli_run(fake, "endpoint", "create", "tiny-chat", "--cluster", "local", "--model-version", "3") == 0
+    assert sent(fake, "POST", "endpoints/")[0]["team"] == "demo"

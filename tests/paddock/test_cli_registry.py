@@ -161,3 +161,21 @@ def test_finetune_submits_and_waits(fake: FakePaddock, capsys: pytest.CaptureFix
     assert json.loads(capsys.readouterr().out)["id"] == 43
     assert cli(fake, "finetune", "--team", "beta", "--base-model", "m", "--dataset", "d") == 2
     assert "Unknown team" in capsys.readouterr().err
+
+
+def test_finetune_team_defaults_to_the_only_team_the_token_sees(
+    fake: FakePaddock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_team = [part for part in FINETUNE if part not in ("--team", "alpha")]
+    assert cli(fake, *no_team) == 0
+    assert fake.submitted[-1]["team"] == "alpha" and fake.count("GET", "/api/v1/auth/me/") == 1
+    assert cli(fake, *FINETUNE) == 0  # --team given: no question asked
+    assert fake.count("GET", "/api/v1/auth/me/") == 1
+    capsys.readouterr()
+
+    fake.teams = [{"slug": "alpha", "role": "member"}, {"slug": "beta", "role": "viewer"}]
+    assert cli(fake, *no_team) == 2
+    assert capsys.readouterr().err == (
+        "paddock finetune: error: say which team with --team: this token can use alpha (member), beta (viewer)\n"
+    )
+    assert len(fake.submitted) == 2
