@@ -201,9 +201,11 @@ def status_lines(job: dict[str, Any], now: datetime) -> list[str]:
     pending = state == "pending"
     lines = [f"job {job['id']} {job.get('name', '')}  {state}"]
     details: list[tuple[str, str]] = []
+    if job.get("cause"):  # a failed job's cause in one line (its latest attempt's), first
+        details.append(("cause", one_line(str(job["cause"]), 200)))
     reason = job.get("pending_reason") or job.get("state_reason") or ""
     if reason:
-        details.append(("reason", one_line(reason, 400)))
+        details.append(("reason", one_line(reason, 200 if job.get("cause") else 400)))
     if pending:
         details.append(("queue", queue_text(job, now)))
     cluster = job.get("cluster") or "—"

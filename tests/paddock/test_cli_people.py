@@ -162,6 +162,26 @@ def test_status_shows_placement_duration_and_each_attempt_s_cause() -> None:
     )
 
 
+def test_status_of_a_failed_job_puts_its_cause_first_and_keeps_a_long_reason_short() -> None:
+    failed = {
+        **RUNNING,
+        "state": "failed",
+        "finished_at": "2026-12-06T09:49:00Z",
+        "duration_seconds": 120.0,
+        "exit_code": 3,
+        "cause": "exit code 3: ValueError: bad lr",
+        "state_reason": "Job failed: " + "ray traceback " * 100,
+        "attempts": RUNNING["attempts"][:1],
+    }
+    lines = jobs_text.status_lines(failed, NOW)
+    assert lines[:3] == [
+        "job 42 train-llama  failed",
+        "  cause        exit code 3: ValueError: bad lr",
+        "  reason       Job failed: " + ("ray traceback " * 14)[:187] + "…",
+    ]
+    assert "  duration     2 min, ended 2 h 11 min ago" in lines
+
+
 def test_status_of_a_pending_job_says_why_it_waits_and_when_it_may_start() -> None:
     assert "\n".join(jobs_text.status_lines(PENDING, NOW)) == (
         "job 43 eval  pending\n"
