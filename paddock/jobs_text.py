@@ -112,7 +112,7 @@ def jobs_lines(jobs: list[dict[str, Any]], now: datetime, *, count: int | None =
 
 
 def placement_lines(placement: list[dict[str, Any]] | None) -> list[str]:
-    """``node-a: GPU 0, 1 (H100 SXM, infiniband)`` for each node an attempt holds."""
+    """``node-a: GPU 0, 1 (H100 SXM) over ib-a (InfiniBand, 400 Gbit/s)`` for each node an attempt holds."""
     lines = []
     for slot in placement or []:
         where = (
@@ -121,14 +121,15 @@ def placement_lines(placement: list[dict[str, Any]] | None) -> list[str]:
             or (f"node {slot['node_id']}" if slot.get("node_id") is not None else "a node")
         )
         gpus = slot.get("gpus") or []
-        details = [d for d in (slot.get("accelerator_model"), slot.get("fabric")) if d]
         text = where
         if gpus:
             text += f": GPU {', '.join(str(g) for g in gpus)}"
         elif slot.get("gpu_uuids"):
             text += f": {len(slot['gpu_uuids'])} GPU"
-        if details:
-            text += f" ({', '.join(details)})"
+        if slot.get("accelerator_model"):
+            text += f" ({slot['accelerator_model']})"
+        if slot.get("fabric"):  # e.g. "ib-a (InfiniBand, 400 Gbit/s)"
+            text += f" over {slot['fabric']}"
         lines.append(text)
     return lines
 

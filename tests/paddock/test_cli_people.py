@@ -17,6 +17,7 @@ from paddock.output import refusal_line
 from tests.conftest import client_for, token_for
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+IB = "ib-a (InfiniBand, 400 Gbit/s)"
 
 RUNNING: dict[str, Any] = {
     "id": 42,
@@ -60,8 +61,8 @@ RUNNING: dict[str, Any] = {
             "exit_code": 3,
             "cause": "exit code 3: ValueError: bad lr",
             "placement": [
-                {"hostname": "gpu-a2", "gpus": [0, 1, 2, 3], "accelerator_model": "H100 SXM", "fabric": "infiniband"},
-                {"hostname": "gpu-a3", "gpus": [4, 5, 6, 7], "accelerator_model": "H100 SXM", "fabric": "infiniband"},
+                {"hostname": "gpu-a2", "gpus": [0, 1, 2, 3], "accelerator_model": "H100 SXM", "fabric": IB},
+                {"hostname": "gpu-a3", "gpus": [4, 5, 6, 7], "accelerator_model": "H100 SXM", "fabric": IB},
             ],
         },
         {
@@ -79,7 +80,7 @@ RUNNING: dict[str, Any] = {
                     "gpus": [0, 1, 2, 3, 4, 5, 6, 7],
                     "gpu_uuids": [f"GPU-{i}" for i in range(8)],
                     "accelerator_model": "H100 SXM",
-                    "fabric": "infiniband",
+                    "fabric": "ib-a (InfiniBand, 400 Gbit/s)",
                     "cluster_id": 1,
                 }
             ],
@@ -154,10 +155,10 @@ def test_status_shows_placement_duration_and_each_attempt_s_cause() -> None:
         "  cost         USD 41.60 (17.333 GPU-h)\n"
         "\n"
         "attempt 2  running  for 2 h 10 min\n"
-        "  on gpu-a1: GPU 0, 1, 2, 3, 4, 5, 6, 7 (H100 SXM, infiniband)\n"
+        "  on gpu-a1: GPU 0, 1, 2, 3, 4, 5, 6, 7 (H100 SXM) over ib-a (InfiniBand, 400 Gbit/s)\n"
         "attempt 1  failed  ran 2 min, ended 2 h 11 min ago\n"
-        "  on gpu-a2: GPU 0, 1, 2, 3 (H100 SXM, infiniband)\n"
-        "  on gpu-a3: GPU 4, 5, 6, 7 (H100 SXM, infiniband)\n"
+        "  on gpu-a2: GPU 0, 1, 2, 3 (H100 SXM) over ib-a (InfiniBand, 400 Gbit/s)\n"
+        "  on gpu-a3: GPU 4, 5, 6, 7 (H100 SXM) over ib-a (InfiniBand, 400 Gbit/s)\n"
         "  cause: exit code 3: ValueError: bad lr"
     )
 
