@@ -17,12 +17,13 @@ TEST_ENV := PADDOCK_ENV=test \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/paddock} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}
 
-.PHONY: help run test bench lint typecheck frontend schema venv node chromium clean
+.PHONY: help run test bench lint typecheck frontend schema venv cli node chromium clean
 
 help:
 	@echo "make run    - install what is missing and start Paddock on http://127.0.0.1:$(PADDOCK_PORT)"
 	@echo "make test   - the whole suite (lint, types, checks, pytest, frontend, browser)"
 	@echo "make bench  - the benchmarks in tests/perf"
+	@echo "make cli    - put the paddock command on your PATH (make run does it too)"
 
 # --- installation ------------------------------------------------------------------------
 $(VENV)/.installed: pyproject.toml
@@ -32,6 +33,24 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+# `paddock` on the PATH, the way pip --user and pipx do it: a link in ~/.local/bin when that
+# directory is on PATH and holds no other paddock (a link an earlier `make cli` made, from this
+# checkout or another, is replaced). Otherwise it prints the exact command to use. Nothing
+# outside the checkout changes unless ~/.local/bin is on PATH already.
+cli:
+	@bin="$(CURDIR)/$(VENV)/bin/paddock"; dir="$$HOME/.local/bin"; link="$$dir/paddock"; \
+	found="$$(command -v paddock || true)"; \
+	test -x "$$bin" || { echo "paddock: $$bin is not installed yet (make venv)"; exit 1; }; \
+	if [ -n "$$found" ] && [ "$$(readlink -f "$$found")" = "$$(readlink -f "$$bin")" ]; then \
+	  echo "paddock: on your PATH ($$found)"; \
+	elif case ":$$PATH:" in *":$$dir:"*) true;; *) false;; esac \
+	    && { [ -z "$$found" ] || [ "$$found" = "$$link" ]; } && { [ ! -e "$$link" ] || case "$$(readlink "$$link")" in */$(VENV)/bin/paddock) true;; *) false;; esac; }; then \
+	  mkdir -p "$$dir" && ln -sfn "$$bin" "$$link" && echo "paddock: on your PATH ($$link -> $$bin)"; \
+	else \
+	  echo "paddock: not on your PATH$${found:+ (another one is: $$found)}. Run it as $(VENV)/bin/paddock," \
+	    "or first: export PATH=\"$(CURDIR)/$(VENV)/bin:\$$PATH\""; \
+	fi
 
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
@@ -54,6 +73,7 @@ frontend: node
 
 # --- run ---------------------------------------------------------------------------------
 run: venv frontend $(DATA)
+	@$(MAKE) --no-print-directory cli
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py bootstrap_demo --cluster-address http://127.0.0.1:$(PADDOCK_RAY_DASHBOARD_PORT) --local-head-token

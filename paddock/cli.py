@@ -1,9 +1,12 @@
-"""``paddock``: submit, watch and cancel jobs, serve models behind endpoints, and ask the capacity
+"""paddock: submit, watch and cancel jobs, serve models behind endpoints, and ask the capacity
 planner, from a terminal or CI.
 
-Reads ``PADDOCK_URL`` and ``PADDOCK_TOKEN`` (``paddock chat`` also ``PADDOCK_ENDPOINT_TOKEN``).
-``paddock submit --wait`` exits 0 only when the job succeeded, so a pipeline step fails when its
-job does; ``paddock endpoint create --wait`` likewise only when the endpoint is ready.
+Reads PADDOCK_URL and PADDOCK_TOKEN (paddock chat also PADDOCK_ENDPOINT_TOKEN). Prints for
+people; --json prints the API's JSON for scripts. --team defaults to the token's only team.
+Errors are one line on stderr. Exit codes: 0 ok, 1 failed (Paddock unreachable or failing, a
+check said no), 2 usage or refused input, 3 not found, 4 auth (no token, refused, not allowed),
+5 conflict. paddock submit --wait exits with the job's outcome, so a pipeline step fails when
+its job does; paddock endpoint create --wait exits 0 only when the endpoint is ready.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,7 +24,27 @@ from typing import Any
 
 import requests
 
-from paddock.client import ApiError, Client, EndpointClient
+from paddock import jobs_text
+from paddock.client import ApiError, Client, EndpointClient, NoToken
+from paddock.output import (
+    EXIT_AUTH,
+    EXIT_CONFLICT,
+    EXIT_FAILED,
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    NotFound,
+    Parser,
+    UsageError,
+    _table,
+    _table_lines,
+    _when,
+    api_error_text,
+    error,
+    exit_code_for_status,
+    one_line,
+    print_json,
+    refusal_line,
+)
 from paddock.workdir import DEFAULT_MAX_BYTES, package_directory
 
 
@@ -74,29 +96,6 @@ def parse_duration(text: str) -> int:
     if not 0 < seconds <= MAX_RUNTIME_LIMIT:
         raise argparse.ArgumentTypeError(f"{text!r}: a max runtime is more than 0 and at most 30 days")
     return seconds
-
-
-def _span(seconds: float) -> str:
-    seconds = abs(int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} d {hours % 24} h" if hours % 24 else f"{hours // 24} d"
-
-
-def _when(iso: str | None, now: datetime) -> str:
-    """``in 12 min``, ``5 min ago``, or ``—`` for none."""
-    if not iso:
-        return "—"
-    delta = (datetime.fromisoformat(iso.replace("Z", "+00:00")) - now).total_seconds()
-    if abs(delta) < 30:
-        return "now"
-    return f"in {_span(delta)}" if delta > 0 else f"{_span(delta)} ago"
 
 
 def estimate_text(entry: dict[str, Any], now: datetime) -> str:
@@ -153,20 +152,6 @@ def metrics_text(metrics: dict[str, Any] | None) -> str:
     return " ".join(
         f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}" for name, value in metrics.items()
     )
-
-
-def _table_lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Aligned columns, the header first; the last column runs free."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    lines = []
-    for row in [header, *rows]:
-        cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-        lines.append(f"{cells}  {row[-1]}".rstrip())
-    return lines
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    print("\n".join(_table_lines(header, rows)))
 
 
 def retention_text(checkpoint: dict[str, Any]) -> str:
@@ -245,15 +230,49 @@ LORA_PARAMETERS = [
 ]
 
 
+TEAM_HELP = "the team (default: the token's team, or your only team)"
+JSON_HELP = "print the API's JSON (for scripts)"
+
+
+SORT_FIELDS = ("created_at", "name", "state", "priority", "gpus", "duration")
+
+
+def _sort_field(text: str) -> str:
+    if text.removeprefix("-") not in SORT_FIELDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: sort by one of {', '.join(SORT_FIELDS)} (-FIELD: descending)")
+    return text
+
+
+def list_filters(args: Any) -> dict[str, Any]:
+    """``paddock list``'s flags as the jobs API's query parameters."""
+    filters: dict[str, Any] = {
+        "team": args.team,
+        "state": args.state,
+        "cluster": args.cluster,
+        "name": args.name,
+        "search": args.search,
+        "mine": "true" if args.mine else None,
+        "ordering": args.sort,
+        "page_size": min(args.limit, 500),
+    }
+    return {key: value for key, value in filters.items() if value}
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="paddock", description=__doc__)
+    parser = Parser(prog="paddock", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="Paddock's address (default $PADDOCK_URL or http://127.0.0.1:8000)")
     parser.add_argument("--token", help="API token (default $PADDOCK_TOKEN)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     submit = sub.add_parser("submit", help="submit a job")
     submit.add_argument("--name", required=True)
-    submit.add_argument("--team", required=True)
+    submit.add_argument("--team", help=TEAM_HELP)
     submit.add_argument("--cluster")
     submit.add_argument("--kind", default="batch", choices=["training", "fine_tuning", "batch"])
     submit.add_argument("--cpus", type=float)
@@ -287,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--max-retries", type=int, default=0)
     submit.add_argument(
+        "--priority-class",
+        metavar="NAME",
+        help="a priority class of the team's organisation (GET /api/v1/priority-classes/); the job's priority "
+        "becomes its value",
+    )
+    submit.add_argument(
         "--ray",
         action="store_true",
         help="run the entrypoint in a Ray cluster made for the job (on Kubernetes with KubeRay: a RayJob)",
@@ -303,25 +328,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--override-planner", action="store_true", help="submit even if the planner says it won't fit")
     submit.add_argument("--wait", action="store_true", help="follow the log and exit with the job's outcome")
+    submit.add_argument("--json", action="store_true", help=JSON_HELP)
     submit.add_argument("entrypoint", nargs=argparse.REMAINDER, help="the command, after --")
 
-    for name, help_text in [("status", "show a job"), ("cancel", "cancel a job"), ("logs", "print a job's log")]:
+    for name, help_text in [
+        ("status", "a job: state and why, where it runs (nodes, GPUs), how long, each attempt and its cause"),
+        ("cancel", "cancel a job"),
+        ("logs", "print a job's log"),
+    ]:
         cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("job_id", type=int)
+        cmd.add_argument("job_id", type=int, metavar="JOB")
         if name == "logs":
-            cmd.add_argument("--follow", "-f", action="store_true")
+            cmd.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
+        cmd.add_argument("--json", action="store_true", help=JSON_HELP)
 
     planner = sub.add_parser("plan", help="estimate memory, fit, time and cost for a spec (or a list) in a JSON file")
     planner.add_argument("file", help="the spec(s) as JSON; - reads stdin")
     planner.add_argument("--require-fit", action="store_true", help="exit 1 unless every spec fits its hardware")
+    planner.add_argument("--json", action="store_true", help=JSON_HELP)
 
     queue = sub.add_parser("queue", help="pending jobs in queue order: position, estimated start, why each waits")
     queue.add_argument("--team")
     queue.add_argument("--json", action="store_true", help="print the entries as JSON (for scripts)")
 
-    listing = sub.add_parser("list", help="list jobs")
+    listing = sub.add_parser("list", help="jobs, newest first: state, GPUs × model, duration, age")
     listing.add_argument("--team")
-    listing.add_argument("--state")
+    listing.add_argument("--state", action="append", help="repeat for several (running, pending, failed, …)")
+    listing.add_argument("--cluster", help="only jobs on this cluster")
+    listing.add_argument("--name", help="only jobs whose name contains this")
+    listing.add_argument("--search", metavar="TEXT", help="a part of the name, or the start of the id")
+    listing.add_argument("--mine", action="store_true", help="only the jobs you submitted")
+    listing.add_argument(
+        "--sort",
+        metavar="FIELD",
+        type=_sort_field,
+        help=f"one of {', '.join(SORT_FIELDS)}; --sort=-FIELD for the largest (or newest) first "
+        "(default: newest first)",
+    )
+    listing.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N jobs (default 50)")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
 
     checkpoints = sub.add_parser("checkpoints", help="a job's checkpoints: step, size, metrics, kept or why deleted")
     checkpoints.add_argument("job_id", type=int, metavar="JOB")
@@ -337,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--json", action="store_true", help="print the version as JSON")
 
     finetune = sub.add_parser("finetune", help="submit the built-in LoRA fine-tuning recipe")
-    finetune.add_argument("--team", required=True)
+    finetune.add_argument("--team", help=TEAM_HELP)
     finetune.add_argument("--cluster")
     finetune.add_argument("--name", help="the job's name (and the default model name)")
     for flag, dest, kind, help_text in LORA_PARAMETERS:
@@ -360,19 +405,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_name(args: Any) -> str:
+    """``paddock endpoint token create``: the command as typed, for error lines."""
+    words = ["paddock", args.command]
+    for attribute in ("endpoint_command", "token_command", "costs_command", "budget_command"):
+        value = getattr(args, attribute, None)
+        if value:
+            words.append(value)
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every error is one line on stderr and an exit code from
+    ``paddock.output`` (0 ok, 1 failed, 2 usage, 3 not found, 4 auth, 5 conflict)."""
     args = build_parser().parse_args(argv)
+    name = command_name(args)
+    client: Client | None = None
     try:
         if args.command == "chat":  # may need no Paddock token at all: it makes its own client
             return _run_chat(args)
         client = Client(args.url, args.token)
         return _run(client, args)
     except ApiError as exc:
-        print(json.dumps(exc.body, indent=2) if not isinstance(exc.body, str) else exc.body, file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"paddock: {exc}", file=sys.stderr)
-        return 2
+        error(name, api_error_text(exc.status, exc.body))
+        return exit_code_for_status(exc.status)
+    except NoToken as exc:
+        error(name, str(exc))
+        return EXIT_AUTH
+    except NotFound as exc:
+        error(name, str(exc))
+        return EXIT_NOT_FOUND
+    except ValueError as exc:  # UsageError, a bad file, a flag the server would refuse anyway
+        error(name, str(exc))
+        return EXIT_USAGE
+    except requests.RequestException as exc:
+        url = client.url if client is not None else (args.url or os.environ.get("PADDOCK_URL") or "")
+        error(name, f"cannot reach Paddock at {url}: {one_line(str(exc), 300)}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def resolve_team(client: Client, given: str | None) -> str:
+    """The team a command acts for: ``--team`` when given; otherwise the one team the token
+    sees (a token limited to a team sees only it; a user's token sees the user's teams)."""
+    if given:
+        return given
+    me = client.me()
+    teams = me.get("teams") or []
+    if len(teams) == 1:
+        return str(teams[0]["slug"])
+    if not teams:
+        raise UsageError(f"{me.get('username', 'this token')} belongs to no team: ask a team admin to add you")
+    listed = ", ".join(f"{team['slug']} ({team.get('role', '?')})" for team in teams)
+    raise UsageError(f"say which team with --team: this token can use {listed}")
 
 
 def submit_resources(args: Any) -> dict[str, Any]:
@@ -422,18 +508,8 @@ def finetune_body(args: Any) -> dict[str, Any]:
     return body
 
 
-# Commands of the model registry: an API refusal exits 2, as every other command's does (1 is
-# a job that did not succeed under --wait).
+# Commands of the model registry (their refusals exit as every command's do: see paddock.output).
 REGISTRY_COMMANDS = frozenset({"checkpoints", "models", "promote", "finetune"})
-
-
-def _run_registry(client: Client, args: Any) -> int:
-    try:
-        return _registry(client, args)
-    except ApiError as exc:
-        detail = exc.body if isinstance(exc.body, str) else json.dumps(exc.body, indent=2)
-        print(f"paddock {args.command}: HTTP {exc.status}: {detail}", file=sys.stderr)
-        return 2
 
 
 def _registry(client: Client, args: Any) -> int:
@@ -464,6 +540,7 @@ def _registry(client: Client, args: Any) -> int:
             print(f"{name} v{version['version']} (id {version['id']}) is now {version['stage']}")
         return 0
     # finetune
+    args.team = resolve_team(client, args.team)
     job = client.submit_template("lora", idempotency_key=args.idempotency_key, **finetune_body(args))
     if args.json and not args.wait:
         print(json.dumps(job, indent=2))
@@ -483,14 +560,15 @@ def _registry(client: Client, args: Any) -> int:
 
 def _run(client: Client, args: Any) -> int:
     if args.command in REGISTRY_COMMANDS:
-        return _run_registry(client, args)
+        return _registry(client, args)
     if args.command == "endpoint":
-        return _run_endpoint(client, args)
+        return _endpoint(client, args)
     if args.command == "costs":
         from paddock.costs_cli import run_costs
 
         return run_costs(client, args)
     if args.command == "submit":
+        args.team = resolve_team(client, args.team)
         # Only the separator itself goes; a later "--" belongs to the command (python x.py -- --flag).
         parts = args.entrypoint[1:] if args.entrypoint[:1] == ["--"] else list(args.entrypoint)
         # One argument is a shell command as typed; several are quoted so each stays one word.
@@ -523,6 +601,8 @@ def _run(client: Client, args: Any) -> int:
         }
         if args.max_runtime is not None:
             body["max_runtime_seconds"] = args.max_runtime
+        if args.priority_class:
+            body["priority_class"] = args.priority_class
         if args.ray:
             body["runtime"] = "ray"
         if args.cluster:
@@ -540,53 +620,66 @@ def _run(client: Client, args: Any) -> int:
         job = client.submit(idempotency_key=args.idempotency_key, **body)
         print(f"job {job['id']} {job['state']}", file=sys.stderr)
         if not args.wait:
-            print(job["id"])
+            if args.json:
+                print_json(job)
+            else:
+                print(job["id"])
             return 0
         for text in client.follow_logs(job["id"]):
             sys.stdout.write(text)
         final = client.wait(job["id"])
         print(f"job {final['id']} {final['state']} {final['state_reason']}".rstrip(), file=sys.stderr)
+        if args.json:
+            print_json(final)
         return 0 if final["state"] == "succeeded" else 1
     if args.command == "plan":
         answer = client.estimate(_read_json(args.file))
-        print(json.dumps(answer, indent=2))
+        if args.json:
+            print_json(answer)
+        else:
+            jobs_text.print_plan(answer)
         answers = answer if isinstance(answer, list) else [answer]
-        return 1 if args.require_fit and not all(item["fits"] for item in answers) else 0
+        return EXIT_FAILED if args.require_fit and not all(item["fits"] for item in answers) else 0
     if args.command == "status":
         job = client.job(args.job_id)
-        print(json.dumps(job, indent=2))
-        if job["state"] == "pending":  # for people; stdout stays JSON for scripts
-            print(
-                f"job {job['id']} pending: position {job['queue_position']} in team {job['team']}'s queue"
-                f"{' in pool ' + job['pool'] if job['pool'] else ''}; "
-                f"estimated start {estimate_text(job, datetime.now(UTC))}"
-                + (f" — {job['estimate_basis']}" if job.get("estimate_basis") else ""),
-                file=sys.stderr,
-            )
+        if args.json:
+            print_json(job)
+        else:
+            print("\n".join(jobs_text.status_lines(job, datetime.now(UTC))))
         return 0
     if args.command == "queue":
         page = client.queue(**({"team": args.team} if args.team else {}), page_size=500)
         if args.json:
-            print(json.dumps(page["results"], indent=2))
+            print_json(page["results"])
         else:
             _print_queue(page["results"], page["count"], datetime.now(UTC))
         return 0
     if args.command == "cancel":
-        print(client.cancel(args.job_id)["state"])
+        job = client.cancel(args.job_id)
+        if args.json:
+            print_json(job)
+        else:
+            print(jobs_text.cancel_text(job))
         return 0
     if args.command == "logs":
+        if args.follow and args.json:
+            raise UsageError("--json prints one answer of the log API; it does not go with --follow")
         if args.follow:
             for text in client.follow_logs(args.job_id):
                 sys.stdout.write(text)
+        elif args.json:
+            print_json(client.logs(args.job_id))
         else:
             sys.stdout.write(client.logs(args.job_id)["text"])
         return 0
     if args.command == "list":
-        filters = {k: v for k, v in {"team": args.team, "state": args.state}.items() if v}
-        for job in client.jobs(**filters):
-            print(f"{job['id']:>8}  {job['state']:<12} {job['team']:<16} {job['name']}")
+        page = client.jobs_page(**list_filters(args))
+        if args.json:
+            print_json(page["results"])
+        else:
+            jobs_text.print_jobs(page["results"], datetime.now(UTC), count=page.get("count"))
         return 0
-    return 2
+    return EXIT_USAGE
 
 
 # --- serving endpoints (issue 12) -------------------------------------------------------------
@@ -598,7 +691,11 @@ ENDPOINT_TOKEN_ENV = "PADDOCK_ENDPOINT_TOKEN"
 
 
 class EndpointLookupError(ValueError):
-    """ENDPOINT names no endpoint of the caller's teams, or more than one."""
+    """ENDPOINT names more than one endpoint of the caller's teams, or is no name at all (exit 2)."""
+
+
+class EndpointNotFound(NotFound):
+    """ENDPOINT names no endpoint of the caller's teams (exit 3)."""
 
 
 def _add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -645,7 +742,7 @@ def _add_endpoint_parsers(sub: Any) -> None:
 
     create = command("create", "deploy a model version or a model directory behind a URL", ref=False)
     create.add_argument("name", metavar="NAME", help="a slug, unique in the team; part of the URL")
-    create.add_argument("--team", required=True)
+    create.add_argument("--team", help=TEAM_HELP)
     create.add_argument("--cluster", help="default: the team's default cluster")
     create.add_argument("--runtime", choices=["ray-serve", "vllm"], help="default ray-serve")
     _add_source_flags(create)
@@ -739,7 +836,7 @@ def _source_body(args: Any) -> dict[str, Any]:
 def endpoint_create_body(args: Any) -> dict[str, Any]:
     """``paddock endpoint create``'s flags as the body of ``POST /endpoints/``; flags left out
     take the server's defaults."""
-    body: dict[str, Any] = {"team": args.team, "name": args.name, **_source_body(args)}
+    body: dict[str, Any] = {"team": args.team, "name": args.name, **_source_body(args)}  # team: resolve_team
     if args.cluster:
         body["cluster"] = args.cluster
     optional = {
@@ -774,7 +871,7 @@ def resolve_endpoint(client: Client, ref: str) -> dict[str, Any]:
         return matches[0]
     if not matches:
         where = f"team {team}" if team else "any of your teams"
-        raise EndpointLookupError(f"no endpoint named {name!r} in {where} (paddock endpoint list shows them)")
+        raise EndpointNotFound(f"no endpoint named {name!r} in {where} (paddock endpoint list shows them)")
     which = ", ".join(f"{item['team']}/{item['name']} (id {item['id']})" for item in matches)
     raise EndpointLookupError(f"{name!r} is ambiguous: {which}; say which as TEAM/NAME or by id")
 
@@ -983,39 +1080,6 @@ def _print_secret(token: dict[str, Any], endpoint: dict[str, Any]) -> None:
     )
 
 
-def _refusal(body: Any) -> str:
-    """An API error body for people: the detail, or ``field: message`` per field."""
-    if isinstance(body, dict):
-        if set(body) == {"detail"}:
-            return str(body["detail"])
-        return "; ".join(
-            f"{field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
-            for field, messages in body.items()
-        )
-    return str(body) if body not in (None, "") else "no detail"
-
-
-def _endpoint_command_name(args: Any) -> str:
-    if args.endpoint_command == "token":
-        return f"paddock endpoint token {args.token_command}"
-    return f"paddock endpoint {args.endpoint_command}"
-
-
-def _run_endpoint(client: Client, args: Any) -> int:
-    name = _endpoint_command_name(args)
-    try:
-        return _endpoint(client, args)
-    except ApiError as exc:
-        print(f"{name}: HTTP {exc.status}: {_refusal(exc.body)}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 2
-    except requests.RequestException as exc:
-        print(f"{name}: cannot reach Paddock at {client.url}: {exc}", file=sys.stderr)
-        return 1
-
-
 def _endpoint(client: Client, args: Any) -> int:
     command = args.endpoint_command
     now = datetime.now(UTC)
@@ -1028,6 +1092,7 @@ def _endpoint(client: Client, args: Any) -> int:
             print_endpoints(items)
         return 0
     if command == "create":
+        args.team = resolve_team(client, args.team)
         return _create_endpoint(client, args)
     endpoint = resolve_endpoint(client, args.endpoint)
     endpoint_id = endpoint["id"]
@@ -1181,54 +1246,47 @@ def _run_chat(args: Any) -> int:
     messages = [{"role": "user", "content": prompt}]
     direct = args.endpoint.startswith(("http://", "https://"))
     if direct and not args.endpoint_token:
-        raise ValueError(f"calling an endpoint by its URL needs --endpoint-token or ${ENDPOINT_TOKEN_ENV}")
-    try:
-        if direct:
-            base = args.endpoint.rstrip("/")
-            base = base if base.endswith("/v1") else f"{base}/v1"
-            caller = EndpointClient(base, args.endpoint_token)
+        raise UsageError(f"calling an endpoint by its URL needs --endpoint-token or ${ENDPOINT_TOKEN_ENV}")
+    if direct:
+        base = args.endpoint.rstrip("/")
+        base = base if base.endswith("/v1") else f"{base}/v1"
+        caller = EndpointClient(base, args.endpoint_token)
+        try:
             model_names = caller.models()
-            if not model_names:
-                print(f"paddock chat: {base}/models names no model", file=sys.stderr)
-                return 1
-            pieces = caller.stream_chat(messages, model=model_names[0], max_tokens=args.max_tokens)
+        except ApiError as exc:
+            return _chat_refused(args, exc)
+        if not model_names:
+            error("paddock chat", f"{base}/models names no model")
+            return EXIT_FAILED
+        pieces = caller.stream_chat(messages, model=model_names[0], max_tokens=args.max_tokens)
+    else:
+        client = Client(args.url, args.token)
+        endpoint = resolve_endpoint(client, args.endpoint)  # its refusals exit as any command's
+        if args.endpoint_token:
+            if not endpoint.get("openai_base_url"):
+                error("paddock chat", f"{_label(endpoint)} has no URL yet ({endpoint['state']})")
+                return EXIT_CONFLICT
+            caller = EndpointClient(endpoint["openai_base_url"], args.endpoint_token)
+            pieces = caller.stream_chat(messages, model=endpoint["model_name"], max_tokens=args.max_tokens)
         else:
-            client = Client(args.url, args.token)
-            endpoint = _resolve_for_chat(client, args.endpoint)
-            if endpoint is None:
-                return 2
-            if args.endpoint_token:
-                if not endpoint.get("openai_base_url"):
-                    print(f"paddock chat: {_label(endpoint)} has no URL yet ({endpoint['state']})", file=sys.stderr)
-                    return 1
-                caller = EndpointClient(endpoint["openai_base_url"], args.endpoint_token)
-                pieces = caller.stream_chat(messages, model=endpoint["model_name"], max_tokens=args.max_tokens)
-            else:
-                pieces = client.try_endpoint(endpoint["id"], messages=messages, max_tokens=args.max_tokens)
+            pieces = client.try_endpoint(endpoint["id"], messages=messages, max_tokens=args.max_tokens)
+    try:
         return _stream_out(pieces)
     except ApiError as exc:
-        if exc.status == 401 and args.endpoint_token:
-            message = "the endpoint token was refused"
-        else:
-            message = f"HTTP {exc.status}: {_refusal(exc.body)}" if exc.status != 200 else _refusal(exc.body)
-        print(f"paddock chat: {message}", file=sys.stderr)
-        return 1
-    except requests.RequestException as exc:
-        print(f"paddock chat: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # a person stopped a long reply: not an error worth a traceback
-        return 130
+        return _chat_refused(args, exc)
 
 
-def _resolve_for_chat(client: Client, ref: str) -> dict[str, Any] | None:
-    """The endpoint, or None after saying why not (a lookup refusal exits 2 like any command's)."""
-    try:
-        return resolve_endpoint(client, ref)
-    except ApiError as exc:
-        print(f"paddock chat: HTTP {exc.status}: {_refusal(exc.body)}", file=sys.stderr)
-    except EndpointLookupError as exc:
-        print(f"paddock chat: {exc}", file=sys.stderr)
-    return None
+def _chat_refused(args: Any, exc: ApiError) -> int:
+    """A refused or broken reply: the endpoint token's 401 in words, an error inside the stream
+    (status 200) as the endpoint said it."""
+    if exc.status == 401 and args.endpoint_token:
+        error("paddock chat", "the endpoint token was refused (HTTP 401)")
+        return EXIT_AUTH
+    if exc.status == 200:
+        error("paddock chat", f"the endpoint failed mid-reply: {refusal_line(exc.body)}")
+        return EXIT_FAILED
+    error("paddock chat", api_error_text(exc.status, exc.body))
+    return exit_code_for_status(exc.status)
 
 
 def _stream_out(pieces: Any) -> int:

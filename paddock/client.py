@@ -29,6 +29,10 @@ class ApiError(Exception):
         self.body = body
 
 
+class NoToken(ValueError):
+    """No API token was given, neither as an argument nor in ``PADDOCK_TOKEN``."""
+
+
 class Client:
     """``Client(url, token)``; both default to ``PADDOCK_URL`` and ``PADDOCK_TOKEN``."""
 
@@ -36,7 +40,7 @@ class Client:
         self.url = (url or os.environ.get("PADDOCK_URL") or "http://127.0.0.1:8000").rstrip("/")
         token = token or os.environ.get("PADDOCK_TOKEN")
         if not token:
-            raise ValueError("no API token: pass token= or set PADDOCK_TOKEN")
+            raise NoToken("no API token: pass token= (the CLI: --token) or set PADDOCK_TOKEN")
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
@@ -84,6 +88,17 @@ class Client:
 
     def jobs(self, **filters: Any) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._request("GET", "jobs/", params=filters)["results"]
+        return result
+
+    def jobs_page(self, **filters: Any) -> dict[str, Any]:
+        """One page of jobs, newest first: ``count`` (all that match) and ``results``."""
+        result: dict[str, Any] = self._request("GET", "jobs/", params=filters)
+        return result
+
+    def me(self) -> dict[str, Any]:
+        """Who the token speaks for: ``username`` and ``teams`` (``slug``, ``role``); a token
+        limited to one team sees only that team."""
+        result: dict[str, Any] = self._request("GET", "auth/me/")
         return result
 
     def queue(self, **filters: Any) -> dict[str, Any]:

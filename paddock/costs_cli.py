@@ -1,15 +1,14 @@
 """``paddock costs …``: what work cost, the usage ledger the costs add up from, and budgets.
 
 For people each command prints aligned tables, money with thousands separators and its currency;
-``--json`` prints the API's JSON and ``--csv`` the server's CSV, for scripts. Exit codes: 0 ok,
-1 the API refused or could not be reached (one line on stderr), 2 a usage error.
+``--json`` prints the API's JSON and ``--csv`` the server's CSV, for scripts. Errors are one line
+on stderr with the exit codes of every command (``paddock.output``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -19,16 +18,22 @@ from typing import Any
 
 import requests
 
-from paddock.cli import _span, _table_lines
 from paddock.client import ApiError, Client
+from paddock.output import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    UsageError,
+    _span,
+    _table_lines,
+    api_error_text,
+    error,
+    exit_code_for_status,
+    one_line,
+)
 
 GROUPS = ("team", "user", "job", "endpoint", "pool", "day", "month")
 UNIT_LABELS = {"gpu": "GPU-h", "cpu": "CPU-h"}
 USAGE_LIMIT = 50
-
-
-class UsageError(ValueError):
-    """Flags that do not go together; exits 2 like argparse's own complaints."""
 
 
 class Ambiguous(LookupError):
@@ -171,22 +176,18 @@ def run_costs(client: Client, args: Any) -> int:
     name = _command_name(args)
     try:
         return _costs(client, args)
-    except UsageError as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 2
-    except Ambiguous as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 2
+    except (UsageError, Ambiguous) as exc:
+        error(name, str(exc))
+        return EXIT_USAGE
     except ApiError as exc:
-        # As every paddock command: 2 when Paddock refused the request, 1 when it failed.
-        print(f"{name}: HTTP {exc.status}: {refusal_line(exc.body)}", file=sys.stderr)
-        return 2 if 400 <= exc.status < 500 else 1
+        error(name, api_error_text(exc.status, exc.body))
+        return exit_code_for_status(exc.status)
     except requests.RequestException as exc:
-        print(f"{name}: cannot reach Paddock at {client.url}: {_one_line(str(exc))}", file=sys.stderr)
-        return 1
+        error(name, f"cannot reach Paddock at {client.url}: {one_line(str(exc))}")
+        return EXIT_FAILED
     except OSError as exc:
-        print(f"{name}: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 1
+        error(name, f"cannot write {exc.filename}: {exc.strerror}")
+        return EXIT_FAILED
 
 
 def _costs(client: Client, args: Any) -> int:
@@ -353,27 +354,6 @@ def moment(iso: str | None, *, clock: bool = False) -> str:
     if not clock and (len(iso) == 10 or (parsed.hour, parsed.minute, parsed.second) == (0, 0, 0)):
         return parsed.strftime("%Y-%m-%d")
     return parsed.strftime("%Y-%m-%d %H:%M")
-
-
-def refusal_line(body: Any) -> str:
-    """An API error body as one readable line: the detail, or ``field: message`` per field."""
-    if isinstance(body, dict):
-        if "detail" in body and len(body) == 1:
-            return _one_line(str(body["detail"]))
-        parts = []
-        for field, messages in body.items():
-            text = " ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
-            text = text.rstrip(".")  # the parts are joined with "; "
-            parts.append(text if field in ("non_field_errors", "detail") else f"{field}: {text}")
-        return _one_line("; ".join(parts))
-    if isinstance(body, list):
-        return _one_line(" ".join(map(str, body)))
-    return _one_line(str(body)) if body not in (None, "") else "no detail"
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _right(rows: list[list[str]], columns: Sequence[int]) -> None:

@@ -48,6 +48,7 @@ class FakePaddock:
         self.server: ThreadingHTTPServer | None = None
         self.port = port
         self.last_step = -1
+        self.teams: list[dict[str, str]] = [{"slug": "alpha", "name": "Alpha", "role": "member"}]  # GET auth/me/
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> FakePaddock:
@@ -237,6 +238,11 @@ class FakePaddock:
             and ("team" not in query or v.get("team") == query["team"])
         ]
         return 200, self.page(items)
+
+    def route_auth(self, method: str, route: str, body: Any, query: dict[str, str]) -> tuple[int, Any]:
+        if route.rstrip("/") == "auth/me" and method == "GET":
+            return 200, {"id": 1, "username": "max", "is_staff": False, "teams": self.teams, "administers": []}
+        return 404, {"detail": "Not found."}
 
     def route_job_templates(self, method: str, route: str, body: Any, query: dict[str, str]) -> tuple[int, Any]:
         if route.rstrip("/") == "job-templates/lora/submit" and method == "POST":

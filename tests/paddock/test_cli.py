@@ -54,7 +54,7 @@ def test_bad_input_prints_the_field_errors_and_exits_2(world: Any, live_server: 
     code = main(["--url", live_server.url, "--token", token, "submit", "--name", "x", "--team", "nope", "--", "true"])
     assert code == 2
     assert "Unknown team" in capsys.readouterr().err
-    assert main(["--url", live_server.url, "--token", "pdk_bad.bad", "list"]) == 2
+    assert main(["--url", live_server.url, "--token", "pdk_bad.bad", "list"]) == 4  # a refused token
 
 
 @pytest.mark.django_db(transaction=True)
@@ -66,7 +66,7 @@ def test_plan_prints_the_estimate_and_require_fit_fails_a_pipeline(
     big = {**small, "model": {"name": "llama-2-70b"}, "workload": {"mode": "full_finetune"}}
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps([small, big]))
-    assert main([*base, "plan", str(spec)]) == 0
+    assert main([*base, "plan", "--json", str(spec)]) == 0
     answers = json.loads(capsys.readouterr().out)
     assert [answer["fits"] for answer in answers] == [True, False]
     assert main([*base, "plan", "--require-fit", str(spec)]) == 1
@@ -290,11 +290,12 @@ def test_queue_prints_position_estimate_and_reason_and_json_for_scripts(
     entries = json.loads(capsys.readouterr().out)
     assert [(e["name"], e["queue_position"], e["jobs_ahead"]) for e in entries] == [("beta-job", 1, 2)]
 
+    assert main([*base, "status", str(first.pk), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["estimate_confidence"] == "high"
     assert main([*base, "status", str(first.pk)]) == 0
-    out = capsys.readouterr()
-    assert json.loads(out.out)["estimate_confidence"] == "high"
-    assert "position 1 in team alpha's queue; estimated start in 10 min (high)" in out.err
-    assert "after train-0 ends" in out.err
+    out = capsys.readouterr().out
+    assert "position 1 in team alpha's queue; estimated start in 10 min (high)" in out
+    assert "after train-0 ends" in out
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from paddock.cli import main
-from paddock.costs_cli import grouped, refusal_line
+from paddock.costs_cli import grouped
+from paddock.output import refusal_line
 from tests.paddock.fake_costs import USER_TOKEN, FakeCosts, budget, job_cost, record, sample_ledger
 
 
@@ -111,10 +112,10 @@ def test_summary_csv_writes_the_server_s_csv_to_stdout_or_a_file(
 def test_from_after_to_is_the_server_s_refusal_in_one_line(fake: FakeCosts, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_run(fake, "costs", "--from", "2026-12-05", "--to", "2026-12-01") == 2
     captured = capsys.readouterr()
-    assert captured.err == "paddock costs: HTTP 400: from: from must not be after to\n"
+    assert captured.err == "paddock costs: error: HTTP 400: from: from must not be after to\n"
     assert captured.out == ""
     assert cli_run(fake, "costs", "usage", "--from", "2026-12-05", "--to", "2026-12-01", "--json") == 2
-    assert capsys.readouterr().err == "paddock costs usage: HTTP 400: from: from must not be after to\n"
+    assert capsys.readouterr().err == "paddock costs usage: error: HTTP 400: from: from must not be after to\n"
 
 
 @pytest.mark.parametrize(
@@ -244,8 +245,8 @@ def test_finished_and_unpriced_jobs(fake: FakeCosts, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out.splitlines()[0] == "job 35: USD 1,234.56"
     assert cli_run(fake, "costs", "job", "36") == 0
     assert capsys.readouterr().out.splitlines()[0] == "job 36: not priced"
-    assert cli_run(fake, "costs", "job", "99") == 2  # another team's job is a 404 like a missing one
-    assert capsys.readouterr().err == "paddock costs job: HTTP 404: Not found.\n"
+    assert cli_run(fake, "costs", "job", "99") == 3  # another team's job is a 404 like a missing one
+    assert capsys.readouterr().err == "paddock costs job: error: HTTP 404: Not found.\n"
 
 
 # --- budgets ---------------------------------------------------------------------------------------
@@ -327,7 +328,7 @@ def test_budget_field_errors_are_one_readable_line_and_exit_2(
     assert cli_run(fake, "costs", "budget", "set", "--team", "nope", "--amount", "5", "--currency", "XYZ") == 2
     captured = capsys.readouterr()
     assert captured.err == (
-        'paddock costs budget set: HTTP 400: currency: "XYZ" is not a valid choice; '
+        'paddock costs budget set: error: HTTP 400: currency: "XYZ" is not a valid choice; '
         "team: Object with slug=nope does not exist\n"
     )
     assert "{" not in captured.err and captured.out == ""
@@ -339,38 +340,45 @@ def test_budget_delete(fake: FakeCosts, capsys: pytest.CaptureFixture[str]) -> N
     assert cli_run(fake, "costs", "budget", "delete", "4") == 0
     assert capsys.readouterr().out == "deleted budget 4 'nlp monthly' (team nlp)\n"
     assert fake.budgets == [] and fake.count("DELETE", "/api/v1/budgets/4/") == 1
-    assert cli_run(fake, "costs", "budget", "delete", "4") == 2
-    assert capsys.readouterr().err == "paddock costs budget delete: HTTP 404: No Budget matches the given query.\n"
+    assert cli_run(fake, "costs", "budget", "delete", "4") == 3
+    assert capsys.readouterr().err == (
+        "paddock costs budget delete: error: HTTP 404: No Budget matches the given query.\n"
+    )
 
 
 # --- errors ----------------------------------------------------------------------------------------
 
 
-def test_refusals_exit_2_failures_and_an_unreachable_server_1_in_one_line(
+def test_a_refused_token_exits_4_failures_and_an_unreachable_server_1_in_one_line(
     fake: FakeCosts, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "costs"]) == 2
-    assert capsys.readouterr().err == "paddock costs: HTTP 401: Invalid token.\n"
+    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "costs"]) == 4
+    assert capsys.readouterr().err == (
+        "paddock costs: error: HTTP 401: Invalid token. (check --token or $PADDOCK_TOKEN)\n"
+    )
     fake.fail("/api/v1/usage/", 502, body=b"<html>\n<body>Bad gateway</body>\n</html>\n")
     assert cli_run(fake, "costs", "usage") == 1
-    assert capsys.readouterr().err == "paddock costs usage: HTTP 502: <html> <body>Bad gateway</body> </html>\n"
+    assert capsys.readouterr().err == "paddock costs usage: error: HTTP 502: Bad gateway\n"  # the page's words
     fake.fail("/api/v1/usage/", 503, body={"detail": "Database unavailable."})
     assert cli_run(fake, "costs", "usage", "--csv") == 1  # a download's refusal is JSON too
-    assert capsys.readouterr().err == "paddock costs usage: HTTP 503: Database unavailable.\n"
+    assert capsys.readouterr().err == "paddock costs usage: error: HTTP 503: Database unavailable.\n"
 
     with socket.socket() as free:  # a port nothing listens on
         free.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{free.getsockname()[1]}"
     assert main(["--url", closed, "--token", USER_TOKEN, "costs", "budgets"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"paddock costs budgets: cannot reach Paddock at {closed}: ") and err.count("\n") == 1
+    assert err.startswith(f"paddock costs budgets: error: cannot reach Paddock at {closed}: ") and err.count("\n") == 1
 
 
 def test_refusal_line_and_separators() -> None:
     assert refusal_line({"non_field_errors": ["Budgets overlap."], "amount": ["Too big.", "Really."]}) == (
         "Budgets overlap; amount: Too big. Really"
     )
-    assert refusal_line({"attempts": {"0": ["bad"]}}) == "attempts: {'0': ['bad']}"
+    assert refusal_line({"attempts": {"0": ["bad"]}}) == "attempts.0: bad"  # nested fields by their path
+    assert refusal_line({"resources": {"gpus": ["Too many."]}, "runtime_env": {"pip": {"0": ["Not PEP 508."]}}}) == (
+        "resources.gpus: Too many; runtime_env.pip.0: Not PEP 508"
+    )
     assert refusal_line(None) == "no detail"
     assert [grouped(v) for v in ("1234567.5", "-1200.00", "0.000", None, "n/a")] == [
         "1,234,567.5", "-1,200.00", "0.000", "—", "n/a"

@@ -1,7 +1,7 @@
 """``paddock endpoint …`` and ``paddock chat`` against a fake Paddock that speaks issue 12's
 contract: what people read, what scripts parse (--json), and the exit codes a pipeline relies on
-(0 ok; 1 an endpoint that failed under --wait, a refused chat, an unreachable server; 2 an API
-refusal or an ENDPOINT that names nothing or several things)."""
+(0 ok; 1 an endpoint that failed under --wait, a server error, an unreachable server; 2 refused
+input or an ENDPOINT that names several things; 3 not found; 4 a refused token; 5 a conflict)."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def test_create_prints_the_endpoint_and_the_token_once(fake: FakeServing, capsys
 def test_create_refusals_exit_2_with_the_server_s_words(fake: FakeServing, capsys: pytest.CaptureFixture[str]) -> None:
     fake.add(endpoint(12, "demo", "tiny-chat"))
     assert cli_run(fake, *CREATE, "--model-version", "3") == 2
-    assert "name: An endpoint with this name exists in the team." in capsys.readouterr().err
+    assert "name: An endpoint with this name exists in the team" in capsys.readouterr().err
     assert cli_run(fake, *CREATE, "--model-version", "3", "--entry-point", "a:B") == 2
     assert "--entry-point goes with --model-uri" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:  # neither --model-version nor --model-uri
@@ -186,11 +186,11 @@ def test_endpoint_is_an_id_a_team_and_name_or_a_unique_name(
     err = capsys.readouterr().err
     assert "'tiny-chat' is ambiguous: demo/tiny-chat (id 12), ml/tiny-chat (id 13)" in err
     assert "TEAM/NAME or by id" in err
-    assert cli_run(fake, "endpoint", "stop", "nope") == 2
+    assert cli_run(fake, "endpoint", "stop", "nope") == 3
     assert "no endpoint named 'nope' in any of your teams" in capsys.readouterr().err
-    assert cli_run(fake, "endpoint", "stop", "demo/solo") == 2
+    assert cli_run(fake, "endpoint", "stop", "demo/solo") == 3
     assert "no endpoint named 'solo' in team demo" in capsys.readouterr().err
-    assert cli_run(fake, "endpoint", "stop", "99") == 2
+    assert cli_run(fake, "endpoint", "stop", "99") == 3
     assert "HTTP 404: No Endpoint matches the given query." in capsys.readouterr().err
     assert [e["state"] for e in fake.endpoints] == ["ready", "ready", "ready"]  # nothing was stopped
 
@@ -254,7 +254,7 @@ def test_scale_rollout_promote_rollback_stop_start(fake: FakeServing, capsys: py
 
     assert cli_run(fake, "endpoint", "rollback", "tiny-chat") == 0
     assert "rolled back: traffic revision 1 100 % (ready)" in capsys.readouterr().out
-    assert cli_run(fake, "endpoint", "promote", "tiny-chat", "2") == 2  # retired now: the server says no
+    assert cli_run(fake, "endpoint", "promote", "tiny-chat", "2") == 5  # retired now: the server says no
     assert "HTTP 409: A retired revision cannot take traffic." in capsys.readouterr().err
 
     assert cli_run(fake, "endpoint", "stop", "tiny-chat") == 0
@@ -302,16 +302,16 @@ def test_tokens_are_created_shown_once_listed_by_prefix_and_revoked(
 
     assert cli_run(fake, "endpoint", "token", "revoke", "tiny-chat", "2") == 0
     assert "token 2 (pde_cd34…) of demo/tiny-chat revoked" in capsys.readouterr().out
-    assert cli_run(fake, "endpoint", "token", "revoke", "tiny-chat", "9") == 2
+    assert cli_run(fake, "endpoint", "token", "revoke", "tiny-chat", "9") == 3
     assert "HTTP 404" in capsys.readouterr().err
 
 
 def test_errors_exit_codes(fake: FakeServing, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "endpoint", "list"]) == 2
+    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "endpoint", "list"]) == 4
     assert "HTTP 401: Invalid token." in capsys.readouterr().err
     fake.fail("/api/v1/endpoints/", 503, body={"detail": "Ray is down."})
-    assert cli_run(fake, "endpoint", "list") == 2
-    assert "HTTP 503: Ray is down." in capsys.readouterr().err
+    assert cli_run(fake, "endpoint", "list") == 1
+    assert capsys.readouterr().err == "paddock endpoint list: error: HTTP 503: Ray is down.\n"
 
     with socket.socket() as free:  # a port nothing listens on
         free.bind(("127.0.0.1", 0))
@@ -385,15 +385,17 @@ def test_chat_reads_the_token_from_the_environment_and_takes_a_url(
     assert fake.count("GET", "/api/v1/") == 0
 
 
-def test_chat_errors_exit_1_with_the_server_s_message(fake: FakeServing, capsys: pytest.CaptureFixture[str]) -> None:
+def test_chat_errors_exit_with_their_code_and_the_server_s_message(
+    fake: FakeServing, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake.add(endpoint(12, "demo", "tiny-chat"), endpoint(13, "demo", "cold", state="stopped"))
-    assert cli_run(fake, "chat", "tiny-chat", "hi", "--endpoint-token", "pde_revoked.x") == 1
-    assert capsys.readouterr().err.strip() == "paddock chat: the endpoint token was refused"
-    assert cli_run(fake, "chat", "cold", "hi") == 1
+    assert cli_run(fake, "chat", "tiny-chat", "hi", "--endpoint-token", "pde_revoked.x") == 4
+    assert capsys.readouterr().err == "paddock chat: error: the endpoint token was refused (HTTP 401)\n"
+    assert cli_run(fake, "chat", "cold", "hi") == 5
     assert "HTTP 409: The endpoint is stopped, not ready." in capsys.readouterr().err
-    assert cli_run(fake, "chat", "cold", "hi", "--endpoint-token", ENDPOINT_TOKEN) == 1
+    assert cli_run(fake, "chat", "cold", "hi", "--endpoint-token", ENDPOINT_TOKEN) == 5
     assert "demo/cold has no URL yet (stopped)" in capsys.readouterr().err
-    assert cli_run(fake, "chat", "nope", "hi") == 2
+    assert cli_run(fake, "chat", "nope", "hi") == 3
     assert "no endpoint named 'nope'" in capsys.readouterr().err
 
 
@@ -415,3 +417,11 @@ def test_sse_text_follows_the_event_stream_format() -> None:
     with pytest.raises(ApiError) as exc:
         list(sse_text(['data: {"choices":[{"delta":{"content":"x"}}]}', 'data: {"error":{"message":"overloaded"}}']))
     assert exc.value.body == "overloaded"
+
+
+def test_create_team_defaults_to_the_only_team_the_token_sees(
+    fake: FakeServing, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.teams = [{"slug": "demo", "name": "Demo", "role": "member"}]
+    assert cli_run(fake, "endpoint", "create", "tiny-chat", "--cluster", "local", "--model-version", "3") == 0
+    assert sent(fake, "POST", "endpoints/")[0]["team"] == "demo"

@@ -94,7 +94,7 @@ def test_models_lists_versions_and_stages(fake: FakePaddock, capsys: pytest.Capt
     assert [v["id"] for v in models[0]["version_list"]] == [5, 6]
 
 
-def test_promote_prints_the_new_stage_and_api_errors_exit_1(
+def test_promote_prints_the_new_stage_and_api_errors_exit_with_their_code(
     fake: FakePaddock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake.versions = [
@@ -107,9 +107,9 @@ def test_promote_prints_the_new_stage_and_api_errors_exit_1(
     assert cli(fake, "promote", "6", "--stage", "none", "--json") == 0
     assert json.loads(capsys.readouterr().out)["stage"] == "none"
 
-    assert cli(fake, "promote", "99", "--stage", "production") == 2
+    assert cli(fake, "promote", "99", "--stage", "production") == 3
     assert "HTTP 404" in capsys.readouterr().err
-    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "models"]) == 2
+    assert main(["--url", fake.url, "--token", "pdk_bad.bad", "models"]) == 4  # a refused token
 
 
 def test_usage_errors_exit_2(fake: FakePaddock, capsys: pytest.CaptureFixture[str]) -> None:
@@ -161,3 +161,21 @@ def test_finetune_submits_and_waits(fake: FakePaddock, capsys: pytest.CaptureFix
     assert json.loads(capsys.readouterr().out)["id"] == 43
     assert cli(fake, "finetune", "--team", "beta", "--base-model", "m", "--dataset", "d") == 2
     assert "Unknown team" in capsys.readouterr().err
+
+
+def test_finetune_team_defaults_to_the_only_team_the_token_sees(
+    fake: FakePaddock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_team = [part for part in FINETUNE if part not in ("--team", "alpha")]
+    assert cli(fake, *no_team) == 0
+    assert fake.submitted[-1]["team"] == "alpha" and fake.count("GET", "/api/v1/auth/me/") == 1
+    assert cli(fake, *FINETUNE) == 0  # --team given: no question asked
+    assert fake.count("GET", "/api/v1/auth/me/") == 1
+    capsys.readouterr()
+
+    fake.teams = [{"slug": "alpha", "role": "member"}, {"slug": "beta", "role": "viewer"}]
+    assert cli(fake, *no_team) == 2
+    assert capsys.readouterr().err == (
+        "paddock finetune: error: say which team with --team: this token can use alpha (member), beta (viewer)\n"
+    )
+    assert len(fake.submitted) == 2

@@ -79,7 +79,7 @@ def test_streaming_and_the_official_openai_client(serving: Any, live_server: Any
     assert "stream" in listed and "ready" in listed and endpoint.url in listed
     assert main([*base, "chat", "demo/stream", "hello", "--max-tokens", "5"]) == 0
     assert capsys.readouterr().out.strip()
-    assert main([*base, "chat", "stream", "hello", "--endpoint-token", "pde_1.wrong"]) == 1
+    assert main([*base, "chat", "stream", "hello", "--endpoint-token", "pde_1.wrong"]) == 4  # auth
     assert "refused" in capsys.readouterr().err
 
 
