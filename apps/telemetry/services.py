@@ -281,7 +281,7 @@ def upsert_adding(model: type[models.Model], *, key: Sequence[str], rows: Iterab
     if not rows:
         return
     added = ADDED_COLUMNS[model]
-    columns = [*key, *added]
+    columns = list(rows[0])  # the bucket's key, what is added, and what is set once (the job)
     fields = {name: model._meta.get_field(name.removesuffix("_id")) for name in columns}
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)

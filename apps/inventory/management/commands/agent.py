@@ -41,6 +41,11 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def _wait_for_counters(seconds: float) -> None:
+    """The pause between the two network readings of a single report (not a retry's backoff)."""
+    time.sleep(seconds)
+
+
 def backoff(failures: int, cap: float) -> float:
     """1, 2, 4 … seconds up to ``cap``, each scaled by 0.5 to 1 so a fleet does not retry in step."""
     return min(cap, 2.0 ** (failures - 1)) * random.uniform(0.5, 1.0)
@@ -87,7 +92,7 @@ class Command(BaseCommand):
         meter = host.NetworkMeter()
         meter.prime()
         if options["once"]:
-            _sleep(ONCE_NETWORK_WINDOW_S)
+            _wait_for_counters(ONCE_NETWORK_WINDOW_S)
         try:
             while True:
                 # Traffic since the previous report (or the priming read): two readings' delta.
