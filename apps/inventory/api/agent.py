@@ -109,7 +109,7 @@ class AcceleratorReportSerializer(serializers.Serializer):  # type: ignore[type-
 
 MAX_INTERFACES = 256  # per host
 MAX_BYTES_PER_SECOND = 1e13  # 80 Tbit/s: beyond any one NIC or port
-INTERFACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
+INTERFACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}$"  # a NIC, or an InfiniBand "device/port"
 
 
 class NetworkReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
