@@ -420,6 +420,8 @@ SPECTACULAR_SETTINGS = {
         "EndpointEventKindEnum": "apps.serving.choices.EventKind",
         "ServingRuntimeEnum": "apps.serving.choices.Runtime",
         "JobRuntimeEnum": "apps.jobs.choices.JobRuntime",
+        "InterfaceKindEnum": "apps.telemetry.choices.InterfaceKind",
+        "GpuSeriesResolutionEnum": "apps.telemetry.choices.Resolution",
     },
 }
 
