@@ -14,6 +14,7 @@ import { ModelDetailPage, ModelVersionRedirect } from "./pages/ModelDetailPage";
 import { ModelsPage } from "./pages/ModelsPage";
 import { PlannerPage } from "./pages/PlannerPage";
 import { QueuePage } from "./pages/QueuePage";
+import { IdleGpusPage } from "./pages/IdleGpusPage";
 import { QuotasPage } from "./pages/QuotasPage";
 import { TokensPage } from "./pages/TokensPage";
 
@@ -48,6 +49,7 @@ export function AppRoutes() {
           <Route path="/quotas" element={<QuotasPage />} />
           <Route path="/costs" element={<CostsPage />} />
           <Route path="/inventory" element={<InventoryPage />} />
+          <Route path="/idle-gpus" element={<IdleGpusPage />} />
           <Route path="/planner" element={<PlannerPage />} />
           <Route path="/tokens" element={<TokensPage />} />
           <Route path="*" element={<NotFound />} />
