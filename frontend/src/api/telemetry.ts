@@ -21,14 +21,14 @@ export const telemetryApi = {
   gpuSeries: (job: number) => unwrap(client.GET("/api/v1/jobs/{id}/gpu-series/", { params: { path: { id: job } } })),
   idleGpus: (page: number) =>
     unwrap(client.GET("/api/v1/idle-gpus/", { params: { query: { page, page_size: IDLE_GPUS_PAGE_SIZE } } })),
-  nodeNetwork: async (cluster: number) =>
-    (await unwrap(client.GET("/api/v1/node-network/", { params: { query: { cluster, page_size: ALL } } }))).results,
+  nodeNetwork: async (node: number) =>
+    (await unwrap(client.GET("/api/v1/node-network/", { params: { query: { node, page_size: ALL } } }))).results,
 };
 
 export const telemetryKeys = {
   gpuSeries: (job: number) => ["gpu-series", job] as const,
   idleGpus: (page: number) => ["idle-gpus", page] as const,
-  nodeNetwork: (cluster: number) => ["node-network", cluster] as const,
+  nodeNetwork: (node: number) => ["node-network", node] as const,
 };
 
 export function useGpuSeries(job: number, { active }: { active: boolean }) {
@@ -48,10 +48,10 @@ export function useIdleGpus(page: number) {
   });
 }
 
-export function useNodeNetwork(cluster: number) {
+export function useNodeNetwork(node: number) {
   return useQuery({
-    queryKey: telemetryKeys.nodeNetwork(cluster),
-    queryFn: () => telemetryApi.nodeNetwork(cluster),
+    queryKey: telemetryKeys.nodeNetwork(node),
+    queryFn: () => telemetryApi.nodeNetwork(node),
     refetchInterval: TELEMETRY_REFRESH_MS,
   });
 }
