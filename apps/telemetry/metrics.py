@@ -8,12 +8,15 @@ Each family is one query.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from django.db.models import Avg, Count, Sum
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 GPU_LABELS = ["cluster", "node", "gpu", "team", "job"]
 MIB = 2**20
+# A GPU whose host has not reported for this long is left out rather than shown at its last value.
+STALE_AFTER = timedelta(minutes=10)
 
 # Every family this collector yields (the Grafana dashboard's test reads this list).
 METRIC_NAMES = (
@@ -53,9 +56,10 @@ class TelemetryCollector:
             "1 when a held GPU has stayed under PADDOCK_IDLE_GPU_PERCENT for PADDOCK_IDLE_GPU_MINUTES",
             labels=GPU_LABELS,
         )
-        idle_before = timezone.now() - idle_after()
+        now = timezone.now()
+        idle_before = now - idle_after()
         rows = (
-            GpuHolding.objects.filter(attempt__state__in=ATTEMPT_ACTIVE_STATES)
+            GpuHolding.objects.filter(attempt__state__in=ATTEMPT_ACTIVE_STATES, reading_at__gte=now - STALE_AFTER)
             .order_by("node__cluster__name", "node__hostname", "gpu_index")
             .values_list(
                 "node__cluster__name",
@@ -124,10 +128,17 @@ class TelemetryCollector:
             "Bytes sent per second on each node's interface (NIC or InfiniBand port)",
             labels=["cluster", "node", "interface", "kind"],
         )
-        for cluster, node, interface, kind, rx, tx in NodeNetwork.objects.order_by(
-            "node__cluster__name", "node__hostname", "kind", "interface"
-        ).values_list(
-            "node__cluster__name", "node__hostname", "interface", "kind", "rx_bytes_per_second", "tx_bytes_per_second"
+        for cluster, node, interface, kind, rx, tx in (
+            NodeNetwork.objects.filter(reading_at__gte=now - STALE_AFTER)
+            .order_by("node__cluster__name", "node__hostname", "kind", "interface")
+            .values_list(
+                "node__cluster__name",
+                "node__hostname",
+                "interface",
+                "kind",
+                "rx_bytes_per_second",
+                "tx_bytes_per_second",
+            )
         ):
             labels = [cluster, node, interface, kind]
             receive.add_metric(labels, rx)

@@ -282,7 +282,12 @@ def upsert_adding(model: type[models.Model], *, key: Sequence[str], rows: Iterab
         return
     added = ADDED_COLUMNS[model]
     columns = list(rows[0])  # the bucket's key, what is added, and what is set once (the job)
-    fields = {name: model._meta.get_field(name.removesuffix("_id")) for name in columns}
+    fields: dict[str, models.Field[Any, Any]] = {}
+    column: dict[str, str] = {}
+    for name in columns:
+        field = model._meta.get_field(name.removesuffix("_id"))
+        assert isinstance(field, models.Field) and field.column  # a concrete column, never a reverse relation
+        fields[name], column[name] = field, field.column
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     values: list[Any] = []
@@ -297,8 +302,8 @@ def upsert_adding(model: type[models.Model], *, key: Sequence[str], rows: Iterab
             values.append(value)
     placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
     # Only column names (quoted, from the model) are formatted in; every value is a parameter.
-    names = ", ".join(quote(fields[c].column) for c in columns)
-    conflict = ", ".join(quote(fields[c].column) for c in key)
+    names = ", ".join(quote(column[c]) for c in columns)
+    conflict = ", ".join(quote(column[c]) for c in key)
     additions = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in added)
     upsert = f"ON CONFLICT ({conflict}) DO UPDATE SET {additions}"
     sql = " ".join(["INSERT INTO", table, f"({names})", "VALUES", placeholders, upsert])

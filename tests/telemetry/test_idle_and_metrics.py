@@ -187,8 +187,10 @@ def test_metrics_export_each_held_gpu_with_team_job_gpu_and_node_labels(world: A
     alpha = holding_job(world, node, [0])
     beta = holding_job(world, node, [3], team=world.beta)
     ended = holding_job(world, node, [5])
+    silent = holding_job(world, NodeFactory(cluster=world.cluster, hostname="h200-9"), [0])
     now = timezone.now()
     report(world, now - timedelta(minutes=31), {0: 2.0, 3: 75.0, 5: 1.0})
+    report(world, now - timedelta(minutes=11), {0: 60.0}, hostname="h200-9")  # its host went quiet since
     report(world, now, {0: 2.0, 3: 75.0, 5: 1.0, 6: 50.0})
     ended.state = "failed"
     ended.save()
@@ -203,10 +205,15 @@ def test_metrics_export_each_held_gpu_with_team_job_gpu_and_node_labels(world: A
     beta_labels = {"cluster": "gpu-a", "node": "h200-2", "gpu": "3", "team": "beta", "job": str(beta.job_id)}
     assert sample_value(text, "paddock_gpu_utilisation_percent", beta_labels) == 75.0
     assert sample_value(text, "paddock_gpu_idle", beta_labels) == 0.0
-    # Only GPUs held by active attempts: not the ended attempt's, not an unheld one.
+    # Only GPUs held by active attempts and recently read: not the ended attempt's, not an
+    # unheld one, not one whose host stopped reporting.
+    assert (
+        sample_value(text, "paddock_gpu_utilisation_percent", {**labels, "node": "h200-9", "job": str(silent.job_id)})
+        is None
+    )
     gpu_lines = [line for line in text.splitlines() if line.startswith("paddock_gpu_utilisation_percent{")]
     assert len(gpu_lines) == 2
-    assert sample_value(text, "paddock_team_gpus_held", {"team": "alpha"}) == 2.0  # two running jobs of one GPU
+    assert sample_value(text, "paddock_team_gpus_held", {"team": "alpha"}) == 3.0  # three running jobs of one GPU
     assert sample_value(text, "paddock_team_gpus_held", {"team": "beta"}) == 1.0
 
 
