@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from apps.inventory.agent import host
 from apps.inventory.reports import NetworkReport
@@ -150,7 +151,7 @@ def test_the_network_list_is_scoped_to_the_cluster_s_organisation(world: Any, cl
     services.record_host_readings(
         cluster=world.cluster,
         report=replace(utilisation_report("h200-2", {}), network=network(("ib0", "infiniband", 7.0, 8.0))),
-        at=T0,
+        at=timezone.now(),  # /metrics shows fresh readings only
     )
     rows = world.client(world.viewer).get(f"/api/v1/node-network/?node={node.pk}").json()["results"]
     assert [(r["hostname"], r["interface"], r["kind"], r["rx_bytes_per_second"]) for r in rows] == [
@@ -165,6 +166,8 @@ def test_the_network_list_is_scoped_to_the_cluster_s_organisation(world: Any, cl
         'node="h200-2"} 7.0'
     )
     assert line in text
+    NodeNetwork.objects.update(reading_at=timezone.now() - timedelta(minutes=11))  # the host went quiet
+    assert "paddock_node_network_receive_bytes_per_second{" not in client.get("/metrics").content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
