@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "apps.admission",
     "apps.checkpoints",
     "apps.serving",
+    "apps.telemetry",
 ]
 
 MIDDLEWARE = [
@@ -298,6 +299,13 @@ PADDOCK_KUEUE_SYNC_INTERVAL = env.number("PADDOCK_KUEUE_SYNC_INTERVAL", 300.0)
 # Seconds a cluster may go unanswered before discovery marks its Ray-discovered nodes down.
 PADDOCK_NODE_DOWN_AFTER = env.number("PADDOCK_NODE_DOWN_AFTER", 300.0)
 PADDOCK_TOKEN_DEFAULT_DAYS = env.integer("PADDOCK_TOKEN_DEFAULT_DAYS", 90)
+# GPU telemetry: a GPU held under PADDOCK_IDLE_GPU_PERCENT utilisation for PADDOCK_IDLE_GPU_MINUTES
+# is idle (an event on its job, the operators' idle view). Each reading goes into 1-minute
+# buckets, kept PADDOCK_GPU_SERIES_MINUTE_HOURS, and 10-minute buckets, kept PADDOCK_GPU_SERIES_DAYS.
+PADDOCK_IDLE_GPU_PERCENT = env.number("PADDOCK_IDLE_GPU_PERCENT", 5.0)
+PADDOCK_IDLE_GPU_MINUTES = env.number("PADDOCK_IDLE_GPU_MINUTES", 30.0)
+PADDOCK_GPU_SERIES_MINUTE_HOURS = env.number("PADDOCK_GPU_SERIES_MINUTE_HOURS", 6.0)
+PADDOCK_GPU_SERIES_DAYS = env.number("PADDOCK_GPU_SERIES_DAYS", 14.0)
 PADDOCK_LOG_MAX_BYTES = env.integer("PADDOCK_LOG_MAX_BYTES", 8 * 1024 * 1024)
 # Code packages (``paddock submit --workdir``): Paddock stores them and uploads them to a
 # cluster's own package store. Ray's dashboard takes request bodies of at most 100 MiB
@@ -412,6 +420,8 @@ SPECTACULAR_SETTINGS = {
         "EndpointEventKindEnum": "apps.serving.choices.EventKind",
         "ServingRuntimeEnum": "apps.serving.choices.Runtime",
         "JobRuntimeEnum": "apps.jobs.choices.JobRuntime",
+        "InterfaceKindEnum": "apps.telemetry.choices.InterfaceKind",
+        "GpuSeriesResolutionEnum": "apps.telemetry.choices.Resolution",
     },
 }
 
@@ -441,4 +451,5 @@ CELERY_BEAT_SCHEDULE = {
     "serving.reconcile_all": {"task": "serving.reconcile_all", "schedule": 10.0},
     "serving.sample": {"task": "serving.sample", "schedule": PADDOCK_SERVING_SAMPLE_SECONDS},
     "costs.accrue": {"task": "costs.accrue", "schedule": PADDOCK_COST_ACCRUAL_SECONDS},
+    "telemetry.prune": {"task": "telemetry.prune", "schedule": 600.0},
 }

@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("apps.admission.api.urls")),
     path("", include("apps.checkpoints.api.urls")),
     path("", include("apps.serving.api.urls")),
+    path("", include("apps.telemetry.api.urls")),
 ]
 
 urlpatterns = [

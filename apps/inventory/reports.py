@@ -47,6 +47,16 @@ class AcceleratorReport:
 
 
 @dataclass(frozen=True)
+class NetworkReport:
+    """One network interface's traffic, as a rate over the agent's last two readings."""
+
+    interface: str
+    kind: str = "ethernet"  # "ethernet" (a NIC, from /proc/net/dev) or "infiniband" (a port's counters)
+    rx_bytes_per_second: float = 0.0
+    tx_bytes_per_second: float = 0.0
+
+
+@dataclass(frozen=True)
 class NodeReport:
     """One node: its hostname identifies it within a cluster."""
 
@@ -62,6 +72,9 @@ class NodeReport:
     # Whether the cluster's own scheduler may place work there (Kubernetes: not cordoned);
     # None where the source has no cordon (Ray, an agent).
     schedulable: bool | None = None
+    # Traffic per interface (the host agent's; empty where the source cannot say). Not
+    # inventory: telemetry records it (apps.inventory.signals.host_reported).
+    network: list[NetworkReport] = field(default_factory=list)
 
 
 CORDONED_ON_CLUSTER_REASON = "Cordoned on the cluster, outside Paddock."

@@ -39,6 +39,7 @@ from apps.inventory.choices import (
 )
 from apps.inventory.models import Cluster, MaintenanceWindow, Node, StorageBackend, resources_to_json
 from apps.inventory.reports import SYNC_NODE_TASK, NodeReport, SyncResult, sync_reports
+from apps.inventory.signals import host_reported
 from apps.tenancy.models import Organisation
 
 log = get_logger("inventory")
@@ -738,9 +739,18 @@ def probe_storage(*, actor: User | AnonymousUser | None, backend: StorageBackend
 
 
 @transaction.atomic
-def record_agent_report(*, actor: User | AnonymousUser | None, cluster: Cluster, report: NodeReport) -> SyncResult:
-    """Record one host agent's report; an audit row only when the hardware changed."""
-    result = sync_reports(cluster=cluster, reports=[report], source=NodeSource.AGENT, complete=False)
+@transaction.atomic
+def record_agent_report(
+    *, actor: User | AnonymousUser | None, cluster: Cluster, report: NodeReport, now: datetime | None = None
+) -> SyncResult:
+    """Record one host agent's report; an audit row only when the hardware changed.
+
+    Its readings and network traffic go to whoever listens to ``host_reported`` (telemetry),
+    in the same transaction.
+    """
+    now = now or timezone.now()
+    result = sync_reports(cluster=cluster, reports=[report], source=NodeSource.AGENT, complete=False, now=now)
+    host_reported.send(sender=Cluster, cluster=cluster, report=report, at=now)
     if result.nodes_created or result.accelerators_created or result.accelerators_removed:
         # The hardware changed (not merely its readings): worth an audit row.
         audit.record("inventory.agent_report", cluster, actor=actor, hostname=report.hostname, **asdict(result))

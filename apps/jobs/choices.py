@@ -103,6 +103,8 @@ class EventKind(models.TextChoices):
     DISPATCH_ERROR = "dispatch_error", "Dispatch error"
     PREEMPTED = "preempted", "Preempted"
     REQUEUED = "requeued", "Back in the queue"
+    # Raised by telemetry: a GPU the job holds stayed under PADDOCK_IDLE_GPU_PERCENT for PADDOCK_IDLE_GPU_MINUTES.
+    IDLE_GPU = "idle_gpu", "GPU idle"
 
 
 # What Paddock itself puts in a job's environment (nothing else named PADDOCK_ reaches a job):

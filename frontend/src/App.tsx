@@ -15,6 +15,7 @@ import { ModelsPage } from "./pages/ModelsPage";
 import { NodePage } from "./pages/NodePage";
 import { PlannerPage } from "./pages/PlannerPage";
 import { QueuePage } from "./pages/QueuePage";
+import { IdleGpusPage } from "./pages/IdleGpusPage";
 import { QuotasPage } from "./pages/QuotasPage";
 import { TokensPage } from "./pages/TokensPage";
 
@@ -50,6 +51,7 @@ export function AppRoutes() {
           <Route path="/costs" element={<CostsPage />} />
           <Route path="/inventory" element={<InventoryPage />} />
           <Route path="/nodes/:id" element={<NodePage />} />
+          <Route path="/idle-gpus" element={<IdleGpusPage />} />
           <Route path="/planner" element={<PlannerPage />} />
           <Route path="/tokens" element={<TokensPage />} />
           <Route path="*" element={<NotFound />} />

@@ -27,7 +27,7 @@ from apps.core.errors import Conflict
 from apps.inventory import services
 from apps.inventory.choices import AcceleratorHealth, MigMode
 from apps.inventory.models import Cluster
-from apps.inventory.reports import AcceleratorReport, NodeReport
+from apps.inventory.reports import AcceleratorReport, NetworkReport, NodeReport
 from apps.tenancy.authentication import BearerTokenAuthentication
 from apps.tenancy.scoping import administers_organisation, caller_organisation_ids
 
@@ -107,6 +107,20 @@ class AcceleratorReportSerializer(serializers.Serializer):  # type: ignore[type-
         return attrs
 
 
+MAX_INTERFACES = 256  # per host
+MAX_BYTES_PER_SECOND = 1e13  # 80 Tbit/s: beyond any one NIC or port
+INTERFACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}$"  # a NIC, or an InfiniBand "device/port"
+
+
+class NetworkReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """One interface's traffic over the agent's last two readings."""
+
+    interface = serializers.RegexField(INTERFACE_PATTERN, max_length=64)
+    kind = serializers.ChoiceField(choices=[("ethernet", "Ethernet (a NIC)"), ("infiniband", "InfiniBand port")])
+    rx_bytes_per_second = StrictFloatField(min_value=0, max_value=MAX_BYTES_PER_SECOND)
+    tx_bytes_per_second = StrictFloatField(min_value=0, max_value=MAX_BYTES_PER_SECOND)
+
+
 class AgentReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
     """A host and its accelerators, as ``manage.py agent`` sends them. Unknown keys are ignored
     (a newer agent may send more); every known key is required."""
@@ -123,6 +137,10 @@ class AgentReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
     cuda_version = serializers.CharField(max_length=20, allow_blank=True)
     accelerators = serializers.ListField(
         child=AcceleratorReportSerializer(), allow_empty=True, max_length=MAX_ACCELERATORS
+    )
+    # Optional: an older agent sends none.
+    network = serializers.ListField(
+        child=NetworkReportSerializer(), required=False, default=list, max_length=MAX_INTERFACES
     )
 
     def validate_labels(self, labels: dict[str, str]) -> dict[str, str]:
@@ -150,6 +168,12 @@ class AgentReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
             raise serializers.ValidationError("Each accelerator UUID may appear once.")
         return accelerators
 
+    def validate_network(self, network: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = [(n["kind"], n["interface"]) for n in network]
+        if len(set(names)) != len(names):
+            raise serializers.ValidationError("Each interface may appear once.")
+        return network
+
     def to_report(self) -> NodeReport:
         data = self.validated_data
         return NodeReport(
@@ -164,6 +188,7 @@ class AgentReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
                 AcceleratorReport(**{**accelerator, "mig_instances": [dict(m) for m in accelerator["mig_instances"]]})
                 for accelerator in data["accelerators"]
             ],
+            network=[NetworkReport(**dict(interface)) for interface in data["network"]],
         )
 
 

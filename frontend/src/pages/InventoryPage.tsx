@@ -25,6 +25,7 @@ import { loadBarChart } from "../lib/chart";
 import { useChart } from "../hooks/useChart";
 import { Pager } from "../components/Pager";
 import { formatBytes } from "../lib/units";
+import { NodeNetwork } from "./inventory/NodeNetwork";
 
 // --- formatting -------------------------------------------------------------------------------
 const number1 = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
@@ -395,6 +396,7 @@ function NodeRows({ node, expanded, onToggle }: { node: Node; expanded: boolean;
               </p>
             )}
             <GpuTable node={node} />
+            <NodeNetwork nodeId={node.id} hostname={node.hostname} />
           </td>
         </tr>
       )}

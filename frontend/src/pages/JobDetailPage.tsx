@@ -16,6 +16,7 @@ import { AttemptsTable } from "./job-detail/AttemptsTable";
 import { CheckpointsSection } from "./job-detail/CheckpointsSection";
 import { JobCostCard } from "./job-detail/CostCard";
 import { PlacementSection } from "./job-detail/PlacementSection";
+import { GpuUtilisationChart } from "./job-detail/GpuUtilisationChart";
 import { PlanPanel } from "./job-detail/PlanPanel";
 import { TrainingSection } from "./job-detail/TrainingSection";
 
@@ -196,6 +197,7 @@ function JobDetail({ id }: { id: number }) {
 
       {j.plan && <PlanPanel plan={j.plan} />}
 
+      {j.resources.gpus > 0 && <GpuUtilisationChart jobId={j.id} active={active} />}
       <TrainingSection jobId={j.id} active={active} />
       <CheckpointsSection jobId={j.id} active={active} policy={j.checkpoint_policy} />
 

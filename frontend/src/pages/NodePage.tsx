@@ -6,6 +6,7 @@ import { RelativeTime } from "../components/RelativeTime";
 import { ErrorState, Loading } from "../components/Status";
 import { formatBytes } from "../lib/units";
 import { GpuTable } from "./InventoryPage";
+import { NodeNetwork } from "./inventory/NodeNetwork";
 import { NodeJobsTable } from "./node-detail/NodeJobsTable";
 
 export function NodePage() {
@@ -119,6 +120,9 @@ function NodeDetail({ id }: { id: number }) {
 
       <h2>GPUs</h2>
       <GpuTable node={n} />
+
+      <h2>Network</h2>
+      <NodeNetwork nodeId={n.id} hostname={n.hostname} />
     </section>
   );
 }

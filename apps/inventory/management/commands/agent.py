@@ -1,6 +1,8 @@
 """``manage.py agent --api URL --token TOKEN --cluster NAME [--once] [--interval S]``: the host agent.
 
-Reads this host's GPUs through NVML (or replays a saved ``nvidia-smi -q -x``) and posts them to
+Reads this host's GPUs through NVML (or replays a saved ``nvidia-smi -q -x``) and its network
+traffic (NIC bytes/s from ``/proc/net/dev``, InfiniBand port counters where the host has them,
+each the delta between two readings) and posts them to
 ``{api}/api/v1/agent/reports/``, once or every ``--interval`` seconds. A refusal (bad token,
 wrong cluster, a payload the API rejects) stops it with a non-zero exit: retrying would not
 help. A network error or a 5xx is retried with backoff while looping, and fails ``--once``.
@@ -12,7 +14,7 @@ import os
 import random
 import socket
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import requests
@@ -23,6 +25,9 @@ from apps.inventory.reports import NodeReport
 
 REPORT_PATH = "/api/v1/agent/reports/"
 REQUEST_TIMEOUT_S = 30
+# With --once there is no previous report to measure network traffic from: read the counters
+# this far apart.
+ONCE_NETWORK_WINDOW_S = 1.0
 MIN_BACKOFF_CAP_S = 60.0
 # Worth another try: the server is restarting, overloaded, or saw a concurrent report.
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -36,13 +41,21 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def _wait_for_counters(seconds: float) -> None:
+    """The pause between the two network readings of a single report (not a retry's backoff)."""
+    time.sleep(seconds)
+
+
 def backoff(failures: int, cap: float) -> float:
     """1, 2, 4 … seconds up to ``cap``, each scaled by 0.5 to 1 so a fleet does not retry in step."""
     return min(cap, 2.0 ** (failures - 1)) * random.uniform(0.5, 1.0)
 
 
 class Command(BaseCommand):
-    help = "Report this host and its GPUs to Paddock (NVML, or a saved nvidia-smi -q -x), once or periodically."
+    help = (
+        "Report this host, its GPUs and its network traffic to Paddock (NVML, or a saved nvidia-smi -q -x), "
+        "once or periodically."
+    )
     # A GPU host runs this with no database or server settings of its own: nothing to check.
     requires_system_checks: list[str] = []
 
@@ -76,9 +89,14 @@ class Command(BaseCommand):
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {options['token']}"
         failures = 0
+        meter = host.NetworkMeter()
+        meter.prime()
+        if options["once"]:
+            _wait_for_counters(ONCE_NETWORK_WINDOW_S)
         try:
             while True:
-                report = self.read(options)
+                # Traffic since the previous report (or the priming read): two readings' delta.
+                report = replace(self.read(options), network=meter.rates())
                 try:
                     result = self.post(session, url, {"cluster": options["cluster"], **asdict(report)})
                 except Transient as exc:

@@ -768,6 +768,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/idle-gpus/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GPUs held by active jobs and idle (under PADDOCK_IDLE_GPU_PERCENT for
+         *     PADDOCK_IDLE_GPU_MINUTES), longest idle first. Operators (organisation admins) see every
+         *     team's on their organisations' clusters; everyone else, their own teams'.
+         */
+        get: operations["idle_gpus_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/job-metrics/": {
         parameters: {
             query?: never;
@@ -1045,6 +1066,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs/{id}/gpu-series/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A job's GPU series
+         * @description ``GET /api/v1/jobs/<id>/gpu-series/``: the job's GPUs over time (its team's callers).
+         */
+        get: operations["jobs_gpu_series_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/logs/": {
         parameters: {
             query?: never;
@@ -1238,6 +1279,26 @@ export interface paths {
         head?: never;
         /** @description Networks between nodes (InfiniBand, RoCE, Ethernet) of the caller's organisations. */
         patch: operations["network_fabrics_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/node-network/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Each node's interfaces and their latest traffic (bytes/s), as its host agent reported it;
+         *     visible to the teams of the cluster's organisation, like the nodes.
+         */
+        get: operations["node_network_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/nodes/": {
@@ -1945,6 +2006,7 @@ export interface components {
             driver_version: string;
             cuda_version: string;
             accelerators: components["schemas"]["AcceleratorReportRequest"][];
+            network?: components["schemas"]["NetworkReportRequest"][];
         };
         /** @description What the report changed: all zero when nothing did (the heartbeat is still recorded). */
         AgentReportResult: {
@@ -2773,9 +2835,10 @@ export interface components {
          *     * `dispatch_error` - Dispatch error
          *     * `preempted` - Preempted
          *     * `requeued` - Back in the queue
+         *     * `idle_gpu` - GPU idle
          * @enum {string}
          */
-        EventKindEnum: "submitted" | "waiting" | "admitted" | "dispatched" | "adopted" | "running" | "succeeded" | "failed" | "retrying" | "cancelled" | "stopped" | "lost" | "dispatch_error" | "preempted" | "requeued";
+        EventKindEnum: "submitted" | "waiting" | "admitted" | "dispatched" | "adopted" | "running" | "succeeded" | "failed" | "retrying" | "cancelled" | "stopped" | "lost" | "dispatch_error" | "preempted" | "requeued" | "idle_gpu";
         /**
          * @description * `` - —
          *     * `code` - The job (its code, its command or its environment)
@@ -2816,6 +2879,40 @@ export interface components {
          * @enum {string}
          */
         FrameworkEnum: "hf" | "megatron";
+        /** @description One GPU over one bucket: the means of the readings in it (null: none reported). */
+        GpuPoint: {
+            /**
+             * Format: date-time
+             * @description Start of the bucket
+             */
+            at: string;
+            attempt_number: number;
+            node_id: number;
+            hostname: string;
+            gpu_index: number;
+            /** Format: double */
+            utilisation_percent: number | null;
+            /** Format: double */
+            memory_used_mib: number | null;
+            /** Format: double */
+            power_watts: number | null;
+            /** Format: double */
+            temperature_c: number | null;
+        };
+        /** @description A job's GPU readings over time, from the host agents of the nodes its attempts ran on. */
+        GpuSeries: {
+            job: number;
+            resolution_seconds: components["schemas"]["GpuSeriesResolutionEnum"];
+            /** @description Older points were left out (the newest are kept) */
+            truncated: boolean;
+            points: components["schemas"]["GpuPoint"][];
+        };
+        /**
+         * @description * `60` - 1 minute
+         *     * `600` - 10 minutes
+         * @enum {integer}
+         */
+        GpuSeriesResolutionEnum: 60 | 600;
         HardwareInputRequest: {
             /** @description A catalog name or alias, e.g. H100 SXM, H100, A100-SXM4-80GB. */
             accelerator: string;
@@ -2842,6 +2939,38 @@ export interface components {
          * @enum {string}
          */
         HealthEnum: "ok" | "degraded" | "failed" | "unknown";
+        /** @description A GPU held by a job and under the idle threshold for the idle span. */
+        IdleGpu: {
+            readonly id: number;
+            readonly job: number;
+            job_name: string;
+            team: string;
+            attempt_number: number;
+            cluster: string;
+            readonly node: number;
+            hostname: string;
+            readonly gpu_index: number;
+            readonly gpu_uuid: string;
+            /** Format: double */
+            readonly utilisation_percent: number | null;
+            readonly memory_used_mib: number | null;
+            /** Format: double */
+            readonly power_watts: number | null;
+            /** Format: double */
+            readonly temperature_c: number | null;
+            /** Format: date-time */
+            readonly reading_at: string;
+            /**
+             * Format: date-time
+             * @description First reading of the current run under PADDOCK_IDLE_GPU_PERCENT
+             */
+            readonly low_since: string | null;
+            /**
+             * Format: double
+             * @description Seconds under the threshold, up to the latest reading.
+             */
+            readonly idle_seconds: number;
+        };
         /** @description GPUs of one node joined by NVLink / NVSwitch (or only PCIe). */
         InterconnectDomain: {
             readonly id: number;
@@ -2862,6 +2991,12 @@ export interface components {
          * @enum {string}
          */
         InterconnectDomainKindEnum: "nvlink" | "nvswitch" | "infinity_fabric" | "pcie";
+        /**
+         * @description * `ethernet` - Ethernet (a NIC)
+         *     * `infiniband` - InfiniBand port
+         * @enum {string}
+         */
+        InterfaceKindEnum: "ethernet" | "infiniband";
         IssuedToken: {
             readonly id: number;
             readonly name: string;
@@ -3462,6 +3597,15 @@ export interface components {
             /** @description Ids of the nodes on this fabric */
             nodes?: number[];
         };
+        /** @description One interface's traffic over the agent's last two readings. */
+        NetworkReportRequest: {
+            interface: string;
+            kind: components["schemas"]["InterfaceKindEnum"];
+            /** Format: double */
+            rx_bytes_per_second: number;
+            /** Format: double */
+            tx_bytes_per_second: number;
+        };
         NewToken: {
             readonly id: number;
             name?: string;
@@ -3538,6 +3682,20 @@ export interface components {
             readonly started_at: string | null;
             /** Format: date-time */
             readonly finished_at: string | null;
+        };
+        /** @description One interface of a node and its latest traffic. */
+        NodeNetwork: {
+            readonly id: number;
+            readonly node: number;
+            hostname: string;
+            readonly interface: string;
+            kind: components["schemas"]["InterfaceKindEnum"];
+            /** Format: double */
+            readonly rx_bytes_per_second: number;
+            /** Format: double */
+            readonly tx_bytes_per_second: number;
+            /** Format: date-time */
+            readonly reading_at: string;
         };
         /**
          * @description * `ready` - Ready
@@ -3733,6 +3891,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Event"][];
         };
+        PaginatedIdleGpuList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["IdleGpu"][];
+        };
         PaginatedJobEventList: {
             /**
              * Format: uri
@@ -3835,6 +4008,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Node"][];
+        };
+        PaginatedNodeNetworkList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["NodeNetwork"][];
         };
         PaginatedPricePointList: {
             /** @example 123 */
@@ -6871,6 +7059,34 @@ export interface operations {
             };
         };
     };
+    idle_gpus_list: {
+        parameters: {
+            query?: {
+                cluster?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                team?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedIdleGpuList"];
+                };
+            };
+        };
+    };
     job_metrics_retrieve: {
         parameters: {
             query: {
@@ -7344,6 +7560,35 @@ export interface operations {
             };
         };
     };
+    jobs_gpu_series_retrieve: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Bucket width in seconds; default: the finest kept
+                 *
+                 *     * `60` - 1 minute
+                 *     * `600` - 10 minutes
+                 */
+                resolution?: 60 | 600;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GpuSeries"];
+                };
+            };
+        };
+    };
     jobs_logs_retrieve: {
         parameters: {
             query?: {
@@ -7762,6 +8007,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NetworkFabric"];
+                };
+            };
+        };
+    };
+    node_network_list: {
+        parameters: {
+            query?: {
+                cluster?: number;
+                /**
+                 * @description * `ethernet` - Ethernet (a NIC)
+                 *     * `infiniband` - InfiniBand port
+                 */
+                kind?: "ethernet" | "infiniband";
+                node?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedNodeNetworkList"];
                 };
             };
         };
