@@ -158,6 +158,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         request=BulkCancelSerializer,
         responses={200: BulkCancelResultSerializer},
         summary="Cancel several jobs at once; each id gets its own outcome",
+        operation_id="jobs_cancel_many",
     )
     @action(detail=False, methods=["post"], url_path="cancel", url_name="cancel-many")
     def cancel_many(self, request: Request) -> Response:
