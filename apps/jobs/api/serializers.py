@@ -8,7 +8,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.dispatch import runtime_env
-from apps.jobs.choices import MAX_RUNTIME_LIMIT_SECONDS, EstimateConfidence, JobKind, JobRuntime, JobState
+from apps.jobs.choices import (
+    MAX_RUNTIME_LIMIT_SECONDS,
+    BulkCancelOutcome,
+    EstimateConfidence,
+    JobKind,
+    JobRuntime,
+    JobState,
+)
 from apps.jobs.models import Attempt, CodePackage, Job, JobEvent
 from apps.planner.api.serializers import ModelInputSerializer, WorkloadSerializer
 from apps.quotas.models import Pool
@@ -507,14 +514,7 @@ class BulkCancelSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 class BulkCancelOutcomeSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.IntegerField()
-    outcome = serializers.ChoiceField(
-        choices=[
-            ("cancelled", "Cancelled now"),
-            ("already_final", "It had already finished: nothing to cancel"),
-            ("not_found", "No such job in the caller's teams"),
-            ("forbidden", "The caller's role in its team cannot cancel jobs"),
-        ]
-    )
+    outcome = serializers.ChoiceField(choices=BulkCancelOutcome.choices)
     state = serializers.CharField(allow_null=True, help_text="Its state now; null when not found")
     detail = serializers.CharField(help_text="The outcome in words")
 

@@ -2228,12 +2228,20 @@ export interface components {
         };
         BulkCancelOutcome: {
             id: number;
-            outcome: components["schemas"]["OutcomeEnum"];
+            outcome: components["schemas"]["BulkCancelOutcomeEnum"];
             /** @description Its state now; null when not found */
             state: string | null;
             /** @description The outcome in words */
             detail: string;
         };
+        /**
+         * @description * `cancelled` - Cancelled now
+         *     * `already_final` - It had already finished: nothing to cancel
+         *     * `not_found` - No such job in the caller's teams
+         *     * `forbidden` - The caller's role in its team cannot cancel jobs
+         * @enum {string}
+         */
+        BulkCancelOutcomeEnum: "cancelled" | "already_final" | "not_found" | "forbidden";
         BulkCancelRequest: {
             /** @description The jobs to cancel (at most 500); an id given twice counts once */
             ids: number[];
@@ -3573,14 +3581,6 @@ export interface components {
          * @enum {string}
          */
         OptimizerEnum: "adamw" | "sgd" | "adafactor" | "adam8bit";
-        /**
-         * @description * `cancelled` - Cancelled now
-         *     * `already_final` - It had already finished: nothing to cancel
-         *     * `not_found` - No such job in the caller's teams
-         *     * `forbidden` - The caller's role in its team cannot cancel jobs
-         * @enum {string}
-         */
-        OutcomeEnum: "cancelled" | "already_final" | "not_found" | "forbidden";
         PaginatedAcceleratorList: {
             /** @example 123 */
             count: number;
