@@ -3,6 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { makeJob, mockApi, page, renderPage } from "../../test/utils";
 import { JobNewPage } from "../JobNewPage";
+import { CloneLink } from "../job-detail/CloneLink";
 
 const teams = [{ slug: "demo", name: "Demo", organisation: "acme", role: "member" }];
 const clusters = [
@@ -82,5 +83,13 @@ describe("Clone / re-run", () => {
     });
     renderPage(<JobNewPage />, { route: "/jobs/new?from=99", path: "/jobs/new" });
     expect(await screen.findByRole("alert")).toHaveTextContent("Could not load job #99 to clone");
+  });
+
+  it("is offered on a job's page for the kinds the form submits, not for a deployment", () => {
+    const { unmount } = renderPage(<CloneLink jobId={12} kind="training" />);
+    expect(screen.getByRole("link", { name: "Clone / re-run" })).toHaveAttribute("href", "/jobs/new?from=12");
+    unmount();
+    renderPage(<CloneLink jobId={13} kind="deployment" />);
+    expect(screen.queryByRole("link", { name: "Clone / re-run" })).not.toBeInTheDocument();
   });
 });
