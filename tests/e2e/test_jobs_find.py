@@ -69,9 +69,7 @@ def a_team_with_jobs() -> dict[str, Any]:
     return jobs
 
 
-def test_search_and_sort_the_jobs_list(
-    transactional_db: Any, fake_backend: Any, live_server: Any, page: Any
-) -> None:
+def test_search_and_sort_the_jobs_list(transactional_db: Any, fake_backend: Any, live_server: Any, page: Any) -> None:
     from playwright.sync_api import expect
 
     from apps.jobs.models import Job
@@ -122,7 +120,8 @@ def test_search_and_sort_the_jobs_list(
     wide = page.evaluate(
         """() => [...document.querySelectorAll('body *')]
             .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-            .slice(0, 5).map((el) => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))"""
+            .slice(0, 5)
+            .map((el) => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))"""
     )
     # The wide table scrolls inside its box: the page itself never grows wider than the window.
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280, wide
