@@ -411,6 +411,7 @@ SPECTACULAR_SETTINGS = {
         "AttemptStateEnum": "apps.jobs.choices.AttemptState",
         "JobKindEnum": "apps.jobs.choices.JobKind",
         "EventKindEnum": "apps.jobs.choices.EventKind",
+        "BulkCancelOutcomeEnum": "apps.jobs.choices.BulkCancelOutcome",
         "ClusterStateEnum": "apps.inventory.choices.ClusterState",
         "ClusterKindEnum": "apps.inventory.choices.ClusterKind",
         "TokenScopeEnum": "apps.tenancy.choices.TokenScope",

@@ -121,3 +121,12 @@ JOB_ENVIRONMENT = frozenset(
         "PADDOCK_RESUME_STEP",
     }
 )
+
+
+class BulkCancelOutcome(models.TextChoices):
+    """What a bulk cancel did to one of the jobs it was given."""
+
+    CANCELLED = "cancelled", "Cancelled now"
+    ALREADY_FINAL = "already_final", "It had already finished: nothing to cancel"
+    NOT_FOUND = "not_found", "No such job in the caller's teams"
+    FORBIDDEN = "forbidden", "The caller's role in its team cannot cancel jobs"

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, models
-from django.db.models import F, Q, Window
+from django.db.models import F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 
 from apps.jobs.choices import ACTIVE_STATES, ATTEMPT_REMOTE_STATES, AttemptState, JobState
@@ -102,7 +102,15 @@ class JobQuerySet(models.QuerySet):  # type: ignore[type-arg]
     def for_list(self) -> JobQuerySet:
         """What the job list and detail show; their views add ``queue_position`` to the rows they
         return with :func:`attach_queue_positions` (one query per page)."""
-        return self.select_related("team", "cluster", "submitted_by", "pool", "priority_class")
+        from apps.jobs.models import Attempt
+
+        # Where its latest attempt runs (``nodes``): a subquery per returned row on the
+        # (job, number) index, never a query per row; a keys-first page does not select it
+        # while it walks the skipped rows.
+        latest_placement = Attempt.objects.filter(job=OuterRef("pk")).order_by("-number").values("placement")[:1]
+        return self.select_related("team", "cluster", "submitted_by", "pool", "priority_class").annotate(
+            latest_placement=Subquery(latest_placement)
+        )
 
     def queue(self) -> JobQuerySet:
         """Pending jobs in queue order, each with ``waiting_since`` (when it last joined the

@@ -237,6 +237,19 @@ def cancel_job(*, actor: User | None, job: Job, reason: str = "") -> Job:
     return job
 
 
+def cancel_jobs(*, actor: User, jobs: Iterable[Job]) -> list[tuple[Job, str]]:
+    """Cancel several jobs, each through :func:`cancel_job` in its own transaction (one that has
+    finished meanwhile does not undo the others). Returns each job with ``"cancelled"`` or
+    ``"already_final"`` (it had finished: nothing to cancel)."""
+    outcomes: list[tuple[Job, str]] = []
+    for job in jobs:
+        try:
+            outcomes.append((cancel_job(actor=actor, job=job), "cancelled"))
+        except Conflict:
+            outcomes.append((job, "already_final"))
+    return outcomes
+
+
 def preempt_job(job: Job, *, reason: str) -> bool:
     """Take a job's GPUs back for other work: ``preempted``, its attempt stopped, then back in
     the queue (``pending``). Must run inside the scheduler's transaction."""
@@ -710,7 +723,8 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
                     to_state=JobState.RUNNING,
                     event=EventKind.RUNNING,
                     attempt=attempt,
-                    started_at=started,
+                    # A retry keeps the job's first start: its duration counts every try.
+                    started_at=job.started_at or started,
                     state_reason="",
                 )
             elif job.state == JobState.DISPATCHING:
@@ -720,7 +734,7 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
                     to_state=JobState.RUNNING,
                     event=EventKind.RUNNING,
                     attempt=attempt,
-                    started_at=started,
+                    started_at=job.started_at or started,
                     state_reason="",
                 )
         if job.state == JobState.CANCELLED:

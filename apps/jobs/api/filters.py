@@ -1,7 +1,8 @@
 from typing import Any
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
 
 from apps.jobs.choices import ATTEMPT_ACTIVE_STATES, JobKind, JobState
 from apps.jobs.models import Attempt, CodePackage, Job
@@ -17,10 +18,40 @@ class JobFilter(django_filters.FilterSet):
     )
     kind = django_filters.ChoiceFilter(choices=JobKind.choices)
     name = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
+    search = django_filters.CharFilter(
+        method="filter_search",
+        max_length=200,
+        help_text="Part of the name (any case), or the start of the id (`12` finds #12, #120, #1234; `#12` too)",
+    )
+    mine = django_filters.ChoiceFilter(
+        method="filter_mine",
+        choices=[("true", "Only the caller's"), ("false", "Everyone's")],
+        help_text="true: only the jobs the caller submitted",
+    )
 
     class Meta:
         model = Job
-        fields = ["team", "cluster", "pool", "state", "kind", "name"]
+        fields = ["team", "cluster", "pool", "state", "kind", "name", "search", "mine"]
+
+    def filter_search(self, queryset: QuerySet[Job], name: str, value: str) -> QuerySet[Job]:
+        term = value.strip()
+        if not term:
+            return queryset
+        matches = Q(name__icontains=term)
+        digits = term.removeprefix("#")
+        if digits.isdigit():
+            # The id as text, so a prefix finds it; on the rows already filtered (team, state…).
+            queryset = queryset.alias(id_text=Cast("id", output_field=CharField()))
+            matches |= Q(id_text__startswith=digits)
+        return queryset.filter(matches)
+
+    def filter_mine(self, queryset: QuerySet[Job], name: str, value: str) -> QuerySet[Job]:
+        if value != "true":
+            return queryset
+        user = getattr(self.request, "user", None)
+        if user is None or not user.is_authenticated:
+            return queryset.none()
+        return queryset.filter(submitted_by=user)
 
 
 class CodePackageFilter(django_filters.FilterSet):

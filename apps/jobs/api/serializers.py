@@ -11,6 +11,7 @@ from apps.dispatch import runtime_env
 from apps.jobs.choices import (
     ATTEMPT_ACTIVE_STATES,
     MAX_RUNTIME_LIMIT_SECONDS,
+    BulkCancelOutcome,
     EstimateConfidence,
     JobKind,
     JobRuntime,
@@ -262,6 +263,19 @@ class ResourcesReadSerializer(serializers.Serializer):  # type: ignore[type-arg]
     memory_gb = serializers.FloatField()
 
 
+_UNREAD = object()
+
+
+def placement_hostnames(placement: Any) -> list[str]:
+    """The hostnames of a stored placement (``[{"hostname": …}, …]``), in its order, once each."""
+    names: list[str] = []
+    for entry in placement if isinstance(placement, list) else []:
+        name = entry.get("hostname") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name and name not in names:
+            names.append(name)
+    return names
+
+
 class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
@@ -290,7 +304,10 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         help_text="Its checkpoints' retention as it asked for it (empty keys: the team's defaults)"
     )
     duration_seconds = serializers.SerializerMethodField(
-        help_text="From its start to its end (or now while it runs); null: never started"
+        help_text="From its first start to its end (or now while it runs), retries included; null: never started"
+    )
+    nodes = serializers.SerializerMethodField(
+        help_text="Hostnames of the nodes its latest attempt was placed on; empty: not placed yet"
     )
     gpu_hours = serializers.DecimalField(
         source="gpu_hours_charged", max_digits=24, decimal_places=3, read_only=True, help_text="Charged so far (ledger)"
@@ -336,6 +353,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "started_at",
             "finished_at",
             "duration_seconds",
+            "nodes",
             "gpu_hours",
             "cpu_hours",
             "cost",
@@ -348,6 +366,13 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             return None
         end = job.finished_at or timezone.now()
         return round(max((end - job.started_at).total_seconds(), 0.0), 3)
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_nodes(self, job: Job) -> list[str]:
+        placement = getattr(job, "latest_placement", _UNREAD)
+        if placement is _UNREAD:  # a job not read through Job.objects.for_list (one query)
+            placement = job.attempts.order_by("-number").values_list("placement", flat=True).first()
+        return placement_hostnames(placement)
 
     @extend_schema_field(ResourcesReadSerializer)
     def get_resources(self, job: Job) -> dict[str, Any]:
@@ -556,6 +581,34 @@ class JobLogSerializer(serializers.Serializer):  # type: ignore[type-arg]
     next_offset = serializers.IntegerField()
     text = serializers.CharField(allow_blank=True)
     complete = serializers.BooleanField(help_text="True when the job has finished and this is the end of its log.")
+
+
+BULK_CANCEL_MAX = 500
+
+
+class BulkCancelSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        allow_empty=False,
+        max_length=BULK_CANCEL_MAX,
+        help_text=f"The jobs to cancel (at most {BULK_CANCEL_MAX}); an id given twice counts once",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        return super().to_internal_value(data)
+
+
+class BulkCancelOutcomeSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    outcome = serializers.ChoiceField(choices=BulkCancelOutcome.choices)
+    state = serializers.CharField(allow_null=True, help_text="Its state now; null when not found")
+    detail = serializers.CharField(help_text="The outcome in words")
+
+
+class BulkCancelResultSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    results = BulkCancelOutcomeSerializer(many=True, help_text="One per id, in the order given")
 
 
 class CodePackageSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Case, DurationField, F, Prefetch, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Now
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django_filters.rest_framework import DjangoFilterBackend
@@ -16,6 +16,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,6 +27,8 @@ from apps.inventory.models import Node
 from apps.jobs import services
 from apps.jobs.api.filters import CodePackageFilter, JobFilter, NodeAttemptFilter
 from apps.jobs.api.serializers import (
+    BulkCancelResultSerializer,
+    BulkCancelSerializer,
     CodePackageSerializer,
     CodePackageUploadSerializer,
     JobCreateSerializer,
@@ -46,6 +49,22 @@ from apps.tenancy.choices import WRITE_ROLES
 from apps.tenancy.models import Team
 from apps.tenancy.scoping import caller_organisation_ids, caller_roles
 
+
+class PlainTextRenderer(BaseRenderer):
+    """text/plain: a download's own bytes; an error's body as its JSON text."""
+
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        if isinstance(data, bytes):
+            return data
+        if isinstance(data, str):
+            return data.encode()
+        return JSONRenderer().render(data)
+
+
 # A log read of a running job asks for a fresh copy from the cluster when the stored one is older.
 LOG_REFRESH_INTERVAL = timedelta(seconds=1)
 LOG_CHUNK = 256 * 1024
@@ -58,7 +77,18 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     pagination_class = KeysFirstPagination
     serializer_class = JobSerializer
     filterset_class = JobFilter
-    ordering_fields = ["created_at", "id", "priority", "name", "cost", "gpu_hours", "cpu_hours", "duration"]
+    ordering_fields = [
+        "created_at",
+        "id",
+        "priority",
+        "name",
+        "state",
+        "gpus",
+        "cost",
+        "gpu_hours",
+        "cpu_hours",
+        "duration",
+    ]
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self) -> QuerySet[Any]:
@@ -128,6 +158,37 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
         self.require_role(job.team_id, WRITE_ROLES, "cancel jobs")
         job = services.cancel_job(actor=self.actor, job=job)
         return Response(JobSerializer(job).data)
+
+    @extend_schema(
+        request=BulkCancelSerializer,
+        responses={200: BulkCancelResultSerializer},
+        summary="Cancel several jobs at once; each id gets its own outcome",
+        operation_id="jobs_cancel_many",
+    )
+    @action(detail=False, methods=["post"], url_path="cancel", url_name="cancel-many")
+    def cancel_many(self, request: Request) -> Response:
+        serializer = BulkCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ids: list[int] = list(dict.fromkeys(serializer.validated_data["ids"]))
+        found = {job.pk: job for job in self.get_queryset().filter(pk__in=ids)}
+        roles = caller_roles(request)
+        writable = [found[pk] for pk in ids if pk in found and roles.get(found[pk].team_id) in WRITE_ROLES]
+        done = {job.pk: (job, outcome) for job, outcome in services.cancel_jobs(actor=self.actor, jobs=writable)}
+        results = []
+        for pk in ids:
+            if pk not in found:
+                detail = "No such job in your teams."
+                results.append({"id": pk, "outcome": "not_found", "state": None, "detail": detail})
+            elif pk not in done:
+                job = found[pk]
+                role = roles.get(job.team_id)
+                detail = f"Your role in team {job.team.slug} ({role}) cannot cancel jobs."
+                results.append({"id": pk, "outcome": "forbidden", "state": job.state, "detail": detail})
+            else:
+                job, outcome = done[pk]
+                detail = "Cancelled." if outcome == "cancelled" else f"Already {job.state}: nothing to cancel."
+                results.append({"id": pk, "outcome": outcome, "state": job.state, "detail": detail})
+        return Response(BulkCancelResultSerializer({"results": results}).data)
 
     @extend_schema(
         request=None,
@@ -208,6 +269,48 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
             "complete": complete,
         }
         return Response(JobLogSerializer(body).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("attempt", OpenApiTypes.INT, description="Attempt number; the latest by default."),
+        ],
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+        summary="The whole stored log of one attempt, as a text file",
+        description=(
+            "Streams every character Paddock has stored of the attempt's log (what the cluster had printed "
+            "when it was last copied; the `logs` endpoint reads the same text in windows). Empty when the "
+            "job has no attempt yet."
+        ),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="logs/download",
+        url_name="logs-download",
+        renderer_classes=[PlainTextRenderer, JSONRenderer],
+    )
+    def logs_download(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        job = self.get_object()
+        number = request.query_params.get("attempt")
+        attempts = Attempt.objects.filter(job=job)
+        if number is not None:
+            attempt = attempts.filter(number=_non_negative_int(number, "attempt", default=0)).first()
+            if attempt is None:
+                raise ValidationError({"attempt": [f"Job {job.pk} has no attempt {number}."]})
+        else:
+            attempt = attempts.order_by("-number").first()
+        pieces = (
+            AttemptLogChunk.objects.filter(attempt_id=attempt.pk).order_by("start").values_list("text", flat=True)
+            if attempt is not None
+            else AttemptLogChunk.objects.none().values_list("text", flat=True)
+        )
+        name = f"job-{job.pk}" + (f"-attempt-{attempt.number}" if attempt is not None else "") + ".log"
+        response = StreamingHttpResponse(
+            (text.encode() for text in pieces.iterator(chunk_size=64)), content_type="text/plain; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
     @extend_schema(responses={200: JobEventSerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=StreamCursorPagination)

@@ -33,6 +33,10 @@ export interface JobFilters {
   kind?: string;
   team?: string;
   cluster?: string;
+  /** Part of the name, or the start of the id. */
+  search?: string;
+  /** Only the caller's own jobs. */
+  mine?: boolean;
   /** DRF's ordering: "created_at", "-cost", … */
   ordering?: string;
   page?: number;
@@ -45,6 +49,8 @@ function jobListQuery(filters: JobFilters): JobListQuery {
   if (filters.kind) query.kind = filters.kind as JobKind;
   if (filters.team) query.team = filters.team;
   if (filters.cluster) query.cluster = filters.cluster;
+  if (filters.search) query.search = filters.search;
+  if (filters.mine) query.mine = "true";
   if (filters.ordering) query.ordering = filters.ordering;
   if (filters.page) query.page = filters.page;
   if (filters.page_size) query.page_size = filters.page_size;
@@ -89,12 +95,19 @@ export const api = {
 
   cancelJob: (id: number) => unwrap(client.POST("/api/v1/jobs/{id}/cancel/", { params: { path: { id } } })),
 
+  /** Cancels several jobs; each id comes back with its own outcome. */
+  cancelJobs: (ids: number[]) => unwrap(client.POST("/api/v1/jobs/cancel/", { body: { ids } })),
+
   jobLogs: (id: number, offset: number, attempt?: number) =>
     unwrap(
       client.GET("/api/v1/jobs/{id}/logs/", {
         params: { path: { id }, query: attempt === undefined ? { offset } : { offset, attempt } },
       }),
     ),
+
+  /** The whole stored log of a job's attempt (the latest when omitted), as a file download. */
+  jobLogDownloadUrl: (id: number, attempt?: number) =>
+    `/api/v1/jobs/${id}/logs/download/${attempt === undefined ? "" : `?attempt=${attempt}`}`,
 
   tokens: (page: number) => unwrap(client.GET("/api/v1/tokens/", { params: { query: { page } } })),
 

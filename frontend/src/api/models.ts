@@ -13,6 +13,7 @@ export type JobDetail = Schemas["JobDetail"];
 export type Attempt = Schemas["Attempt"];
 export type JobEvent = Schemas["JobEvent"];
 export type JobLog = Schemas["JobLog"];
+export type BulkCancelOutcome = Schemas["BulkCancelOutcome"];
 export type JobCreateRequest = Schemas["JobCreateRequest"];
 export type RuntimeEnv = NonNullable<JobCreateRequest["runtime_env"]>;
 export type Resources = Schemas["ResourcesRead"];

@@ -77,10 +77,11 @@ export function useJobs(filters: JobFilters) {
   });
 }
 
-export function useJob(id: number) {
+export function useJob(id: number, { enabled = true }: { enabled?: boolean } = {}) {
   return useQuery({
     queryKey: queryKeys.job(id),
     queryFn: () => api.job(id),
+    enabled,
     // Poll while the job can still change; stop once it is finished.
     refetchInterval: (query) =>
       query.state.data === undefined || isActive(query.state.data.state) ? JOBS_REFRESH_MS : false,

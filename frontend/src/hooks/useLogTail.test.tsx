@@ -149,4 +149,18 @@ describe("useLogTail", () => {
     await tick(5000);
     expect(fetchLogs).toHaveBeenCalledTimes(1);
   });
+  it("records when each piece of text arrived and where it starts", async () => {
+    vi.setSystemTime(new Date("2026-12-06T10:00:00Z"));
+    const { fetchLogs } = scripted([chunk(0, "a\n"), chunk(2, ""), chunk(2, "b\nc\n", true)]);
+    const { result } = renderHook(() => useLogTail(7, { fetchLogs, intervalMs: 1000 }));
+    await tick(0);
+    await tick(1000);
+    await tick(1000);
+    expect(result.current.text).toBe("a\nb\nc\n");
+    const at = result.current.arrivals.map((a) => [a.start, new Date(a.receivedAt).toISOString()]);
+    expect(at).toEqual([
+      [0, "2026-12-06T10:00:00.000Z"],
+      [2, "2026-12-06T10:00:02.000Z"],
+    ]); // an empty chunk adds no arrival
+  });
 });

@@ -4,8 +4,17 @@ import type { JobLog } from "../api/models";
 /** Reads a job's log from `offset`; `attempt` picks an attempt (the latest when omitted). */
 export type FetchLogs = (jobId: number, offset: number, attempt?: number) => Promise<JobLog>;
 
+/** When a piece of `text` reached the dashboard: it starts at character `start`. */
+export interface LogArrival {
+  start: number;
+  /** Milliseconds since the epoch, by this browser's clock, when the poll that read it answered. */
+  receivedAt: number;
+}
+
 export interface LogTail {
   text: string;
+  /** One per piece appended, in order (the stored log itself carries no times). */
+  arrivals: LogArrival[];
   /** The server said the log is complete (the job finished and every character was read). */
   complete: boolean;
   /** Nothing has arrived yet. */
@@ -41,14 +50,14 @@ export function useLogTail(
   jobId: number,
   { fetchLogs, intervalMs = 1000, enabled = true, follow = false }: LogTailOptions,
 ): LogTail {
-  const [state, setState] = useState<LogTail>({ text: "", complete: false, waiting: true, error: null });
+  const [state, setState] = useState<LogTail>(EMPTY);
   const fetchRef = useRef(fetchLogs);
   fetchRef.current = fetchLogs;
   const followRef = useRef(follow);
   followRef.current = follow;
 
   useEffect(() => {
-    setState({ text: "", complete: false, waiting: true, error: null });
+    setState(EMPTY);
     if (!enabled) return;
 
     let cancelled = false;
@@ -63,8 +72,10 @@ export function useLogTail(
         seenText = true;
         atLineStart = addition.endsWith("\n");
       }
+      const receivedAt = Date.now();
       setState((prev) => ({
         text: prev.text + addition,
+        arrivals: addition ? [...prev.arrivals, { start: prev.text.length, receivedAt }] : prev.arrivals,
         complete,
         waiting: !seenText && !complete,
         error: null,
@@ -123,6 +134,8 @@ export function useLogTail(
 
   return state;
 }
+
+const EMPTY: LogTail = { text: "", arrivals: [], complete: false, waiting: true, error: null };
 
 /** A chunk this long probably hit the server's chunk limit, so read on without waiting. */
 const LARGE_CHUNK = 64 * 1024;

@@ -14,6 +14,7 @@ import { isActive, kindLabel, readRuntimeEnv } from "../lib/jobState";
 import { formatDuration } from "../lib/units";
 import { AttemptsTable } from "./job-detail/AttemptsTable";
 import { CheckpointsSection } from "./job-detail/CheckpointsSection";
+import { CloneLink } from "./job-detail/CloneLink";
 import { JobCostCard } from "./job-detail/CostCard";
 import { PlacementSection } from "./job-detail/PlacementSection";
 import { GpuUtilisationChart } from "./job-detail/GpuUtilisationChart";
@@ -71,6 +72,7 @@ function JobDetail({ id }: { id: number }) {
           {j.name} <span className="muted">#{j.id}</span>
         </h1>
         <StateBadge state={j.state} testId="job-state" />
+        <CloneLink jobId={j.id} kind={j.kind} />
         {active && (
           <button type="button" className="button-danger" onClick={onCancel} disabled={cancel.isPending}>
             {cancel.isPending ? "Cancelling…" : "Cancel job"}
@@ -202,7 +204,7 @@ function JobDetail({ id }: { id: number }) {
       <CheckpointsSection jobId={j.id} active={active} policy={j.checkpoint_policy} />
 
       <h2>Logs</h2>
-      <LogPanel tail={tail} active={active} />
+      <LogPanel tail={tail} active={active} downloadUrl={api.jobLogDownloadUrl(j.id)} />
 
       <h2>Attempts</h2>
       <AttemptsTable attempts={j.attempts} active={active} />

@@ -1,7 +1,8 @@
-import { useSearchParams } from "react-router";
-import { useTeams } from "../api/queries";
+import { Link, useSearchParams } from "react-router";
+import { useJob, useTeams } from "../api/queries";
 import { ErrorState, Loading } from "../components/Status";
 import { CommandForm } from "./job-new/CommandForm";
+import { formValuesFromJob } from "./job-new/fromJob";
 import { TemplateForm } from "./job-new/TemplateForm";
 
 export {
@@ -23,6 +24,10 @@ export function JobNewPage() {
   const teams = useTeams();
   const [search, setSearch] = useSearchParams();
   const template = CHOICES.find((c) => c.value === search.get("template"))?.value ?? "";
+  // "Clone / re-run": ?from=<id> fills the command form in from that job.
+  const from = Number(search.get("from") ?? "");
+  const cloneId = Number.isInteger(from) && from > 0 ? from : 0;
+  const source = useJob(cloneId, { enabled: cloneId > 0 && !template });
 
   const choose = (value: string) =>
     setSearch(
@@ -59,7 +64,23 @@ export function JobNewPage() {
             </label>
           ))}
         </fieldset>
-        {template ? <TemplateForm teams={teams.data} slug={template} /> : <CommandForm teams={teams.data} />}
+        {template ? (
+          <TemplateForm teams={teams.data} slug={template} />
+        ) : cloneId === 0 ? (
+          <CommandForm teams={teams.data} />
+        ) : source.isPending ? (
+          <Loading label={`Loading job #${cloneId}…`} />
+        ) : source.isError ? (
+          <ErrorState error={source.error} title={`Could not load job #${cloneId} to clone`} onRetry={() => void source.refetch()} />
+        ) : (
+          <>
+            <p className="muted" data-testid="cloned-from">
+              Filled in from job <Link to={`/jobs/${cloneId}`}>#{cloneId}</Link> ({source.data.name}); change anything, then submit a new
+              job.
+            </p>
+            <CommandForm key={cloneId} teams={teams.data} initial={formValuesFromJob(source.data)} />
+          </>
+        )}
       </>
     );
   }

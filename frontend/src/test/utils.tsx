@@ -105,6 +105,7 @@ export function makeJob(overrides: Record<string, unknown> = {}) {
     updated_at: new Date().toISOString(),
     started_at: null,
     finished_at: null,
+    nodes: [],
     ...overrides,
   };
 }

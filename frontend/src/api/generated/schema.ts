@@ -1103,6 +1103,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs/{id}/logs/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The whole stored log of one attempt, as a text file
+         * @description Streams every character Paddock has stored of the attempt's log (what the cluster had printed when it was last copied; the `logs` endpoint reads the same text in windows). Empty when the job has no attempt yet.
+         */
+        get: operations["jobs_logs_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/reconcile/": {
         parameters: {
             query?: never;
@@ -1117,6 +1137,26 @@ export interface paths {
          * @description Training, fine-tuning and batch jobs of the caller's teams.
          */
         post: operations["jobs_reconcile_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel several jobs at once; each id gets its own outcome
+         * @description Training, fine-tuning and batch jobs of the caller's teams.
+         */
+        post: operations["jobs_cancel_many"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2272,6 +2312,30 @@ export interface components {
             webhook_url?: string;
             active?: boolean;
         };
+        BulkCancelOutcome: {
+            id: number;
+            outcome: components["schemas"]["BulkCancelOutcomeEnum"];
+            /** @description Its state now; null when not found */
+            state: string | null;
+            /** @description The outcome in words */
+            detail: string;
+        };
+        /**
+         * @description * `cancelled` - Cancelled now
+         *     * `already_final` - It had already finished: nothing to cancel
+         *     * `not_found` - No such job in the caller's teams
+         *     * `forbidden` - The caller's role in its team cannot cancel jobs
+         * @enum {string}
+         */
+        BulkCancelOutcomeEnum: "cancelled" | "already_final" | "not_found" | "forbidden";
+        BulkCancelRequest: {
+            /** @description The jobs to cancel (at most 500); an id given twice counts once */
+            ids: number[];
+        };
+        BulkCancelResult: {
+            /** @description One per id, in the order given */
+            results: components["schemas"]["BulkCancelOutcome"][];
+        };
         Checkpoint: {
             readonly id: number;
             readonly job: number;
@@ -3070,9 +3134,11 @@ export interface components {
             readonly finished_at: string | null;
             /**
              * Format: double
-             * @description From its start to its end (or now while it runs); null: never started
+             * @description From its first start to its end (or now while it runs), retries included; null: never started
              */
             readonly duration_seconds: number | null;
+            /** @description Hostnames of the nodes its latest attempt was placed on; empty: not placed yet */
+            readonly nodes: string[];
             /**
              * Format: decimal
              * @description Charged so far (ledger)
@@ -3255,9 +3321,11 @@ export interface components {
             readonly finished_at: string | null;
             /**
              * Format: double
-             * @description From its start to its end (or now while it runs); null: never started
+             * @description From its first start to its end (or now while it runs), retries included; null: never started
              */
             readonly duration_seconds: number | null;
+            /** @description Hostnames of the nodes its latest attempt was placed on; empty: not placed yet */
+            readonly nodes: string[];
             /**
              * Format: decimal
              * @description Charged so far (ledger)
@@ -7376,6 +7444,13 @@ export interface operations {
                  *     * `deployment` - Deployment
                  */
                 kind?: "batch" | "deployment" | "fine_tuning" | "training";
+                /**
+                 * @description true: only the jobs the caller submitted
+                 *
+                 *     * `true` - Only the caller's
+                 *     * `false` - Everyone's
+                 */
+                mine?: "false" | "true";
                 name?: string;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
@@ -7385,6 +7460,8 @@ export interface operations {
                 page_size?: number;
                 /** @description Pool name */
                 pool?: string;
+                /** @description Part of the name (any case), or the start of the id (`12` finds #12, #120, #1234; `#12` too) */
+                search?: string;
                 /**
                  * @description Repeat for several states
                  *
@@ -7518,6 +7595,13 @@ export interface operations {
                  *     * `deployment` - Deployment
                  */
                 kind?: "batch" | "deployment" | "fine_tuning" | "training";
+                /**
+                 * @description true: only the jobs the caller submitted
+                 *
+                 *     * `true` - Only the caller's
+                 *     * `false` - Everyone's
+                 */
+                mine?: "false" | "true";
                 name?: string;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
@@ -7525,6 +7609,8 @@ export interface operations {
                 page_size?: number;
                 /** @description Pool name */
                 pool?: string;
+                /** @description Part of the name (any case), or the start of the id (`12` finds #12, #120, #1234; `#12` too) */
+                search?: string;
                 /**
                  * @description Repeat for several states
                  *
@@ -7616,6 +7702,32 @@ export interface operations {
             };
         };
     };
+    jobs_logs_download_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Attempt number; the latest by default. */
+                attempt?: number;
+                format?: "json" | "txt";
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this job. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
     jobs_reconcile_create: {
         parameters: {
             query?: never;
@@ -7634,6 +7746,31 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobDetail"];
+                };
+            };
+        };
+    };
+    jobs_cancel_many: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkCancelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["BulkCancelRequest"];
+                "multipart/form-data": components["schemas"]["BulkCancelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkCancelResult"];
                 };
             };
         };

@@ -26,11 +26,12 @@ import { INITIAL_PLAN, PlanSection, type PlanValues } from "./PlanSection";
 import { RayRuntime } from "./RayRuntime";
 import { RetryOnError } from "./RetryOnError";
 
-export function CommandForm({ teams }: { teams: readonly Team[] }) {
+/** `initial`: the values to start from (a cloned job's); the API's defaults when omitted. */
+export function CommandForm({ teams, initial = INITIAL }: { teams: readonly Team[]; initial?: JobFormValues }) {
   const priorityClasses = usePriorityClasses();
   const queryClient = useQueryClient();
   const navigate = useNavigate();
-  const [values, setValues] = useState<JobFormValues>(INITIAL);
+  const [values, setValues] = useState<JobFormValues>(initial);
   const [plan, setPlan] = useState<PlanValues>(INITIAL_PLAN);
   const [clientErrors, setClientErrors] = useState<FieldErrors>({});
   const planOptions = usePlannerOptions({ enabled: plan.enabled });
