@@ -33,7 +33,6 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Protocol
 
 from django.db.models import Count
@@ -85,15 +84,12 @@ class ClusterHardware:
     nodes: list[NodeHardware]
     down: int = 0
     uncatalogued: int = 0  # GPUs of no model in the catalog
-    models: dict[int, AcceleratorModel] = field(default_factory=dict)
+    models: dict[int, AcceleratorModel] = field(default_factory=dict)  # the catalog by id
+    matcher: Matcher | None = None
 
     @property
     def known(self) -> bool:
         return bool(self.nodes)
-
-    @cached_property
-    def matcher(self) -> Matcher:
-        return Matcher.load()
 
     # --- what a job can never get ------------------------------------------------------
 
@@ -137,7 +133,7 @@ class ClusterHardware:
             job.accelerator_model,
             several,
             job.min_gpu_memory_gb,
-            self.matcher if (several or job.accelerator_model) else None,
+            self.matcher,
         )
         has = ", ".join(f"{present[model.pk]} × {model.name}" for model in models)
         if not accepted:
@@ -237,12 +233,16 @@ class ClusterHardware:
 
 
 def load(clusters: Iterable[Cluster]) -> dict[int, ClusterHardware]:
-    """The hardware of ``clusters`` by id, in at most four queries whatever their number or size
-    (one more loads the catalog's names once a job names a GPU model)."""
+    """The hardware of ``clusters`` by id, in four queries whatever their number or size (none
+    without clusters): nodes, GPUs per node and model, fabrics, and the catalog."""
     by_id = {cluster.pk: cluster for cluster in clusters}
-    hardware = {pk: ClusterHardware(cluster=cluster, nodes=[]) for pk, cluster in by_id.items()}
     if not by_id:
-        return hardware
+        return {}
+    matcher = Matcher.load()
+    models = {model.pk: model for model in matcher.by_name.values()}
+    hardware = {
+        pk: ClusterHardware(cluster=cluster, nodes=[], models=models, matcher=matcher) for pk, cluster in by_id.items()
+    }
     up: dict[int, dict[str, Any]] = {}
     for node_id, cluster_id, hostname, cpus, memory_bytes, state in Node.objects.filter(
         cluster_id__in=list(by_id)
@@ -250,40 +250,25 @@ def load(clusters: Iterable[Cluster]) -> dict[int, ClusterHardware]:
         if state == NodeState.DOWN:
             hardware[cluster_id].down += 1
             continue
-        up[node_id] = {
-            "cluster_id": cluster_id,
-            "hostname": hostname,
-            "cpus": cpus,
-            "memory_bytes": memory_bytes,
-            "gpus": {},
-            "fabrics": set(),
-        }
-    if not up:
-        return hardware
-    gpus = (
+        up[node_id] = {"cluster_id": cluster_id, "hostname": hostname, "cpus": cpus, "memory_bytes": memory_bytes}
+    gpus: dict[int, dict[int, int]] = defaultdict(dict)
+    for row in (
         Accelerator.objects.filter(node__cluster_id__in=list(by_id))
-        .exclude(node__state=NodeState.DOWN)
-        .values("node_id", "model")
+        .values("node_id", "model_id")
         .annotate(count=Count("id"))
-        .order_by()
-    )
-    model_ids = set()
-    for row in gpus:
-        node = up.get(row["node_id"])
-        if node is None:
+        .order_by()  # the model's ordering would join the GROUP BY
+    ):
+        if row["node_id"] not in up:
             continue
-        if row["model"] is None:
-            hardware[node["cluster_id"]].uncatalogued += row["count"]
+        if row["model_id"] in models:
+            gpus[row["node_id"]][row["model_id"]] = row["count"]
         else:
-            node["gpus"][row["model"]] = row["count"]
-            model_ids.add(row["model"])
-    models = {model.pk: model for model in AcceleratorModel.objects.filter(pk__in=model_ids)} if model_ids else {}
-    if model_ids:  # fabrics matter only to GPU gangs
-        for node_id, fabric_id in Node.fabrics.through.objects.filter(node__cluster_id__in=list(by_id)).values_list(
-            "node_id", "networkfabric_id"
-        ):
-            if node_id in up:
-                up[node_id]["fabrics"].add(fabric_id)
+            hardware[up[row["node_id"]]["cluster_id"]].uncatalogued += row["count"]
+    fabrics: dict[int, set[int]] = defaultdict(set)
+    for node_id, fabric_id in Node.fabrics.through.objects.filter(node__cluster_id__in=list(by_id)).values_list(
+        "node_id", "networkfabric_id"
+    ):
+        fabrics[node_id].add(fabric_id)
     for node_id, node in sorted(up.items()):
         hardware[node["cluster_id"]].nodes.append(
             NodeHardware(
@@ -291,12 +276,10 @@ def load(clusters: Iterable[Cluster]) -> dict[int, ClusterHardware]:
                 hostname=node["hostname"],
                 cpus=node["cpus"],
                 memory_bytes=node["memory_bytes"],
-                fabrics=frozenset(node["fabrics"]),
-                gpus=node["gpus"],
+                fabrics=frozenset(fabrics.get(node_id, ())),
+                gpus=gpus.get(node_id, {}),
             )
         )
-    for each in hardware.values():
-        each.models = models
     return hardware
 
 
@@ -309,7 +292,7 @@ def attach_cannot_run(jobs: Iterable[Any]) -> None:
     """Set ``cannot_run`` on each job (with ``cluster`` loaded): why it can never run on its
     cluster's hardware, in words, or "" — one load for all their clusters."""
     jobs = list(jobs)
-    hardware = load({job.cluster_id: job.cluster for job in jobs}.values())
+    hardware = load({job.cluster_id: job.cluster for job in jobs}.values()) if jobs else {}
     shapes: dict[tuple[Any, ...], str] = {}
     for job in jobs:
         key = (
