@@ -162,7 +162,9 @@ def never_runs(request: JobRequest) -> dict[str, Any]:
     know (through ``checking_submission``); empty when nothing is known against it."""
     errors: dict[str, Any] = {}
     for _receiver, found in checking_submission.send(sender=JobRequest, request=request):
-        for key, value in (found or {}).items():
+        if not isinstance(found, dict):
+            continue
+        for key, value in found.items():
             if isinstance(value, dict) and isinstance(errors.get(key), dict):
                 errors[key] = {**errors[key], **value}
             else:

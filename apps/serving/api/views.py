@@ -421,9 +421,11 @@ def _prepare(data: dict[str, Any], *, roles: dict[int, str]) -> Any:
         return prepare_submission(data, roles=roles)
     except ValidationError as exc:
         detail = exc.detail
-        if isinstance(detail, dict) and isinstance(detail.get("resources"), dict):
-            others = {key: value for key, value in detail.items() if key != "resources"}
-            raise ValidationError({**others, **detail["resources"]}) from exc
+        resources = detail.get("resources") if isinstance(detail, dict) else None
+        if isinstance(detail, dict) and isinstance(resources, dict):
+            lifted: dict[str, Any] = {key: value for key, value in detail.items() if key != "resources"}
+            lifted.update(resources)
+            raise ValidationError(lifted) from exc
         raise
 
 
