@@ -211,25 +211,26 @@ class ClusterHardware:
         """Whether one node of ``nodes`` holds the job's CPUs and memory (one node's share of
         them for a Kubernetes gang over ``gang_nodes`` nodes)."""
         split = gang_nodes if self.cluster.kind == ClusterKind.KUBERNETES else 1
-        share = f"each of its {gang_nodes} nodes' share, " if split > 1 else ""
+        share = f"each of its {gang_nodes} nodes' share" if split > 1 else ""
+        cpus_why = share or "the job's CPUs run on one node"
+        memory_why = share or "the job's memory is on one node"
         problems: dict[str, list[str]] = {}
         cpus = job.cpus / split
         if cpus > 0 and nodes and all(node.cpus > 0 for node in nodes):
             biggest = max(nodes, key=lambda node: (node.cpus, -node.node_id))
             if cpus > biggest.cpus + 1e-9:
                 problems["cpus"] = [
-                    f"No node of cluster {self.cluster.name}{where} has {_plural(cpus, 'CPU')} ({share}"
-                    f"the job's CPUs run on one node): the most is {biggest.cpus:g}, on {biggest.hostname}"
-                    f"{self._down_note()}."
+                    f"No node of cluster {self.cluster.name}{where} has {_plural(cpus, 'CPU')} ({cpus_why}): "
+                    f"the most is {biggest.cpus:g}, on {biggest.hostname}{self._down_note()}."
                 ]
         memory = job.memory_gb * GIB / split
         if memory > 0 and nodes and all(node.memory_bytes > 0 for node in nodes):
             biggest = max(nodes, key=lambda node: (node.memory_bytes, -node.node_id))
             if memory > biggest.memory_bytes:
                 problems["memory_gb"] = [
-                    f"No node of cluster {self.cluster.name}{where} has {memory / GIB:.4g} GB of memory ({share}"
-                    f"the job's memory is on one node): the most is {biggest.memory_bytes / GIB:.4g} GB, on "
-                    f"{biggest.hostname}{self._down_note()}."
+                    f"No node of cluster {self.cluster.name}{where} has {memory / GIB:.4g} GB of memory "
+                    f"({memory_why}): the most is {biggest.memory_bytes / GIB:.4g} GB, on {biggest.hostname}"
+                    f"{self._down_note()}."
                 ]
         return problems
 

@@ -152,7 +152,7 @@ def test_a_kubernetes_gang_splits_cpus_over_its_nodes(world: Any) -> None:
     fabric.nodes.add(*[gpu_node(world, 8, cpus=32) for _ in range(2)])
     assert submit(world, gpus=16, accelerator_model="H100", cpus=64).status_code == 201
     found = errors(submit(world, gpus=16, accelerator_model="H100", cpus=96))
-    assert "48 CPUs (each of its 2 nodes' share" in found["cpus"][0]
+    assert "has 48 CPUs (each of its 2 nodes' share): the most is 32" in found["cpus"][0]
 
 
 def test_nothing_is_refused_on_a_cluster_not_discovered_yet(world: Any) -> None:
