@@ -10,8 +10,9 @@ on what is free now:
   down node does not count: discovery marks down a node it no longer finds, so it may be gone
   for good (the scheduler's gang limit counts the same nodes).
 * When Paddock knows no node of the cluster that is up (not discovered yet, or every node
-  down), nothing is refused: what the cluster has is unknown. Jobs wait, and the queue says
-  what the cluster answers once it does.
+  down), nothing is refused: what the cluster has is unknown (at most a whole cluster's totals,
+  and a cluster that scales grows). Jobs wait; the capacity admission and the queue judge them
+  on the totals the cluster last reported (:func:`beyond_reported`).
 
 On known hardware a job can never run when:
 
@@ -40,10 +41,11 @@ from typing import Any, Protocol
 
 from django.db.models import Count
 
+from apps.admission.capacity import job_options
 from apps.admission.placement import NodeSlot, NoPlacement, PoolSnapshot
 from apps.inventory.catalog import Matcher
 from apps.inventory.choices import ClusterKind, NodeState
-from apps.inventory.models import Accelerator, AcceleratorModel, Cluster, Node
+from apps.inventory.models import Accelerator, AcceleratorModel, Cluster, Node, resources_from_json
 from apps.quotas.models import Pool
 from apps.quotas.pools import accepted_pools
 
@@ -297,12 +299,31 @@ def never_runs(cluster: Cluster, job: Shape) -> dict[str, list[str]]:
     return load([cluster], gpus=job.gpus > 0)[cluster.pk].never_runs(job)
 
 
+def beyond_reported(job: Any, cluster: Cluster, by_memory: dict[float, list[str]], matchers: list[Matcher]) -> str:
+    """For a cluster Paddock has no node of: why the job can never run on what the cluster last
+    reported it has in all (as :mod:`apps.admission.capacity` judges it: such a job waits there
+    saying "Cannot run"); "" when it may, or when the cluster never answered. Submissions are
+    not refused on it: the figure is a whole cluster's, and one that scales grows."""
+    if not cluster.total_resources:
+        return ""
+    total = resources_from_json(cluster.total_resources)
+    options = job_options(job, by_memory, matchers)
+    if any(not need.shortfall(total) for _, need in options):
+        return ""
+    lacking = options[0][1].shortfall(total) if options else []
+    asked = f"it asks for {', '.join(lacking)}" if lacking else "it has none of the GPUs the job accepts"
+    return f"Cluster {cluster.name} reported less than the job asks for in all: {asked}."
+
+
 def attach_cannot_run(jobs: Iterable[Any]) -> None:
     """Set ``cannot_run`` on each job (with ``cluster`` loaded): why it can never run on its
-    cluster's hardware, in words, or "" — one load for all their clusters."""
+    cluster's hardware, in words, or "" — one load for all their clusters. A cluster with no
+    node known is judged on the totals it last reported (:func:`beyond_reported`)."""
     jobs = list(jobs)
     clusters = {job.cluster_id: job.cluster for job in jobs}.values()
     hardware = load(clusters, gpus=any(job.gpus > 0 for job in jobs)) if jobs else {}
+    by_memory: dict[float, list[str]] = {}
+    matchers: list[Matcher] = []
     shapes: dict[tuple[Any, ...], str] = {}
     for job in jobs:
         key = (
@@ -315,6 +336,10 @@ def attach_cannot_run(jobs: Iterable[Any]) -> None:
             job.min_gpu_memory_gb,
         )
         if key not in shapes:
-            problems = hardware[job.cluster_id].never_runs(job)
-            shapes[key] = " ".join(message for messages in problems.values() for message in messages)
+            known = hardware[job.cluster_id]
+            if known.known:
+                problems = known.never_runs(job)
+                shapes[key] = " ".join(message for messages in problems.values() for message in messages)
+            else:
+                shapes[key] = beyond_reported(job, job.cluster, by_memory, matchers)
         job.cannot_run = shapes[key]

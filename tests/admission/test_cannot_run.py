@@ -79,6 +79,20 @@ def test_the_queue_marks_what_can_never_run_and_only_that(cpu_only: Any) -> None
     assert rows["unknown"]["cannot_run"] == ""  # nothing known of its cluster: nothing claimed
 
 
+def test_on_a_cluster_without_nodes_the_queue_judges_what_it_last_reported(world: Any) -> None:
+    JobFactory(team=world.alpha, cluster=world.cluster, name="gpus", gpus=8)
+    JobFactory(team=world.alpha, cluster=world.cluster, name="cpus", cpus=2)
+    assert queue(world)["gpus"]["cannot_run"] == ""  # it never answered: nothing known, nothing claimed
+
+    world.cluster.total_resources = {"cpus": 4, "gpus": 2, "memory_bytes": 16 * GIB, "custom": {}}
+    world.cluster.save()
+    rows = queue(world)
+    assert rows["gpus"]["cannot_run"] == (
+        "Cluster gpu-a reported less than the job asks for in all: it asks for 8 GPUs (has 2)."
+    )
+    assert rows["cpus"]["cannot_run"] == ""
+
+
 def test_a_gang_whose_cluster_shrank_says_it_cannot_run(world: Any) -> None:
     h100 = AcceleratorModel.objects.get(name="H100 SXM")
     nodes = [NodeFactory(cluster=world.cluster) for _ in range(2)]
