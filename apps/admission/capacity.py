@@ -155,7 +155,7 @@ def _admit_on(cluster: Cluster, capacity: Capacity | None, dispatcher: Dispatche
                 if refused:
                     set_reason(job, f"Waiting: {refused}.")
                     continue
-            options = _options(job, by_memory, matchers)
+            options = job_options(job, by_memory, matchers)
             possible = [(model, need) for model, need in options if not need.shortfall(capacity.total)]
             if not possible:
                 never = options[0][1].shortfall(capacity.total) if options else []
@@ -200,7 +200,7 @@ def _admit_on(cluster: Cluster, capacity: Capacity | None, dispatcher: Dispatche
     return len(admitted)
 
 
-def _options(job: Job, by_memory: dict[float, list[str]], matchers: list[Matcher]) -> list[tuple[str, Resources]]:
+def job_options(job: Job, by_memory: dict[float, list[str]], matchers: list[Matcher]) -> list[tuple[str, Resources]]:
     """The GPU models a pool-less job accepts, in its order, each as Ray's ``accelerator_type``
     and what the job then asks the cluster for. A cluster without an inventory has no pools, so
     its accelerator types stand for them: ``accelerator_models`` map to the catalog's Ray types,

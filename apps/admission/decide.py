@@ -24,6 +24,7 @@ from apps.admission.state import (
     Candidate,
     Decisions,
     PassState,
+    beyond_every_node,
     commit_budget,
     evict,
     fits,
@@ -172,6 +173,15 @@ def _consider(
                 )
                 return
             passed.append(f"pool {pool.name}: {scope}it has {limit} {ledger.unit}s at most")
+            continue
+        too_big = beyond_every_node(state, pool_id, job)
+        if too_big:
+            if not several:
+                decisions.reasons[job.job_id] = (
+                    f"Cannot run: {too_big}. Cancel it and resubmit with fewer, or to another pool."
+                )
+                return
+            passed.append(f"pool {pool.name}: {too_big}")
             continue
         # A budget first: what no preemption can make room for (its refusal allows none).
         refusal = (

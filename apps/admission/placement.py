@@ -224,6 +224,11 @@ class PoolSnapshot:
         """The most free GPUs on one node."""
         return self._all.largest
 
+    @property
+    def largest_gang(self) -> int:
+        """The most free GPUs one job could get: on one node, or on nodes that share a fabric."""
+        return max(self._all.largest, max((group.free for group in self._fabrics.values()), default=0))
+
     def node(self, node_id: int) -> NodeSlot:
         return self._nodes[node_id]
 

@@ -71,7 +71,9 @@ def resolve_pools() -> int:
 
 
 def unresolved() -> list[tuple[Job, str]]:
-    """Pending jobs of clusters that have pools but none for the job's shape, and why."""
+    """Pending jobs of clusters that have pools but none for the job's shape, and why: each can
+    never run there as it is (the pools follow the cluster's hardware), so the reason says what
+    the cluster lacks and what it has."""
     out: list[tuple[Job, str]] = []
     jobs = list(
         Job.objects.filter(state=JobState.PENDING, pool__isnull=True, cluster__pools__isnull=False)
@@ -79,27 +81,34 @@ def unresolved() -> list[tuple[Job, str]]:
         .distinct()
     )
     pool_names: dict[int, list[str]] = {}
-    for cluster_id, name in Pool.objects.filter(cluster_id__in={job.cluster_id for job in jobs}).values_list(
-        "cluster_id", "name"
+    has_gpus: set[int] = set()
+    for cluster_id, name, model_id in Pool.objects.filter(cluster_id__in={job.cluster_id for job in jobs}).values_list(
+        "cluster_id", "name", "accelerator_model_id"
     ):
         pool_names.setdefault(cluster_id, []).append(name)
+        if model_id is not None:
+            has_gpus.add(cluster_id)
     for job in jobs:
-        names = sorted(pool_names.get(job.cluster_id, []))
-        if job.gpus > 0 and job.min_gpu_memory_gb is not None:
-            why = (
-                f"cluster {job.cluster.name} has no pool of GPUs with {job.min_gpu_memory_gb:g} GB or more "
-                f"(it has {', '.join(names)})"
-            )
-        elif job.gpus > 0 and len(job.accelerator_models) > 1:
-            why = (
-                f"cluster {job.cluster.name} has no pool of any of {', '.join(job.accelerator_models)} "
-                f"(it has {', '.join(names)})"
-            )
-        elif job.gpus > 0 and not job.accelerator_model:
-            why = f"name the accelerator model: cluster {job.cluster.name} has the pools {', '.join(names)}"
-        elif job.gpus > 0:
-            why = f"cluster {job.cluster.name} has no pool of {job.accelerator_model} GPUs (it has {', '.join(names)})"
+        names = ", ".join(sorted(pool_names.get(job.cluster_id, [])))
+        cluster = job.cluster.name
+        if job.gpus <= 0:
+            out.append((job, f"Cannot be scheduled yet: cluster {cluster} has no CPU pool (it has {names})."))
+            continue
+        if job.cluster_id not in has_gpus:
+            lacks = "no GPUs at all"
+        elif job.min_gpu_memory_gb is not None:
+            lacks = f"no GPUs with {job.min_gpu_memory_gb:g} GB or more"
+        elif len(job.accelerator_models) > 1:
+            lacks = f"none of {', '.join(job.accelerator_models)}"
+        elif not job.accelerator_model:
+            lacks = "GPUs of several models and the job names none of them"
         else:
-            why = f"cluster {job.cluster.name} has no CPU pool"
-        out.append((job, f"Cannot be scheduled: {why}."))
+            lacks = f"no {job.accelerator_model} GPUs"
+        out.append(
+            (
+                job,
+                f"Cannot run on cluster {cluster}: it has {lacks} (its pools: {names}). "
+                "Cancel it and resubmit it for what the cluster has, or to another cluster.",
+            )
+        )
     return out

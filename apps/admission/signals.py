@@ -1,4 +1,5 @@
-"""Admission listens to jobs: a job that stops holding capacity gives its GPUs back. And to
+"""Admission listens to jobs: a job that stops holding capacity gives its GPUs back, and a
+submission that can never run on its cluster's hardware is refused with why. And to
 what Kueue objects are made of (pools, quotas, cohorts, team policies, teams, a cluster's
 settings): once such a change commits, the Kueue clusters are synced (kueue_sync)."""
 
@@ -9,13 +10,20 @@ from typing import Any
 
 from django.db.models.signals import post_delete, post_save
 
-from apps.jobs.signals import stopped_holding
+from apps.jobs.signals import checking_submission, stopped_holding
 
 
 def _release_allocations(sender: Any, *, job_id: int, at: datetime, **kwargs: Any) -> None:
     from apps.admission.models import Allocation
 
     Allocation.objects.filter(job_id=job_id, released_at__isnull=True).update(released_at=at)
+
+
+def _refuse_what_never_runs(sender: Any, *, request: Any, **kwargs: Any) -> dict[str, Any]:
+    from apps.admission.feasibility import never_runs
+
+    problems = never_runs(request.cluster, request)
+    return {"resources": problems} if problems else {}
 
 
 def _kueue_inputs_changed(sender: Any, **kwargs: Any) -> None:
@@ -38,6 +46,7 @@ def connect() -> None:
     from apps.tenancy.models import Team
 
     stopped_holding.connect(_release_allocations, dispatch_uid="admission.release_allocations")
+    checking_submission.connect(_refuse_what_never_runs, dispatch_uid="admission.refuse_what_never_runs")
     for model in (Pool, Quota, Cohort, StoredPolicy, Team):
         for signal in (post_save, post_delete):
             signal.connect(_kueue_inputs_changed, sender=model, dispatch_uid=f"admission.kueue.{model.__name__}")

@@ -66,6 +66,8 @@ class Candidate:
     memory: int = 0  # GB
     pool_ids: tuple[int, ...] = ()  # the pools it accepts, first choice first (Kueue's flavors); () = (pool_id,)
     planned_seconds: float | None = None  # how long it should run (read only when budgets are in force)
+    cpus: float = 0.0  # as asked: they run on one node (the entrypoint's), unlike ``units``
+    memory_gb: float = 0.0
 
     @property
     def pools(self) -> tuple[int, ...]:
@@ -84,6 +86,9 @@ class PassState:
     team_cohort: dict[int, int | None]
     team_policy: dict[int, TeamPolicy] = field(default_factory=dict)  # absent: NO_PREEMPTION
     gang_limit: dict[int, int] = field(default_factory=dict)  # the most GPUs one job can ever get per pool
+    # Per pool, per GPU count k (0 in a CPU pool): the most CPUs and memory bytes of one node with
+    # at least k of the pool's GPUs, counting the nodes gang_limit counts (inf: a node reports none).
+    node_limits: dict[int, dict[int, tuple[float, float]]] = field(default_factory=dict)
     memory_per_cpu: dict[int, float] = field(default_factory=dict)  # CPU pools: GB of memory per CPU
     lost_holders: list[Holder] = field(default_factory=list)  # placed on nodes now down
     # Per pool, memory in GB as a second resource; only teams whose quota there guarantees
@@ -323,6 +328,7 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
             fabric_total[(pool_id, fabric_id)] += count
     for (pool_id, _), count in fabric_total.items():
         gang_limit[pool_id] = max(gang_limit[pool_id], count)
+    node_limits = _node_limits(pools, nodes, per_node)
     snapshots: dict[int, PoolSnapshot] = {}
     cpu_free: dict[int, int] = {}
     for pool_id, pool in pools.items():
@@ -363,8 +369,36 @@ def load_state(quota_overrides: Iterable[Quota] = ()) -> PassState:
         lost_holders=lost,
         memory_per_cpu=memory_per_cpu,
         gang_limit=dict(gang_limit),
+        node_limits=node_limits,
         memory_ledgers=memory_ledgers,
     )
+
+
+def _node_limits(
+    pools: Mapping[int, Pool], nodes: Mapping[int, Node], per_node: Mapping[tuple[int, int], int]
+) -> dict[int, dict[int, tuple[float, float]]]:
+    """See ``PassState.node_limits``: what the largest node that could run a job's entrypoint
+    has (the job's CPUs and memory are all on it; see apps.admission.feasibility)."""
+
+    def size(node: Node) -> tuple[float, float]:
+        return (node.cpus or math.inf, float(node.memory_bytes) or math.inf)
+
+    by_pool: dict[int, list[tuple[int, tuple[float, float]]]] = defaultdict(list)
+    for (pool_id, node_id), count in per_node.items():
+        by_pool[pool_id].append((count, size(nodes[node_id])))
+    cpu_pools = {pool.cluster_id: pk for pk, pool in pools.items() if not pool.accelerator_model_id}
+    for node in nodes.values():
+        if node.cluster_id in cpu_pools:
+            by_pool[cpu_pools[node.cluster_id]].append((0, size(node)))
+    limits: dict[int, dict[int, tuple[float, float]]] = {}
+    for pool_id, sized in by_pool.items():
+        most_cpus = most_memory = 0.0
+        table: dict[int, tuple[float, float]] = {}
+        for count, (cpus, memory) in sorted(sized, key=lambda item: -item[0]):
+            most_cpus, most_memory = max(most_cpus, cpus), max(most_memory, memory)
+            table[count] = (most_cpus, most_memory)  # nodes with at least ``count`` GPUs
+        limits[pool_id] = table
+    return limits
 
 
 def _team_policies(team_cohort: dict[int, int | None], cohorts: dict[int, Cohort]) -> dict[int, TeamPolicy]:
@@ -469,6 +503,8 @@ def load_candidates(state: PassState) -> list[Candidate]:
             memory=_memory_gb(row["memory_gb"]),
             pool_ids=accepted(row),
             planned_seconds=_planned_seconds(row) if lengths else None,
+            cpus=row["cpus"],
+            memory_gb=row["memory_gb"],
         )
         for row in rows
     ]
@@ -480,6 +516,30 @@ def _planned_seconds(row: Mapping[str, Any]) -> float | None:
     except ValueError:
         trained = None
     return planned_seconds({"time_to_train_s": trained} if trained else None, row["max_runtime_seconds"])
+
+
+def beyond_every_node(state: PassState, pool_id: int, job: Candidate) -> str:
+    """Why no node of the pool could ever run the job's entrypoint (its CPUs or memory are more
+    than any node that could hold it has), in words; "" when one could or nothing is known."""
+    table = state.node_limits.get(pool_id)
+    if not table:
+        return ""
+    pool = state.pools[pool_id]
+    need = job.units if pool.accelerator_model_id else 0
+    if need > max(table):  # a gang: its entrypoint's node is any of them
+        if pool.cluster.kind == "kubernetes":
+            return ""  # a Kubernetes gang splits its CPUs and memory over its nodes
+        need = min(table)
+    at_least = [count for count in table if count >= need]
+    cpus, memory = table[min(at_least)]
+    if job.cpus > cpus + 1e-9:
+        return f"it asks for {job.cpus:g} CPUs on one node and no node of pool {pool.name} has more than {cpus:g}"
+    if job.memory_gb * 2**30 > memory:
+        return (
+            f"it asks for {job.memory_gb:g} GB of memory on one node and no node of pool {pool.name} "
+            f"has more than {memory / 2**30:.4g} GB"
+        )
+    return ""
 
 
 # --- changing it as a decision would -------------------------------------------------------

@@ -54,7 +54,7 @@ from apps.jobs.choices import (
 )
 from apps.jobs.models import Attempt, AttemptLogChunk, CodePackage, Job, JobEvent
 from apps.jobs.packages import inspect_package
-from apps.jobs.signals import attempt_environment, deployment_started, stopped_holding
+from apps.jobs.signals import attempt_environment, checking_submission, deployment_started, stopped_holding
 from apps.tenancy.models import Team
 from paddock.bundle import client_bundle
 
@@ -155,6 +155,21 @@ class JobRequest:
     retry_on_error: bool = False  # retry the job's own errors too (up to max_retries)
     runtime: str = JobRuntime.PROCESS  # ray: a Ray cluster of its own (KubeRay RayJob on Kubernetes)
     checkpoint_policy: dict[str, Any] = field(default_factory=dict)
+
+
+def never_runs(request: JobRequest) -> dict[str, Any]:
+    """Field errors for what in ``request`` can never run on its cluster, from the apps that
+    know (through ``checking_submission``); empty when nothing is known against it."""
+    errors: dict[str, Any] = {}
+    for _receiver, found in checking_submission.send(sender=JobRequest, request=request):
+        if not isinstance(found, dict):
+            continue
+        for key, value in found.items():
+            if isinstance(value, dict) and isinstance(errors.get(key), dict):
+                errors[key] = {**errors[key], **value}
+            else:
+                errors[key] = value
+    return errors
 
 
 def submit_job(*, actor: User, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:

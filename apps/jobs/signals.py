@@ -18,3 +18,9 @@ attempt_environment = Signal()
 # ``job_id`` and ``attempt_id``: the serving app then puts the endpoint on its cluster (a
 # deployment's attempt runs no remote job of its own; serving watches what it deploys).
 deployment_started = Signal()
+
+# Sent while a submission is checked, before anything is written, with ``request`` (a
+# ``services.JobRequest``). A receiver returns field errors for what can never run on the
+# request's cluster (``{"resources": {"gpus": ["…"]}}``) or an empty dict: the submission is
+# then refused with them (admission knows the cluster's hardware and how jobs are placed).
+checking_submission = Signal()

@@ -316,17 +316,28 @@ def test_bad_accepted_pools_are_400_with_field_errors(
     assert not Job.objects.exists()
 
 
-def test_a_job_whose_models_its_cluster_lacks_waits_and_says_which_it_accepts(flavors: Flavors, world: Any) -> None:
+def test_a_job_whose_models_its_cluster_lacks_is_refused_and_one_already_queued_says_it_cannot_run(
+    flavors: Flavors, world: Any
+) -> None:
     response = post(world, {"gpus": 1, "accelerator_models": ["H200 SXM", "B200"]})
-    assert response.status_code == 201, response.content
+    assert response.status_code == 400, response.content
+    assert response.json()["resources"]["accelerator_models"] == [
+        "Cluster gpu-a has none of H200 SXM, B200 (it has 8 × A100 80GB SXM, 8 × H100 SXM)."
+    ]
+    assert not Job.objects.exists()
 
+    # Submitted before submissions were checked (or the cluster lost those GPUs since).
+    job = JobFactory(
+        team=world.alpha, cluster=world.cluster, gpus=1, accelerator_model="H200 SXM", accelerator_models=["H200 SXM", "B200"]
+    )
     admit_pending()
 
-    job = Job.objects.get(pk=response.json()["id"])
+    job.refresh_from_db()
     assert job.pool_id is None
     assert job.state_reason == (
-        "Cannot be scheduled: cluster gpu-a has no pool of any of H200 SXM, B200 "
-        f"(it has {A100_POOL}, gpu-a-cpu, {H100_POOL})."
+        "Cannot run on cluster gpu-a: it has none of H200 SXM, B200 "
+        f"(its pools: {A100_POOL}, gpu-a-cpu, {H100_POOL}). "
+        "Cancel it and resubmit it for what the cluster has, or to another cluster."
     )
 
 

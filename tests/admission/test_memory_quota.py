@@ -78,7 +78,7 @@ def test_a_team_borrows_memory_only_as_far_as_its_cohort_lends(scene: Scene, wor
 def test_a_team_whose_quota_guarantees_no_memory_is_not_limited_by_memory(scene: Scene, world: Any) -> None:
     scene.nodes(1)
     scene.quota(world.alpha, 8)
-    scene.submit(world.alpha, 1, 2, memory_gb=5000)
+    scene.submit(world.alpha, 1, 2, memory_gb=500)  # 1,000 GB together: more than the node, as quota goes
 
     assert scene.schedule() == 2
 

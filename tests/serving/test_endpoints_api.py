@@ -67,6 +67,12 @@ GPU = {"gpus": 1, "accelerator_model": "H100", "cpus": 2}
         ({"runtime": "tgi"}, "runtime"),
         ({"cluster": "nowhere"}, "cluster"),
         ({"runtime_env": {"working_dir": "/etc"}}, "runtime_env"),
+        ({"runtime_env": {"pip": ["!!!not a package"]}}, "runtime_env"),
+        # What the cluster (one node: 8 × H100, 64 CPUs) can never give a replica, under its own field.
+        ({**GPU, "gpus": 9}, "gpus"),
+        ({**GPU, "accelerator_model": "L4"}, "accelerator_model"),
+        ({**GPU, "cpus": 65}, "cpus"),
+        ({**GPU, "memory_gb": 4096}, "memory_gb"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(

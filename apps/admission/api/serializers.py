@@ -274,6 +274,12 @@ class QueueEntrySerializer(serializers.ModelSerializer):  # type: ignore[type-ar
         "(the scheduler also weighs fair share between teams)",
     )
     pending_reason = serializers.CharField(source="state_reason", read_only=True, help_text="Why it waits, in words")
+    cannot_run = serializers.CharField(
+        read_only=True,
+        help_text="Why it can never run on its cluster's hardware as it asks (more than any placement there "
+        "could give, or a GPU model the cluster lacks), in words; empty when it can. Such a job is never "
+        "next in its pool: cancel it and resubmit it to fit.",
+    )
     waiting_since = serializers.DateTimeField(
         read_only=True, help_text="When it last joined the queue (submitted, preempted or retried)."
     )
@@ -299,6 +305,7 @@ class QueueEntrySerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "queue_position",
             "jobs_ahead",
             "pending_reason",
+            "cannot_run",
             "waiting_since",
             "estimated_start_at",
             "estimate_confidence",

@@ -23,6 +23,7 @@ from apps.admission.api.serializers import (
     SchedulingPoolSerializer,
     TeamPolicySerializer,
 )
+from apps.admission.feasibility import attach_cannot_run
 from apps.admission.state import PassState, load_state
 from apps.core.api.pagination import KeysFirstPagination
 from apps.core.api.viewsets import TeamScopedViewSet
@@ -235,7 +236,7 @@ class PriorityClassViewSet(OrganisationAdminViewSet):
 class QueueViewSet(mixins.ListModelMixin, TeamScopedViewSet):
     """The caller's teams' pending jobs in queue order: position, jobs ahead and why each waits."""
 
-    queryset = Job.objects.queue()
+    queryset = Job.objects.queue().select_related("cluster")
     pagination_class = KeysFirstPagination
     serializer_class = QueueEntrySerializer
     filterset_class = QueueFilter
@@ -246,4 +247,5 @@ class QueueViewSet(mixins.ListModelMixin, TeamScopedViewSet):
         page = super().paginate_queryset(queryset)
         if page is not None:
             attach_queue_positions(page, jobs_ahead=True)  # one query for the page
+            attach_cannot_run(page)  # a few for the page's clusters, whatever their size
         return page

@@ -33,8 +33,9 @@ def idempotency_key(headers: Any) -> str | None:
 
 def prepare_submission(data: dict[str, Any], *, roles: dict[int, str]) -> services.JobRequest:
     """A submission checked against everything the job names (team and role, cluster, packages,
-    priority class, accelerators, the planner's fit) as the request the service takes; raises
-    a 400 naming the field, or a 403 for a role that may not submit."""
+    priority class, accelerators, the planner's fit, and what the cluster's hardware could ever
+    give it: see ``apps.admission.feasibility``) as the request the service takes; raises a 400
+    naming the field, or a 403 for a role that may not submit."""
     team = Team.objects.filter(slug=data["team"], pk__in=list(roles)).select_related("default_cluster").first()
     if team is None:
         raise ValidationError({"team": [f"Unknown team {data['team']!r} (or you are not a member)."]})
@@ -97,6 +98,9 @@ def prepare_submission(data: dict[str, Any], *, roles: dict[int, str]) -> servic
         pool=pool,
         plan=plan,
     )
+    never = services.never_runs(job_request)
+    if never:
+        raise ValidationError(never)
     return job_request
 
 

@@ -106,7 +106,7 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         runtime_env = _runtime_env(data.get("runtime_env") or {})
-        job_request = prepare_submission(
+        job_request = _prepare(
             {
                 "team": data["team"],
                 "cluster": data.get("cluster"),
@@ -412,6 +412,21 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
         if page is None:
             return Response(serializer(rows, many=True).data)
         return self.get_paginated_response(serializer(page, many=True).data)
+
+
+def _prepare(data: dict[str, Any], *, roles: dict[int, str]) -> Any:
+    """A replica's job request, as a job's submission checks it; an endpoint names its resources
+    at the top level, so the errors a job gets under ``resources`` come back there."""
+    try:
+        return prepare_submission(data, roles=roles)
+    except ValidationError as exc:
+        detail = exc.detail
+        resources = detail.get("resources") if isinstance(detail, dict) else None
+        if isinstance(detail, dict) and isinstance(resources, dict):
+            lifted: dict[str, Any] = {key: value for key, value in detail.items() if key != "resources"}
+            lifted.update(resources)
+            raise ValidationError(lifted) from exc
+        raise
 
 
 def _runtime_env(value: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ function entry(overrides: Record<string, unknown> = {}) {
     queue_position: 1,
     jobs_ahead: 0,
     pending_reason: REASON,
+    cannot_run: "",
     waiting_since: minutesAgo(12),
     estimated_start_at: null,
     estimate_confidence: "",
@@ -45,6 +46,21 @@ function routes(results: unknown[], extra: Record<string, unknown> = {}) {
 }
 
 describe("QueuePage", () => {
+  it("says a job can never run instead of where it stands", async () => {
+    const never = "Cluster local has no GPUs: a job that asks for 1 GPU can never run there.";
+    mockApi(routes([entry({ cannot_run: never }), entry({ id: 32, name: "fine", jobs_ahead: 0 })]));
+    renderPage(<QueuePage />, { route: "/queue", path: "/queue" });
+
+    const table = await screen.findByTestId("queue");
+    const impossible = within(table).getByTestId("queue-row-31");
+    expect(within(impossible).getByTestId("cannot-run")).toHaveTextContent(`Can never run as asked: ${never}`);
+    expect(within(impossible).queryByTestId("jobs-ahead")).not.toBeInTheDocument();
+    expect(impossible).not.toHaveTextContent("next in its pool");
+    const fine = within(table).getByTestId("queue-row-32");
+    expect(within(fine).getByTestId("jobs-ahead")).toHaveTextContent("next in its pool");
+    expect(within(fine).queryByTestId("cannot-run")).not.toBeInTheDocument();
+  });
+
   it("lists the pending jobs with position, priority, waiting time and the reason in words", async () => {
     mockApi(
       routes([

@@ -24,13 +24,20 @@ function Reason({ entry }: { entry: QueueEntry }) {
           Not yet considered by the scheduler.
         </span>
       )}
-      <div
-        className="small muted"
-        data-testid="jobs-ahead"
-        title="Pending jobs of any team before it in its pool, by priority then age (the scheduler also weighs fair share between teams)"
-      >
-        {describeJobsAhead(entry.jobs_ahead)}
-      </div>
+      {entry.cannot_run ? (
+        // Never "next in its pool": no place on its cluster could ever hold it as it asks.
+        <div className="small cannot-run" data-testid="cannot-run">
+          <strong>Can never run as asked:</strong> {entry.cannot_run} Cancel it and resubmit it to fit.
+        </div>
+      ) : (
+        <div
+          className="small muted"
+          data-testid="jobs-ahead"
+          title="Pending jobs of any team before it in its pool, by priority then age (the scheduler also weighs fair share between teams)"
+        >
+          {describeJobsAhead(entry.jobs_ahead)}
+        </div>
+      )}
     </>
   );
 }

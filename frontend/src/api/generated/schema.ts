@@ -4899,6 +4899,8 @@ export interface components {
             readonly jobs_ahead: number;
             /** @description Why it waits, in words */
             readonly pending_reason: string;
+            /** @description Why it can never run on its cluster's hardware as it asks (more than any placement there could give, or a GPU model the cluster lacks), in words; empty when it can. Such a job is never next in its pool: cancel it and resubmit it to fit. */
+            readonly cannot_run: string;
             /**
              * Format: date-time
              * @description When it last joined the queue (submitted, preempted or retried).
