@@ -423,20 +423,11 @@ SPECTACULAR_SETTINGS = {
 # --- logging ------------------------------------------------------------------------------
 LOG_LEVEL = (env.string("PADDOCK_LOG_LEVEL", "INFO") or "INFO").upper()
 LOG_FORMAT = env.string("PADDOCK_LOG_FORMAT", "json" if PRODUCTION else "console") or "console"
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "celery": {"level": "INFO"},
-    },
-}
+# Celery's per-task lines only from WARNING on, unless PADDOCK_LOG_LEVEL=DEBUG asks for all.
+from apps.core.logging import configure_structlog, logging_config  # noqa: E402
 
-from apps.core.logging import configure_structlog  # noqa: E402
-
-configure_structlog(LOG_FORMAT, LOG_LEVEL)
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL, quiet_celery=LOG_LEVEL != "DEBUG")
+configure_structlog()
 
 CELERY_BEAT_SCHEDULE = {
     "jobs.reconcile": {"task": "jobs.reconcile", "schedule": PADDOCK_RECONCILE_INTERVAL},
