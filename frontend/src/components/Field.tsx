@@ -1,6 +1,9 @@
 import { cloneElement, useEffect, useId, useRef, useState, type ReactElement, type ReactNode } from "react";
 import { errorsShown, formOf } from "../lib/formFocus";
 
+/** On a form: its errors are recomputed from the values as they change (nothing to put away). */
+export const LIVE_ERRORS = "data-live-errors";
+
 interface Props {
   label: string;
   /** The input, select or textarea; it receives id, aria-invalid and aria-describedby. */
@@ -15,7 +18,9 @@ interface Props {
  *
  * Errors are about what the user had typed: once they change the control, its errors are put
  * away until the form is submitted again or different errors arrive. After a failed submit,
- * the first field with an error takes the focus (see lib/formFocus).
+ * the first field with an error takes the focus (see lib/formFocus). A form whose errors are
+ * worked out from what is typed, as it is typed, says so with `data-live-errors`: its errors
+ * are never stale.
  */
 export function Field({ label, children, errors, hint, testId }: Props) {
   const id = useId();
@@ -51,7 +56,7 @@ export function Field({ label, children, errors, hint, testId }: Props) {
       className={`field${hasErrors ? " field-invalid" : ""}`}
       data-testid={testId}
       onChange={() => {
-        if (hasErrors) setAnswered(key);
+        if (hasErrors && !formOf(ref.current)?.hasAttribute(LIVE_ERRORS)) setAnswered(key);
       }}
     >
       <label htmlFor={id}>{label}</label>
