@@ -123,7 +123,7 @@ describe("JobNewPage", () => {
         body: {
           resources: {
             accelerator_models: ["Unknown accelerator model: Z9000."],
-            min_gpu_memory_gb: ["Give accelerator_models or min_gpu_memory_gb, not both."],
+            min_gpu_memory_gb: ["Name accelerator models or a minimum GPU memory, not both."],
           },
         },
       },
