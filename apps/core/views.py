@@ -106,7 +106,7 @@ class ApiDocsView(SpectacularSwaggerSplitView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        response = super().get(request, *args, **kwargs)
+        response: Response = super().get(request, *args, **kwargs)
         if request.GET.get("script") is None:
             response["Content-Security-Policy"] = API_DOCS_CSP
         return response
