@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from apps.core import views as core_views
 from apps.tenancy.admin_login import admin_login
@@ -22,7 +22,7 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", core_views.ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("admin/login/", admin_login, name="admin-login-throttled"),  # before the admin's own
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),

@@ -12,7 +12,7 @@ from django.core.cache import cache
 from apps.admission import eta, kueue_sync, scheduler
 from apps.admission.kueue import KueueExportError
 from apps.core.logging import get_logger
-from apps.core.tasks import SCHEDULE_QUEUED, paddock_task, started, try_enqueue
+from apps.core.tasks import SCHEDULE_QUEUED, any_of, never, paddock_task, started, try_enqueue
 from apps.dispatch.port import BackendError
 from apps.inventory.models import Cluster
 
@@ -23,7 +23,7 @@ KUEUE_RETRY_BASE_S = 15.0
 log = get_logger("paddock.admission")
 
 
-@paddock_task("admission.schedule")
+@paddock_task("admission.schedule", changed=bool)
 def schedule() -> int:
     started(SCHEDULE_QUEUED)  # submissions from now on ask for the next pass
     admitted = scheduler.admit_pending()
@@ -31,7 +31,7 @@ def schedule() -> int:
     return admitted
 
 
-@paddock_task("admission.estimate")
+@paddock_task("admission.estimate", changed=never)
 def estimate() -> int:
     return eta.estimate_pending()
 
@@ -57,7 +57,7 @@ def request_estimates() -> bool:
     return False
 
 
-@paddock_task(kueue_sync.SYNC_TASK)
+@paddock_task(kueue_sync.SYNC_TASK, changed=any_of("created", "updated", "deleted", "refused", "retrying", "failed"))
 def sync_kueue(cluster_id: int, attempt: int = 0, actor_id: int | None = None) -> dict[str, Any]:
     """Apply one cluster's Kueue objects. A cluster that did not answer is asked again later
     (backing off); one that refused, or inputs Kueue cannot express, are recorded as failed."""
@@ -89,7 +89,7 @@ def sync_kueue(cluster_id: int, attempt: int = 0, actor_id: int | None = None) -
     }
 
 
-@paddock_task("admission.sync_kueue_all")
+@paddock_task("admission.sync_kueue_all", changed=never)
 def sync_kueue_all() -> int:
     """Every PADDOCK_KUEUE_SYNC_INTERVAL seconds (beat): a sync of every Kueue cluster, for
     what no signal told of (bulk updates, a lost message, a cluster back from an outage)."""

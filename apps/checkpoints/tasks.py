@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apps.checkpoints import services
 from apps.checkpoints.storage import StorageError
-from apps.core.tasks import paddock_task
+from apps.core.tasks import any_of, paddock_task
 
 
 @paddock_task("checkpoints.finalize", autoretry_for=(StorageError,), retry_backoff=True, max_retries=8)
@@ -17,6 +17,6 @@ def retain(job_id: int) -> str:
     return services.retain_after_job(job_id)
 
 
-@paddock_task("checkpoints.sweep")
-def sweep() -> str:
-    return f"finalized {services.sweep_writing()}"
+@paddock_task("checkpoints.sweep", changed=any_of("finalized"))
+def sweep() -> dict[str, int]:
+    return {"finalized": services.sweep_writing()}

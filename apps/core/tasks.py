@@ -18,11 +18,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = get_logger("paddock.tasks")
 
 
-def paddock_task(name: str, **options: Any) -> Callable[[F], Any]:
+def any_of(*keys: str) -> Callable[[Any], bool]:
+    """``changed=`` for a pass whose result is a dict of counts: it changed something when any
+    of ``keys`` is non-zero (or non-empty)."""
+
+    def changed(result: Any) -> bool:
+        return isinstance(result, dict) and any(result.get(key) for key in keys)
+
+    return changed
+
+
+def never(result: Any) -> bool:
+    """``changed=`` for a routine pass (a fan-out, a sampler): its line is always DEBUG; what
+    the tasks it queued change is logged by them."""
+    return False
+
+
+def paddock_task(name: str, *, changed: Callable[[Any], bool] | None = None, **options: Any) -> Callable[[F], Any]:
     """Register ``fn`` as the Celery task ``name`` (``<app>.<verb>``).
 
     Tasks take ids, reload and re-check state, so delivering one twice is harmless;
     ``acks_late`` keeps a task on the broker until it has finished.
+
+    ``changed``: for periodic passes, which run every few seconds and mostly find nothing to
+    do. Their ``task.done`` line is INFO only when ``changed(result)`` says the pass changed
+    something, DEBUG otherwise, so that an idle Paddock's log stays quiet.
     """
     if "." not in name:
         raise ValueError(f"task name {name!r} must be dotted: <app>.<verb>")
@@ -42,7 +62,11 @@ def paddock_task(name: str, **options: Any) -> Callable[[F], Any]:
                     seconds=round(time.monotonic() - started, 4),
                 )
                 raise
-            log.info("task.done", task=name, args=args, seconds=round(time.monotonic() - started, 4))
+            seconds = round(time.monotonic() - started, 4)
+            if changed is None or changed(result):
+                log.info("task.done", task=name, args=args, result=result, seconds=seconds)
+            else:
+                log.debug("task.done", task=name, args=args, result=result, seconds=seconds)
             return result
 
         return shared_task(

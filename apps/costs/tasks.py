@@ -3,11 +3,11 @@ delivery of an alert to its webhook."""
 
 from __future__ import annotations
 
-from apps.core.tasks import paddock_task
+from apps.core.tasks import any_of, paddock_task
 from apps.costs import accrual, budgets
 
 
-@paddock_task("costs.accrue")
+@paddock_task("costs.accrue", changed=any_of("records", "alerts"))
 def accrue() -> dict[str, int]:
     """Charge running and finished work up to now, then raise any budget alert it crossed."""
     result = accrual.accrue()

@@ -8,15 +8,16 @@ from typing import Any
 from django.contrib.auth.models import User
 
 from apps.core.logging import get_logger
-from apps.core.tasks import paddock_task
+from apps.core.tasks import any_of, paddock_task
 from apps.dispatch.port import BackendError
 from apps.inventory import discovery, services
 from apps.inventory.models import Cluster
+from apps.inventory.reports import SyncResult
 
 log = get_logger("paddock.inventory")
 
 
-@paddock_task("inventory.discover")
+@paddock_task("inventory.discover", changed=any_of("failed"))
 def discover() -> dict[str, int]:
     """Every PADDOCK_DISCOVERY_INTERVAL seconds (beat): one discovery task per Ray cluster.
 
@@ -35,7 +36,11 @@ def discover() -> dict[str, int]:
     return {"queued": queued, "failed": failed}
 
 
-@paddock_task("inventory.discover_cluster")
+# What a discovery wrote (a pass that wrote nothing logs at DEBUG).
+DISCOVERY_COUNTS = tuple(field.name for field in dataclasses.fields(SyncResult))
+
+
+@paddock_task("inventory.discover_cluster", changed=any_of(*DISCOVERY_COUNTS))
 def discover_cluster(cluster_id: int, actor_id: int | None = None) -> dict[str, Any]:
     """One cluster's discovery; ``actor_id``: the operator who asked for it now (audited, and
     the cluster is asked even while its breaker is open)."""

@@ -882,7 +882,10 @@ def _finish_attempt(
         if cause == FailureCause.INFRASTRUCTURE and retry:
             message = f"{message} (the cluster's failure, {used - 1} retries already spent on it)"
         elif cause == FailureCause.CODE and retry and job.max_retries and not job.retry_on_error:
-            message = f"{message} (the job's own error: not retried; set retry_on_error to retry it)"
+            message = (
+                f"{message} (the job's own error: not retried, as the job asks for retries only after the "
+                "cluster's failures)"
+            )
         move_job(
             job,
             from_states=live,

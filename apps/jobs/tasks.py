@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.core.tasks import paddock_task, wake_scheduler
+from apps.core.tasks import any_of, never, paddock_task, wake_scheduler
 from apps.dispatch.port import BackendError
 from apps.jobs import services
 
@@ -24,7 +24,7 @@ def dispatch_attempt(self, attempt_id: str) -> str:  # type: ignore[no-untyped-d
         raise self.retry(exc=exc, countdown=min(2 ** min(self.request.retries, 5), 30)) from exc
 
 
-@paddock_task("jobs.watch")
+@paddock_task("jobs.watch", changed=never)
 def watch() -> str:
     """Poll freshly dispatched attempts every ``PADDOCK_WATCH_POLL`` s, one loop at a time.
 
@@ -70,7 +70,7 @@ def refresh_logs(attempt_id: str) -> str:
     return services.refresh_attempt_logs(attempt_id)
 
 
-@paddock_task("jobs.reconcile")
+@paddock_task("jobs.reconcile", changed=any_of("redispatched", "silent_clusters", "overran"))
 def reconcile() -> dict[str, int]:
     result = services.reconcile()
     wake_scheduler()  # what reconcile put back in the queue, and anything a lost wake-up left

@@ -7,14 +7,14 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.core.tasks import paddock_task, started
+from apps.core.tasks import any_of, never, paddock_task, started
 from apps.serving import reconcile, sampling, services
 from apps.serving.models import Endpoint
 
 LOCK = "serving.reconcile.lock:{}"
 
 
-@paddock_task("serving.reconcile")
+@paddock_task("serving.reconcile", changed=any_of("written", "db_writes", "error"))
 def reconcile_cluster(cluster_id: int) -> dict[str, object]:
     """One pass for one cluster, one at a time per cluster; a pass that leaves work in flight
     (deploying, rolling out, draining) asks for the next one shortly."""
@@ -34,7 +34,7 @@ def reconcile_cluster(cluster_id: int) -> dict[str, object]:
     return run.as_dict()
 
 
-@paddock_task("serving.reconcile_all")
+@paddock_task("serving.reconcile_all", changed=never)
 def reconcile_all() -> int:
     """The periodic pass: every cluster that has endpoints (catches what changed behind Paddock's back)."""
     clusters = list(Endpoint.objects.values_list("cluster_id", flat=True).distinct().order_by())
@@ -43,6 +43,6 @@ def reconcile_all() -> int:
     return len(clusters)
 
 
-@paddock_task("serving.sample")
+@paddock_task("serving.sample", changed=never)
 def sample() -> int:
     return sampling.sample_all()

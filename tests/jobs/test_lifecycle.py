@@ -99,7 +99,7 @@ def test_the_jobs_own_error_is_not_retried_unless_it_asks(
     assert job.state == "failed" and job.attempts.count() == 1
     assert attempt.failure_cause == "code"
     assert attempt.failure_evidence == "exit code 1; its log ends with: ValueError: bad batch size"
-    assert "not retried; set retry_on_error" in job.state_reason
+    assert "not retried, as the job asks for retries only after the cluster's failures" in job.state_reason
 
 
 def test_a_killed_process_and_a_device_out_of_memory_are_the_clusters_failures(

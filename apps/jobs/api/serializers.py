@@ -78,12 +78,12 @@ class ResourcesSerializer(serializers.Serializer):  # type: ignore[type-arg]
         min_memory = attrs.get("min_gpu_memory_gb")
         errors: dict[str, list[str]] = {}
         if models is not None and min_memory is not None:
-            errors["min_gpu_memory_gb"] = ["Give accelerator_models or min_gpu_memory_gb, not both."]
+            errors["min_gpu_memory_gb"] = ["Name accelerator models or a minimum GPU memory, not both."]
         single = attrs.get("accelerator_model", "")
         if single and models is not None and single != models[0]:
-            errors["accelerator_model"] = ["Give accelerator_model or accelerator_models, not both."]
+            errors["accelerator_model"] = ["Name one accelerator model or a list of them, not both."]
         if single and min_memory is not None:
-            errors["accelerator_model"] = ["Give accelerator_model or min_gpu_memory_gb, not both."]
+            errors["accelerator_model"] = ["Name an accelerator model or a minimum GPU memory, not both."]
         if (models is not None or min_memory is not None) and attrs.get("gpus", 0.0) <= 0:
             errors["gpus"] = ["A job that names GPU models or GPU memory asks for at least one GPU."]
         if errors:

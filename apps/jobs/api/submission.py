@@ -158,7 +158,7 @@ def _check_plan(team: Team, data: dict[str, Any], resources: dict[str, Any]) -> 
                 "plan": [
                     check.explanation,
                     check.alternative,
-                    "Change the resources or the workload, or set override_planner to submit it anyway.",
+                    "Change the resources or the workload, or override the planner to submit it anyway.",
                 ]
             }
         )

@@ -2,14 +2,16 @@ import { useEffect, useRef, useState } from "react";
 import { ApiError } from "../api/client";
 import { errorMessage } from "../components/Status";
 import { assignErrors, type AssignedErrors } from "../lib/fieldErrors";
+import { focusFirstError } from "../lib/formFocus";
 
 const NONE: AssignedErrors = { fields: {}, general: [] };
 
 /**
  * A form's errors: the server's 400 assigned to its fields (the rest, and any other failure,
  * above the form), or the browser's own checks. Showing errors focuses the first invalid field
- * (or the message above the form); changing a field clears that field's errors. Attach
- * `formRef` to the form and put `data-form-error` on the message above it.
+ * (or the message above the form), even errors shown without a submit; Field itself puts away
+ * a field's errors once the user changes it (see lib/formFocus for the forms without this
+ * hook). Attach `formRef` to the form and show the general errors with FormError.
  */
 export function useFormErrors(fieldPaths: readonly string[]) {
   const [errors, setErrors] = useState<AssignedErrors>(NONE);
@@ -17,11 +19,7 @@ export function useFormErrors(fieldPaths: readonly string[]) {
   const formRef = useRef<HTMLFormElement>(null);
 
   useEffect(() => {
-    if (shown === 0 || !formRef.current) return;
-    const target =
-      formRef.current.querySelector<HTMLElement>('[aria-invalid="true"]') ??
-      formRef.current.querySelector<HTMLElement>("[data-form-error]");
-    target?.focus();
+    if (shown > 0 && formRef.current) focusFirstError(formRef.current);
   }, [shown]);
 
   const show = (next: AssignedErrors) => {

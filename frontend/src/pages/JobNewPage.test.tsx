@@ -123,7 +123,7 @@ describe("JobNewPage", () => {
         body: {
           resources: {
             accelerator_models: ["Unknown accelerator model: Z9000."],
-            min_gpu_memory_gb: ["Give accelerator_models or min_gpu_memory_gb, not both."],
+            min_gpu_memory_gb: ["Name accelerator models or a minimum GPU memory, not both."],
           },
         },
       },
@@ -347,7 +347,7 @@ describe("JobNewPage", () => {
                   plan: [
                     "Does not fit: needs 1,043.4 GiB per GPU but H100 SXM has 79.6 GiB.",
                     "Cheapest configuration that fits: 8 × B200 (tp=2, ZeRO-3), 152.9 GiB per GPU.",
-                    "Change the resources or the workload, or set override_planner to submit it anyway.",
+                    "Change the resources or the workload, or override the planner to submit it anyway.",
                   ],
                 },
               },
@@ -365,7 +365,7 @@ describe("JobNewPage", () => {
       expect(within(refusal).getAllByRole("listitem").map((li) => li.textContent)).toEqual([
         "Does not fit: needs 1,043.4 GiB per GPU but H100 SXM has 79.6 GiB.",
         "Cheapest configuration that fits: 8 × B200 (tp=2, ZeRO-3), 152.9 GiB per GPU.",
-        "Change the resources or the workload, or set override_planner to submit it anyway.",
+        "Change the resources or the workload, or override the planner to submit it anyway.",
       ]);
       expect(screen.queryByTestId("form-error")).not.toBeInTheDocument();
       expect(screen.getByTestId("location")).toHaveTextContent("/jobs/new");

@@ -5,6 +5,7 @@ import { ApiError } from "../api/client";
 import { api } from "../api/endpoints";
 import { queryKeys, useMe } from "../api/queries";
 import { Field } from "../components/Field";
+import { FormError } from "../components/FormError";
 import { errorMessage } from "../components/Status";
 import { assignErrors } from "../lib/fieldErrors";
 
@@ -50,13 +51,7 @@ export function LoginPage() {
     <div className="login-page">
       <form className="card login-card" onSubmit={onSubmit} noValidate>
         <h1>Sign in to Paddock</h1>
-        {errors.general.length > 0 && (
-          <div className="form-error" role="alert">
-            {errors.general.map((m, i) => (
-              <p key={i}>{m}</p>
-            ))}
-          </div>
-        )}
+        <FormError messages={errors.general} />
         <Field label="Username" errors={errors.fields.username}>
           <input
             name="username"

@@ -60,7 +60,7 @@ describe("PlannerPage", () => {
       {
         model: { name: "llama-2-7b" },
         workload: {
-          mode: "full_finetune",
+          mode: "qlora",
           batch: 1,
           seq: 2048,
           precision: "amp_bf16",
@@ -69,6 +69,8 @@ describe("PlannerPage", () => {
           attention: "flash",
           zero_stage: 0,
           tp: 1,
+          lora_rank: 16,
+          base_precision: "int4",
         },
         hardware: { accelerator: "H100 SXM", gpus: 1, gpus_per_node: 8 },
         recommendations: 5,

@@ -36,6 +36,8 @@ import { formatBytes, formatCount, formatDuration, formatFlops, formatMoney, for
 
 /** The model a fresh form starts with, when the options list it. */
 const DEFAULT_MODEL = "llama-2-7b";
+/** The mode a fresh form starts with: fine-tuning that fits one ordinary GPU. */
+const DEFAULT_MODE: PlanMode = "qlora";
 /** The cheapest fitting configurations asked for with every estimate. */
 const RECOMMENDATIONS = 5;
 
@@ -127,7 +129,8 @@ function Planner({ options }: { options: PlannerOptions }) {
     ...INITIAL_MODEL,
     name: options.models.find((m) => m.name === DEFAULT_MODEL)?.name ?? options.models[0]?.name ?? "",
   }));
-  const [workload, setWorkload] = useState<WorkloadValues>(INITIAL_WORKLOAD);
+  // QLoRA of a 7B model fits one GPU of 16 GB or more: the page opens on an example that fits.
+  const [workload, setWorkload] = useState<WorkloadValues>(() => changeMode(INITIAL_WORKLOAD, DEFAULT_MODE, options));
   const [hardware, setHardware] = useState<HardwareValues>(() => initialHardware(options));
 
   const built = buildSpec(model, workload, hardware, options);
@@ -266,7 +269,7 @@ function PlanForm({ options, model, setModel, workload, setWorkload, hardware, s
     );
 
   return (
-    <form className="card form planner-form" aria-label="Plan" onSubmit={(e) => e.preventDefault()} noValidate>
+    <form className="card form planner-form" aria-label="Plan" onSubmit={(e) => e.preventDefault()} noValidate data-live-errors>
       <fieldset>
         <legend>Model</legend>
         <FieldsetErrors messages={errorsFor("model")} />

@@ -5,6 +5,7 @@ import { api } from "../api/endpoints";
 import { useTeams, useTokens } from "../api/queries";
 import type { ApiToken, ApiTokenCreateRequest, IssuedToken, TokenScope } from "../api/models";
 import { Field } from "../components/Field";
+import { FormError } from "../components/FormError";
 import { RelativeTime } from "../components/RelativeTime";
 import { SecretBox } from "../components/SecretBox";
 import { EmptyState, ErrorState, Loading, errorMessage } from "../components/Status";
@@ -167,13 +168,7 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: IssuedToken) => void })
   return (
     <form className="card form" onSubmit={onSubmit} noValidate aria-label="Create token">
       <h2>Create a token</h2>
-      {errors.general.length > 0 && (
-        <div className="form-error" role="alert">
-          {errors.general.map((m, i) => (
-            <p key={i}>{m}</p>
-          ))}
-        </div>
-      )}
+      <FormError messages={errors.general} />
       <div className="grid-4">
         <Field label="Token name" errors={errors.fields.name}>
           <input name="token_name" value={name} onChange={(e) => setName(e.target.value)} placeholder="ci-deploy" />

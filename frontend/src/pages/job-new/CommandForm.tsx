@@ -6,6 +6,7 @@ import { api } from "../../api/endpoints";
 import type { JobCreateRequest, Team } from "../../api/models";
 import { usePlannerOptions, usePriorityClasses } from "../../api/queries";
 import { Field } from "../../components/Field";
+import { FormError } from "../../components/FormError";
 import { errorMessage } from "../../components/Status";
 import { useLiveEstimate } from "../../hooks/useLiveEstimate";
 import { assignErrors, type AssignedErrors } from "../../lib/fieldErrors";
@@ -90,13 +91,7 @@ export function CommandForm({ teams, initial = INITIAL }: { teams: readonly Team
 
   return (
       <form className="card form" onSubmit={onSubmit} noValidate aria-label="Submit job">
-        {server.general.length > 0 && (
-          <div className="form-error" role="alert" data-testid="form-error">
-            {server.general.map((m, i) => (
-              <p key={i}>{m}</p>
-            ))}
-          </div>
-        )}
+        <FormError messages={server.general} />
 
         <div className="grid-2">
           <Field label="Name" errors={errorsFor("name")}>

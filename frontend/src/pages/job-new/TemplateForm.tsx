@@ -6,6 +6,7 @@ import { api } from "../../api/endpoints";
 import type { JobTemplate, Team, TemplateParameter, TemplateSubmitRequest } from "../../api/models";
 import { useJobTemplates, useTemplatePlan, type TemplatePlanSpec } from "../../api/queries";
 import { Field } from "../../components/Field";
+import { FormError } from "../../components/FormError";
 import { PlanEstimate } from "../../components/PlanEstimate";
 import { ErrorState, Loading, errorMessage } from "../../components/Status";
 import { useLiveAnswer } from "../../hooks/useLiveEstimate";
@@ -120,13 +121,7 @@ function TemplateFields({ template, teams }: { template: JobTemplate; teams: rea
   const groupErrors = [...errorsFor("parameters"), ...errorsFor("resources"), ...errorsFor("checkpoint_policy")];
   return (
     <form className="card form" onSubmit={onSubmit} noValidate aria-label={template.title} data-testid="template-form">
-      {server.general.length > 0 && (
-        <div className="form-error" role="alert" data-testid="form-error">
-          {server.general.map((m, i) => (
-            <p key={i}>{m}</p>
-          ))}
-        </div>
-      )}
+      <FormError messages={server.general} />
       <div className="grid-2">
         <Field label="Name" errors={errorsFor("name")} hint={`Optional: ${template.slug}-fine-tune when blank.`}>
           <input name="name" value={values.name} onChange={set("name")} />
