@@ -116,7 +116,8 @@ def test_an_operator_finds_an_idle_gpu_and_its_job(transactional_db: Any, live_s
         )
 
     sign_in(page, live_server, "ops")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Idle GPUs").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
+    page.get_by_role("link", name="Idle GPUs").click()
     expect(page).to_have_url(re.compile(r"/idle-gpus$"))
     row = page.get_by_test_id("idle-gpus").get_by_role("row").nth(1)
     expect(row).to_contain_text("research")

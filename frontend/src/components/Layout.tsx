@@ -60,7 +60,6 @@ export function Layout() {
             <NavLink to="/quotas">Quotas</NavLink>
             <NavLink to="/costs">Costs</NavLink>
             <NavLink to="/inventory">Inventory</NavLink>
-            {(me?.is_staff || (me?.administers.length ?? 0) > 0) && <NavLink to="/idle-gpus">Idle GPUs</NavLink>}
             <NavLink to="/planner">Planner</NavLink>
             <NavLink to="/tokens">API tokens</NavLink>
           </nav>

@@ -17,6 +17,7 @@ import {
   useNetworkFabrics,
   useNodeAccelerators,
   useNodes,
+  useMe,
   useStorageBackends,
 } from "../api/queries";
 import { RelativeTime } from "../components/RelativeTime";
@@ -615,6 +616,7 @@ function FabricSection() {
 
 // --- the page ---------------------------------------------------------------------------------
 export function InventoryPage() {
+  const me = useMe().data;
   const [params, setParams] = useSearchParams();
   const selected = params.get("cluster") ?? "";
   const clusters = useLiveClusters();
@@ -631,6 +633,7 @@ export function InventoryPage() {
     <section className="inventory">
       <div className="page-header">
         <h1>Inventory</h1>
+        {(me?.is_staff || (me?.administers.length ?? 0) > 0) && <Link to="/idle-gpus">Idle GPUs</Link>}
       </div>
       <form className="filters" aria-label="Filter the inventory" onSubmit={(e) => e.preventDefault()}>
         <label>
