@@ -15,6 +15,7 @@ import { formatDuration } from "../lib/units";
 import { AttemptsTable } from "./job-detail/AttemptsTable";
 import { CheckpointsSection } from "./job-detail/CheckpointsSection";
 import { JobCostCard } from "./job-detail/CostCard";
+import { FailureSummary, eventMessage } from "./job-detail/FailureSummary";
 import { PlanPanel } from "./job-detail/PlanPanel";
 import { TrainingSection } from "./job-detail/TrainingSection";
 
@@ -77,6 +78,8 @@ function JobDetail({ id }: { id: number }) {
       </div>
       {j.state === "pending" ? (
         <QueueStatus job={j} />
+      ) : j.state === "failed" ? (
+        <FailureSummary job={j} />
       ) : (
         j.state_reason && (
           <p className="state-reason" data-testid="job-state-reason">
@@ -201,7 +204,9 @@ function JobDetail({ id }: { id: number }) {
       <LogPanel tail={tail} active={active} />
 
       <h2>Attempts</h2>
-      <AttemptsTable attempts={j.attempts} active={active} />
+      <div className="table-scroll">
+        <AttemptsTable attempts={j.attempts} active={active} failed={j.state === "failed"} />
+      </div>
 
       <h2>Events</h2>
       {j.events.length === 0 ? (
@@ -222,7 +227,7 @@ function JobDetail({ id }: { id: number }) {
                 ) : null}
                 {e.attempt !== null && <span className="muted"> · attempt {e.attempt}</span>}
                 {e.actor && <span className="muted"> · by {e.actor}</span>}
-                {e.message && <p className="event-message">{e.message}</p>}
+                {e.message && <p className="event-message">{eventMessage(e, j.attempts)}</p>}
               </div>
             </li>
           ))}
