@@ -57,7 +57,9 @@ export function AttemptMessage({ attempt, summarised }: { attempt: Attempt; summ
   if (!attempt.cause) return <span className="wrap-anywhere">{attempt.message}</span>;
   return (
     <>
-      <span data-testid="attempt-cause">{attempt.cause}</span>
+      <span className="wrap-anywhere" data-testid="attempt-cause">
+        {attempt.cause}
+      </span>
       {!summarised && attempt.message && attempt.message.trim() !== attempt.cause && (
         <details className="small">
           <summary>Full message</summary>
