@@ -2,7 +2,8 @@
 
 ``fixtures/ray_failures.json`` holds what a local Ray 2.60 head answered (the FAILED job's
 message, exit code and error type, and the job's log) for jobs that raised, exited 3, were
-killed by SIGKILL, ran out of device memory, or asked pip for a package that does not exist.
+killed by SIGKILL, ran out of device memory (a raised "CUDA out of memory"), or asked pip for a
+package that does not exist (pip run with ``--no-index`` so that it fails in seconds here).
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ def test_the_log_s_error_line_wins_over_the_message_s() -> None:
         log_tail="Traceback (most recent call last):\nmy_pkg.errors.ConfigError: no such dataset\n",
     )
     assert cause == "exit code 2: my_pkg.errors.ConfigError: no such dataset"
+
+
+def test_a_pip_requirement_ray_could_not_install_names_it() -> None:
+    # Ray's runtime_env failure: 2.7 KB of its own traceback, pip's verdict on the last line.
+    case = _ray("bad_pip")
+    assert case["exit_code"] is None and len(case["message"]) > 2000
+    assert cause_line(AttemptState.FAILED, **case) == "pip could not install paddock-no-such-package-xyz==1.0"
+
+
+def test_pip_could_not_find_a_version_names_the_requirement() -> None:
+    message = (
+        "runtime_env setup failed: Failed to set up runtime environment.\n"
+        "Last 50 lines of stdout:\n"
+        "    ERROR: Could not find a version that satisfies the requirement torchh>=2 (from versions: none)\n"
+    )
+    assert cause_line(AttemptState.FAILED, message=message) == "pip could not install torchh>=2"
 
 
 def test_a_lost_attempt_says_so() -> None:

@@ -87,12 +87,12 @@ def test_a_job_whose_environment_could_not_be_set_up_exits_with_the_no_exit_code
 
     base, job_id = _submitted(live_server, world, capsys, "bad-pip")
     # Ray fails a job whose runtime_env cannot be set up before its command runs: no exit code.
-    message = "runtime_env setup failed: ERROR: No matching distribution found for torchh"
-    fake_backend.advance(_remote(job_id), RemoteState.FAILED, message, exit_code=None)
+    ray = RAY_FAILURES["bad_pip"]  # what a real Ray head said
+    fake_backend.advance(_remote(job_id), RemoteState.FAILED, ray["message"], exit_code=ray["exit_code"])
     services.reconcile()
 
     assert main([*base, "wait", "--quiet", str(job_id)]) == EXIT_FAILED_WITHOUT_CODE == 121
-    assert f"job {job_id} failed: pip could not install torchh" in capsys.readouterr().err
+    assert f"job {job_id} failed: pip could not install paddock-no-such-package-xyz==1.0" in capsys.readouterr().err
 
 
 def _job(state: str, *attempts: dict[str, Any], exit_code: int | None = None) -> dict[str, Any]:
