@@ -3,8 +3,8 @@ import { isAnswer, isUnauthorized } from "./api/client";
 import { queryKeys } from "./api/queries";
 
 /**
- * One client for the app; a query is retried (twice) only when trying again can help. Any 401 (an expired session) clears the cached user, which makes
- * <RequireAuth> redirect to /login.
+ * One client for the app; a query is retried (twice) only when trying again can help. Any 401
+ * (an expired session) clears the cached user, which makes <RequireAuth> redirect to /login.
  */
 export function createQueryClient(): QueryClient {
   const client: QueryClient = new QueryClient({

@@ -1,5 +1,6 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { canStillChange } from "../lib/jobState";
+import { isAnswer } from "./client";
 import { api } from "./endpoints";
 import type { JobFilters } from "./endpoints";
 import type { NodeListQuery, PlanSpec, QueueListQuery, TemplatePlanRequest } from "./models";
@@ -82,7 +83,7 @@ export function useJob(id: number) {
     // Poll until nothing can change: the job and every attempt final (after a cancel the
     // attempt still runs until its cluster stops it). A 404 is an answer: no retry, no poll.
     refetchInterval: (query) =>
-      query.state.status !== "error" && canStillChange(query.state.data) ? JOBS_REFRESH_MS : false,
+      !isAnswer(query.state.error) && canStillChange(query.state.data) ? JOBS_REFRESH_MS : false,
   });
 }
 

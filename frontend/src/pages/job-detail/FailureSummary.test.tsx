@@ -171,12 +171,17 @@ describe("JobDetailPage freshness", () => {
     expect(calls.filter((c) => c.method === "GET" && c.url.pathname === "/api/v1/jobs/7/").length).toBe(asked);
   });
 
-  it("says a job does not exist at once, without retrying the 404", async () => {
+  it("says a job does not exist at once, without retrying or polling the 404", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
     const { calls } = mockJobApi({ "GET /api/v1/jobs/7/": { status: 404, body: { detail: "Not found." } } });
     // The app's own query client (the tests' never retries anything).
     renderPage(<JobDetailPage />, { route: "/jobs/7", path: "/jobs/:id", client: createQueryClient() });
 
     expect(await screen.findByText(/Job not found/, {}, { timeout: 500 })).toBeInTheDocument();
+    expect(calls.filter((c) => c.url.pathname === "/api/v1/jobs/7/")).toHaveLength(1);
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(JOBS_REFRESH_MS * 3);
+    });
     expect(calls.filter((c) => c.url.pathname === "/api/v1/jobs/7/")).toHaveLength(1);
   });
 });
