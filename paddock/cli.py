@@ -5,8 +5,11 @@ Reads PADDOCK_URL and PADDOCK_TOKEN (paddock chat also PADDOCK_ENDPOINT_TOKEN). 
 people; --json prints the API's JSON for scripts. --team defaults to the token's only team.
 Errors are one line on stderr. Exit codes: 0 ok, 1 failed (Paddock unreachable or failing, a
 check said no), 2 usage or refused input, 3 not found, 4 auth (no token, refused, not allowed),
-5 conflict. paddock submit --wait exits with the job's outcome, so a pipeline step fails when
-its job does; paddock endpoint create --wait exits 0 only when the endpoint is ready.
+5 conflict. paddock submit --wait and paddock wait exit with the job's own exit code instead (0
+when it succeeded), so a pipeline step fails when its job does; a job that ended without one
+exits 121 (failed, no exit code: e.g. its environment could not be set up), 122 (lost by its
+cluster) or 123 (cancelled). paddock endpoint create --wait exits 0 only when the endpoint is
+ready.
 """
 
 from __future__ import annotations
@@ -264,6 +267,50 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+# How `paddock submit --wait` and `paddock wait` end (the README's table): the job's own exit
+# code when it has one (a signal S as 128 + S, as shells do), else one of these — outside the
+# codes shells and Python use (1, 2, 126, 127, 128 + a signal) and above what jobs usually pick.
+EXIT_FAILED_WITHOUT_CODE = 121
+EXIT_LOST = 122
+EXIT_CANCELLED = 123
+WAIT_EXIT_CODES_HELP = (
+    "exits with the job's own exit code (0: succeeded; killed by signal S: 128+S); "
+    f"{EXIT_FAILED_WITHOUT_CODE}: failed without an exit code (e.g. pip could not install a package), "
+    f"{EXIT_LOST}: lost by its cluster, {EXIT_CANCELLED}: cancelled"
+)
+
+
+def job_exit_status(job: dict[str, Any]) -> int:
+    """The exit status a finished job gives `paddock submit --wait` and `paddock wait`."""
+    if job["state"] == "succeeded":
+        return 0
+    if job["state"] == "cancelled":
+        return EXIT_CANCELLED
+    attempts = job.get("attempts") or []
+    latest = attempts[-1] if attempts else {}
+    if latest.get("state") == "lost":
+        return EXIT_LOST
+    code = job.get("exit_code")
+    if not isinstance(code, int):
+        code = latest.get("exit_code")
+    if isinstance(code, int) and code < 0:
+        return 128 - code  # killed by signal -code
+    if isinstance(code, int) and code & 0xFF:
+        return code & 0xFF  # what a process's exit status can hold
+    return EXIT_FAILED_WITHOUT_CODE
+
+
+def _wait_for_job(client: Client, job_id: int, *, follow: bool = True) -> dict[str, Any]:
+    """Follow the job's log to its end, then say how it ended on stderr (its cause in one line)."""
+    if follow:
+        for text in client.follow_logs(job_id):
+            sys.stdout.write(text)
+    final = client.wait(job_id)
+    why = final.get("cause") or final.get("state_reason") or ""
+    print(f"job {final['id']} {final['state']}{': ' + why if why else ''}", file=sys.stderr)
+    return final
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="paddock", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="Paddock's address (default $PADDOCK_URL or http://127.0.0.1:8000)")
@@ -327,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--plan", metavar="FILE.json", help='{"model": …, "workload": …}: the planner checks the fit before submitting'
     )
     submit.add_argument("--override-planner", action="store_true", help="submit even if the planner says it won't fit")
-    submit.add_argument("--wait", action="store_true", help="follow the log and exit with the job's outcome")
+    submit.add_argument("--wait", action="store_true", help=f"follow the log; {WAIT_EXIT_CODES_HELP}")
     submit.add_argument("--json", action="store_true", help=JSON_HELP)
     submit.add_argument("entrypoint", nargs=argparse.REMAINDER, help="the command, after --")
 
@@ -341,6 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "logs":
             cmd.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
         cmd.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    waiter = sub.add_parser("wait", help="follow a job's log until it ends", description=WAIT_EXIT_CODES_HELP)
+    waiter.add_argument("job_id", type=int)
+    waiter.add_argument("--quiet", "-q", action="store_true", help="do not print the log")
+    waiter.add_argument("--json", action="store_true", help=f"{JSON_HELP}; the log is not printed")
 
     planner = sub.add_parser("plan", help="estimate memory, fit, time and cost for a spec (or a list) in a JSON file")
     planner.add_argument("file", help="the spec(s) as JSON; - reads stdin")
@@ -395,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--keep-latest", type=int, metavar="N", help="keep only the N newest checkpoints")
     finetune.add_argument("--keep-best", type=int, metavar="N", help="also keep the N with the lowest loss")
     finetune.add_argument("--idempotency-key", help="a repeat with the same key returns the first job")
-    finetune.add_argument("--wait", action="store_true", help="follow the log and exit with the job's outcome")
+    finetune.add_argument("--wait", action="store_true", help=f"follow the log; {WAIT_EXIT_CODES_HELP}")
     finetune.add_argument("--json", action="store_true", help="print the job as JSON")
 
     _add_endpoint_parsers(sub)
@@ -549,13 +601,10 @@ def _registry(client: Client, args: Any) -> int:
     if not args.wait:
         print(job["id"])
         return 0
-    for text in client.follow_logs(job["id"]):
-        sys.stdout.write(text)
-    final = client.wait(job["id"])
-    print(f"job {final['id']} {final['state']} {final.get('state_reason') or ''}".rstrip(), file=sys.stderr)
+    final = _wait_for_job(client, job["id"])
     if args.json:
         print(json.dumps(final, indent=2))
-    return 0 if final["state"] == "succeeded" else 1
+    return job_exit_status(final)
 
 
 def _run(client: Client, args: Any) -> int:
@@ -625,13 +674,15 @@ def _run(client: Client, args: Any) -> int:
             else:
                 print(job["id"])
             return 0
-        for text in client.follow_logs(job["id"]):
-            sys.stdout.write(text)
-        final = client.wait(job["id"])
-        print(f"job {final['id']} {final['state']} {final['state_reason']}".rstrip(), file=sys.stderr)
+        final = _wait_for_job(client, job["id"])
         if args.json:
             print_json(final)
-        return 0 if final["state"] == "succeeded" else 1
+        return job_exit_status(final)
+    if args.command == "wait":
+        final = _wait_for_job(client, args.job_id, follow=not args.quiet and not args.json)
+        if args.json:
+            print_json(final)
+        return job_exit_status(final)
     if args.command == "plan":
         answer = client.estimate(_read_json(args.file))
         if args.json:

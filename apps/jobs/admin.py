@@ -15,7 +15,7 @@ class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Attempt
     extra = 0
     can_delete = False
-    fields = ["number", "state", "id", "message", "dispatched_at", "started_at", "finished_at"]
+    fields = ["number", "state", "id", "exit_code", "cause", "message", "dispatched_at", "started_at", "finished_at"]
     readonly_fields = fields  # type: ignore[assignment]
     show_change_link = True
 

@@ -4,6 +4,10 @@ The cluster's failures (a lost node or head, a killed process, a device out of m
 that did not come from Paddock) are retried from the latest complete checkpoint; the job's own
 errors (its command exited non-zero) are not, unless the job asks for it (``retry_on_error``).
 Pure: the caller passes what the backend said and the end of the stored log.
+
+:func:`cause_line` says the same for people in one short line ("exit code 3: ValueError: bad lr",
+"out of memory", "pip could not install torchh"), shown first on the job page and by the CLI;
+the full message stays beside it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,24 @@ DEVICE_OUT_OF_MEMORY = re.compile(
 )
 # The last line that names an exception ("ValueError: bad", "torch.OutOfMemoryError: …").
 ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception|Interrupt)\b.*$", re.MULTILINE)
+# In a backend's one-line message the exception follows other words ("exit code 3 (Error): ValueError: …").
+MESSAGE_ERROR = re.compile(r"(?:^|(?<=[\s:;]))((?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception)\b(?::.*)?)$", re.MULTILINE)
 EVIDENCE_LIMIT = 500
+CAUSE_LIMIT = 300  # Attempt.cause's max_length
+# The host's out-of-memory killer, as Kubernetes and Ray report it.
+HOST_OUT_OF_MEMORY = re.compile(
+    r"\bOOMKilled\b|Task was killed due to the node running low on memory|OutOfMemoryError: Task was killed"
+)
+# Ray's runtime_env setup of pip: the message is pip's own traceback; these name the requirement.
+PIP_SETUP = re.compile(r"RuntimeEnvSetupError|Failed to set up runtime environment|runtime_env", re.IGNORECASE)
+PIP_REQUIREMENT = (
+    re.compile(r"No matching distribution found for ([^\s]+)"),
+    re.compile(r"Could not find a version that satisfies the requirement ([^\s]+)"),
+    re.compile(r"Invalid requirement: '([^']+)'"),
+    re.compile(r"Failed to build ([^\s,]+)"),
+    re.compile(r"ERROR: (?:Could not build wheels for|Failed building wheel for) ([^\s,]+)"),
+)
+SIGNALS = {-9: "SIGKILL", -15: "SIGTERM", -11: "SIGSEGV", -6: "SIGABRT", 137: "SIGKILL", 143: "SIGTERM", 139: "SIGSEGV"}
 
 
 @dataclass(frozen=True)
@@ -68,3 +89,43 @@ def _line_of(text: str, position: int) -> str:
 
 def _short(text: str) -> str:
     return text if len(text) <= EVIDENCE_LIMIT else text[: EVIDENCE_LIMIT - 1] + "…"
+
+
+def cause_line(state: str, *, exit_code: int | None = None, message: str = "", log_tail: str = "") -> str:
+    """One short line saying why an attempt ended badly ("" when it did not).
+
+    First what is surest: a pip requirement Ray could not install, then memory (the device's or
+    the host's), then the exit code with the last error line of the log (or of the message).
+    """
+    if state not in (AttemptState.FAILED, AttemptState.LOST, AttemptState.STOPPED):
+        return ""
+    if state == AttemptState.LOST:
+        return "lost: the cluster no longer knows the job"
+    text = f"{message}\n{log_tail}"
+    if PIP_SETUP.search(message) or "pip" in message:
+        for pattern in PIP_REQUIREMENT:
+            found = pattern.findall(message)
+            if found:
+                return _cause(f"pip could not install {found[-1].rstrip('.,;:')}")
+    if DEVICE_OUT_OF_MEMORY.search(text) or HOST_OUT_OF_MEMORY.search(text):
+        return "out of memory"
+    if state == AttemptState.STOPPED:
+        return _cause(f"stopped outside Paddock: {_last_line(message)}" if message else "stopped outside Paddock")
+    code = f"exit code {exit_code}" if exit_code is not None else ""
+    if exit_code in SIGNALS:
+        code += f" (killed by {SIGNALS[exit_code]})"
+    errors = ERROR_LINE.findall(log_tail) or MESSAGE_ERROR.findall(message)
+    if errors:
+        return _cause(f"{code}: {errors[-1].strip()}" if code else errors[-1].strip())
+    if code:
+        return code
+    return _cause(_last_line(message) or "failed")
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _cause(text: str) -> str:
+    return text if len(text) <= CAUSE_LIMIT else text[: CAUSE_LIMIT - 1] + "…"

@@ -197,6 +197,15 @@ class Attempt(models.Model):
     failure_evidence = models.TextField(
         blank=True, default="", help_text="What the cause was read from: the cluster's error type, exit code, log line"
     )
+    exit_code = models.IntegerField(
+        null=True, blank=True, help_text="Its command's exit code as the cluster said (negative: killed by a signal)"
+    )
+    cause = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text='Why it ended badly, in one short line ("exit code 3: ValueError: bad lr", "out of memory")',
+    )
     resume_step = models.BigIntegerField(
         null=True, blank=True, help_text="The step of the checkpoint this attempt was told to resume from"
     )

@@ -764,7 +764,8 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
     if status.state == RemoteState.SUCCEEDED:
         _finish_attempt(attempt, AttemptState.SUCCEEDED, status.message, finished_at=status.finished_at)
     elif status.state == RemoteState.FAILED:
-        verdict = failures.classify(AttemptState.FAILED, status, _log_tail(attempt), cluster=job.cluster.name)
+        log_tail = _log_tail(attempt)
+        verdict = failures.classify(AttemptState.FAILED, status, log_tail, cluster=job.cluster.name)
         _finish_attempt(
             attempt,
             AttemptState.FAILED,
@@ -772,6 +773,8 @@ def sync_attempt(attempt: Attempt, status: RemoteStatus, *, fetch_logs: bool = T
             finished_at=status.finished_at,
             infrastructure=verdict.infrastructure,
             evidence=verdict.evidence,
+            exit_code=status.exit_code,
+            log_tail=log_tail,
         )
     elif status.state == RemoteState.STOPPED:
         _finish_attempt(attempt, AttemptState.STOPPED, status.message or "stopped", finished_at=status.finished_at)
@@ -802,6 +805,8 @@ def _finish_attempt(
     retry: bool = True,
     infrastructure: bool = False,
     evidence: str = "",
+    exit_code: int | None = None,
+    log_tail: str = "",
 ) -> None:
     """End an attempt; a failed one is retried by cause (:mod:`apps.jobs.failures`).
 
@@ -825,6 +830,12 @@ def _finish_attempt(
     if state in (AttemptState.FAILED, AttemptState.LOST) or (state == AttemptState.STOPPED and infrastructure):
         infrastructure = infrastructure or state == AttemptState.LOST
         cause = FailureCause.INFRASTRUCTURE if infrastructure else FailureCause.CODE
+    # One line for people; "" for an attempt Paddock stopped or one that succeeded.
+    cause_line = (
+        failures.cause_line(state, exit_code=exit_code, message=message, log_tail=log_tail)
+        if cause != FailureCause.NONE
+        else ""
+    )
     with transaction.atomic():
         if not move_attempt(
             attempt,
@@ -834,6 +845,8 @@ def _finish_attempt(
             message=message[:10000],
             failure_cause=cause,
             failure_evidence=evidence[:2000],
+            exit_code=exit_code,
+            cause=cause_line,
         ):
             return
         superseded = job.attempts.filter(number__gt=attempt.number).exists()

@@ -35,6 +35,8 @@ from apps.dispatch.port import (
     Resources,
 )
 from apps.dispatch.registry import get_backend
+from apps.jobs.choices import AttemptState
+from apps.jobs.failures import cause_line
 from tests.dispatch.k8s_emulator import Controller, EmulatedCluster, exit_code_in
 from tests.raycluster import RAY_TEST_NUM_CPUS, RAY_TEST_NUM_GPUS, RAY_TEST_RESOURCES
 
@@ -108,7 +110,8 @@ class FakeDriver(Driver):
     def play(self, remote_id: str, state: RemoteState, *, log: str = "", message: str = "") -> None:
         if log:
             self.backend.append_log(remote_id, log)
-        self.backend.advance(remote_id, state, message)
+        exit_code = exit_code_in(message) if state is RemoteState.FAILED else None
+        self.backend.advance(remote_id, state, message, exit_code=exit_code)
 
     def wait_for(self, remote_id: str, *states: RemoteState, timeout: float = WAIT_S) -> RemoteStatus:
         status = self.backend.status(remote_id)
@@ -245,21 +248,26 @@ def test_job_runs_to_success_and_its_output_is_in_the_logs(driver: Driver) -> No
     assert b"hello from paddock" in whole_log(driver.backend, spec.remote_id)
 
 
-def test_failing_entrypoint_is_failed_with_a_message(driver: Driver) -> None:
-    spec = driver.spec("python -c \"import sys; print('boom'); sys.exit(3)\"")
+def test_failing_entrypoint_is_failed_with_its_exit_code_and_a_message(driver: Driver) -> None:
+    spec = driver.spec("python -c \"import sys; print('boom'); print('ValueError: bad lr'); sys.exit(3)\"")
 
     driver.backend.submit(spec)
     driver.play(spec.remote_id, RemoteState.RUNNING)
     driver.play(
         spec.remote_id,
         RemoteState.FAILED,
-        log="boom\n",
+        log="boom\nValueError: bad lr\n",
         message="Job entrypoint command failed with exit code 3",
     )
 
     status = driver.wait_for(spec.remote_id, RemoteState.FAILED)
     assert "exit code 3" in status.message
-    assert b"boom" in whole_log(driver.backend, spec.remote_id)
+    assert status.exit_code == 3 and not status.infrastructure
+    log = whole_log(driver.backend, spec.remote_id)
+    assert b"boom" in log
+    # What the job page and the CLI then say first.
+    cause = cause_line(AttemptState.FAILED, exit_code=status.exit_code, message=status.message, log_tail=log.decode())
+    assert cause == "exit code 3: ValueError: bad lr"
 
 
 def test_running_job_holds_its_resources_until_stopped(driver: Driver) -> None:

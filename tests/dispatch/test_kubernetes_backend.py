@@ -38,6 +38,8 @@ from apps.dispatch.k8s_manifests import LABEL_ATTEMPT, ClusterOptions, object_na
 from apps.dispatch.kubeconfig import SafeKubeconfig
 from apps.dispatch.port import BackendError, JobSpec, LogChunk, PackageRef, RemoteState, Resources, ServeApp
 from apps.dispatch.registry import get_backend
+from apps.jobs.choices import AttemptState
+from apps.jobs.failures import cause_line
 from tests.dispatch.k8s_emulator import Controller, EmulatedCluster
 
 TOKEN = "test-token-" + "x" * 8
@@ -254,6 +256,9 @@ def test_a_failed_job_reports_its_containers_exit_code_and_message(
     assert status.state is RemoteState.FAILED
     assert (status.exit_code, status.infrastructure, status.error_type) == (3, False, "Error")
     assert status.message == "exit code 3 (Error): ValueError: bad learning rate"
+    assert cause_line(AttemptState.FAILED, exit_code=status.exit_code, message=status.message) == (
+        "exit code 3: ValueError: bad learning rate"
+    )
     assert status.finished_at is not None and status.started_at is not None
 
 
@@ -265,6 +270,7 @@ def test_an_out_of_memory_kill_is_the_jobs_own_failure(backend: KubernetesBacken
 
     assert (status.state, status.exit_code, status.error_type) == (RemoteState.FAILED, 137, "OOMKilled")
     assert status.infrastructure is False
+    assert cause_line(AttemptState.FAILED, exit_code=status.exit_code, message=status.message) == "out of memory"
 
 
 def test_an_evicted_pod_is_an_infrastructure_failure(backend: KubernetesBackend, controller: Controller) -> None:

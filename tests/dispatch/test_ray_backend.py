@@ -282,3 +282,34 @@ def test_a_driver_agent_address_that_is_no_node_of_the_cluster_gets_no_request_a
     at_node_ip = DriverLocation(node_id=node_id, agent_address=f"http://127.0.0.1:{port}")
     assert reader.read("pdk-other", 0, 100, locate=lambda _: at_node_ip).data == b"lies!"
     assert len(seen) == 1
+
+
+def test_a_long_failed_message_keeps_its_first_line_and_its_end() -> None:
+    # Ray's runtime_env failure: a long traceback, pip's verdict on its last lines.
+    from ray.job_submission import JobDetails, JobStatus, JobType
+
+    from apps.dispatch.backends.ray import MESSAGE_LIMIT, remote_status
+
+    traceback = "".join(f'  File "/venv/ray/_private/runtime_env/x{n}.py", line {n}, in create\n' for n in range(200))
+    message = (
+        "runtime_env setup failed: Failed to set up runtime environment.\n"
+        + traceback
+        + "Last 50 lines of stdout:\n    ERROR: No matching distribution found for torchh>=2\n"
+    )
+    info = JobDetails(
+        type=JobType.SUBMISSION,
+        entrypoint="python train.py",
+        submission_id="pdk-1",
+        status=JobStatus.FAILED,
+        message=message,
+        error_type="RUNTIME_ENV_SETUP_FAILURE",
+        start_time=1_000,
+        end_time=2_000,
+    )
+
+    status = remote_status("pdk-1", info)
+
+    assert len(message) > MESSAGE_LIMIT >= len(status.message)
+    assert status.message.startswith("runtime_env setup failed: Failed to set up runtime environment.\n… (cut) …\n")
+    assert status.message.endswith("ERROR: No matching distribution found for torchh>=2\n")
+    assert status.exit_code is None and status.error_type == "RUNTIME_ENV_SETUP_FAILURE"

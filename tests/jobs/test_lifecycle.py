@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from apps.jobs.models import Attempt, Job
 
 pytestmark = pytest.mark.django_db
 
+RAY_FAILURES = json.loads((Path(__file__).parent / "fixtures" / "ray_failures.json").read_text())
 GOOD = {"name": "hello", "team": "alpha", "entrypoint": "python -c 'print(42)'"}
 
 
@@ -82,6 +85,49 @@ def test_failure_carries_the_backend_message(
     job.refresh_from_db()
     assert job.state == "failed"
     assert "exit code 3" in job.state_reason
+
+
+def test_a_failed_attempt_keeps_its_exit_code_and_cause_and_the_api_shows_them(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = submit(world, django_capture_on_commit_callbacks)
+    remote = str(job.attempts.get().id)
+    fake_backend.advance(remote, RemoteState.RUNNING)
+    services.reconcile()
+    # What a real Ray head said of a job that raised (tests/jobs/fixtures/ray_failures.json).
+    ray = RAY_FAILURES["value_error"]
+    fake_backend.append_log(remote, ray["log"])
+    fake_backend.advance(remote, RemoteState.FAILED, ray["message"], exit_code=ray["exit_code"])
+    services.reconcile()
+
+    attempt = job.attempts.get()
+    assert (attempt.exit_code, attempt.cause) == (1, "exit code 1: ValueError: bad lr")
+    body = world.client(world.member).get(f"/api/v1/jobs/{job.pk}/").json()
+    assert body["state"] == "failed"
+    assert (body["exit_code"], body["cause"]) == (1, "exit code 1: ValueError: bad lr")
+    assert (body["attempts"][0]["exit_code"], body["attempts"][0]["cause"]) == (1, "exit code 1: ValueError: bad lr")
+    assert "Traceback" in body["state_reason"]  # the full message stays, for the folded view
+
+
+def test_a_succeeded_or_cancelled_job_has_no_cause(
+    world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    done = submit(world, django_capture_on_commit_callbacks)
+    fake_backend.advance(str(done.attempts.get().id), RemoteState.SUCCEEDED)
+    running = submit(world, django_capture_on_commit_callbacks, name="cancel-me")
+    remote = str(running.attempts.get().id)
+    fake_backend.advance(remote, RemoteState.RUNNING)
+    services.reconcile()
+    client = world.client(world.member)
+    assert client.post(f"/api/v1/jobs/{running.pk}/cancel/").status_code == 200
+    fake_backend.advance(remote, RemoteState.STOPPED)
+    services.reconcile()
+
+    for job in (done, running):
+        body = client.get(f"/api/v1/jobs/{job.pk}/").json()
+        assert body["state"] in ("succeeded", "cancelled")
+        assert (body["exit_code"], body["cause"]) == (None, "")
+        assert body["attempts"][-1]["cause"] == "" and body["attempts"][-1]["state"] in ("succeeded", "stopped")
 
 
 def test_the_jobs_own_error_is_not_retried_unless_it_asks(

@@ -44,8 +44,8 @@ def test_submit_wait_follows_the_log_and_exits_with_the_outcome(live: Any, live_
     failed = main(
         [*base, "submit", "--name", "ci-fail", "--team", "demo", "--wait", "--", "python", "-c", "raise SystemExit(4)"]
     )
-    assert failed == 1
-    assert "failed" in capsys.readouterr().err
+    assert failed == 4  # the job's own exit code
+    assert "failed: exit code 4" in capsys.readouterr().err
 
 
 @pytest.mark.django_db(transaction=True)

@@ -566,7 +566,7 @@ def remote_status(remote_id: str, info: JobDetails) -> RemoteStatus:
             message = f"{message} (exit code {code})" if message else f"exit code {code}"
         message = message or f"Ray reported the job failed ({info.error_type or 'no reason given'})"
     if len(message) > MESSAGE_LIMIT:
-        message = message[: MESSAGE_LIMIT - 1] + "…"
+        message = _head_and_tail(message, MESSAGE_LIMIT)
     return RemoteStatus(
         remote_id=remote_id,
         state=state,
@@ -578,6 +578,15 @@ def remote_status(remote_id: str, info: JobDetails) -> RemoteStatus:
         exit_code=info.driver_exit_code if state is RemoteState.FAILED else None,
         error_type=error_type if state is RemoteState.FAILED else "",
     )
+
+
+def _head_and_tail(message: str, limit: int) -> str:
+    """A long FAILED message cut in its middle: its first line says what failed, its end why (the
+    last lines of the log, the traceback's exception, pip's "No matching distribution found")."""
+    first, _, rest = message.partition("\n")
+    first = first[: limit // 4]
+    marker = "\n… (cut) …\n"
+    return first + marker + rest[-(limit - len(first) - len(marker)) :]
 
 
 def _node_info(node: Mapping[str, Any], hostnames: Mapping[str, str]) -> NodeInfo:

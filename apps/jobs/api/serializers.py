@@ -460,6 +460,8 @@ class AttemptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "message",
             "failure_cause",
             "failure_evidence",
+            "exit_code",
+            "cause",
             "resume_step",
             "resume_uri",
             "created_at",
@@ -558,10 +560,31 @@ class JobDetailSerializer(JobSerializer):
     accepted_pools = serializers.SerializerMethodField(
         help_text="The pools it accepts, first choice first (Kueue's flavors); `pool` is the one it is admitted to"
     )
+    exit_code = serializers.SerializerMethodField(
+        help_text="A failed job's exit code: its latest attempt's (negative: killed by that signal); null otherwise"
+    )
+    cause = serializers.SerializerMethodField(
+        help_text="A failed job's cause in one short line (its latest attempt's); empty otherwise"
+    )
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "accepted_pools", "attempts", "events", "plan"]
+        fields = [*JobSerializer.Meta.fields, "exit_code", "cause", "accepted_pools", "attempts", "events", "plan"]
         read_only_fields = fields
+
+    @staticmethod
+    def _latest_failed(job: Job) -> Attempt | None:
+        # The attempts are prefetched in order: no query of its own.
+        attempts = list(job.attempts.all())
+        return attempts[-1] if attempts and job.state == JobState.FAILED else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_exit_code(self, job: Job) -> int | None:
+        latest = self._latest_failed(job)
+        return latest.exit_code if latest is not None else None
+
+    def get_cause(self, job: Job) -> str:
+        latest = self._latest_failed(job)
+        return latest.cause if latest is not None else ""
 
     def get_accepted_pools(self, job: Job) -> list[str]:
         pools = Pool.objects.filter(cluster_id=job.cluster_id).select_related("accelerator_model")

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('inventory', '0013_node_cluster_cordon'),
-        ('jobs', '0016_jobevent_kind_idle_gpu'),
+        ('jobs', '0017_jobevent_kind_idle_gpu'),
     ]
 
     operations = [

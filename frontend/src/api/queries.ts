@@ -1,5 +1,6 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { isActive } from "../lib/jobState";
+import { canStillChange } from "../lib/jobState";
+import { isAnswer } from "./client";
 import { api } from "./endpoints";
 import type { JobFilters } from "./endpoints";
 import type { NodeJobsQuery, NodeListQuery, PlanSpec, QueueListQuery, TemplatePlanRequest } from "./models";
@@ -82,9 +83,10 @@ export function useJob(id: number, { enabled = true }: { enabled?: boolean } = {
     queryKey: queryKeys.job(id),
     queryFn: () => api.job(id),
     enabled,
-    // Poll while the job can still change; stop once it is finished.
+    // Poll until nothing can change: the job and every attempt final (after a cancel the
+    // attempt still runs until its cluster stops it). A 404 is an answer: no retry, no poll.
     refetchInterval: (query) =>
-      query.state.data === undefined || isActive(query.state.data.state) ? JOBS_REFRESH_MS : false,
+      !isAnswer(query.state.error) && canStillChange(query.state.data) ? JOBS_REFRESH_MS : false,
   });
 }
 

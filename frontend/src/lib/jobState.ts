@@ -18,6 +18,18 @@ export function isActive(state: string | undefined): boolean {
   return state !== undefined && ACTIVE_STATES.has(state);
 }
 
+/** An attempt that can still change: not yet sent, pending on its cluster, or running. */
+export const ACTIVE_ATTEMPT_STATES: ReadonlySet<string> = new Set(["admitted", "submitted", "running"]);
+
+/**
+ * Whether anything on a job's page can still change: the job is not final, or one of its
+ * attempts is not (a cancelled job's attempt reads "running" until its cluster has stopped it).
+ */
+export function canStillChange(job: { state: string; attempts?: readonly { state: string }[] } | undefined): boolean {
+  if (job === undefined) return true;
+  return isActive(job.state) || (job.attempts ?? []).some((attempt) => ACTIVE_ATTEMPT_STATES.has(attempt.state));
+}
+
 /** The kinds a job is submitted as (a deployment is made by creating an endpoint). */
 export const JOB_KINDS: readonly { value: SubmittableKind; label: string }[] = [
   { value: "batch", label: "Batch" },

@@ -18,6 +18,7 @@ import { CloneLink } from "./job-detail/CloneLink";
 import { JobCostCard } from "./job-detail/CostCard";
 import { PlacementSection } from "./job-detail/PlacementSection";
 import { GpuUtilisationChart } from "./job-detail/GpuUtilisationChart";
+import { FailureSummary, eventMessage } from "./job-detail/FailureSummary";
 import { PlanPanel } from "./job-detail/PlanPanel";
 import { TrainingSection } from "./job-detail/TrainingSection";
 
@@ -81,6 +82,8 @@ function JobDetail({ id }: { id: number }) {
       </div>
       {j.state === "pending" ? (
         <QueueStatus job={j} />
+      ) : j.state === "failed" ? (
+        <FailureSummary job={j} />
       ) : (
         j.state_reason && (
           <p className="state-reason" data-testid="job-state-reason">
@@ -207,7 +210,9 @@ function JobDetail({ id }: { id: number }) {
       <LogPanel tail={tail} active={active} downloadUrl={api.jobLogDownloadUrl(j.id)} />
 
       <h2>Attempts</h2>
-      <AttemptsTable attempts={j.attempts} active={active} />
+      <div className="table-scroll">
+        <AttemptsTable attempts={j.attempts} active={active} failed={j.state === "failed"} />
+      </div>
 
       <h2>Events</h2>
       {j.events.length === 0 ? (
@@ -228,7 +233,7 @@ function JobDetail({ id }: { id: number }) {
                 ) : null}
                 {e.attempt !== null && <span className="muted"> · attempt {e.attempt}</span>}
                 {e.actor && <span className="muted"> · by {e.actor}</span>}
-                {e.message && <p className="event-message">{e.message}</p>}
+                {e.message && <p className="event-message">{eventMessage(e, j.attempts)}</p>}
               </div>
             </li>
           ))}

@@ -2143,6 +2143,10 @@ export interface components {
             readonly failure_cause: components["schemas"]["FailureCauseEnum"] | components["schemas"]["BlankEnum"];
             /** @description What the cause was read from: the cluster's error type, exit code, log line */
             readonly failure_evidence: string;
+            /** @description Its command's exit code as the cluster said (negative: killed by a signal) */
+            readonly exit_code: number | null;
+            /** @description Why it ended badly, in one short line ("exit code 3: ValueError: bad lr", "out of memory") */
+            readonly cause: string;
             /** @description The step of the checkpoint this attempt was told to resume from */
             readonly resume_step: number | null;
             /** @description That checkpoint's URI */
@@ -3343,6 +3347,10 @@ export interface components {
             readonly cost: string;
             /** @description ISO 4217; empty: nothing priced yet */
             readonly cost_currency: string;
+            /** @description A failed job's exit code: its latest attempt's (negative: killed by that signal); null otherwise */
+            readonly exit_code: number | null;
+            /** @description A failed job's cause in one short line (its latest attempt's); empty otherwise */
+            readonly cause: string;
             /** @description The pools it accepts, first choice first (Kueue's flavors); `pool` is the one it is admitted to */
             readonly accepted_pools: string[];
             readonly attempts: components["schemas"]["Attempt"][];

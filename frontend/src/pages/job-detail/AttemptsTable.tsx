@@ -2,6 +2,7 @@ import type { Attempt } from "../../api/models";
 import { RelativeTime } from "../../components/RelativeTime";
 import { StateBadge } from "../../components/StateBadge";
 import { EmptyState } from "../../components/Status";
+import { AttemptMessage } from "./FailureSummary";
 
 /** What the next attempt did about this one's failure: "retried from step 40" or "retried from the start". */
 function retriedAs(next: Attempt | undefined): string {
@@ -29,12 +30,24 @@ function FailureCause({ attempt, next }: { attempt: Attempt; next: Attempt | und
   );
 }
 
-/** A job's attempts, oldest first: state, times, why each failed and where each resumed from. */
-export function AttemptsTable({ attempts, active }: { attempts: readonly Attempt[]; active: boolean }) {
+/**
+ * A job's attempts, oldest first: state, times, why each failed and where each resumed from.
+ * ``failed``: the job failed, and its failure summary already shows the last attempt's message.
+ */
+export function AttemptsTable({
+  attempts,
+  active,
+  failed = false,
+}: {
+  attempts: readonly Attempt[];
+  active: boolean;
+  failed?: boolean;
+}) {
   if (attempts.length === 0) {
     return <EmptyState>No attempts yet{active ? " — the job is waiting to be dispatched" : ""}.</EmptyState>;
   }
   const byNumber = [...attempts].sort((a, b) => a.number - b.number);
+  const last = byNumber[byNumber.length - 1];
   return (
     <table className="table" data-testid="job-attempts">
       <thead>
@@ -73,7 +86,8 @@ export function AttemptsTable({ attempts, active }: { attempts: readonly Attempt
                     resumed from step {a.resume_step}
                   </p>
                 )}
-                <FailureCause attempt={a} next={next} /> {a.message}
+                <FailureCause attempt={a} next={next} />{" "}
+                <AttemptMessage attempt={a} summarised={failed && a.id === last?.id} />
                 {a.failure_evidence && (
                   <details className="small">
                     <summary>Evidence</summary>

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0015_job_runtime'),
+        ('jobs', '0016_attempt_exit_code_and_cause'),
     ]
 
     operations = [
