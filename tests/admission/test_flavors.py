@@ -328,7 +328,11 @@ def test_a_job_whose_models_its_cluster_lacks_is_refused_and_one_already_queued_
 
     # Submitted before submissions were checked (or the cluster lost those GPUs since).
     job = JobFactory(
-        team=world.alpha, cluster=world.cluster, gpus=1, accelerator_model="H200 SXM", accelerator_models=["H200 SXM", "B200"]
+        team=world.alpha,
+        cluster=world.cluster,
+        gpus=1,
+        accelerator_model="H200 SXM",
+        accelerator_models=["H200 SXM", "B200"],
     )
     admit_pending()
 

@@ -308,7 +308,13 @@ def test_list_and_status_for_people_and_json_for_scripts_is_the_api_s(
     assert lines[0].split() == ["ID", "NAME", "TEAM", "STATE", "GPUS", "DURATION", "AGE", "NODES"]
     assert [line.split()[1] for line in lines[1:]] == ["waits", "done", "fails"]  # newest first
     fails = lines[3]
-    assert fails.endswith("gpu-a1") and "failed" in fails and "2 × H100 SXM" in fails and "10 min" in fails and "2 h ago" in fails
+    assert (
+        fails.endswith("gpu-a1")
+        and "failed" in fails
+        and "2 × H100 SXM" in fails
+        and "10 min" in fails
+        and "2 h ago" in fails
+    )
     assert "25 min" in lines[2]  # the succeeded job's duration
 
     assert _run(live_server, token, "list", "--state", "failed", "--state", "succeeded", "--json") == 0

@@ -33,6 +33,7 @@ function attempt(overrides: Record<string, unknown> = {}) {
     cause: "",
     resume_step: null,
     resume_uri: "",
+    placement: [],
     created_at: NOW,
     dispatched_at: NOW,
     started_at: NOW,
