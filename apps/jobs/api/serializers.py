@@ -7,6 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.fields import INT64_MAX
 from apps.dispatch import runtime_env
 from apps.jobs.choices import (
     ATTEMPT_ACTIVE_STATES,
@@ -611,7 +612,7 @@ BULK_CANCEL_MAX = 500
 
 class BulkCancelSerializer(serializers.Serializer):  # type: ignore[type-arg]
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=INT64_MAX),
         allow_empty=False,
         max_length=BULK_CANCEL_MAX,
         help_text=f"The jobs to cancel (at most {BULK_CANCEL_MAX}); an id given twice counts once",

@@ -12,6 +12,7 @@ from rest_framework import mixins
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api.fields import IdFilter
 from apps.core.api.viewsets import TeamScopedViewSet
 from apps.jobs.models import Job
 from apps.telemetry import services
@@ -41,8 +42,8 @@ class JobGpuSeriesViewSet(TeamScopedViewSet):
 
 
 class IdleGpuFilter(filters.FilterSet):
-    cluster = filters.NumberFilter(field_name="node__cluster_id")
-    team = filters.NumberFilter(field_name="job__team_id")
+    cluster = IdFilter(field_name="node__cluster_id")
+    team = IdFilter(field_name="job__team_id")
 
     class Meta:
         model = GpuHolding
@@ -68,7 +69,7 @@ class IdleGpuViewSet(mixins.ListModelMixin, TeamScopedViewSet):
 
 
 class NodeNetworkFilter(filters.FilterSet):
-    cluster = filters.NumberFilter(field_name="node__cluster_id")
+    cluster = IdFilter(field_name="node__cluster_id")
 
     class Meta:
         model = NodeNetwork
