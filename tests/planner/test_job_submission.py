@@ -42,7 +42,7 @@ def test_a_job_that_cannot_fit_is_refused_with_the_reason_and_an_alternative(wor
     assert explanation.startswith("Does not fit: needs")
     assert "H100 SXM" in explanation
     assert alternative.startswith("Cheapest configuration that fits:")
-    assert "override_planner" in hint
+    assert "override the planner" in hint
     assert not Job.objects.exists()
 
 
