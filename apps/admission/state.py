@@ -397,6 +397,11 @@ def _node_limits(
         for count, (cpus, memory) in sorted(sized, key=lambda item: -item[0]):
             most_cpus, most_memory = max(most_cpus, cpus), max(most_memory, memory)
             table[count] = (most_cpus, most_memory)  # nodes with at least ``count`` GPUs
+        # Every count from 0 to the most, so that a job's check is one lookup (it runs for every
+        # candidate of every pass): a count no node has takes the next one up's.
+        above = table[max(table)]
+        for count in range(max(table), -1, -1):
+            above = table.setdefault(count, above)
         limits[pool_id] = table
     return limits
 
@@ -525,13 +530,14 @@ def beyond_every_node(state: PassState, pool_id: int, job: Candidate) -> str:
     if not table:
         return ""
     pool = state.pools[pool_id]
-    need = job.units if pool.accelerator_model_id else 0
-    if need > max(table):  # a gang: its entrypoint's node is any of them
+    limit = table.get(job.units if pool.accelerator_model_id else 0)
+    if limit is None:  # a gang (more GPUs than any one node has): its entrypoint's node is any of them
         if pool.cluster.kind == "kubernetes":
             return ""  # a Kubernetes gang splits its CPUs and memory over its nodes
-        need = min(table)
-    at_least = [count for count in table if count >= need]
-    cpus, memory = table[min(at_least)]
+        limit = table[0]
+    cpus, memory = limit
+    if job.cpus <= cpus + 1e-9 and job.memory_gb * 2**30 <= memory:
+        return ""
     if job.cpus > cpus + 1e-9:
         return f"it asks for {job.cpus:g} CPUs on one node and no node of pool {pool.name} has more than {cpus:g}"
     if job.memory_gb * 2**30 > memory:

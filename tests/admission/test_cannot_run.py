@@ -133,3 +133,23 @@ def test_the_queue_takes_as_many_queries_for_many_clusters_and_nodes_as_for_one(
         JobFactory(team=cpu_only.alpha, cluster=cluster, gpus=2, accelerator_model="H100")
     assert Job.objects.count() == 6
     assert count() == small
+
+
+def test_each_gpu_count_looks_up_the_largest_node_with_at_least_that_many() -> None:
+    """``node_limits`` holds every count from 0 up: a count no node has (6 here) takes the nodes
+    with more (the 8-GPU ones), 0 takes every node."""
+    from types import SimpleNamespace
+
+    from apps.admission.state import _node_limits
+
+    nodes = {
+        1: SimpleNamespace(cpus=64, memory_bytes=512 * GIB, cluster_id=1),  # 8 GPUs
+        2: SimpleNamespace(cpus=224, memory_bytes=2048 * GIB, cluster_id=1),  # 4 GPUs
+        3: SimpleNamespace(cpus=0, memory_bytes=0, cluster_id=1),  # 2 GPUs, reports no size
+    }
+    pools = {10: SimpleNamespace(accelerator_model_id=5, cluster_id=1)}
+    table = _node_limits(pools, nodes, {(10, 1): 8, (10, 2): 4, (10, 3): 2})[10]  # type: ignore[arg-type]
+    assert sorted(table) == list(range(9))
+    assert table[8] == table[6] == table[5] == (64, 512 * GIB)
+    assert table[4] == table[3] == (224, 2048 * GIB)
+    assert table[2] == table[0] == (float("inf"), float("inf"))
