@@ -73,19 +73,21 @@ def test_the_job_page_charts_the_utilisation_of_the_gpu_it_holds(
     expect(chart).to_have_attribute(
         "aria-label", re.compile(r"GPU utilisation \(%\) by minute\. h200-2 GPU 0: 30 points")
     )
-    box = chart.bounding_box()
-    assert box is not None and box["width"] > 300 and box["height"] > 150
-    # Chart.js drew on it: some pixels are not blank.
-    painted = page.evaluate(
+    # Chart.js sizes the canvas to its card once it has laid out (300 × 150 is a bare canvas's).
+    page.wait_for_function(
+        "(canvas) => { const box = canvas.getBoundingClientRect(); return box.width > 300 && box.height > 150; }",
+        arg=chart.element_handle(),
+    )
+    # Chart.js drew on it: more than 1,000 pixels are not blank (waited for: it draws in frames).
+    page.wait_for_function(
         """(canvas) => {
             const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
             let painted = 0;
             for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) painted++;
-            return painted;
+            return painted > 1000;
         }""",
-        chart.element_handle(),
+        arg=chart.element_handle(),
     )
-    assert painted > 1000
     expect(section.get_by_test_id("gpu-series-resolution")).to_have_text("1-minute means")
     section.get_by_label("Reading").select_option("temperature_c")
     expect(chart).to_have_attribute("aria-label", re.compile(r"GPU temperature \(°C\) by minute"))
