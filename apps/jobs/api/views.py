@@ -229,14 +229,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     def logs(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
         offset = _non_negative_int(request.query_params.get("offset"), "offset", default=0)
-        number = request.query_params.get("attempt")
-        attempts = Attempt.objects.filter(job=job)
-        if number is not None:
-            attempt = attempts.filter(number=_non_negative_int(number, "attempt", default=0)).first()
-            if attempt is None:
-                raise ValidationError({"attempt": [f"Job {job.pk} has no attempt {number}."]})
-        else:
-            attempt = attempts.order_by("-number").first()
+        attempt = _asked_attempt(job, request.query_params.get("attempt"))
         if attempt is None:
             body = {
                 "attempt": None,
@@ -291,14 +284,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     )
     def logs_download(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         job = self.get_object()
-        number = request.query_params.get("attempt")
-        attempts = Attempt.objects.filter(job=job)
-        if number is not None:
-            attempt = attempts.filter(number=_non_negative_int(number, "attempt", default=0)).first()
-            if attempt is None:
-                raise ValidationError({"attempt": [f"Job {job.pk} has no attempt {number}."]})
-        else:
-            attempt = attempts.order_by("-number").first()
+        attempt = _asked_attempt(job, request.query_params.get("attempt"))
         pieces = (
             AttemptLogChunk.objects.filter(attempt_id=attempt.pk).order_by("start").values_list("text", flat=True)
             if attempt is not None
@@ -374,6 +360,18 @@ def _non_negative_int(raw: str | None, name: str, *, default: int) -> int:
     if value < 0:
         raise ValidationError({name: ["Must be 0 or more."]})
     return value
+
+
+def _asked_attempt(job: Job, number: str | None) -> Attempt | None:
+    """The attempt ``?attempt=N`` names (a 400 when the job has none such), else the latest (None
+    when the job has no attempt yet)."""
+    attempts = Attempt.objects.filter(job=job)
+    if number is None:
+        return attempts.order_by("-number").first()
+    attempt = attempts.filter(number=_non_negative_int(number, "attempt", default=0)).first()
+    if attempt is None:
+        raise ValidationError({"attempt": [f"Job {job.pk} has no attempt {number}."]})
+    return attempt
 
 
 class CodePackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
