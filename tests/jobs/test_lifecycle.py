@@ -28,6 +28,15 @@ def submit(world: Any, capture: Any, **body: Any) -> Job:
     return Job.objects.get(pk=response.json()["id"])
 
 
+def submit_running(world: Any, fake_backend: Any, capture: Any, **body: Any) -> tuple[Job, str]:
+    """A submitted job its cluster reports running, seen by a reconcile; and its remote id."""
+    job = submit(world, capture, **body)
+    remote = str(job.attempts.get().id)
+    fake_backend.advance(remote, RemoteState.RUNNING)
+    services.reconcile()
+    return job, remote
+
+
 def test_submit_admits_and_dispatches_through_the_port(
     world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -90,10 +99,7 @@ def test_failure_carries_the_backend_message(
 def test_a_failed_attempt_keeps_its_exit_code_and_cause_and_the_api_shows_them(
     world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    job = submit(world, django_capture_on_commit_callbacks)
-    remote = str(job.attempts.get().id)
-    fake_backend.advance(remote, RemoteState.RUNNING)
-    services.reconcile()
+    job, remote = submit_running(world, fake_backend, django_capture_on_commit_callbacks)
     # What a real Ray head said of a job that raised (tests/jobs/fixtures/ray_failures.json).
     ray = RAY_FAILURES["value_error"]
     fake_backend.append_log(remote, ray["log"])
@@ -114,10 +120,7 @@ def test_a_succeeded_or_cancelled_job_has_no_cause(
 ) -> None:
     done = submit(world, django_capture_on_commit_callbacks)
     fake_backend.advance(str(done.attempts.get().id), RemoteState.SUCCEEDED)
-    running = submit(world, django_capture_on_commit_callbacks, name="cancel-me")
-    remote = str(running.attempts.get().id)
-    fake_backend.advance(remote, RemoteState.RUNNING)
-    services.reconcile()
+    running, remote = submit_running(world, fake_backend, django_capture_on_commit_callbacks, name="cancel-me")
     client = world.client(world.member)
     assert client.post(f"/api/v1/jobs/{running.pk}/cancel/").status_code == 200
     fake_backend.advance(remote, RemoteState.STOPPED)
@@ -133,10 +136,7 @@ def test_a_succeeded_or_cancelled_job_has_no_cause(
 def test_the_jobs_own_error_is_not_retried_unless_it_asks(
     world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    job = submit(world, django_capture_on_commit_callbacks, max_retries=2)
-    remote = str(job.attempts.get().id)
-    fake_backend.advance(remote, RemoteState.RUNNING)
-    services.reconcile()
+    job, remote = submit_running(world, fake_backend, django_capture_on_commit_callbacks, max_retries=2)
     fake_backend.append_log(remote, "Traceback (most recent call last):\nValueError: bad batch size\n")
     fake_backend.advance(remote, RemoteState.FAILED, "Job entrypoint command failed with exit code 1", exit_code=1)
     services.reconcile()
@@ -244,10 +244,7 @@ def test_admission_is_first_come_on_free_capacity(
 def test_cancel_running_stops_the_remote_job(
     world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    job = submit(world, django_capture_on_commit_callbacks)
-    remote = str(job.attempts.get().id)
-    fake_backend.advance(remote, RemoteState.RUNNING)
-    services.reconcile()
+    job, remote = submit_running(world, fake_backend, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         response = world.client(world.member).post(f"/api/v1/jobs/{job.pk}/cancel/")
     assert response.status_code == 200 and response.json()["state"] == "cancelled"
@@ -306,10 +303,7 @@ def test_a_running_job_says_when_its_cluster_stops_answering_and_forgets_it_when
     world: Any, fake_backend: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     """While Ray was down a running job showed `running` with an empty reason for a minute."""
-    job = submit(world, django_capture_on_commit_callbacks)
-    remote = str(job.attempts.get().id)
-    fake_backend.advance(remote, RemoteState.RUNNING)
-    services.reconcile()
+    job, remote = submit_running(world, fake_backend, django_capture_on_commit_callbacks)
 
     fake_backend.set_reachable(False)
     outcome = services.reconcile()
