@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from apps.inventory.services import record_agent_report
+from tests.e2e.signin import PASSWORD, sign_in
 from tests.factories import (
     ClusterFactory,
     JobFactory,
@@ -24,18 +25,6 @@ from tests.factories import (
 from tests.telemetry.helpers import SERIES, holding_job, sample_report, utilisation_report
 
 pytestmark = [pytest.mark.browser]
-
-PASSWORD = "a-long-test-password"
-
-
-def sign_in(page: Any, live_server: Any, username: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(f"{live_server.url}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/jobs"))
 
 
 def user(username: str) -> Any:

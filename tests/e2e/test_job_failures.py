@@ -10,10 +10,10 @@ import pytest
 import requests
 
 from tests.conftest import ARTIFACTS, token_for
+from tests.e2e.signin import PASSWORD, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray, pytest.mark.worker]
 
-PASSWORD = "a-long-test-password"
 # One unbroken 1,500-character line in its traceback: what made the page grow past the window.
 LONG_FAILURE = (
     "python -c \"import sys; print('x' * 1500); "
@@ -34,15 +34,10 @@ def _submit(live: Any, live_server: Any, name: str, entrypoint: str) -> int:
 
 
 def _log_in(live: Any, live_server: Any, page: Any) -> None:
-    from playwright.sync_api import expect
 
     live.member.set_password(PASSWORD)
     live.member.save()
-    page.goto(f"{live_server.url}/login")
-    page.get_by_label("Username").fill("runner")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/jobs"))
+    sign_in(page, live_server, "runner")
 
 
 def _page_width(page: Any) -> tuple[int, int]:

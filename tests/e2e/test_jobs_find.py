@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARTIFACTS
+from tests.e2e.signin import PASSWORD, sign_in
 from tests.factories import ClusterFactory, MembershipFactory, OrganisationFactory, TeamFactory, UserFactory
 
 pytestmark = [pytest.mark.browser]
-
-PASSWORD = "a-long-test-password"
 
 
 def a_team_with_jobs() -> dict[str, Any]:
@@ -75,11 +74,7 @@ def test_search_and_sort_the_jobs_list(transactional_db: Any, fake_backend: Any,
     from apps.jobs.models import Job
 
     jobs = a_team_with_jobs()
-    page.goto(f"{live_server.url}/login")
-    page.get_by_label("Username").fill("finder")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/jobs"))
+    sign_in(page, live_server, "finder")
 
     table = page.get_by_test_id("jobs-table")
     names = table.locator("tbody tr td:nth-child(3)")

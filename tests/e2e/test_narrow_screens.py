@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.signin import PASSWORD, sign_in
 from tests.factories import (
     AcceleratorFactory,
     ClusterFactory,
@@ -21,7 +22,6 @@ from tests.factories import (
 
 pytestmark = [pytest.mark.browser]
 
-PASSWORD = "a-long-test-password"
 LONG_CLUSTER = "research-cluster-in-the-north-datacentre-hall-b"
 
 # The contrast ratio (WCAG 2) of an element's text with the first opaque background behind it.
@@ -72,16 +72,6 @@ def seed() -> None:
     Quota.objects.create(team=team, pool=pool, guaranteed=1, max=8)
 
 
-def sign_in(page: Any, live_server: Any) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(f"{live_server.url}/login")
-    page.get_by_label("Username").fill("narrow-user")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/jobs$"))
-
-
 def no_sideways_scroll(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
@@ -93,7 +83,7 @@ def test_at_390_px_the_header_folds_into_a_menu_that_reads_light_on_dark(
 
     seed()
     page.set_viewport_size({"width": 390, "height": 844})
-    sign_in(page, live_server)
+    sign_in(page, live_server, "narrow-user")
     nav = page.get_by_role("navigation", name="Main")
     menu = page.get_by_role("button", name="Menu")
     expect(menu).to_be_visible()
@@ -135,7 +125,7 @@ def test_on_a_wide_screen_every_link_is_on_the_bar(
 
     seed()
     page.set_viewport_size({"width": width, "height": 900})
-    sign_in(page, live_server)
+    sign_in(page, live_server, "narrow-user")
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()
     header = page.locator("header.topbar")
     header_box = header.bounding_box()
@@ -158,7 +148,7 @@ def test_the_planner_opens_on_a_plan_that_fits_with_its_hardware_inside_its_card
 
     seed()
     page.set_viewport_size({"width": width, "height": 900})
-    sign_in(page, live_server)
+    sign_in(page, live_server, "narrow-user")
     page.goto(f"{live_server.url}/planner")
     expect(page.get_by_test_id("fit")).to_have_text("Fits")
     hardware = page.get_by_label("Pool or accelerator")

@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import ARTIFACTS
+from tests.e2e.signin import PASSWORD, sign_in
 from tests.factories import (
     AcceleratorFactory,
     AcceleratorModelFactory,
@@ -25,8 +26,6 @@ from tests.factories import (
 )
 
 pytestmark = [pytest.mark.browser]
-
-PASSWORD = "a-long-test-password"
 
 
 def test_the_job_page_shows_its_placement_and_links_to_the_node_page(
@@ -60,11 +59,7 @@ def test_the_job_page_shows_its_placement_and_links_to_the_node_page(
         finished_at=now,
     )
 
-    page.goto(f"{live_server.url}/login")
-    page.get_by_label("Username").fill("placed")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/jobs"))
+    sign_in(page, live_server, "placed")
     page.goto(f"{live_server.url}/jobs/{job.pk}")
 
     placement = page.get_by_test_id("job-placement")
